@@ -1,0 +1,169 @@
+//! Compile-time logic of durable-schema, shared by the `#[durable_schema]`
+//! macro, the tests and (later) the CLI: one code path from a directory of
+//! `NNNN_description.sql` files to a checked [`Plan`].
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use durable_schema_compiler::{check_dir, Options};
+//!
+//! match check_dir(Path::new(env!("CARGO_MANIFEST_DIR")), "migrations", &Options::default()) {
+//!     Ok(plan) => println!("schema version {}", plan.version()),
+//!     Err(errors) => errors.iter().for_each(|e| eprintln!("error: {e}")),
+//! }
+//! ```
+#![warn(missing_docs)]
+
+mod diagnostic;
+mod hash;
+mod replay;
+mod rules;
+mod sharpen;
+mod source;
+mod split;
+
+use std::path::Path;
+
+pub use diagnostic::Diagnostic;
+pub use hash::{chain, checksum};
+pub use replay::{
+    replay, replay_on, Finding, ReplaySource, Replayer, MAX_COLUMNS, MAX_STATEMENT_BYTES,
+};
+pub use rules::{decide, is_allowed_name, Denial, Rule, ALLOWED_FUNCTIONS, ALLOWED_MODULES};
+pub use sharpen::{classify, StatementKind};
+pub use source::{decode, load_dir, normalize_text, parse_migration_name, NameError, SourceFile};
+pub use split::{is_complete, line_col, split_statements, SplitStatement};
+
+/// Options of the check, from the attribute's arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The tracking table's name, which migrations may not touch.
+    pub table: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            table: "migrations".to_owned(),
+        }
+    }
+}
+
+/// A statement of a checked migration, ready to embed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedStatement {
+    /// The text, without the terminating `;`.
+    pub sql: String,
+    /// 1-based line of its first token.
+    pub line: u32,
+    /// 1-based column of its first token.
+    pub column: u32,
+}
+
+/// A migration that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedMigration {
+    /// The file it came from, with version, names and normalized text.
+    pub source: SourceFile,
+    /// Hex SHA-256 of the normalized text.
+    pub checksum: String,
+    /// Hex hash chaining this checksum onto the previous chain value.
+    pub chain: String,
+    /// The statements in execution order.
+    pub statements: Vec<PlannedStatement>,
+}
+
+/// The checked chain: what the macro embeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Migrations in version order, versions 1..=N.
+    pub migrations: Vec<PlannedMigration>,
+}
+
+impl Plan {
+    /// The highest version (the schema version once migrated).
+    pub fn version(&self) -> u32 {
+        self.migrations.last().map_or(0, |m| m.source.version)
+    }
+}
+
+/// Loads `dir` (as written by the user, relative to `base`) and checks it:
+/// file rules, then the replay with the Durable Object rules. Returns every
+/// problem found, not only the first.
+pub fn check_dir(base: &Path, dir: &str, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
+    let files = load_dir(base, dir)?;
+    check_files(files, options)
+}
+
+/// Checks already-loaded files (see [`check_dir`]).
+pub fn check_files(files: Vec<SourceFile>, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
+    let sources: Vec<ReplaySource<'_>> = files
+        .iter()
+        .map(|f| ReplaySource {
+            display_path: &f.display_path,
+            text: &f.text,
+        })
+        .collect();
+    let findings = replay(&sources, &options.table);
+    if !findings.is_empty() {
+        return Err(findings.into_iter().map(|f| f.diagnostic).collect());
+    }
+    let mut previous = String::new();
+    let migrations = files
+        .into_iter()
+        .map(|source| {
+            let checksum = checksum(&source.text);
+            let chain = chain(&previous, source.version, &checksum);
+            previous.clone_from(&chain);
+            let statements = split_statements(&source.text)
+                .into_iter()
+                .map(|s| {
+                    let (line, column) = line_col(&source.text, s.offset);
+                    PlannedStatement {
+                        sql: s.sql.to_owned(),
+                        line,
+                        column,
+                    }
+                })
+                .collect();
+            PlannedMigration {
+                source,
+                checksum,
+                chain,
+                statements,
+            }
+        })
+        .collect();
+    Ok(Plan { migrations })
+}
+
+/// Checks a tracking-table name given in `table = "..."`: an identifier
+/// SQLite and workerd accept and that does not hide internal tables.
+pub fn check_table_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid {
+        return Err(format!(
+            "`{name}` is not a plain table name: use letters, digits and `_`, not starting with a digit"
+        ));
+    }
+    if !is_allowed_name(name) {
+        return Err(format!(
+            "`{name}` starts with `_cf_`, which a Durable Object reserves for Cloudflare's tables"
+        ));
+    }
+    if name.len() >= 7
+        && name
+            .as_bytes()
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"sqlite_"))
+    {
+        return Err(format!(
+            "`{name}` starts with `sqlite_`, which SQLite reserves"
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,616 @@
+//! Replaying a migration chain in an in-memory SQLite configured like a
+//! Durable Object's: foreign keys on, workerd's limits, defensive mode, and an
+//! authorizer that mirrors workerd's. Real SQLite is the arbiter of validity;
+//! sqlparser only sharpens the message once SQLite has rejected a statement.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::hooks::{AuthContext, Authorization};
+use rusqlite::limits::Limit;
+use rusqlite::Connection;
+
+use crate::rules::{self, Denial, Rule};
+use crate::split::{line_col, split_statements, tokens};
+use crate::Diagnostic;
+
+/// workerd's per-statement SQL length limit (`SQLITE_LIMIT_SQL_LENGTH`).
+pub const MAX_STATEMENT_BYTES: usize = 100_000;
+/// workerd's column limit (`SQLITE_LIMIT_COLUMN`).
+pub const MAX_COLUMNS: i32 = 100;
+
+/// One migration's text, as the replay sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplaySource<'a> {
+    /// The path shown in messages, as the user wrote it.
+    pub display_path: &'a str,
+    /// The normalized text (see [`crate::normalize_text`]).
+    pub text: &'a str,
+}
+
+/// A problem found by the replay, with the Durable Object rule it breaks
+/// (`None` when SQLite itself rejected the statement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What to show the user.
+    pub diagnostic: Diagnostic,
+    /// The DO rule broken, if this is a DO-rule violation rather than an
+    /// error real SQLite would also raise.
+    pub rule: Option<Rule>,
+    /// Index (0-based) of the migration in the chain.
+    pub migration: usize,
+}
+
+/// Rules that only a Durable Object imposes, beyond [`Rule`]: limits that
+/// stock SQLite's defaults would accept.
+fn limit_rule(message: &str) -> bool {
+    const LIMIT_MESSAGES: &[&str] = &[
+        "statement too long",
+        "too many columns",
+        "Expression tree is too large",
+        "too many terms in compound SELECT",
+        "too many SQL variables",
+        "LIKE or GLOB pattern too complex",
+        "too many arguments on function",
+        "string or blob too big",
+        "too many levels of trigger recursion",
+    ];
+    LIMIT_MESSAGES.iter().any(|m| message.contains(m))
+}
+
+#[derive(Default)]
+struct AuthState {
+    /// Our own BEGIN/COMMIT run trusted, like workerd's internal queries.
+    trusted: bool,
+    /// The first denial of the statement being prepared or stepped.
+    denial: Option<Denial>,
+}
+
+/// An in-memory database that behaves like a Durable Object's SQLite.
+pub struct Replayer {
+    conn: Connection,
+    auth: Arc<Mutex<AuthState>>,
+}
+
+fn lock(auth: &Mutex<AuthState>) -> std::sync::MutexGuard<'_, AuthState> {
+    // A poisoned lock only means an earlier callback panicked; the state is
+    // two plain fields and stays meaningful.
+    auth.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Replayer {
+    /// Opens the in-memory database. `tracking` is the tracking table name,
+    /// which migrations may not touch.
+    pub fn new(tracking: &str) -> Result<Self, String> {
+        let mut conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
+        configure(&conn).map_err(|e| format!("cannot configure the replay database: {e}"))?;
+        let auth = Arc::new(Mutex::new(AuthState::default()));
+        let hook_state = Arc::clone(&auth);
+        let tracking = tracking.to_owned();
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+            let mut state = lock(&hook_state);
+            if state.trusted {
+                return Authorization::Allow;
+            }
+            match rules::decide(&ctx, &tracking) {
+                Ok(()) => Authorization::Allow,
+                Err(denial) => {
+                    state.denial.get_or_insert(denial);
+                    Authorization::Deny
+                }
+            }
+        }))
+        .map_err(|e| e.to_string())?;
+        Ok(Self { conn, auth })
+    }
+
+    fn trusted(&self, sql: &str) -> rusqlite::Result<()> {
+        lock(&self.auth).trusted = true;
+        let result = self.conn.execute_batch(sql);
+        lock(&self.auth).trusted = false;
+        result
+    }
+
+    /// Runs one user statement to completion; on failure returns the
+    /// authorizer's denial if there was one.
+    fn run(&self, sql: &str) -> Result<(), (rusqlite::Error, Option<Denial>)> {
+        lock(&self.auth).denial = None;
+        let result = (|| {
+            let mut stmt = self.conn.prepare(sql)?;
+            let mut rows = stmt.raw_query();
+            while rows.next()?.is_some() {}
+            Ok(())
+        })();
+        result.map_err(|e| (e, lock(&self.auth).denial.take()))
+    }
+
+    /// Lists the schema (`type`, `name`, `sql` of every object), for tests.
+    pub fn schema(&self) -> Vec<(String, String, Option<String>)> {
+        let query = || -> rusqlite::Result<Vec<(String, String, Option<String>)>> {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY type, name")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        };
+        lock(&self.auth).trusted = true;
+        let result = query().unwrap_or_default();
+        lock(&self.auth).trusted = false;
+        result
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // workerd's `setupSecurity` limits, so a migration that would hit one in
+    // production fails the build instead.
+    for (limit, value) in [
+        (Limit::SQLITE_LIMIT_LENGTH, 4 * 1024 * 1024),
+        (
+            Limit::SQLITE_LIMIT_SQL_LENGTH,
+            i32::try_from(MAX_STATEMENT_BYTES).unwrap_or(i32::MAX),
+        ),
+        (Limit::SQLITE_LIMIT_COLUMN, MAX_COLUMNS),
+        (Limit::SQLITE_LIMIT_EXPR_DEPTH, 100),
+        (Limit::SQLITE_LIMIT_COMPOUND_SELECT, 5),
+        (Limit::SQLITE_LIMIT_VDBE_OP, 25_000),
+        (Limit::SQLITE_LIMIT_FUNCTION_ARG, 127),
+        (Limit::SQLITE_LIMIT_ATTACHED, 0),
+        (Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 50),
+        (Limit::SQLITE_LIMIT_VARIABLE_NUMBER, 100),
+        (Limit::SQLITE_LIMIT_TRIGGER_DEPTH, 10),
+    ] {
+        conn.set_limit(limit, value)?;
+    }
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    register_math_functions(conn)
+}
+
+type Unary = fn(f64) -> f64;
+type Binary = fn(f64, f64) -> f64;
+
+/// workerd builds SQLite with `SQLITE_ENABLE_MATH_FUNCTIONS`; the bundled
+/// SQLite of rusqlite does not, so the replay provides the same functions.
+/// Only their existence matters for schema checks, but they compute real
+/// values so data migrations replay faithfully.
+fn register_math_functions(conn: &Connection) -> rusqlite::Result<()> {
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    let unary: &[(&str, Unary)] = &[
+        ("acos", f64::acos),
+        ("acosh", f64::acosh),
+        ("asin", f64::asin),
+        ("asinh", f64::asinh),
+        ("atan", f64::atan),
+        ("atanh", f64::atanh),
+        ("ceil", f64::ceil),
+        ("ceiling", f64::ceil),
+        ("cos", f64::cos),
+        ("cosh", f64::cosh),
+        ("degrees", f64::to_degrees),
+        ("exp", f64::exp),
+        ("floor", f64::floor),
+        ("ln", f64::ln),
+        ("log10", f64::log10),
+        ("log2", f64::log2),
+        ("radians", f64::to_radians),
+        ("sin", f64::sin),
+        ("sinh", f64::sinh),
+        ("sqrt", f64::sqrt),
+        ("tan", f64::tan),
+        ("tanh", f64::tanh),
+        ("trunc", f64::trunc),
+    ];
+    for &(name, f) in unary {
+        conn.create_scalar_function(name, 1, flags, move |ctx| {
+            Ok(ctx.get::<Option<f64>>(0)?.map(f).filter(|v| !v.is_nan()))
+        })?;
+    }
+    let binary: &[(&str, Binary)] = &[
+        ("atan2", f64::atan2),
+        ("mod", |a, b| a % b),
+        ("pow", f64::powf),
+        ("power", f64::powf),
+        ("log", |base, x| x.ln() / base.ln()),
+    ];
+    for &(name, f) in binary {
+        conn.create_scalar_function(name, 2, flags, move |ctx| {
+            let a = ctx.get::<Option<f64>>(0)?;
+            let b = ctx.get::<Option<f64>>(1)?;
+            Ok(a.zip(b).map(|(a, b)| f(a, b)).filter(|v| !v.is_nan()))
+        })?;
+    }
+    conn.create_scalar_function("log", 1, flags, |ctx| {
+        Ok(ctx
+            .get::<Option<f64>>(0)?
+            .map(f64::log10)
+            .filter(|v| !v.is_nan()))
+    })?;
+    conn.create_scalar_function("pi", 0, flags, |_| Ok(std::f64::consts::PI))
+}
+
+/// How the replay goes on after a failure: a statement that failed may have
+/// been meant to create what later statements use, so later "no such table"
+/// errors would only echo the first one. After such a failure only errors
+/// that cannot be echoes (syntax errors, DO-rule violations) are reported.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Normal,
+    Degraded,
+}
+
+fn is_syntax_error(message: &str) -> bool {
+    message.contains("syntax error")
+        || message.starts_with("unrecognized token")
+        || message.starts_with("incomplete input")
+}
+
+/// Replays `sources` in order, each migration in its own transaction as the
+/// executor will run it, and returns every problem found (empty = valid).
+pub fn replay(sources: &[ReplaySource<'_>], tracking: &str) -> Vec<Finding> {
+    let replayer = match Replayer::new(tracking) {
+        Ok(r) => r,
+        Err(e) => {
+            return vec![Finding {
+                diagnostic: Diagnostic::plain(e),
+                rule: None,
+                migration: 0,
+            }]
+        }
+    };
+    replay_on(&replayer, sources, tracking)
+}
+
+/// [`replay`] on an existing [`Replayer`] (so tests can inspect the schema).
+pub fn replay_on(
+    replayer: &Replayer,
+    sources: &[ReplaySource<'_>],
+    tracking: &str,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut mode = Mode::Normal;
+    for (index, source) in sources.iter().enumerate() {
+        let mut push = |diagnostic: Diagnostic, rule: Option<Rule>| {
+            findings.push(Finding {
+                diagnostic,
+                rule,
+                migration: index,
+            })
+        };
+        if let Err(e) = replayer.trusted("BEGIN") {
+            push(
+                Diagnostic::plain(format!("replay failed to begin: {e}")),
+                None,
+            );
+            return findings;
+        }
+        for stmt in split_statements(source.text) {
+            let (line, col) = line_col(source.text, stmt.offset);
+            let at = |line, col, message: String| {
+                Diagnostic::at(source.display_path, line, col, message).statement(stmt.sql)
+            };
+            if stmt.sql.len() > MAX_STATEMENT_BYTES {
+                push(
+                    at(
+                        line,
+                        col,
+                        format!(
+                            "statement is {} bytes, over the Durable Object limit of {MAX_STATEMENT_BYTES} bytes",
+                            stmt.sql.len()
+                        ),
+                    )
+                    .help("split it into several statements (e.g. several INSERTs), each under 100 KB"),
+                    Some(Rule::Limit),
+                );
+                continue;
+            }
+            if let Some(denial) = rename_denial(stmt.sql, tracking) {
+                push(
+                    at(line, col, denial.message).help(denial.help),
+                    Some(denial.rule),
+                );
+                mode = Mode::Degraded;
+                continue;
+            }
+            let Err((error, denial)) = replayer.run(stmt.sql) else {
+                continue;
+            };
+            if let Some(denial) = denial {
+                push(
+                    at(line, col, denial.message).help(denial.help),
+                    Some(denial.rule),
+                );
+                // Refused transaction and pragma statements change no schema,
+                // so what follows is still checked in full.
+                if !matches!(denial.rule, Rule::Transaction | Rule::Pragma) {
+                    mode = Mode::Degraded;
+                }
+                continue;
+            }
+            let (message, offset) = sqlite_message(&error);
+            let syntax = is_syntax_error(&message);
+            if mode == Mode::Degraded && !syntax {
+                continue;
+            }
+            let (eline, ecol) = match offset {
+                Some(off) => line_col(source.text, stmt.offset + off),
+                None => (line, col),
+            };
+            let rule = limit_rule(&message).then_some(Rule::Limit);
+            let mut diag = at(eline, ecol, message.clone());
+            if let Some(help) = help_for(&message, stmt.sql, sources, index, source, rule) {
+                diag = diag.help(help);
+            }
+            if syntax {
+                if let Some(note) =
+                    crate::sharpen::sqlparser_note(stmt.sql, source.text, stmt.offset)
+                {
+                    diag.message = format!("{}\n  sqlparser: {note}", diag.message);
+                }
+            }
+            push(diag, rule);
+            mode = Mode::Degraded;
+        }
+        if let Err(e) = replayer.trusted("COMMIT") {
+            let (message, _) = sqlite_message(&e);
+            if mode == Mode::Normal {
+                push(
+                    Diagnostic::file(
+                        source.display_path,
+                        format!("the migration fails when its transaction commits: {message}"),
+                    )
+                    .help(
+                        "a foreign key left violated at the end of the migration fails the commit; fix the data in the same migration (PRAGMA defer_foreign_keys = ON only delays the check to the commit)",
+                    ),
+                    None,
+                );
+            }
+            mode = Mode::Degraded;
+            let _ = replayer.trusted("ROLLBACK");
+        }
+    }
+    findings
+}
+
+fn sqlite_message(error: &rusqlite::Error) -> (String, Option<usize>) {
+    match error {
+        rusqlite::Error::SqlInputError { msg, offset, .. } => {
+            (msg.clone(), usize::try_from(*offset).ok())
+        }
+        rusqlite::Error::SqliteFailure(_, Some(msg)) if !msg.is_empty() => (msg.clone(), None),
+        rusqlite::Error::SqliteFailure(e, _) => (e.to_string(), None),
+        other => (other.to_string(), None),
+    }
+}
+
+/// `ALTER TABLE … RENAME TO x`: stock SQLite does not show the new name to
+/// the authorizer (workerd patches it to), so read it from the text.
+fn rename_denial(sql: &str, tracking: &str) -> Option<Denial> {
+    let words: Vec<&str> = tokens(sql)
+        .into_iter()
+        .filter(|t| !t.is_ws())
+        .map(|t| t.text)
+        .collect();
+    let is = |i: usize, k: &str| words.get(i).is_some_and(|w| w.eq_ignore_ascii_case(k));
+    if !(is(0, "alter") && is(1, "table")) {
+        return None;
+    }
+    let rename = (2..words.len()).find(|&i| is(i, "rename") && is(i + 1, "to"))?;
+    let target = unquote(words.get(rename + 2)?);
+    if !rules::is_allowed_name(&target) {
+        return Some(Denial {
+            rule: Rule::ReservedName,
+            message: format!("`{target}` is a reserved name in a Durable Object"),
+            help: "names starting with `_cf_` are reserved for Cloudflare's internal tables; pick another name".to_owned(),
+        });
+    }
+    if target.eq_ignore_ascii_case(tracking) {
+        return Some(Denial {
+            rule: Rule::TrackingTable,
+            message: format!("migrations must not rename a table to the tracking table `{target}`"),
+            help: "durable-schema owns this table; choose another name".to_owned(),
+        });
+    }
+    None
+}
+
+/// Removes SQL identifier quoting (`"x"`, `[x]`, `` `x` ``, `'x'`).
+pub(crate) fn unquote(word: &str) -> String {
+    let pairs = [('"', '"'), ('`', '`'), ('[', ']'), ('\'', '\'')];
+    for (open, close) in pairs {
+        if let Some(inner) = word.strip_prefix(open).and_then(|w| w.strip_suffix(close)) {
+            return if open == close {
+                inner.replace(&format!("{close}{close}"), &close.to_string())
+            } else {
+                inner.to_owned()
+            };
+        }
+    }
+    word.to_owned()
+}
+
+fn help_for(
+    message: &str,
+    sql: &str,
+    sources: &[ReplaySource<'_>],
+    index: usize,
+    source: &ReplaySource<'_>,
+    rule: Option<Rule>,
+) -> Option<String> {
+    if let Some(name) = message.strip_prefix("no such table: ") {
+        let name = name.strip_prefix("main.").unwrap_or(name);
+        if let Some(later) = sources
+            .iter()
+            .skip(index + 1)
+            .find(|s| crate::sharpen::creates(s.text, name))
+        {
+            return Some(format!(
+                "`{name}` is created by `{}`, which runs after `{}`; move this statement to a later migration, or renumber the files",
+                later.display_path, source.display_path
+            ));
+        }
+        return Some(format!(
+            "no earlier migration creates `{name}`; create it first, or check the spelling"
+        ));
+    }
+    if message.starts_with("duplicate column name") {
+        return Some("an earlier migration already added this column; remove the ADD COLUMN or rename the column".to_owned());
+    }
+    if message.starts_with("no such column")
+        && sql.trim_start().to_ascii_lowercase().starts_with("alter")
+    {
+        return Some(
+            "the column does not exist at this point of the chain; check earlier migrations"
+                .to_owned(),
+        );
+    }
+    if rule == Some(Rule::Limit) {
+        if message.contains("too many columns") {
+            return Some(format!(
+                "a Durable Object allows at most {MAX_COLUMNS} columns per table; split the table"
+            ));
+        }
+        return Some("this exceeds a limit that a Durable Object's SQLite enforces".to_owned());
+    }
+    if message.starts_with("no such function") {
+        return Some("a Durable Object's SQLite has no such function; see the allowlist in workerd's sqlite.c++".to_owned());
+    }
+    if message.starts_with("no such module") {
+        return Some("use fts5, fts5vocab, rtree or rtree_i32".to_owned());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(files: &[&str]) -> Vec<Finding> {
+        let names: Vec<String> = (1..=files.len())
+            .map(|i| format!("m/{i:04}_x.sql"))
+            .collect();
+        let sources: Vec<ReplaySource<'_>> = files
+            .iter()
+            .zip(&names)
+            .map(|(text, name)| ReplaySource {
+                display_path: name,
+                text,
+            })
+            .collect();
+        replay(&sources, "migrations")
+    }
+
+    fn rules(files: &[&str]) -> Vec<Option<Rule>> {
+        run(files).into_iter().map(|f| f.rule).collect()
+    }
+
+    #[test]
+    fn valid_chain_has_no_findings() {
+        let f = run(&[
+            "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT UNIQUE);",
+            "ALTER TABLE users ADD COLUMN name TEXT; CREATE INDEX users_name ON users(name);",
+            "CREATE VIRTUAL TABLE docs USING fts5(body, content='users', tokenize='porter');",
+            "CREATE VIEW v AS SELECT id, sqrt(id) AS r, row_number() OVER (ORDER BY id) FROM users;",
+        ]);
+        assert!(f.is_empty(), "{f:#?}");
+    }
+
+    #[test]
+    fn do_rules_are_findings_with_their_rule() {
+        assert_eq!(
+            rules(&["BEGIN; CREATE TABLE t(x); COMMIT;"]),
+            [Some(Rule::Transaction), Some(Rule::Transaction)]
+        );
+        assert_eq!(rules(&["PRAGMA journal_mode = WAL;"]), [Some(Rule::Pragma)]);
+        assert_eq!(rules(&["CREATE TEMP TABLE t(x);"]), [Some(Rule::Temp)]);
+        assert_eq!(
+            rules(&["CREATE VIRTUAL TABLE t USING fts4(x);"]),
+            [Some(Rule::Module)]
+        );
+        assert_eq!(
+            rules(&["CREATE TABLE _cf_t(x);"]),
+            [Some(Rule::ReservedName)]
+        );
+        assert_eq!(
+            rules(&["CREATE TABLE migrations(x);"]),
+            [Some(Rule::TrackingTable)]
+        );
+        assert_eq!(rules(&["SELECT sqlite_version();"]), [Some(Rule::Function)]);
+        assert_eq!(rules(&["ATTACH 'x.db' AS x;"]), [Some(Rule::Attach)]);
+        assert_eq!(
+            rules(&["CREATE TABLE t(x); ALTER TABLE t RENAME TO \"_CF_t\";"]),
+            [Some(Rule::ReservedName)]
+        );
+    }
+
+    #[test]
+    fn sqlite_errors_have_positions() {
+        let f = run(&["CREATE TABLE t(x);\n  UPDATE t SET x = WHERE x = 1;"]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].diagnostic.position, Some((2, 20)));
+        assert!(f[0]
+            .diagnostic
+            .message
+            .contains("near \"WHERE\": syntax error"));
+        assert!(
+            f[0].diagnostic.message.contains("sqlparser:"),
+            "{}",
+            f[0].diagnostic
+        );
+    }
+
+    #[test]
+    fn cascades_are_not_reported_but_independent_errors_are() {
+        let f = run(&[
+            "CREATE TABLE t(x INTEGER REFERENCES nope, y, y);",
+            "CREATE INDEX i ON t(x);",
+            "BEGIN;",
+            "SELEC 1;",
+        ]);
+        let got: Vec<(usize, Option<Rule>)> = f.iter().map(|f| (f.migration, f.rule)).collect();
+        assert_eq!(
+            got,
+            [(0, None), (2, Some(Rule::Transaction)), (3, None)],
+            "{f:#?}"
+        );
+    }
+
+    #[test]
+    fn later_migration_is_named_in_the_help() {
+        let f = run(&["CREATE INDEX i ON posts(x);", "CREATE TABLE posts(x);"]);
+        let help = f[0].diagnostic.help.clone().unwrap_or_default();
+        assert!(help.contains("m/0002_x.sql"), "{help}");
+    }
+
+    #[test]
+    fn foreign_keys_are_on_and_checked_at_commit() {
+        let f = run(&[
+            "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p INTEGER REFERENCES p(id));",
+            "PRAGMA defer_foreign_keys = ON; INSERT INTO c VALUES (42);",
+        ]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert!(f[0]
+            .diagnostic
+            .message
+            .contains("FOREIGN KEY constraint failed"));
+    }
+
+    #[test]
+    fn limits_mirror_workerd() {
+        let cols: Vec<String> = (0..101).map(|i| format!("c{i}")).collect();
+        let wide = format!("CREATE TABLE t({});", cols.join(", "));
+        assert_eq!(rules(&[&wide]), [Some(Rule::Limit)]);
+        assert_eq!(
+            rules(&["SELECT 1 UNION SELECT 2 UNION SELECT 3 UNION SELECT 4 UNION SELECT 5 UNION SELECT 6;"]),
+            [Some(Rule::Limit)]
+        );
+        let long = format!("SELECT '{}';", "x".repeat(MAX_STATEMENT_BYTES));
+        assert_eq!(rules(&[&long]), [Some(Rule::Limit)]);
+    }
+
+    #[test]
+    fn unquote_identifiers() {
+        assert_eq!(unquote("\"a\"\"b\""), "a\"b");
+        assert_eq!(unquote("[x y]"), "x y");
+        assert_eq!(unquote("plain"), "plain");
+    }
+}

@@ -1,0 +1,859 @@
+//! The Durable Object rules, decided the way workerd's SQLite authorizer
+//! decides them (`src/workerd/util/sqlite.c++`, `SqliteDatabase::isAuthorized`,
+//! release 2026-08-22; see `shared/WORKERD-AUTHORIZER.md`).
+//!
+//! [`decide`] is a pure function of one authorizer callback, so the rules are
+//! unit-tested on plain data and hold even for statements sqlparser cannot
+//! parse: SQLite itself reports every action a statement performs.
+
+use rusqlite::hooks::{AuthAction, AuthContext};
+
+/// Which Durable Object rule a statement breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    /// BEGIN / COMMIT / ROLLBACK / SAVEPOINT / RELEASE.
+    Transaction,
+    /// A PRAGMA outside workerd's allowlist, or with a refused argument.
+    Pragma,
+    /// ATTACH / DETACH, or a schema other than `main`.
+    Attach,
+    /// TEMP tables, views, indexes and triggers.
+    Temp,
+    /// A virtual-table module other than fts5, fts5vocab, rtree, rtree_i32.
+    Module,
+    /// A name starting with `_cf_` (any case): reserved by workerd.
+    ReservedName,
+    /// An SQL function missing from workerd's allowlist.
+    Function,
+    /// Creating, altering, dropping or writing the migration tracking table.
+    TrackingTable,
+    /// A limit workerd sets below SQLite's defaults: 100 KB statements, 100
+    /// columns, 5 compound terms, expression depth 100, and the like.
+    Limit,
+    /// An action workerd never allows (e.g. COPY) or does not know.
+    Other,
+}
+
+impl Rule {
+    /// A short kebab-case name, used in lists of exceptions.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Transaction => "transaction",
+            Rule::Pragma => "pragma",
+            Rule::Attach => "attach",
+            Rule::Temp => "temp",
+            Rule::Module => "module",
+            Rule::ReservedName => "reserved-name",
+            Rule::Function => "function",
+            Rule::TrackingTable => "tracking-table",
+            Rule::Limit => "limit",
+            Rule::Other => "other",
+        }
+    }
+}
+
+/// A refused action: the rule, what was refused, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// The rule broken.
+    pub rule: Rule,
+    /// What was refused, quoting the offending name.
+    pub message: String,
+    /// How to fix it.
+    pub help: String,
+}
+
+fn deny(rule: Rule, message: String, help: &str) -> Result<(), Denial> {
+    Err(Denial {
+        rule,
+        message,
+        help: help.to_owned(),
+    })
+}
+
+/// workerd's `isAllowedName`: false iff the name starts with `_cf_`,
+/// compared case-insensitively.
+pub fn is_allowed_name(name: &str) -> bool {
+    !name
+        .as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"_cf_"))
+}
+
+/// The SQL functions a Durable Object may call (workerd's
+/// `ALLOWED_SQLITE_FUNCTIONS`, all 138 names, exact case).
+pub const ALLOWED_FUNCTIONS: &[&str] = &[
+    // core
+    "abs",
+    "changes",
+    "char",
+    "coalesce",
+    "concat",
+    "concat_ws",
+    "format",
+    "glob",
+    "hex",
+    "ifnull",
+    "iif",
+    "instr",
+    "last_insert_rowid",
+    "length",
+    "like",
+    "likelihood",
+    "likely",
+    "load_extension",
+    "lower",
+    "ltrim",
+    "max_scalar",
+    "min_scalar",
+    "nullif",
+    "octet_length",
+    "printf",
+    "quote",
+    "random",
+    "randomblob",
+    "replace",
+    "round",
+    "rtrim",
+    "sign",
+    "soundex",
+    "substr",
+    "substring",
+    "total_changes",
+    "trim",
+    "typeof",
+    "unhex",
+    "unicode",
+    "unlikely",
+    "upper",
+    "zeroblob",
+    // date and time
+    "date",
+    "time",
+    "datetime",
+    "julianday",
+    "unixepoch",
+    "strftime",
+    "timediff",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    // aggregate
+    "avg",
+    "count",
+    "group_concat",
+    "max",
+    "min",
+    "string_agg",
+    "sum",
+    "total",
+    // window
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "ntile",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
+    "nth_value",
+    // math
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atan2",
+    "atanh",
+    "ceil",
+    "cos",
+    "cosh",
+    "degrees",
+    "exp",
+    "floor",
+    "ln",
+    "log",
+    "log2",
+    "mod",
+    "pi",
+    "pow",
+    "radians",
+    "sin",
+    "sinh",
+    "sqrt",
+    "tan",
+    "tanh",
+    "trunc",
+    // json
+    "json",
+    "jsonb",
+    "json_array",
+    "jsonb_array",
+    "json_array_length",
+    "json_extract",
+    "jsonb_extract",
+    "->",
+    "->>",
+    "json_insert",
+    "jsonb_insert",
+    "json_object",
+    "jsonb_object",
+    "json_patch",
+    "jsonb_patch",
+    "json_remove",
+    "jsonb_remove",
+    "json_replace",
+    "jsonb_replace",
+    "json_set",
+    "jsonb_set",
+    "json_type",
+    "json_valid",
+    "json_quote",
+    "json_group_array",
+    "jsonb_group_array",
+    "json_group_object",
+    "jsonb_group_object",
+    "json_each",
+    "json_tree",
+    // fts5, rtree
+    "match",
+    "highlight",
+    "bm25",
+    "snippet",
+    "rtreecheck",
+    // ALTER TABLE internals (seen by the authorizer, not callable by users)
+    "sqlite_rename_column",
+    "sqlite_rename_table",
+    "sqlite_rename_test",
+    "sqlite_drop_column",
+    "sqlite_rename_quotefix",
+];
+
+/// Virtual-table modules a Durable Object provides.
+pub const ALLOWED_MODULES: &[&str] = &["fts5", "fts5vocab", "rtree", "rtree_i32"];
+
+const BOOLEAN_PRAGMAS: &[&str] = &[
+    "case_sensitive_like",
+    "foreign_keys",
+    "defer_foreign_keys",
+    "ignore_check_constraints",
+    "legacy_alter_table",
+    "recursive_triggers",
+    "reverse_unordered_selects",
+];
+const OBJECT_NAME_PRAGMAS: &[&str] = &[
+    "foreign_key_list",
+    "index_info",
+    "index_list",
+    "index_xinfo",
+];
+const NO_ARG_PRAGMAS: &[&str] = &["data_version", "page_size"];
+
+const TX_HELP: &str = "the executor already runs each migration in a transaction; remove BEGIN/COMMIT/SAVEPOINT (a Durable Object refuses them: it offers storage.transactionSync() instead)";
+const NAME_HELP: &str =
+    "names starting with `_cf_` are reserved for Cloudflare's internal tables; rename the object";
+const TEMP_HELP: &str = "a Durable Object has no TEMP schema; create a regular object (and drop it at the end of the migration if it is scratch space)";
+
+/// Decides one authorizer callback as workerd would, plus the protection of
+/// the tracking table `tracking` (compared case-insensitively, as SQLite
+/// compares identifiers).
+pub fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial> {
+    use AuthAction as A;
+    // Schema first. For ALTER TABLE workerd reads the schema from arg1.
+    let schema = match &ctx.action {
+        A::AlterTable { database_name, .. } => Some(*database_name),
+        _ => ctx.database_name,
+    };
+    if schema == Some("temp") {
+        // SQLite's own ALTER TABLE reads and updates sqlite_temp_master.
+        return match &ctx.action {
+            A::Read { table_name, .. } | A::Update { table_name, .. } => name_ok(table_name),
+            _ => deny(
+                Rule::Temp,
+                "TEMP objects are not allowed in a Durable Object".to_owned(),
+                TEMP_HELP,
+            ),
+        };
+    }
+    if let Some(other) = schema.filter(|s| *s != "main") {
+        return deny(
+            Rule::Attach,
+            format!("schema `{other}` does not exist in a Durable Object (only `main`)"),
+            "a Durable Object has a single database; drop the schema prefix",
+        );
+    }
+    let tracked = |table: &str| -> Result<(), Denial> {
+        if table.eq_ignore_ascii_case(tracking) {
+            deny(
+                Rule::TrackingTable,
+                format!("migrations must not create, alter, drop or write the tracking table `{table}`"),
+                "durable-schema owns this table; choose another name for your table, or set `table = \"...\"` in #[durable_schema] to move the tracking table",
+            )
+        } else {
+            Ok(())
+        }
+    };
+    match &ctx.action {
+        A::Select | A::Recursive | A::Analyze { .. } => Ok(()),
+        A::Read { table_name, .. } => name_ok(table_name),
+        A::Update { table_name, .. } | A::Insert { table_name } | A::Delete { table_name } => {
+            name_ok(table_name)?;
+            tracked(table_name)
+        }
+        A::CreateTable { table_name } | A::DropTable { table_name } => {
+            name_ok(table_name)?;
+            tracked(table_name)
+        }
+        A::CreateView { view_name } | A::DropView { view_name } => name_ok(view_name),
+        A::Reindex { index_name } => name_ok(index_name),
+        A::CreateIndex {
+            index_name,
+            table_name,
+        }
+        | A::DropIndex {
+            index_name,
+            table_name,
+        } => {
+            name_ok(index_name)?;
+            name_ok(table_name)?;
+            tracked(table_name)
+        }
+        A::CreateTrigger {
+            trigger_name,
+            table_name,
+        }
+        | A::DropTrigger {
+            trigger_name,
+            table_name,
+        } => {
+            name_ok(trigger_name)?;
+            name_ok(table_name)?;
+            tracked(table_name)
+        }
+        A::AlterTable { table_name, .. } => {
+            name_ok(table_name)?;
+            // Stock SQLite passes the dropped column's name as the extra
+            // argument; workerd checks it like any other name.
+            if let Some(extra) = ctx.database_name {
+                name_ok(extra)?;
+            }
+            tracked(table_name)
+        }
+        A::CreateVtable {
+            table_name,
+            module_name,
+        }
+        | A::DropVtable {
+            table_name,
+            module_name,
+        } => {
+            if !ALLOWED_MODULES
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(module_name))
+            {
+                return deny(
+                    Rule::Module,
+                    format!(
+                        "virtual table module `{module_name}` is not available in a Durable Object"
+                    ),
+                    "use fts5 (full-text search), fts5vocab, rtree or rtree_i32",
+                );
+            }
+            name_ok(table_name)?;
+            tracked(table_name)
+        }
+        A::Function { function_name } => {
+            if ALLOWED_FUNCTIONS.contains(function_name) {
+                Ok(())
+            } else {
+                deny(
+                    Rule::Function,
+                    format!("function `{function_name}` is not available in a Durable Object"),
+                    function_help(function_name),
+                )
+            }
+        }
+        A::Pragma {
+            pragma_name,
+            pragma_value,
+        } => pragma(pragma_name, *pragma_value),
+        A::Transaction { .. } | A::Savepoint { .. } => deny(
+            Rule::Transaction,
+            "transaction control statements are not allowed in a migration".to_owned(),
+            TX_HELP,
+        ),
+        A::Attach { .. } | A::Detach { .. } => deny(
+            Rule::Attach,
+            "ATTACH and DETACH are not allowed in a Durable Object".to_owned(),
+            "a Durable Object has a single database; keep all tables in it",
+        ),
+        A::CreateTempIndex { .. }
+        | A::CreateTempTable { .. }
+        | A::CreateTempTrigger { .. }
+        | A::CreateTempView { .. }
+        | A::DropTempIndex { .. }
+        | A::DropTempTable { .. }
+        | A::DropTempTrigger { .. }
+        | A::DropTempView { .. } => deny(
+            Rule::Temp,
+            "TEMP objects are not allowed in a Durable Object".to_owned(),
+            TEMP_HELP,
+        ),
+        other => deny(
+            Rule::Other,
+            format!("{other:?} is not allowed in a Durable Object"),
+            "remove the statement",
+        ),
+    }
+}
+
+fn name_ok(name: &str) -> Result<(), Denial> {
+    if is_allowed_name(name) {
+        Ok(())
+    } else {
+        deny(
+            Rule::ReservedName,
+            format!("`{name}` is a reserved name in a Durable Object"),
+            NAME_HELP,
+        )
+    }
+}
+
+fn function_help(name: &str) -> &'static str {
+    match name {
+        "power" => "use `pow` (workerd allows only that spelling)",
+        "ceiling" => "use `ceil` (workerd allows only that spelling)",
+        "log10" => "use `log(x)` (base 10) or `log(10, x)`",
+        n if n.starts_with("sqlite_") => {
+            "sqlite_* introspection functions are hidden from Durable Objects"
+        }
+        _ => "see the list of functions a Durable Object allows in workerd's sqlite.c++",
+    }
+}
+
+/// workerd's PRAGMA rules, in workerd's order (`WORKERD-AUTHORIZER.md` §1b).
+fn pragma(name: &str, value: Option<&str>) -> Result<(), Denial> {
+    let refuse = |why: String| {
+        let help = if name.bytes().any(|b| b.is_ascii_uppercase())
+            && allowed_pragma_name(&name.to_ascii_lowercase())
+        {
+            format!("write the pragma name in lower case (`PRAGMA {}`): workerd compares pragma names case-sensitively", name.to_ascii_lowercase())
+        } else {
+            match name {
+                "user_version" => "a Durable Object has no user_version; durable-schema records versions in its tracking table, so drop this pragma".to_owned(),
+                "journal_mode" | "synchronous" | "locking_mode" => "a Durable Object manages its own storage; remove this pragma".to_owned(),
+                _ => "allowed pragmas: foreign_keys, defer_foreign_keys, case_sensitive_like, ignore_check_constraints, legacy_alter_table, recursive_triggers, reverse_unordered_selects, foreign_key_check, foreign_key_list, index_info, index_list, index_xinfo, quick_check, optimize, table_list, table_info, table_xinfo, data_version, page_size".to_owned(),
+            }
+        };
+        Err(Denial {
+            rule: Rule::Pragma,
+            message: why,
+            help,
+        })
+    };
+    let shown = match value {
+        Some(v) => format!("PRAGMA {name} = {v}"),
+        None => format!("PRAGMA {name}"),
+    };
+    match name {
+        "table_list" => return Ok(()),
+        "table_info" | "table_xinfo" => {
+            return match value {
+                Some(v) => name_ok(v),
+                None => refuse(format!("`{shown}` needs a table name in a Durable Object")),
+            }
+        }
+        _ => {}
+    }
+    if NO_ARG_PRAGMAS.contains(&name) {
+        return match value {
+            None => Ok(()),
+            Some(_) => refuse(format!(
+                "`{shown}` is not allowed: `{name}` can only be read"
+            )),
+        };
+    }
+    if BOOLEAN_PRAGMAS.contains(&name) {
+        let Some(v) = value else { return Ok(()) };
+        let v = strip_one_quote_pair(v);
+        let ok = ["true", "false", "yes", "no", "on", "off", "1", "0"]
+            .iter()
+            .any(|p| {
+                v.as_bytes()
+                    .get(..p.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes()))
+            });
+        return if ok {
+            Ok(())
+        } else {
+            refuse(format!(
+                "`{shown}` is not allowed: expected on/off, true/false, yes/no or 1/0"
+            ))
+        };
+    }
+    if OBJECT_NAME_PRAGMAS.contains(&name) {
+        return match value {
+            Some(v) => name_ok(v),
+            None => refuse(format!(
+                "`{shown}` needs an object name in a Durable Object"
+            )),
+        };
+    }
+    match name {
+        "foreign_key_check" => value.map_or(Ok(()), name_ok),
+        "quick_check" => match value {
+            None => Ok(()),
+            Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+            Some(v) => name_ok(v),
+        },
+        "optimize" => match value {
+            None => Ok(()),
+            Some(v) if parses_as_i32(v) => Ok(()),
+            Some(_) => refuse(format!(
+                "`{shown}` is not allowed: the argument must be a 32-bit integer"
+            )),
+        },
+        _ => refuse(format!("`{shown}` is not allowed in a Durable Object")),
+    }
+}
+
+fn allowed_pragma_name(name: &str) -> bool {
+    name == "table_list"
+        || name == "table_info"
+        || name == "table_xinfo"
+        || name == "foreign_key_check"
+        || name == "quick_check"
+        || name == "optimize"
+        || NO_ARG_PRAGMAS.contains(&name)
+        || BOOLEAN_PRAGMAS.contains(&name)
+        || OBJECT_NAME_PRAGMAS.contains(&name)
+}
+
+fn strip_one_quote_pair(v: &str) -> &str {
+    for q in ['\'', '"'] {
+        if let Some(inner) = v.strip_prefix(q).and_then(|s| s.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    v
+}
+
+/// workerd parses `optimize`'s argument as an `int32_t` (decimal, `-`, `0x`).
+fn parses_as_i32(v: &str) -> bool {
+    let (neg, digits) = match v.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, v),
+    };
+    let parsed = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) => i64::from_str_radix(hex, 16).ok(),
+        None => digits.parse::<i64>().ok(),
+    };
+    parsed
+        .map(|n| if neg { -n } else { n })
+        .is_some_and(|n| i32::try_from(n).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::hooks::TransactionOperation;
+
+    fn ctx<'a>(action: AuthAction<'a>, db: Option<&'a str>) -> AuthContext<'a> {
+        AuthContext {
+            action,
+            database_name: db,
+            accessor: None,
+        }
+    }
+
+    fn rule(action: AuthAction<'_>, db: Option<&'static str>) -> Option<Rule> {
+        decide(&ctx(action, db), "migrations").err().map(|d| d.rule)
+    }
+
+    #[test]
+    fn reserved_names_are_case_insensitive() {
+        assert!(!is_allowed_name("_cf_KV"));
+        assert!(!is_allowed_name("_CF_x"));
+        assert!(!is_allowed_name("_cf_"));
+        assert!(is_allowed_name("_cf"));
+        assert!(is_allowed_name("cf_x"));
+        assert_eq!(
+            rule(
+                AuthAction::CreateTable {
+                    table_name: "_Cf_t"
+                },
+                Some("main")
+            ),
+            Some(Rule::ReservedName)
+        );
+        assert_eq!(
+            rule(
+                AuthAction::Read {
+                    table_name: "_cf_KV",
+                    column_name: "key"
+                },
+                Some("main")
+            ),
+            Some(Rule::ReservedName)
+        );
+    }
+
+    #[test]
+    fn transactions_and_savepoints_are_denied() {
+        assert_eq!(
+            rule(
+                AuthAction::Transaction {
+                    operation: TransactionOperation::Begin
+                },
+                None
+            ),
+            Some(Rule::Transaction)
+        );
+        assert_eq!(
+            rule(
+                AuthAction::Savepoint {
+                    operation: TransactionOperation::Begin,
+                    savepoint_name: "s"
+                },
+                None
+            ),
+            Some(Rule::Transaction)
+        );
+    }
+
+    #[test]
+    fn temp_schema_allows_only_read_and_update() {
+        assert_eq!(
+            rule(
+                AuthAction::Read {
+                    table_name: "sqlite_temp_master",
+                    column_name: "sql"
+                },
+                Some("temp")
+            ),
+            None
+        );
+        assert_eq!(
+            rule(AuthAction::Insert { table_name: "t" }, Some("temp")),
+            Some(Rule::Temp)
+        );
+        assert_eq!(
+            rule(
+                AuthAction::CreateTempTable { table_name: "t" },
+                Some("temp")
+            ),
+            Some(Rule::Temp)
+        );
+        assert_eq!(
+            rule(AuthAction::Insert { table_name: "t" }, Some("aux")),
+            Some(Rule::Attach)
+        );
+    }
+
+    #[test]
+    fn modules() {
+        for ok in ["fts5", "FtS5", "fts5vocab", "rtree", "rtree_i32"] {
+            assert_eq!(
+                rule(
+                    AuthAction::CreateVtable {
+                        table_name: "v",
+                        module_name: ok
+                    },
+                    Some("main")
+                ),
+                None,
+                "{ok}"
+            );
+        }
+        for bad in ["fts4", "fts3", "csv", "dbstat"] {
+            assert_eq!(
+                rule(
+                    AuthAction::CreateVtable {
+                        table_name: "v",
+                        module_name: bad
+                    },
+                    Some("main")
+                ),
+                Some(Rule::Module),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn functions() {
+        for ok in [
+            "lower",
+            "json_extract",
+            "->>",
+            "strftime",
+            "sqrt",
+            "bm25",
+            "sqlite_rename_table",
+        ] {
+            assert_eq!(
+                rule(AuthAction::Function { function_name: ok }, None),
+                None,
+                "{ok}"
+            );
+        }
+        for bad in [
+            "sqlite_version",
+            "power",
+            "log10",
+            "json_pretty",
+            "unistr",
+            "if",
+        ] {
+            assert_eq!(
+                rule(AuthAction::Function { function_name: bad }, None),
+                Some(Rule::Function),
+                "{bad}"
+            );
+        }
+        assert_eq!(ALLOWED_FUNCTIONS.len(), 138);
+    }
+
+    fn pragma_rule(name: &'static str, value: Option<&'static str>) -> Option<Rule> {
+        rule(
+            AuthAction::Pragma {
+                pragma_name: name,
+                pragma_value: value,
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn pragmas() {
+        for (name, value) in [
+            ("foreign_keys", Some("OFF")),
+            ("foreign_keys", None),
+            ("defer_foreign_keys", Some("on")),
+            ("legacy_alter_table", Some("'1'")),
+            ("foreign_keys", Some("onion")), // workerd's prefix quirk
+            ("table_list", Some("anything")),
+            ("table_info", Some("users")),
+            ("index_list", Some("users")),
+            ("foreign_key_check", None),
+            ("quick_check", Some("10")),
+            ("optimize", Some("0x10002")),
+            ("optimize", Some("-1")),
+            ("data_version", None),
+            ("page_size", None),
+        ] {
+            assert_eq!(pragma_rule(name, value), None, "{name} {value:?}");
+        }
+        for (name, value) in [
+            ("user_version", Some("3")),
+            ("journal_mode", Some("WAL")),
+            ("integrity_check", None),
+            ("FOREIGN_KEYS", Some("OFF")),
+            ("foreign_keys", Some("abcd")),
+            ("table_info", None),
+            ("table_info", Some("_cf_KV")),
+            ("index_info", None),
+            ("page_size", Some("8192")),
+            ("optimize", Some("99999999999")),
+        ] {
+            assert!(pragma_rule(name, value).is_some(), "{name} {value:?}");
+        }
+    }
+
+    #[test]
+    fn uppercase_pragma_gets_a_lowercase_hint() {
+        let d = decide(
+            &ctx(
+                AuthAction::Pragma {
+                    pragma_name: "FOREIGN_KEYS",
+                    pragma_value: Some("OFF"),
+                },
+                None,
+            ),
+            "migrations",
+        )
+        .unwrap_err();
+        assert!(d.help.contains("PRAGMA foreign_keys"), "{}", d.help);
+    }
+
+    #[test]
+    fn tracking_table_is_protected_case_insensitively() {
+        for action in [
+            AuthAction::CreateTable {
+                table_name: "Migrations",
+            },
+            AuthAction::DropTable {
+                table_name: "migrations",
+            },
+            AuthAction::Insert {
+                table_name: "migrations",
+            },
+            AuthAction::Delete {
+                table_name: "MIGRATIONS",
+            },
+            AuthAction::AlterTable {
+                database_name: "main",
+                table_name: "migrations",
+            },
+            AuthAction::CreateIndex {
+                index_name: "i",
+                table_name: "migrations",
+            },
+        ] {
+            assert_eq!(rule(action, Some("main")), Some(Rule::TrackingTable));
+        }
+        assert_eq!(
+            rule(
+                AuthAction::Read {
+                    table_name: "migrations",
+                    column_name: "version"
+                },
+                Some("main")
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn attach_and_everyday_actions() {
+        assert_eq!(
+            rule(AuthAction::Attach { filename: "x.db" }, None),
+            Some(Rule::Attach)
+        );
+        assert_eq!(rule(AuthAction::Select, None), None);
+        assert_eq!(
+            rule(
+                AuthAction::Insert {
+                    table_name: "sqlite_master"
+                },
+                Some("main")
+            ),
+            None
+        );
+        assert_eq!(
+            rule(
+                AuthAction::AlterTable {
+                    database_name: "main",
+                    table_name: "users"
+                },
+                None
+            ),
+            None
+        );
+        assert_eq!(
+            rule(
+                AuthAction::AlterTable {
+                    database_name: "main",
+                    table_name: "users"
+                },
+                Some("_cf_col")
+            ),
+            Some(Rule::ReservedName)
+        );
+    }
+}

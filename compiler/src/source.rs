@@ -1,0 +1,355 @@
+//! Discovering migration files: naming rules, version order, decoding.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::Diagnostic;
+
+/// A migration file read from disk, decoded and normalized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// The version: the numeric prefix of the name.
+    pub version: u32,
+    /// The file name, `0003_add_sessions.sql`.
+    pub name: String,
+    /// The description part of the name, `add_sessions`.
+    pub description: String,
+    /// The path as the user wrote it plus the file name
+    /// (`migrations/0003_add_sessions.sql`): used in every message.
+    pub display_path: String,
+    /// The absolute path, for `include_str!` (never shown to users).
+    pub abs_path: String,
+    /// The text with a leading BOM removed and CRLF turned into LF.
+    pub text: String,
+}
+
+/// Why a file name is not a migration name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameError {
+    /// Not `NNNN_description.sql`.
+    Malformed,
+    /// `0000_x.sql`: versions start at 1.
+    VersionZero,
+    /// The numeric prefix does not fit in a `u32`.
+    VersionTooLarge,
+}
+
+/// Parses `NNNN_description.sql` into `(version, description)`.
+///
+/// The prefix has at least four digits (so names sort in version order); the
+/// description is non-empty and made of ASCII letters, digits, `_` and `-`.
+///
+/// ```
+/// use durable_schema_compiler::{parse_migration_name, NameError};
+/// assert_eq!(parse_migration_name("0003_add_sessions.sql"), Ok((3, "add_sessions")));
+/// assert_eq!(parse_migration_name("0000_init.sql"), Err(NameError::VersionZero));
+/// assert_eq!(parse_migration_name("3_init.sql"), Err(NameError::Malformed));
+/// ```
+pub fn parse_migration_name(name: &str) -> Result<(u32, &str), NameError> {
+    let stem = name.strip_suffix(".sql").ok_or(NameError::Malformed)?;
+    let (digits, description) = stem.split_once('_').ok_or(NameError::Malformed)?;
+    let description_ok = !description.is_empty()
+        && description
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if digits.len() < 4 || !digits.bytes().all(|b| b.is_ascii_digit()) || !description_ok {
+        return Err(NameError::Malformed);
+    }
+    let version: u32 = digits.parse().map_err(|_| NameError::VersionTooLarge)?;
+    if version == 0 {
+        return Err(NameError::VersionZero);
+    }
+    Ok((version, description))
+}
+
+/// Joins the directory as the user wrote it with a file name, for messages.
+pub(crate) fn display_join(dir: &str, name: &str) -> String {
+    let dir = dir.trim_end_matches('/');
+    if dir.is_empty() || dir == "." {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Removes a UTF-8 BOM and turns CRLF into LF, so that a file saved on
+/// Windows has the same checksum as its Unix twin.
+///
+/// ```
+/// use durable_schema_compiler::normalize_text;
+/// assert_eq!(normalize_text("\u{feff}SELECT 1;\r\nSELECT 2;\r\n"), "SELECT 1;\nSELECT 2;\n");
+/// ```
+pub fn normalize_text(text: &str) -> String {
+    text.strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .replace("\r\n", "\n")
+}
+
+/// Decodes raw bytes as UTF-8 and normalizes them, or explains where the
+/// first invalid byte is.
+pub fn decode(display_path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(normalize_text(text)),
+        Err(e) => {
+            let offset = e.valid_up_to();
+            let valid = String::from_utf8_lossy(bytes.get(..offset).unwrap_or_default());
+            let (line, col) = crate::split::line_col(&valid, valid.len());
+            let byte = bytes.get(offset).copied().unwrap_or_default();
+            Err(Diagnostic::at(
+                display_path,
+                line,
+                col,
+                format!("invalid UTF-8 at byte offset {offset} (byte 0x{byte:02x})"),
+            )
+            .help("migration files must be UTF-8; re-save the file as UTF-8"))
+        }
+    }
+}
+
+/// Reads `dir` (as the user wrote it, resolved against `base`) and returns
+/// the migrations in version order, or every problem found.
+///
+/// Rules: files ending in `.sql` must be named `NNNN_description.sql`;
+/// versions start at 1, are unique and contiguous; other files are ignored;
+/// the text must be UTF-8 and contain at least one statement.
+pub fn load_dir(base: &Path, dir: &str) -> Result<Vec<SourceFile>, Vec<Diagnostic>> {
+    let path = base.join(dir);
+    let entries = match std::fs::read_dir(&path) {
+        Ok(entries) => entries,
+        Err(e) => {
+            let why = if e.kind() == std::io::ErrorKind::NotFound {
+                "does not exist".to_owned()
+            } else {
+                format!("cannot be read: {e}")
+            };
+            return Err(vec![Diagnostic::plain(format!(
+                "migration directory `{dir}` {why} (it is resolved against the crate root, where Cargo.toml is)"
+            ))
+            .help(format!(
+                "create `{dir}/0001_init.sql`, or point `dir` at the existing directory"
+            ))]);
+        }
+    };
+
+    let mut errors = Vec::new();
+    let mut names = Vec::new();
+    for entry in entries {
+        match entry {
+            Ok(entry) => names.push(entry.file_name()),
+            Err(e) => errors.push(Diagnostic::plain(format!(
+                "cannot list migration directory `{dir}`: {e}"
+            ))),
+        }
+    }
+    names.sort();
+
+    // version → files claiming it (duplicates are reported together).
+    let mut by_version: BTreeMap<u32, Vec<SourceFile>> = BTreeMap::new();
+    for os_name in names {
+        let Some(name) = os_name.to_str() else {
+            let lossy = os_name.to_string_lossy();
+            if lossy.ends_with(".sql") {
+                errors.push(Diagnostic::file(
+                    &display_join(dir, &lossy),
+                    "file name is not valid UTF-8".to_owned(),
+                ));
+            }
+            continue;
+        };
+        if !name.ends_with(".sql") {
+            continue; // README.md, .gitkeep, editor backups: not ours.
+        }
+        let display_path = display_join(dir, name);
+        let (version, description) = match parse_migration_name(name) {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                errors.push(name_error(&display_path, name, &err));
+                continue;
+            }
+        };
+        let file_path = path.join(name);
+        if file_path.is_dir() {
+            errors.push(Diagnostic::file(
+                &display_path,
+                "is a directory, not a migration file".to_owned(),
+            ));
+            continue;
+        }
+        let bytes = match std::fs::read(&file_path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                errors.push(Diagnostic::file(
+                    &display_path,
+                    format!("cannot be read: {e}"),
+                ));
+                continue;
+            }
+        };
+        let text = match decode(&display_path, &bytes) {
+            Ok(text) => text,
+            Err(diag) => {
+                errors.push(diag);
+                continue;
+            }
+        };
+        if crate::split::split_statements(&text).is_empty() {
+            errors.push(
+                Diagnostic::file(
+                    &display_path,
+                    "contains no SQL statement (only whitespace or comments)".to_owned(),
+                )
+                .help("add the migration's statements, or delete the file"),
+            );
+            continue;
+        }
+        let abs_path = std::fs::canonicalize(&file_path)
+            .unwrap_or(file_path)
+            .to_string_lossy()
+            .into_owned();
+        by_version.entry(version).or_default().push(SourceFile {
+            version,
+            name: name.to_owned(),
+            description: description.to_owned(),
+            display_path,
+            abs_path,
+            text,
+        });
+    }
+
+    check_versions(dir, &by_version, &mut errors);
+
+    if by_version.is_empty() && errors.is_empty() {
+        errors.push(
+            Diagnostic::plain(format!("migration directory `{dir}` has no migrations")).help(
+                format!("add `{dir}/0001_init.sql` with your first CREATE TABLE"),
+            ),
+        );
+    }
+    if errors.is_empty() {
+        Ok(by_version.into_values().flatten().collect())
+    } else {
+        Err(errors)
+    }
+}
+
+fn name_error(display_path: &str, name: &str, err: &NameError) -> Diagnostic {
+    match err {
+        NameError::Malformed => Diagnostic::file(
+            display_path,
+            format!("`{name}` is not a migration file name"),
+        )
+        .help(
+            "name migrations `NNNN_description.sql`: at least four digits, `_`, then letters, digits, `_` or `-`, e.g. `0001_create_users.sql`",
+        ),
+        NameError::VersionZero => Diagnostic::file(
+            display_path,
+            format!("`{name}` has version 0, but versions start at 1"),
+        )
+        .help("renumber the files from `0001_`"),
+        NameError::VersionTooLarge => Diagnostic::file(
+            display_path,
+            format!("the version of `{name}` does not fit in 32 bits"),
+        )
+        .help("use small, contiguous versions: 0001, 0002, ..."),
+    }
+}
+
+fn check_versions(
+    dir: &str,
+    by_version: &BTreeMap<u32, Vec<SourceFile>>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let mut expected = 1u32;
+    for (&version, files) in by_version {
+        if files.len() > 1 {
+            let list = files
+                .iter()
+                .map(|f| format!("`{}`", f.name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            errors.push(
+                Diagnostic::plain(format!(
+                    "duplicate migration version {version} in `{dir}`: {list}"
+                ))
+                .help("each version must be used by exactly one file; renumber one of them"),
+            );
+        }
+        if version != expected {
+            let missing = if version == expected + 1 {
+                format!("version {expected} is missing")
+            } else {
+                format!("versions {expected} to {} are missing", version - 1)
+            };
+            let name = files.first().map_or("", |f| f.name.as_str());
+            errors.push(
+                Diagnostic::plain(format!(
+                    "gap in migration versions in `{dir}`: {missing} before `{name}`"
+                ))
+                .help("versions must be contiguous from 1; renumber the files"),
+            );
+        }
+        expected = version.saturating_add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(parse_migration_name("0001_init.sql"), Ok((1, "init")));
+        assert_eq!(
+            parse_migration_name("00042_add-index_2.sql"),
+            Ok((42, "add-index_2"))
+        );
+        for bad in [
+            "001_x.sql",
+            "0001.sql",
+            "0001_.sql",
+            "abcd_x.sql",
+            "0001_x y.sql",
+            "0001_x.SQL",
+            "V1__init.sql",
+            "20240101120000-init.sql",
+        ] {
+            assert_eq!(
+                parse_migration_name(bad),
+                Err(NameError::Malformed),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_migration_name("0000_x.sql"),
+            Err(NameError::VersionZero)
+        );
+        assert_eq!(
+            parse_migration_name("99999999999_x.sql"),
+            Err(NameError::VersionTooLarge)
+        );
+    }
+
+    #[test]
+    fn normalization_is_checksum_neutral() {
+        assert_eq!(normalize_text("\u{feff}a\r\nb"), normalize_text("a\nb"));
+        // A lone CR is content, not a line ending we rewrite.
+        assert_eq!(normalize_text("a\rb"), "a\rb");
+    }
+
+    #[test]
+    fn invalid_utf8_names_offset_and_line() {
+        let err = decode("m/0001_x.sql", b"SELECT 1;\nSELECT '\xff';").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("m/0001_x.sql:2:9"), "{text}");
+        assert!(text.contains("byte offset 18"), "{text}");
+    }
+
+    #[test]
+    fn display_join_keeps_the_path_as_written() {
+        assert_eq!(
+            display_join("migrations/", "0001_x.sql"),
+            "migrations/0001_x.sql"
+        );
+        assert_eq!(display_join(".", "0001_x.sql"), "0001_x.sql");
+    }
+}

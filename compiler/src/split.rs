@@ -1,0 +1,352 @@
+//! Splitting a migration file into statements exactly where SQLite would.
+//!
+//! This is a port of the state machine of SQLite's `sqlite3_complete()`
+//! (`src/complete.c`): a script is cut at every `;` that leaves the machine in
+//! its START state. Strings, quoted identifiers and comments hide their `;`,
+//! and `CREATE TRIGGER … BEGIN …; …; END;` stays one statement because the
+//! machine only leaves its TRIGGER states on `END ;`.
+//!
+//! The splitter is total: any input, however malformed, yields statements
+//! (an unterminated string simply runs to the end of the text, where SQLite
+//! reports it during the replay).
+
+/// A statement found in a script: its text (without the terminating `;`) and
+/// where its first token starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitStatement<'a> {
+    /// The statement text, from its first token up to (not including) the `;`.
+    pub sql: &'a str,
+    /// Byte offset of `sql` within the script.
+    pub offset: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tk {
+    Semi,
+    Ws,
+    Other,
+    Explain,
+    Create,
+    Temp,
+    Trigger,
+    End,
+}
+
+/// `trans[state][token]` from complete.c. States: 0 INVALID, 1 START,
+/// 2 NORMAL, 3 EXPLAIN, 4 CREATE, 5 TRIGGER, 6 SEMI, 7 END.
+const TRANS: [[u8; 8]; 8] = [
+    // SEMI WS OTHER EXPLAIN CREATE TEMP TRIGGER END
+    [1, 0, 2, 3, 4, 2, 2, 2], // 0 INVALID
+    [1, 1, 2, 3, 4, 2, 2, 2], // 1 START
+    [1, 2, 2, 2, 2, 2, 2, 2], // 2 NORMAL
+    [1, 3, 3, 2, 4, 2, 2, 2], // 3 EXPLAIN
+    [1, 4, 2, 2, 2, 4, 5, 2], // 4 CREATE
+    [6, 5, 5, 5, 5, 5, 5, 5], // 5 TRIGGER
+    [6, 6, 5, 5, 5, 5, 5, 7], // 6 SEMI
+    [1, 7, 5, 5, 5, 5, 5, 5], // 7 END
+];
+
+const START: u8 = 1;
+
+fn column(tk: Tk) -> usize {
+    match tk {
+        Tk::Semi => 0,
+        Tk::Ws => 1,
+        Tk::Other => 2,
+        Tk::Explain => 3,
+        Tk::Create => 4,
+        Tk::Temp => 5,
+        Tk::Trigger => 6,
+        Tk::End => 7,
+    }
+}
+
+/// SQLite's `IdChar`: ASCII letters, digits, `_`, `$` and every byte ≥ 0x80.
+fn is_id_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+/// A lexical token as the splitter (and the light name scans built on it)
+/// sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Token<'a> {
+    /// Byte range of the token in the script.
+    pub start: usize,
+    pub end: usize,
+    /// The token's text.
+    pub text: &'a str,
+    kind: Tk,
+}
+
+impl Token<'_> {
+    pub(crate) fn is_ws(&self) -> bool {
+        self.kind == Tk::Ws
+    }
+    pub(crate) fn is_semi(&self) -> bool {
+        self.kind == Tk::Semi
+    }
+}
+
+/// Tokenizes the way complete.c does. Whitespace and comments are `Ws`;
+/// quoted strings and identifiers are a single `Other`.
+pub(crate) fn tokens(sql: &str) -> Vec<Token<'_>> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let start = i;
+        let kind = match b {
+            b';' => {
+                i += 1;
+                Tk::Semi
+            }
+            b' ' | b'\r' | b'\t' | b'\n' | b'\x0c' => {
+                i += 1;
+                Tk::Ws
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                // Unterminated block comments run to the end of the text.
+                i = find(bytes, i + 2, b"*/").map_or(bytes.len(), |p| p + 2);
+                Tk::Ws
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                i = find(bytes, i + 2, b"\n").map_or(bytes.len(), |p| p + 1);
+                Tk::Ws
+            }
+            b'[' => {
+                i = find(bytes, i + 1, b"]").map_or(bytes.len(), |p| p + 1);
+                Tk::Other
+            }
+            b'`' | b'"' | b'\'' => {
+                // A doubled quote inside is two adjacent quoted tokens to
+                // complete.c, which is equivalent for splitting purposes.
+                i = find(bytes, i + 1, &[b]).map_or(bytes.len(), |p| p + 1);
+                Tk::Other
+            }
+            _ if is_id_char(b) => {
+                while bytes.get(i).is_some_and(|&c| is_id_char(c)) {
+                    i += 1;
+                }
+                keyword(bytes.get(start..i).unwrap_or_default())
+            }
+            _ => {
+                i += 1;
+                Tk::Other
+            }
+        };
+        // Every arm advances `i` past ASCII bytes or to a position found by
+        // `find` on an ASCII needle, so both ends are char boundaries; `get`
+        // keeps this total regardless.
+        let text = sql.get(start..i).unwrap_or_default();
+        out.push(Token {
+            start,
+            end: i,
+            text,
+            kind,
+        });
+    }
+    out
+}
+
+fn keyword(word: &[u8]) -> Tk {
+    let is = |k: &str| word.eq_ignore_ascii_case(k.as_bytes());
+    if is("create") {
+        Tk::Create
+    } else if is("trigger") {
+        Tk::Trigger
+    } else if is("temp") || is("temporary") {
+        Tk::Temp
+    } else if is("end") {
+        Tk::End
+    } else if is("explain") {
+        Tk::Explain
+    } else {
+        Tk::Other
+    }
+}
+
+fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    let rest = haystack.get(from..)?;
+    rest.windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+/// Splits `script` into statements the way SQLite would execute it.
+///
+/// Empty statements (`;;`) and text made only of whitespace and comments are
+/// dropped; a last statement without a `;` is kept.
+///
+/// ```
+/// use durable_schema_compiler::split_statements;
+/// let stmts = split_statements(
+///     "CREATE TABLE t(x);\n\
+///      CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; SELECT 2; END;\n\
+///      -- a comment; not a statement\n",
+/// );
+/// assert_eq!(stmts.len(), 2);
+/// assert!(stmts[1].sql.ends_with("END"));
+/// ```
+pub fn split_statements(script: &str) -> Vec<SplitStatement<'_>> {
+    let mut out = Vec::new();
+    let mut state = START;
+    // First and last non-whitespace token of the statement being read.
+    let mut first: Option<usize> = None;
+    let mut last_end = 0;
+    for tok in tokens(script) {
+        let row = TRANS.get(usize::from(state)).copied().unwrap_or(TRANS[0]);
+        let next = row.get(column(tok.kind)).copied().unwrap_or(START);
+        if tok.kind == Tk::Semi {
+            if next == START {
+                // End of a complete statement (the `;` is not part of it).
+                if let Some(start) = first.take() {
+                    push(&mut out, script, start, last_end);
+                }
+            } else if first.is_some() {
+                // A `;` inside a trigger body belongs to the statement.
+                last_end = tok.end;
+            }
+        } else if tok.kind != Tk::Ws {
+            if first.is_none() {
+                first = Some(tok.start);
+            }
+            last_end = tok.end;
+        }
+        state = next;
+    }
+    if let Some(start) = first {
+        push(&mut out, script, start, last_end);
+    }
+    out
+}
+
+fn push<'a>(out: &mut Vec<SplitStatement<'a>>, script: &'a str, start: usize, end: usize) {
+    if let Some(sql) = script.get(start..end) {
+        out.push(SplitStatement { sql, offset: start });
+    }
+}
+
+/// `sqlite3_complete()`: whether `sql` ends with a complete statement.
+pub fn is_complete(sql: &str) -> bool {
+    let mut state = 0u8;
+    for tok in tokens(sql) {
+        let row = TRANS.get(usize::from(state)).copied().unwrap_or(TRANS[0]);
+        state = row.get(column(tok.kind)).copied().unwrap_or(0);
+    }
+    state == START
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub fn line_col(text: &str, offset: usize) -> (u32, u32) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |p| p + 1);
+    let col = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(col).unwrap_or(u32::MAX),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(s: &str) -> Vec<&str> {
+        split_statements(s).into_iter().map(|s| s.sql).collect()
+    }
+
+    #[test]
+    fn splits_on_semicolons_and_drops_empties() {
+        assert_eq!(
+            texts("CREATE TABLE a(x);;\n CREATE TABLE b(y) ;"),
+            ["CREATE TABLE a(x)", "CREATE TABLE b(y)"]
+        );
+    }
+
+    #[test]
+    fn keeps_last_statement_without_semicolon() {
+        assert_eq!(texts("SELECT 1; SELECT 2"), ["SELECT 1", "SELECT 2"]);
+    }
+
+    #[test]
+    fn semicolons_in_strings_comments_and_identifiers_do_not_split() {
+        let sql =
+            "INSERT INTO t VALUES ('a;b', \"c;d\", [e;f], `g;h`); -- x; y\n/* z; */ SELECT 1;";
+        assert_eq!(
+            texts(sql),
+            [
+                "INSERT INTO t VALUES ('a;b', \"c;d\", [e;f], `g;h`)",
+                "SELECT 1"
+            ]
+        );
+    }
+
+    #[test]
+    fn escaped_quotes_stay_inside_the_string() {
+        assert_eq!(
+            texts("INSERT INTO t VALUES ('it''s; fine'); SELECT 2;"),
+            ["INSERT INTO t VALUES ('it''s; fine')", "SELECT 2"]
+        );
+    }
+
+    #[test]
+    fn trigger_body_is_one_statement() {
+        let sql = "CREATE TRIGGER IF NOT EXISTS tr AFTER INSERT ON t BEGIN\n  UPDATE t SET x = 1;\n  DELETE FROM u;\nEND;\nSELECT 1;";
+        let got = texts(sql);
+        assert_eq!(got.len(), 2);
+        assert!(got[0].starts_with("CREATE TRIGGER") && got[0].ends_with("END"));
+        assert_eq!(got[1], "SELECT 1");
+    }
+
+    #[test]
+    fn temp_trigger_and_case_insensitive_keywords() {
+        let sql = "create temp trigger tr after insert on t begin select 1; end; select 2;";
+        assert_eq!(texts(sql).len(), 2);
+    }
+
+    #[test]
+    fn drizzle_breakpoints_are_comments() {
+        let sql = "CREATE TABLE a(x);--> statement-breakpoint\nCREATE TABLE b(y);";
+        assert_eq!(texts(sql), ["CREATE TABLE a(x)", "CREATE TABLE b(y)"]);
+    }
+
+    #[test]
+    fn comment_only_text_has_no_statement() {
+        assert!(split_statements("-- nothing\n/* here */\n ;\n").is_empty());
+    }
+
+    #[test]
+    fn offsets_point_at_first_token() {
+        let sql = "-- c\n  CREATE TABLE a(x);\n\nSELECT 1;";
+        let s = split_statements(sql);
+        assert_eq!(line_col(sql, s[0].offset), (2, 3));
+        assert_eq!(line_col(sql, s[1].offset), (4, 1));
+    }
+
+    #[test]
+    fn complete_matches_sqlite_semantics() {
+        assert!(is_complete("SELECT 1;"));
+        assert!(!is_complete("SELECT 1"));
+        assert!(!is_complete(
+            "CREATE TRIGGER t AFTER INSERT ON x BEGIN SELECT 1;"
+        ));
+        assert!(is_complete(
+            "CREATE TRIGGER t AFTER INSERT ON x BEGIN SELECT 1; END;"
+        ));
+        assert!(!is_complete("SELECT 'abc;"));
+    }
+
+    #[test]
+    fn unterminated_input_is_total() {
+        assert_eq!(texts("SELECT 'abc; SELECT 2"), ["SELECT 'abc; SELECT 2"]);
+        assert_eq!(texts("SELECT 1 /* open"), ["SELECT 1"]);
+        assert_eq!(texts("é;ü"), ["é", "ü"]);
+    }
+
+    #[test]
+    fn columns_count_characters() {
+        assert_eq!(line_col("é x", 3), (1, 3));
+    }
+}
