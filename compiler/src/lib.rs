@@ -30,7 +30,10 @@ pub use replay::{
 };
 pub use rules::{decide, is_allowed_name, Denial, Rule, ALLOWED_FUNCTIONS, ALLOWED_MODULES};
 pub use sharpen::{classify, StatementKind};
-pub use source::{decode, load_dir, normalize_text, parse_migration_name, NameError, SourceFile};
+pub use source::{
+    decode, load_dir, load_dir_lenient, normalize_text, parse_migration_name, Loaded, NameError,
+    SourceFile,
+};
 pub use split::{is_complete, line_col, split_statements, SplitStatement};
 
 /// Options of the check, from the attribute's arguments.
@@ -90,8 +93,21 @@ impl Plan {
 /// file rules, then the replay with the Durable Object rules. Returns every
 /// problem found, not only the first.
 pub fn check_dir(base: &Path, dir: &str, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
-    let files = load_dir(base, dir)?;
-    check_files(files, options)
+    let Loaded {
+        files,
+        mut errors,
+        replayable,
+    } = load_dir_lenient(base, dir);
+    if errors.is_empty() {
+        return check_files(files, options);
+    }
+    // Replay what loaded anyway, so every problem shows up in one build.
+    if replayable && !files.is_empty() {
+        if let Err(more) = check_files(files, options) {
+            errors.extend(more);
+        }
+    }
+    Err(errors)
 }
 
 /// Checks already-loaded files (see [`check_dir`]).

@@ -86,13 +86,13 @@ impl Replayer {
         configure(&conn).map_err(|e| format!("cannot configure the replay database: {e}"))?;
         let auth = Arc::new(Mutex::new(AuthState::default()));
         let hook_state = Arc::clone(&auth);
-        let tracking = tracking.to_owned();
+        let hook_tracking = tracking.to_owned();
         conn.authorizer(Some(move |ctx: AuthContext<'_>| {
             let mut state = lock(&hook_state);
             if state.trusted {
                 return Authorization::Allow;
             }
-            match rules::decide(&ctx, &tracking) {
+            match rules::decide(&ctx, &hook_tracking) {
                 Ok(()) => Authorization::Allow,
                 Err(denial) => {
                     state.denial.get_or_insert(denial);
@@ -101,7 +101,17 @@ impl Replayer {
             }
         }))
         .map_err(|e| e.to_string())?;
-        Ok(Self { conn, auth })
+        let replayer = Self { conn, auth };
+        // The tracking table exists on every real database before a
+        // migration runs, so a migration that writes to it or creates it
+        // again is refused by the authorizer, as it would be in production.
+        let quoted = tracking.replace('"', "\"\"");
+        replayer
+            .trusted(&format!(
+                "CREATE TABLE \"{quoted}\" (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), description TEXT NOT NULL, checksum TEXT, chain TEXT)"
+            ))
+            .map_err(|e| format!("cannot create the tracking table in the replay database: {e}"))?;
+        Ok(replayer)
     }
 
     fn trusted(&self, sql: &str) -> rusqlite::Result<()> {

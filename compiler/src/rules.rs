@@ -365,7 +365,18 @@ pub fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial> {
             tracked(table_name)
         }
         A::Function { function_name } => {
-            if ALLOWED_FUNCTIONS.contains(function_name) {
+            // SQLite reports a resolved function under its canonical (lower
+            // case) name, which workerd matches exactly. SQLite 3.54 (the
+            // replay's) also reports the functions of DEFAULT clauses, under
+            // the name *as typed* (`DEFAULT CURRENT_TIMESTAMP` arrives as
+            // `CURRENT_TIMESTAMP`); workerd's SQLite 3.53.4 does not check
+            // DEFAULT clauses at all. Matching case-insensitively accepts
+            // every allowed function however it is spelt, and gives the same
+            // answer as an exact match for canonical names.
+            if ALLOWED_FUNCTIONS
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(function_name))
+            {
                 Ok(())
             } else {
                 deny(
@@ -422,7 +433,7 @@ fn name_ok(name: &str) -> Result<(), Denial> {
 }
 
 fn function_help(name: &str) -> &'static str {
-    match name {
+    match name.to_ascii_lowercase().as_str() {
         "power" => "use `pow` (workerd allows only that spelling)",
         "ceiling" => "use `ceil` (workerd allows only that spelling)",
         "log10" => "use `log(x)` (base 10) or `log(10, x)`",

@@ -113,6 +113,30 @@ pub fn decode(display_path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
 /// versions start at 1, are unique and contiguous; other files are ignored;
 /// the text must be UTF-8 and contain at least one statement.
 pub fn load_dir(base: &Path, dir: &str) -> Result<Vec<SourceFile>, Vec<Diagnostic>> {
+    let loaded = load_dir_lenient(base, dir);
+    if loaded.errors.is_empty() {
+        Ok(loaded.files)
+    } else {
+        Err(loaded.errors)
+    }
+}
+
+/// What [`load_dir_lenient`] found: the files that loaded, in version order,
+/// and the problems with the others.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Files that passed the file rules, in version order.
+    pub files: Vec<SourceFile>,
+    /// Problems with names, versions, encodings or contents.
+    pub errors: Vec<Diagnostic>,
+    /// Whether `files` form a chain whose order is certain (no duplicate
+    /// versions), so replaying them finds real problems, not echoes.
+    pub replayable: bool,
+}
+
+/// Like [`load_dir`], but keeps the files that are fine next to the problems
+/// of the others, so one build reports a bad name *and* a bad statement.
+pub fn load_dir_lenient(base: &Path, dir: &str) -> Loaded {
     let path = base.join(dir);
     let entries = match std::fs::read_dir(&path) {
         Ok(entries) => entries,
@@ -122,12 +146,15 @@ pub fn load_dir(base: &Path, dir: &str) -> Result<Vec<SourceFile>, Vec<Diagnosti
             } else {
                 format!("cannot be read: {e}")
             };
-            return Err(vec![Diagnostic::plain(format!(
-                "migration directory `{dir}` {why} (it is resolved against the crate root, where Cargo.toml is)"
-            ))
-            .help(format!(
-                "create `{dir}/0001_init.sql`, or point `dir` at the existing directory"
-            ))]);
+            return Loaded {
+                errors: vec![Diagnostic::plain(format!(
+                    "migration directory `{dir}` {why} (it is resolved against the crate root, where Cargo.toml is)"
+                ))
+                .help(format!(
+                    "create `{dir}/0001_init.sql`, or point `dir` at the existing directory"
+                ))],
+                ..Loaded::default()
+            };
         }
     };
 
@@ -225,10 +252,11 @@ pub fn load_dir(base: &Path, dir: &str) -> Result<Vec<SourceFile>, Vec<Diagnosti
             ),
         );
     }
-    if errors.is_empty() {
-        Ok(by_version.into_values().flatten().collect())
-    } else {
-        Err(errors)
+    let replayable = by_version.values().all(|files| files.len() == 1);
+    Loaded {
+        files: by_version.into_values().flatten().collect(),
+        errors,
+        replayable,
     }
 }
 

@@ -1,0 +1,157 @@
+//! `#[durable_schema(dir = "...", table = "...", strict = true)]`.
+
+use proc_macro2::TokenStream;
+use syn::spanned::Spanned;
+use syn::{Lit, LitStr};
+
+/// The attribute's arguments, validated.
+pub struct Args {
+    /// The `dir` literal: its value is resolved against `CARGO_MANIFEST_DIR`,
+    /// and errors about migration files point at it.
+    pub dir: LitStr,
+    /// Tracking table name (`migrations` by default).
+    pub table: String,
+    /// Whether a database ahead of the code is an error.
+    pub strict: bool,
+}
+
+const KEYS: &str = "expected `dir = \"...\"`, `table = \"...\"` or `strict = true|false`";
+
+/// Parses the arguments, collecting every problem instead of stopping at
+/// the first (serde_derive style).
+pub fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
+    let mut dir: Option<LitStr> = None;
+    let mut table: Option<LitStr> = None;
+    let mut strict: Option<bool> = None;
+    let errors = std::cell::RefCell::new(Errors(None));
+    let push = |e: syn::Error| errors.borrow_mut().push(e);
+
+    let parser = syn::meta::parser(|meta| {
+        let key = meta
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        match key.as_str() {
+            "dir" | "table" | "strict" => {}
+            _ => {
+                // Consume a `= value` so the next argument still parses.
+                if meta.input.peek(syn::Token![=]) {
+                    let _: Lit = meta.value()?.parse()?;
+                }
+                push(meta.error(format!(
+                    "unknown argument `{}`: {KEYS}",
+                    path_text(&meta.path)
+                )));
+                return Ok(());
+            }
+        }
+        let lit: Lit = meta.value()?.parse()?;
+        let seen = match key.as_str() {
+            "dir" => dir.is_some(),
+            "table" => table.is_some(),
+            _ => strict.is_some(),
+        };
+        if seen {
+            push(syn::Error::new(
+                meta.path.span(),
+                format!("`{key}` is given twice; keep one"),
+            ));
+            return Ok(());
+        }
+        match (key.as_str(), lit) {
+            ("dir", Lit::Str(s)) => dir = Some(s),
+            ("table", Lit::Str(s)) => table = Some(s),
+            ("strict", Lit::Bool(b)) => strict = Some(b.value),
+            ("strict", other) => push(syn::Error::new(
+                other.span(),
+                "`strict` takes `true` or `false`, e.g. `strict = true`",
+            )),
+            (key, other) => push(syn::Error::new(
+                other.span(),
+                format!("`{key}` takes a string literal, e.g. `{key} = \"migrations\"`"),
+            )),
+        }
+        Ok(())
+    });
+    if let Err(e) = syn::parse::Parser::parse2(parser, tokens) {
+        push(e);
+    }
+
+    let dir = match dir {
+        Some(dir) => {
+            check_dir(&dir, &push);
+            Some(dir)
+        }
+        None => {
+            if errors.borrow().0.is_none() {
+                push(syn::Error::new(
+                    proc_macro2::Span::call_site(),
+                    "missing `dir`: write `#[durable_schema(dir = \"migrations\")]`, the directory of NNNN_description.sql files relative to Cargo.toml",
+                ));
+            }
+            None
+        }
+    };
+    let table_name = table
+        .as_ref()
+        .map_or_else(|| "migrations".to_owned(), LitStr::value);
+    if let Some(lit) = &table {
+        if let Err(msg) = durable_schema_compiler::check_table_name(&table_name) {
+            push(syn::Error::new(
+                lit.span(),
+                format!("invalid `table`: {msg}"),
+            ));
+        }
+    }
+    match (errors.into_inner().0, dir) {
+        (Some(e), _) => Err(e),
+        (None, Some(dir)) => Ok(Args {
+            dir,
+            table: table_name,
+            strict: strict.unwrap_or(false),
+        }),
+        (None, None) => Err(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "missing `dir`",
+        )),
+    }
+}
+
+fn check_dir(dir: &LitStr, push: &impl Fn(syn::Error)) {
+    let value = dir.value();
+    if value.trim().is_empty() {
+        push(syn::Error::new(
+            dir.span(),
+            "`dir` is empty: give the migration directory relative to Cargo.toml, e.g. \"migrations\"",
+        ));
+    } else if std::path::Path::new(&value).is_absolute()
+        || value.starts_with('/')
+        || value.starts_with('\\')
+    {
+        push(syn::Error::new(
+            dir.span(),
+            format!("`dir` must be relative to the crate root (where Cargo.toml is), not absolute: `{value}`"),
+        ));
+    }
+}
+
+fn path_text(path: &syn::Path) -> String {
+    path.segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::")
+}
+
+/// Every argument error, combined so rustc shows them all at once.
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, e: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+}

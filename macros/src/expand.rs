@@ -1,0 +1,200 @@
+//! `args → load → check → expand`, and the error path.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use durable_schema_compiler::{check_dir, Options, Plan};
+
+use crate::args::{self, Args};
+
+/// The attribute's entry point. The user's item is always re-emitted
+/// untouched; on error it comes with the `compile_error!`s and stub items so
+/// that code using `CURRENT_SCHEMA_VERSION` or `migrate` reports nothing more.
+pub fn durable_schema(args: TokenStream, item: TokenStream) -> TokenStream {
+    let parsed: syn::Item = match syn::parse2(item.clone()) {
+        Ok(parsed) => parsed,
+        // rustc reports the item's own syntax error; adding ours would only
+        // be noise.
+        Err(_) => return item,
+    };
+    let target = match Target::of(&parsed) {
+        Ok(target) => target,
+        Err(e) => {
+            let stubs = Target::impl_target(&parsed).map(|t| stubs(&t, "migrations", false));
+            let error = e.into_compile_error();
+            return quote! { #item #error #stubs };
+        }
+    };
+    let args = args::parse(args);
+    let result = args
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|args| load_and_check(args).map(|plan| expand(&target, args, &plan)));
+    match result {
+        Ok(generated) => quote! { #item #generated },
+        Err(errors) => {
+            let (table, strict) = match &args {
+                Ok(a) => (a.table.as_str(), a.strict),
+                Err(_) => ("migrations", false),
+            };
+            let stubs = stubs(&target, table, strict);
+            let errors = errors.into_compile_error();
+            quote! { #item #errors #stubs }
+        }
+    }
+}
+
+/// The type the attribute generates an `impl` for.
+struct Target {
+    ident: syn::Ident,
+    generics: syn::Generics,
+}
+
+impl Target {
+    fn of(item: &syn::Item) -> syn::Result<Self> {
+        let (kind, span) = match item {
+            syn::Item::Struct(s) => {
+                return Ok(Self {
+                    ident: s.ident.clone(),
+                    generics: s.generics.clone(),
+                })
+            }
+            syn::Item::Enum(e) => ("an enum", e.enum_token.span()),
+            syn::Item::Union(u) => ("a union", u.union_token.span()),
+            syn::Item::Fn(f) => ("a function", f.sig.fn_token.span()),
+            syn::Item::Impl(i) => ("an impl block", i.impl_token.span()),
+            syn::Item::Trait(t) => ("a trait", t.trait_token.span()),
+            syn::Item::Mod(m) => ("a module", m.mod_token.span()),
+            other => ("this item", other.span()),
+        };
+        Err(syn::Error::new(
+            span,
+            format!("#[durable_schema] goes on the Durable Object's struct, not on {kind}"),
+        ))
+    }
+
+    /// Types that can still carry stub items after a misplaced attribute.
+    fn impl_target(item: &syn::Item) -> Option<Self> {
+        match item {
+            syn::Item::Enum(e) => Some(Self {
+                ident: e.ident.clone(),
+                generics: e.generics.clone(),
+            }),
+            syn::Item::Union(u) => Some(Self {
+                ident: u.ident.clone(),
+                generics: u.generics.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn load_and_check(args: &Args) -> Result<Plan, syn::Error> {
+    let span = args.dir.span();
+    let Some(base) = std::env::var_os("CARGO_MANIFEST_DIR") else {
+        return Err(syn::Error::new(
+            span,
+            "CARGO_MANIFEST_DIR is not set: build with Cargo so `dir` can be resolved",
+        ));
+    };
+    let options = Options {
+        table: args.table.clone(),
+    };
+    check_dir(std::path::Path::new(&base), &args.dir.value(), &options).map_err(|diagnostics| {
+        let mut all: Option<syn::Error> = None;
+        for d in diagnostics {
+            let e = syn::Error::new(span, d.to_string());
+            match &mut all {
+                Some(all) => all.combine(e),
+                None => all = Some(e),
+            }
+        }
+        all.unwrap_or_else(|| syn::Error::new(span, "migration check failed"))
+    })
+}
+
+fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
+    let version = plan.version();
+    let table = &args.table;
+    let strict = args.strict;
+    // Tie the embedded data to the files: an edit changes an `include_str!`
+    // input, which makes Cargo rebuild this crate.
+    let includes = plan.migrations.iter().map(|m| {
+        let path = &m.source.abs_path;
+        quote! { const _: &str = include_str!(#path); }
+    });
+    let migrations = plan.migrations.iter().map(|m| {
+        let v = m.source.version;
+        let name = &m.source.name;
+        let description = &m.source.description;
+        let text = &m.source.text;
+        let checksum = &m.checksum;
+        let chain = &m.chain;
+        let statements = m.statements.iter().map(|s| {
+            let (sql, line, column) = (&s.sql, s.line, s.column);
+            quote! { ::durable_schema::__private::Statement::__new(#sql, #line, #column) }
+        });
+        quote! {
+            ::durable_schema::__private::Migration::__new(
+                #v, #name, #description, #text, #checksum, #chain,
+                &[#(#statements),*],
+            )
+        }
+    });
+    let dir = args.dir.value();
+    let doc_version = format!(
+        " The schema version of this Durable Object: the highest migration in `{dir}` ({version})."
+    );
+    let body = quote! {
+        #[doc = #doc_version]
+        pub const CURRENT_SCHEMA_VERSION: u32 = #version;
+
+        /// The migrations checked at compile time by `#[durable_schema]`.
+        pub const SCHEMA: ::durable_schema::__private::Schema = {
+            #(#includes)*
+            ::durable_schema::__private::Schema::__new(#table, #strict, &[#(#migrations),*])
+        };
+    };
+    implement(target, &body)
+}
+
+/// The items the attribute adds, with `body` holding the two constants.
+fn implement(target: &Target, body: &TokenStream) -> TokenStream {
+    let ident = &target.ident;
+    let (impl_generics, ty_generics, where_clause) = target.generics.split_for_impl();
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #ident #ty_generics #where_clause {
+            #body
+
+            /// Brings the database up to [`Self::SCHEMA`]; call it first thing
+            /// in the constructor.
+            ///
+            /// On a Durable Object (`&worker::State`) it starts the migrator
+            /// under `blockConcurrencyWhile`, so no request sees an old schema
+            /// and a failure resets the object. On a `rusqlite::Connection` it
+            /// migrates and returns the report.
+            #[allow(dead_code)]
+            pub fn migrate<T>(target: &T) -> <T as ::durable_schema::__private::MigrateTarget>::Output
+            where
+                T: ::durable_schema::__private::MigrateTarget + ?Sized,
+            {
+                ::durable_schema::__private::MigrateTarget::__migrate(target, &Self::SCHEMA)
+            }
+        }
+    }
+}
+
+/// Items with the right names and types but no migrations, emitted only
+/// next to a `compile_error!`, so one mistake gives one error.
+fn stubs(target: &Target, table: &str, strict: bool) -> TokenStream {
+    let body = quote_spanned! {Span::call_site()=>
+        #[doc(hidden)]
+        pub const CURRENT_SCHEMA_VERSION: u32 = 0;
+        #[doc(hidden)]
+        pub const SCHEMA: ::durable_schema::__private::Schema =
+            ::durable_schema::__private::Schema::__new(#table, #strict, &[]);
+    };
+    implement(target, &body)
+}

@@ -1,0 +1,100 @@
+//! # durable-schema
+//!
+//! Versioned SQLite migrations for Cloudflare Durable Objects, checked at
+//! compile time and applied on every construction.
+//!
+//! A SQLite-backed Durable Object keeps its database across deploys while a
+//! running instance may keep old code. Hand-rolled `CREATE TABLE IF NOT
+//! EXISTS` plus in-memory `initialized` flags leave objects stuck on an old
+//! schema. durable-schema replaces them with a recorded, transactional chain:
+//!
+//! ```ignore
+//! use worker::*;
+//!
+//! #[durable_object]
+//! #[durable_schema::durable_schema(dir = "migrations")]
+//! pub struct Chat {
+//!     state: State,
+//!     env: Env,
+//! }
+//!
+//! impl DurableObject for Chat {
+//!     fn new(state: State, env: Env) -> Self {
+//!         // blockConcurrencyWhile + apply pending migrations
+//!         Self::migrate(&state);
+//!         Self { state, env }
+//!     }
+//!     // fetch ...
+//! }
+//! ```
+//!
+//! ## At compile time
+//! `#[durable_schema(dir = "migrations")]` reads `migrations/NNNN_description.sql`
+//! (relative to `Cargo.toml`), checks names and order (versions 1, 2, 3…),
+//! splits every file into statements exactly as SQLite does, and replays the
+//! chain in an in-memory SQLite configured like a Durable Object's (foreign
+//! keys on, workerd's limits and authorizer: no BEGIN/COMMIT, no
+//! `PRAGMA journal_mode`, no TEMP tables, only fts5/rtree virtual tables, no
+//! `_cf_` names…). Every problem becomes a compile error pointing at
+//! `migrations/0003_x.sql:LINE:COL`. It then generates, on the struct:
+//!
+//! - `pub const CURRENT_SCHEMA_VERSION: u32`: the highest version;
+//! - `pub const SCHEMA: `[`Schema`]: the embedded, checked migrations;
+//! - `pub fn migrate(target)`: the constructor hook.
+//!
+//! Arguments: `dir` (required), `table = "migrations"` (the tracking table),
+//! `strict = true` (a database ahead of the code is an error instead of being
+//! tolerated during a rollback).
+//!
+//! ## At run time
+//! The migrator reads one row of the tracking table (the highest version and
+//! its checksum chain value) to know the database is current. Otherwise it
+//! applies each pending migration together with its tracking row in one
+//! transaction.
+//!
+//! Natively (feature `rusqlite`), the same schema runs on a local file, which
+//! is how the tests and the native demo use it:
+//!
+//! ```
+//! # #[cfg(feature = "rusqlite")] {
+//! #[durable_schema::durable_schema(dir = "migrations")]
+//! pub struct Chat;
+//!
+//! let conn = rusqlite::Connection::open_in_memory().unwrap();
+//! let report = Chat::migrate(&conn).unwrap();
+//! assert_eq!(report.to_version(), Chat::CURRENT_SCHEMA_VERSION);
+//! # }
+//! ```
+//!
+//! ## New files and rebuilds
+//! Each migration is embedded with `include_str!`, so editing one rebuilds the
+//! crate. To rebuild when a file is *added*, call [`build::watch`] from
+//! `build.rs` (with `durable-schema` in `[build-dependencies]`):
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() {
+//!     durable_schema::build::watch("migrations");
+//! }
+//! ```
+#![warn(missing_docs)]
+// The build-script example is a whole build.rs, where `fn main` is the point.
+#![allow(clippy::needless_doctest_main)]
+
+/// Checks a directory of SQL migrations at compile time and generates
+/// `CURRENT_SCHEMA_VERSION`, `SCHEMA` and `migrate` on the struct.
+///
+/// See the [crate documentation](crate) for the arguments and what is checked.
+pub use durable_schema_macros::durable_schema;
+
+pub use durable_schema_runtime::build;
+pub use durable_schema_runtime::{
+    AppliedMigration, Backend, BackendError, MigrateError, Migration, Report, Rows, Schema,
+    SchemaState, Statement, Status, Step, TxError, Value,
+};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use durable_schema_runtime::__private::MigrateTarget;
+    pub use durable_schema_runtime::{Migration, Schema, Statement};
+}

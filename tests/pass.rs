@@ -1,0 +1,259 @@
+//! Valid SQLite that a Durable Object accepts must compile: each case below
+//! is a migration directory the attribute checks at build time. The tests
+//! then check the generated constants and apply the schema to a real SQLite,
+//! so a case that compiled but embedded the wrong statements fails here.
+
+use durable_schema::durable_schema;
+use rusqlite::Connection;
+
+fn objects(conn: &Connection) -> Vec<String> {
+    let mut stmt = conn
+        .prepare("SELECT type || ':' || name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY 1")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn migrated(schema: &durable_schema::Schema) -> Connection {
+    let conn = Connection::open_in_memory().unwrap();
+    let report = schema.migrate(&conn).unwrap();
+    assert_eq!(report.to_version(), schema.version());
+    conn
+}
+
+fn has(conn: &Connection, object: &str) -> bool {
+    objects(conn).iter().any(|o| o == object)
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/triggers")]
+struct Triggers;
+
+#[test]
+fn trigger_bodies_stay_whole() {
+    assert_eq!(Triggers::CURRENT_SCHEMA_VERSION, 2);
+    let m = &Triggers::SCHEMA.migrations()[1];
+    assert_eq!(m.statements().len(), 2, "{:#?}", m.statements());
+    assert!(m.statements()[0].sql().trim_end().ends_with("END"));
+    assert_eq!(m.statements()[0].line(), 2);
+    let conn = migrated(&Triggers::SCHEMA);
+    conn.execute_batch(
+        "INSERT INTO items (name) VALUES ('a'); UPDATE items SET name = 'b'; DELETE FROM items;",
+    )
+    .unwrap();
+    let actions: Vec<String> = conn
+        .prepare("SELECT action FROM audit ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(actions, ["update", "delete; with a semicolon"]);
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/trigger-if-not-exists")]
+struct TriggerIfNotExists;
+
+#[test]
+fn create_trigger_if_not_exists() {
+    assert_eq!(TriggerIfNotExists::CURRENT_SCHEMA_VERSION, 1);
+    assert_eq!(
+        TriggerIfNotExists::SCHEMA.migrations()[0]
+            .statements()
+            .len(),
+        3
+    );
+    let conn = migrated(&TriggerIfNotExists::SCHEMA);
+    assert!(has(&conn, "trigger:t_bump"));
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/fts5-options")]
+struct Fts5Options;
+
+#[test]
+fn fts5_with_content_and_tokenize_options() {
+    assert_eq!(Fts5Options::CURRENT_SCHEMA_VERSION, 1);
+    let conn = migrated(&Fts5Options::SCHEMA);
+    assert!(has(&conn, "table:docs_fts"));
+    assert!(has(&conn, "table:docs_vocab"));
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/strict-without-rowid")]
+struct StrictWithoutRowid;
+
+#[test]
+fn strict_and_without_rowid_tables() {
+    assert_eq!(StrictWithoutRowid::CURRENT_SCHEMA_VERSION, 1);
+    let conn = migrated(&StrictWithoutRowid::SCHEMA);
+    // STRICT is really in force: a text in an INTEGER column is refused.
+    assert!(conn
+        .execute("INSERT INTO kv (k, n) VALUES ('a', 'not a number')", [])
+        .is_err());
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/generated-columns")]
+struct GeneratedColumns;
+
+#[test]
+fn generated_columns() {
+    assert_eq!(GeneratedColumns::CURRENT_SCHEMA_VERSION, 1);
+    let conn = migrated(&GeneratedColumns::SCHEMA);
+    conn.execute_batch("INSERT INTO people (first, last, data) VALUES ('Ada', 'Lovelace', '{\"city\":\"London\"}')")
+        .unwrap();
+    let (full, city): (String, String) = conn
+        .query_row("SELECT full_name, city FROM people", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((full.as_str(), city.as_str()), ("Ada Lovelace", "London"));
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/partial-expression-indexes")]
+struct PartialExpressionIndexes;
+
+#[test]
+fn partial_and_expression_indexes() {
+    assert_eq!(PartialExpressionIndexes::CURRENT_SCHEMA_VERSION, 1);
+    let conn = migrated(&PartialExpressionIndexes::SCHEMA);
+    for index in ["orders_open", "orders_email_ci", "orders_total_rounded"] {
+        assert!(has(&conn, &format!("index:{index}")), "{index}");
+    }
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/foreign-keys-off")]
+struct ForeignKeysOff;
+
+#[test]
+fn pragma_foreign_keys_off_is_accepted() {
+    assert_eq!(ForeignKeysOff::CURRENT_SCHEMA_VERSION, 2);
+    let m = &ForeignKeysOff::SCHEMA.migrations()[1];
+    assert_eq!(m.statements()[0].sql(), "PRAGMA foreign_keys=OFF");
+    migrated(&ForeignKeysOff::SCHEMA);
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/defer-foreign-keys")]
+struct DeferForeignKeys;
+
+#[test]
+fn pragma_defer_foreign_keys() {
+    assert_eq!(DeferForeignKeys::CURRENT_SCHEMA_VERSION, 1);
+    let conn = migrated(&DeferForeignKeys::SCHEMA);
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM child", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/table-rebuild")]
+struct TableRebuild;
+
+#[test]
+fn table_rebuild_keeps_data() {
+    assert_eq!(TableRebuild::CURRENT_SCHEMA_VERSION, 2);
+    let conn = migrated(&TableRebuild::SCHEMA);
+    let ages: i64 = conn
+        .query_row(
+            "SELECT sum(age) FROM users WHERE typeof(age) = 'integer'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(ages, 77);
+    assert!(!has(&conn, "table:users_new"));
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/comments-strings")]
+struct CommentsStrings;
+
+#[test]
+fn semicolons_in_comments_strings_and_identifiers() {
+    assert_eq!(CommentsStrings::CURRENT_SCHEMA_VERSION, 1);
+    assert_eq!(
+        CommentsStrings::SCHEMA.migrations()[0].statements().len(),
+        2
+    );
+    let conn = migrated(&CommentsStrings::SCHEMA);
+    let bodies: Vec<String> = conn
+        .prepare("SELECT body FROM notes ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(bodies, ["it's; fine", "-- not a comment", "/* nor this */"]);
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/drizzle-breakpoints")]
+struct DrizzleBreakpoints;
+
+#[test]
+fn drizzle_statement_breakpoints() {
+    assert_eq!(DrizzleBreakpoints::CURRENT_SCHEMA_VERSION, 1);
+    assert_eq!(
+        DrizzleBreakpoints::SCHEMA.migrations()[0]
+            .statements()
+            .len(),
+        3
+    );
+    let conn = migrated(&DrizzleBreakpoints::SCHEMA);
+    assert!(has(&conn, "index:accounts_email_unique"));
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/crlf-bom")]
+struct CrlfBom;
+
+#[test]
+fn crlf_and_bom_are_normalized() {
+    assert_eq!(CrlfBom::CURRENT_SCHEMA_VERSION, 2);
+    let m = &CrlfBom::SCHEMA.migrations()[0];
+    assert!(!m.sql().contains('\r') && !m.sql().starts_with('\u{feff}'));
+    // The checksum is that of the normalized text: the LF twin of the file
+    // has the same one, so a Windows checkout never looks like an edit.
+    let twin = "CREATE TABLE win (id INTEGER PRIMARY KEY,\n  label TEXT);\nINSERT INTO win (label) VALUES ('line');\n";
+    assert_eq!(m.sql(), twin);
+    assert_eq!(m.checksum(), durable_schema_compiler::checksum(twin));
+    migrated(&CrlfBom::SCHEMA);
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/window-view")]
+struct WindowView;
+
+#[test]
+fn view_with_window_functions() {
+    assert_eq!(WindowView::CURRENT_SCHEMA_VERSION, 1);
+    let conn = migrated(&WindowView::SCHEMA);
+    conn.execute_batch("INSERT INTO scores VALUES ('a', 1, 10), ('b', 1, 20), ('a', 2, 5)")
+        .unwrap();
+    let place: i64 = conn
+        .query_row(
+            "SELECT place FROM leaderboard WHERE player = 'b'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(place, 1);
+}
+
+/// The example schema of this repository (users, sessions, an index, a
+/// trigger and an fts5 table) passes too, with a custom tracking table.
+#[durable_schema(dir = "migrations", table = "schema_history", strict = true)]
+struct Example;
+
+#[test]
+fn example_schema_with_options() {
+    assert_eq!(Example::CURRENT_SCHEMA_VERSION, 3);
+    assert_eq!(Example::SCHEMA.table(), "schema_history");
+    assert!(Example::SCHEMA.strict());
+    let conn = Connection::open_in_memory().unwrap();
+    Example::migrate(&conn).unwrap();
+    assert!(has(&conn, "table:schema_history"));
+    assert!(has(&conn, "table:messages_fts"));
+    // Chain values are consistent with the compiler's definition.
+    let mut previous = String::new();
+    for m in Example::SCHEMA.migrations() {
+        assert_eq!(m.checksum(), durable_schema_compiler::checksum(m.sql()));
+        previous = durable_schema_compiler::chain(&previous, m.version(), m.checksum());
+        assert_eq!(m.chain(), previous);
+    }
+}

@@ -1,0 +1,8 @@
+use durable_schema::durable_schema;
+
+#[durable_schema(dir = 42, strict = "yes")]
+pub struct Chat;
+
+fn main() {
+    let _ = Chat::CURRENT_SCHEMA_VERSION;
+}
