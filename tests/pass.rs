@@ -257,3 +257,30 @@ fn example_schema_with_options() {
         assert_eq!(m.chain(), previous);
     }
 }
+
+/// The user's item is re-emitted untouched: other attributes keep working in
+/// either order around ours, and generic structs get the items too.
+#[derive(Debug, Default, Clone, PartialEq)]
+#[durable_schema(dir = "tests/fixtures/pass/triggers")]
+#[allow(dead_code)]
+struct DeriveBefore {
+    field: u32,
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/triggers")]
+#[derive(Debug, Default)]
+struct DeriveAfter<T: Default> {
+    field: T,
+}
+
+#[test]
+fn other_attributes_and_generics_keep_working() {
+    let before = DeriveBefore { field: 7 };
+    assert_eq!(before.clone(), before);
+    assert_eq!(format!("{before:?}"), "DeriveBefore { field: 7 }");
+    assert_eq!(DeriveBefore::CURRENT_SCHEMA_VERSION, 2);
+    let after = DeriveAfter::<u8>::default();
+    assert_eq!(format!("{after:?}"), "DeriveAfter { field: 0 }");
+    assert_eq!(DeriveAfter::<u8>::CURRENT_SCHEMA_VERSION, 2);
+    assert_eq!(DeriveAfter::<u8>::SCHEMA, Triggers::SCHEMA);
+}

@@ -175,10 +175,14 @@ fn implement(target: &Target, body: &TokenStream) -> TokenStream {
             /// under `blockConcurrencyWhile`, so no request sees an old schema
             /// and a failure resets the object. On a `rusqlite::Connection` it
             /// migrates and returns the report.
+            // The parameter's name must not clash with the struct's own
+            // generic parameters, which are in scope here.
             #[allow(dead_code)]
-            pub fn migrate<T>(target: &T) -> <T as ::durable_schema::__private::MigrateTarget>::Output
+            pub fn migrate<__DurableSchemaTarget>(
+                target: &__DurableSchemaTarget,
+            ) -> <__DurableSchemaTarget as ::durable_schema::__private::MigrateTarget>::Output
             where
-                T: ::durable_schema::__private::MigrateTarget + ?Sized,
+                __DurableSchemaTarget: ::durable_schema::__private::MigrateTarget + ?Sized,
             {
                 ::durable_schema::__private::MigrateTarget::__migrate(target, &Self::SCHEMA)
             }
