@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::functions::FunctionFlags;
-use rusqlite::hooks::{AuthContext, Authorization};
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::limits::Limit;
 use rusqlite::Connection;
 
@@ -64,6 +64,9 @@ struct AuthState {
     trusted: bool,
     /// The first denial of the statement being prepared or stepped.
     denial: Option<Denial>,
+    /// The current migration ran `PRAGMA foreign_keys = OFF`, which does
+    /// nothing inside its transaction.
+    foreign_keys_off: bool,
 }
 
 /// An in-memory database that behaves like a Durable Object's SQLite.
@@ -93,7 +96,18 @@ impl Replayer {
                 return Authorization::Allow;
             }
             match rules::decide(&ctx, &hook_tracking) {
-                Ok(()) => Authorization::Allow,
+                Ok(()) => {
+                    if let AuthAction::Pragma {
+                        pragma_name,
+                        pragma_value,
+                    } = ctx.action
+                    {
+                        if rules::turns_foreign_keys_off(pragma_name, pragma_value) {
+                            state.foreign_keys_off = true;
+                        }
+                    }
+                    Authorization::Allow
+                }
                 Err(denial) => {
                     state.denial.get_or_insert(denial);
                     Authorization::Deny
@@ -286,6 +300,7 @@ pub fn replay_on(
                 migration: index,
             })
         };
+        lock(&replayer.auth).foreign_keys_off = false;
         if let Err(e) = replayer.trusted("BEGIN") {
             push(
                 Diagnostic::plain(format!("replay failed to begin: {e}")),
@@ -345,7 +360,11 @@ pub fn replay_on(
                 Some(off) => line_col(source.text, stmt.offset + off),
                 None => (line, col),
             };
-            let rule = limit_rule(&message).then_some(Rule::Limit);
+            let rule = if foreign_keys_off(replayer, &message) {
+                Some(Rule::ForeignKeysOff)
+            } else {
+                limit_rule(&message).then_some(Rule::Limit)
+            };
             let mut diag = at(eline, ecol, message.clone());
             if let Some(help) = help_for(&message, stmt.sql, sources, index, source, rule) {
                 diag = diag.help(help);
@@ -363,22 +382,34 @@ pub fn replay_on(
         if let Err(e) = replayer.trusted("COMMIT") {
             let (message, _) = sqlite_message(&e);
             if mode == Mode::Normal {
-                push(
-                    Diagnostic::file(
-                        source.display_path,
-                        format!("the migration fails when its transaction commits: {message}"),
-                    )
-                    .help(
-                        "a foreign key left violated at the end of the migration fails the commit; fix the data in the same migration (PRAGMA defer_foreign_keys = ON only delays the check to the commit)",
-                    ),
-                    None,
+                let diag = Diagnostic::file(
+                    source.display_path,
+                    format!("the migration fails when its transaction commits: {message}"),
                 );
+                if foreign_keys_off(replayer, &message) {
+                    push(diag.help(FOREIGN_KEYS_OFF_HELP), Some(Rule::ForeignKeysOff));
+                } else {
+                    push(
+                        diag.help(
+                            "a foreign key left violated at the end of the migration fails the commit; fix the data in the same migration (PRAGMA defer_foreign_keys = ON only delays the check to the commit)",
+                        ),
+                        None,
+                    );
+                }
             }
             mode = Mode::Degraded;
             let _ = replayer.trusted("ROLLBACK");
         }
     }
     findings
+}
+
+const FOREIGN_KEYS_OFF_HELP: &str = "`PRAGMA foreign_keys = OFF` does nothing inside a transaction, and each migration runs in one (on a Durable Object too), so foreign keys stay checked: dropping a referenced table deletes its rows first, which fails (or, with ON DELETE CASCADE, silently deletes the child rows). To rebuild a referenced table, keep its name: with `PRAGMA defer_foreign_keys = ON`, copy its rows to a scratch table, drop it, create it again under the same name, copy the rows back and drop the scratch table";
+
+/// A foreign-key failure in a migration that asked to switch the keys off:
+/// the failure exists only because the pragma is a no-op in a transaction.
+fn foreign_keys_off(replayer: &Replayer, message: &str) -> bool {
+    message.contains("FOREIGN KEY constraint failed") && lock(&replayer.auth).foreign_keys_off
 }
 
 fn sqlite_message(error: &rusqlite::Error) -> (String, Option<usize>) {
@@ -446,6 +477,9 @@ fn help_for(
     source: &ReplaySource<'_>,
     rule: Option<Rule>,
 ) -> Option<String> {
+    if rule == Some(Rule::ForeignKeysOff) {
+        return Some(FOREIGN_KEYS_OFF_HELP.to_owned());
+    }
     if let Some(name) = message.strip_prefix("no such table: ") {
         let name = name.strip_prefix("main.").unwrap_or(name);
         if let Some(later) = sources
@@ -602,6 +636,95 @@ mod tests {
             .diagnostic
             .message
             .contains("FOREIGN KEY constraint failed"));
+    }
+
+    const PARENT_AND_CHILD: &str = "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id)); INSERT INTO p VALUES (1); INSERT INTO c VALUES (1, 1);";
+
+    #[test]
+    fn foreign_keys_off_is_a_no_op_in_the_migration_transaction() {
+        // The classic table rebuild: outside a transaction SQLite would run it
+        // with the keys off; in the migration's transaction (and on a DO) the
+        // DROP TABLE deletes a referenced row and fails.
+        let rebuild = "PRAGMA foreign_keys = OFF; CREATE TABLE p_new(id INTEGER PRIMARY KEY, x); INSERT INTO p_new(id) SELECT id FROM p; DROP TABLE p; ALTER TABLE p_new RENAME TO p; PRAGMA foreign_keys = ON;";
+        let f = run(&[PARENT_AND_CHILD, rebuild]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!((f[0].migration, f[0].rule), (1, Some(Rule::ForeignKeysOff)));
+        assert!(f[0]
+            .diagnostic
+            .message
+            .contains("FOREIGN KEY constraint failed"));
+        let help = f[0].diagnostic.help.clone().unwrap_or_default();
+        assert!(help.contains("defer_foreign_keys"), "{help}");
+
+        // Without the pragma the same failure is a plain SQLite error.
+        let f = run(&[PARENT_AND_CHILD, "DROP TABLE p;"]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].rule, None);
+
+        // The pragma only counts in its own migration.
+        let f = run(&[
+            PARENT_AND_CHILD,
+            "PRAGMA foreign_keys = 0;",
+            "DROP TABLE p;",
+        ]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!((f[0].migration, f[0].rule), (2, None));
+    }
+
+    #[test]
+    fn foreign_keys_off_help_recipe_works() {
+        // The rebuild that FOREIGN_KEYS_OFF_HELP describes passes with the
+        // child rows in place (renaming a new table over the old one does
+        // not: the deferred violations of the DROP stay counted).
+        let recipe = "PRAGMA defer_foreign_keys = ON; CREATE TABLE p_tmp AS SELECT * FROM p; DROP TABLE p; CREATE TABLE p(id INTEGER PRIMARY KEY, x TEXT); INSERT INTO p(id) SELECT id FROM p_tmp; DROP TABLE p_tmp;";
+        let f = run(&[PARENT_AND_CHILD, recipe, "INSERT INTO c VALUES (2, 1);"]);
+        assert!(f.is_empty(), "{f:#?}");
+        let rename = "PRAGMA defer_foreign_keys = ON; CREATE TABLE p_new(id INTEGER PRIMARY KEY, x TEXT); INSERT INTO p_new(id) SELECT id FROM p; DROP TABLE p; ALTER TABLE p_new RENAME TO p;";
+        assert_eq!(rules(&[PARENT_AND_CHILD, rename]), [None]);
+    }
+
+    #[test]
+    fn foreign_keys_off_failing_at_commit() {
+        let f = run(&[
+            PARENT_AND_CHILD,
+            "PRAGMA foreign_keys = false; PRAGMA defer_foreign_keys = ON; INSERT INTO c VALUES (2, 42);",
+        ]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!((f[0].migration, f[0].rule), (1, Some(Rule::ForeignKeysOff)));
+        assert!(f[0].diagnostic.message.contains("commits"), "{f:#?}");
+    }
+
+    #[test]
+    fn new_alter_table_forms_are_refused_with_advice() {
+        // SQLite 3.53 added these; their internal functions are not on
+        // workerd's list.
+        for sql in [
+            "CREATE TABLE t(x INTEGER); ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0);",
+            "CREATE TABLE t(x INTEGER CONSTRAINT c CHECK (x > 0)); ALTER TABLE t DROP CONSTRAINT c;",
+            "CREATE TABLE t(x INTEGER); ALTER TABLE t ALTER COLUMN x SET NOT NULL;",
+        ] {
+            let f = run(&[sql]);
+            assert_eq!(f.len(), 1, "{f:#?}");
+            assert_eq!(f[0].rule, Some(Rule::Function), "{sql}");
+            let help = f[0].diagnostic.help.clone().unwrap_or_default();
+            assert!(help.contains("rebuild the table"), "{sql}: {help}");
+        }
+    }
+
+    #[test]
+    fn default_clause_functions_are_allowed_however_spelt() {
+        // SQLite 3.54 shows the functions of DEFAULT clauses to the
+        // authorizer as typed (`CURRENT_TIMESTAMP`), also on INSERT.
+        let f = run(&[
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT DEFAULT CURRENT_TIMESTAMP, b TEXT DEFAULT (STRFTIME('%s', 'now')), c DEFAULT (Lower(hex(randomblob(4)))));",
+            "INSERT INTO t(id) VALUES (1); INSERT INTO t DEFAULT VALUES;",
+        ]);
+        assert!(f.is_empty(), "{f:#?}");
+        // A function the DO does not offer is still refused there.
+        assert_eq!(
+            rules(&["CREATE TABLE t(a DEFAULT (SQLITE_VERSION()));"]),
+            [Some(Rule::Function)]
+        );
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub enum Rule {
     /// A limit workerd sets below SQLite's defaults: 100 KB statements, 100
     /// columns, 5 compound terms, expression depth 100, and the like.
     Limit,
+    /// A foreign-key failure that happens only because `PRAGMA foreign_keys =
+    /// OFF` does nothing inside a transaction: each migration runs in one (on
+    /// a Durable Object too), so the keys stay checked where a plain SQLite
+    /// session outside a transaction would have switched them off.
+    ForeignKeysOff,
     /// An action workerd never allows (e.g. COPY) or does not know.
     Other,
 }
@@ -47,6 +52,7 @@ impl Rule {
             Rule::Function => "function",
             Rule::TrackingTable => "tracking-table",
             Rule::Limit => "limit",
+            Rule::ForeignKeysOff => "foreign-keys-off",
             Rule::Other => "other",
         }
     }
@@ -372,7 +378,10 @@ pub fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial> {
             // `CURRENT_TIMESTAMP`); workerd's SQLite 3.53.4 does not check
             // DEFAULT clauses at all. Matching case-insensitively accepts
             // every allowed function however it is spelt, and gives the same
-            // answer as an exact match for canonical names.
+            // answer as an exact match for canonical names. A function off
+            // the list in a DEFAULT clause (`DEFAULT (power(2, 3))`) is still
+            // refused, although 3.53.4 lets it through: on SQLite 3.54 that
+            // default would fail every INSERT that uses it.
             if ALLOWED_FUNCTIONS
                 .iter()
                 .any(|f| f.eq_ignore_ascii_case(function_name))
@@ -437,6 +446,10 @@ fn function_help(name: &str) -> &'static str {
         "power" => "use `pow` (workerd allows only that spelling)",
         "ceiling" => "use `ceil` (workerd allows only that spelling)",
         "log10" => "use `log(x)` (base 10) or `log(10, x)`",
+        "sqlite_fail" | "sqlite_add_constraint" | "sqlite_drop_constraint"
+        | "sqlite_find_constraint" => {
+            "ALTER TABLE … ADD/DROP CONSTRAINT and ALTER COLUMN … SET/DROP NOT NULL run SQLite-internal functions that workerd does not allow; rebuild the table instead (create the new table, copy the rows, drop the old one, rename the new one)"
+        }
         n if n.starts_with("sqlite_") => {
             "sqlite_* introspection functions are hidden from Durable Objects"
         }
@@ -540,6 +553,27 @@ fn allowed_pragma_name(name: &str) -> bool {
         || NO_ARG_PRAGMAS.contains(&name)
         || BOOLEAN_PRAGMAS.contains(&name)
         || OBJECT_NAME_PRAGMAS.contains(&name)
+}
+
+/// Whether `PRAGMA foreign_keys = <value>` switches the keys off, read the
+/// way SQLite reads a boolean pragma (`sqlite3GetBoolean`): a leading digit
+/// means the number (as a byte), `on`/`yes`/`true` mean on, and anything
+/// else means off. `value` is the argument the authorizer sees (unquoted).
+pub(crate) fn turns_foreign_keys_off(name: &str, value: Option<&str>) -> bool {
+    let Some(value) = value else { return false };
+    if name != "foreign_keys" {
+        return false;
+    }
+    if value.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+        // sqlite3Atoi: the leading digits as an i32, 0 when they overflow;
+        // getSafetyLevel keeps its low byte.
+        let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
+        let n = digits.parse::<i32>().unwrap_or(0);
+        return (n & 0xff) == 0;
+    }
+    !["on", "yes", "true"]
+        .iter()
+        .any(|on| value.eq_ignore_ascii_case(on))
 }
 
 fn strip_one_quote_pair(v: &str) -> &str {
@@ -774,6 +808,55 @@ mod tests {
         ] {
             assert!(pragma_rule(name, value).is_some(), "{name} {value:?}");
         }
+    }
+
+    #[test]
+    fn functions_match_case_insensitively() {
+        // SQLite 3.54 reports DEFAULT-clause functions as typed.
+        for ok in [
+            "CURRENT_TIMESTAMP",
+            "Current_Date",
+            "STRFTIME",
+            "JSON_EXTRACT",
+        ] {
+            assert_eq!(
+                rule(AuthAction::Function { function_name: ok }, None),
+                None,
+                "{ok}"
+            );
+        }
+        for bad in ["SQLITE_VERSION", "Power", "LOG10"] {
+            assert_eq!(
+                rule(AuthAction::Function { function_name: bad }, None),
+                Some(Rule::Function),
+                "{bad}"
+            );
+        }
+        let d = decide(
+            &ctx(
+                AuthAction::Function {
+                    function_name: "POWER",
+                },
+                None,
+            ),
+            "migrations",
+        )
+        .unwrap_err();
+        assert!(d.help.contains("`pow`"), "{}", d.help);
+    }
+
+    #[test]
+    fn foreign_keys_off_values_read_like_sqlite() {
+        for off in [
+            "OFF", "off", "0", "false", "No", "00", "256", "onion", "full",
+        ] {
+            assert!(turns_foreign_keys_off("foreign_keys", Some(off)), "{off}");
+        }
+        for on in ["ON", "1", "true", "YES", "10", "1x"] {
+            assert!(!turns_foreign_keys_off("foreign_keys", Some(on)), "{on}");
+        }
+        assert!(!turns_foreign_keys_off("foreign_keys", None));
+        assert!(!turns_foreign_keys_off("defer_foreign_keys", Some("off")));
     }
 
     #[test]

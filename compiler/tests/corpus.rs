@@ -1,0 +1,553 @@
+//! The corpus test (DESIGN.md, "Compile-time checks", point 4).
+//!
+//! `shared/corpus/sqlite-migrations/` holds 679 real migration files from 29
+//! projects. `SOURCES.tsv` groups them into replay sets (`set`), orders them
+//! (`seq`), says whether each is an `up` or a `down` migration and which
+//! `transform` it needs; `VERDICTS.tsv` says what real SQLite said of each
+//! file (`sqlite` = ok/err, `sqlite_err`, `stmts`).
+//!
+//! The rule: every set that real SQLite accepts must pass the validator,
+//! except where a Durable Object rule forbids a statement; those exceptions
+//! are listed below with the rule each breaks, and anything else fails the
+//! test, as does an exception that no longer happens. Sets that SQLite
+//! rejects must be rejected too, at the same file and for the same reason
+//! where the two replays are comparable.
+//!
+//! How the verdicts were computed (checked by re-running them; keep the
+//! replay below in line with it):
+//! - The files of a set run in `seq` order on one database, each file
+//!   statement by statement; a failing statement is recorded (its error is
+//!   the file's `sqlite_err`) and the remaining statements still run. A file
+//!   that fails therefore leaves partial effects behind, so after the first
+//!   failing file of a set the verdicts and this replay (which runs each
+//!   migration in a transaction and stops reporting cascades) no longer see
+//!   the same database: only files up to the first failure are compared.
+//! - `down` files never affect later `up` files (atuin's `scripts` set drops
+//!   its tables in a down file and the next up file still finds them). Each
+//!   down file is judged on the schema that the `up` files before it leave,
+//!   which is what this test replays. (Running all downs after all ups in
+//!   reverse order gives the same verdicts on this corpus.)
+//! - `transform = goose`: only the `-- +goose Up` section runs; the file is
+//!   cut at its `-- +goose Down` line.
+//! - Statement counts (`stmts`) come from SQLite's own splitting, where text
+//!   left after the last `;` counts as one more statement if it holds a
+//!   comment; the splitter must agree with them.
+//!
+//! The corpus uses other file-naming schemes than `NNNN_name.sql`, so the
+//! test calls [`replay`] directly, independent of file names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use durable_schema_compiler::{
+    normalize_text, replay, split_statements, Finding, ReplaySource, Rule,
+};
+
+/// Statements real SQLite accepts in a file that a Durable Object refuses:
+/// `(set, file, rule)`. `file` is the corpus file name without its project
+/// directory. Every finding in a file SQLite accepts must be listed here, and
+/// every entry must still happen, with this rule.
+const EXCEPTIONS: &[(&str, &str, Rule)] = &[
+    // `CREATE TABLE IF NOT EXISTS migrations (...)`, and its down file's
+    // `DROP TABLE IF EXISTS migrations`: authelia keeps its own tracking table
+    // under the name durable-schema uses by default (it would set
+    // `table = "..."`). The rest of the set is checked with another name.
+    // (Its V0007 files do the same, after V0002, which SQLite rejects.)
+    (
+        "authelia__authelia:main",
+        "internal__storage__migrations__sqlite__V0001.Initial_Schema.up.sql",
+        Rule::TrackingTable,
+    ),
+    (
+        "authelia__authelia:main",
+        "internal__storage__migrations__sqlite__V0001.Initial_Schema.down.sql",
+        Rule::TrackingTable,
+    ),
+    // `CREATE TEMPORARY TABLE _backup_ruleEngineActions AS SELECT ...`.
+    (
+        "karakeep-app__karakeep:main",
+        "packages__db__drizzle__0084_rule_engine_multi_list_support.sql",
+        Rule::Temp,
+    ),
+    // `PRAGMA application_id = 0x63616c69` and `pragma user_version=27`.
+    (
+        "kovidgoyal__calibre:metadata",
+        "resources__metadata_sqlite.sql",
+        Rule::Pragma,
+    ),
+    // `CREATE TEMP TABLE contentstemp(...)`.
+    (
+        "quitesimpleorg__looqs:main",
+        "shared__migrations__2.sql",
+        Rule::Temp,
+    ),
+];
+
+const EXPECTED_FILES: usize = 679;
+const EXPECTED_SETS: usize = 72;
+/// Sets whose every file real SQLite accepts.
+const EXPECTED_ACCEPTED_SETS: usize = 56;
+
+/// The tracking table name users get by default.
+const DEFAULT_TRACKING: &str = "migrations";
+/// A name no corpus project uses, for sets that collide with the default.
+const CORPUS_TRACKING: &str = "durable_schema_corpus_tracking";
+
+fn corpus_dir() -> PathBuf {
+    // compiler/ → workspace root → the `shared/` copy beside it.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/sqlite-migrations")
+}
+
+type Row = BTreeMap<String, String>;
+
+fn read_tsv(dir: &Path, name: &str) -> Vec<Row> {
+    let path = dir.join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_else(|| panic!("{} is empty", path.display()))
+        .split('\t')
+        .collect();
+    lines
+        .filter(|line| !line.is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            let cells: Vec<&str> = line.split('\t').collect();
+            assert_eq!(
+                cells.len(),
+                header.len(),
+                "{}: line {} has {} cells, the header {}",
+                path.display(),
+                i + 2,
+                cells.len(),
+                header.len()
+            );
+            header
+                .iter()
+                .zip(cells)
+                .map(|(h, c)| ((*h).to_owned(), c.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+fn cell<'a>(row: &'a Row, column: &str) -> &'a str {
+    row.get(column)
+        .unwrap_or_else(|| panic!("corpus TSV has no column `{column}`"))
+}
+
+/// goose runs the `-- +goose Up` section of a file: cut at `-- +goose Down`.
+fn goose_up(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        let annotation = line.trim().strip_prefix("--").map(str::trim);
+        if annotation.is_some_and(|a| {
+            a.get(..11)
+                .is_some_and(|a| a.eq_ignore_ascii_case("+goose down"))
+        }) {
+            break;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+#[derive(Debug)]
+struct File {
+    /// The `corpus_file` column: `project/file.sql`.
+    path: String,
+    /// The file name without its project directory (the exception key).
+    name: String,
+    up: bool,
+    text: String,
+    sqlite_ok: bool,
+    /// SQLite's message, without `stmt#N: ` and the quoted statement.
+    sqlite_err: String,
+    stmts: usize,
+}
+
+struct Set {
+    name: String,
+    files: Vec<File>,
+}
+
+impl Set {
+    fn accepted(&self) -> bool {
+        self.files.iter().all(|f| f.sqlite_ok)
+    }
+}
+
+/// `stmt#3: no such table: x in <statement> at offset 12` → `no such table: x`.
+fn sqlite_message(err: &str) -> String {
+    let err = match err.split_once(": ") {
+        Some((head, rest)) if head.starts_with("stmt#") => rest,
+        _ => err,
+    };
+    err.split(" in ").next().unwrap_or(err).trim().to_owned()
+}
+
+fn load() -> Vec<Set> {
+    let dir = corpus_dir();
+    assert!(
+        dir.join("SOURCES.tsv").is_file(),
+        "the migration corpus is missing: expected {} (the `shared/` directory beside the \
+         workspace, i.e. `<workspace>/../shared`); the corpus test cannot run without it",
+        dir.display()
+    );
+    let sources = read_tsv(&dir, "SOURCES.tsv");
+    let verdicts: BTreeMap<String, Row> = read_tsv(&dir, "VERDICTS.tsv")
+        .into_iter()
+        .map(|r| (cell(&r, "file").to_owned(), r))
+        .collect();
+    assert_eq!(
+        sources.len(),
+        verdicts.len(),
+        "SOURCES.tsv and VERDICTS.tsv list different numbers of files"
+    );
+
+    let mut sets: BTreeMap<String, Vec<(usize, File)>> = BTreeMap::new();
+    for row in &sources {
+        let path = cell(row, "corpus_file").to_owned();
+        let verdict = verdicts
+            .get(&path)
+            .unwrap_or_else(|| panic!("VERDICTS.tsv has no row for {path}"));
+        let set = cell(row, "set");
+        assert_eq!(cell(verdict, "set"), set, "{path}: set differs");
+        let role = cell(row, "role");
+        assert_eq!(cell(verdict, "role"), role, "{path}: role differs");
+        assert!(role == "up" || role == "down", "{path}: role `{role}`");
+        let seq: usize = cell(row, "seq")
+            .parse()
+            .unwrap_or_else(|e| panic!("{path}: bad seq: {e}"));
+
+        let bytes = std::fs::read(dir.join(&path))
+            .unwrap_or_else(|e| panic!("cannot read corpus file {path}: {e}"));
+        let decoded =
+            std::str::from_utf8(&bytes).unwrap_or_else(|e| panic!("{path} is not UTF-8: {e}"));
+        let mut text = normalize_text(decoded);
+        match cell(row, "transform") {
+            "" => {}
+            "goose" => text = goose_up(&text),
+            other => panic!("{path}: unknown transform `{other}`"),
+        }
+        let sqlite = cell(verdict, "sqlite");
+        assert!(
+            sqlite == "ok" || sqlite == "err",
+            "{path}: sqlite `{sqlite}`"
+        );
+        let name = path
+            .split_once('/')
+            .map_or(path.as_str(), |(_, name)| name)
+            .to_owned();
+        let file = File {
+            name,
+            up: role == "up",
+            text,
+            sqlite_ok: sqlite == "ok",
+            sqlite_err: sqlite_message(cell(verdict, "sqlite_err")),
+            stmts: cell(verdict, "stmts")
+                .parse()
+                .unwrap_or_else(|e| panic!("{path}: bad stmts: {e}")),
+            path,
+        };
+        sets.entry(set.to_owned()).or_default().push((seq, file));
+    }
+    sets.into_iter()
+        .map(|(name, mut files)| {
+            files.sort_by_key(|(seq, _)| *seq);
+            let seqs: Vec<usize> = files.iter().map(|(seq, _)| *seq).collect();
+            assert_eq!(
+                seqs,
+                (0..files.len()).collect::<Vec<_>>(),
+                "{name}: seq must run 0..n"
+            );
+            Set {
+                name,
+                files: files.into_iter().map(|(_, f)| f).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Replays a set: the `up` files as one chain, and each `down` file on top
+/// of the `up` files before it. Returns `(file index, finding)`.
+fn replay_set(set: &Set, tracking: &str) -> Vec<(usize, Finding)> {
+    fn source(f: &File) -> ReplaySource<'_> {
+        ReplaySource {
+            display_path: &f.path,
+            text: &f.text,
+        }
+    }
+    let ups: Vec<usize> = (0..set.files.len()).filter(|&i| set.files[i].up).collect();
+    let chain: Vec<ReplaySource<'_>> = ups.iter().map(|&i| source(&set.files[i])).collect();
+    let mut out: Vec<(usize, Finding)> = replay(&chain, tracking)
+        .into_iter()
+        .map(|f| (ups[f.migration], f))
+        .collect();
+    for (i, down) in set.files.iter().enumerate().filter(|(_, f)| !f.up) {
+        let mut chain: Vec<ReplaySource<'_>> = ups
+            .iter()
+            .filter(|&&u| u < i)
+            .map(|&u| source(&set.files[u]))
+            .collect();
+        chain.push(source(down));
+        let last = chain.len() - 1;
+        // Findings in the ups are the main chain's, already collected.
+        out.extend(
+            replay(&chain, tracking)
+                .into_iter()
+                .filter(|f| f.migration == last)
+                .map(|f| (i, f)),
+        );
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out
+}
+
+/// Replays with the default tracking table; a set that has a table of that
+/// name keeps those findings and is checked again with a name it does not
+/// use, so that the refused CREATE TABLE does not hide later problems.
+fn check_set(set: &Set) -> Vec<(usize, Finding)> {
+    let findings = replay_set(set, DEFAULT_TRACKING);
+    if !findings
+        .iter()
+        .any(|(_, f)| f.rule == Some(Rule::TrackingTable))
+    {
+        return findings;
+    }
+    let mut merged: Vec<(usize, Finding)> = findings
+        .into_iter()
+        .filter(|(_, f)| f.rule == Some(Rule::TrackingTable))
+        .collect();
+    merged.extend(replay_set(set, CORPUS_TRACKING));
+    merged.sort_by_key(|(i, _)| *i);
+    merged
+}
+
+/// Whether SQLite's verdict on file `i` saw the same database as the replay:
+/// no file before it (in its chain) failed in the verdicts.
+fn comparable(set: &Set, i: usize) -> bool {
+    set.files
+        .iter()
+        .take(i)
+        .filter(|f| f.up)
+        .all(|f| f.sqlite_ok)
+}
+
+/// Statements after the last one: SQLite's splitting counts a trailing
+/// comment as one more (empty) statement.
+fn trailing_comment(text: &str) -> bool {
+    let end = split_statements(text)
+        .last()
+        .map_or(0, |s| s.offset + s.sql.len());
+    text.get(end..)
+        .unwrap_or_default()
+        .trim_start_matches(|c: char| c == ';' || c.is_whitespace())
+        .chars()
+        .any(|c| !c.is_whitespace() && c != ';')
+}
+
+fn show(set: &Set, f: &Finding) -> String {
+    format!(
+        "  [{}] rule {}: {}",
+        set.name,
+        f.rule.map_or("none (SQLite error)", Rule::name),
+        f.diagnostic.to_string().replace('\n', "\n      ")
+    )
+}
+
+#[test]
+fn corpus_sets_real_sqlite_accepts_pass_the_validator() {
+    let sets = load();
+    let mut failures: Vec<String> = Vec::new();
+
+    let files: usize = sets.iter().map(|s| s.files.len()).sum();
+    if files != EXPECTED_FILES || sets.len() != EXPECTED_SETS {
+        failures.push(format!(
+            "the corpus has {files} files in {} sets, expected {EXPECTED_FILES} in {EXPECTED_SETS}",
+            sets.len()
+        ));
+    }
+
+    // The splitter against SQLite's statement counts.
+    for set in &sets {
+        for f in &set.files {
+            let ours = split_statements(&f.text).len() + usize::from(trailing_comment(&f.text));
+            if ours != f.stmts {
+                failures.push(format!(
+                    "{}: split into {ours} statements (counting a trailing comment), SQLite counted {}",
+                    f.path, f.stmts
+                ));
+            }
+        }
+    }
+
+    for &(set_name, file, rule) in EXCEPTIONS {
+        match sets.iter().find(|s| s.name == set_name) {
+            None => failures.push(format!("exception names unknown set `{set_name}`")),
+            Some(set) => match set.files.iter().position(|f| f.name == file) {
+                None => failures.push(format!(
+                    "exception names unknown file `{file}` in `{set_name}`"
+                )),
+                Some(i) if !set.files[i].sqlite_ok || !comparable(set, i) => {
+                    failures.push(format!(
+                    "exception `{set_name}` `{file}` ({}) names a file SQLite does not accept in \
+                     the same state; exceptions are for files SQLite accepts",
+                    rule.name()
+                ))
+                }
+                Some(_) => {}
+            },
+        }
+    }
+
+    let mut accepted = 0;
+    let mut passed = 0;
+    let mut with_exceptions = 0;
+    let mut by_rule: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut rejected = 0;
+    let mut rejected_by_us = 0;
+    let mut confirmed_files = 0;
+    let mut confirmed_sets = 0;
+    let mut used: BTreeSet<(&str, &str, Rule)> = BTreeSet::new();
+
+    for set in &sets {
+        let findings = check_set(set);
+        let at = |i: usize| findings.iter().filter(move |(j, _)| *j == i);
+        if set.accepted() {
+            accepted += 1;
+        } else {
+            rejected += 1;
+            if !findings.is_empty() {
+                rejected_by_us += 1;
+            }
+        }
+
+        // Files SQLite accepted on the same database: only DO-rule
+        // exceptions may be found there.
+        let mut excepted = false;
+        for (i, file) in set.files.iter().enumerate() {
+            if !file.sqlite_ok || !comparable(set, i) {
+                continue;
+            }
+            for (_, f) in at(i) {
+                let listed = f.rule.and_then(|rule| {
+                    EXCEPTIONS
+                        .iter()
+                        .find(|(s, n, r)| *s == set.name && *n == file.name && *r == rule)
+                });
+                match listed {
+                    Some(&key) => {
+                        excepted = true;
+                        used.insert(key);
+                    }
+                    None => failures.push(format!(
+                        "SQLite accepts {} but the validator rejects it{}:\n{}",
+                        file.path,
+                        match f.rule {
+                            Some(_) =>
+                                " (a DO rule: add it to EXCEPTIONS if workerd really refuses it)",
+                            None => " (not a DO rule: a validator bug or an SQLite difference)",
+                        },
+                        show(set, f)
+                    )),
+                }
+            }
+        }
+        if set.accepted() {
+            if findings.is_empty() {
+                passed += 1;
+            } else if excepted {
+                with_exceptions += 1;
+            }
+        }
+
+        // Files SQLite rejected on the same database: the validator must
+        // reject them too, with SQLite's message or a DO rule.
+        let mut confirmed = !set.accepted();
+        for (i, file) in set.files.iter().enumerate() {
+            if file.sqlite_ok || !comparable(set, i) {
+                continue;
+            }
+            let ours: Vec<&Finding> = at(i).map(|(_, f)| f).collect();
+            // A DO rule that refuses the statement first counts (croak-ai's
+            // `vss0` module); the tracking-table name says nothing of SQL.
+            let same_reason = ours.iter().any(|f| match f.rule {
+                Some(Rule::TrackingTable) => false,
+                Some(_) => true,
+                None => f.diagnostic.message.starts_with(&file.sqlite_err),
+            });
+            if ours.is_empty() {
+                confirmed = false;
+                failures.push(format!(
+                    "SQLite rejects {} ({}) but the validator accepts it",
+                    file.path, file.sqlite_err
+                ));
+            } else if same_reason {
+                confirmed_files += 1;
+            } else {
+                confirmed = false;
+                failures.push(format!(
+                    "SQLite rejects {} with `{}`, the validator for another reason:\n{}",
+                    file.path,
+                    file.sqlite_err,
+                    ours.iter()
+                        .map(|f| show(set, f))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ));
+            }
+        }
+        if confirmed {
+            confirmed_sets += 1;
+        }
+    }
+
+    for &(set_name, file, rule) in EXCEPTIONS {
+        if !used.contains(&(set_name, file, rule)) {
+            failures.push(format!(
+                "stale exception: `{set_name}` `{file}` no longer breaks rule `{}`; remove it \
+                 (or update its rule)",
+                rule.name()
+            ));
+        }
+    }
+    for (_, _, rule) in &used {
+        *by_rule.entry(rule.name()).or_default() += 1;
+    }
+    if accepted < EXPECTED_ACCEPTED_SETS {
+        failures.push(format!(
+            "only {accepted} sets are accepted by SQLite, expected {EXPECTED_ACCEPTED_SETS}"
+        ));
+    }
+    if rejected_by_us != rejected {
+        failures.push(format!(
+            "the validator rejects {rejected_by_us} of the {rejected} sets SQLite rejects"
+        ));
+    }
+
+    let rules = by_rule
+        .iter()
+        .map(|(rule, n)| format!("{rule} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let summary = format!(
+        "corpus: {} sets ({files} files); {accepted} accepted by SQLite: {passed} pass, \
+         {with_exceptions} pass but for DO-rule exceptions; {} exceptions ({rules}); \
+         {rejected} rejected by SQLite: {rejected_by_us} rejected by the validator, \
+         {confirmed_sets} confirmed at the same file ({confirmed_files} files)",
+        sets.len(),
+        used.len(),
+    );
+    // Straight to stderr, so the line shows even when the test passes.
+    let _ = writeln!(std::io::stderr(), "{summary}");
+    assert!(
+        failures.is_empty(),
+        "{summary}\n\n{} problem(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
