@@ -36,11 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     } else {
         for m in report.applied() {
-            println!(
-                "applied {} ({} statements)",
-                m.name(),
-                m.statements().len()
-            );
+            println!("applied {} ({} statements)", m.name(), m.statements().len());
         }
         println!(
             "migrated from version {} to {}",

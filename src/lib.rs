@@ -93,6 +93,11 @@ pub use durable_schema_runtime::{
     SchemaState, Statement, Status, Step, TxError, Value,
 };
 
+/// The Durable Object backend (wasm32): `DurableObjectSql`, `migrate_now`,
+/// `status` and `last_report` for a `/schema` debug route.
+#[cfg(target_arch = "wasm32")]
+pub use durable_schema_runtime::worker;
+
 #[doc(hidden)]
 pub mod __private {
     pub use durable_schema_runtime::__private::MigrateTarget;

@@ -269,6 +269,7 @@ struct DeriveBefore {
 
 #[durable_schema(dir = "tests/fixtures/pass/triggers")]
 #[derive(Debug, Default)]
+#[allow(dead_code)]
 struct DeriveAfter<T: Default> {
     field: T,
 }

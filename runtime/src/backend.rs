@@ -1,0 +1,302 @@
+//! The seam between the executor and a database: [`Backend`].
+//!
+//! The executor needs three things from a database: run a query and get its
+//! rows back, run a statement, and run a list of statements in one
+//! transaction. Everything else (which version is applied, what to apply,
+//! what went wrong) is decided in [`Schema::migrate_with`](crate::Schema::migrate_with)
+//! on top of these three calls, so the rusqlite backend, the Durable Object
+//! backend and test wrappers (fault injection, counters) share all the logic.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// A value bound to, or read from, a statement.
+///
+/// Deliberately minimal: the tracking table only holds integers, text and
+/// NULL. A backend that meets another storage class (REAL, BLOB) renders it as
+/// [`Value::Text`], so reading a hand-edited tracking table never fails on a
+/// type the executor does not care about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// SQL `NULL`.
+    Null,
+    /// A 64-bit integer.
+    Integer(i64),
+    /// UTF-8 text.
+    Text(String),
+}
+
+impl Value {
+    /// The integer, if this is [`Value::Integer`].
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Integer(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The text, if this is [`Value::Text`].
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Integer(v)
+    }
+}
+
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::Integer(i64::from(v))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// The result of [`Backend::query`]: the rows, and how many rows the database
+/// says it read to produce them.
+///
+/// `rows_read` is whatever the backend can measure: the Durable Object
+/// backend reports `SqlCursor::rows_read()` (the billed figure), the rusqlite
+/// backend reports the number of rows returned. The executor sums it into
+/// [`Report::rows_read`](crate::Report::rows_read) so the cost of the
+/// up-to-date check is observable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rows {
+    rows: Vec<Vec<Value>>,
+    rows_read: u64,
+}
+
+impl Rows {
+    /// Wraps the rows a backend produced and the rows-read figure it measured.
+    pub fn new(rows: Vec<Vec<Value>>, rows_read: u64) -> Self {
+        Self { rows, rows_read }
+    }
+
+    /// The rows, each a list of column values in `SELECT` order.
+    pub fn rows(&self) -> &[Vec<Value>] {
+        &self.rows
+    }
+
+    /// Consumes `self`, returning the rows.
+    pub fn into_rows(self) -> Vec<Vec<Value>> {
+        self.rows
+    }
+
+    /// Rows the database read, as the backend reported it.
+    pub fn rows_read(&self) -> u64 {
+        self.rows_read
+    }
+}
+
+/// One statement of a [`Backend::transaction`]: SQL text plus positional
+/// parameters (`?1`, `?2`, ...).
+///
+/// Steps are data rather than a Rust closure because the Durable Object
+/// backend must run them inside a JavaScript `transactionSync` callback, which
+/// has to be `'static`. Migration statements are `&'static str` (embedded at
+/// compile time), so [`Cow`] keeps them borrowed; only the tracking-table
+/// statements own their text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    sql: Cow<'static, str>,
+    params: Vec<Value>,
+}
+
+impl Step {
+    /// A statement without parameters.
+    pub fn new(sql: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            sql: sql.into(),
+            params: Vec::new(),
+        }
+    }
+
+    /// A statement with positional parameters.
+    pub fn with_params(sql: impl Into<Cow<'static, str>>, params: Vec<Value>) -> Self {
+        Self {
+            sql: sql.into(),
+            params,
+        }
+    }
+
+    /// The SQL text (exactly one statement).
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// The positional parameters.
+    pub fn params(&self) -> &[Value] {
+        &self.params
+    }
+
+    /// Replaces the SQL text, keeping the parameters. Meant for test
+    /// wrappers that inject faults.
+    pub fn set_sql(&mut self, sql: impl Into<Cow<'static, str>>) {
+        self.sql = sql.into();
+    }
+}
+
+/// An error reported by a backend: the database's own message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendError {
+    message: String,
+}
+
+impl BackendError {
+    /// Wraps the database's message (for SQLite, e.g. `no such table: x`).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
+    /// The database's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BackendError {}
+
+/// Why [`Backend::transaction`] failed: which step (0-based index into the
+/// steps it was given) and the database's message. `step` is `None` when the
+/// transaction itself could not begin or commit.
+///
+/// Either way the backend has rolled the transaction back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxError {
+    step: Option<usize>,
+    error: BackendError,
+}
+
+impl TxError {
+    /// Step `index` (0-based) failed with `error`.
+    pub fn at_step(index: usize, error: BackendError) -> Self {
+        Self {
+            step: Some(index),
+            error,
+        }
+    }
+
+    /// Beginning or committing the transaction failed.
+    pub fn outside_steps(error: BackendError) -> Self {
+        Self { step: None, error }
+    }
+
+    /// The 0-based index of the failing step, if a step failed.
+    pub fn step(&self) -> Option<usize> {
+        self.step
+    }
+
+    /// The database's error.
+    pub fn error(&self) -> &BackendError {
+        &self.error
+    }
+}
+
+impl fmt::Display for TxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.step {
+            Some(i) => write!(f, "step {i} failed: {}", self.error),
+            None => write!(f, "transaction failed: {}", self.error),
+        }
+    }
+}
+
+impl std::error::Error for TxError {}
+
+/// A database the executor can migrate.
+///
+/// Implemented for `rusqlite::Connection` (feature `rusqlite`) and, on
+/// wasm32, for the Durable Object storage (`worker::DurableObjectSql`). Test
+/// code wraps a backend to count or break what runs through it.
+///
+/// Every method executes exactly one SQL statement per call (per step for
+/// [`transaction`](Backend::transaction)): the executor never hands a backend
+/// a multi-statement string, because workerd limits the length of the whole
+/// remaining text and because per-statement execution is what lets an error
+/// name its statement.
+///
+/// # Example
+///
+/// A wrapper that counts queries, delegating to another backend:
+///
+/// ```
+/// use std::cell::Cell;
+/// use durable_schema_runtime::{Backend, BackendError, Rows, Step, TxError, Value};
+///
+/// struct Counting<B> {
+///     inner: B,
+///     queries: Cell<u32>,
+/// }
+///
+/// impl<B: Backend> Backend for Counting<B> {
+///     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
+///         self.queries.set(self.queries.get() + 1);
+///         self.inner.query(sql, params)
+///     }
+///     fn execute(&self, sql: &str, params: &[Value]) -> Result<(), BackendError> {
+///         self.inner.execute(sql, params)
+///     }
+///     fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
+///         self.inner.transaction(steps)
+///     }
+/// }
+/// ```
+pub trait Backend {
+    /// Runs one statement that returns rows and collects all of them.
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError>;
+
+    /// Runs one statement to completion, discarding any rows it returns.
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), BackendError>;
+
+    /// Runs `steps` in order inside one transaction and commits. On the first
+    /// failing step, rolls everything back and returns its index.
+    ///
+    /// Takes the steps by value so a backend that must hand them to a
+    /// `'static` callback (the Durable Object's `transactionSync`) can move
+    /// them there without copying.
+    fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError>;
+}
+
+impl<B: Backend + ?Sized> Backend for &B {
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
+        (**self).query(sql, params)
+    }
+
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), BackendError> {
+        (**self).execute(sql, params)
+    }
+
+    fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
+        (**self).transaction(steps)
+    }
+}

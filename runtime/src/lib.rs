@@ -1,0 +1,73 @@
+//! Runtime of [durable-schema](https://docs.rs/durable-schema): the data types
+//! that `#[durable_schema]` generates and the executor that applies them.
+//!
+//! Users depend on the `durable-schema` facade, which re-exports this crate.
+//!
+//! - [`Schema`], [`Migration`], [`Statement`]: the checked migrations, embedded
+//!   at compile time.
+//! - [`Schema::migrate_with`] / [`Schema::status_with`]: the executor, over any
+//!   [`Backend`]. With feature `rusqlite`, `Schema::migrate(&conn)` and
+//!   `Schema::status(&conn)` for a `rusqlite::Connection`; on wasm32, the
+//!   Durable Object backend in `worker`.
+//! - [`Report`], [`Status`], [`MigrateError`]: what happened, where the database
+//!   stands, what went wrong.
+//!
+//! The runtime has no SQL parser and no hasher: statements are split and the
+//! checksum chain computed at compile time, so at run time it only compares
+//! strings.
+#![warn(missing_docs)]
+
+mod backend;
+// The example is a whole build script, where `fn main` is the point.
+#[allow(clippy::needless_doctest_main)]
+pub mod build;
+mod error;
+mod migrate;
+mod report;
+mod schema;
+#[cfg(feature = "rusqlite")]
+mod sqlite;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;
+
+pub use backend::{Backend, BackendError, Rows, Step, TxError, Value};
+pub use error::MigrateError;
+pub use report::{AppliedMigration, Report, SchemaState, Status};
+pub use schema::{Migration, Schema, Statement};
+
+/// Support for the code `#[durable_schema]` generates. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    use crate::{Backend, MigrateError, Report, Schema};
+
+    /// What the generated constructor hook accepts, so it is written once
+    /// without cfgs:
+    ///
+    /// ```ignore
+    /// pub fn migrate<T: ::durable_schema::__private::MigrateTarget + ?Sized>(
+    ///     target: &T,
+    /// ) -> T::Output {
+    ///     target.__migrate(&Self::SCHEMA)
+    /// }
+    /// ```
+    ///
+    /// Every [`Backend`] (so `rusqlite::Connection` and test wrappers) returns
+    /// `Result<Report, MigrateError>`. On wasm32, `worker::State` returns `()`:
+    /// it starts the migrator under `block_concurrency_while` and an error
+    /// resets the object.
+    pub trait MigrateTarget {
+        /// What the hook returns for this target.
+        type Output;
+
+        /// Runs (or starts) the migration of `schema` on `self`.
+        fn __migrate(&self, schema: &Schema) -> Self::Output;
+    }
+
+    impl<B: Backend + ?Sized> MigrateTarget for B {
+        type Output = Result<Report, MigrateError>;
+
+        fn __migrate(&self, schema: &Schema) -> Self::Output {
+            schema.migrate_with(self)
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! What a migration run did ([`Report`]) and what a database looks like
+//! compared with the code ([`Status`]).
+
+use std::fmt;
+
+use crate::Migration;
+
+/// The outcome of a successful migration run.
+///
+/// # Example
+///
+/// ```no_run
+/// # #[cfg(feature = "rusqlite")]
+/// # fn demo(schema: &durable_schema_runtime::Schema, conn: &rusqlite::Connection)
+/// # -> Result<(), durable_schema_runtime::MigrateError> {
+/// let report = schema.migrate(conn)?;
+/// for m in report.applied() {
+///     println!("applied {}", m.name());
+/// }
+/// if let Some(db) = report.ahead() {
+///     println!("database at version {db} is ahead of the code");
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub(crate) from_version: u32,
+    pub(crate) to_version: u32,
+    pub(crate) applied: Vec<&'static Migration>,
+    pub(crate) ahead: Option<u32>,
+    pub(crate) adopted: bool,
+    pub(crate) rows_read: u64,
+}
+
+impl Report {
+    /// The version the database was at before the run (0 for a fresh one).
+    pub fn from_version(&self) -> u32 {
+        self.from_version
+    }
+
+    /// The version the database is at after the run. Equals
+    /// [`from_version`](Report::from_version) when nothing was applied; when
+    /// the database is ahead of the code it is the database's version.
+    pub fn to_version(&self) -> u32 {
+        self.to_version
+    }
+
+    /// The migrations applied by this run, in order.
+    pub fn applied(&self) -> &[&'static Migration] {
+        &self.applied
+    }
+
+    /// `Some(db_version)` when the database is ahead of the code (it records
+    /// versions the code does not know) and the run tolerated it: nothing was
+    /// applied.
+    pub fn ahead(&self) -> Option<u32> {
+        self.ahead
+    }
+
+    /// Whether this run adopted a hand-rolled three-column tracking table
+    /// (added the `checksum` and `chain` columns).
+    pub fn adopted(&self) -> bool {
+        self.adopted
+    }
+
+    /// Whether the run changed nothing (the database was current or ahead).
+    pub fn is_noop(&self) -> bool {
+        self.applied.is_empty() && !self.adopted
+    }
+
+    /// Rows read by the history checks, as the backend reported them. On a
+    /// current database this is the single row of the up-to-date check.
+    pub fn rows_read(&self) -> u64 {
+        self.rows_read
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(db) = self.ahead {
+            return write!(
+                f,
+                "database at version {db} is ahead of the code; nothing applied"
+            );
+        }
+        if self.applied.is_empty() {
+            write!(f, "database current at version {}", self.to_version)?;
+        } else {
+            write!(
+                f,
+                "migrated from version {} to {} (",
+                self.from_version, self.to_version
+            )?;
+            for (i, m) in self.applied.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                f.write_str(m.name())?;
+            }
+            f.write_str(")")?;
+        }
+        if self.adopted {
+            f.write_str("; adopted the existing tracking table")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a database stands relative to the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchemaState {
+    /// No tracking table: every migration is pending.
+    Fresh,
+    /// The database has exactly the code's migrations.
+    Current,
+    /// Some migrations are pending.
+    Behind,
+    /// The database records versions the code does not know (a rolled-back
+    /// deploy); the known prefix matches.
+    Ahead,
+    /// A hand-rolled `(version, applied_at, description)` tracking table that
+    /// the next migration run will adopt.
+    Unadopted,
+    /// The recorded history differs from the code from this version on: an
+    /// applied migration was edited, or a version is missing. Migrating fails
+    /// until it is fixed.
+    Diverged {
+        /// The first version that differs or is missing.
+        version: u32,
+    },
+}
+
+impl fmt::Display for SchemaState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SchemaState::Fresh => f.write_str("fresh"),
+            SchemaState::Current => f.write_str("current"),
+            SchemaState::Behind => f.write_str("behind"),
+            SchemaState::Ahead => f.write_str("ahead"),
+            SchemaState::Unadopted => f.write_str("unadopted"),
+            SchemaState::Diverged { version } => write!(f, "diverged at version {version}"),
+        }
+    }
+}
+
+/// One row of the tracking table, as [`Status`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedMigration {
+    pub(crate) version: u32,
+    pub(crate) description: String,
+    pub(crate) applied_at: String,
+    pub(crate) checksum: Option<String>,
+}
+
+impl AppliedMigration {
+    /// The recorded version.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The recorded description.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// When it was applied, as recorded (the executor writes UTC ISO 8601,
+    /// `2025-01-31T12:00:00.000Z`; adopted rows keep what they had).
+    pub fn applied_at(&self) -> &str {
+        &self.applied_at
+    }
+
+    /// The recorded checksum of the file (`None` in a table not yet adopted).
+    pub fn checksum(&self) -> Option<&str> {
+        self.checksum.as_deref()
+    }
+}
+
+/// The applied/pending view of a database, computed without changing it.
+///
+/// Unlike a migration run, this reads the whole tracking table: it is for
+/// tools and debug routes, not for every wake-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub(crate) code_version: u32,
+    pub(crate) db_version: u32,
+    pub(crate) state: SchemaState,
+    pub(crate) applied: Vec<AppliedMigration>,
+    pub(crate) pending: Vec<&'static Migration>,
+    pub(crate) rows_read: u64,
+}
+
+impl Status {
+    /// The highest version the code knows.
+    pub fn code_version(&self) -> u32 {
+        self.code_version
+    }
+
+    /// The highest version recorded in the database (0 when fresh).
+    pub fn db_version(&self) -> u32 {
+        self.db_version
+    }
+
+    /// Where the database stands.
+    pub fn state(&self) -> SchemaState {
+        self.state
+    }
+
+    /// The tracking table's rows, by version.
+    pub fn applied(&self) -> &[AppliedMigration] {
+        &self.applied
+    }
+
+    /// The migrations a run would apply, in order (empty when the history
+    /// diverged or the database is ahead).
+    pub fn pending(&self) -> &[&'static Migration] {
+        &self.pending
+    }
+
+    /// Rows read to compute this status, as the backend reported them.
+    pub fn rows_read(&self) -> u64 {
+        self.rows_read
+    }
+}
+
+impl fmt::Display for Status {
+    /// A small multi-line table, handy for a `/schema` debug route.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "schema {}: database at version {}, code at version {}",
+            self.state, self.db_version, self.code_version
+        )?;
+        for row in &self.applied {
+            let checksum = row.checksum.as_deref().unwrap_or("-");
+            let short = checksum.get(..12).unwrap_or(checksum);
+            writeln!(
+                f,
+                "  applied  {:04}  {}  {}  {}",
+                row.version, row.applied_at, short, row.description
+            )?;
+        }
+        for m in &self.pending {
+            writeln!(f, "  pending  {:04}  {}", m.version(), m.name())?;
+        }
+        Ok(())
+    }
+}

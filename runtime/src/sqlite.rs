@@ -1,0 +1,217 @@
+//! The rusqlite backend (feature `rusqlite`): native tests, local tools, the
+//! CLI.
+
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+
+use crate::backend::{Backend, BackendError, Rows, Step, TxError, Value};
+use crate::{MigrateError, Report, Schema, Status};
+
+impl Schema {
+    /// Brings the SQLite database behind `conn` to this schema's version.
+    ///
+    /// Same as [`migrate_with`](Schema::migrate_with) with the connection as
+    /// the backend. Each pending migration runs in a `BEGIN IMMEDIATE`
+    /// transaction, so `conn` must not be inside a transaction already.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn demo(schema: &durable_schema_runtime::Schema) -> Result<(), Box<dyn std::error::Error>> {
+    /// let conn = rusqlite::Connection::open("app.db")?;
+    /// let report = schema.migrate(&conn)?;
+    /// println!("now at version {}", report.to_version());
+    /// # Ok(()) }
+    /// ```
+    pub fn migrate(&self, conn: &Connection) -> Result<Report, MigrateError> {
+        self.migrate_with(conn)
+    }
+
+    /// The applied/pending view of the database behind `conn`; changes
+    /// nothing. Same as [`status_with`](Schema::status_with).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn demo(schema: &durable_schema_runtime::Schema) -> Result<(), Box<dyn std::error::Error>> {
+    /// let conn = rusqlite::Connection::open("app.db")?;
+    /// let status = schema.status(&conn)?;
+    /// println!("{} pending", status.pending().len());
+    /// # Ok(()) }
+    /// ```
+    pub fn status(&self, conn: &Connection) -> Result<Status, MigrateError> {
+        self.status_with(conn)
+    }
+}
+
+/// The SQLite error's own message, without rusqlite's decoration (the SQL
+/// text and offset it appends to syntax errors): the executor adds the file
+/// and line itself.
+fn message(e: &rusqlite::Error) -> BackendError {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => BackendError::new(msg.as_str()),
+        rusqlite::Error::SqlInputError { msg, .. } => BackendError::new(msg.as_str()),
+        other => BackendError::new(other.to_string()),
+    }
+}
+
+fn value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Text(f.to_string()),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            Value::Text(String::from_utf8_lossy(t).into_owned())
+        }
+    }
+}
+
+/// Prepares `sql` (exactly one statement) and binds `params` positionally.
+fn prepare<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    params: &[Value],
+) -> Result<rusqlite::Statement<'c>, BackendError> {
+    let mut stmt = conn.prepare(sql).map_err(|e| message(&e))?;
+    for (i, p) in params.iter().enumerate() {
+        let bound = match p {
+            Value::Null => stmt.raw_bind_parameter(i + 1, rusqlite::types::Null),
+            Value::Integer(v) => stmt.raw_bind_parameter(i + 1, v),
+            Value::Text(v) => stmt.raw_bind_parameter(i + 1, v.as_str()),
+        };
+        bound.map_err(|e| message(&e))?;
+    }
+    Ok(stmt)
+}
+
+/// Rolls back if a transaction is still open. SQLite may already have rolled
+/// back on its own (e.g. after SQLITE_FULL), in which case there is nothing to
+/// do; a failing ROLLBACK cannot be reported better than the original error.
+fn rollback(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+}
+
+/// `rows_read` is the number of rows returned: rusqlite has no per-statement
+/// "rows scanned" counter like the Durable Object's, and the executor's
+/// queries read only the rows they return (primary-key order with LIMIT, or
+/// small system tables).
+impl Backend for Connection {
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
+        let mut stmt = prepare(self, sql, params)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| message(&e))? {
+            let mut values = Vec::with_capacity(columns);
+            for i in 0..columns {
+                values.push(value(row.get_ref(i).map_err(|e| message(&e))?));
+            }
+            out.push(values);
+        }
+        let read = out.len() as u64;
+        Ok(Rows::new(out, read))
+    }
+
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), BackendError> {
+        let mut stmt = prepare(self, sql, params)?;
+        // Step to the end rather than `Statement::execute`, which refuses
+        // statements that return rows (a PRAGMA, `... RETURNING`): a
+        // migration may legitimately contain those.
+        let mut rows = stmt.raw_query();
+        while rows.next().map_err(|e| message(&e))?.is_some() {}
+        Ok(())
+    }
+
+    fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
+        // IMMEDIATE takes the write lock up front, so two processes
+        // migrating one file serialise here instead of failing on a lock
+        // upgrade halfway through.
+        self.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| TxError::outside_steps(message(&e)))?;
+        for (i, step) in steps.iter().enumerate() {
+            if let Err(e) = Backend::execute(self, step.sql(), step.params()) {
+                rollback(self);
+                return Err(TxError::at_step(i, e));
+            }
+        }
+        if let Err(e) = self.execute_batch("COMMIT") {
+            rollback(self);
+            return Err(TxError::outside_steps(message(&e)));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER UNIQUE)")
+            .unwrap();
+        conn
+    }
+
+    #[test]
+    fn failing_step_rolls_back_and_names_its_index() {
+        let conn = conn();
+        let err = conn
+            .transaction(vec![
+                Step::with_params("INSERT INTO t VALUES (?1)", vec![Value::Integer(1)]),
+                Step::new("INSERT INTO t VALUES (2)"),
+                Step::new("INSERT INTO t VALUES (1)"),
+            ])
+            .unwrap_err();
+        assert_eq!(err.step(), Some(2));
+        assert_eq!(err.error().message(), "UNIQUE constraint failed: t.x");
+        assert!(conn.is_autocommit());
+        let rows = Backend::query(&conn, "SELECT count(*) FROM t", &[]).unwrap();
+        assert_eq!(rows.rows(), [vec![Value::Integer(0)]]);
+        assert_eq!(rows.rows_read(), 1);
+    }
+
+    #[test]
+    fn statements_returning_rows_run_to_completion() {
+        let conn = conn();
+        conn.transaction(vec![
+            Step::new("INSERT INTO t VALUES (1), (2), (3) RETURNING x"),
+            Step::new("PRAGMA foreign_key_check"),
+        ])
+        .unwrap();
+        let rows = Backend::query(&conn, "SELECT x FROM t ORDER BY x", &[]).unwrap();
+        assert_eq!(rows.rows().len(), 3);
+    }
+
+    #[test]
+    fn messages_are_sqlites_own() {
+        let conn = conn();
+        let err = Backend::execute(&conn, "CREATE TABLE (", &[]).unwrap_err();
+        assert_eq!(err.message(), "near \"(\": syntax error");
+        let err = Backend::execute(&conn, "SELECT 1; SELECT 2", &[]).unwrap_err();
+        assert!(err.message().contains("ultiple"), "{err}");
+    }
+
+    #[test]
+    fn values_round_trip() {
+        let conn = conn();
+        let rows = Backend::query(
+            &conn,
+            "SELECT ?1, ?2, ?3, 1.5, x'41'",
+            &[Value::Null, Value::Integer(-7), Value::from("é")],
+        )
+        .unwrap();
+        assert_eq!(
+            rows.into_rows(),
+            [vec![
+                Value::Null,
+                Value::Integer(-7),
+                Value::Text("é".into()),
+                Value::Text("1.5".into()),
+                Value::Text("A".into())
+            ]]
+        );
+    }
+}

@@ -1,0 +1,383 @@
+//! Test helpers for the runtime tests: build `Schema` values without the
+//! macro, file-backed temp databases, schema dumps and backend wrappers.
+//!
+//! The checksums here are fake (FNV-1a, not SHA-256) but consistent: the
+//! runtime treats checksum and chain as opaque strings, so only equality
+//! matters. The splitter on `;` is for test data only (no triggers, no `;`
+//! inside strings); the real one lives in the compiler.
+#![allow(dead_code)]
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use durable_schema_runtime::{
+    Backend, BackendError, Migration, Rows, Schema, Statement, Step, TxError, Value,
+};
+use rusqlite::Connection;
+
+/// FNV-1a, 128 bits from two 64-bit lanes, as hex. Test data only.
+pub fn fake_hash(data: &str) -> String {
+    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut b: u64 = 0x8422_2325_cbf2_9ce4;
+    for byte in data.bytes() {
+        a = (a ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        b = (b ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3 ^ 0x5bd1);
+    }
+    format!("{a:016x}{b:016x}")
+}
+
+/// What the compiler does to a file before hashing it: drop a BOM and
+/// normalize line endings to `\n`.
+pub fn normalize(text: &str) -> String {
+    text.trim_start_matches('\u{feff}').replace("\r\n", "\n")
+}
+
+/// Splits `sql` on `;` into statements with the 1-based line and column of
+/// each statement's first non-blank character.
+pub fn split(sql: &str) -> Vec<Statement> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in sql.char_indices() {
+        if c == ';' {
+            push_statement(sql, start, i, &mut out);
+            start = i + 1;
+        }
+    }
+    push_statement(sql, start, sql.len(), &mut out);
+    out
+}
+
+fn push_statement(sql: &str, start: usize, end: usize, out: &mut Vec<Statement>) {
+    let piece = &sql[start..end];
+    let Some(offset) = piece.find(|c: char| !c.is_whitespace()) else {
+        return;
+    };
+    let first = start + offset;
+    let before = &sql[..first];
+    let line = before.matches('\n').count() as u32 + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() as u32 + 1;
+    let text: &'static str = Box::leak(sql[first..end].trim_end().to_owned().into_boxed_str());
+    out.push(Statement::__new(text, line, column));
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+/// Builds the migrations for `files` (`NNNN_description.sql`, text), with
+/// versions 1, 2, 3, ... in order and a consistent fake checksum chain.
+pub fn migrations(files: &[(&str, &str)]) -> &'static [Migration] {
+    let mut chain = String::new();
+    let mut out = Vec::with_capacity(files.len());
+    for (i, (name, sql)) in files.iter().enumerate() {
+        let version = i as u32 + 1;
+        let prefix: u32 = name
+            .split('_')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("test file names start with a number");
+        assert_eq!(prefix, version, "test files must be numbered 1, 2, 3, ...");
+        let description = name
+            .trim_end_matches(".sql")
+            .split_once('_')
+            .map_or("", |(_, d)| d);
+        // Like the compiler: statements and checksum come from the
+        // normalized text; `sql()` keeps what the file held.
+        let normalized = normalize(sql);
+        let checksum = fake_hash(&normalized);
+        chain = fake_hash(&format!("{chain}:{version}:{checksum}"));
+        let statements: &'static [Statement] = Box::leak(split(&normalized).into_boxed_slice());
+        out.push(Migration::__new(
+            version,
+            leak(name),
+            leak(description),
+            leak(sql),
+            leak(&checksum),
+            leak(&chain),
+            statements,
+        ));
+    }
+    Box::leak(out.into_boxed_slice())
+}
+
+/// A schema with the default tracking table `migrations`, not strict.
+pub fn schema(files: &[(&str, &str)]) -> Schema {
+    Schema::__new("migrations", false, migrations(files))
+}
+
+/// A schema with the given table name and strictness.
+pub fn schema_with(table: &'static str, strict: bool, files: &[(&str, &str)]) -> Schema {
+    Schema::__new(table, strict, migrations(files))
+}
+
+/// The first `n` migrations of `schema` as a schema of their own (an older
+/// build of the same code).
+pub fn prefix(schema: &Schema, n: usize) -> Schema {
+    Schema::__new(schema.table(), schema.strict(), &schema.migrations()[..n])
+}
+
+/// Four small migrations with several statements each, some writing data.
+pub const CHAT: &[(&str, &str)] = &[
+    (
+        "0001_create_users.sql",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n\
+         INSERT INTO users (name) VALUES ('root');\n",
+    ),
+    (
+        "0002_create_rooms.sql",
+        "CREATE TABLE rooms (id INTEGER PRIMARY KEY, title TEXT NOT NULL);\n\
+         CREATE TABLE members (room INTEGER NOT NULL REFERENCES rooms(id), \
+         user INTEGER NOT NULL REFERENCES users(id));\n\
+         CREATE INDEX members_room ON members(room);\n",
+    ),
+    (
+        "0003_add_email.sql",
+        "ALTER TABLE users ADD COLUMN email TEXT;\n\
+         UPDATE users SET email = name || '@example.com';\n",
+    ),
+    (
+        "0004_create_messages.sql",
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, room INTEGER NOT NULL, body TEXT);\n\
+         CREATE INDEX messages_room ON messages(room);\n\
+         INSERT INTO messages (room, body) VALUES (1, 'hello');\n",
+    ),
+];
+
+/// `n` generated migrations, each creating a table and an index and
+/// inserting a row, for scale tests and benchmarks.
+pub fn generated(n: usize) -> Vec<(String, String)> {
+    (1..=n)
+        .map(|v| {
+            (
+                format!("{v:04}_create_t{v}.sql"),
+                format!(
+                    "CREATE TABLE t{v} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, n INTEGER);\n\
+                     CREATE INDEX t{v}_name ON t{v}(name);\n\
+                     INSERT INTO t{v} (name, n) VALUES ('row', {v});\n"
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Borrows generated files as the `(&str, &str)` pairs `schema` takes.
+pub fn as_pairs(files: &[(String, String)]) -> Vec<(&str, &str)> {
+    files
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect()
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "durable-schema-{label}-{}-{n}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// A database file path inside the directory.
+    pub fn db(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Opens a file database like a Durable Object sees it (foreign keys on).
+pub fn open(path: &Path) -> Connection {
+    let conn = Connection::open(path).expect("open database");
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .expect("enable foreign keys");
+    conn
+}
+
+/// `SELECT type, name, sql FROM sqlite_master ORDER BY name`.
+pub fn dump(conn: &Connection) -> Vec<(String, String, Option<String>)> {
+    let mut stmt = conn
+        .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// One tracking row: version, description, checksum, chain.
+pub type TrackingRow = (i64, String, Option<String>, Option<String>);
+
+/// The tracking table's rows (executor shape), by version.
+pub fn tracking(conn: &Connection, table: &str) -> Vec<TrackingRow> {
+    let sql =
+        format!("SELECT version, description, checksum, chain FROM \"{table}\" ORDER BY version");
+    let mut stmt = conn.prepare(&sql).unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The tracking rows `schema`'s first `n` migrations should have left.
+pub fn expected_tracking(schema: &Schema, n: usize) -> Vec<TrackingRow> {
+    schema.migrations()[..n]
+        .iter()
+        .map(|m| {
+            (
+                i64::from(m.version()),
+                m.description().to_owned(),
+                Some(m.checksum().to_owned()),
+                Some(m.chain().to_owned()),
+            )
+        })
+        .collect()
+}
+
+/// Whether a table exists.
+pub fn has_table(conn: &Connection, name: &str) -> bool {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap()
+        == 1
+}
+
+/// A backend wrapper that counts calls and transaction steps.
+pub struct Counting<B> {
+    pub inner: B,
+    pub queries: Cell<usize>,
+    pub executes: Cell<usize>,
+    pub transactions: Cell<usize>,
+    pub steps: Cell<usize>,
+}
+
+impl<B> Counting<B> {
+    pub fn new(inner: B) -> Self {
+        Self {
+            inner,
+            queries: Cell::new(0),
+            executes: Cell::new(0),
+            transactions: Cell::new(0),
+            steps: Cell::new(0),
+        }
+    }
+}
+
+impl<B: Backend> Backend for Counting<B> {
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
+        self.queries.set(self.queries.get() + 1);
+        self.inner.query(sql, params)
+    }
+
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), BackendError> {
+        self.executes.set(self.executes.get() + 1);
+        self.inner.execute(sql, params)
+    }
+
+    fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
+        self.transactions.set(self.transactions.get() + 1);
+        self.steps.set(self.steps.get() + steps.len());
+        self.inner.transaction(steps)
+    }
+}
+
+/// A backend wrapper that makes the `fail_at`-th (1-based, counted over all
+/// transaction steps this wrapper sees) statement fail, by substituting a
+/// statement SQLite rejects at run time.
+pub struct FailAt<B> {
+    pub inner: B,
+    pub fail_at: usize,
+    pub seen: Cell<usize>,
+}
+
+/// The message SQLite gives for the substituted statement.
+pub const INJECTED: &str = "no such table: injected_fault";
+
+impl<B> FailAt<B> {
+    pub fn new(inner: B, fail_at: usize) -> Self {
+        Self {
+            inner,
+            fail_at,
+            seen: Cell::new(0),
+        }
+    }
+}
+
+impl<B: Backend> Backend for FailAt<B> {
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
+        self.inner.query(sql, params)
+    }
+
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), BackendError> {
+        self.inner.execute(sql, params)
+    }
+
+    fn transaction(&self, mut steps: Vec<Step>) -> Result<(), TxError> {
+        let before = self.seen.get();
+        self.seen.set(before + steps.len());
+        if self.fail_at > before && self.fail_at <= before + steps.len() {
+            let step = &mut steps[self.fail_at - before - 1];
+            // Replace the whole step, parameters too: binding parameters the
+            // substitute does not have would fail for another reason.
+            *step = Step::new("INSERT INTO injected_fault VALUES (1)");
+        }
+        self.inner.transaction(steps)
+    }
+}
+
+/// Every user table's rows (all but the tracking table `skip`), rendered as
+/// text, by table name then rowid: with [`dump`], the whole state of a
+/// database except the tracking table's `applied_at` times.
+pub fn content(conn: &Connection, skip: &str) -> Vec<(String, Vec<Vec<String>>)> {
+    let mut tables = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap();
+    let names: Vec<String> = tables
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    names
+        .into_iter()
+        .filter(|n| n != skip)
+        .map(|name| {
+            let mut stmt = conn
+                .prepare(&format!("SELECT * FROM \"{name}\" ORDER BY rowid"))
+                .unwrap();
+            let columns = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    (0..columns)
+                        .map(|i| {
+                            let v: rusqlite::types::Value = r.get(i)?;
+                            Ok(format!("{v:?}"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            (name, rows)
+        })
+        .collect()
+}
