@@ -1,0 +1,231 @@
+//! worker-chat: a small chat service on a SQLite-backed Durable Object whose
+//! schema is managed by durable-schema.
+//!
+//! One `ChatRoom` object per room. Routes (the Worker forwards `/rooms/:room/*`
+//! to the room's object):
+//!
+//! - `GET  /`                                  readiness: `worker-chat ok: schema version N`
+//! - `GET  /rooms/:room/messages`              the room's messages (JSON)
+//! - `POST /rooms/:room/messages`              `{"author": "...", "body": "..."}`
+//! - `POST /rooms/:room/messages/:id/react`    +1 reaction (schema version 3 on)
+//! - `GET  /rooms/:room/schema`                debug: code version, stored version,
+//!   applied migrations, and what the constructor's migration run did
+//!   (including `rows_read` of its up-to-date check).
+//!
+//! The code adapts to the migrations it ships with through
+//! `ChatRoom::CURRENT_SCHEMA_VERSION`, a compile-time constant: the same
+//! source builds with or without `migrations/0003_add_reactions.sql`.
+
+use durable_schema::durable_schema;
+use durable_schema::worker as ds;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use worker::*;
+
+#[durable_object]
+#[durable_schema(dir = "migrations")]
+pub struct ChatRoom {
+    state: State,
+}
+
+/// `messages.reactions` exists from version 3 on (`0003_add_reactions.sql`).
+const HAS_REACTIONS: bool = ChatRoom::CURRENT_SCHEMA_VERSION >= 3;
+/// Longest author name / message body accepted, in bytes.
+const MAX_AUTHOR: usize = 64;
+const MAX_BODY: usize = 4000;
+
+#[derive(Serialize, Deserialize)]
+struct Message {
+    id: i64,
+    author: String,
+    body: String,
+    sent_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reactions: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct NewMessage {
+    author: String,
+    body: String,
+}
+
+fn json_status(value: &serde_json::Value, status: u16) -> Result<Response> {
+    Ok(Response::from_json(value)?.with_status(status))
+}
+
+fn error(status: u16, message: impl Into<String>) -> Result<Response> {
+    json_status(&json!({ "error": message.into() }), status)
+}
+
+impl DurableObject for ChatRoom {
+    fn new(state: State, _env: Env) -> Self {
+        // Brings this room's database to CURRENT_SCHEMA_VERSION under
+        // blockConcurrencyWhile: no request reaches `fetch` before it is done.
+        Self::migrate(&state);
+        Self { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let path = req.path();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (req.method(), segments.as_slice()) {
+            (Method::Get, ["rooms", _, "messages"]) => self.list(),
+            (Method::Post, ["rooms", _, "messages"]) => match req.json::<NewMessage>().await {
+                Ok(m) => self.post(m),
+                Err(e) => error(400, format!("expected {{\"author\", \"body\"}}: {e}")),
+            },
+            (Method::Post, ["rooms", _, "messages", id, "react"]) => self.react(id),
+            (Method::Get, ["rooms", _, "schema"]) => self.schema(),
+            _ => error(404, "no such route"),
+        }
+    }
+}
+
+impl ChatRoom {
+    fn list(&self) -> Result<Response> {
+        let query = if HAS_REACTIONS {
+            "SELECT id, author, body, sent_at, reactions FROM messages ORDER BY id LIMIT 1000"
+        } else {
+            "SELECT id, author, body, sent_at FROM messages ORDER BY id LIMIT 1000"
+        };
+        let messages: Vec<Message> = self.state.storage().sql().exec(query, None)?.to_array()?;
+        json_status(
+            &json!({
+                "code_version": Self::CURRENT_SCHEMA_VERSION,
+                "count": messages.len(),
+                "messages": messages,
+            }),
+            200,
+        )
+    }
+
+    fn post(&self, m: NewMessage) -> Result<Response> {
+        let (author, body) = (m.author.trim(), m.body.trim());
+        if author.is_empty() || author.len() > MAX_AUTHOR {
+            return error(400, format!("author must be 1 to {MAX_AUTHOR} bytes"));
+        }
+        if body.is_empty() || body.len() > MAX_BODY {
+            return error(400, format!("body must be 1 to {MAX_BODY} bytes"));
+        }
+        let sql = self.state.storage().sql();
+        let inserted: Result<Vec<Message>> = sql
+            .exec(
+                "INSERT INTO messages (author, body) VALUES (?, ?) \
+                 RETURNING id, author, body, sent_at",
+                vec![author.into(), body.into()],
+            )
+            .and_then(|cursor| cursor.to_array());
+        match inserted {
+            Ok(mut rows) if !rows.is_empty() => {
+                let message = rows.swap_remove(0);
+                json_status(&serde_json::to_value(message)?, 201)
+            }
+            Ok(_) => error(500, "INSERT returned no row"),
+            // From 0004_unique_messages.sql on: a double-post.
+            Err(e) if e.to_string().contains("UNIQUE constraint failed") => {
+                error(409, "duplicate message")
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn react(&self, id: &str) -> Result<Response> {
+        if !HAS_REACTIONS {
+            return error(404, "reactions need schema version 3");
+        }
+        let Ok(id) = id.parse::<i64>() else {
+            return error(400, "message id must be an integer");
+        };
+        let mut rows: Vec<Message> = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "UPDATE messages SET reactions = reactions + 1 WHERE id = ? \
+                 RETURNING id, author, body, sent_at, reactions",
+                vec![id.into()],
+            )?
+            .to_array()?;
+        if rows.is_empty() {
+            return error(404, "no such message");
+        }
+        json_status(&serde_json::to_value(rows.swap_remove(0))?, 200)
+    }
+
+    /// Debug view of the schema: what the code has, what the database has,
+    /// and what the constructor's migration run did in this isolate.
+    fn schema(&self) -> Result<Response> {
+        let status = ds::status(&self.state, &Self::SCHEMA)
+            .map_err(|e| Error::RustError(format!("schema status: {e}")))?;
+        let applied: Vec<_> = status
+            .applied()
+            .iter()
+            .map(|a| {
+                json!({
+                    "version": a.version(),
+                    "description": a.description(),
+                    "applied_at": a.applied_at(),
+                })
+            })
+            .collect();
+        let pending: Vec<_> = status.pending().iter().map(|m| m.name()).collect();
+        let last_run = ds::last_report(&self.state).map(|r| {
+            json!({
+                "from_version": r.from_version(),
+                "to_version": r.to_version(),
+                "applied": r.applied().iter().map(|m| m.name()).collect::<Vec<_>>(),
+                "ahead": r.ahead(),
+                // Rows the run read to check the history: 1 when the
+                // database was already current (the one-row fast path).
+                "rows_read": r.rows_read(),
+                "summary": r.to_string(),
+            })
+        });
+        json_status(
+            &json!({
+                "code_version": Self::CURRENT_SCHEMA_VERSION,
+                "stored_version": status.db_version(),
+                "state": status.state().to_string(),
+                "applied": applied,
+                "pending": pending,
+                "last_run": last_run,
+            }),
+            200,
+        )
+    }
+}
+
+fn valid_room(room: &str) -> bool {
+    !room.is_empty()
+        && room.len() <= 64
+        && room
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        [""] => Response::ok(format!(
+            "worker-chat ok: schema version {}\n",
+            ChatRoom::CURRENT_SCHEMA_VERSION
+        )),
+        ["rooms", room, _, ..] if valid_room(room) => {
+            let stub = env.durable_object("CHAT")?.id_from_name(room)?.get_stub()?;
+            match stub.fetch_with_request(req).await {
+                Ok(response) => Ok(response),
+                // E.g. the object's constructor failed: a migration that
+                // fails on this room's data resets the object, and every
+                // request fails until a fixed migration is deployed.
+                Err(e) => {
+                    console_error!("room {room}: {e}");
+                    error(500, format!("room {room} unavailable: {e}"))
+                }
+            }
+        }
+        _ => error(404, "no such route"),
+    }
+}
