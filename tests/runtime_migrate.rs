@@ -4,14 +4,12 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use durable_schema_runtime::__private::MigrateTarget;
 use durable_schema_runtime::{MigrateError, Schema, SchemaState};
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::Connection;
+use std::cell::RefCell;
 
 fn count(conn: &Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
@@ -162,27 +160,35 @@ fn descriptions_checksums_and_times_are_recorded() {
     assert_eq!(status.applied()[1].applied_at(), times[1]);
 }
 
+thread_local! {
+    /// What the trace hook saw on this thread: statements, and rows stepped.
+    /// rusqlite 0.40 takes a plain `fn` as the hook, so its state lives here;
+    /// SQLite calls the hook on the thread running the statement.
+    static TRACE: RefCell<(Vec<String>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+}
+
+fn on_trace(event: TraceEvent<'_>) {
+    TRACE.with(|t| {
+        let mut t = t.borrow_mut();
+        match event {
+            TraceEvent::Stmt(_, sql) => t.0.push(sql.to_owned()),
+            TraceEvent::Row(_) => t.1 += 1,
+            _ => {}
+        }
+    });
+}
+
 /// Statements and rows SQLite runs while `f` runs, via the trace hook.
 fn traced<T>(conn: &mut Connection, f: impl FnOnce(&Connection) -> T) -> (T, Vec<String>, usize) {
-    let statements = Arc::new(Mutex::new(Vec::new()));
-    let rows = Arc::new(AtomicUsize::new(0));
-    let (s, r) = (statements.clone(), rows.clone());
+    TRACE.with(|t| *t.borrow_mut() = (Vec::new(), 0));
     conn.trace_v2(
         TraceEventCodes::SQLITE_TRACE_STMT | TraceEventCodes::SQLITE_TRACE_ROW,
-        Some(move |event: TraceEvent<'_>| match event {
-            TraceEvent::Stmt(_, sql) => s.lock().unwrap().push(sql.to_owned()),
-            TraceEvent::Row(_) => {
-                r.fetch_add(1, Ordering::Relaxed);
-            }
-            _ => {}
-        }),
-    )
-    .unwrap();
+        Some(on_trace),
+    );
     let out = f(conn);
-    conn.trace_v2(TraceEventCodes::empty(), None::<fn(TraceEvent<'_>)>)
-        .unwrap();
-    let statements = statements.lock().unwrap().clone();
-    (out, statements, rows.load(Ordering::Relaxed))
+    conn.trace_v2(TraceEventCodes::empty(), None);
+    let (statements, rows) = TRACE.with(|t| t.borrow().clone());
+    (out, statements, rows)
 }
 
 fn assert_one_statement_one_row(n: usize) {
