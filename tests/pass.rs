@@ -285,3 +285,24 @@ fn other_attributes_and_generics_keep_working() {
     assert_eq!(DeriveAfter::<u8>::CURRENT_SCHEMA_VERSION, 2);
     assert_eq!(DeriveAfter::<u8>::SCHEMA, Triggers::SCHEMA);
 }
+
+#[durable_schema(dir = "tests/fixtures/pass/deferred-rebuild")]
+struct DeferredRebuild;
+
+#[test]
+fn rebuild_of_a_referenced_table_keeps_its_children() {
+    assert_eq!(DeferredRebuild::CURRENT_SCHEMA_VERSION, 2);
+    let conn = Connection::open_in_memory().unwrap();
+    // Foreign keys on, as on a Durable Object.
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    DeferredRebuild::SCHEMA.migrate(&conn).unwrap();
+    let posts: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM posts JOIN users ON users.id = posts.user_id",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(posts, 1);
+    assert!(!has(&conn, "table:users_backup"));
+}

@@ -67,6 +67,12 @@ struct AuthState {
     /// The current migration ran `PRAGMA foreign_keys = OFF`, which does
     /// nothing inside its transaction.
     foreign_keys_off: bool,
+    /// Tables the statement being prepared drops.
+    drops: Vec<String>,
+    /// Referenced tables this migration dropped under deferred foreign
+    /// keys, with a referencing table: recreating them by name restores the
+    /// references, renaming another table to that name does not.
+    dropped_referenced: Vec<(String, String)>,
 }
 
 /// An in-memory database that behaves like a Durable Object's SQLite.
@@ -106,6 +112,9 @@ impl Replayer {
                             state.foreign_keys_off = true;
                         }
                     }
+                    if let AuthAction::DropTable { table_name } = ctx.action {
+                        state.drops.push(table_name.to_owned());
+                    }
                     Authorization::Allow
                 }
                 Err(denial) => {
@@ -138,14 +147,107 @@ impl Replayer {
     /// Runs one user statement to completion; on failure returns the
     /// authorizer's denial if there was one.
     fn run(&self, sql: &str) -> Result<(), (rusqlite::Error, Option<Denial>)> {
-        lock(&self.auth).denial = None;
+        {
+            let mut state = lock(&self.auth);
+            state.denial = None;
+            state.drops.clear();
+        }
         let result = (|| {
             let mut stmt = self.conn.prepare(sql)?;
+            // Judged before the statement runs: the replay database has no
+            // rows, so what the drop would do to a real one must be read
+            // from the schema.
+            let drops = std::mem::take(&mut lock(&self.auth).drops);
+            for table in &drops {
+                if let Some(denial) = self.referenced_drop(table) {
+                    lock(&self.auth).denial = Some(denial);
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_AUTH),
+                        None,
+                    ));
+                }
+            }
             let mut rows = stmt.raw_query();
             while rows.next()?.is_some() {}
             Ok(())
         })();
         result.map_err(|e| (e, lock(&self.auth).denial.take()))
+    }
+
+    /// Whether dropping `table` would, on a database with data, delete or
+    /// change rows of the tables that reference it, or fail. Foreign keys
+    /// stay on inside a migration's transaction (on a Durable Object too:
+    /// `PRAGMA foreign_keys = OFF` does nothing there), and DROP TABLE first
+    /// deletes every row, which fires each referencing key's ON DELETE action.
+    fn referenced_drop(&self, table: &str) -> Option<Denial> {
+        let query = || -> rusqlite::Result<(Vec<(String, String, String)>, bool)> {
+            let mut stmt = self.conn.prepare(
+                "SELECT m.name, f.\"from\", upper(f.on_delete) \
+                 FROM sqlite_schema AS m, pragma_foreign_key_list(m.name) AS f \
+                 WHERE m.type = 'table' AND f.\"table\" = ?1 COLLATE NOCASE \
+                 AND m.name <> ?1 COLLATE NOCASE ORDER BY m.name, f.id",
+            )?;
+            let refs = stmt
+                .query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let deferred: i64 = self
+                .conn
+                .query_row("PRAGMA defer_foreign_keys", [], |r| r.get(0))?;
+            Ok((refs, deferred != 0))
+        };
+        lock(&self.auth).trusted = true;
+        let found = query();
+        lock(&self.auth).trusted = false;
+        // Without an answer the drop is left to SQLite, as before.
+        let (refs, deferred) = found.ok()?;
+        let deny = |message: String, help: String| {
+            Some(Denial {
+                rule: Rule::ReferencedDrop,
+                message,
+                help,
+            })
+        };
+        for (child, column, on_delete) in refs {
+            let rebuild_child = format!(
+                "rebuild `{child}` in the same migration first (copy its rows to a scratch table and drop it), then rebuild `{table}`, then recreate `{child}` and copy its rows back; or change `{table}` with ALTER TABLE instead of dropping it"
+            );
+            let effect = match on_delete.as_str() {
+                "CASCADE" => "delete every referencing row of",
+                "SET NULL" => "set to NULL the references in",
+                "SET DEFAULT" => "reset to their default the references in",
+                "RESTRICT" => {
+                    return deny(
+                        format!(
+                            "dropping `{table}` fails on any database where `{child}` has rows: `{child}.{column}` references it ON DELETE RESTRICT, and foreign keys stay on inside a migration's transaction (PRAGMA foreign_keys = OFF does nothing there)"
+                        ),
+                        rebuild_child,
+                    )
+                }
+                _ if deferred => {
+                    lock(&self.auth)
+                        .dropped_referenced
+                        .push((table.to_owned(), child));
+                    continue;
+                }
+                _ => {
+                    return deny(
+                        format!(
+                            "dropping `{table}` fails with `FOREIGN KEY constraint failed` on any database where `{child}` has rows: `{child}.{column}` references it, and foreign keys stay on inside a migration's transaction (PRAGMA foreign_keys = OFF does nothing there)"
+                        ),
+                        format!(
+                            "add `PRAGMA defer_foreign_keys = ON;` at the top of this migration and recreate `{table}` under its own name (copy its rows to a scratch table, DROP TABLE {table}, CREATE TABLE {table} (…), copy the rows back): the references are then checked at commit, when `{table}` has its rows again; renaming another table to `{table}` does not satisfy them"
+                        ),
+                    )
+                }
+            };
+            return deny(
+                format!(
+                    "dropping `{table}` would {effect} `{child}` (`{child}.{column}` references it ON DELETE {on_delete}): foreign keys stay on inside a migration's transaction on a Durable Object (PRAGMA foreign_keys = OFF does nothing there), and DROP TABLE deletes every row first"
+                ),
+                rebuild_child,
+            );
+        }
+        None
     }
 
     /// Lists the schema (`type`, `name`, `sql` of every object), for tests.
@@ -300,7 +402,11 @@ pub fn replay_on(
                 migration: index,
             })
         };
-        lock(&replayer.auth).foreign_keys_off = false;
+        {
+            let mut state = lock(&replayer.auth);
+            state.foreign_keys_off = false;
+            state.dropped_referenced.clear();
+        }
         if let Err(e) = replayer.trusted("BEGIN") {
             push(
                 Diagnostic::plain(format!("replay failed to begin: {e}")),
@@ -328,7 +434,10 @@ pub fn replay_on(
                 );
                 continue;
             }
-            if let Some(denial) = rename_denial(stmt.sql, tracking) {
+            let denial = rename_denial(stmt.sql, tracking)
+                .or_else(|| trigger_denial(stmt.sql, tracking))
+                .or_else(|| renamed_over_dropped(replayer, stmt.sql));
+            if let Some(denial) = denial {
                 push(
                     at(line, col, denial.message).help(denial.help),
                     Some(denial.rule),
@@ -404,7 +513,29 @@ pub fn replay_on(
     findings
 }
 
-const FOREIGN_KEYS_OFF_HELP: &str = "`PRAGMA foreign_keys = OFF` does nothing inside a transaction, and each migration runs in one (on a Durable Object too), so foreign keys stay checked: dropping a referenced table deletes its rows first, which fails (or, with ON DELETE CASCADE, silently deletes the child rows). To rebuild a referenced table, keep its name: with `PRAGMA defer_foreign_keys = ON`, copy its rows to a scratch table, drop it, create it again under the same name, copy the rows back and drop the scratch table";
+const FOREIGN_KEYS_OFF_HELP: &str = "`PRAGMA foreign_keys = OFF` does nothing inside a transaction, and each migration runs in one (on a Durable Object too), so foreign keys stay checked. Fix the data in the same migration; to rebuild a table that others reference with ON DELETE NO ACTION, use `PRAGMA defer_foreign_keys = ON`, copy its rows to a scratch table, drop it, create it again under the same name and copy the rows back (references with CASCADE, SET NULL, SET DEFAULT or RESTRICT act at once: rebuild the referencing tables too)";
+
+/// `ALTER TABLE x RENAME TO p` after this migration dropped `p` while other
+/// tables referenced it: the rows the drop deleted stay counted as deferred
+/// violations (a rename does not resolve them), so the commit fails on any
+/// database with referencing rows.
+fn renamed_over_dropped(replayer: &Replayer, sql: &str) -> Option<Denial> {
+    let target = rename_target(sql)?;
+    let state = lock(&replayer.auth);
+    let (table, child) = state
+        .dropped_referenced
+        .iter()
+        .find(|(t, _)| t.eq_ignore_ascii_case(&target))?;
+    Some(Denial {
+        rule: Rule::ReferencedDrop,
+        message: format!(
+            "renaming a table to `{table}` after dropping `{table}` fails at commit on any database where `{child}` has rows referencing it: the drop deleted the referenced rows, and a rename does not bring them back for the deferred foreign-key check"
+        ),
+        help: format!(
+            "recreate `{table}` under its own name instead: copy its rows to a scratch table, DROP TABLE {table}, CREATE TABLE {table} (…), INSERT INTO {table} SELECT … FROM the scratch table, then drop the scratch table"
+        ),
+    })
+}
 
 /// A foreign-key failure in a migration that asked to switch the keys off:
 /// the failure exists only because the pragma is a no-op in a transaction.
@@ -426,17 +557,7 @@ fn sqlite_message(error: &rusqlite::Error) -> (String, Option<usize>) {
 /// `ALTER TABLE … RENAME TO x`: stock SQLite does not show the new name to
 /// the authorizer (workerd patches it to), so read it from the text.
 fn rename_denial(sql: &str, tracking: &str) -> Option<Denial> {
-    let words: Vec<&str> = tokens(sql)
-        .into_iter()
-        .filter(|t| !t.is_ws())
-        .map(|t| t.text)
-        .collect();
-    let is = |i: usize, k: &str| words.get(i).is_some_and(|w| w.eq_ignore_ascii_case(k));
-    if !(is(0, "alter") && is(1, "table")) {
-        return None;
-    }
-    let rename = (2..words.len()).find(|&i| is(i, "rename") && is(i + 1, "to"))?;
-    let target = unquote(words.get(rename + 2)?);
+    let target = rename_target(sql)?;
     if !rules::is_allowed_name(&target) {
         return Some(Denial {
             rule: Rule::ReservedName,
@@ -450,6 +571,57 @@ fn rename_denial(sql: &str, tracking: &str) -> Option<Denial> {
             message: format!("migrations must not rename a table to the tracking table `{target}`"),
             help: "durable-schema owns this table; choose another name".to_owned(),
         });
+    }
+    None
+}
+
+/// The new name in `ALTER TABLE … RENAME TO x`, unquoted.
+fn rename_target(sql: &str) -> Option<String> {
+    let words: Vec<&str> = tokens(sql)
+        .into_iter()
+        .filter(|t| !t.is_ws())
+        .map(|t| t.text)
+        .collect();
+    let is = |i: usize, k: &str| words.get(i).is_some_and(|w| w.eq_ignore_ascii_case(k));
+    if !(is(0, "alter") && is(1, "table")) {
+        return None;
+    }
+    let rename = (2..words.len()).find(|&i| is(i, "rename") && is(i + 1, "to"))?;
+    Some(unquote(words.get(rename + 2)?))
+}
+
+/// A trigger body is authorized only when the trigger fires, so a trigger
+/// that writes the tracking table (or a `_cf_` table) would pass the replay
+/// and break the database later: look for those names in its text.
+fn trigger_denial(sql: &str, tracking: &str) -> Option<Denial> {
+    let words: Vec<&str> = tokens(sql)
+        .into_iter()
+        .filter(|t| !t.is_ws() && !t.text.starts_with('\''))
+        .map(|t| t.text)
+        .collect();
+    let is = |i: usize, k: &str| words.get(i).is_some_and(|w| w.eq_ignore_ascii_case(k));
+    let body = if is(0, "create") && is(1, "trigger") {
+        2
+    } else if is(0, "create") && (is(1, "temp") || is(1, "temporary")) && is(2, "trigger") {
+        3
+    } else {
+        return None;
+    };
+    for word in words.iter().skip(body).map(|w| unquote(w)) {
+        if word.eq_ignore_ascii_case(tracking) {
+            return Some(Denial {
+                rule: Rule::TrackingTable,
+                message: format!("a trigger must not touch the tracking table `{word}`"),
+                help: "durable-schema owns this table; a trigger that writes it would corrupt the recorded history when it fires".to_owned(),
+            });
+        }
+        if !rules::is_allowed_name(&word) {
+            return Some(Denial {
+                rule: Rule::ReservedName,
+                message: format!("a trigger must not use `{word}`: names starting with `_cf_` are reserved in a Durable Object"),
+                help: "workerd refuses the trigger's statement when it fires; use another table".to_owned(),
+            });
+        }
     }
     None
 }
@@ -641,46 +813,102 @@ mod tests {
     const PARENT_AND_CHILD: &str = "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id)); INSERT INTO p VALUES (1); INSERT INTO c VALUES (1, 1);";
 
     #[test]
-    fn foreign_keys_off_is_a_no_op_in_the_migration_transaction() {
-        // The classic table rebuild: outside a transaction SQLite would run it
-        // with the keys off; in the migration's transaction (and on a DO) the
-        // DROP TABLE deletes a referenced row and fails.
+    fn dropping_a_referenced_table_is_judged_from_the_schema() {
+        // The classic rebuild with `foreign_keys = OFF`: in the migration's
+        // transaction (and on a DO) the keys stay on, so the DROP deletes
+        // referenced rows and fails on any database with child rows, even
+        // though the replay database (here with a child row) or an empty
+        // one would tell nothing.
         let rebuild = "PRAGMA foreign_keys = OFF; CREATE TABLE p_new(id INTEGER PRIMARY KEY, x); INSERT INTO p_new(id) SELECT id FROM p; DROP TABLE p; ALTER TABLE p_new RENAME TO p; PRAGMA foreign_keys = ON;";
-        let f = run(&[PARENT_AND_CHILD, rebuild]);
-        assert_eq!(f.len(), 1, "{f:#?}");
-        assert_eq!((f[0].migration, f[0].rule), (1, Some(Rule::ForeignKeysOff)));
-        assert!(f[0]
-            .diagnostic
-            .message
-            .contains("FOREIGN KEY constraint failed"));
-        let help = f[0].diagnostic.help.clone().unwrap_or_default();
-        assert!(help.contains("defer_foreign_keys"), "{help}");
-
-        // Without the pragma the same failure is a plain SQLite error.
-        let f = run(&[PARENT_AND_CHILD, "DROP TABLE p;"]);
-        assert_eq!(f.len(), 1, "{f:#?}");
-        assert_eq!(f[0].rule, None);
-
-        // The pragma only counts in its own migration.
-        let f = run(&[
-            PARENT_AND_CHILD,
-            "PRAGMA foreign_keys = 0;",
-            "DROP TABLE p;",
-        ]);
-        assert_eq!(f.len(), 1, "{f:#?}");
-        assert_eq!((f[0].migration, f[0].rule), (2, None));
+        let schema_only = "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id));";
+        for base in [PARENT_AND_CHILD, schema_only] {
+            let f = run(&[base, rebuild]);
+            assert_eq!(f.len(), 1, "{f:#?}");
+            assert_eq!((f[0].migration, f[0].rule), (1, Some(Rule::ReferencedDrop)));
+            assert_eq!(f[0].diagnostic.position, Some((1, 115)), "{f:#?}");
+            let help = f[0].diagnostic.help.clone().unwrap_or_default();
+            assert!(help.contains("defer_foreign_keys"), "{help}");
+        }
+        // Dropping the child first, or a table nobody references, is fine.
+        assert!(run(&[schema_only, "DROP TABLE c; DROP TABLE p;"]).is_empty());
+        // A self-reference goes away with the table.
+        assert!(run(&["CREATE TABLE t(id INTEGER PRIMARY KEY, parent INTEGER REFERENCES t(id)); DROP TABLE t;"]).is_empty());
     }
 
     #[test]
-    fn foreign_keys_off_help_recipe_works() {
-        // The rebuild that FOREIGN_KEYS_OFF_HELP describes passes with the
-        // child rows in place (renaming a new table over the old one does
-        // not: the deferred violations of the DROP stay counted).
-        let recipe = "PRAGMA defer_foreign_keys = ON; CREATE TABLE p_tmp AS SELECT * FROM p; DROP TABLE p; CREATE TABLE p(id INTEGER PRIMARY KEY, x TEXT); INSERT INTO p(id) SELECT id FROM p_tmp; DROP TABLE p_tmp;";
-        let f = run(&[PARENT_AND_CHILD, recipe, "INSERT INTO c VALUES (2, 1);"]);
+    fn on_delete_actions_make_a_drop_change_or_refuse_child_rows() {
+        for (action, words) in [
+            ("CASCADE", "delete every referencing row of `c`"),
+            ("SET NULL", "set to NULL the references in `c`"),
+            (
+                "SET DEFAULT",
+                "reset to their default the references in `c`",
+            ),
+            ("RESTRICT", "fails on any database where `c` has rows"),
+        ] {
+            let base = format!("CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p INTEGER DEFAULT 0 REFERENCES p(id) ON DELETE {action});");
+            // Deferring does not help: actions run at once.
+            let f = run(&[&base, "PRAGMA defer_foreign_keys = ON; DROP TABLE p; CREATE TABLE p(id INTEGER PRIMARY KEY);"]);
+            assert_eq!(f.len(), 1, "{action}: {f:#?}");
+            assert_eq!(f[0].rule, Some(Rule::ReferencedDrop), "{action}");
+            assert!(
+                f[0].diagnostic.message.contains(words),
+                "{action}: {}",
+                f[0].diagnostic.message
+            );
+            assert!(f[0]
+                .diagnostic
+                .help
+                .as_deref()
+                .unwrap_or_default()
+                .contains("rebuild `c`"));
+        }
+    }
+
+    #[test]
+    fn deferred_rebuild_must_recreate_the_table_by_name() {
+        // Recreating the table under its name passes (the deferred check at
+        // commit finds the rows again), with a child row in place.
+        let recreate = "PRAGMA defer_foreign_keys = ON; CREATE TABLE p_tmp AS SELECT * FROM p; DROP TABLE p; CREATE TABLE p(id INTEGER PRIMARY KEY, x TEXT); INSERT INTO p(id) SELECT id FROM p_tmp; DROP TABLE p_tmp;";
+        let f = run(&[PARENT_AND_CHILD, recreate, "INSERT INTO c VALUES (2, 1);"]);
         assert!(f.is_empty(), "{f:#?}");
+        // Renaming a new table over it fails at commit once there are child
+        // rows; it is refused from the schema alone.
         let rename = "PRAGMA defer_foreign_keys = ON; CREATE TABLE p_new(id INTEGER PRIMARY KEY, x TEXT); INSERT INTO p_new(id) SELECT id FROM p; DROP TABLE p; ALTER TABLE p_new RENAME TO p;";
-        assert_eq!(rules(&[PARENT_AND_CHILD, rename]), [None]);
+        let f = run(&["CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id));", rename]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].rule, Some(Rule::ReferencedDrop));
+        assert!(
+            f[0].diagnostic
+                .message
+                .starts_with("renaming a table to `p`"),
+            "{f:#?}"
+        );
+        // The memory of the drop is per migration.
+        let split = run(&[
+            "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id)); CREATE TABLE q(id INTEGER PRIMARY KEY);",
+            "PRAGMA defer_foreign_keys = ON; CREATE TABLE p_tmp AS SELECT * FROM p; DROP TABLE p; CREATE TABLE p(id INTEGER PRIMARY KEY); INSERT INTO p SELECT id FROM p_tmp; DROP TABLE p_tmp;",
+            "ALTER TABLE q RENAME TO q2;",
+        ]);
+        assert!(split.is_empty(), "{split:#?}");
+    }
+
+    #[test]
+    fn trigger_bodies_may_not_touch_the_tracking_table_or_cf_tables() {
+        let base = "CREATE TABLE u(id INTEGER PRIMARY KEY);";
+        assert_eq!(
+            rules(&[
+                base,
+                "CREATE TRIGGER tr AFTER INSERT ON u BEGIN DELETE FROM migrations; END;"
+            ]),
+            [Some(Rule::TrackingTable)]
+        );
+        assert_eq!(
+            rules(&[base, "CREATE TRIGGER tr AFTER INSERT ON u BEGIN INSERT INTO \"_cf_KV\" VALUES (1, 2); END;"]),
+            [Some(Rule::ReservedName)]
+        );
+        // A string that merely says the name is fine.
+        assert!(run(&[base, "CREATE TABLE log(msg TEXT); CREATE TRIGGER tr AFTER INSERT ON u BEGIN INSERT INTO log VALUES ('migrations'); END;"]).is_empty());
     }
 
     #[test]

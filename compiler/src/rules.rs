@@ -35,6 +35,13 @@ pub enum Rule {
     /// a Durable Object too), so the keys stay checked where a plain SQLite
     /// session outside a transaction would have switched them off.
     ForeignKeysOff,
+    /// Dropping a table that other tables' foreign keys reference: with the
+    /// keys on (always, inside a migration's transaction) the drop deletes
+    /// or changes the referencing rows (ON DELETE CASCADE / SET NULL / SET
+    /// DEFAULT), or fails once there is data (RESTRICT, or NO ACTION without
+    /// `PRAGMA defer_foreign_keys = ON`). The replay has no data, so this is
+    /// judged from the schema.
+    ReferencedDrop,
     /// An action workerd never allows (e.g. COPY) or does not know.
     Other,
 }
@@ -53,6 +60,7 @@ impl Rule {
             Rule::TrackingTable => "tracking-table",
             Rule::Limit => "limit",
             Rule::ForeignKeysOff => "foreign-keys-off",
+            Rule::ReferencedDrop => "referenced-drop",
             Rule::Other => "other",
         }
     }

@@ -82,6 +82,74 @@ const EXCEPTIONS: &[(&str, &str, Rule)] = &[
         "shared__migrations__2.sql",
         Rule::Temp,
     ),
+    // Dropping a table that other tables reference, with the keys on (they
+    // stay on inside a migration's transaction on a Durable Object, whatever
+    // `PRAGMA foreign_keys = OFF` says). ON DELETE CASCADE: the drop would
+    // silently delete the referencing rows (drizzle's table rebuilds).
+    (
+        "karakeep-app__karakeep:main",
+        "packages__db__drizzle__0012_noisy_grim_reaper.sql",
+        Rule::ReferencedDrop,
+    ),
+    (
+        "karakeep-app__karakeep:main",
+        "packages__db__drizzle__0084_rule_engine_multi_list_support.sql",
+        Rule::ReferencedDrop,
+    ),
+    (
+        "openstatusHQ__openstatus:main",
+        "packages__db__drizzle__0003_glamorous_living_mummy.sql",
+        Rule::ReferencedDrop,
+    ),
+    (
+        "openstatusHQ__openstatus:main",
+        "packages__db__drizzle__0006_tired_anita_blake.sql",
+        Rule::ReferencedDrop,
+    ),
+    // ON DELETE NO ACTION without deferred keys: the drop fails with
+    // `FOREIGN KEY constraint failed` once the referencing table has rows
+    // (down files that drop parents before children, rebuilds that drop the
+    // old parent while children point at it).
+    (
+        "dani-garcia__vaultwarden:main",
+        "migrations__sqlite__2018-01-14-171611_create_tables__down.sql",
+        Rule::ReferencedDrop,
+    ),
+    (
+        "dani-garcia__vaultwarden:main",
+        "migrations__sqlite__2018-02-17-205753_create_collections_and_orgs__down.sql",
+        Rule::ReferencedDrop,
+    ),
+    (
+        "dani-garcia__vaultwarden:main",
+        "migrations__sqlite__2018-04-27-155151_create_users_ciphers__up.sql",
+        Rule::ReferencedDrop,
+    ),
+    (
+        "dani-garcia__vaultwarden:main",
+        "migrations__sqlite__2020-08-02-025025_add_favorites_table__up.sql",
+        Rule::ReferencedDrop,
+    ),
+    (
+        "dani-garcia__vaultwarden:main",
+        "migrations__sqlite__2022-07-27-110000_add_group_support__down.sql",
+        Rule::ReferencedDrop,
+    ),
+    (
+        "diesel-rs__diesel:tests",
+        "migrations__sqlite__20151219180527_create_users_and_posts_and_comments__down.sql",
+        Rule::ReferencedDrop,
+    ),
+    (
+        "diesel-rs__diesel:tests",
+        "migrations__sqlite__20170805195107_tables_which_make_infer_joinable_blow_up__down.sql",
+        Rule::ReferencedDrop,
+    ),
+    (
+        "go-shiori__shiori:main",
+        "internal__database__migrations__sqlite__0003_uniq_id.up.sql",
+        Rule::ReferencedDrop,
+    ),
 ];
 
 const EXPECTED_FILES: usize = 679;
