@@ -81,6 +81,10 @@ pub struct Replayer {
     auth: Arc<Mutex<AuthState>>,
 }
 
+/// A foreign key pointing at a table: (referencing table, its column, ON
+/// DELETE action in upper case).
+type Reference = (String, String, String);
+
 fn lock(auth: &Mutex<AuthState>) -> std::sync::MutexGuard<'_, AuthState> {
     // A poisoned lock only means an earlier callback panicked; the state is
     // two plain fields and stays meaningful.
@@ -180,7 +184,7 @@ impl Replayer {
     /// `PRAGMA foreign_keys = OFF` does nothing there), and DROP TABLE first
     /// deletes every row, which fires each referencing key's ON DELETE action.
     fn referenced_drop(&self, table: &str) -> Option<Denial> {
-        let query = || -> rusqlite::Result<(Vec<(String, String, String)>, bool)> {
+        let query = || -> rusqlite::Result<(Vec<Reference>, bool)> {
             let mut stmt = self.conn.prepare(
                 "SELECT m.name, f.\"from\", upper(f.on_delete) \
                  FROM sqlite_schema AS m, pragma_foreign_key_list(m.name) AS f \
