@@ -27,8 +27,8 @@ fn every_failing_statement_leaves_a_whole_version() {
 
     for start in 0..total {
         // Steps per transaction when migrating from `start`: the first one
-        // also creates the tracking table on a fresh database; each ends
-        // with the tracking row.
+        // also creates the tracking table on a fresh database; each holds
+        // the tracking row (written first) and the migration's statements.
         let mut ends = Vec::new();
         let mut steps = 0;
         for (i, m) in schema.migrations()[start..].iter().enumerate() {
@@ -138,4 +138,74 @@ fn failing_adoption_step_leaves_the_hand_rolled_table_as_it_was() {
         assert!(report.adopted(), "step {k}");
         assert_eq!(report.to_version(), 4, "step {k}");
     }
+}
+
+/// A backend whose head query answers as a migrator that read the tracking
+/// table just before another one applied the next version.
+struct StaleHead<'a> {
+    conn: &'a Connection,
+    version: i64,
+    chain: &'static str,
+}
+
+impl durable_schema_runtime::Backend for StaleHead<'_> {
+    fn query(
+        &self,
+        sql: &str,
+        params: &[durable_schema_runtime::Value],
+    ) -> Result<durable_schema_runtime::Rows, durable_schema_runtime::BackendError> {
+        if sql.starts_with("SELECT version, chain FROM") {
+            return Ok(durable_schema_runtime::Rows::new(
+                vec![vec![
+                    durable_schema_runtime::Value::Integer(self.version),
+                    durable_schema_runtime::Value::Text(self.chain.to_owned()),
+                ]],
+                1,
+            ));
+        }
+        durable_schema_runtime::Backend::query(self.conn, sql, params)
+    }
+
+    fn execute(
+        &self,
+        sql: &str,
+        params: &[durable_schema_runtime::Value],
+    ) -> Result<(), durable_schema_runtime::BackendError> {
+        durable_schema_runtime::Backend::execute(self.conn, sql, params)
+    }
+
+    fn transaction(
+        &self,
+        steps: Vec<durable_schema_runtime::Step>,
+    ) -> Result<(), durable_schema_runtime::TxError> {
+        durable_schema_runtime::Backend::transaction(self.conn, steps)
+    }
+}
+
+#[test]
+fn a_concurrently_applied_version_is_reported_as_such_and_nothing_changes() {
+    let dir = TempDir::new("race");
+    let schema = schema(CHAT);
+    let conn = open(&dir.db("race.db"));
+    // The other migrator got there first and applied everything.
+    schema.migrate(&conn).unwrap();
+    let before = dump(&conn);
+    let stale = StaleHead {
+        conn: &conn,
+        version: 1,
+        chain: schema.migrations()[0].chain(),
+    };
+    let err = schema.migrate_with(&stale).unwrap_err();
+    let text = err.to_string();
+    // The tracking row runs first, so the primary key conflict is what
+    // fails, not a statement of the migration ("table already exists").
+    assert!(
+        matches!(err, MigrateError::Backend { .. }) && text.contains("applied it concurrently"),
+        "{text}"
+    );
+    assert_eq!(dump(&conn), before);
+    assert_eq!(
+        tracking(&conn, "migrations"),
+        expected_tracking(&schema, schema.migrations().len())
+    );
 }

@@ -563,7 +563,10 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             let pre_len = pre.len();
             let mut steps = std::mem::take(&mut pre);
             steps.reserve(m.statements().len() + 1);
-            steps.extend(m.statements().iter().map(|s| Step::new(s.sql())));
+            // The tracking row goes first: if another migrator applied this
+            // version meanwhile, its primary key fails the transaction before
+            // any of the migration's statements runs, and the error says so
+            // instead of blaming the file ("table already exists").
             steps.push(Step::with_params(
                 insert.clone(),
                 vec![
@@ -573,6 +576,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
                     Value::from(m.chain()),
                 ],
             ));
+            steps.extend(m.statements().iter().map(|s| Step::new(s.sql())));
             if let Err(e) = self.backend.transaction(steps) {
                 return Err(self.tx_error(m, pre_len, &preamble, &e));
             }
@@ -605,8 +609,8 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
                 };
                 tx_backend_error(format!("{verb} table \"{}\"", self.table()), e)
             }
-            Some(i) if i - pre_len < statements.len() => {
-                let index = i - pre_len;
+            Some(i) if i > pre_len && i - pre_len - 1 < statements.len() => {
+                let index = i - pre_len - 1;
                 let s = &statements[index];
                 MigrateError::Statement {
                     version: m.version(),

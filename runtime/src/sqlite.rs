@@ -125,6 +125,12 @@ impl Backend for Connection {
     }
 
     fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
+        // A Durable Object runs every migration with foreign keys on
+        // (`PRAGMA foreign_keys = OFF` is a no-op inside its transaction), so
+        // a local run does the same: a rebuild that would cascade-delete rows
+        // in production does it here too, instead of passing silently. The
+        // connection's own setting is restored afterwards.
+        let _keys = ForeignKeysOn::enable(self).map_err(TxError::outside_steps)?;
         // IMMEDIATE takes the write lock up front, so two processes
         // migrating one file serialise here instead of failing on a lock
         // upgrade halfway through.
@@ -141,6 +147,40 @@ impl Backend for Connection {
             return Err(TxError::outside_steps(message(&e)));
         }
         Ok(())
+    }
+}
+
+/// Turns foreign keys on for the life of the guard, if they were off.
+/// (The pragma cannot change inside a transaction, so this wraps BEGIN …
+/// COMMIT.)
+struct ForeignKeysOn<'c> {
+    conn: &'c Connection,
+    restore: bool,
+}
+
+impl<'c> ForeignKeysOn<'c> {
+    fn enable(conn: &'c Connection) -> Result<Self, BackendError> {
+        let on: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .map_err(|e| message(&e))?;
+        if on == 0 {
+            conn.execute_batch("PRAGMA foreign_keys = ON")
+                .map_err(|e| message(&e))?;
+        }
+        Ok(Self {
+            conn,
+            restore: on == 0,
+        })
+    }
+}
+
+impl Drop for ForeignKeysOn<'_> {
+    fn drop(&mut self) {
+        if self.restore {
+            // Best effort: the transaction is over (committed or rolled
+            // back), so the pragma applies.
+            let _ = self.conn.execute_batch("PRAGMA foreign_keys = OFF");
+        }
     }
 }
 
@@ -171,6 +211,26 @@ mod tests {
         let rows = Backend::query(&conn, "SELECT count(*) FROM t", &[]).unwrap();
         assert_eq!(rows.rows(), [vec![Value::Integer(0)]]);
         assert_eq!(rows.rows_read(), 1);
+    }
+
+    #[test]
+    fn migrations_run_with_foreign_keys_on_and_the_setting_is_restored() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF; CREATE TABLE p (id INTEGER PRIMARY KEY); \
+             CREATE TABLE c (p INTEGER REFERENCES p (id) ON DELETE CASCADE); \
+             INSERT INTO p VALUES (1); INSERT INTO c VALUES (1);",
+        )
+        .unwrap();
+        conn.transaction(vec![Step::new("DELETE FROM p")]).unwrap();
+        let children = Backend::query(&conn, "SELECT count(*) FROM c", &[]).unwrap();
+        assert_eq!(
+            children.rows(),
+            [vec![Value::Integer(0)]],
+            "the cascade ran"
+        );
+        let fk = Backend::query(&conn, "PRAGMA foreign_keys", &[]).unwrap();
+        assert_eq!(fk.rows(), [vec![Value::Integer(0)]], "setting restored");
     }
 
     #[test]
