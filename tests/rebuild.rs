@@ -20,11 +20,19 @@ fn write(path: &Path, text: &str) {
     fs::write(path, text).unwrap();
 }
 
+/// The workspace's target directory, shared with the scratch crate: the
+/// compiler, macro and their dependencies are already built there with the
+/// same lockfile.
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
 /// Builds and runs the scratch crate, returning what it printed.
 fn run(krate: &Path) -> String {
-    // Share the workspace's target directory: the compiler, macro and their
-    // dependencies are already built there with the same lockfile.
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
+    let target = target_dir();
     let out = Command::new(env!("CARGO"))
         .args(["run", "--quiet", "--offline"])
         .current_dir(krate)
@@ -78,6 +86,23 @@ fn adding_a_migration_rebuilds_and_bumps_the_version() {
     let first = run(&krate);
     let (version, checksum) = first.split_once(' ').unwrap();
     assert_eq!(version, "2");
+
+    // The watch is in force: a build script that prints no rerun-if
+    // directive reruns on any change in the package, which would make the
+    // next check pass by accident. With the directive, an unrelated file
+    // does not rebuild anything.
+    let binary = target_dir()
+        .join("debug")
+        .join(format!("rebuild-scratch{}", std::env::consts::EXE_SUFFIX));
+    let built = fs::metadata(&binary).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    write(&krate.join("NOTES.txt"), "not a migration\n");
+    assert_eq!(run(&krate), first);
+    assert_eq!(
+        fs::metadata(&binary).unwrap().modified().unwrap(),
+        built,
+        "an unrelated file rebuilt the crate: the build script's watch is not in force"
+    );
 
     // A new file: only the build script's watch can notice it. (Wait a
     // moment first: within one mtime tick Cargo may rebuild for no reason,

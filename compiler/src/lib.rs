@@ -34,7 +34,7 @@ pub use source::{
     decode, load_dir, load_dir_lenient, normalize_text, parse_migration_name, Loaded, NameError,
     SourceFile,
 };
-pub use split::{is_complete, line_col, split_statements, SplitStatement};
+pub use split::{line_col, split_statements, SplitStatement};
 
 /// Options of the check, from the attribute's arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]

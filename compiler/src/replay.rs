@@ -368,6 +368,19 @@ enum Mode {
     Degraded,
 }
 
+/// Whether a statement creates, changes or removes schema objects (its
+/// failure can make later statements fail too).
+fn defines_schema(sql: &str) -> bool {
+    tokens(sql)
+        .into_iter()
+        .find(|t| !t.is_ws())
+        .is_some_and(|t| {
+            ["create", "alter", "drop"]
+                .iter()
+                .any(|k| t.text.eq_ignore_ascii_case(k))
+        })
+}
+
 fn is_syntax_error(message: &str) -> bool {
     message.contains("syntax error")
         || message.starts_with("unrecognized token")
@@ -436,6 +449,9 @@ pub fn replay_on(
                     .help("split it into several statements (e.g. several INSERTs), each under 100 KB"),
                     Some(Rule::Limit),
                 );
+                if defines_schema(stmt.sql) {
+                    mode = Mode::Degraded;
+                }
                 continue;
             }
             let denial = rename_denial(stmt.sql, tracking)
@@ -457,9 +473,11 @@ pub fn replay_on(
                     at(line, col, denial.message).help(denial.help),
                     Some(denial.rule),
                 );
-                // Refused transaction and pragma statements change no schema,
-                // so what follows is still checked in full.
-                if !matches!(denial.rule, Rule::Transaction | Rule::Pragma) {
+                // Refused transaction, pragma and data statements change no
+                // schema, so what follows is still checked in full.
+                if !matches!(denial.rule, Rule::Transaction | Rule::Pragma)
+                    && defines_schema(stmt.sql)
+                {
                     mode = Mode::Degraded;
                 }
                 continue;
@@ -490,7 +508,11 @@ pub fn replay_on(
                 }
             }
             push(diag, rule);
-            mode = Mode::Degraded;
+            // A failed INSERT or UPDATE leaves the schema as the author
+            // meant it; only a failed CREATE / ALTER / DROP can echo later.
+            if defines_schema(stmt.sql) {
+                mode = Mode::Degraded;
+            }
         }
         if let Err(e) = replayer.trusted("COMMIT") {
             let (message, _) = sqlite_message(&e);
@@ -792,6 +814,17 @@ mod tests {
             [(0, None), (2, Some(Rule::Transaction)), (3, None)],
             "{f:#?}"
         );
+    }
+
+    #[test]
+    fn a_failed_data_statement_does_not_hide_later_errors() {
+        let f = run(&[
+            "CREATE TABLE u(id INTEGER PRIMARY KEY); INSERT INTO u VALUES (1), (1);",
+            "CREATE TABLE v(x);",
+            "CREATE INDEX i ON u(nosuch);",
+        ]);
+        let got: Vec<usize> = f.iter().map(|f| f.migration).collect();
+        assert_eq!(got, [0, 2], "{f:#?}");
     }
 
     #[test]

@@ -226,16 +226,6 @@ fn push<'a>(out: &mut Vec<SplitStatement<'a>>, script: &'a str, start: usize, en
     }
 }
 
-/// `sqlite3_complete()`: whether `sql` ends with a complete statement.
-pub fn is_complete(sql: &str) -> bool {
-    let mut state = 0u8;
-    for tok in tokens(sql) {
-        let row = TRANS.get(usize::from(state)).copied().unwrap_or(TRANS[0]);
-        state = row.get(column(tok.kind)).copied().unwrap_or(0);
-    }
-    state == START
-}
-
 /// 1-based line and column (in characters) of byte `offset` in `text`.
 pub fn line_col(text: &str, offset: usize) -> (u32, u32) {
     let offset = offset.min(text.len());
@@ -323,19 +313,6 @@ mod tests {
         let s = split_statements(sql);
         assert_eq!(line_col(sql, s[0].offset), (2, 3));
         assert_eq!(line_col(sql, s[1].offset), (4, 1));
-    }
-
-    #[test]
-    fn complete_matches_sqlite_semantics() {
-        assert!(is_complete("SELECT 1;"));
-        assert!(!is_complete("SELECT 1"));
-        assert!(!is_complete(
-            "CREATE TRIGGER t AFTER INSERT ON x BEGIN SELECT 1;"
-        ));
-        assert!(is_complete(
-            "CREATE TRIGGER t AFTER INSERT ON x BEGIN SELECT 1; END;"
-        ));
-        assert!(!is_complete("SELECT 'abc;"));
     }
 
     #[test]
