@@ -16,6 +16,14 @@ use crate::Diagnostic;
 
 /// workerd's per-statement SQL length limit (`SQLITE_LIMIT_SQL_LENGTH`).
 pub const MAX_STATEMENT_BYTES: usize = 100_000;
+/// Virtual-machine steps one statement may take during the replay (checked
+/// every [`PROGRESS_STEP`] steps). The replay runs inside rustc and
+/// rust-analyzer on every expansion, so a runaway statement (a recursive CTE
+/// without a bound) must end with an error, not hang the build. Real schema
+/// statements on the replay's empty tables use a tiny fraction of this.
+pub const MAX_REPLAY_STEPS: u64 = 100_000_000;
+const PROGRESS_STEP: i32 = 10_000;
+
 /// workerd's column limit (`SQLITE_LIMIT_COLUMN`).
 pub const MAX_COLUMNS: i32 = 100;
 
@@ -79,6 +87,8 @@ struct AuthState {
 pub struct Replayer {
     conn: Connection,
     auth: Arc<Mutex<AuthState>>,
+    /// Progress-handler calls during the current statement.
+    progress: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A foreign key pointing at a table: (referencing table, its column, ON
@@ -128,7 +138,19 @@ impl Replayer {
             }
         }))
         .map_err(|e| e.to_string())?;
-        let replayer = Self { conn, auth };
+        let progress = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let ticks = Arc::clone(&progress);
+        let budget = MAX_REPLAY_STEPS / u64::try_from(PROGRESS_STEP).unwrap_or(1);
+        conn.progress_handler(
+            PROGRESS_STEP,
+            Some(move || ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= budget),
+        )
+        .map_err(|e| e.to_string())?;
+        let replayer = Self {
+            conn,
+            auth,
+            progress,
+        };
         // The tracking table exists on every real database before a
         // migration runs, so a migration that writes to it or creates it
         // again is refused by the authorizer, as it would be in production.
@@ -156,6 +178,7 @@ impl Replayer {
             state.denial = None;
             state.drops.clear();
         }
+        self.progress.store(0, std::sync::atomic::Ordering::Relaxed);
         let result = (|| {
             let mut stmt = self.conn.prepare(sql)?;
             // Judged before the statement runs: the replay database has no
@@ -514,6 +537,13 @@ pub fn replay_on(
                 mode = Mode::Degraded;
             }
         }
+        if replayer.conn.is_autocommit() {
+            // SQLite already rolled the transaction back (an interrupted
+            // statement does that): the migration's schema is gone, so what
+            // follows can only echo the error already reported.
+            mode = Mode::Degraded;
+            continue;
+        }
         if let Err(e) = replayer.trusted("COMMIT") {
             let (message, _) = sqlite_message(&e);
             if mode == Mode::Normal {
@@ -694,6 +724,11 @@ fn help_for(
             "no earlier migration creates `{name}`; create it first, or check the spelling"
         ));
     }
+    if message == "interrupted" {
+        return Some(format!(
+            "the statement ran for over {MAX_REPLAY_STEPS} SQLite steps in the compile-time replay, which runs on empty tables; bound the query (e.g. a recursive CTE needs a LIMIT or a stop condition). On a Durable Object a migration must finish within the 30 s of blockConcurrencyWhile"
+        ));
+    }
     if message.starts_with("duplicate column name") {
         return Some("an earlier migration already added this column; remove the ADD COLUMN or rename the column".to_owned());
     }
@@ -814,6 +849,19 @@ mod tests {
             [(0, None), (2, Some(Rule::Transaction)), (3, None)],
             "{f:#?}"
         );
+    }
+
+    #[test]
+    fn a_runaway_statement_is_interrupted_with_advice() {
+        let f = run(&["CREATE TABLE t(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) INSERT INTO t SELECT i FROM n;"]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].diagnostic.message, "interrupted");
+        assert!(f[0]
+            .diagnostic
+            .help
+            .as_deref()
+            .unwrap_or_default()
+            .contains("recursive CTE"));
     }
 
     #[test]

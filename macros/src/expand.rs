@@ -151,7 +151,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
         pub const CURRENT_SCHEMA_VERSION: u32 = #version;
 
         /// The migrations checked at compile time by `#[durable_schema]`.
-        pub const SCHEMA: ::durable_schema::__private::Schema = {
+        pub const SCHEMA: ::durable_schema::Schema = {
             #(#includes)*
             ::durable_schema::__private::Schema::__new(#table, #strict, &[#(#migrations),*])
         };

@@ -203,6 +203,9 @@ impl Backend for DurableObjectSql {
     }
 }
 
+/// How many objects' last reports an isolate keeps.
+const MAX_LAST_REPORTS: usize = 64;
+
 thread_local! {
     /// The last successful report per object id. An isolate (one wasm
     /// instance) may host several objects of a class, so it is keyed.
@@ -247,7 +250,15 @@ impl MigrateTarget for State {
                             schema.version()
                         );
                     }
-                    LAST_REPORTS.with(|reports| reports.borrow_mut().insert(id, report));
+                    LAST_REPORTS.with(|reports| {
+                        let mut reports = reports.borrow_mut();
+                        // An isolate may host many objects over its life;
+                        // keep the map small (the reports are debug data).
+                        if reports.len() >= MAX_LAST_REPORTS && !reports.contains_key(&id) {
+                            reports.clear();
+                        }
+                        reports.insert(id, report);
+                    });
                     Ok(())
                 }
                 Err(e) => {
