@@ -152,6 +152,22 @@ pub fn check_files(files: Vec<SourceFile>, options: &Options) -> Result<Plan, Ve
     Ok(Plan { migrations })
 }
 
+/// The runtime's up-to-date query for tracking table `table`: embedded by
+/// the macro so the fast path formats nothing at run time.
+///
+/// ```
+/// assert_eq!(
+///     durable_schema_compiler::head_query("migrations"),
+///     "SELECT version, chain FROM \"migrations\" ORDER BY version DESC LIMIT 1"
+/// );
+/// ```
+pub fn head_query(table: &str) -> String {
+    format!(
+        "SELECT version, chain FROM \"{}\" ORDER BY version DESC LIMIT 1",
+        table.replace('"', "\"\"")
+    )
+}
+
 /// Checks a tracking-table name given in `table = "..."`: an identifier
 /// SQLite and workerd accept and that does not hide internal tables.
 pub fn check_table_name(name: &str) -> Result<(), String> {

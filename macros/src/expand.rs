@@ -142,6 +142,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
             )
         }
     });
+    let head_query = durable_schema_compiler::head_query(table);
     let dir = args.dir.value();
     let doc_version = format!(
         " The schema version of this Durable Object: the highest migration in `{dir}` ({version})."
@@ -154,6 +155,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
         pub const SCHEMA: ::durable_schema::Schema = {
             #(#includes)*
             ::durable_schema::__private::Schema::__new(#table, #strict, &[#(#migrations),*])
+                .__with_head_query(#head_query)
         };
     };
     implement(target, &body)

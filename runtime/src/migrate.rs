@@ -43,10 +43,11 @@ impl Schema {
     pub fn migrate_with<B: Backend + ?Sized>(&self, backend: &B) -> Result<Report, MigrateError> {
         let exec = Executor::new(self, backend);
         // The only string built on the fast path: one allocation.
-        let head_sql = exec.sql(&[
-            "SELECT version, chain FROM ",
-            " ORDER BY version DESC LIMIT 1",
-        ]);
+        // Precomputed by the macro, so the common case builds nothing.
+        let head_sql = match self.head_query() {
+            Some(query) => std::borrow::Cow::Borrowed(query),
+            None => std::borrow::Cow::Owned(exec.head_query()),
+        };
         match backend.query(&head_sql, &[]) {
             Ok(rows) => exec.check_head(rows),
             // No such table, or no `chain` column: a fresh database, a
@@ -229,6 +230,14 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             sql.push_str(part);
         }
         sql
+    }
+
+    /// The up-to-date check's statement (the macro embeds the same text).
+    fn head_query(&self) -> String {
+        self.sql(&[
+            "SELECT version, chain FROM ",
+            " ORDER BY version DESC LIMIT 1",
+        ])
     }
 
     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, MigrateError> {

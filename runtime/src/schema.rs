@@ -120,6 +120,9 @@ pub struct Schema {
     table: &'static str,
     strict: bool,
     migrations: &'static [Migration],
+    /// The up-to-date query, precomputed by the macro so the fast path
+    /// builds nothing (see [`Schema::head_query`]).
+    head_query: Option<&'static str>,
 }
 
 impl Schema {
@@ -133,7 +136,22 @@ impl Schema {
             table,
             strict,
             migrations,
+            head_query: None,
         }
+    }
+
+    #[doc(hidden)]
+    pub const fn __with_head_query(mut self, query: &'static str) -> Self {
+        self.head_query = Some(query);
+        self
+    }
+
+    /// The one statement of the up-to-date check,
+    /// `SELECT version, chain FROM "<table>" ORDER BY version DESC LIMIT 1`,
+    /// when the macro embedded it (it always does); `None` for a schema
+    /// built by hand, for which the executor formats it per call.
+    pub const fn head_query(&self) -> Option<&'static str> {
+        self.head_query
     }
 
     /// The migrations, ordered by version (1, 2, 3, ... without gaps).
