@@ -34,7 +34,10 @@ fn target_dir() -> PathBuf {
 fn run(krate: &Path) -> String {
     let target = target_dir();
     let out = Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "--offline"])
+        // Not --offline: adding the scratch package to the copied lockfile
+        // resolves against the registry index, which a fresh machine may
+        // not have cached for every platform's dependencies yet.
+        .args(["run", "--quiet"])
         .current_dir(krate)
         .env("CARGO_TARGET_DIR", target)
         .env_remove("RUSTFLAGS")
