@@ -640,7 +640,8 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
                 ),
                 e,
             ),
-            None => tx_backend_error(format!("committing migration {}", m.name()), e),
+            // Outside the steps: BEGIN or COMMIT (the message says which).
+            None => tx_backend_error(format!("running migration {}", m.name()), e),
         }
     }
 }

@@ -130,12 +130,23 @@ impl Backend for Connection {
         // a local run does the same: a rebuild that would cascade-delete rows
         // in production does it here too, instead of passing silently. The
         // connection's own setting is restored afterwards.
+        if !self.is_autocommit() {
+            // Our BEGIN would fail, and the caller's transaction would hold
+            // pragmas and commit timing we rely on: refuse clearly.
+            return Err(TxError::outside_steps(BackendError::new(
+                "the connection is already inside a transaction; call migrate outside any transaction (each migration runs in its own)",
+            )));
+        }
         let _keys = ForeignKeysOn::enable(self).map_err(TxError::outside_steps)?;
         // IMMEDIATE takes the write lock up front, so two processes
         // migrating one file serialise here instead of failing on a lock
         // upgrade halfway through.
-        self.execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| TxError::outside_steps(message(&e)))?;
+        self.execute_batch("BEGIN IMMEDIATE").map_err(|e| {
+            TxError::outside_steps(BackendError::new(format!(
+                "cannot begin the migration's transaction: {}",
+                message(&e).message()
+            )))
+        })?;
         for (i, step) in steps.iter().enumerate() {
             if let Err(e) = Backend::execute(self, step.sql(), step.params()) {
                 rollback(self);
@@ -144,7 +155,10 @@ impl Backend for Connection {
         }
         if let Err(e) = self.execute_batch("COMMIT") {
             rollback(self);
-            return Err(TxError::outside_steps(message(&e)));
+            return Err(TxError::outside_steps(BackendError::new(format!(
+                "commit failed: {}",
+                message(&e).message()
+            ))));
         }
         Ok(())
     }
@@ -211,6 +225,21 @@ mod tests {
         let rows = Backend::query(&conn, "SELECT count(*) FROM t", &[]).unwrap();
         assert_eq!(rows.rows(), [vec![Value::Integer(0)]]);
         assert_eq!(rows.rows_read(), 1);
+    }
+
+    #[test]
+    fn refuses_to_run_inside_the_callers_transaction() {
+        let conn = conn();
+        conn.execute_batch("BEGIN").unwrap();
+        let err = conn
+            .transaction(vec![Step::new("INSERT INTO t VALUES (1)")])
+            .unwrap_err();
+        assert_eq!(err.step(), None);
+        assert!(err
+            .error()
+            .message()
+            .contains("already inside a transaction"));
+        conn.execute_batch("ROLLBACK").unwrap();
     }
 
     #[test]
