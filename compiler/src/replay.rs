@@ -77,10 +77,31 @@ struct AuthState {
     foreign_keys_off: bool,
     /// Tables the statement being prepared drops.
     drops: Vec<String>,
-    /// Referenced tables this migration dropped under deferred foreign
-    /// keys, with a referencing table: recreating them by name restores the
-    /// references, renaming another table to that name does not.
-    dropped_referenced: Vec<(String, String)>,
+    /// Drops of referenced tables whose verdict waits for the end of the
+    /// migration (what happens next decides whether they are safe).
+    pending_drops: Vec<PendingDrop>,
+    /// Tables that became what they are through `ALTER TABLE … RENAME TO`
+    /// in this migration.
+    renamed: Vec<String>,
+}
+
+/// Line, column and text of a statement.
+type Position = (u32, u32, String);
+
+/// A referenced table dropped with the keys on, judged at the end of the
+/// migration: a cascade is harmless if the referencing table is dropped (or
+/// rebuilt) afterwards too; a deferred reference is harmless if the table is
+/// back under its name, with its rows, at commit.
+#[derive(Debug, Clone)]
+struct PendingDrop {
+    table: String,
+    child: String,
+    column: String,
+    /// `CASCADE`, `SET NULL`, `SET DEFAULT`, or `deferred` for a NO ACTION
+    /// or RESTRICT reference checked at commit.
+    action: String,
+    /// Where the DROP statement is, for the message.
+    at: Option<Position>,
 }
 
 /// An in-memory database that behaves like a Durable Object's SQLite.
@@ -92,8 +113,14 @@ pub struct Replayer {
 }
 
 /// A foreign key pointing at a table: (referencing table, its column, ON
-/// DELETE action in upper case).
-type Reference = (String, String, String);
+/// DELETE action in upper case, declared INITIALLY DEFERRED).
+type Reference = (String, String, String, bool);
+
+fn defer_help(table: &str) -> String {
+    format!(
+        "add `PRAGMA defer_foreign_keys = ON;` at the top of this migration so the references are checked at commit, and have `{table}` back with its rows by then (recreate it under its name and copy the rows back, or rename the rebuilt table to `{table}` and end with `PRAGMA defer_foreign_keys = OFF;`)"
+    )
+}
 
 fn lock(auth: &Mutex<AuthState>) -> std::sync::MutexGuard<'_, AuthState> {
     // A poisoned lock only means an earlier callback panicked; the state is
@@ -196,26 +223,42 @@ impl Replayer {
             }
             let mut rows = stmt.raw_query();
             while rows.next()?.is_some() {}
+            // The tables this statement dropped no longer hold rows a
+            // cascade could have touched: their pending drops are settled
+            // (a rebuilt child was refilled by the migration itself).
+            let mut state = lock(&self.auth);
+            state.pending_drops.retain(|p| {
+                p.at.is_none() || !drops.iter().any(|d| d.eq_ignore_ascii_case(&p.child))
+            });
             Ok(())
         })();
-        result.map_err(|e| (e, lock(&self.auth).denial.take()))
+        result.map_err(|e| {
+            let mut state = lock(&self.auth);
+            // A drop that did not happen leaves nothing to judge.
+            state.pending_drops.retain(|p| p.at.is_some());
+            (e, state.denial.take())
+        })
     }
 
-    /// Whether dropping `table` would, on a database with data, delete or
-    /// change rows of the tables that reference it, or fail. Foreign keys
-    /// stay on inside a migration's transaction (on a Durable Object too:
-    /// `PRAGMA foreign_keys = OFF` does nothing there), and DROP TABLE first
-    /// deletes every row, which fires each referencing key's ON DELETE action.
+    /// Judges dropping `table`, which on a database with data first deletes
+    /// every row (foreign keys stay on inside a migration's transaction, on
+    /// a Durable Object too: `PRAGMA foreign_keys = OFF` does nothing there).
+    /// A reference checked at once (NO ACTION or RESTRICT without deferred
+    /// keys) fails on the spot: refused here. The others are recorded for
+    /// [`Replayer::unsettled_drops`] at the end of the migration.
     fn referenced_drop(&self, table: &str) -> Option<Denial> {
         let query = || -> rusqlite::Result<(Vec<Reference>, bool)> {
             let mut stmt = self.conn.prepare(
-                "SELECT m.name, f.\"from\", upper(f.on_delete) \
+                "SELECT m.name, f.\"from\", upper(f.on_delete), \
+                        instr(upper(m.sql), 'INITIALLY DEFERRED') > 0 \
                  FROM sqlite_schema AS m, pragma_foreign_key_list(m.name) AS f \
                  WHERE m.type = 'table' AND f.\"table\" = ?1 COLLATE NOCASE \
                  AND m.name <> ?1 COLLATE NOCASE ORDER BY m.name, f.id",
             )?;
             let refs = stmt
-                .query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .query_map([table], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let deferred: i64 = self
                 .conn
@@ -227,54 +270,127 @@ impl Replayer {
         lock(&self.auth).trusted = false;
         // Without an answer the drop is left to SQLite, as before.
         let (refs, deferred) = found.ok()?;
-        let deny = |message: String, help: String| {
-            Some(Denial {
-                rule: Rule::ReferencedDrop,
-                message,
-                help,
-            })
-        };
-        for (child, column, on_delete) in refs {
-            let rebuild_child = format!(
-                "rebuild `{child}` in the same migration first (copy its rows to a scratch table and drop it), then rebuild `{table}`, then recreate `{child}` and copy its rows back; or change `{table}` with ALTER TABLE instead of dropping it"
-            );
-            let effect = match on_delete.as_str() {
-                "CASCADE" => "delete every referencing row of",
-                "SET NULL" => "set to NULL the references in",
-                "SET DEFAULT" => "reset to their default the references in",
+        let mut pending = Vec::new();
+        for (child, column, on_delete, declared_deferred) in refs {
+            let action = match on_delete.as_str() {
+                "CASCADE" | "SET NULL" | "SET DEFAULT" => on_delete,
+                // With deferred keys SQLite treats RESTRICT like NO ACTION.
+                _ if deferred || declared_deferred => "deferred".to_owned(),
                 "RESTRICT" => {
-                    return deny(
-                        format!(
+                    return Some(Denial {
+                        rule: Rule::ReferencedDrop,
+                        message: format!(
                             "dropping `{table}` fails on any database where `{child}` has rows: `{child}.{column}` references it ON DELETE RESTRICT, and foreign keys stay on inside a migration's transaction (PRAGMA foreign_keys = OFF does nothing there)"
                         ),
-                        rebuild_child,
-                    )
-                }
-                _ if deferred => {
-                    lock(&self.auth)
-                        .dropped_referenced
-                        .push((table.to_owned(), child));
-                    continue;
+                        help: defer_help(table),
+                    })
                 }
                 _ => {
-                    return deny(
-                        format!(
+                    return Some(Denial {
+                        rule: Rule::ReferencedDrop,
+                        message: format!(
                             "dropping `{table}` fails with `FOREIGN KEY constraint failed` on any database where `{child}` has rows: `{child}.{column}` references it, and foreign keys stay on inside a migration's transaction (PRAGMA foreign_keys = OFF does nothing there)"
                         ),
-                        format!(
-                            "add `PRAGMA defer_foreign_keys = ON;` at the top of this migration and recreate `{table}` under its own name (copy its rows to a scratch table, DROP TABLE {table}, CREATE TABLE {table} (…), copy the rows back): the references are then checked at commit, when `{table}` has its rows again; renaming another table to `{table}` does not satisfy them"
-                        ),
-                    )
+                        help: defer_help(table),
+                    })
                 }
             };
-            return deny(
-                format!(
-                    "dropping `{table}` would {effect} `{child}` (`{child}.{column}` references it ON DELETE {on_delete}): foreign keys stay on inside a migration's transaction on a Durable Object (PRAGMA foreign_keys = OFF does nothing there), and DROP TABLE deletes every row first"
-                ),
-                rebuild_child,
-            );
+            pending.push(PendingDrop {
+                table: table.to_owned(),
+                child,
+                column,
+                action,
+                at: None,
+            });
         }
+        lock(&self.auth).pending_drops.extend(pending);
         None
+    }
+
+    /// The drops of this migration that are still unsafe at its end (see
+    /// [`PendingDrop`]), with where each DROP was.
+    fn unsettled_drops(&self) -> Vec<(Denial, Option<Position>)> {
+        let (pending, renamed) = {
+            let mut state = lock(&self.auth);
+            (
+                std::mem::take(&mut state.pending_drops),
+                std::mem::take(&mut state.renamed),
+            )
+        };
+        let query = || -> rusqlite::Result<Vec<(Denial, Option<Position>)>> {
+            let mut out = Vec::new();
+            let deferred: i64 = self
+                .conn
+                .query_row("PRAGMA defer_foreign_keys", [], |r| r.get(0))?;
+            let mut seen: Vec<(String, String)> = Vec::new();
+            for p in pending {
+                let key = (p.table.to_ascii_lowercase(), p.child.to_ascii_lowercase());
+                if seen.contains(&key) {
+                    continue;
+                }
+                seen.push(key);
+                let still_references: bool = self.conn.query_row(
+                    "SELECT count(*) > 0 FROM sqlite_schema AS m, pragma_foreign_key_list(m.name) AS f \
+                     WHERE m.type = 'table' AND m.name = ?1 COLLATE NOCASE AND f.\"table\" = ?2 COLLATE NOCASE",
+                    [&p.child, &p.table],
+                    |r| r.get(0),
+                )?;
+                if !still_references {
+                    continue;
+                }
+                let (table, child, column) = (&p.table, &p.child, &p.column);
+                let table_exists: bool = self.conn.query_row(
+                    "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+                    [table],
+                    |r| r.get(0),
+                )?;
+                let denial = if p.action != "deferred" {
+                    let effect = match p.action.as_str() {
+                        "CASCADE" => "deletes every referencing row of",
+                        "SET NULL" => "sets to NULL the references in",
+                        _ => "resets to their default the references in",
+                    };
+                    Some(Denial {
+                        rule: Rule::ReferencedDrop,
+                        message: format!(
+                            "dropping `{table}` {effect} `{child}` (`{child}.{column}` references it ON DELETE {}), and `{child}` is still there when the migration ends: foreign keys stay on inside a migration's transaction on a Durable Object (PRAGMA foreign_keys = OFF does nothing there), and DROP TABLE deletes every row first",
+                            p.action
+                        ),
+                        help: format!(
+                            "copy `{child}`'s rows to a scratch table and drop `{child}` before dropping `{table}`, then recreate both and copy the rows back; or change `{table}` with ALTER TABLE instead of dropping it"
+                        ),
+                    })
+                } else if !table_exists {
+                    Some(Denial {
+                        rule: Rule::ReferencedDrop,
+                        message: format!(
+                            "`{table}` is dropped while `{child}.{column}` still references it: the commit fails (or, with deferred keys switched off, every later insert into `{child}` does) on any database where `{child}` has rows"
+                        ),
+                        help: format!("recreate `{table}` in the same migration, or drop the reference from `{child}` too"),
+                    })
+                } else if deferred != 0 && renamed.iter().any(|r| r.eq_ignore_ascii_case(table)) {
+                    Some(Denial {
+                        rule: Rule::ReferencedDrop,
+                        message: format!(
+                            "`{table}` is dropped and replaced by a renamed table while `{child}.{column}` references it, with `PRAGMA defer_foreign_keys` still on at commit: the rows the drop deleted stay counted as violations, so the commit fails on any database where `{child}` has rows"
+                        ),
+                        help: format!(
+                            "end the migration with `PRAGMA defer_foreign_keys = OFF;` (it clears the deferred count once the new `{table}` holds the rows), or recreate `{table}` under its own name and copy the rows back"
+                        ),
+                    })
+                } else {
+                    None
+                };
+                if let Some(denial) = denial {
+                    out.push((denial, p.at));
+                }
+            }
+            Ok(out)
+        };
+        lock(&self.auth).trusted = true;
+        let result = query().unwrap_or_default();
+        lock(&self.auth).trusted = false;
+        result
     }
 
     /// Lists the schema (`type`, `name`, `sql` of every object), for tests.
@@ -445,7 +561,8 @@ pub fn replay_on(
         {
             let mut state = lock(&replayer.auth);
             state.foreign_keys_off = false;
-            state.dropped_referenced.clear();
+            state.pending_drops.clear();
+            state.renamed.clear();
         }
         if let Err(e) = replayer.trusted("BEGIN") {
             push(
@@ -477,9 +594,8 @@ pub fn replay_on(
                 }
                 continue;
             }
-            let denial = rename_denial(stmt.sql, tracking)
-                .or_else(|| trigger_denial(stmt.sql, tracking))
-                .or_else(|| renamed_over_dropped(replayer, stmt.sql));
+            let denial =
+                rename_denial(stmt.sql, tracking).or_else(|| trigger_denial(stmt.sql, tracking));
             if let Some(denial) = denial {
                 push(
                     at(line, col, denial.message).help(denial.help),
@@ -489,6 +605,13 @@ pub fn replay_on(
                 continue;
             }
             let Err((error, denial)) = replayer.run(stmt.sql) else {
+                let mut state = lock(&replayer.auth);
+                for p in state.pending_drops.iter_mut().filter(|p| p.at.is_none()) {
+                    p.at = Some((line, col, stmt.sql.to_owned()));
+                }
+                if let Some(target) = rename_target(stmt.sql) {
+                    state.renamed.push(target);
+                }
                 continue;
             };
             if let Some(denial) = denial {
@@ -536,6 +659,25 @@ pub fn replay_on(
             if defines_schema(stmt.sql) {
                 mode = Mode::Degraded;
             }
+            if replayer.conn.is_autocommit() {
+                // SQLite rolled the whole transaction back (an interrupted
+                // statement, `INSERT OR ROLLBACK`, `RAISE(ROLLBACK)`): the
+                // rest of this migration would run outside it and only echo.
+                mode = Mode::Degraded;
+                break;
+            }
+        }
+        if mode == Mode::Normal && !replayer.conn.is_autocommit() {
+            for (denial, at) in replayer.unsettled_drops() {
+                let diag = match at {
+                    Some((line, col, sql)) => {
+                        Diagnostic::at(source.display_path, line, col, denial.message)
+                            .statement(&sql)
+                    }
+                    None => Diagnostic::file(source.display_path, denial.message),
+                };
+                push(diag.help(denial.help), Some(denial.rule));
+            }
         }
         if replayer.conn.is_autocommit() {
             // SQLite already rolled the transaction back (an interrupted
@@ -570,28 +712,6 @@ pub fn replay_on(
 }
 
 const FOREIGN_KEYS_OFF_HELP: &str = "`PRAGMA foreign_keys = OFF` does nothing inside a transaction, and each migration runs in one (on a Durable Object too), so foreign keys stay checked. Fix the data in the same migration; to rebuild a table that others reference with ON DELETE NO ACTION, use `PRAGMA defer_foreign_keys = ON`, copy its rows to a scratch table, drop it, create it again under the same name and copy the rows back (references with CASCADE, SET NULL, SET DEFAULT or RESTRICT act at once: rebuild the referencing tables too)";
-
-/// `ALTER TABLE x RENAME TO p` after this migration dropped `p` while other
-/// tables referenced it: the rows the drop deleted stay counted as deferred
-/// violations (a rename does not resolve them), so the commit fails on any
-/// database with referencing rows.
-fn renamed_over_dropped(replayer: &Replayer, sql: &str) -> Option<Denial> {
-    let target = rename_target(sql)?;
-    let state = lock(&replayer.auth);
-    let (table, child) = state
-        .dropped_referenced
-        .iter()
-        .find(|(t, _)| t.eq_ignore_ascii_case(&target))?;
-    Some(Denial {
-        rule: Rule::ReferencedDrop,
-        message: format!(
-            "renaming a table to `{table}` after dropping `{table}` fails at commit on any database where `{child}` has rows referencing it: the drop deleted the referenced rows, and a rename does not bring them back for the deferred foreign-key check"
-        ),
-        help: format!(
-            "recreate `{table}` under its own name instead: copy its rows to a scratch table, DROP TABLE {table}, CREATE TABLE {table} (…), INSERT INTO {table} SELECT … FROM the scratch table, then drop the scratch table"
-        ),
-    })
-}
 
 /// A foreign-key failure in a migration that asked to switch the keys off:
 /// the failure exists only because the pragma is a no-op in a transaction.
@@ -647,12 +767,14 @@ fn rename_target(sql: &str) -> Option<String> {
 }
 
 /// A trigger body is authorized only when the trigger fires, so a trigger
-/// that writes the tracking table (or a `_cf_` table) would pass the replay
-/// and break the database later: look for those names in its text.
+/// that writes the tracking table, or uses a `_cf_` table, would pass the
+/// replay and break the database later: look at the tables its statements
+/// name (the word after INTO, UPDATE, FROM or JOIN; column names are not
+/// checked, as workerd does not check them).
 fn trigger_denial(sql: &str, tracking: &str) -> Option<Denial> {
     let words: Vec<&str> = tokens(sql)
         .into_iter()
-        .filter(|t| !t.is_ws() && !t.text.starts_with('\''))
+        .filter(|t| !t.is_ws() && !t.is_semi() && !t.text.starts_with('\''))
         .map(|t| t.text)
         .collect();
     let is = |i: usize, k: &str| words.get(i).is_some_and(|w| w.eq_ignore_ascii_case(k));
@@ -663,18 +785,36 @@ fn trigger_denial(sql: &str, tracking: &str) -> Option<Denial> {
     } else {
         return None;
     };
-    for word in words.iter().skip(body).map(|w| unquote(w)) {
-        if word.eq_ignore_ascii_case(tracking) {
+    // Skip the trigger's own header up to its BEGIN.
+    let begin = (body..words.len()).find(|&i| is(i, "begin"))?;
+    for i in begin + 1..words.len() {
+        let keyword = ["into", "update", "from", "join"]
+            .into_iter()
+            .find(|k| is(i, k));
+        let Some(keyword) = keyword else { continue };
+        let Some(mut name) = words.get(i + 1).map(|w| unquote(w)) else {
+            continue;
+        };
+        // `main.t`: the table is after the dot.
+        if is(i + 2, ".") {
+            if let Some(t) = words.get(i + 3) {
+                name = unquote(t);
+            }
+        }
+        let writes = keyword == "into"
+            || keyword == "update"
+            || (keyword == "from" && i > 0 && is(i - 1, "delete"));
+        if writes && name.eq_ignore_ascii_case(tracking) {
             return Some(Denial {
                 rule: Rule::TrackingTable,
-                message: format!("a trigger must not touch the tracking table `{word}`"),
+                message: format!("a trigger must not write the tracking table `{name}`"),
                 help: "durable-schema owns this table; a trigger that writes it would corrupt the recorded history when it fires".to_owned(),
             });
         }
-        if !rules::is_allowed_name(&word) {
+        if !rules::is_allowed_name(&name) {
             return Some(Denial {
                 rule: Rule::ReservedName,
-                message: format!("a trigger must not use `{word}`: names starting with `_cf_` are reserved in a Durable Object"),
+                message: format!("a trigger must not use `{name}`: names starting with `_cf_` are reserved in a Durable Object"),
                 help: "workerd refuses the trigger's statement when it fires; use another table".to_owned(),
             });
         }
@@ -920,62 +1060,125 @@ mod tests {
         assert!(run(&["CREATE TABLE t(id INTEGER PRIMARY KEY, parent INTEGER REFERENCES t(id)); DROP TABLE t;"]).is_empty());
     }
 
+    const SCHEMA_ONLY: &str = "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id));";
+
     #[test]
-    fn on_delete_actions_make_a_drop_change_or_refuse_child_rows() {
+    fn on_delete_actions_are_refused_when_the_child_survives_the_migration() {
         for (action, words) in [
-            ("CASCADE", "delete every referencing row of `c`"),
-            ("SET NULL", "set to NULL the references in `c`"),
+            ("CASCADE", "deletes every referencing row of `c`"),
+            ("SET NULL", "sets to NULL the references in `c`"),
             (
                 "SET DEFAULT",
-                "reset to their default the references in `c`",
+                "resets to their default the references in `c`",
             ),
-            ("RESTRICT", "fails on any database where `c` has rows"),
         ] {
             let base = format!("CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p INTEGER DEFAULT 0 REFERENCES p(id) ON DELETE {action});");
             // Deferring does not help: actions run at once.
-            let f = run(&[&base, "PRAGMA defer_foreign_keys = ON; DROP TABLE p; CREATE TABLE p(id INTEGER PRIMARY KEY);"]);
+            let f = run(&[&base, "PRAGMA defer_foreign_keys = ON;\nDROP TABLE p; CREATE TABLE p(id INTEGER PRIMARY KEY);"]);
             assert_eq!(f.len(), 1, "{action}: {f:#?}");
             assert_eq!(f[0].rule, Some(Rule::ReferencedDrop), "{action}");
+            assert_eq!(f[0].diagnostic.position, Some((2, 1)), "{action}: the DROP");
             assert!(
                 f[0].diagnostic.message.contains(words),
                 "{action}: {}",
                 f[0].diagnostic.message
             );
+            // Dropping the child afterwards too (a down migration) is safe.
+            assert!(
+                run(&[&base, "DROP TABLE p; DROP TABLE c;"]).is_empty(),
+                "{action}"
+            );
+            // So is setting the child aside first, the advice given.
+            assert!(run(&[&base, "CREATE TABLE c_tmp AS SELECT * FROM c; DROP TABLE c; DROP TABLE p; CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p INTEGER REFERENCES p(id)); INSERT INTO c SELECT p FROM c_tmp; DROP TABLE c_tmp;"]).is_empty(), "{action}");
+        }
+    }
+
+    #[test]
+    fn immediate_references_fail_on_the_spot() {
+        // RESTRICT and NO ACTION without deferred keys fail at the DROP.
+        for action in ["RESTRICT", "NO ACTION"] {
+            let base = format!("CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p INTEGER REFERENCES p(id) ON DELETE {action});");
+            let f = run(&[&base, "DROP TABLE p; DROP TABLE c;"]);
+            assert_eq!(f.len(), 1, "{action}: {f:#?}");
+            assert_eq!(f[0].rule, Some(Rule::ReferencedDrop));
             assert!(f[0]
                 .diagnostic
                 .help
                 .as_deref()
                 .unwrap_or_default()
-                .contains("rebuild `c`"));
+                .contains("defer_foreign_keys"));
         }
+        // Dropping the child first is fine.
+        assert!(run(&[SCHEMA_ONLY, "DROP TABLE c; DROP TABLE p;"]).is_empty());
     }
 
     #[test]
-    fn deferred_rebuild_must_recreate_the_table_by_name() {
-        // Recreating the table under its name passes (the deferred check at
-        // commit finds the rows again), with a child row in place.
+    fn deferred_references_need_the_table_back_by_commit() {
+        // Recreated under its name (rows copied back): passes, with a child
+        // row in place, for NO ACTION and for RESTRICT (deferred keys make
+        // SQLite treat RESTRICT like NO ACTION).
         let recreate = "PRAGMA defer_foreign_keys = ON; CREATE TABLE p_tmp AS SELECT * FROM p; DROP TABLE p; CREATE TABLE p(id INTEGER PRIMARY KEY, x TEXT); INSERT INTO p(id) SELECT id FROM p_tmp; DROP TABLE p_tmp;";
         let f = run(&[PARENT_AND_CHILD, recreate, "INSERT INTO c VALUES (2, 1);"]);
         assert!(f.is_empty(), "{f:#?}");
-        // Renaming a new table over it fails at commit once there are child
-        // rows; it is refused from the schema alone.
+        let restrict = "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p INTEGER REFERENCES p(id) ON DELETE RESTRICT); INSERT INTO p VALUES (1); INSERT INTO c VALUES (1);";
+        let f = run(&[restrict, recreate]);
+        assert!(f.is_empty(), "{f:#?}");
+
+        // D1's recipe: rename the rebuilt table over it and switch deferral
+        // off at the end, which clears the deferred count (real SQLite
+        // commits this with the child row in place).
+        let d1 = "PRAGMA defer_foreign_keys = ON; CREATE TABLE p_new(id INTEGER PRIMARY KEY, x TEXT); INSERT INTO p_new(id) SELECT id FROM p; DROP TABLE p; ALTER TABLE p_new RENAME TO p; PRAGMA defer_foreign_keys = OFF;";
+        let f = run(&[PARENT_AND_CHILD, d1]);
+        assert!(f.is_empty(), "{f:#?}");
+
+        // The same rename with deferral still on at commit fails there once
+        // the child has rows: refused from the schema alone.
         let rename = "PRAGMA defer_foreign_keys = ON; CREATE TABLE p_new(id INTEGER PRIMARY KEY, x TEXT); INSERT INTO p_new(id) SELECT id FROM p; DROP TABLE p; ALTER TABLE p_new RENAME TO p;";
-        let f = run(&["CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id));", rename]);
+        let f = run(&[SCHEMA_ONLY, rename]);
         assert_eq!(f.len(), 1, "{f:#?}");
         assert_eq!(f[0].rule, Some(Rule::ReferencedDrop));
+        assert!(f[0].diagnostic.message.contains("renamed table"), "{f:#?}");
+        assert!(f[0]
+            .diagnostic
+            .help
+            .as_deref()
+            .unwrap_or_default()
+            .contains("defer_foreign_keys = OFF"));
+
+        // Dropped and never brought back: dangling reference.
+        let f = run(&[SCHEMA_ONLY, "PRAGMA defer_foreign_keys = ON; DROP TABLE p;"]);
+        assert_eq!(f.len(), 1, "{f:#?}");
         assert!(
-            f[0].diagnostic
-                .message
-                .starts_with("renaming a table to `p`"),
+            f[0].diagnostic.message.contains("still references it"),
             "{f:#?}"
         );
-        // The memory of the drop is per migration.
+
+        // The child dropped in between settles it.
+        let f = run(&[SCHEMA_ONLY, "CREATE TABLE p_new(id INTEGER PRIMARY KEY); PRAGMA defer_foreign_keys = ON; DROP TABLE p; DROP TABLE c; ALTER TABLE p_new RENAME TO p;"]);
+        assert!(f.is_empty(), "{f:#?}");
+
+        // A key declared DEFERRABLE INITIALLY DEFERRED needs no pragma.
+        let declared = "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED);";
+        let f = run(&[declared, "CREATE TABLE p_tmp AS SELECT * FROM p; DROP TABLE p; CREATE TABLE p(id INTEGER PRIMARY KEY); INSERT INTO p SELECT id FROM p_tmp; DROP TABLE p_tmp;"]);
+        assert!(f.is_empty(), "{f:#?}");
+
+        // What a migration left pending does not leak into the next one.
         let split = run(&[
             "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id)); CREATE TABLE q(id INTEGER PRIMARY KEY);",
             "PRAGMA defer_foreign_keys = ON; CREATE TABLE p_tmp AS SELECT * FROM p; DROP TABLE p; CREATE TABLE p(id INTEGER PRIMARY KEY); INSERT INTO p SELECT id FROM p_tmp; DROP TABLE p_tmp;",
             "ALTER TABLE q RENAME TO q2;",
         ]);
         assert!(split.is_empty(), "{split:#?}");
+    }
+
+    #[test]
+    fn a_transaction_rolled_back_by_sqlite_ends_the_migration_without_echoes() {
+        let f = run(&["CREATE TABLE t(x UNIQUE); INSERT INTO t VALUES (1); INSERT OR ROLLBACK INTO t VALUES (1); CREATE INDEX i ON t(x);"]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert!(
+            f[0].diagnostic.message.contains("UNIQUE constraint failed"),
+            "{f:#?}"
+        );
     }
 
     #[test]
@@ -992,8 +1195,18 @@ mod tests {
             rules(&[base, "CREATE TRIGGER tr AFTER INSERT ON u BEGIN INSERT INTO \"_cf_KV\" VALUES (1, 2); END;"]),
             [Some(Rule::ReservedName)]
         );
-        // A string that merely says the name is fine.
+        // A string that merely says the name is fine, and so are a column
+        // named like it, a read of the history and a `_cf_` column.
         assert!(run(&[base, "CREATE TABLE log(msg TEXT); CREATE TRIGGER tr AFTER INSERT ON u BEGIN INSERT INTO log VALUES ('migrations'); END;"]).is_empty());
+        let f = run(&[
+            "CREATE TABLE proj(id INTEGER PRIMARY KEY, migrations INTEGER DEFAULT 0, _cf_flag INTEGER);",
+            "CREATE TABLE audit(v INTEGER); CREATE TRIGGER tr AFTER INSERT ON proj BEGIN UPDATE proj SET migrations = migrations + 1, _cf_flag = NEW._cf_flag WHERE id = NEW.id; INSERT INTO audit SELECT max(version) FROM migrations; END;",
+        ]);
+        assert!(f.is_empty(), "{f:#?}");
+        assert_eq!(
+            rules(&[base, "CREATE TRIGGER tr AFTER INSERT ON u BEGIN UPDATE main.\"migrations\" SET description = ''; END;"]),
+            [Some(Rule::TrackingTable)]
+        );
     }
 
     #[test]

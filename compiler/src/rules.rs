@@ -380,16 +380,13 @@ pub fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial> {
         }
         A::Function { function_name } => {
             // SQLite reports a resolved function under its canonical (lower
-            // case) name, which workerd matches exactly. SQLite 3.54 (the
-            // replay's) also reports the functions of DEFAULT clauses, under
-            // the name *as typed* (`DEFAULT CURRENT_TIMESTAMP` arrives as
-            // `CURRENT_TIMESTAMP`); workerd's SQLite 3.53.4 does not check
-            // DEFAULT clauses at all. Matching case-insensitively accepts
-            // every allowed function however it is spelt, and gives the same
-            // answer as an exact match for canonical names. A function off
-            // the list in a DEFAULT clause (`DEFAULT (power(2, 3))`) is still
-            // refused, although 3.53.4 lets it through: on SQLite 3.54 that
-            // default would fail every INSERT that uses it.
+            // case) name, which workerd matches exactly. SQLite 3.54 also
+            // reports the functions of DEFAULT clauses, under the name *as
+            // typed* (`DEFAULT CURRENT_TIMESTAMP` arrives as
+            // `CURRENT_TIMESTAMP`); 3.53, which workerd and the replay run,
+            // does not check DEFAULT clauses at all. Matching
+            // case-insensitively gives the same answer as an exact match for
+            // canonical names and keeps such chains valid on either version.
             if ALLOWED_FUNCTIONS
                 .iter()
                 .any(|f| f.eq_ignore_ascii_case(function_name))
