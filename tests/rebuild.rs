@@ -32,23 +32,34 @@ fn target_dir() -> PathBuf {
 
 /// Builds and runs the scratch crate, returning what it printed.
 fn run(krate: &Path) -> String {
-    let target = target_dir();
-    let out = Command::new(env!("CARGO"))
-        // Not --offline: adding the scratch package to the copied lockfile
-        // resolves against the registry index, which a fresh machine may
-        // not have cached for every platform's dependencies yet.
-        .args(["run", "--quiet"])
-        .current_dir(krate)
-        .env("CARGO_TARGET_DIR", target)
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap();
+    // Offline first (everything is usually cached by the workspace build);
+    // on a fresh machine, adding the scratch package to the copied lockfile
+    // may need registry index entries of other platforms' dependencies.
+    let out = cargo_run(krate, true);
+    let out = if out.status.success() {
+        out
+    } else {
+        cargo_run(krate, false)
+    };
     assert!(
         out.status.success(),
         "scratch crate failed to build or run:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn cargo_run(krate: &Path, offline: bool) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["run", "--quiet"]);
+    if offline {
+        cmd.arg("--offline");
+    }
+    cmd.current_dir(krate)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap()
 }
 
 #[test]
