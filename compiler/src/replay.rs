@@ -11,7 +11,7 @@ use rusqlite::limits::Limit;
 use rusqlite::Connection;
 
 use crate::rules::{self, Denial, Rule};
-use crate::split::{line_col, split_statements, tokens};
+use crate::split::{line_col, split_statements, word_is, words};
 use crate::Diagnostic;
 
 /// workerd's per-statement SQL length limit (`SQLITE_LIMIT_SQL_LENGTH`).
@@ -190,11 +190,17 @@ impl Replayer {
         Ok(replayer)
     }
 
-    fn trusted(&self, sql: &str) -> rusqlite::Result<()> {
+    /// Runs `f` with the authorizer standing aside, like workerd's own
+    /// internal queries (our BEGIN/COMMIT, schema inspection).
+    fn as_trusted<T>(&self, f: impl FnOnce() -> T) -> T {
         lock(&self.auth).trusted = true;
-        let result = self.conn.execute_batch(sql);
+        let result = f();
         lock(&self.auth).trusted = false;
         result
+    }
+
+    fn trusted(&self, sql: &str) -> rusqlite::Result<()> {
+        self.as_trusted(|| self.conn.execute_batch(sql))
     }
 
     /// Runs one user statement to completion; on failure returns the
@@ -265,9 +271,7 @@ impl Replayer {
                 .query_row("PRAGMA defer_foreign_keys", [], |r| r.get(0))?;
             Ok((refs, deferred != 0))
         };
-        lock(&self.auth).trusted = true;
-        let found = query();
-        lock(&self.auth).trusted = false;
+        let found = self.as_trusted(query);
         // Without an answer the drop is left to SQLite, as before.
         let (refs, deferred) = found.ok()?;
         let mut pending = Vec::new();
@@ -387,10 +391,7 @@ impl Replayer {
             }
             Ok(out)
         };
-        lock(&self.auth).trusted = true;
-        let result = query().unwrap_or_default();
-        lock(&self.auth).trusted = false;
-        result
+        self.as_trusted(query).unwrap_or_default()
     }
 
     /// Lists the schema (`type`, `name`, `sql` of every object), for tests.
@@ -402,10 +403,7 @@ impl Replayer {
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             rows.collect()
         };
-        lock(&self.auth).trusted = true;
-        let result = query().unwrap_or_default();
-        lock(&self.auth).trusted = false;
-        result
+        self.as_trusted(query).unwrap_or_default()
     }
 }
 
@@ -510,14 +508,10 @@ enum Mode {
 /// Whether a statement creates, changes or removes schema objects (its
 /// failure can make later statements fail too).
 fn defines_schema(sql: &str) -> bool {
-    tokens(sql)
-        .into_iter()
-        .find(|t| !t.is_ws())
-        .is_some_and(|t| {
-            ["create", "alter", "drop"]
-                .iter()
-                .any(|k| t.text.eq_ignore_ascii_case(k))
-        })
+    let words = words(sql);
+    ["create", "alter", "drop"]
+        .iter()
+        .any(|k| word_is(&words, 0, k))
 }
 
 fn is_syntax_error(message: &str) -> bool {
@@ -753,12 +747,8 @@ fn rename_denial(sql: &str, tracking: &str) -> Option<Denial> {
 
 /// The new name in `ALTER TABLE … RENAME TO x`, unquoted.
 fn rename_target(sql: &str) -> Option<String> {
-    let words: Vec<&str> = tokens(sql)
-        .into_iter()
-        .filter(|t| !t.is_ws())
-        .map(|t| t.text)
-        .collect();
-    let is = |i: usize, k: &str| words.get(i).is_some_and(|w| w.eq_ignore_ascii_case(k));
+    let words = words(sql);
+    let is = |i: usize, k: &str| word_is(&words, i, k);
     if !(is(0, "alter") && is(1, "table")) {
         return None;
     }
@@ -772,12 +762,10 @@ fn rename_target(sql: &str) -> Option<String> {
 /// name (the word after INTO, UPDATE, FROM or JOIN; column names are not
 /// checked, as workerd does not check them).
 fn trigger_denial(sql: &str, tracking: &str) -> Option<Denial> {
-    let words: Vec<&str> = tokens(sql)
-        .into_iter()
-        .filter(|t| !t.is_ws() && !t.is_semi() && !t.text.starts_with('\''))
-        .map(|t| t.text)
-        .collect();
-    let is = |i: usize, k: &str| words.get(i).is_some_and(|w| w.eq_ignore_ascii_case(k));
+    // String literals are not names: `'migrations'` in a VALUES list is fine.
+    let mut words = words(sql);
+    words.retain(|w| !w.starts_with('\''));
+    let is = |i: usize, k: &str| word_is(&words, i, k);
     let body = if is(0, "create") && is(1, "trigger") {
         2
     } else if is(0, "create") && (is(1, "temp") || is(1, "temporary")) && is(2, "trigger") {

@@ -9,7 +9,7 @@ use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
 
 use crate::replay::unquote;
-use crate::split::{line_col, split_statements, tokens};
+use crate::split::{line_col, split_statements, words};
 
 /// sqlparser's opinion on a statement SQLite found a syntax error in, with
 /// its `Line: l, Column: c` translated into file coordinates.
@@ -78,11 +78,7 @@ fn created_by_ast(stmt: &Ast) -> Option<String> {
 
 /// `CREATE [TEMP] [VIRTUAL] TABLE|VIEW [IF NOT EXISTS] [schema.]name`.
 fn created_by_tokens(sql: &str) -> Option<String> {
-    let words: Vec<&str> = tokens(sql)
-        .into_iter()
-        .filter(|t| !t.is_ws() && !t.is_semi())
-        .map(|t| t.text)
-        .collect();
+    let words = words(sql);
     let mut it = words.iter().peekable();
     if !it.next()?.eq_ignore_ascii_case("create") {
         return None;

@@ -69,7 +69,7 @@ fn is_id_char(b: u8) -> bool {
 /// A lexical token as the splitter (and the light name scans built on it)
 /// sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Token<'a> {
+struct Token<'a> {
     /// Byte range of the token in the script.
     pub start: usize,
     pub end: usize,
@@ -79,17 +79,17 @@ pub(crate) struct Token<'a> {
 }
 
 impl Token<'_> {
-    pub(crate) fn is_ws(&self) -> bool {
+    fn is_ws(&self) -> bool {
         self.kind == Tk::Ws
     }
-    pub(crate) fn is_semi(&self) -> bool {
+    fn is_semi(&self) -> bool {
         self.kind == Tk::Semi
     }
 }
 
 /// Tokenizes the way complete.c does. Whitespace and comments are `Ws`;
 /// quoted strings and identifiers are a single `Other`.
-pub(crate) fn tokens(sql: &str) -> Vec<Token<'_>> {
+fn tokens(sql: &str) -> Vec<Token<'_>> {
     let bytes = sql.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -146,6 +146,22 @@ pub(crate) fn tokens(sql: &str) -> Vec<Token<'_>> {
         });
     }
     out
+}
+
+/// The statement's words: every token but whitespace, comments and `;`,
+/// for the light keyword scans (rename targets, trigger bodies, created
+/// names) that must work even where sqlparser cannot parse.
+pub(crate) fn words(sql: &str) -> Vec<&str> {
+    tokens(sql)
+        .into_iter()
+        .filter(|t| !t.is_ws() && !t.is_semi())
+        .map(|t| t.text)
+        .collect()
+}
+
+/// Whether word `i` is the keyword `k` (ASCII case-insensitive).
+pub(crate) fn word_is(words: &[&str], i: usize, k: &str) -> bool {
+    words.get(i).is_some_and(|w| w.eq_ignore_ascii_case(k))
 }
 
 fn keyword(word: &[u8]) -> Tk {
