@@ -152,50 +152,6 @@ pub fn check_files(files: Vec<SourceFile>, options: &Options) -> Result<Plan, Ve
     Ok(Plan { migrations })
 }
 
-/// The runtime's up-to-date query for tracking table `table`: embedded by
-/// the macro so the fast path formats nothing at run time.
-///
-/// ```
-/// assert_eq!(
-///     durable_schema_compiler::head_query("migrations"),
-///     "SELECT version, chain FROM \"migrations\" ORDER BY version DESC LIMIT 1"
-/// );
-/// ```
-pub fn head_query(table: &str) -> String {
-    format!(
-        "SELECT version, chain FROM \"{}\" ORDER BY version DESC LIMIT 1",
-        table.replace('"', "\"\"")
-    )
-}
-
-/// Checks a tracking-table name given in `table = "..."`: an identifier
-/// SQLite and workerd accept and that does not hide internal tables.
-pub fn check_table_name(name: &str) -> Result<(), String> {
-    let valid = !name.is_empty()
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !valid {
-        return Err(format!(
-            "`{name}` is not a plain table name: use letters, digits and `_`, not starting with a digit"
-        ));
-    }
-    if !is_allowed_name(name) {
-        return Err(format!(
-            "`{name}` starts with `_cf_`, which a Durable Object reserves for Cloudflare's tables"
-        ));
-    }
-    if name.len() >= 7
-        && name
-            .as_bytes()
-            .get(..7)
-            .is_some_and(|p| p.eq_ignore_ascii_case(b"sqlite_"))
-    {
-        return Err(format!(
-            "`{name}` starts with `sqlite_`, which SQLite reserves"
-        ));
-    }
-    Ok(())
-}
+/// The tracking table's contract (name rules, columns, SQL), owned by the
+/// runtime and shared with the replay so the two cannot drift.
+pub use durable_schema_runtime::tracking;

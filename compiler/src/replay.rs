@@ -181,11 +181,8 @@ impl Replayer {
         // The tracking table exists on every real database before a
         // migration runs, so a migration that writes to it or creates it
         // again is refused by the authorizer, as it would be in production.
-        let quoted = tracking.replace('"', "\"\"");
         replayer
-            .trusted(&format!(
-                "CREATE TABLE \"{quoted}\" (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), description TEXT NOT NULL, checksum TEXT, chain TEXT)"
-            ))
+            .trusted(&durable_schema_runtime::tracking::create_table(tracking))
             .map_err(|e| format!("cannot create the tracking table in the replay database: {e}"))?;
         Ok(replayer)
     }

@@ -1,5 +1,6 @@
 //! `#[durable_schema(dir = "...", table = "...", strict = true)]`.
 
+use durable_schema_compiler::tracking;
 use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
 use syn::{Lit, LitStr};
@@ -95,12 +96,12 @@ pub fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
     };
     let table_name = table
         .as_ref()
-        .map_or_else(|| "migrations".to_owned(), LitStr::value);
+        .map_or_else(|| tracking::DEFAULT_TABLE.to_owned(), LitStr::value);
     if let Some(lit) = &table {
-        if let Err(msg) = durable_schema_compiler::check_table_name(&table_name) {
+        if let Err(e) = tracking::check_name(&table_name) {
             push(syn::Error::new(
                 lit.span(),
-                format!("invalid `table`: {msg}"),
+                format!("invalid `table = \"{table_name}\"`: {e}"),
             ));
         }
     }

@@ -142,7 +142,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
             )
         }
     });
-    let head_query = durable_schema_compiler::head_query(table);
+    let head_query = durable_schema_compiler::tracking::head_query(table);
     let dir = args.dir.value();
     let doc_version = format!(
         " The schema version of this Durable Object: the highest migration in `{dir}` ({version})."

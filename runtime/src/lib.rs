@@ -27,6 +27,8 @@ mod report;
 mod schema;
 #[cfg(feature = "rusqlite")]
 mod sqlite;
+#[doc(hidden)]
+pub mod tracking;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
 

@@ -1,0 +1,327 @@
+//! The tracking table's contract, in one place: its name rules, its columns,
+//! every statement that reads or writes it, and how its shape is recognised.
+//!
+//! The executor runs these statements, the compile-time replay
+//! (`durable-schema-compiler`) creates the table with [`create_table`] before
+//! replaying the migrations, and the macro embeds [`head_query`] and checks
+//! `table = "..."` with [`check_name`]. One definition, so what the build
+//! checks and what runs on a Durable Object cannot drift apart.
+//!
+//! Not a user API: it is public for the compiler crate only.
+//!
+//! ```
+//! use durable_schema_runtime::tracking;
+//! assert_eq!(
+//!     tracking::head_query("migrations"),
+//!     r#"SELECT version, chain FROM "migrations" ORDER BY version DESC LIMIT 1"#
+//! );
+//! assert!(tracking::check_name("_cf_history").is_err());
+//! ```
+
+use std::fmt;
+
+/// The tracking table's name unless `table = "..."` says otherwise.
+pub const DEFAULT_TABLE: &str = "migrations";
+
+/// The executor's own columns. `version` is the `INTEGER PRIMARY KEY`.
+pub const OWN_COLUMNS: [&str; 5] = ["version", "applied_at", "description", "checksum", "chain"];
+
+/// The hand-rolled three-column table many projects start with, which the
+/// executor adopts by adding `checksum` and `chain`.
+pub const LEGACY_COLUMNS: [&str; 3] = ["version", "applied_at", "description"];
+
+/// Name prefixes a tracking table may not have: `_cf_` is reserved by
+/// Cloudflare in a Durable Object's database, `sqlite_` by SQLite.
+pub const RESERVED_PREFIXES: [&str; 2] = ["_cf_", "sqlite_"];
+
+/// Why a tracking-table name is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameError {
+    /// Not a plain identifier (letters, digits, `_`, not starting with a digit).
+    NotPlain,
+    /// Starts with a reserved prefix.
+    Reserved(&'static str),
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::NotPlain => f.write_str(
+                "not a plain table name: use letters, digits and `_`, not starting with a digit",
+            ),
+            NameError::Reserved("_cf_") => {
+                f.write_str("names starting with `_cf_` are reserved for Cloudflare's tables")
+            }
+            NameError::Reserved(prefix) => {
+                write!(f, "names starting with `{prefix}` are reserved by SQLite")
+            }
+        }
+    }
+}
+
+/// Checks a tracking-table name given in `table = "..."`.
+pub fn check_name(name: &str) -> Result<(), NameError> {
+    let plain = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !plain {
+        return Err(NameError::NotPlain);
+    }
+    for prefix in RESERVED_PREFIXES {
+        let reserved = name
+            .as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()));
+        if reserved {
+            return Err(NameError::Reserved(prefix));
+        }
+    }
+    Ok(())
+}
+
+/// `parts` joined by `table` quoted as an SQL identifier, in one allocation:
+/// `sql("t", &["SELECT * FROM ", ""])` is `SELECT * FROM "t"`.
+fn sql(table: &str, parts: &[&str]) -> String {
+    let quotes = table.matches('"').count();
+    let len = parts.iter().map(|p| p.len()).sum::<usize>()
+        + parts.len().saturating_sub(1) * (table.len() + quotes + 2);
+    let mut out = String::with_capacity(len);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('"');
+            for c in table.chars() {
+                if c == '"' {
+                    out.push('"');
+                }
+                out.push(c);
+            }
+            out.push('"');
+        }
+        out.push_str(part);
+    }
+    out
+}
+
+/// The timestamp the executor records, computed by SQLite (so the runtime
+/// needs no clock): UTC ISO 8601 with milliseconds.
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
+
+/// `CREATE TABLE` of a fresh tracking table.
+pub fn create_table(table: &str) -> String {
+    sql(
+        table,
+        &[
+            "CREATE TABLE ",
+            &format!(
+                " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT ({NOW}), \
+                 description TEXT NOT NULL, checksum TEXT, chain TEXT)"
+            ),
+        ],
+    )
+}
+
+/// The up-to-date check: the highest version and its chain value. `version`
+/// is the rowid, so SQLite reads exactly one row.
+pub fn head_query(table: &str) -> String {
+    sql(
+        table,
+        &[
+            "SELECT version, chain FROM ",
+            " ORDER BY version DESC LIMIT 1",
+        ],
+    )
+}
+
+/// Records a migration: `?1` version, `?2` description, `?3` checksum, `?4`
+/// chain. `applied_at` is set explicitly: an adopted hand-rolled table has
+/// no default for it.
+pub fn insert(table: &str) -> String {
+    sql(
+        table,
+        &[
+            "INSERT INTO ",
+            &format!(
+                " (version, applied_at, description, checksum, chain) \
+                 VALUES (?1, {NOW}, ?2, ?3, ?4)"
+            ),
+        ],
+    )
+}
+
+/// The chain value recorded for version `?1`.
+pub fn chain_at(table: &str) -> String {
+    sql(table, &["SELECT chain FROM ", " WHERE version = ?1"])
+}
+
+/// Version, checksum and chain of every row up to version `?1`, in order.
+pub fn history_upto(table: &str) -> String {
+    sql(
+        table,
+        &[
+            "SELECT version, checksum, chain FROM ",
+            " WHERE version <= ?1 ORDER BY version",
+        ],
+    )
+}
+
+/// Every recorded version, in order.
+pub fn versions(table: &str) -> String {
+    sql(table, &["SELECT version FROM ", " ORDER BY version"])
+}
+
+/// Every row as `version, description, applied_at, checksum, chain`; a
+/// legacy table has NULL for the last two.
+pub fn rows(table: &str, shape: &Shape) -> String {
+    let columns = match shape {
+        Shape::Legacy => "SELECT version, description, applied_at, NULL, NULL FROM ",
+        _ => "SELECT version, description, applied_at, checksum, chain FROM ",
+    };
+    sql(table, &[columns, " ORDER BY version"])
+}
+
+/// Adoption: the statements that turn a legacy table into the executor's,
+/// before its rows are filled with [`fill_row`].
+pub fn adopt(table: &str) -> [String; 2] {
+    [
+        sql(table, &["ALTER TABLE ", " ADD COLUMN checksum TEXT"]),
+        sql(table, &["ALTER TABLE ", " ADD COLUMN chain TEXT"]),
+    ]
+}
+
+/// Adoption: sets `?1` checksum and `?2` chain on version `?3`.
+pub fn fill_row(table: &str) -> String {
+    sql(
+        table,
+        &[
+            "UPDATE ",
+            " SET checksum = ?1, chain = ?2 WHERE version = ?3",
+        ],
+    )
+}
+
+/// What kind of object holds the name `?1` (SQLite compares names
+/// case-insensitively, so this does too).
+pub const KIND_QUERY: &str = "SELECT type FROM sqlite_master WHERE name = ?1 COLLATE NOCASE";
+
+/// The columns of table `?1` with their primary-key position. A Durable
+/// Object allows `pragma_table_info` when it is given a name.
+pub const COLUMNS_QUERY: &str = "SELECT name, pk FROM pragma_table_info(?1)";
+
+/// What exists under the tracking table's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape {
+    /// Nothing: a fresh database.
+    Missing,
+    /// The executor's table (extra columns tolerated: it names what it writes).
+    Own,
+    /// The hand-rolled `(version, applied_at, description)` table, exactly.
+    Legacy,
+    /// Anything else (another tool's table, a view), with its columns.
+    Foreign(Vec<String>),
+}
+
+impl Shape {
+    /// Classifies what [`KIND_QUERY`] and [`COLUMNS_QUERY`] found: the
+    /// object's type (`None` when nothing has the name) and each column
+    /// with whether it is the primary key.
+    ///
+    /// `version` must be the primary key: the up-to-date check relies on it
+    /// being the rowid (one-row read, unique versions). A legacy table is
+    /// recognised only in its exact shape, since adoption alters it.
+    pub fn classify(kind: Option<&str>, columns: Vec<(String, bool)>) -> Shape {
+        let Some(kind) = kind else {
+            return Shape::Missing;
+        };
+        let version_is_pk = columns
+            .iter()
+            .any(|(name, pk)| *pk && name.eq_ignore_ascii_case("version"));
+        let names: Vec<String> = columns.into_iter().map(|(name, _)| name).collect();
+        if kind != "table" || !version_is_pk {
+            Shape::Foreign(names)
+        } else if has_columns(&names, &OWN_COLUMNS) {
+            Shape::Own
+        } else if names.len() == LEGACY_COLUMNS.len() && has_columns(&names, &LEGACY_COLUMNS) {
+            Shape::Legacy
+        } else {
+            Shape::Foreign(names)
+        }
+    }
+}
+
+/// Whether `found` includes every column of `expected`, ignoring ASCII case.
+fn has_columns(found: &[String], expected: &[&str]) -> bool {
+    expected
+        .iter()
+        .all(|e| found.iter().any(|f| f.eq_ignore_ascii_case(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns(names: &[&str], pk: &str) -> Vec<(String, bool)> {
+        names.iter().map(|n| (n.to_string(), *n == pk)).collect()
+    }
+
+    #[test]
+    fn table_name_is_quoted_as_an_identifier() {
+        assert_eq!(
+            sql("we\"ird name", &["SELECT * FROM ", " WHERE ", " = 1"]),
+            "SELECT * FROM \"we\"\"ird name\" WHERE \"we\"\"ird name\" = 1"
+        );
+        assert_eq!(sql("t", &["no table"]), "no table");
+        assert_eq!(
+            head_query("m"),
+            "SELECT version, chain FROM \"m\" ORDER BY version DESC LIMIT 1"
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(check_name("migrations"), Ok(()));
+        assert_eq!(check_name("_schema_v2"), Ok(()));
+        for bad in ["", "2x", "a-b", "a b", "\"q\"", "é"] {
+            assert_eq!(check_name(bad), Err(NameError::NotPlain), "{bad}");
+        }
+        assert_eq!(check_name("_CF_x"), Err(NameError::Reserved("_cf_")));
+        assert_eq!(check_name("SQLite_x"), Err(NameError::Reserved("sqlite_")));
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(Shape::classify(None, vec![]), Shape::Missing);
+        let own = columns(&OWN_COLUMNS, "version");
+        assert_eq!(Shape::classify(Some("table"), own.clone()), Shape::Own);
+        let mut extra = own;
+        extra.push(("note".into(), false));
+        assert_eq!(Shape::classify(Some("table"), extra), Shape::Own);
+        // Order and case do not matter for the legacy shape; exactness does.
+        let legacy = columns(&["Description", "VERSION", "applied_at"], "VERSION");
+        assert_eq!(
+            Shape::classify(Some("table"), legacy.clone()),
+            Shape::Legacy
+        );
+        let mut wider = legacy.clone();
+        wider.push(("x".into(), false));
+        assert!(matches!(
+            Shape::classify(Some("table"), wider),
+            Shape::Foreign(_)
+        ));
+        // `version` not the primary key, or a view: foreign.
+        let no_pk = columns(&LEGACY_COLUMNS, "");
+        assert!(matches!(
+            Shape::classify(Some("table"), no_pk),
+            Shape::Foreign(_)
+        ));
+        assert_eq!(
+            Shape::classify(Some("view"), legacy),
+            Shape::Foreign(vec![
+                "Description".into(),
+                "VERSION".into(),
+                "applied_at".into()
+            ])
+        );
+    }
+}
