@@ -2,9 +2,7 @@
 //! the one-statement up-to-date check, history checks, a database ahead of
 //! the code, data-dependent failures, adoption and refusal of foreign tables.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use durable_schema_runtime::__private::MigrateTarget;
 use durable_schema_runtime::{MigrateError, Schema, SchemaState};
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
@@ -98,7 +96,7 @@ fn upgrade_applies_only_the_new_versions_and_keeps_data() {
     let conn = open(&path);
     let counting = Counting::new(&conn);
 
-    let report = schema.migrate_with(&counting).unwrap();
+    let report = schema.migrate(&counting).unwrap();
 
     assert_eq!((report.from_version(), report.to_version()), (2, 4));
     let versions: Vec<_> = report.applied().iter().map(|m| m.version()).collect();
@@ -211,9 +209,8 @@ fn assert_one_statement_one_row(n: usize) {
 
     // The same through the Backend seam: one query, nothing else.
     let counting = Counting::new(&conn);
-    schema.migrate_with(&counting).unwrap();
+    schema.migrate(&counting).unwrap();
     assert_eq!(counting.queries.get(), 1);
-    assert_eq!(counting.executes.get(), 0);
     assert_eq!(counting.transactions.get(), 0);
 }
 
@@ -288,11 +285,11 @@ fn edit_below_the_head_is_found_by_the_walk() {
     );
 }
 
-/// The compiler normalizes a BOM and CRLF line endings before hashing, so a
-/// copy of the files checked out with CRLF embeds the same checksums and
-/// chain. The runtime only compares those strings: it must accept the
-/// database migrated from the LF copy without re-applying or rejecting
-/// anything, although `Migration::sql()` differs.
+/// The compiler normalizes a BOM and CRLF line endings before hashing and
+/// splitting, so a copy of the files checked out with CRLF embeds the same
+/// text, statements (positions included), checksums and chain. The runtime
+/// must accept the database migrated from the LF copy without re-applying
+/// or rejecting anything.
 #[test]
 fn crlf_copy_with_the_same_checksum_passes() {
     let dir = TempDir::new("crlf");
@@ -310,11 +307,13 @@ fn crlf_copy_with_the_same_checksum_passes() {
         })
         .collect();
     let crlf = schema(&as_pairs(&crlf_text));
-    assert_ne!(crlf.migrations()[0].sql(), lf.migrations()[0].sql());
+    assert_ne!(crlf_text[0].1, CHAT[0].1);
     assert_eq!(
         crlf.migrations()[3].checksum(),
         lf.migrations()[3].checksum()
     );
+    // `sql()` is the normalized text, the statements slices of it.
+    assert_eq!(crlf.migrations(), lf.migrations());
 
     let report = crlf.migrate(&conn).unwrap();
     assert!(report.is_noop());
@@ -418,8 +417,10 @@ fn data_dependent_failure_rolls_back_that_migration_only() {
 
     let err = schema.migrate(&conn).unwrap_err();
 
-    // Statement 2 of 0003 (the leading comment belongs to statement 1), at
-    // line 4, column 3 of the file.
+    // Statement 2 of 0003, at line 4, column 3 of the file. The leading
+    // comment is not a statement: statement 1 starts at line 2.
+    let first = schema.migrations()[2].statements()[0];
+    assert_eq!((first.line(), first.column()), (2, 1));
     match &err {
         MigrateError::Statement {
             version,
@@ -516,7 +517,7 @@ fn hand_rolled_table_is_adopted() {
     assert_eq!(count(&conn, "SELECT count(*) FROM users"), 2);
     // From now on, the fast path.
     let counting = Counting::new(&conn);
-    assert!(schema.migrate_with(&counting).unwrap().is_noop());
+    assert!(schema.migrate(&counting).unwrap().is_noop());
     assert_eq!(counting.queries.get(), 1);
     assert_eq!(schema.status(&conn).unwrap().state(), SchemaState::Current);
 }

@@ -2,16 +2,16 @@
 //! database file at a whole version; the next run completes.
 //!
 //! The test re-executes its own binary as the child, running the ignored
-//! `crash_child` helper with `DS_CRASH_DB` set.
-
-mod common;
+//! `crash_child` helper (by its full path in the binary, `crash::crash_child`)
+//! with `DS_CRASH_DB` set.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
-use durable_schema_runtime::{Backend, BackendError, Rows, Schema, Step, TxError, Value};
+use crate::common::*;
+use durable_schema_runtime::backend::{Backend, BackendError, Rows, Step, TxError, Value};
+use durable_schema_runtime::Schema;
 
 const ROWS: u32 = 1_500_000;
 
@@ -43,18 +43,22 @@ impl Backend for Announce<'_> {
         Backend::query(self.0, sql, params)
     }
 
-    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), BackendError> {
-        Backend::execute(self.0, sql, params)
-    }
-
     fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
         if steps.iter().any(|s| s.sql().contains("WITH RECURSIVE")) {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{MARKER}");
             let _ = out.flush();
         }
-        self.0.transaction(steps)
+        Backend::transaction(self.0, steps)
     }
+}
+
+/// `crash_child`'s path in this test binary, as `--exact` wants it: this
+/// module's path without the crate name (`crash::crash_child`).
+fn child_test() -> String {
+    let module = module_path!();
+    let module = module.split_once("::").map_or(module, |(_, m)| m);
+    format!("{module}::crash_child")
 }
 
 #[test]
@@ -62,7 +66,7 @@ impl Backend for Announce<'_> {
 fn crash_child() {
     let path = std::env::var("DS_CRASH_DB").expect("DS_CRASH_DB is set by the parent test");
     let conn = open(std::path::Path::new(&path));
-    slow_schema().migrate_with(&Announce(&conn)).unwrap();
+    slow_schema().migrate(&Announce(&conn)).unwrap();
     // Reaching this line means the parent did not kill us in time.
     println!("DS_CRASH_CHILD_FINISHED");
 }
@@ -76,7 +80,7 @@ fn killed_mid_migration_leaves_a_whole_version() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "crash_child",
+            child_test().as_str(),
             "--ignored",
             "--nocapture",
             "--test-threads=1",

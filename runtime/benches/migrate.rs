@@ -11,10 +11,14 @@
 //!   In-memory databases, so the figure is the executor's CPU overhead, not
 //!   fsync (which is the same per transaction on both sides).
 //!
-//! Sample sizes are small so `cargo bench --bench migrate` finishes in a few
-//! minutes on 2 cores.
+//! Sample sizes are small so the bench finishes in a few minutes on 2 cores:
+//! `cargo bench -p durable-schema-runtime --features rusqlite --bench migrate`
+//! (results in `runtime/benches/RESULTS.md`).
+//!
+//! The schemas are built by the executor tests' helpers, on the compiler's
+//! splitter and checksums.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/executor/common.rs"]
 mod common;
 
 use std::time::Duration;

@@ -4,9 +4,8 @@
 //! migrations, tracking table consistent), and a rerun without the fault must
 //! complete.
 
-mod common;
-
-use common::*;
+use crate::common::*;
+use durable_schema_runtime::backend::{Backend, BackendError, Rows, Step, TxError, Value};
 use durable_schema_runtime::{MigrateError, Schema};
 use rusqlite::Connection;
 
@@ -42,7 +41,7 @@ fn every_failing_statement_leaves_a_whole_version() {
             prefix(&schema, start).migrate(&conn).unwrap();
             let faulty = FailAt::new(&conn, k);
 
-            let err = schema.migrate_with(&faulty).unwrap_err();
+            let err = schema.migrate(&faulty).unwrap_err();
 
             // Transactions that ended before step k committed; the one
             // holding step k rolled back whole.
@@ -124,7 +123,7 @@ fn failing_adoption_step_leaves_the_hand_rolled_table_as_it_was() {
         .unwrap();
         let before = dump(&conn);
 
-        let err = schema.migrate_with(&FailAt::new(&conn, k)).unwrap_err();
+        let err = schema.migrate(&FailAt::new(&conn, k)).unwrap_err();
 
         assert!(err.to_string().contains(INJECTED), "step {k}: {err}");
         if k <= 4 {
@@ -148,37 +147,22 @@ struct StaleHead<'a> {
     chain: &'static str,
 }
 
-impl durable_schema_runtime::Backend for StaleHead<'_> {
-    fn query(
-        &self,
-        sql: &str,
-        params: &[durable_schema_runtime::Value],
-    ) -> Result<durable_schema_runtime::Rows, durable_schema_runtime::BackendError> {
+impl Backend for StaleHead<'_> {
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
         if sql.starts_with("SELECT version, chain FROM") {
-            return Ok(durable_schema_runtime::Rows::new(
+            return Ok(Rows::new(
                 vec![vec![
-                    durable_schema_runtime::Value::Integer(self.version),
-                    durable_schema_runtime::Value::Text(self.chain.to_owned()),
+                    Value::Integer(self.version),
+                    Value::Text(self.chain.to_owned()),
                 ]],
                 1,
             ));
         }
-        durable_schema_runtime::Backend::query(self.conn, sql, params)
+        Backend::query(self.conn, sql, params)
     }
 
-    fn execute(
-        &self,
-        sql: &str,
-        params: &[durable_schema_runtime::Value],
-    ) -> Result<(), durable_schema_runtime::BackendError> {
-        durable_schema_runtime::Backend::execute(self.conn, sql, params)
-    }
-
-    fn transaction(
-        &self,
-        steps: Vec<durable_schema_runtime::Step>,
-    ) -> Result<(), durable_schema_runtime::TxError> {
-        durable_schema_runtime::Backend::transaction(self.conn, steps)
+    fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
+        Backend::transaction(self.conn, steps)
     }
 }
 
@@ -195,14 +179,19 @@ fn a_concurrently_applied_version_is_reported_as_such_and_nothing_changes() {
         version: 1,
         chain: schema.migrations()[0].chain(),
     };
-    let err = schema.migrate_with(&stale).unwrap_err();
-    let text = err.to_string();
+    let err = schema.migrate(&stale).unwrap_err();
     // The tracking row runs first, so the primary key conflict is what
-    // fails, not a statement of the migration ("table already exists").
-    assert!(
-        matches!(err, MigrateError::Backend { .. }) && text.contains("applied it concurrently"),
-        "{text}"
+    // fails, not a statement of the migration ("table already exists"), and
+    // it names the version this run tried to apply.
+    assert_eq!(
+        err,
+        MigrateError::Concurrent {
+            version: 2,
+            file: "0002_create_rooms.sql",
+            table: "migrations"
+        }
     );
+    assert!(err.to_string().contains("another migrator"), "{err}");
     assert_eq!(dump(&conn), before);
     assert_eq!(
         tracking(&conn, "migrations"),

@@ -1,74 +1,44 @@
-//! Test helpers for the runtime tests: build `Schema` values without the
-//! macro, file-backed temp databases, schema dumps and backend wrappers.
+//! Test helpers for the executor tests (and the bench): build `Schema`
+//! values without the macro, file-backed temp databases, schema dumps and
+//! backend wrappers.
 //!
-//! The checksums here are fake (FNV-1a, not SHA-256) but consistent: the
-//! runtime treats checksum and chain as opaque strings, so only equality
-//! matters. The splitter on `;` is for test data only (no triggers, no `;`
-//! inside strings); the real one lives in the compiler.
+//! Schemas are built the way the compiler builds them for the macro: the
+//! text normalized by `normalize_text`, split by the real splitter
+//! (`split_statements`, SQLite's own rules), hashed by `checksum` and
+//! chained by `chain`. Only the checks (replay, Durable Object rules) are
+//! skipped, so tests can also build schemas the compiler would refuse.
 #![allow(dead_code)]
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use durable_schema_runtime::{
-    Backend, BackendError, Migration, Rows, Schema, Statement, Step, TxError, Value,
-};
+use durable_schema_compiler::{chain, checksum, line_col, normalize_text, split_statements};
+use durable_schema_runtime::backend::{Backend, BackendError, Rows, Step, TxError, Value};
+use durable_schema_runtime::{Migration, Schema, Statement};
 use rusqlite::Connection;
-
-/// FNV-1a, 128 bits from two 64-bit lanes, as hex. Test data only.
-pub fn fake_hash(data: &str) -> String {
-    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut b: u64 = 0x8422_2325_cbf2_9ce4;
-    for byte in data.bytes() {
-        a = (a ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        b = (b ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3 ^ 0x5bd1);
-    }
-    format!("{a:016x}{b:016x}")
-}
-
-/// What the compiler does to a file before hashing it: drop a BOM and
-/// normalize line endings to `\n`.
-pub fn normalize(text: &str) -> String {
-    text.trim_start_matches('\u{feff}').replace("\r\n", "\n")
-}
-
-/// Splits `sql` on `;` into statements with the 1-based line and column of
-/// each statement's first non-blank character.
-pub fn split(sql: &str) -> Vec<Statement> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, c) in sql.char_indices() {
-        if c == ';' {
-            push_statement(sql, start, i, &mut out);
-            start = i + 1;
-        }
-    }
-    push_statement(sql, start, sql.len(), &mut out);
-    out
-}
-
-fn push_statement(sql: &str, start: usize, end: usize, out: &mut Vec<Statement>) {
-    let piece = &sql[start..end];
-    let Some(offset) = piece.find(|c: char| !c.is_whitespace()) else {
-        return;
-    };
-    let first = start + offset;
-    let before = &sql[..first];
-    let line = before.matches('\n').count() as u32 + 1;
-    let column = before.rsplit('\n').next().unwrap_or("").chars().count() as u32 + 1;
-    let text: &'static str = Box::leak(sql[first..end].trim_end().to_owned().into_boxed_str());
-    out.push(Statement::__new(text, line, column));
-}
 
 fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
 }
 
+/// The statements of a migration's normalized `text` (leaked, as the macro
+/// embeds it), each a slice of it located by the compiler's splitter.
+pub fn statements(text: &'static str) -> &'static [Statement] {
+    let statements: Vec<Statement> = split_statements(text)
+        .into_iter()
+        .map(|s| {
+            let (line, column) = line_col(text, s.offset);
+            Statement::__new(text, s.offset, s.offset + s.sql.len(), line, column)
+        })
+        .collect();
+    Box::leak(statements.into_boxed_slice())
+}
+
 /// Builds the migrations for `files` (`NNNN_description.sql`, text), with
-/// versions 1, 2, 3, ... in order and a consistent fake checksum chain.
+/// versions 1, 2, 3, ... in order, with the compiler's checksums and chain.
 pub fn migrations(files: &[(&str, &str)]) -> &'static [Migration] {
-    let mut chain = String::new();
+    let mut previous = String::new();
     let mut out = Vec::with_capacity(files.len());
     for (i, (name, sql)) in files.iter().enumerate() {
         let version = i as u32 + 1;
@@ -82,20 +52,19 @@ pub fn migrations(files: &[(&str, &str)]) -> &'static [Migration] {
             .trim_end_matches(".sql")
             .split_once('_')
             .map_or("", |(_, d)| d);
-        // Like the compiler: statements and checksum come from the
-        // normalized text; `sql()` keeps what the file held.
-        let normalized = normalize(sql);
-        let checksum = fake_hash(&normalized);
-        chain = fake_hash(&format!("{chain}:{version}:{checksum}"));
-        let statements: &'static [Statement] = Box::leak(split(&normalized).into_boxed_slice());
+        // Like the compiler: checksum and statements come from the
+        // normalized text, which is also what `sql()` embeds.
+        let text = leak(&normalize_text(sql));
+        let checksum = checksum(text);
+        previous = chain(&previous, version, &checksum);
         out.push(Migration::__new(
             version,
             leak(name),
             leak(description),
-            leak(sql),
+            text,
             leak(&checksum),
-            leak(&chain),
-            statements,
+            leak(&previous),
+            statements(text),
         ));
     }
     Box::leak(out.into_boxed_slice())
@@ -266,7 +235,6 @@ pub fn has_table(conn: &Connection, name: &str) -> bool {
 pub struct Counting<B> {
     pub inner: B,
     pub queries: Cell<usize>,
-    pub executes: Cell<usize>,
     pub transactions: Cell<usize>,
     pub steps: Cell<usize>,
 }
@@ -276,7 +244,6 @@ impl<B> Counting<B> {
         Self {
             inner,
             queries: Cell::new(0),
-            executes: Cell::new(0),
             transactions: Cell::new(0),
             steps: Cell::new(0),
         }
@@ -287,11 +254,6 @@ impl<B: Backend> Backend for Counting<B> {
     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
         self.queries.set(self.queries.get() + 1);
         self.inner.query(sql, params)
-    }
-
-    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), BackendError> {
-        self.executes.set(self.executes.get() + 1);
-        self.inner.execute(sql, params)
     }
 
     fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
@@ -326,10 +288,6 @@ impl<B> FailAt<B> {
 impl<B: Backend> Backend for FailAt<B> {
     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
         self.inner.query(sql, params)
-    }
-
-    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), BackendError> {
-        self.inner.execute(sql, params)
     }
 
     fn transaction(&self, mut steps: Vec<Step>) -> Result<(), TxError> {

@@ -1,0 +1,17 @@
+//! The executor against real SQLite files, as one test binary (one link of
+//! the bundled SQLite):
+//!
+//! - `migrate`: fresh apply, reruns, upgrades, the one-statement up-to-date
+//!   check, history checks, a database ahead of the code, adoption, foreign
+//!   tables;
+//! - `faults`: a failure injected at every statement from every version;
+//! - `crash`: a process killed mid-migration.
+//!
+//! Needs the `rusqlite` feature (the backend under test):
+//! `cargo test -p durable-schema-runtime --features rusqlite`.
+#![cfg(feature = "rusqlite")]
+
+mod common;
+mod crash;
+mod faults;
+mod migrate;
