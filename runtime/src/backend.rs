@@ -1,11 +1,13 @@
 //! The seam between the executor and a database: [`Backend`].
 //!
-//! The executor needs three things from a database: run a query and get its
-//! rows back, run a statement, and run a list of statements in one
-//! transaction. Everything else (which version is applied, what to apply,
-//! what went wrong) is decided in [`Schema::migrate_with`](crate::Schema::migrate_with)
-//! on top of these three calls, so the rusqlite backend, the Durable Object
-//! backend and test wrappers (fault injection, counters) share all the logic.
+//! The executor needs two things from a database: run a query and get its
+//! rows back, and run a list of statements in one transaction. Everything
+//! else (which version is applied, what to apply, what went wrong) is decided
+//! in [`Schema::migrate`](crate::Schema::migrate) on top of these two calls,
+//! so the rusqlite backend, the Durable Object backend and test wrappers
+//! (fault injection, counters) share all the logic.
+//!
+//! Only needed to write a backend or a wrapper; migrating needs none of it.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -99,11 +101,6 @@ impl Rows {
         &self.rows
     }
 
-    /// Consumes `self`, returning the rows.
-    pub fn into_rows(self) -> Vec<Vec<Value>> {
-        self.rows
-    }
-
     /// Rows the database read, as the backend reported it.
     pub fn rows_read(&self) -> u64 {
         self.rows_read
@@ -149,12 +146,6 @@ impl Step {
     /// The positional parameters.
     pub fn params(&self) -> &[Value] {
         &self.params
-    }
-
-    /// Replaces the SQL text, keeping the parameters. Meant for test
-    /// wrappers that inject faults.
-    pub fn set_sql(&mut self, sql: impl Into<Cow<'static, str>>) {
-        self.sql = sql.into();
     }
 }
 
@@ -239,8 +230,8 @@ impl std::error::Error for TxError {}
 /// wasm32, for the Durable Object storage (`worker::DurableObjectSql`). Test
 /// code wraps a backend to count or break what runs through it.
 ///
-/// Every method executes exactly one SQL statement per call (per step for
-/// [`transaction`](Backend::transaction)): the executor never hands a backend
+/// [`query`](Backend::query) executes exactly one SQL statement, and
+/// [`transaction`](Backend::transaction) one per step: the executor never hands a backend
 /// a multi-statement string, because workerd limits the length of the whole
 /// remaining text and because per-statement execution is what lets an error
 /// name its statement.
@@ -251,7 +242,7 @@ impl std::error::Error for TxError {}
 ///
 /// ```
 /// use std::cell::Cell;
-/// use durable_schema_runtime::{Backend, BackendError, Rows, Step, TxError, Value};
+/// use durable_schema_runtime::backend::{Backend, BackendError, Rows, Step, TxError, Value};
 ///
 /// struct Counting<B> {
 ///     inner: B,
@@ -263,9 +254,6 @@ impl std::error::Error for TxError {}
 ///         self.queries.set(self.queries.get() + 1);
 ///         self.inner.query(sql, params)
 ///     }
-///     fn execute(&self, sql: &str, params: &[Value]) -> Result<(), BackendError> {
-///         self.inner.execute(sql, params)
-///     }
 ///     fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
 ///         self.inner.transaction(steps)
 ///     }
@@ -274,9 +262,6 @@ impl std::error::Error for TxError {}
 pub trait Backend {
     /// Runs one statement that returns rows and collects all of them.
     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError>;
-
-    /// Runs one statement to completion, discarding any rows it returns.
-    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), BackendError>;
 
     /// Runs `steps` in order inside one transaction and commits. On the first
     /// failing step, rolls everything back and returns its index.
@@ -290,10 +275,6 @@ pub trait Backend {
 impl<B: Backend + ?Sized> Backend for &B {
     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
         (**self).query(sql, params)
-    }
-
-    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), BackendError> {
-        (**self).execute(sql, params)
     }
 
     fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {

@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-/// Why [`Schema::migrate_with`](crate::Schema::migrate_with) (or
-/// `Schema::migrate`) did not bring the database to the code's version.
+/// Why [`Schema::migrate`](crate::Schema::migrate) did not bring the
+/// database to the code's version.
 ///
 /// Every variant leaves the database in a whole version: a migration is
 /// either committed with its tracking row or not at all. Migrations applied
@@ -13,8 +13,8 @@ use std::fmt;
 /// discards the writes of the whole run (they were still behind the output
 /// gate), so the database stays at the version it had before the run.
 ///
-/// The `Display` text is lowercase, names the file and the database's
-/// message where there is one, and says how to fix the problem.
+/// The `Display` text is one lowercase line: what happened, naming the file
+/// and the database's message where there is one, then what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MigrateError {
@@ -51,6 +51,17 @@ pub enum MigrateError {
         db: u32,
         /// The highest version the code knows.
         code: u32,
+    },
+    /// Another migrator (another connection to the same database) recorded
+    /// this version while this run was applying it. Nothing of this
+    /// migration was applied by this run; running again finds it applied.
+    Concurrent {
+        /// The version recorded concurrently.
+        version: u32,
+        /// Its file name.
+        file: &'static str,
+        /// The tracking table.
+        table: &'static str,
     },
     /// A table with the tracking table's name exists but has a shape the
     /// executor does not recognise (another tool's table). It was left
@@ -110,9 +121,8 @@ impl fmt::Display for MigrateError {
             } => write!(
                 f,
                 "migration {file} (version {version}) failed at statement {statement} \
-                 ({file}:{line}:{column}): {message}; it was rolled back, so the database \
-                 holds only whole migrations; fix the statement (or the data it trips over) \
-                 and deploy again"
+                 ({file}:{line}:{column}): {message}; it was rolled back: fix the statement or \
+                 the data it trips over, then deploy again"
             ),
             MigrateError::Edited {
                 version,
@@ -120,38 +130,40 @@ impl fmt::Display for MigrateError {
                 table,
             } => write!(
                 f,
-                "migration {file} (version {version}) differs from the one recorded as applied \
-                 in table \"{table}\": an applied migration must not be edited; restore the \
-                 original file and put the change in a new migration; nothing was applied"
+                "migration {file} (version {version}) differs from the one recorded in table \
+                 \"{table}\"; nothing was applied: restore the released file and put the change \
+                 in a new migration"
             ),
             MigrateError::Ahead { db, code } => write!(
                 f,
-                "database is at version {db} but the code only knows migrations up to version \
-                 {code}, and `strict = true` refuses to run ahead of the code; deploy the code \
-                 that has the newer migrations, or drop `strict` to tolerate it; nothing was applied"
+                "database is at version {db}, ahead of the code's {code}, and `strict = true` \
+                 refuses it; nothing was applied: deploy the newer code, or drop `strict`"
+            ),
+            MigrateError::Concurrent {
+                version,
+                file,
+                table,
+            } => write!(
+                f,
+                "version {version} ({file}) was recorded in table \"{table}\" by another \
+                 migrator during this run; nothing of it was applied here: run again"
             ),
             MigrateError::ForeignTable { table, columns } => {
-                write!(
-                    f,
-                    "table \"{table}\" exists but is not a migration tracking table (columns: "
-                )?;
-                if columns.is_empty() {
-                    f.write_str("none, it is not a table")?;
+                let columns = if columns.is_empty() {
+                    "none: not a table".to_owned()
                 } else {
-                    f.write_str(&columns.join(", "))?;
-                }
+                    columns.join(", ")
+                };
                 write!(
                     f,
-                    "); expected (version INTEGER PRIMARY KEY, applied_at, description[, \
-                     checksum, chain]); choose another tracking table with `table = \"...\"` or \
-                     rename that table; it was left untouched"
+                    "table \"{table}\" is not a migration tracking table (columns: {columns}); \
+                     it was left untouched: choose another name with `table = \"...\"`"
                 )
             }
             MigrateError::Gap { table, missing } => write!(
                 f,
-                "table \"{table}\" skips version {missing}: recorded versions must run 1, 2, 3, \
-                 ... without gaps; restore the missing row or fix the table by hand; nothing \
-                 was applied"
+                "table \"{table}\" skips version {missing}; nothing was applied: restore the \
+                 missing row"
             ),
             MigrateError::UnknownVersion {
                 table,
@@ -159,14 +171,13 @@ impl fmt::Display for MigrateError {
                 code,
             } => write!(
                 f,
-                "table \"{table}\" records version {version} but the code only has migrations up \
-                 to version {code}, so it cannot be adopted; add the missing migration files \
-                 (the SQL that produced those versions) to the code; nothing was applied"
+                "table \"{table}\" records version {version} but the code has migrations up to \
+                 {code} only; nothing was applied: add the migrations that produced those versions"
             ),
             MigrateError::InvalidRecord { table, detail } => write!(
                 f,
-                "table \"{table}\" holds an invalid row ({detail}); versions must be positive \
-                 integers; fix the table by hand; nothing was applied"
+                "table \"{table}\" holds an invalid row ({detail}); nothing was applied: \
+                 versions must be positive integers"
             ),
             MigrateError::Backend { context, message } => {
                 write!(f, "database error while {context}: {message}")

@@ -5,19 +5,20 @@
 //!
 //! - [`Schema`], [`Migration`], [`Statement`]: the checked migrations, embedded
 //!   at compile time.
-//! - [`Schema::migrate_with`] / [`Schema::status_with`]: the executor, over any
-//!   [`Backend`]. With feature `rusqlite`, `Schema::migrate(&conn)` and
-//!   `Schema::status(&conn)` for a `rusqlite::Connection`; on wasm32, the
-//!   Durable Object backend in `worker`.
-//! - [`Report`], [`Status`], [`MigrateError`]: what happened, where the database
-//!   stands, what went wrong.
+//! - [`Schema::migrate`] and [`Schema::status`]: the executor, over a
+//!   `rusqlite::Connection` (feature `rusqlite`), a Durable Object's storage
+//!   ([`worker`], on wasm32) or any [`backend::Backend`].
+//! - [`Report`], [`Status`], [`SchemaState`], [`AppliedMigration`],
+//!   [`MigrateError`]: what happened, where the database stands, what went
+//!   wrong.
 //!
 //! The runtime has no SQL parser and no hasher: statements are split and the
 //! checksum chain computed at compile time, so at run time it only compares
 //! strings.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod backend;
+pub mod backend;
 // The example is a whole build script, where `fn main` is the point.
 #[allow(clippy::needless_doctest_main)]
 pub mod build;
@@ -27,12 +28,13 @@ mod report;
 mod schema;
 #[cfg(feature = "rusqlite")]
 mod sqlite;
+mod status;
 #[doc(hidden)]
 pub mod tracking;
-#[cfg(target_arch = "wasm32")]
+#[cfg(any(target_arch = "wasm32", feature = "worker"))]
+#[cfg_attr(docsrs, doc(cfg(target_arch = "wasm32")))]
 pub mod worker;
 
-pub use backend::{Backend, BackendError, Rows, Step, TxError, Value};
 pub use error::MigrateError;
 pub use report::{AppliedMigration, Report, SchemaState, Status};
 pub use schema::{Migration, Schema, Statement};
@@ -40,7 +42,8 @@ pub use schema::{Migration, Schema, Statement};
 /// Support for the code `#[durable_schema]` generates. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    use crate::{Backend, MigrateError, Report, Schema};
+    use crate::backend::Backend;
+    use crate::{MigrateError, Report, Schema};
 
     /// What the generated constructor hook accepts, so it is written once
     /// without cfgs:
@@ -69,7 +72,7 @@ pub mod __private {
         type Output = Result<Report, MigrateError>;
 
         fn __migrate(&self, schema: &Schema) -> Self::Output {
-            schema.migrate_with(self)
+            schema.migrate(self)
         }
     }
 }

@@ -1,28 +1,29 @@
-//! The executor: decides what to apply from the tracking table and applies it
-//! through a [`Backend`].
+//! The executor's decisions: what the tracking table says, and what to apply.
 //!
 //! Cost model. A Durable Object runs the migrator on every wake-up, so the
-//! common case (database current) must be one statement reading one row:
-//! `SELECT version, chain FROM "<t>" ORDER BY version DESC LIMIT 1`. `version`
-//! is the `INTEGER PRIMARY KEY` (the rowid), so SQLite reads just the last row
-//! of the b-tree. Its `chain` vouches for the whole history because each chain
-//! value is hash(previous chain, version, checksum), precomputed by the
-//! compiler: comparing one string with the code's value compares every
-//! applied file. Everything else (history walk, shape inspection, adoption)
-//! happens only when that check does not say "current".
+//! common case (database current) must be one statement reading one row,
+//! [`tracking::head_query`]. `version` is the `INTEGER PRIMARY KEY` (the
+//! rowid), so SQLite reads just the last row of the b-tree. Its `chain`
+//! vouches for the whole history because each chain value is hash(previous
+//! chain, version, checksum), precomputed by the compiler: comparing one
+//! string with the code's value compares every applied file. Everything else
+//! (history walk, shape inspection, adoption) happens only when that check
+//! does not say "current".
 
-use crate::backend::{Backend, BackendError, Rows, Step, TxError, Value};
+use std::borrow::Cow;
+
+use crate::backend::{Backend, BackendError, Rows, Step, Value};
 use crate::error::MigrateError;
-use crate::report::{AppliedMigration, Report, SchemaState, Status};
+use crate::report::Report;
+use crate::tracking::{self, Shape};
 use crate::{Migration, Schema};
-
-/// Column names of the three-column tracking table many projects hand-roll.
-const LEGACY_COLUMNS: [&str; 3] = ["version", "applied_at", "description"];
-/// Column names of the executor's own tracking table.
-const OWN_COLUMNS: [&str; 5] = ["version", "applied_at", "description", "checksum", "chain"];
 
 impl Schema {
     /// Brings the database behind `backend` to this schema's version.
+    ///
+    /// `backend` is a `rusqlite::Connection` (feature `rusqlite`), a Durable
+    /// Object's storage ([`worker::DurableObjectSql`](crate::worker)), or
+    /// any other [`Backend`].
     ///
     /// When the database is current this runs exactly one query reading one
     /// row. Otherwise it applies each pending migration, statement by
@@ -31,24 +32,28 @@ impl Schema {
     ///
     /// # Example
     ///
-    /// ```no_run
-    /// # #[cfg(feature = "rusqlite")]
-    /// # fn demo(schema: &durable_schema_runtime::Schema) -> Result<(), Box<dyn std::error::Error>> {
-    /// let conn = rusqlite::Connection::open("app.db")?;
-    /// // `&Connection` is a `Backend`; `schema.migrate(&conn)` is the same call.
-    /// let report = schema.migrate_with(&conn)?;
-    /// println!("{report}");
-    /// # Ok(()) }
     /// ```
-    pub fn migrate_with<B: Backend + ?Sized>(&self, backend: &B) -> Result<Report, MigrateError> {
+    /// # #[cfg(feature = "rusqlite")] {
+    /// use durable_schema_runtime::{Migration, Schema, Statement};
+    /// # const SQL: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY)";
+    /// # const SCHEMA: Schema = Schema::__new("migrations", false, &[Migration::__new(
+    /// #     1, "0001_users.sql", "users", SQL, "c", "h", &[Statement::__new(SQL, 0, SQL.len(), 1, 1)])]);
+    /// // `SCHEMA` is what `#[durable_schema]` generates on a struct.
+    /// let conn = rusqlite::Connection::open_in_memory()?;
+    /// let report = SCHEMA.migrate(&conn)?;
+    /// assert_eq!(report.to_version(), 1);
+    /// assert!(SCHEMA.migrate(&conn)?.is_noop());
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn migrate<B: Backend + ?Sized>(&self, backend: &B) -> Result<Report, MigrateError> {
         let exec = Executor::new(self, backend);
-        // The only string built on the fast path: one allocation.
-        // Precomputed by the macro, so the common case builds nothing.
-        let head_sql = match self.head_query() {
-            Some(query) => std::borrow::Cow::Borrowed(query),
-            None => std::borrow::Cow::Owned(exec.head_query()),
+        // Embedded by the macro, so the common case builds nothing.
+        let head = match self.__head_query() {
+            Some(query) => Cow::Borrowed(query),
+            None => Cow::Owned(tracking::head_query(self.table())),
         };
-        match backend.query(&head_sql, &[]) {
+        match backend.query(&head, &[]) {
             Ok(rows) => exec.check_head(rows),
             // No such table, or no `chain` column: a fresh database, a
             // hand-rolled table, or another tool's table. Find out which.
@@ -56,132 +61,14 @@ impl Schema {
         }
     }
 
-    /// Describes the database behind `backend` relative to this schema
-    /// (applied rows, pending migrations, [`SchemaState`]) without changing
-    /// anything.
-    ///
-    /// Reads the whole tracking table. Fails only when the tracking table has
-    /// a foreign shape or the database errors; an edited history is reported
-    /// as [`SchemaState::Diverged`].
-    ///
-    /// # Example
-    ///
-    /// ```no_run
-    /// # #[cfg(feature = "rusqlite")]
-    /// # fn demo(schema: &durable_schema_runtime::Schema) -> Result<(), Box<dyn std::error::Error>> {
-    /// let conn = rusqlite::Connection::open("app.db")?;
-    /// let status = schema.status_with(&conn)?;
-    /// print!("{status}");
-    /// # Ok(()) }
-    /// ```
-    pub fn status_with<B: Backend + ?Sized>(&self, backend: &B) -> Result<Status, MigrateError> {
-        let exec = Executor::new(self, backend);
-        let code_version = self.version();
-        let (shape, mut rows_read) = exec.inspect()?;
-        let (own, rows) = match shape {
-            Shape::Missing => {
-                return Ok(Status {
-                    code_version,
-                    db_version: 0,
-                    state: SchemaState::Fresh,
-                    applied: Vec::new(),
-                    pending: self.migrations().iter().collect(),
-                    rows_read,
-                })
-            }
-            Shape::Foreign(columns) => return Err(exec.foreign(columns)),
-            Shape::Own => (
-                true,
-                exec.query(
-                    &exec.sql(&[
-                        "SELECT version, description, applied_at, checksum, chain FROM ",
-                        " ORDER BY version",
-                    ]),
-                    &[],
-                )?,
-            ),
-            Shape::Legacy => (
-                false,
-                exec.query(
-                    &exec.sql(&[
-                        "SELECT version, description, applied_at, NULL, NULL FROM ",
-                        " ORDER BY version",
-                    ]),
-                    &[],
-                )?,
-            ),
-        };
-        rows_read += rows.rows_read();
-
-        let mut applied = Vec::with_capacity(rows.rows().len());
-        let mut diverged = None;
-        for (i, row) in rows.rows().iter().enumerate() {
-            let version = exec.version_of(row.first())?;
-            applied.push(AppliedMigration {
-                version,
-                description: text_of(row.get(1)).unwrap_or_default().to_owned(),
-                applied_at: text_of(row.get(2)).unwrap_or_default().to_owned(),
-                checksum: text_of(row.get(3)).map(str::to_owned),
-            });
-            if diverged.is_some() {
-                continue;
-            }
-            // Same rules as a run: versions 1..=n without gaps, and for the
-            // versions the code knows, the recorded chain must match (only
-            // for the executor's own table; a hand-rolled one has no chain).
-            let expected = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            if version != expected {
-                diverged = Some(expected);
-            } else if own {
-                if let Some(m) = self.migration(version) {
-                    if text_of(row.get(4)) != Some(m.chain()) {
-                        diverged = Some(version);
-                    }
-                }
-            }
-        }
-        let db_version = applied.last().map_or(0, |r| r.version);
-        let state = match diverged {
-            Some(version) => SchemaState::Diverged { version },
-            None if !own => SchemaState::Unadopted,
-            None if db_version > code_version => SchemaState::Ahead,
-            None if db_version == code_version => SchemaState::Current,
-            None => SchemaState::Behind,
-        };
-        let pending = match state {
-            SchemaState::Diverged { .. } | SchemaState::Ahead => Vec::new(),
-            _ => self.pending_after(db_version).iter().collect(),
-        };
-        Ok(Status {
-            code_version,
-            db_version,
-            state,
-            applied,
-            pending,
-            rows_read,
-        })
-    }
-
     /// The migrations after `version` (all of them for 0).
-    fn pending_after(&self, version: u32) -> &'static [Migration] {
+    pub(crate) fn pending_after(&self, version: u32) -> &'static [Migration] {
         let migrations = self.migrations();
         let start = usize::try_from(version)
             .unwrap_or(usize::MAX)
             .min(migrations.len());
         &migrations[start..]
     }
-}
-
-/// What the slow path found under the tracking table's name.
-enum Shape {
-    /// Nothing: a fresh database.
-    Missing,
-    /// The executor's five-column table.
-    Own,
-    /// The hand-rolled `(version, applied_at, description)` table.
-    Legacy,
-    /// Anything else, with its columns.
-    Foreign(Vec<String>),
 }
 
 /// What has to happen before the first pending migration's statements.
@@ -194,66 +81,63 @@ enum Preamble {
     Adopt(u32),
 }
 
+/// What a step of a migration's transaction is, so a failure at step `i`
+/// maps back to its cause without index arithmetic.
+#[derive(Clone, Copy)]
+enum Role {
+    /// Creating the tracking table.
+    Create,
+    /// Adopting a hand-rolled tracking table.
+    Adopt,
+    /// The migration's tracking row.
+    Record,
+    /// The migration's statement with this 0-based index.
+    Statement(usize),
+}
+
+/// The steps of one transaction with the role of each.
+#[derive(Default)]
+struct Batch {
+    steps: Vec<Step>,
+    roles: Vec<Role>,
+}
+
+impl Batch {
+    fn push(&mut self, role: Role, step: Step) {
+        self.steps.push(step);
+        self.roles.push(role);
+    }
+}
+
 /// One migration run (or status) against one backend.
-struct Executor<'a, B: ?Sized> {
+pub(crate) struct Executor<'a, B: ?Sized> {
     schema: &'a Schema,
     backend: &'a B,
 }
 
 impl<'a, B: Backend + ?Sized> Executor<'a, B> {
-    fn new(schema: &'a Schema, backend: &'a B) -> Self {
+    pub(crate) fn new(schema: &'a Schema, backend: &'a B) -> Self {
         Self { schema, backend }
     }
 
-    fn table(&self) -> &'static str {
+    pub(crate) fn table(&self) -> &'static str {
         self.schema.table()
     }
 
-    /// `parts` joined by the tracking table's name quoted as an identifier
-    /// (so any name, even one with quotes, is safe), in one allocation.
-    fn sql(&self, parts: &[&str]) -> String {
-        let table = self.table();
-        let len = parts.iter().map(|p| p.len()).sum::<usize>()
-            + (parts.len().saturating_sub(1)) * (table.len() + 2);
-        let mut sql = String::with_capacity(len);
-        for (i, part) in parts.iter().enumerate() {
-            if i > 0 {
-                sql.push('"');
-                for c in table.chars() {
-                    if c == '"' {
-                        sql.push('"');
-                    }
-                    sql.push(c);
-                }
-                sql.push('"');
-            }
-            sql.push_str(part);
-        }
-        sql
-    }
-
-    /// The up-to-date check's statement (the macro embeds the same text).
-    fn head_query(&self) -> String {
-        self.sql(&[
-            "SELECT version, chain FROM ",
-            " ORDER BY version DESC LIMIT 1",
-        ])
-    }
-
-    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, MigrateError> {
+    pub(crate) fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, MigrateError> {
         self.backend
             .query(sql, params)
-            .map_err(|e| self.backend_error(&e))
+            .map_err(|e| self.read_error(&e))
     }
 
-    fn backend_error(&self, e: &BackendError) -> MigrateError {
+    fn read_error(&self, e: &BackendError) -> MigrateError {
         MigrateError::Backend {
             context: format!("reading table \"{}\"", self.table()),
             message: e.message().to_owned(),
         }
     }
 
-    fn foreign(&self, columns: Vec<String>) -> MigrateError {
+    pub(crate) fn foreign(&self, columns: Vec<String>) -> MigrateError {
         MigrateError::ForeignTable {
             table: self.table(),
             columns,
@@ -262,21 +146,25 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
 
     /// A tracking row's version: `INTEGER PRIMARY KEY` guarantees an
     /// integer, but not that it is a plausible version.
-    fn version_of(&self, value: Option<&Value>) -> Result<u32, MigrateError> {
-        match value {
+    pub(crate) fn version_of(&self, value: Option<&Value>) -> Result<u32, MigrateError> {
+        let detail = match value {
             Some(Value::Integer(v)) => match u32::try_from(*v) {
-                Ok(v) if v > 0 => Ok(v),
-                _ => Err(self.invalid(format!("version {v}"))),
+                Ok(v) if v > 0 => return Ok(v),
+                _ => format!("version {v}"),
             },
-            Some(Value::Text(t)) => Err(self.invalid(format!("version '{t}'"))),
-            Some(Value::Null) | None => Err(self.invalid("version NULL".to_owned())),
-        }
-    }
-
-    fn invalid(&self, detail: String) -> MigrateError {
-        MigrateError::InvalidRecord {
+            Some(Value::Text(t)) => format!("version '{t}'"),
+            Some(Value::Null) | None => "version NULL".to_owned(),
+        };
+        Err(MigrateError::InvalidRecord {
             table: self.table(),
             detail,
+        })
+    }
+
+    fn gap(&self, missing: u32) -> MigrateError {
+        MigrateError::Gap {
+            table: self.table(),
+            missing,
         }
     }
 
@@ -308,42 +196,23 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         }
         let mut rows_read = rows_read;
         if code > 0 {
-            let prefix = self.query(
-                &self.sql(&["SELECT chain FROM ", " WHERE version = ?1"]),
-                &[Value::from(code)],
-            )?;
+            let prefix = self.query(&tracking::chain_at(self.table()), &[Value::from(code)])?;
             rows_read += prefix.rows_read();
             let Some(prefix_row) = prefix.rows().first() else {
-                return Err(MigrateError::Gap {
-                    table: self.table(),
-                    missing: code,
-                });
+                return Err(self.gap(code));
             };
             let expected = self.schema.migration(code).map(Migration::chain);
             if expected.is_none() || text_of(prefix_row.first()) != expected {
                 return Err(self.divergence(code));
             }
         }
-        Ok(Report {
-            from_version: version,
-            to_version: version,
-            applied: Vec::new(),
-            ahead: Some(version),
-            adopted: false,
-            rows_read,
-        })
+        Ok(Report::tolerated_ahead(version, rows_read))
     }
 
     /// The recorded chain at `upto` differs from the code's: walk the
     /// history (slow path only) to name the first version that differs.
     fn divergence(&self, upto: u32) -> MigrateError {
-        let rows = match self.query(
-            &self.sql(&[
-                "SELECT version, checksum, chain FROM ",
-                " WHERE version <= ?1 ORDER BY version",
-            ]),
-            &[Value::from(upto)],
-        ) {
+        let rows = match self.query(&tracking::history_upto(self.table()), &[Value::from(upto)]) {
             Ok(rows) => rows,
             Err(e) => return e,
         };
@@ -354,28 +223,21 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
                 Err(e) => return e,
             };
             if version != expected_version {
-                return MigrateError::Gap {
-                    table: self.table(),
-                    missing: expected_version,
-                };
+                return self.gap(expected_version);
             }
             let Some(m) = self.schema.migration(version) else {
                 break;
             };
             // The checksum names the edited file directly; a matching
-            // checksum with a different chain means an earlier row was
-            // rewritten, which the walk would have caught, or the row itself
-            // was tampered with: either way this version is where it differs.
+            // checksum with a different chain means the row itself was
+            // tampered with: either way this version is where it differs.
             if text_of(row.get(1)) != Some(m.checksum()) || text_of(row.get(2)) != Some(m.chain()) {
                 return self.edited(m);
             }
             expected_version += 1;
         }
         if expected_version <= upto {
-            return MigrateError::Gap {
-                table: self.table(),
-                missing: expected_version,
-            };
+            return self.gap(expected_version);
         }
         // Every row matched on the walk although the head did not: only
         // possible if the table changed between the two reads. Blame the head.
@@ -406,74 +268,42 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             Shape::Foreign(columns) => Err(self.foreign(columns)),
             // Our shape, yet the head query failed: a real database error
             // (locked, I/O), not something to repair.
-            Shape::Own => Err(self.backend_error(&head_error)),
+            Shape::Own => Err(self.read_error(&head_error)),
         }
     }
 
-    /// Looks at what exists under the tracking table's name.
-    fn inspect(&self) -> Result<(Shape, u64), MigrateError> {
-        let table = Value::from(self.table());
-        // SQLite compares identifiers case-insensitively (ASCII), so must we.
-        let master = self.query(
-            "SELECT type FROM sqlite_master WHERE name = ?1 COLLATE NOCASE",
-            std::slice::from_ref(&table),
-        )?;
-        let mut rows_read = master.rows_read();
-        let Some(kind) = master.rows().first() else {
+    /// Looks at what exists under the tracking table's name, and how many
+    /// rows that read.
+    pub(crate) fn inspect(&self) -> Result<(Shape, u64), MigrateError> {
+        let table = [Value::from(self.table())];
+        let kind = self.query(tracking::KIND_QUERY, &table)?;
+        let mut rows_read = kind.rows_read();
+        let Some(kind) = kind.rows().first() else {
             return Ok((Shape::Missing, rows_read));
         };
-        let is_table = text_of(kind.first()) == Some("table");
-        // pragma_table_info is allowed on Durable Objects when given a name.
-        let info = self.query(
-            "SELECT name, pk FROM pragma_table_info(?1)",
-            std::slice::from_ref(&table),
-        )?;
+        let info = self.query(tracking::COLUMNS_QUERY, &table)?;
         rows_read += info.rows_read();
-        let mut columns = Vec::with_capacity(info.rows().len());
-        let mut version_is_pk = false;
-        for row in info.rows() {
-            let name = text_of(row.first()).unwrap_or_default().to_owned();
-            if name.eq_ignore_ascii_case("version") && row.get(1).and_then(Value::as_i64) == Some(1)
-            {
-                version_is_pk = true;
-            }
-            columns.push(name);
-        }
-        if !is_table {
-            return Ok((Shape::Foreign(columns), rows_read));
-        }
-        // `version` must be the primary key: the fast path relies on it being
-        // the rowid (one-row read, unique versions).
-        // Extra columns on our own table are tolerated (the executor names
-        // the columns it writes); a hand-rolled table is adopted only in its
-        // exact known shape, since adoption alters it.
-        let shape = if version_is_pk && has_columns(&columns, &OWN_COLUMNS) {
-            Shape::Own
-        } else if version_is_pk && same_columns(&columns, &LEGACY_COLUMNS) {
-            Shape::Legacy
-        } else {
-            Shape::Foreign(columns)
-        };
-        Ok((shape, rows_read))
+        let columns = info
+            .rows()
+            .iter()
+            .map(|row| {
+                let name = text_of(row.first()).unwrap_or_default().to_owned();
+                (name, row.get(1).and_then(Value::as_i64) == Some(1))
+            })
+            .collect();
+        Ok((Shape::classify(text_of(kind.first()), columns), rows_read))
     }
 
     /// Adopts a hand-rolled table: its versions must be `1..=n`, known to the
     /// code, and are trusted (the table has no checksums to verify).
     fn adopt(&self, rows_read: u64) -> Result<Report, MigrateError> {
-        let rows = self.query(
-            &self.sql(&["SELECT version FROM ", " ORDER BY version"]),
-            &[],
-        )?;
+        let rows = self.query(&tracking::versions(self.table()), &[])?;
         let rows_read = rows_read + rows.rows_read();
         let mut recorded = 0u32;
         for row in rows.rows() {
             let version = self.version_of(row.first())?;
-            let expected = recorded + 1;
-            if version != expected {
-                return Err(MigrateError::Gap {
-                    table: self.table(),
-                    missing: expected,
-                });
+            if version != recorded + 1 {
+                return Err(self.gap(recorded + 1));
             }
             recorded = version;
         }
@@ -488,42 +318,29 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
     }
 
     /// The tracking-table steps that precede the first pending migration.
-    fn preamble_steps(&self, preamble: &Preamble) -> Vec<Step> {
+    fn preamble(&self, preamble: &Preamble, batch: &mut Batch) {
+        let table = self.table();
         match preamble {
-            Preamble::None => Vec::new(),
-            Preamble::Create => vec![Step::new(self.sql(&[
-                "CREATE TABLE ",
-                " (version INTEGER PRIMARY KEY, \
-                 applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), \
-                 description TEXT NOT NULL, checksum TEXT, chain TEXT)",
-            ]))],
+            Preamble::None => {}
+            Preamble::Create => batch.push(Role::Create, Step::new(tracking::create_table(table))),
             Preamble::Adopt(recorded) => {
-                let mut steps = vec![
-                    Step::new(self.sql(&["ALTER TABLE ", " ADD COLUMN checksum TEXT"])),
-                    Step::new(self.sql(&["ALTER TABLE ", " ADD COLUMN chain TEXT"])),
-                ];
-                let update = self.sql(&[
-                    "UPDATE ",
-                    " SET checksum = ?1, chain = ?2 WHERE version = ?3",
-                ]);
-                let known = self.schema.migrations();
-                // `adopt` checked `recorded <= schema.version()`; `get` keeps
-                // this panic-free regardless.
-                let prefix = usize::try_from(*recorded)
-                    .ok()
-                    .and_then(|n| known.get(..n))
-                    .unwrap_or(known);
-                for m in prefix {
-                    steps.push(Step::with_params(
-                        update.clone(),
-                        vec![
-                            Value::from(m.checksum()),
-                            Value::from(m.chain()),
-                            Value::from(m.version()),
-                        ],
-                    ));
+                for sql in tracking::adopt(table) {
+                    batch.push(Role::Adopt, Step::new(sql));
                 }
-                steps
+                let fill = tracking::fill_row(table);
+                for m in self
+                    .schema
+                    .migrations()
+                    .iter()
+                    .take_while(|m| m.version() <= *recorded)
+                {
+                    let params = vec![
+                        Value::from(m.checksum()),
+                        Value::from(m.chain()),
+                        Value::from(m.version()),
+                    ];
+                    batch.push(Role::Adopt, Step::with_params(fill.clone(), params));
+                }
             }
         }
     }
@@ -532,155 +349,99 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
     /// with its tracking row; the preamble joins the first transaction so a
     /// fresh database never ends up with an empty tracking table.
     fn apply(&self, from: u32, preamble: Preamble, rows_read: u64) -> Result<Report, MigrateError> {
+        let mut report = Report::unchanged(from, rows_read);
+        report.adopted = matches!(preamble, Preamble::Adopt(_));
         let pending = self.schema.pending_after(from);
-        let adopted = matches!(preamble, Preamble::Adopt(_));
-        if pending.is_empty() && !adopted {
-            return Ok(Report {
-                from_version: from,
-                to_version: from,
-                applied: Vec::new(),
-                ahead: None,
-                adopted: false,
-                rows_read,
-            });
-        }
-
-        let mut pre = self.preamble_steps(&preamble);
+        let mut batch = Batch::default();
+        self.preamble(&preamble, &mut batch);
         if pending.is_empty() {
-            // Adoption with nothing to apply: the preamble alone.
-            self.backend.transaction(pre).map_err(|e| {
-                tx_backend_error(format!("adopting table \"{}\"", self.table()), &e)
-            })?;
-            return Ok(Report {
-                from_version: from,
-                to_version: from,
-                applied: Vec::new(),
-                ahead: None,
-                adopted,
-                rows_read,
-            });
+            // A fresh database with nothing to apply stays untouched; an
+            // adoption with nothing to apply runs its preamble alone.
+            if report.adopted {
+                self.run(batch, None)?;
+            }
+            return Ok(report);
         }
-        // applied_at is set explicitly (by SQLite, so the runtime needs no
-        // clock): an adopted hand-rolled table has no DEFAULT for it.
-        let insert = self.sql(&[
-            "INSERT INTO ",
-            " (version, applied_at, description, checksum, chain) \
-             VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?2, ?3, ?4)",
-        ]);
-        let mut applied = Vec::with_capacity(pending.len());
+        let insert = tracking::insert(self.table());
         for m in pending {
-            let pre_len = pre.len();
-            let mut steps = std::mem::take(&mut pre);
-            steps.reserve(m.statements().len() + 1);
             // The tracking row goes first: if another migrator applied this
             // version meanwhile, its primary key fails the transaction before
             // any of the migration's statements runs, and the error says so
             // instead of blaming the file ("table already exists").
-            steps.push(Step::with_params(
-                insert.clone(),
-                vec![
-                    Value::from(m.version()),
-                    Value::from(m.description()),
-                    Value::from(m.checksum()),
-                    Value::from(m.chain()),
-                ],
-            ));
-            steps.extend(m.statements().iter().map(|s| Step::new(s.sql())));
-            if let Err(e) = self.backend.transaction(steps) {
-                return Err(self.tx_error(m, pre_len, &preamble, &e));
+            let params = vec![
+                Value::from(m.version()),
+                Value::from(m.description()),
+                Value::from(m.checksum()),
+                Value::from(m.chain()),
+            ];
+            batch.push(Role::Record, Step::with_params(insert.clone(), params));
+            for (i, s) in m.statements().iter().enumerate() {
+                batch.push(Role::Statement(i), Step::new(s.sql()));
             }
-            applied.push(m);
+            self.run(std::mem::take(&mut batch), Some(m))?;
+            report.applied.push(m);
+            report.to_version = m.version();
         }
-        Ok(Report {
-            from_version: from,
-            to_version: applied.last().map_or(from, |m| m.version()),
-            applied,
-            ahead: None,
-            adopted,
-            rows_read,
-        })
+        Ok(report)
     }
 
-    /// Maps a failed transaction back to what its failing step was.
-    fn tx_error(
-        &self,
-        m: &'static Migration,
-        pre_len: usize,
-        preamble: &Preamble,
-        e: &TxError,
-    ) -> MigrateError {
-        let statements = m.statements();
-        match e.step() {
-            Some(i) if i < pre_len => {
-                let verb = match preamble {
-                    Preamble::Adopt(_) => "adopting",
-                    _ => "creating",
-                };
-                tx_backend_error(format!("{verb} table \"{}\"", self.table()), e)
-            }
-            Some(i) if i > pre_len && i - pre_len - 1 < statements.len() => {
-                let index = i - pre_len - 1;
-                let s = &statements[index];
-                MigrateError::Statement {
+    /// Runs one transaction; on failure names what failed.
+    fn run(&self, batch: Batch, m: Option<&'static Migration>) -> Result<(), MigrateError> {
+        let Batch { steps, roles } = batch;
+        let Err(e) = self.backend.transaction(steps) else {
+            return Ok(());
+        };
+        let message = e.error().message().to_owned();
+        let table = self.table();
+        let context = match (e.step().and_then(|i| roles.get(i)), m) {
+            (Some(Role::Statement(index)), Some(m)) => {
+                let s = m.statements().get(*index);
+                return Err(MigrateError::Statement {
                     version: m.version(),
                     file: m.name(),
                     statement: index + 1,
-                    line: s.line(),
-                    column: s.column(),
-                    message: e.error().message().to_owned(),
-                }
+                    line: s.map_or(0, |s| s.line()),
+                    column: s.map_or(0, |s| s.column()),
+                    message,
+                });
             }
-            Some(_) => tx_backend_error(
-                format!(
-                    "recording version {} ({}) in table \"{}\" (another migrator may have \
-                     applied it concurrently; run again)",
-                    m.version(),
-                    m.name(),
-                    self.table()
-                ),
-                e,
+            (Some(Role::Create), _) => format!("creating table \"{table}\""),
+            (Some(Role::Adopt), _) => format!("adopting table \"{table}\""),
+            // The row's primary key exists: another migrator (another
+            // process on the same file) committed this version meanwhile.
+            (Some(Role::Record), Some(m)) if message.contains("UNIQUE constraint failed") => {
+                return Err(MigrateError::Concurrent {
+                    version: m.version(),
+                    file: m.name(),
+                    table,
+                });
+            }
+            (Some(Role::Record), Some(m)) => format!(
+                "recording version {} ({}) in table \"{table}\"",
+                m.version(),
+                m.name()
             ),
             // Outside the steps: BEGIN or COMMIT (the message says which).
-            None => tx_backend_error(format!("running migration {}", m.name()), e),
-        }
+            (_, Some(m)) => format!("running migration {}", m.name()),
+            (_, None) => format!("adopting table \"{table}\""),
+        };
+        Err(MigrateError::Backend { context, message })
     }
 }
 
-fn tx_backend_error(context: String, e: &TxError) -> MigrateError {
-    MigrateError::Backend {
-        context,
-        message: e.error().message().to_owned(),
-    }
-}
-
-fn text_of(value: Option<&Value>) -> Option<&str> {
+pub(crate) fn text_of(value: Option<&Value>) -> Option<&str> {
     value.and_then(Value::as_str)
-}
-
-/// Whether `found` includes every column of `expected`, ignoring ASCII case.
-fn has_columns(found: &[String], expected: &[&str]) -> bool {
-    expected
-        .iter()
-        .all(|e| found.iter().any(|f| f.eq_ignore_ascii_case(e)))
-}
-
-/// Whether `found` is exactly `expected` as a set, ignoring ASCII case and
-/// order (a hand-rolled table may declare its columns in any order).
-fn same_columns(found: &[String], expected: &[&str]) -> bool {
-    found.len() == expected.len() && has_columns(found, expected)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::TxError;
 
     struct NoDb;
 
     impl Backend for NoDb {
         fn query(&self, _: &str, _: &[Value]) -> Result<Rows, BackendError> {
-            Err(BackendError::new("unreachable"))
-        }
-        fn execute(&self, _: &str, _: &[Value]) -> Result<(), BackendError> {
             Err(BackendError::new("unreachable"))
         }
         fn transaction(&self, _: Vec<Step>) -> Result<(), TxError> {
@@ -689,33 +450,9 @@ mod tests {
     }
 
     #[test]
-    fn table_name_is_quoted_as_an_identifier() {
-        let schema = Schema::__new("we\"ird name", false, &[]);
-        let exec = Executor::new(&schema, &NoDb);
-        assert_eq!(
-            exec.sql(&["SELECT * FROM ", " WHERE ", " = 1"]),
-            "SELECT * FROM \"we\"\"ird name\" WHERE \"we\"\"ird name\" = 1"
-        );
-        assert_eq!(exec.sql(&["no table"]), "no table");
-    }
-
-    #[test]
-    fn column_sets_ignore_case_and_order() {
-        let found: Vec<String> = ["Description", "VERSION", "applied_at"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert!(same_columns(&found, &LEGACY_COLUMNS));
-        assert!(!same_columns(&found, &OWN_COLUMNS));
-        assert!(!same_columns(&found[..2], &LEGACY_COLUMNS));
-        assert!(has_columns(&found, &LEGACY_COLUMNS[..2]));
-        assert!(!has_columns(&found[..2], &LEGACY_COLUMNS));
-    }
-
-    #[test]
     fn a_failing_backend_is_a_backend_error() {
         let schema = Schema::__new("migrations", false, &[]);
-        let err = schema.migrate_with(&NoDb).unwrap_err();
+        let err = schema.migrate(&NoDb).unwrap_err();
         assert_eq!(
             err,
             MigrateError::Backend {

@@ -33,6 +33,27 @@ pub struct Report {
 }
 
 impl Report {
+    /// A run that found the database at `version` and, so far, changed nothing.
+    pub(crate) fn unchanged(version: u32, rows_read: u64) -> Self {
+        Self {
+            from_version: version,
+            to_version: version,
+            applied: Vec::new(),
+            ahead: None,
+            adopted: false,
+            rows_read,
+        }
+    }
+
+    /// A run that found the database at `db`, ahead of the code, and
+    /// tolerated it.
+    pub(crate) fn tolerated_ahead(db: u32, rows_read: u64) -> Self {
+        Self {
+            ahead: Some(db),
+            ..Self::unchanged(db, rows_read)
+        }
+    }
+
     /// The version the database was at before the run (0 for a fresh one).
     pub fn from_version(&self) -> u32 {
         self.from_version

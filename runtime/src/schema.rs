@@ -17,8 +17,25 @@ pub struct Statement {
 }
 
 impl Statement {
+    /// The statement `text[start..end]` of a migration's text, at `line`:`column`.
+    ///
+    /// `const`, so the generated code embeds each file's text once and every
+    /// statement is a slice of it. Offsets come from the compiler's splitter;
+    /// offsets off a character boundary stop the build (const evaluation).
     #[doc(hidden)]
-    pub const fn __new(sql: &'static str, line: u32, column: u32) -> Self {
+    pub const fn __new(
+        text: &'static str,
+        start: usize,
+        end: usize,
+        line: u32,
+        column: u32,
+    ) -> Self {
+        let (head, _) = text.as_bytes().split_at(end);
+        let (_, bytes) = head.split_at(start);
+        let sql = match core::str::from_utf8(bytes) {
+            Ok(sql) => sql,
+            Err(_) => panic!("durable-schema: statement offsets off a character boundary"),
+        };
         Self { sql, line, column }
     }
 
@@ -106,7 +123,8 @@ impl Migration {
         self.chain
     }
 
-    /// The statements, in order, as the executor runs them.
+    /// The statements, in order, as the executor runs them (each a slice of
+    /// [`sql`](Migration::sql)).
     pub const fn statements(&self) -> &'static [Statement] {
         self.statements
     }
@@ -120,8 +138,8 @@ pub struct Schema {
     table: &'static str,
     strict: bool,
     migrations: &'static [Migration],
-    /// The up-to-date query, precomputed by the macro so the fast path
-    /// builds nothing (see [`Schema::head_query`]).
+    /// The up-to-date query ([`crate::tracking::head_query`]), precomputed
+    /// by the macro so the fast path builds nothing.
     head_query: Option<&'static str>,
 }
 
@@ -146,11 +164,10 @@ impl Schema {
         self
     }
 
-    /// The one statement of the up-to-date check,
-    /// `SELECT version, chain FROM "<table>" ORDER BY version DESC LIMIT 1`,
-    /// when the macro embedded it (it always does); `None` for a schema
-    /// built by hand, for which the executor formats it per call.
-    pub const fn head_query(&self) -> Option<&'static str> {
+    /// The embedded up-to-date query; `None` for a schema built by hand,
+    /// for which the executor formats it per call.
+    #[doc(hidden)]
+    pub const fn __head_query(&self) -> Option<&'static str> {
         self.head_query
     }
 

@@ -1,48 +1,12 @@
 //! The rusqlite backend (feature `rusqlite`): native tests, local tools, the
-//! CLI.
+//! CLI. `SCHEMA.migrate(&conn)` with a `rusqlite::Connection`; each pending
+//! migration runs in a `BEGIN IMMEDIATE` transaction, so `conn` must not be
+//! inside a transaction already.
 
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use crate::backend::{Backend, BackendError, Rows, Step, TxError, Value};
-use crate::{MigrateError, Report, Schema, Status};
-
-impl Schema {
-    /// Brings the SQLite database behind `conn` to this schema's version.
-    ///
-    /// Same as [`migrate_with`](Schema::migrate_with) with the connection as
-    /// the backend. Each pending migration runs in a `BEGIN IMMEDIATE`
-    /// transaction, so `conn` must not be inside a transaction already.
-    ///
-    /// # Example
-    ///
-    /// ```no_run
-    /// # fn demo(schema: &durable_schema_runtime::Schema) -> Result<(), Box<dyn std::error::Error>> {
-    /// let conn = rusqlite::Connection::open("app.db")?;
-    /// let report = schema.migrate(&conn)?;
-    /// println!("now at version {}", report.to_version());
-    /// # Ok(()) }
-    /// ```
-    pub fn migrate(&self, conn: &Connection) -> Result<Report, MigrateError> {
-        self.migrate_with(conn)
-    }
-
-    /// The applied/pending view of the database behind `conn`; changes
-    /// nothing. Same as [`status_with`](Schema::status_with).
-    ///
-    /// # Example
-    ///
-    /// ```no_run
-    /// # fn demo(schema: &durable_schema_runtime::Schema) -> Result<(), Box<dyn std::error::Error>> {
-    /// let conn = rusqlite::Connection::open("app.db")?;
-    /// let status = schema.status(&conn)?;
-    /// println!("{} pending", status.pending().len());
-    /// # Ok(()) }
-    /// ```
-    pub fn status(&self, conn: &Connection) -> Result<Status, MigrateError> {
-        self.status_with(conn)
-    }
-}
 
 /// The SQLite error's own message, without rusqlite's decoration (the SQL
 /// text and offset it appends to syntax errors): the executor adds the file
@@ -84,6 +48,16 @@ fn prepare<'c>(
     Ok(stmt)
 }
 
+/// Runs one statement to its end. Steps rather than `Statement::execute`,
+/// which refuses statements that return rows (a PRAGMA, `... RETURNING`): a
+/// migration may legitimately contain those.
+fn run(conn: &Connection, sql: &str, params: &[Value]) -> Result<(), BackendError> {
+    let mut stmt = prepare(conn, sql, params)?;
+    let mut rows = stmt.raw_query();
+    while rows.next().map_err(|e| message(&e))?.is_some() {}
+    Ok(())
+}
+
 /// Rolls back if a transaction is still open. SQLite may already have rolled
 /// back on its own (e.g. after SQLITE_FULL), in which case there is nothing to
 /// do; a failing ROLLBACK cannot be reported better than the original error.
@@ -114,16 +88,6 @@ impl Backend for Connection {
         Ok(Rows::new(out, read))
     }
 
-    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), BackendError> {
-        let mut stmt = prepare(self, sql, params)?;
-        // Step to the end rather than `Statement::execute`, which refuses
-        // statements that return rows (a PRAGMA, `... RETURNING`): a
-        // migration may legitimately contain those.
-        let mut rows = stmt.raw_query();
-        while rows.next().map_err(|e| message(&e))?.is_some() {}
-        Ok(())
-    }
-
     fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
         // A Durable Object runs every migration with foreign keys on
         // (`PRAGMA foreign_keys = OFF` is a no-op inside its transaction), so
@@ -148,7 +112,7 @@ impl Backend for Connection {
             )))
         })?;
         for (i, step) in steps.iter().enumerate() {
-            if let Err(e) = Backend::execute(self, step.sql(), step.params()) {
+            if let Err(e) = run(self, step.sql(), step.params()) {
                 rollback(self);
                 return Err(TxError::at_step(i, e));
             }
@@ -277,9 +241,9 @@ mod tests {
     #[test]
     fn messages_are_sqlites_own() {
         let conn = conn();
-        let err = Backend::execute(&conn, "CREATE TABLE (", &[]).unwrap_err();
+        let err = run(&conn, "CREATE TABLE (", &[]).unwrap_err();
         assert_eq!(err.message(), "near \"(\": syntax error");
-        let err = Backend::execute(&conn, "SELECT 1; SELECT 2", &[]).unwrap_err();
+        let err = run(&conn, "SELECT 1; SELECT 2", &[]).unwrap_err();
         assert!(err.message().contains("ultiple"), "{err}");
     }
 
@@ -293,7 +257,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            rows.into_rows(),
+            rows.rows(),
             [vec![
                 Value::Null,
                 Value::Integer(-7),

@@ -1,5 +1,5 @@
-//! The Durable Object backend (wasm32, workers-rs 0.8.7): no feature flag
-//! needed.
+//! The Durable Object backend (workers-rs 0.8.7): on wasm32 it needs no
+//! feature flag.
 //!
 //! - Statements run one at a time through `SqlStorage::exec` (synchronous).
 //! - A transaction is `ctx.storage.transactionSync(callback)`: workerd refuses
@@ -54,7 +54,8 @@ use crate::{MigrateError, Report, Schema, Status};
 /// # fn demo(state: &worker::State, schema: &durable_schema_runtime::Schema) {
 /// use durable_schema_runtime::worker::DurableObjectSql;
 ///
-/// let report = schema.migrate_with(&DurableObjectSql::new(state));
+/// // What the constructor hook does, without `blockConcurrencyWhile`:
+/// let report = schema.migrate(&DurableObjectSql::new(state));
 /// # let _ = report;
 /// # }
 /// ```
@@ -152,10 +153,6 @@ impl Backend for DurableObjectSql {
         Ok(Rows::new(rows, read))
     }
 
-    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), BackendError> {
-        run(&self.sql, sql, params)
-    }
-
     fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
         let raw: &JsValue = self.storage.as_raw().as_ref();
         // Looked up before the callback exists: a `once_into_js` closure
@@ -219,16 +216,10 @@ pub fn last_report(state: &State) -> Option<Report> {
     LAST_REPORTS.with(|reports| reports.borrow().get(&id).cloned())
 }
 
-/// Migrates now, synchronously, and returns the report. The constructor
-/// hook is the usual way; this is for tests and explicit admin routes.
-pub fn migrate_now(state: &State, schema: &Schema) -> Result<Report, MigrateError> {
-    schema.migrate_with(&DurableObjectSql::new(state))
-}
-
 /// The applied/pending view of this object's database, for a `/schema`
 /// debug route. Reads the whole tracking table; changes nothing.
 pub fn status(state: &State, schema: &Schema) -> Result<Status, MigrateError> {
-    schema.status_with(&DurableObjectSql::new(state))
+    schema.status(&DurableObjectSql::new(state))
 }
 
 /// The constructor hook on a Durable Object: `Self::migrate(&state)` in
@@ -241,7 +232,7 @@ impl MigrateTarget for State {
         let backend = DurableObjectSql::new(self);
         let id = self.id().to_string();
         let gate = self.block_concurrency_while(async move {
-            match schema.migrate_with(&backend) {
+            match schema.migrate(&backend) {
                 Ok(report) => {
                     if let Some(db) = report.ahead() {
                         ::worker::console_warn!(
