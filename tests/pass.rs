@@ -313,7 +313,7 @@ fn rebuild_of_a_referenced_table_keeps_its_children() {
 fn embedded_head_query_matches_the_executor() {
     let schema = Example::SCHEMA;
     assert_eq!(
-        schema.head_query(),
+        schema.__head_query(),
         Some("SELECT version, chain FROM \"schema_history\" ORDER BY version DESC LIMIT 1")
     );
     let by_hand =

@@ -56,6 +56,10 @@ impl Default for Options {
 pub struct PlannedStatement {
     /// The text, without the terminating `;`.
     pub sql: String,
+    /// Byte offset of the statement in the migration's normalized text.
+    pub start: usize,
+    /// Byte offset of its end (`text[start..end]` is `sql`).
+    pub end: usize,
     /// 1-based line of its first token.
     pub line: u32,
     /// 1-based column of its first token.
@@ -136,6 +140,8 @@ pub fn check_files(files: Vec<SourceFile>, options: &Options) -> Result<Plan, Ve
                     let (line, column) = line_col(&source.text, s.offset);
                     PlannedStatement {
                         sql: s.sql.to_owned(),
+                        start: s.offset,
+                        end: s.offset + s.sql.len(),
                         line,
                         column,
                     }

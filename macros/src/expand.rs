@@ -124,6 +124,8 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
         let path = &m.source.abs_path;
         quote! { const _: &str = include_str!(#path); }
     });
+    // Each file's text is embedded once; its statements are slices of it
+    // (`Statement::__new` slices in const evaluation).
     let migrations = plan.migrations.iter().map(|m| {
         let v = m.source.version;
         let name = &m.source.name;
@@ -132,15 +134,16 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
         let checksum = &m.checksum;
         let chain = &m.chain;
         let statements = m.statements.iter().map(|s| {
-            let (sql, line, column) = (&s.sql, s.line, s.column);
-            quote! { ::durable_schema::__private::Statement::__new(#sql, #line, #column) }
+            let (start, end, line, column) = (s.start, s.end, s.line, s.column);
+            quote! { ::durable_schema::__private::Statement::__new(SQL, #start, #end, #line, #column) }
         });
-        quote! {
+        quote! {{
+            const SQL: &str = #text;
             ::durable_schema::__private::Migration::__new(
-                #v, #name, #description, #text, #checksum, #chain,
+                #v, #name, #description, SQL, #checksum, #chain,
                 &[#(#statements),*],
             )
-        }
+        }}
     });
     let head_query = durable_schema_compiler::tracking::head_query(table);
     let dir = args.dir.value();
