@@ -53,7 +53,8 @@
 //! transaction.
 //!
 //! Natively (feature `rusqlite`), the same schema runs on a local file, which
-//! is how the tests and the native demo use it:
+//! is how the tests and the native demo use it; `Chat::SCHEMA.migrate(&conn)`
+//! and `Chat::SCHEMA.status(&conn)` work on any [`backend::Backend`]:
 //!
 //! ```
 //! #[durable_schema::durable_schema(dir = "migrations")]
@@ -77,6 +78,7 @@
 //! }
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // The build-script example is a whole build.rs, where `fn main` is the point.
 #![allow(clippy::needless_doctest_main)]
 
@@ -88,13 +90,17 @@ pub use durable_schema_macros::durable_schema;
 
 pub use durable_schema_runtime::build;
 pub use durable_schema_runtime::{
-    AppliedMigration, Backend, BackendError, MigrateError, Migration, Report, Rows, Schema,
-    SchemaState, Statement, Status, Step, TxError, Value,
+    AppliedMigration, MigrateError, Migration, Report, Schema, SchemaState, Statement, Status,
 };
 
-/// The Durable Object backend (wasm32): `DurableObjectSql`, `migrate_now`,
-/// `status` and `last_report` for a `/schema` debug route.
-#[cfg(target_arch = "wasm32")]
+/// The seam between the executor and a database, for writing a backend or
+/// a test wrapper (fault injection, counters). Migrating needs none of it.
+pub use durable_schema_runtime::backend;
+
+/// The Durable Object backend: `DurableObjectSql`, and `status` /
+/// `last_report` for a `/schema` debug route. On wasm32 it needs no feature.
+#[cfg(any(target_arch = "wasm32", feature = "worker"))]
+#[cfg_attr(docsrs, doc(cfg(target_arch = "wasm32")))]
 pub use durable_schema_runtime::worker;
 
 #[doc(hidden)]
