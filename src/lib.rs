@@ -98,7 +98,8 @@ pub use durable_schema_runtime::{
 pub use durable_schema_runtime::backend;
 
 /// The Durable Object backend: `DurableObjectSql`, and `status` /
-/// `last_report` for a `/schema` debug route. On wasm32 it needs no feature.
+/// `sql` (the database once the schema is current), `status` and
+/// `last_wake` for a `/schema` debug route. On wasm32 it needs no feature.
 #[cfg(any(target_arch = "wasm32", feature = "worker"))]
 #[cfg_attr(docsrs, doc(cfg(target_arch = "wasm32")))]
 pub use durable_schema_runtime::worker;

@@ -176,10 +176,11 @@ fn implement(target: &Target, body: &TokenStream) -> TokenStream {
             /// Brings the database up to [`Self::SCHEMA`]; call it first thing
             /// in the constructor.
             ///
-            /// On a Durable Object (`&worker::State`) it starts the migrator
-            /// under `blockConcurrencyWhile`, so no request sees an old schema
-            /// and a failure resets the object. On a `rusqlite::Connection` it
-            /// migrates and returns the report.
+            /// On a Durable Object (`&worker::State`) it runs
+            /// `SCHEMA.wake` under `blockConcurrencyWhile`, so no request sees
+            /// an old schema; a failure never resets the object, and code
+            /// reaches the database through `durable_schema::worker::sql`.
+            /// On a `rusqlite::Connection` it migrates and returns the report.
             // The parameter's name must not clash with the struct's own
             // generic parameters, which are in scope here.
             #[allow(dead_code)]

@@ -119,15 +119,13 @@ impl Rows {
 pub struct Step {
     sql: Cow<'static, str>,
     params: Vec<Value>,
+    check: bool,
 }
 
 impl Step {
     /// A statement without parameters.
     pub fn new(sql: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            sql: sql.into(),
-            params: Vec::new(),
-        }
+        Self::with_params(sql, Vec::new())
     }
 
     /// A statement with positional parameters.
@@ -135,7 +133,23 @@ impl Step {
         Self {
             sql: sql.into(),
             params,
+            check: false,
         }
+    }
+
+    /// A check: a statement that must return no row (e.g. `PRAGMA
+    /// foreign_key_check("t")`). A row fails the transaction with
+    /// [`TxError::with_row`].
+    pub fn check(sql: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            check: true,
+            ..Self::new(sql)
+        }
+    }
+
+    /// Whether this step is a [`check`](Step::check).
+    pub fn is_check(&self) -> bool {
+        self.check
     }
 
     /// The SQL text (exactly one statement).
@@ -186,6 +200,7 @@ impl std::error::Error for BackendError {}
 pub struct TxError {
     step: Option<usize>,
     error: BackendError,
+    row: Option<Vec<Value>>,
 }
 
 impl TxError {
@@ -194,12 +209,30 @@ impl TxError {
         Self {
             step: Some(index),
             error,
+            row: None,
+        }
+    }
+
+    /// Check step `index` (see [`Step::check`]) returned `row`.
+    pub fn with_row(index: usize, row: Vec<Value>) -> Self {
+        Self {
+            row: Some(row),
+            ..Self::at_step(index, BackendError::new("check returned a row"))
         }
     }
 
     /// Beginning or committing the transaction failed.
     pub fn outside_steps(error: BackendError) -> Self {
-        Self { step: None, error }
+        Self {
+            step: None,
+            error,
+            row: None,
+        }
+    }
+
+    /// The first row a failing check returned.
+    pub fn row(&self) -> Option<&[Value]> {
+        self.row.as_deref()
     }
 
     /// The 0-based index of the failing step, if a step failed.
@@ -254,7 +287,7 @@ impl std::error::Error for TxError {}
 ///         self.queries.set(self.queries.get() + 1);
 ///         self.inner.query(sql, params)
 ///     }
-///     fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
+///     fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
 ///         self.inner.transaction(steps)
 ///     }
 /// }
@@ -263,13 +296,15 @@ pub trait Backend {
     /// Runs one statement that returns rows and collects all of them.
     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError>;
 
-    /// Runs `steps` in order inside one transaction and commits. On the first
-    /// failing step, rolls everything back and returns its index.
+    /// Runs `steps` in order inside one transaction and commits; returns the
+    /// rows the steps wrote, as the database counts them. On the first
+    /// failing step (or a [`check`](Step::check) that returns a row), rolls
+    /// everything back and returns its index.
     ///
     /// Takes the steps by value so a backend that must hand them to a
     /// `'static` callback (the Durable Object's `transactionSync`) can move
     /// them there without copying.
-    fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError>;
+    fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError>;
 }
 
 impl<B: Backend + ?Sized> Backend for &B {
@@ -277,7 +312,7 @@ impl<B: Backend + ?Sized> Backend for &B {
         (**self).query(sql, params)
     }
 
-    fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
+    fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
         (**self).transaction(steps)
     }
 }

@@ -3,15 +3,16 @@
 
 use std::fmt;
 
+use crate::report::{json_string, Mismatch};
+
 /// Why [`Schema::migrate`](crate::Schema::migrate) did not bring the
 /// database to the code's version.
 ///
 /// Every variant leaves the database in a whole version: a migration is
 /// either committed with its tracking row or not at all. Migrations applied
-/// earlier in the same run stay committed, with one exception: when the
-/// Durable Object constructor hook fails, workerd resets the object and
-/// discards the writes of the whole run (they were still behind the output
-/// gate), so the database stays at the version it had before the run.
+/// earlier in the same run stay committed, on a Durable Object as natively
+/// (its constructor hook never fails the constructor, so workerd commits
+/// them).
 ///
 /// The `Display` text is one lowercase line: what happened, naming the file
 /// and the database's message where there is one, then what to do.
@@ -33,6 +34,50 @@ pub enum MigrateError {
         column: u32,
         /// The database's message, e.g. `UNIQUE constraint failed: users.email`.
         message: String,
+    },
+    /// A migration left a foreign-key violation at its end (a deferred key,
+    /// or a rebuilt table that lost a referenced row); it was rolled back.
+    ForeignKey {
+        /// Version of the migration.
+        version: u32,
+        /// Its file name.
+        file: &'static str,
+        /// The referencing (child) table.
+        table: String,
+        /// The rowid of the offending row (`None` for a WITHOUT ROWID table).
+        rowid: Option<i64>,
+        /// The referenced (parent) table.
+        parent: String,
+    },
+    /// [`Schema::wake`](crate::Schema::wake) did not try: the same code
+    /// failed at this version less than `retry_after` seconds ago. Nothing
+    /// was executed.
+    Deferred {
+        /// The version that failed.
+        version: u32,
+        /// The recorded error of that attempt.
+        error: String,
+        /// How many attempts of this code failed so far.
+        attempts: u32,
+        /// Seconds until the next attempt.
+        retry_in_secs: u32,
+    },
+    /// The tracking table is empty while the database holds user tables:
+    /// re-applying every migration to data they already shaped is refused.
+    EmptyHistory {
+        /// The tracking table.
+        table: &'static str,
+        /// One of the user tables found.
+        user_table: String,
+    },
+    /// A hand-rolled tracking table records, for some versions, another
+    /// migration than the code's (compared by description): it was not
+    /// adopted and was left untouched.
+    AdoptionMismatch {
+        /// The tracking table.
+        table: &'static str,
+        /// Every version whose description differs.
+        mismatches: Vec<Mismatch>,
     },
     /// A migration recorded as applied differs from the file in the code:
     /// it was edited (or replaced) after it ran. Nothing was applied.
@@ -124,6 +169,46 @@ impl fmt::Display for MigrateError {
                  ({file}:{line}:{column}): {message}; it was rolled back: fix the statement or \
                  the data it trips over, then deploy again"
             ),
+            MigrateError::ForeignKey {
+                version,
+                file,
+                table,
+                rowid,
+                parent,
+            } => {
+                let row = rowid.map_or_else(|| "a row".to_owned(), |r| format!("row {r}"));
+                write!(
+                    f,
+                    "migration {file} (version {version}) left a broken reference: {row} of \
+                     \"{table}\" points at a missing row of \"{parent}\"; it was rolled back: \
+                     keep the referenced rows (or fix the references) in the migration"
+                )
+            }
+            MigrateError::Deferred {
+                version,
+                error,
+                attempts,
+                retry_in_secs,
+            } => write!(
+                f,
+                "schema not current: version {version} failed {attempts} time(s) with this code \
+                 ({error}); next attempt in {retry_in_secs} s or with the next deploy"
+            ),
+            MigrateError::EmptyHistory { table, user_table } => write!(
+                f,
+                "table \"{table}\" is empty but the database holds tables (\"{user_table}\"); \
+                 nothing was applied: restore the tracking rows instead of re-running every migration"
+            ),
+            MigrateError::AdoptionMismatch { table, mismatches } => {
+                write!(f, "table \"{table}\" records other migrations than the code (")?;
+                for (i, m) in mismatches.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "version {}: \"{}\" vs {}", m.version, m.recorded, m.expected)?;
+                }
+                f.write_str("); it was not adopted: number the files to match what the table records")
+            }
             MigrateError::Edited {
                 version,
                 file,
@@ -187,3 +272,85 @@ impl fmt::Display for MigrateError {
 }
 
 impl std::error::Error for MigrateError {}
+
+impl MigrateError {
+    /// A short, stable name of the variant (`statement`, `foreign_key`,
+    /// `deferred`, `edited`, ...), for logs and for mapping to responses.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MigrateError::Statement { .. } => "statement",
+            MigrateError::ForeignKey { .. } => "foreign_key",
+            MigrateError::Deferred { .. } => "deferred",
+            MigrateError::EmptyHistory { .. } => "empty_history",
+            MigrateError::AdoptionMismatch { .. } => "adoption_mismatch",
+            MigrateError::Edited { .. } => "edited",
+            MigrateError::Ahead { .. } => "ahead",
+            MigrateError::Concurrent { .. } => "concurrent",
+            MigrateError::ForeignTable { .. } => "foreign_table",
+            MigrateError::Gap { .. } => "gap",
+            MigrateError::UnknownVersion { .. } => "unknown_version",
+            MigrateError::InvalidRecord { .. } => "invalid_record",
+            MigrateError::Backend { .. } => "backend",
+        }
+    }
+
+    /// The error as a JSON object: `kind`, `message` (the `Display` text)
+    /// and the variant's location fields where it has them.
+    pub fn to_json(&self) -> String {
+        let mut out = format!("{{\"kind\":\"{}\"", self.kind());
+        let mut field = |name: &str, value: String| {
+            out.push_str(&format!(",\"{name}\":{value}"));
+        };
+        match self {
+            MigrateError::Statement {
+                version,
+                file,
+                statement,
+                line,
+                column,
+                message,
+            } => {
+                field("version", version.to_string());
+                field("file", json_string(file));
+                field("statement", statement.to_string());
+                field("line", line.to_string());
+                field("column", column.to_string());
+                field("sqlite", json_string(message));
+            }
+            MigrateError::ForeignKey {
+                version,
+                file,
+                table,
+                rowid,
+                parent,
+            } => {
+                field("version", version.to_string());
+                field("file", json_string(file));
+                field("table", json_string(table));
+                field("rowid", rowid.map_or("null".to_owned(), |r| r.to_string()));
+                field("parent", json_string(parent));
+            }
+            MigrateError::Deferred {
+                version,
+                attempts,
+                retry_in_secs,
+                ..
+            } => {
+                field("version", version.to_string());
+                field("attempts", attempts.to_string());
+                field("retry_in_secs", retry_in_secs.to_string());
+            }
+            MigrateError::Edited { version, file, .. }
+            | MigrateError::Concurrent { version, file, .. } => {
+                field("version", version.to_string());
+                field("file", json_string(file));
+            }
+            _ => {}
+        }
+        out.push_str(&format!(
+            ",\"message\":{}}}",
+            json_string(&self.to_string())
+        ));
+        out
+    }
+}

@@ -36,7 +36,7 @@ pub mod tracking;
 pub mod worker;
 
 pub use error::MigrateError;
-pub use report::{AppliedMigration, Report, SchemaState, Status};
+pub use report::{AppliedMigration, Mismatch, Report, SchemaState, Status, Wake};
 pub use schema::{Migration, Schema, Statement};
 
 /// Support for the code `#[durable_schema]` generates. Not a public API.
@@ -58,8 +58,8 @@ pub mod __private {
     ///
     /// Every [`Backend`] (so `rusqlite::Connection` and test wrappers) returns
     /// `Result<Report, MigrateError>`. On wasm32, `worker::State` returns `()`:
-    /// it starts the migrator under `block_concurrency_while` and an error
-    /// resets the object.
+    /// it runs [`Schema::wake`] under `block_concurrency_while` and never
+    /// fails the constructor (see [`worker`](crate::worker)).
     pub trait MigrateTarget {
         /// What the hook returns for this target.
         type Output;

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 use crate::backend::{Backend, BackendError, Rows, Step, Value};
 use crate::error::MigrateError;
-use crate::report::Report;
+use crate::report::{Mismatch, Report, Wake};
 use crate::tracking::{self, Shape};
 use crate::{Migration, Schema};
 
@@ -47,17 +47,58 @@ impl Schema {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn migrate<B: Backend + ?Sized>(&self, backend: &B) -> Result<Report, MigrateError> {
-        let exec = Executor::new(self, backend);
-        // Embedded by the macro, so the common case builds nothing.
-        let head = match self.__head_query() {
-            Some(query) => Cow::Borrowed(query),
-            None => Cow::Owned(tracking::head_query(self.table())),
+        Executor::new(self, backend).run()
+    }
+
+    /// What a Durable Object's constructor hook runs on every wake-up:
+    /// [`migrate`](Schema::migrate), made cheap and visible on a fleet.
+    ///
+    /// - When a migration fails, the failure is recorded in the database
+    ///   (table `<table>_failure`: which code, which version, the error,
+    ///   when), and the next wake-ups of the same code do not run it again
+    ///   for [`retry_after`](Schema::retry_after) seconds: they return
+    ///   [`MigrateError::Deferred`] after reading that record, without
+    ///   executing anything. New code (a deploy that changes the migrations)
+    ///   tries at once. A success clears the record.
+    /// - The returned [`Wake`] keeps what the run did even when it failed
+    ///   (migrations applied before the failure stay applied), and renders
+    ///   the one structured log line a run deserves.
+    ///
+    /// The fast path is the same as `migrate`'s: one statement reading one
+    /// row; the failure record is read only when there is work to do.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[cfg(feature = "rusqlite")] {
+    /// # use durable_schema_runtime::{MigrateError, Migration, Schema, Statement};
+    /// # const SQL: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY)";
+    /// # const SCHEMA: Schema = Schema::__new("migrations", false, &[Migration::__new(
+    /// #     1, "0001_users.sql", "users", SQL, "c", "h", &[Statement::__new(SQL, 0, SQL.len(), 1, 1)])]);
+    /// let conn = rusqlite::Connection::open_in_memory()?;
+    /// conn.execute_batch("CREATE TABLE users (x)")?; // 0001 will fail on this database
+    /// let first = SCHEMA.wake(&conn);
+    /// assert!(matches!(first.error(), Some(MigrateError::Statement { .. })));
+    /// println!("{}", first.log_line("object-1", 0.0).unwrap());
+    /// // The same code, right after: deferred, nothing executed.
+    /// let second = SCHEMA.wake(&conn);
+    /// assert!(matches!(second.error(), Some(MigrateError::Deferred { attempts: 1, .. })));
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wake<B: Backend + ?Sized>(&self, backend: &B) -> Wake {
+        let exec = Executor {
+            retry: Some(self.retry_after()),
+            ..Executor::new(self, backend)
         };
-        match backend.query(&head, &[]) {
-            Ok(rows) => exec.check_head(rows),
-            // No such table, or no `chain` column: a fresh database, a
-            // hand-rolled table, or another tool's table. Find out which.
-            Err(head_error) => exec.inspect_and_migrate(head_error),
+        let result = exec.run();
+        let report = match &result {
+            Ok(report) => report.clone(),
+            Err(_) => exec.progress.take(),
+        };
+        Wake {
+            report,
+            error: result.err(),
         }
     }
 
@@ -93,6 +134,9 @@ enum Role {
     Record,
     /// The migration's statement with this 0-based index.
     Statement(usize),
+    /// A foreign-key check after the migration's statements (or switching
+    /// deferral off after them).
+    ForeignKeyCheck,
 }
 
 /// The steps of one transaction with the role of each.
@@ -113,11 +157,36 @@ impl Batch {
 pub(crate) struct Executor<'a, B: ?Sized> {
     schema: &'a Schema,
     backend: &'a B,
+    /// `Some(seconds)` under [`Schema::wake`]: record failures and defer
+    /// retries of the same code.
+    retry: Option<u32>,
+    /// What the run has done so far, for [`Wake`] when it fails halfway.
+    progress: std::cell::Cell<Report>,
 }
 
 impl<'a, B: Backend + ?Sized> Executor<'a, B> {
     pub(crate) fn new(schema: &'a Schema, backend: &'a B) -> Self {
-        Self { schema, backend }
+        Self {
+            schema,
+            backend,
+            retry: None,
+            progress: std::cell::Cell::new(Report::unchanged(0, 0)),
+        }
+    }
+
+    /// The whole run: the up-to-date check, then whatever it calls for.
+    fn run(&self) -> Result<Report, MigrateError> {
+        // Embedded by the macro, so the common case builds nothing.
+        let head = match self.schema.__head_query() {
+            Some(query) => Cow::Borrowed(query),
+            None => Cow::Owned(tracking::head_query(self.table())),
+        };
+        match self.backend.query(&head, &[]) {
+            Ok(rows) => self.check_head(rows),
+            // No such table, or no `chain` column: a fresh database, a
+            // hand-rolled table, or another tool's table. Find out which.
+            Err(head_error) => self.inspect_and_migrate(head_error),
+        }
     }
 
     pub(crate) fn table(&self) -> &'static str {
@@ -173,8 +242,22 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         let rows_read = rows.rows_read();
         let Some(row) = rows.rows().first() else {
             // Our table exists but is empty (someone deleted the rows, or
-            // created it by hand): everything is pending, the table stays.
-            return self.apply(0, Preamble::None, rows_read);
+            // created it by hand). Over an empty database everything is
+            // pending; over user tables that would re-apply migrations to
+            // data they already shaped, so it is refused.
+            let table = self.table();
+            let params = [
+                Value::from(table),
+                Value::from(tracking::failure_table(table)),
+            ];
+            let user = self.query(tracking::USER_TABLES_QUERY, &params)?;
+            if let Some(found) = user.rows().first().and_then(|r| text_of(r.first())) {
+                return Err(MigrateError::EmptyHistory {
+                    table,
+                    user_table: found.to_owned(),
+                });
+            }
+            return self.apply(0, Preamble::None, rows_read + user.rows_read());
         };
         let version = self.version_of(row.first())?;
         let chain = text_of(row.get(1));
@@ -294,18 +377,39 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         Ok((Shape::classify(text_of(kind.first()), columns), rows_read))
     }
 
-    /// Adopts a hand-rolled table: its versions must be `1..=n`, known to the
-    /// code, and are trusted (the table has no checksums to verify).
+    /// Adopts a hand-rolled table (see [`Executor::adoptable`]).
     fn adopt(&self, rows_read: u64) -> Result<Report, MigrateError> {
-        let rows = self.query(&tracking::versions(self.table()), &[])?;
-        let rows_read = rows_read + rows.rows_read();
+        let (recorded, read) = self.adoptable()?;
+        self.apply(recorded, Preamble::Adopt(recorded), rows_read + read)
+    }
+
+    /// Whether a hand-rolled `(version, applied_at, description)` table can
+    /// be adopted, and up to which version. It has no checksums, so what it
+    /// records is trusted only this far: versions `1..=n` without gaps, all
+    /// known to the code, each with the description of the code's migration
+    /// of that version (compared normalized: case, punctuation, a `NNNN_`
+    /// prefix and a `.sql` suffix do not count). Anything else is refused
+    /// with the full list of mismatches, and nothing is written.
+    pub(crate) fn adoptable(&self) -> Result<(u32, u64), MigrateError> {
+        let rows = self.query(&tracking::adoption_rows(self.table()), &[])?;
         let mut recorded = 0u32;
+        let mut mismatches = Vec::new();
         for row in rows.rows() {
             let version = self.version_of(row.first())?;
             if version != recorded + 1 {
                 return Err(self.gap(recorded + 1));
             }
             recorded = version;
+            let description = text_of(row.get(1)).unwrap_or_default();
+            if let Some(m) = self.schema.migration(version) {
+                if normalize_description(description) != normalize_description(m.description()) {
+                    mismatches.push(Mismatch {
+                        version,
+                        recorded: description.to_owned(),
+                        expected: m.name(),
+                    });
+                }
+            }
         }
         if recorded > self.schema.version() {
             return Err(MigrateError::UnknownVersion {
@@ -314,7 +418,13 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
                 code: self.schema.version(),
             });
         }
-        self.apply(recorded, Preamble::Adopt(recorded), rows_read)
+        if !mismatches.is_empty() {
+            return Err(MigrateError::AdoptionMismatch {
+                table: self.table(),
+                mismatches,
+            });
+        }
+        Ok((recorded, rows.rows_read()))
     }
 
     /// The tracking-table steps that precede the first pending migration.
@@ -358,10 +468,12 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             // A fresh database with nothing to apply stays untouched; an
             // adoption with nothing to apply runs its preamble alone.
             if report.adopted {
-                self.run(batch, None)?;
+                report.rows_written += self.commit(batch, None)?;
             }
             return Ok(report);
         }
+        self.progress.set(report.clone());
+        let failure = self.deferral()?;
         let insert = tracking::insert(self.table());
         for m in pending {
             // The tracking row goes first: if another migrator applied this
@@ -378,18 +490,107 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             for (i, s) in m.statements().iter().enumerate() {
                 batch.push(Role::Statement(i), Step::new(s.sql()));
             }
-            self.run(std::mem::take(&mut batch), Some(m))?;
+            // Deferred foreign keys are checked only at the outermost commit,
+            // which on a Durable Object is workerd's, after the run: check
+            // the tables the compiler found at risk here, then switch
+            // deferral off so it does not leak into the next migration.
+            if !m.foreign_key_checks().is_empty() {
+                for table in m.foreign_key_checks() {
+                    batch.push(
+                        Role::ForeignKeyCheck,
+                        Step::check(tracking::foreign_key_check(table)),
+                    );
+                }
+                batch.push(Role::ForeignKeyCheck, Step::new(tracking::DEFER_OFF));
+            }
+            self.progress.set(report.clone());
+            match self.commit(std::mem::take(&mut batch), Some(m)) {
+                Ok(written) => report.rows_written += written,
+                Err(e) => {
+                    self.record_failure(&e, m.version());
+                    return Err(e);
+                }
+            }
             report.applied.push(m);
             report.to_version = m.version();
+        }
+        if failure {
+            // Best effort: a stale record only delays nothing (the code that
+            // wrote it is current now) and is overwritten by the next failure.
+            let _ = self
+                .backend
+                .transaction(vec![Step::new(tracking::clear_failure(self.table()))]);
         }
         Ok(report)
     }
 
-    /// Runs one transaction; on failure names what failed.
-    fn run(&self, batch: Batch, m: Option<&'static Migration>) -> Result<(), MigrateError> {
+    /// Under [`Schema::wake`]: whether a failure record exists, or the error
+    /// that defers this attempt (the same code failed less than
+    /// `retry_after` seconds ago).
+    fn deferral(&self) -> Result<bool, MigrateError> {
+        let Some(retry_after) = self.retry else {
+            return Ok(false);
+        };
+        // No table (never failed) or an unreadable one: nothing to defer to.
+        let Ok(rows) = self
+            .backend
+            .query(&tracking::read_failure(self.table()), &[])
+        else {
+            return Ok(false);
+        };
+        let Some(row) = rows.rows().first() else {
+            return Ok(false);
+        };
+        let head = self.schema.migrations().last().map(Migration::chain);
+        let elapsed = row.get(4).and_then(Value::as_i64).unwrap_or(i64::MAX);
+        let wait = i64::from(retry_after).saturating_sub(elapsed.max(0));
+        if text_of(row.first()) == head && wait > 0 {
+            return Err(MigrateError::Deferred {
+                version: row
+                    .get(1)
+                    .and_then(Value::as_i64)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .unwrap_or(0),
+                error: text_of(row.get(2)).unwrap_or_default().to_owned(),
+                attempts: row
+                    .get(3)
+                    .and_then(Value::as_i64)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .unwrap_or(1),
+                retry_in_secs: u32::try_from(wait).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(true)
+    }
+
+    /// Under [`Schema::wake`]: remembers a failed migration, so wake-ups of
+    /// the same code do not run it again before `retry_after` seconds.
+    fn record_failure(&self, error: &MigrateError, version: u32) {
+        if self.retry.is_none() {
+            return;
+        }
+        let table = self.table();
+        let head = self.schema.migrations().last().map_or("", Migration::chain);
+        let params = vec![
+            Value::from(head),
+            Value::from(version),
+            Value::from(error.to_string()),
+        ];
+        // Best effort: if the database refuses this too (it is full, say),
+        // the next wake-up simply tries again.
+        let _ = self.backend.transaction(vec![
+            Step::new(tracking::create_failure_table(table)),
+            Step::with_params(tracking::record_failure(table), params),
+        ]);
+    }
+
+    /// Runs one transaction and returns the rows it wrote; on failure names
+    /// what failed.
+    fn commit(&self, batch: Batch, m: Option<&'static Migration>) -> Result<u64, MigrateError> {
         let Batch { steps, roles } = batch;
-        let Err(e) = self.backend.transaction(steps) else {
-            return Ok(());
+        let e = match self.backend.transaction(steps) {
+            Ok(written) => return Ok(written),
+            Err(e) => e,
         };
         let message = e.error().message().to_owned();
         let table = self.table();
@@ -404,6 +605,20 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
                     column: s.map_or(0, |s| s.column()),
                     message,
                 });
+            }
+            // A row of `PRAGMA foreign_key_check`: table, rowid, parent, fkid.
+            (Some(Role::ForeignKeyCheck), Some(m)) if e.row().is_some() => {
+                let row = e.row().unwrap_or_default();
+                return Err(MigrateError::ForeignKey {
+                    version: m.version(),
+                    file: m.name(),
+                    table: text_of(row.first()).unwrap_or_default().to_owned(),
+                    rowid: row.get(1).and_then(Value::as_i64),
+                    parent: text_of(row.get(2)).unwrap_or_default().to_owned(),
+                });
+            }
+            (Some(Role::ForeignKeyCheck), Some(m)) => {
+                format!("checking foreign keys after {}", m.name())
             }
             (Some(Role::Create), _) => format!("creating table \"{table}\""),
             (Some(Role::Adopt), _) => format!("adopting table \"{table}\""),
@@ -429,6 +644,20 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
     }
 }
 
+/// A description compared for adoption: lowercase words, without a
+/// `NNNN_` version prefix or a `.sql` suffix (hand-rolled tables often
+/// record the file name).
+fn normalize_description(text: &str) -> String {
+    let text = text.trim();
+    let text = text.strip_suffix(".sql").unwrap_or(text);
+    let text = text.trim_start_matches(|c: char| c.is_ascii_digit());
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
 pub(crate) fn text_of(value: Option<&Value>) -> Option<&str> {
     value.and_then(Value::as_str)
 }
@@ -444,7 +673,7 @@ mod tests {
         fn query(&self, _: &str, _: &[Value]) -> Result<Rows, BackendError> {
             Err(BackendError::new("unreachable"))
         }
-        fn transaction(&self, _: Vec<Step>) -> Result<(), TxError> {
+        fn transaction(&self, _: Vec<Step>) -> Result<u64, TxError> {
             Err(TxError::outside_steps(BackendError::new("unreachable")))
         }
     }

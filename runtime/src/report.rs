@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::Migration;
+use crate::{MigrateError, Migration};
 
 /// The outcome of a successful migration run.
 ///
@@ -22,7 +22,7 @@ use crate::Migration;
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     pub(crate) from_version: u32,
     pub(crate) to_version: u32,
@@ -30,6 +30,7 @@ pub struct Report {
     pub(crate) ahead: Option<u32>,
     pub(crate) adopted: bool,
     pub(crate) rows_read: u64,
+    pub(crate) rows_written: u64,
 }
 
 impl Report {
@@ -42,6 +43,7 @@ impl Report {
             ahead: None,
             adopted: false,
             rows_read,
+            rows_written: 0,
         }
     }
 
@@ -94,6 +96,109 @@ impl Report {
     pub fn rows_read(&self) -> u64 {
         self.rows_read
     }
+
+    /// Rows written by the applied migrations and their tracking rows, as
+    /// the backend counted them (0 when nothing was applied).
+    pub fn rows_written(&self) -> u64 {
+        self.rows_written
+    }
+}
+
+/// What [`Schema::wake`](crate::Schema::wake) did: the run's [`Report`],
+/// complete even when the run failed (migrations applied before the failure
+/// stay applied), and the error that stopped it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wake {
+    pub(crate) report: Report,
+    pub(crate) error: Option<MigrateError>,
+}
+
+impl Wake {
+    /// What the run did, up to the failure if there was one.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// What stopped the run; `None` when the schema is current (or ahead).
+    pub fn error(&self) -> Option<&MigrateError> {
+        self.error.as_ref()
+    }
+
+    /// The error, or the report of a run that completed.
+    pub fn into_result(self) -> Result<Report, MigrateError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.report),
+        }
+    }
+
+    /// The one structured log line (JSON) this run deserves, or `None` for
+    /// a run that changed nothing and failed nothing (the fast path logs
+    /// nothing). `object` names the object (a Durable Object's id);
+    /// `duration_ms` is what the caller measured around the run.
+    ///
+    /// Fields: `event` (`"durable-schema"`), `object`, `outcome`
+    /// (`applied`, `adopted`, `failed`, `deferred`), `from`, `to`, `applied`
+    /// (versions), `duration_ms`, `rows_written`, and on failure `error`
+    /// with `kind`, `message` and, where known, `version`, `file`,
+    /// `statement`, `line`, `column`, `table`, `rowid`, `parent`.
+    pub fn log_line(&self, object: &str, duration_ms: f64) -> Option<String> {
+        let r = &self.report;
+        let outcome = match &self.error {
+            Some(MigrateError::Deferred { .. }) => "deferred",
+            Some(_) => "failed",
+            None if !r.applied.is_empty() => "applied",
+            None if r.adopted => "adopted",
+            None => return None,
+        };
+        let applied: Vec<String> = r.applied.iter().map(|m| m.version().to_string()).collect();
+        let mut line = format!(
+            "{{\"event\":\"durable-schema\",\"object\":{},\"outcome\":\"{outcome}\",\"from\":{},\"to\":{},\"applied\":[{}],\"duration_ms\":{},\"rows_written\":{}",
+            json_string(object),
+            r.from_version,
+            r.to_version,
+            applied.join(","),
+            if duration_ms.is_finite() { duration_ms.max(0.0) } else { 0.0 },
+            r.rows_written,
+        );
+        if let Some(e) = &self.error {
+            line.push_str(",\"error\":");
+            line.push_str(&e.to_json());
+        }
+        line.push('}');
+        Some(line)
+    }
+}
+
+/// `text` as a JSON string literal.
+pub(crate) fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A recorded migration whose description differs from the code's, found
+/// when adopting a hand-rolled tracking table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The version.
+    pub version: u32,
+    /// The description the table records.
+    pub recorded: String,
+    /// The code's migration of that version.
+    pub expected: &'static str,
 }
 
 impl fmt::Display for Report {

@@ -65,6 +65,7 @@ pub struct Migration {
     checksum: &'static str,
     chain: &'static str,
     statements: &'static [Statement],
+    foreign_key_checks: &'static [&'static str],
 }
 
 impl Migration {
@@ -87,7 +88,17 @@ impl Migration {
             checksum,
             chain,
             statements,
+            foreign_key_checks: &[],
         }
+    }
+
+    /// The tables whose foreign keys the executor checks at the end of this
+    /// migration, inside its transaction (see
+    /// [`Migration::foreign_key_checks`]).
+    #[doc(hidden)]
+    pub const fn __with_foreign_key_checks(mut self, tables: &'static [&'static str]) -> Self {
+        self.foreign_key_checks = tables;
+        self
     }
 
     /// The version: the numeric prefix of the file name (`0003_x.sql` → 3).
@@ -123,12 +134,25 @@ impl Migration {
         self.chain
     }
 
+    /// The tables whose foreign keys are checked at the end of this
+    /// migration, inside its transaction: the compiler lists them when the
+    /// migration can leave a violation that SQLite would only see at the
+    /// outermost commit (it defers foreign keys, drops, renames or rebuilds
+    /// a referenced table, or writes a table with deferred keys). Empty for
+    /// most migrations.
+    pub const fn foreign_key_checks(&self) -> &'static [&'static str] {
+        self.foreign_key_checks
+    }
+
     /// The statements, in order, as the executor runs them (each a slice of
     /// [`sql`](Migration::sql)).
     pub const fn statements(&self) -> &'static [Statement] {
         self.statements
     }
 }
+
+/// The default of [`Schema::retry_after`], in seconds.
+pub const DEFAULT_RETRY_AFTER: u32 = 60;
 
 /// The whole checked migration chain of one Durable Object class.
 ///
@@ -137,6 +161,7 @@ impl Migration {
 pub struct Schema {
     table: &'static str,
     strict: bool,
+    retry_after: u32,
     migrations: &'static [Migration],
     /// The up-to-date query ([`crate::tracking::head_query`]), precomputed
     /// by the macro so the fast path builds nothing.
@@ -153,9 +178,23 @@ impl Schema {
         Self {
             table,
             strict,
+            retry_after: DEFAULT_RETRY_AFTER,
             migrations,
             head_query: None,
         }
+    }
+
+    #[doc(hidden)]
+    pub const fn __with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = seconds;
+        self
+    }
+
+    /// Seconds [`Schema::wake`] waits before running a migration again that
+    /// failed with the same code (`retry_after = N` in the attribute;
+    /// 60 by default, 0 retries on every wake-up).
+    pub const fn retry_after(&self) -> u32 {
+        self.retry_after
     }
 
     #[doc(hidden)]

@@ -51,11 +51,22 @@ fn prepare<'c>(
 /// Runs one statement to its end. Steps rather than `Statement::execute`,
 /// which refuses statements that return rows (a PRAGMA, `... RETURNING`): a
 /// migration may legitimately contain those.
-fn run(conn: &Connection, sql: &str, params: &[Value]) -> Result<(), BackendError> {
-    let mut stmt = prepare(conn, sql, params)?;
+///
+/// Returns the first row of a [`Step::check`], which must return none.
+fn run(conn: &Connection, step: &Step) -> Result<Option<Vec<Value>>, BackendError> {
+    let mut stmt = prepare(conn, step.sql(), step.params())?;
+    let columns = stmt.column_count();
     let mut rows = stmt.raw_query();
-    while rows.next().map_err(|e| message(&e))?.is_some() {}
-    Ok(())
+    while let Some(row) = rows.next().map_err(|e| message(&e))? {
+        if step.is_check() {
+            let mut values = Vec::with_capacity(columns);
+            for i in 0..columns {
+                values.push(value(row.get_ref(i).map_err(|e| message(&e))?));
+            }
+            return Ok(Some(values));
+        }
+    }
+    Ok(None)
 }
 
 /// Rolls back if a transaction is still open. SQLite may already have rolled
@@ -88,7 +99,7 @@ impl Backend for Connection {
         Ok(Rows::new(out, read))
     }
 
-    fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
+    fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
         // A Durable Object runs every migration with foreign keys on
         // (`PRAGMA foreign_keys = OFF` is a no-op inside its transaction), so
         // a local run does the same: a rebuild that would cascade-delete rows
@@ -111,12 +122,17 @@ impl Backend for Connection {
                 message(&e).message()
             )))
         })?;
+        let changes_before = self.total_changes();
         for (i, step) in steps.iter().enumerate() {
-            if let Err(e) = run(self, step.sql(), step.params()) {
-                rollback(self);
-                return Err(TxError::at_step(i, e));
-            }
+            let failed = match run(self, step) {
+                Ok(None) => continue,
+                Ok(Some(row)) => TxError::with_row(i, row),
+                Err(e) => TxError::at_step(i, e),
+            };
+            rollback(self);
+            return Err(failed);
         }
+        let written = self.total_changes().saturating_sub(changes_before);
         if let Err(e) = self.execute_batch("COMMIT") {
             rollback(self);
             return Err(TxError::outside_steps(BackendError::new(format!(
@@ -124,7 +140,7 @@ impl Backend for Connection {
                 message(&e).message()
             ))));
         }
-        Ok(())
+        Ok(written)
     }
 }
 
@@ -192,6 +208,32 @@ mod tests {
     }
 
     #[test]
+    fn rows_written_are_counted_and_a_check_returning_a_row_fails_with_it() {
+        let conn = conn();
+        let written = conn
+            .transaction(vec![
+                Step::new("INSERT INTO t VALUES (1), (2)"),
+                Step::check("SELECT x FROM t WHERE x > 2"),
+            ])
+            .unwrap();
+        assert_eq!(written, 2);
+        let err = conn
+            .transaction(vec![
+                Step::new("INSERT INTO t VALUES (3)"),
+                Step::check("SELECT x, 'why' FROM t WHERE x > 2"),
+            ])
+            .unwrap_err();
+        assert_eq!(err.step(), Some(1));
+        assert_eq!(
+            err.row(),
+            Some(&[Value::Integer(3), Value::Text("why".into())][..])
+        );
+        assert!(conn.is_autocommit());
+        let rows = Backend::query(&conn, "SELECT count(*) FROM t", &[]).unwrap();
+        assert_eq!(rows.rows(), [vec![Value::Integer(2)]], "rolled back");
+    }
+
+    #[test]
     fn refuses_to_run_inside_the_callers_transaction() {
         let conn = conn();
         conn.execute_batch("BEGIN").unwrap();
@@ -241,9 +283,9 @@ mod tests {
     #[test]
     fn messages_are_sqlites_own() {
         let conn = conn();
-        let err = run(&conn, "CREATE TABLE (", &[]).unwrap_err();
+        let err = run(&conn, &Step::new("CREATE TABLE (")).unwrap_err();
         assert_eq!(err.message(), "near \"(\": syntax error");
-        let err = run(&conn, "SELECT 1; SELECT 2", &[]).unwrap_err();
+        let err = run(&conn, &Step::new("SELECT 1; SELECT 2")).unwrap_err();
         assert!(err.message().contains("ultiple"), "{err}");
     }
 

@@ -50,7 +50,12 @@ impl Schema {
             }
             Shape::Foreign(columns) => return Err(exec.foreign(columns.clone())),
             Shape::Own => true,
-            Shape::Legacy => false,
+            // "Unadopted" only when a run would adopt it; otherwise the
+            // same error as the run.
+            Shape::Legacy => {
+                rows_read += exec.adoptable()?.1;
+                false
+            }
         };
         let rows = exec.query(&tracking::rows(self.table(), &shape), &[])?;
         rows_read += rows.rows_read();

@@ -166,10 +166,25 @@ pub fn history_upto(table: &str) -> String {
     )
 }
 
-/// Every recorded version, in order.
-pub fn versions(table: &str) -> String {
-    sql(table, &["SELECT version FROM ", " ORDER BY version"])
+/// Version and description of every row, in order (adopting a legacy table).
+pub fn adoption_rows(table: &str) -> String {
+    sql(
+        table,
+        &["SELECT version, description FROM ", " ORDER BY version"],
+    )
 }
+
+/// The foreign-key check of one table at risk after a migration: one row
+/// per violation (`table, rowid, parent, fkid`). workerd allows
+/// `foreign_key_check` with a table name.
+pub fn foreign_key_check(table: &str) -> String {
+    sql(table, &["PRAGMA foreign_key_check(", ")"])
+}
+
+/// Ends deferral after a migration's foreign-key checks, so it does not
+/// carry over to the next migration of the run (on a Durable Object the
+/// pragma lasts until workerd's own commit).
+pub const DEFER_OFF: &str = "PRAGMA defer_foreign_keys = OFF";
 
 /// Every row as `version, description, applied_at, checksum, chain`; a
 /// legacy table has NULL for the last two.
@@ -201,9 +216,78 @@ pub fn fill_row(table: &str) -> String {
     )
 }
 
+/// The failure record's table, `<table>_failure`: at most one row, the last
+/// failed attempt of [`Schema::wake`](crate::Schema::wake) (which code, which
+/// version, the error, when, how often). Old code ignores it; migrations may
+/// not touch it, like the tracking table.
+pub fn failure_table(table: &str) -> String {
+    format!("{table}_failure")
+}
+
+/// Creates the failure record's table if needed.
+pub fn create_failure_table(table: &str) -> String {
+    sql(
+        &failure_table(table),
+        &[
+            "CREATE TABLE IF NOT EXISTS ",
+            &format!(
+                " (id INTEGER PRIMARY KEY CHECK (id = 1), chain TEXT NOT NULL, \
+                 version INTEGER NOT NULL, error TEXT NOT NULL, attempts INTEGER NOT NULL, \
+                 attempted_at TEXT NOT NULL DEFAULT ({NOW}))"
+            ),
+        ],
+    )
+}
+
+/// The failure record: `chain` (the code's head chain value when it failed),
+/// `version`, `error`, `attempts`, and the whole seconds since the attempt
+/// (SQLite's clock, so the runtime needs none).
+pub fn read_failure(table: &str) -> String {
+    sql(
+        &failure_table(table),
+        &[
+            "SELECT chain, version, error, attempts, \
+             CAST((julianday('now') - julianday(attempted_at)) * 86400 AS INTEGER) FROM ",
+            " WHERE id = 1",
+        ],
+    )
+}
+
+/// Records a failed attempt: `?1` chain, `?2` version, `?3` error. The
+/// attempt count restarts when the code (its chain) changes.
+pub fn record_failure(table: &str) -> String {
+    sql(
+        &failure_table(table),
+        &[
+            "INSERT INTO ",
+            &format!(
+                " (id, chain, version, error, attempts, attempted_at) \
+                 VALUES (1, ?1, ?2, ?3, 1, {NOW}) ON CONFLICT (id) DO UPDATE SET \
+                 attempts = CASE WHEN chain = excluded.chain THEN attempts + 1 ELSE 1 END, \
+                 chain = excluded.chain, version = excluded.version, error = excluded.error, \
+                 attempted_at = excluded.attempted_at"
+            ),
+        ],
+    )
+}
+
+/// Clears the failure record once the schema is current.
+pub fn clear_failure(table: &str) -> String {
+    sql(&failure_table(table), &["DELETE FROM ", ""])
+}
+
+/// The user tables of the database: anything but the tracking table, its
+/// failure record, SQLite's and Cloudflare's internal tables. `?1` is the
+/// tracking table, `?2` the failure table.
+pub const USER_TABLES_QUERY: &str = "SELECT name FROM sqlite_master WHERE type = 'table' \
+     AND name <> ?1 COLLATE NOCASE AND name <> ?2 COLLATE NOCASE \
+     AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' LIMIT 1";
+
 /// What kind of object holds the name `?1` (SQLite compares names
-/// case-insensitively, so this does too).
-pub const KIND_QUERY: &str = "SELECT type FROM sqlite_master WHERE name = ?1 COLLATE NOCASE";
+/// case-insensitively, so this does too). Triggers live in a namespace of
+/// their own: a trigger named like the table says nothing about it.
+pub const KIND_QUERY: &str =
+    "SELECT type FROM sqlite_master WHERE name = ?1 COLLATE NOCASE AND type <> 'trigger'";
 
 /// The columns of table `?1` with their primary-key position. A Durable
 /// Object allows `pragma_table_info` when it is given a name.

@@ -6,29 +6,41 @@
 //!   `BEGIN` through `exec`, and workers-rs 0.8.7 has no binding for
 //!   `transactionSync`, so it is called through `Storage::as_raw()`. The
 //!   callback throws (returns `Err`) on the first failing statement, which
-//!   makes workerd roll the whole transaction back.
-//! - The constructor hook (`Self::migrate(&state)` in the generated code, see
-//!   [`MigrateTarget`]) starts the migrator under
-//!   `State::block_concurrency_while` without awaiting: the input gate closes
-//!   at that call, so no event reaches the object before the schema is
-//!   current, and an error resets the object. Observed in workerd (wrangler
-//!   4.164, workerd 2026-11-17): the reset also discards every write of that
-//!   run, including migrations that committed before the failing one, so the
-//!   object retries from its previous version on the next request; each
-//!   attempt logs the error with `console.error`.
+//!   makes workerd roll that migration back (a savepoint inside the object's
+//!   implicit transaction).
+//! - The constructor hook (`Self::migrate(&state)` in the generated code)
+//!   runs [`Schema::wake`] under `State::block_concurrency_while`, so no event
+//!   reaches the object before the run is over. It never fails the
+//!   constructor: a failed migration does not reset the object (which would
+//!   discard the run's earlier migrations and retry on every request).
+//!   Instead the object stays reachable, schema-dependent code asks [`sql`]
+//!   and gets the typed [`MigrateError`] until the schema is current, and
+//!   the next attempt waits for `retry_after` seconds or a new deploy.
+//! - A run that changed something or failed logs one JSON line
+//!   ([`Wake::log_line`]): `console.log`, or `console.error` on failure.
 //!
 //! ```no_run
 //! use durable_schema_runtime::{worker as ds, Schema};
 //! use worker::{Response, Result, State};
 //!
-//! // In a `/schema` debug route of a Durable Object holding `state`:
+//! // A route that needs the schema: 503 with the reason until it is current.
+//! fn count(state: &State, schema: &Schema) -> Result<Response> {
+//!     let sql = match ds::sql(state, schema) {
+//!         Ok(sql) => sql,
+//!         Err(e) => return Ok(Response::error(e.to_string(), 503)?),
+//!     };
+//!     let rows: Vec<serde_json::Value> = sql.exec("SELECT count(*) AS n FROM users", None)?.to_array()?;
+//!     Response::from_json(&rows)
+//! }
+//!
+//! // A `/schema` debug route: works whatever state the schema is in.
 //! fn schema_route(state: &State, schema: &Schema) -> Result<Response> {
 //!     let mut body = match ds::status(state, schema) {
 //!         Ok(status) => status.to_string(),
 //!         Err(e) => format!("error: {e}\n"),
 //!     };
-//!     if let Some(report) = ds::last_report(state) {
-//!         body.push_str(&format!("last run: {report}\n"));
+//!     if let Some(wake) = ds::last_wake(state) {
+//!         body.push_str(&format!("last run: {}\n", wake.report()));
 //!     }
 //!     Response::ok(body)
 //! }
@@ -46,7 +58,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::__private::MigrateTarget;
 use crate::backend::{Backend, BackendError, Rows, Step, TxError, Value};
-use crate::{MigrateError, Report, Schema, Status};
+use crate::{MigrateError, Schema, Status, Wake};
 
 /// A Durable Object's SQLite storage as a [`Backend`].
 ///
@@ -128,15 +140,26 @@ fn js_message(v: &JsValue) -> String {
     v.as_string().unwrap_or_else(|| format!("{v:?}"))
 }
 
-/// Runs one statement to the end. workerd steps a statement lazily once it
-/// has produced a row, so the cursor is drained: a migration statement that
-/// returns rows (`... RETURNING`, a PRAGMA) must still run to completion.
-fn run(sql: &SqlStorage, text: &str, params: &[Value]) -> Result<(), BackendError> {
-    let cursor = sql.exec(text, bindings(params)).map_err(message)?;
-    for row in cursor {
-        row.map_err(message)?;
+/// Runs one statement to the end and returns the rows it wrote, or the
+/// first row of a [`Step::check`]. workerd steps a statement lazily once it
+/// has produced a row, so the cursor is drained: a statement that returns
+/// rows (`... RETURNING`, a PRAGMA) must still run to completion. Drained
+/// through `raw()`, whose `next()` catches a JavaScript exception: an error
+/// after the first row (a constraint failing on the tenth row of an
+/// `UPDATE ... RETURNING`) comes back as an `Err` naming the statement,
+/// where the plain cursor iterator's binding would trap the instance.
+fn run(sql: &SqlStorage, step: &Step) -> Result<(Option<Vec<Value>>, u64), BackendError> {
+    let cursor = sql
+        .exec(step.sql(), bindings(step.params()))
+        .map_err(message)?;
+    for row in cursor.raw() {
+        let row = row.map_err(message)?;
+        if step.is_check() {
+            return Ok((Some(row.into_iter().map(value).collect()), 0));
+        }
     }
-    Ok(())
+    let written = u64::try_from(cursor.rows_written()).unwrap_or(u64::MAX);
+    Ok((None, written))
 }
 
 impl Backend for DurableObjectSql {
@@ -153,7 +176,7 @@ impl Backend for DurableObjectSql {
         Ok(Rows::new(rows, read))
     }
 
-    fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
+    fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
         let raw: &JsValue = self.storage.as_raw().as_ref();
         // Looked up before the callback exists: a `once_into_js` closure
         // that is never called is never freed.
@@ -169,55 +192,137 @@ impl Backend for DurableObjectSql {
 
         // The callback must be 'static, hence owned steps and a shared slot
         // for the failing step's index and message.
-        let failed: Rc<RefCell<Option<(usize, BackendError)>>> = Rc::default();
+        let failed: Rc<RefCell<Option<TxError>>> = Rc::default();
         let slot = Rc::clone(&failed);
+        let written = Rc::new(std::cell::Cell::new(0u64));
+        let counter = Rc::clone(&written);
         let sql = self.sql.clone();
         // AssertUnwindSafe: DO builds abort on panic; with unwinding, a
         // panic here leaves nothing half-updated on the Rust side (the slot
         // is written last) and workerd rolls the transaction back.
         let callback = Closure::once_into_js(AssertUnwindSafe(move || -> Result<(), JsValue> {
             for (i, step) in steps.iter().enumerate() {
-                if let Err(e) = run(&sql, step.sql(), step.params()) {
-                    let thrown = JsValue::from_str(e.message());
-                    *slot.borrow_mut() = Some((i, e));
-                    // Throwing out of the callback rolls the transaction back.
-                    return Err(thrown);
-                }
+                let failure = match run(&sql, step) {
+                    Ok((None, n)) => {
+                        counter.set(counter.get().saturating_add(n));
+                        continue;
+                    }
+                    Ok((Some(row), _)) => TxError::with_row(i, row),
+                    Err(e) => TxError::at_step(i, e),
+                };
+                let thrown = JsValue::from_str(failure.error().message());
+                *slot.borrow_mut() = Some(failure);
+                // Throwing out of the callback rolls the transaction back.
+                return Err(thrown);
             }
             Ok(())
         }));
 
         match transaction_sync.call1(raw, &callback) {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(written.get()),
             Err(thrown) => {
                 let failed = failed.borrow_mut().take();
-                Err(match failed {
-                    Some((i, e)) => TxError::at_step(i, e),
-                    None => TxError::outside_steps(BackendError::new(js_message(&thrown))),
-                })
+                Err(failed.unwrap_or_else(|| {
+                    TxError::outside_steps(BackendError::new(js_message(&thrown)))
+                }))
             }
         }
     }
 }
 
-/// How many objects' last reports an isolate keeps.
-const MAX_LAST_REPORTS: usize = 64;
+/// How many objects' outcomes an isolate keeps.
+const MAX_OBJECTS: usize = 64;
 
-thread_local! {
-    /// The last successful report per object id. An isolate (one wasm
-    /// instance) may host several objects of a class, so it is keyed.
-    static LAST_REPORTS: RefCell<HashMap<String, Report>> = RefCell::new(HashMap::new());
+/// The last run for one object in this isolate, and when [`sql`] may try
+/// again after a failure (milliseconds since the epoch).
+struct Outcome {
+    wake: Wake,
+    retry_at_ms: f64,
 }
 
-/// The report of the last migration run the constructor hook made for this
-/// object in this isolate, if it succeeded. For debug routes.
-pub fn last_report(state: &State) -> Option<Report> {
+thread_local! {
+    /// The outcome per object id. An isolate (one wasm instance) may host
+    /// several objects of a class, so it is keyed.
+    static OUTCOMES: RefCell<HashMap<String, Outcome>> = RefCell::new(HashMap::new());
+}
+
+/// Runs [`Schema::wake`] for this object now, logs it, remembers it.
+fn wake_now(id: String, storage: Storage, schema: &Schema) -> Wake {
+    // workerd advances its clock only at I/O, so a synchronous run usually
+    // measures 0 ms; the figure still orders runs and spans their awaits.
+    let started = js_sys::Date::now();
+    let wake = schema.wake(&DurableObjectSql::from_storage(storage));
+    let now = js_sys::Date::now();
+    if let Some(line) = wake.log_line(&id, now - started) {
+        if wake.error().is_some() {
+            ::worker::console_error!("{line}");
+        } else {
+            ::worker::console_log!("{line}");
+        }
+    }
+    if let Some(db) = wake.report().ahead() {
+        ::worker::console_warn!(
+            "durable-schema: database at version {db} is ahead of the code (version {}); nothing applied",
+            schema.version()
+        );
+    }
+    let wait_secs = match wake.error() {
+        Some(MigrateError::Deferred { retry_in_secs, .. }) => *retry_in_secs,
+        _ => schema.retry_after(),
+    };
+    let outcome = Outcome {
+        wake: wake.clone(),
+        retry_at_ms: now + f64::from(wait_secs) * 1000.0,
+    };
+    OUTCOMES.with(|outcomes| {
+        let mut outcomes = outcomes.borrow_mut();
+        // An isolate may host many objects over its life; keep the map small.
+        if outcomes.len() >= MAX_OBJECTS && !outcomes.contains_key(&id) {
+            outcomes.clear();
+        }
+        outcomes.insert(id, outcome);
+    });
+    wake
+}
+
+/// The object's SQL storage once its schema is current: the way for code
+/// that needs the schema to reach the database.
+///
+/// Reads nothing on the common path (the constructor hook's outcome is kept
+/// in memory). After a failed run it returns that run's [`MigrateError`]
+/// (map it to a 503), and makes one new attempt when `retry_after` seconds
+/// have passed; a new deploy tries at once, in its constructor.
+pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
     let id = state.id().to_string();
-    LAST_REPORTS.with(|reports| reports.borrow().get(&id).cloned())
+    let known = OUTCOMES.with(|outcomes| {
+        outcomes.borrow().get(&id).map(|o| match o.wake.error() {
+            None => Ok(()),
+            Some(e) if js_sys::Date::now() < o.retry_at_ms => Err(Some(e.clone())),
+            Some(_) => Err(None),
+        })
+    });
+    match known {
+        Some(Ok(())) => Ok(state.storage().sql()),
+        Some(Err(Some(e))) => Err(e),
+        // Not migrated in this isolate yet, or a retry is due. Synchronous,
+        // so no other event of this object runs in between.
+        Some(Err(None)) | None => match wake_now(id, state.storage(), schema).into_result() {
+            Ok(_) => Ok(state.storage().sql()),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// The last run of the constructor hook (or of [`sql`]) for this object in
+/// this isolate: its report and error. For debug routes.
+pub fn last_wake(state: &State) -> Option<Wake> {
+    let id = state.id().to_string();
+    OUTCOMES.with(|outcomes| outcomes.borrow().get(&id).map(|o| o.wake.clone()))
 }
 
 /// The applied/pending view of this object's database, for a `/schema`
-/// debug route. Reads the whole tracking table; changes nothing.
+/// debug route: works whatever state the schema is in. Reads the whole
+/// tracking table; changes nothing.
 pub fn status(state: &State, schema: &Schema) -> Result<Status, MigrateError> {
     schema.status(&DurableObjectSql::new(state))
 }
@@ -229,38 +334,13 @@ impl MigrateTarget for State {
 
     fn __migrate(&self, schema: &Schema) {
         let schema = *schema;
-        let backend = DurableObjectSql::new(self);
-        let id = self.id().to_string();
+        let (id, storage) = (self.id().to_string(), self.storage());
         let gate = self.block_concurrency_while(async move {
-            match schema.migrate(&backend) {
-                Ok(report) => {
-                    if let Some(db) = report.ahead() {
-                        ::worker::console_warn!(
-                            "durable-schema: database at version {db} is ahead of the code \
-                             (version {}); nothing applied",
-                            schema.version()
-                        );
-                    }
-                    LAST_REPORTS.with(|reports| {
-                        let mut reports = reports.borrow_mut();
-                        // An isolate may host many objects over its life;
-                        // keep the map small (the reports are debug data).
-                        if reports.len() >= MAX_LAST_REPORTS && !reports.contains_key(&id) {
-                            reports.clear();
-                        }
-                        reports.insert(id, report);
-                    });
-                    Ok(())
-                }
-                Err(e) => {
-                    // The message names the version, file, statement, line
-                    // and SQLite's message where one applies.
-                    ::worker::console_error!("durable-schema: migration failed: {e}");
-                    // Err makes workerd reset the object; the next request
-                    // constructs it again and retries.
-                    Err(::worker::Error::RustError(e.to_string()))
-                }
-            }
+            // Never an Err: resetting the object would discard the run's
+            // earlier migrations and re-run the failing one on every
+            // request. The outcome is remembered for `sql` instead.
+            wake_now(id, storage, &schema);
+            Ok::<(), ::worker::Error>(())
         });
         // Deliberately not awaited: the gate closed when
         // `block_concurrency_while` was called, and the constructor cannot

@@ -10,7 +10,14 @@
 //! - `POST /rooms/:room/messages/:id/react`    +1 reaction (schema version 3 on)
 //! - `GET  /rooms/:room/schema`                debug: code version, stored version,
 //!   applied migrations, and what the constructor's migration run did
-//!   (including `rows_read` of its up-to-date check).
+//!   (including `rows_read` of its up-to-date check, and its error).
+//! - `GET  /rooms/:room/export`                every table with its columns and rows,
+//!   read without the schema guard: an operator can look inside a stuck room.
+//!
+//! Routes that need the schema reach the database through
+//! `durable_schema::worker::sql`, which answers the migration's error until
+//! the schema is current: those routes answer 503 with it (file, statement,
+//! SQLite's message), while `schema` and `export` keep working.
 //!
 //! The code adapts to the migrations it ships with through
 //! `ChatRoom::CURRENT_SCHEMA_VERSION`, a compile-time constant: the same
@@ -58,6 +65,12 @@ fn error(status: u16, message: impl Into<String>) -> Result<Response> {
     json_status(&json!({ "error": message.into() }), status)
 }
 
+/// 503 with the migration error: `kind`, `file`, `sqlite`, `message`...
+fn unavailable(e: &durable_schema::MigrateError) -> Result<Response> {
+    let detail: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap_or_default();
+    json_status(&json!({ "error": "schema unavailable", "migration": detail }), 503)
+}
+
 impl DurableObject for ChatRoom {
     fn new(state: State, _env: Env) -> Self {
         // Brings this room's database to CURRENT_SCHEMA_VERSION under
@@ -77,6 +90,7 @@ impl DurableObject for ChatRoom {
             },
             (Method::Post, ["rooms", _, "messages", id, "react"]) => self.react(id),
             (Method::Get, ["rooms", _, "schema"]) => self.schema(),
+            (Method::Get, ["rooms", _, "export"]) => self.export(),
             _ => error(404, "no such route"),
         }
     }
@@ -89,7 +103,11 @@ impl ChatRoom {
         } else {
             "SELECT id, author, body, sent_at FROM messages ORDER BY id LIMIT 1000"
         };
-        let messages: Vec<Message> = self.state.storage().sql().exec(query, None)?.to_array()?;
+        let sql = match ds::sql(&self.state, &Self::SCHEMA) {
+            Ok(sql) => sql,
+            Err(e) => return unavailable(&e),
+        };
+        let messages: Vec<Message> = sql.exec(query, None)?.to_array()?;
         json_status(
             &json!({
                 "code_version": Self::CURRENT_SCHEMA_VERSION,
@@ -108,7 +126,10 @@ impl ChatRoom {
         if body.is_empty() || body.len() > MAX_BODY {
             return error(400, format!("body must be 1 to {MAX_BODY} bytes"));
         }
-        let sql = self.state.storage().sql();
+        let sql = match ds::sql(&self.state, &Self::SCHEMA) {
+            Ok(sql) => sql,
+            Err(e) => return unavailable(&e),
+        };
         let inserted: Result<Vec<Message>> = sql
             .exec(
                 "INSERT INTO messages (author, body) VALUES (?, ?) \
@@ -137,10 +158,11 @@ impl ChatRoom {
         let Ok(id) = id.parse::<i64>() else {
             return error(400, "message id must be an integer");
         };
-        let mut rows: Vec<Message> = self
-            .state
-            .storage()
-            .sql()
+        let sql = match ds::sql(&self.state, &Self::SCHEMA) {
+            Ok(sql) => sql,
+            Err(e) => return unavailable(&e),
+        };
+        let mut rows: Vec<Message> = sql
             .exec(
                 "UPDATE messages SET reactions = reactions + 1 WHERE id = ? \
                  RETURNING id, author, body, sent_at, reactions",
@@ -156,8 +178,22 @@ impl ChatRoom {
     /// Debug view of the schema: what the code has, what the database has,
     /// and what the constructor's migration run did in this isolate.
     fn schema(&self) -> Result<Response> {
-        let status = ds::status(&self.state, &Self::SCHEMA)
-            .map_err(|e| Error::RustError(format!("schema status: {e}")))?;
+        let status = match ds::status(&self.state, &Self::SCHEMA) {
+            Ok(status) => status,
+            // E.g. a hand-rolled tracking table that cannot be adopted.
+            Err(e) => {
+                let detail: serde_json::Value =
+                    serde_json::from_str(&e.to_json()).unwrap_or_default();
+                return json_status(
+                    &json!({
+                        "code_version": Self::CURRENT_SCHEMA_VERSION,
+                        "object_id": self.state.id().to_string(),
+                        "status_error": detail,
+                    }),
+                    200,
+                );
+            }
+        };
         let applied: Vec<_> = status
             .applied()
             .iter()
@@ -170,7 +206,8 @@ impl ChatRoom {
             })
             .collect();
         let pending: Vec<_> = status.pending().iter().map(|m| m.name()).collect();
-        let last_run = ds::last_report(&self.state).map(|r| {
+        let last_run = ds::last_wake(&self.state).map(|w| {
+            let r = w.report();
             json!({
                 "from_version": r.from_version(),
                 "to_version": r.to_version(),
@@ -179,12 +216,18 @@ impl ChatRoom {
                 // Rows the run read to check the history: 1 when the
                 // database was already current (the one-row fast path).
                 "rows_read": r.rows_read(),
+                "rows_written": r.rows_written(),
+                "adopted": r.adopted(),
                 "summary": r.to_string(),
+                "error": w.error().map(|e| {
+                    serde_json::from_str::<serde_json::Value>(&e.to_json()).unwrap_or_default()
+                }),
             })
         });
         json_status(
             &json!({
                 "code_version": Self::CURRENT_SCHEMA_VERSION,
+                "object_id": self.state.id().to_string(),
                 "stored_version": status.db_version(),
                 "state": status.state().to_string(),
                 "applied": applied,
@@ -193,6 +236,35 @@ impl ChatRoom {
             }),
             200,
         )
+    }
+}
+
+impl ChatRoom {
+    /// Every table (Cloudflare's `_cf_` ones left out) with its columns and
+    /// rows, straight from storage: no schema needed.
+    fn export(&self) -> Result<Response> {
+        let sql = self.state.storage().sql();
+        #[derive(Deserialize)]
+        struct Table {
+            name: String,
+        }
+        let tables: Vec<Table> = sql
+            .exec(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+                 ORDER BY name",
+                None,
+            )?
+            .to_array()?;
+        let mut out = serde_json::Map::new();
+        for t in tables {
+            let quoted = format!("\"{}\"", t.name.replace('"', "\"\""));
+            let cursor = sql.exec(&format!("SELECT * FROM {quoted} LIMIT 1000"), None)?;
+            let columns = cursor.column_names();
+            let rows: Vec<serde_json::Value> = cursor.to_array()?;
+            out.insert(t.name, json!({ "columns": columns, "rows": rows }));
+        }
+        json_status(&serde_json::Value::Object(out), 200)
     }
 }
 
@@ -217,9 +289,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             let stub = env.durable_object("CHAT")?.id_from_name(room)?.get_stub()?;
             match stub.fetch_with_request(req).await {
                 Ok(response) => Ok(response),
-                // E.g. the object's constructor failed: a migration that
-                // fails on this room's data resets the object, and every
-                // request fails until a fixed migration is deployed.
+                // The object itself answers 503 when its schema is not
+                // current; this is for failures of the stub call itself.
                 Err(e) => {
                     console_error!("room {room}: {e}");
                     error(500, format!("room {room} unavailable: {e}"))

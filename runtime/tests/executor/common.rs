@@ -256,7 +256,7 @@ impl<B: Backend> Backend for Counting<B> {
         self.inner.query(sql, params)
     }
 
-    fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
+    fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
         self.transactions.set(self.transactions.get() + 1);
         self.steps.set(self.steps.get() + steps.len());
         self.inner.transaction(steps)
@@ -290,7 +290,7 @@ impl<B: Backend> Backend for FailAt<B> {
         self.inner.query(sql, params)
     }
 
-    fn transaction(&self, mut steps: Vec<Step>) -> Result<(), TxError> {
+    fn transaction(&self, mut steps: Vec<Step>) -> Result<u64, TxError> {
         let before = self.seen.get();
         self.seen.set(before + steps.len());
         if self.fail_at > before && self.fail_at <= before + steps.len() {

@@ -43,7 +43,7 @@ impl Backend for Announce<'_> {
         Backend::query(self.0, sql, params)
     }
 
-    fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
+    fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
         if steps.iter().any(|s| s.sql().contains("WITH RECURSIVE")) {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{MARKER}");

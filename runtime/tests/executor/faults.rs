@@ -117,8 +117,8 @@ fn failing_adoption_step_leaves_the_hand_rolled_table_as_it_was() {
         conn.execute_batch(
             "CREATE TABLE migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, \
              description TEXT NOT NULL);
-             INSERT INTO migrations VALUES (1, 't1', 'a');
-             INSERT INTO migrations VALUES (2, 't2', 'b');",
+             INSERT INTO migrations VALUES (1, 't1', 'create_users');
+             INSERT INTO migrations VALUES (2, 't2', 'create_rooms');",
         )
         .unwrap();
         let before = dump(&conn);
@@ -161,7 +161,7 @@ impl Backend for StaleHead<'_> {
         Backend::query(self.conn, sql, params)
     }
 
-    fn transaction(&self, steps: Vec<Step>) -> Result<(), TxError> {
+    fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
         Backend::transaction(self.conn, steps)
     }
 }

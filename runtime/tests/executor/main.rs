@@ -5,7 +5,9 @@
 //!   check, history checks, a database ahead of the code, adoption, foreign
 //!   tables;
 //! - `faults`: a failure injected at every statement from every version;
-//! - `crash`: a process killed mid-migration.
+//! - `crash`: a process killed mid-migration;
+//! - `fleet`: failure on a fleet (`Schema::wake`), foreign-key checks before
+//!   commit, safe adoption.
 //!
 //! Needs the `rusqlite` feature (the backend under test):
 //! `cargo test -p durable-schema-runtime --features rusqlite`.
@@ -14,4 +16,5 @@
 mod common;
 mod crash;
 mod faults;
+mod fleet;
 mod migrate;

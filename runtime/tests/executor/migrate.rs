@@ -529,8 +529,11 @@ fn hand_rolled_table_with_nothing_pending_is_adopted() {
     let schema = schema(&CHAT[..1]);
     conn.execute_batch(schema.migrations()[0].sql()).unwrap();
     conn.execute_batch(HAND_ROLLED).unwrap();
-    conn.execute("INSERT INTO migrations VALUES (1, 'then', 'users')", [])
-        .unwrap();
+    conn.execute(
+        "INSERT INTO migrations VALUES (1, 'then', 'create_users')",
+        [],
+    )
+    .unwrap();
 
     let report = schema.migrate(&conn).unwrap();
 

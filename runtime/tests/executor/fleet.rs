@@ -1,0 +1,419 @@
+//! Failure on a fleet: what `Schema::wake` (the constructor hook's run)
+//! does when a migration fails on an object's data, the foreign-key check
+//! before commit, safe adoption, and the smaller defects of issue 8.
+
+use durable_schema_runtime::backend::{Backend, Value};
+use durable_schema_runtime::{MigrateError, Mismatch, Schema, SchemaState};
+use rusqlite::Connection;
+
+use crate::common::*;
+
+/// v1 creates `items` with a row twice over; v2 adds a UNIQUE index, which
+/// fails on that data; v3 exists to show what a run reaches.
+const DUPLICATES: &[(&str, &str)] = &[
+    (
+        "0001_create_items.sql",
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n\
+         INSERT INTO items (name) VALUES ('a'), ('a');\n",
+    ),
+    (
+        "0002_add_notes.sql",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n",
+    ),
+    (
+        "0003_unique_items.sql",
+        "CREATE TABLE marker (x);\nCREATE UNIQUE INDEX items_name ON items(name);\n",
+    ),
+];
+
+fn failure_rows(conn: &Connection) -> Vec<(i64, String, i64)> {
+    if !has_table(conn, "migrations_failure") {
+        return Vec::new();
+    }
+    let mut stmt = conn
+        .prepare("SELECT version, error, attempts FROM migrations_failure")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The failing migration's statements run once; the next wake-up of the same
+/// code reads the failure record and executes nothing; earlier migrations of
+/// the run stay; after `retry_after` it tries once more.
+#[test]
+fn a_failed_migration_is_recorded_and_not_rerun_before_retry_after() {
+    let dir = TempDir::new("wake-deferred");
+    let conn = open(&dir.db("app.db"));
+    let v1 = prefix(&schema(DUPLICATES), 1);
+    v1.migrate(&conn).unwrap();
+
+    let schema = schema(DUPLICATES);
+    let counting = Counting::new(&conn);
+    let wake = schema.wake(&counting);
+
+    // 0002 applied and kept, 0003 rolled back (its first statement too).
+    let err = wake.error().expect("0003 fails on the duplicates");
+    assert!(
+        matches!(
+            err,
+            MigrateError::Statement {
+                version: 3,
+                statement: 2,
+                line: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(wake.report().from_version(), 1);
+    assert_eq!(wake.report().to_version(), 2);
+    assert_eq!(wake.report().applied().len(), 1);
+    assert!(wake.report().rows_written() >= 1);
+    assert_eq!(tracking(&conn, "migrations").len(), 2);
+    assert!(
+        !has_table(&conn, "marker"),
+        "the failing migration is rolled back whole"
+    );
+    assert!(has_table(&conn, "notes"));
+    let recorded = failure_rows(&conn);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!((recorded[0].0, recorded[0].2), (3, 1));
+    assert!(
+        recorded[0].1.contains("UNIQUE constraint failed"),
+        "{recorded:?}"
+    );
+
+    // 30 more wake-ups of the same code: each reads the head and the record
+    // and executes nothing.
+    let before = counting.transactions.get();
+    for _ in 0..30 {
+        let again = schema.wake(&counting);
+        match again.error() {
+            Some(MigrateError::Deferred {
+                version: 3,
+                attempts: 1,
+                retry_in_secs,
+                error,
+            }) => {
+                assert!(*retry_in_secs > 0 && *retry_in_secs <= 60);
+                assert!(error.contains("0003_unique_items.sql"), "{error}");
+            }
+            other => panic!("expected Deferred, got {other:?}"),
+        }
+        assert_eq!(again.report().from_version(), 2);
+    }
+    assert_eq!(counting.transactions.get(), before, "nothing re-executed");
+
+    // Once retry_after has passed, one new attempt (which fails again).
+    conn.execute_batch(
+        "UPDATE migrations_failure SET attempted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-61 seconds')",
+    )
+    .unwrap();
+    let retried = schema.wake(&counting);
+    assert!(matches!(
+        retried.error(),
+        Some(MigrateError::Statement { version: 3, .. })
+    ));
+    assert_eq!(
+        counting.transactions.get(),
+        before + 2,
+        "one attempt + its record"
+    );
+    assert_eq!(failure_rows(&conn)[0].2, 2, "second attempt counted");
+}
+
+#[test]
+fn new_code_tries_at_once_and_a_success_clears_the_record() {
+    let dir = TempDir::new("wake-new-code");
+    let conn = open(&dir.db("app.db"));
+    prefix(&schema(DUPLICATES), 2).migrate(&conn).unwrap();
+    let bad = schema(DUPLICATES);
+    assert!(bad.wake(&conn).error().is_some());
+    assert!(matches!(
+        bad.wake(&conn).error(),
+        Some(MigrateError::Deferred { .. })
+    ));
+
+    // The fix: a different 0003 (a new deploy: another chain value).
+    let mut fixed_files = DUPLICATES.to_vec();
+    fixed_files[2] = (
+        "0003_unique_items.sql",
+        "DELETE FROM items WHERE id NOT IN (SELECT min(id) FROM items GROUP BY name);\n\
+         CREATE UNIQUE INDEX items_name ON items(name);\n",
+    );
+    let fixed = schema(&fixed_files);
+    let wake = fixed.wake(&conn);
+    assert_eq!(wake.error(), None);
+    assert_eq!(wake.report().to_version(), 3);
+    assert!(failure_rows(&conn).is_empty(), "record cleared");
+    let line = wake.log_line("obj", 1.5).unwrap();
+    assert!(line.contains("\"outcome\":\"applied\""), "{line}");
+    // The fast path afterwards logs nothing.
+    assert_eq!(fixed.wake(&conn).log_line("obj", 0.0), None);
+}
+
+#[test]
+fn retry_after_zero_tries_on_every_wake() {
+    let dir = TempDir::new("wake-zero");
+    let conn = open(&dir.db("app.db"));
+    prefix(&schema(DUPLICATES), 2).migrate(&conn).unwrap();
+    let schema = schema(DUPLICATES).__with_retry_after(0);
+    for attempt in 1..=3 {
+        let wake = schema.wake(&conn);
+        assert!(matches!(wake.error(), Some(MigrateError::Statement { .. })));
+        assert_eq!(failure_rows(&conn)[0].2, attempt);
+    }
+}
+
+#[test]
+fn migrate_itself_records_nothing() {
+    let dir = TempDir::new("migrate-pure");
+    let conn = open(&dir.db("app.db"));
+    let schema = schema(DUPLICATES);
+    assert!(schema.migrate(&conn).is_err());
+    assert!(schema.migrate(&conn).is_err(), "no deferral without wake");
+    assert!(!has_table(&conn, "migrations_failure"));
+}
+
+#[test]
+fn the_log_line_is_one_json_object_with_the_failure() {
+    let dir = TempDir::new("wake-log");
+    let conn = open(&dir.db("app.db"));
+    prefix(&schema(DUPLICATES), 1).migrate(&conn).unwrap();
+    let wake = schema(DUPLICATES).wake(&conn);
+    let line = wake.log_line("do-\"1\"", 2.0).unwrap();
+    assert!(!line.contains('\n'));
+    for field in [
+        "{\"event\":\"durable-schema\"",
+        "\"object\":\"do-\\\"1\\\"\"",
+        "\"outcome\":\"failed\"",
+        "\"from\":1",
+        "\"to\":2",
+        "\"applied\":[2]",
+        "\"duration_ms\":2",
+        "\"rows_written\":",
+        "\"error\":{\"kind\":\"statement\",\"version\":3,\"file\":\"0003_unique_items.sql\",\"statement\":2,\"line\":2,\"column\":1,\"sqlite\":\"UNIQUE constraint failed: items.name\"",
+    ] {
+        assert!(line.contains(field), "{field} not in {line}");
+    }
+    assert!(line.ends_with("}}"), "{line}");
+}
+
+/// A rebuild of `users` that loses the row `posts` references, with
+/// deferred keys: SQLite would commit it silently after `defer_foreign_keys
+/// = OFF`, or fail at the outermost commit on a Durable Object. The check the
+/// compiler asks for fails the migration inside its transaction.
+#[test]
+fn a_foreign_key_violation_fails_the_migration_before_commit() {
+    let dir = TempDir::new("fk-check");
+    let conn = open(&dir.db("app.db"));
+    let files: &[(&str, &str)] = &[
+        (
+            "0001_users_posts.sql",
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n\
+             CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id));\n\
+             INSERT INTO users VALUES (1, 'a'), (2, 'b');\nINSERT INTO posts VALUES (10, 2);\n",
+        ),
+        (
+            "0002_rebuild_users.sql",
+            "PRAGMA defer_foreign_keys = ON;\n\
+             CREATE TABLE users_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n\
+             INSERT INTO users_new SELECT id, name FROM users WHERE id = 1;\n\
+             DROP TABLE users;\nALTER TABLE users_new RENAME TO users;\n\
+             PRAGMA defer_foreign_keys = OFF;\n",
+        ),
+    ];
+    let plain = schema(files);
+    let checked = with_checks(&plain, 2, &["posts"]);
+
+    // Without the check the orphan commits (what the issue reproduced).
+    let unchecked_conn = open(&dir.db("unchecked.db"));
+    plain.migrate(&unchecked_conn).unwrap();
+    let orphans: i64 = unchecked_conn
+        .query_row(
+            "SELECT count(*) FROM pragma_foreign_key_check('posts')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 1);
+
+    let err = checked.migrate(&conn).unwrap_err();
+    assert_eq!(
+        err,
+        MigrateError::ForeignKey {
+            version: 2,
+            file: "0002_rebuild_users.sql",
+            table: "posts".into(),
+            rowid: Some(10),
+            parent: "users".into(),
+        }
+    );
+    assert!(err.to_string().contains("row 10 of \"posts\""), "{err}");
+    // Rolled back: version 1, both users there.
+    assert_eq!(tracking(&conn, "migrations").len(), 1);
+    let users: i64 = conn
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(users, 2);
+}
+
+#[test]
+fn deferral_does_not_leak_into_the_next_migration() {
+    let dir = TempDir::new("fk-defer-off");
+    let conn = open(&dir.db("app.db"));
+    let files: &[(&str, &str)] = &[
+        (
+            "0001_p_c.sql",
+            "CREATE TABLE p (id INTEGER PRIMARY KEY);\n\
+             CREATE TABLE c (id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id));\n",
+        ),
+        (
+            "0002_defer.sql",
+            "PRAGMA defer_foreign_keys = ON;\nINSERT INTO p VALUES (1);\n",
+        ),
+        ("0003_orphan.sql", "INSERT INTO c VALUES (1, 42);\n"),
+    ];
+    let checked = with_checks(&schema(files), 2, &["c"]);
+    // 0003's orphan fails at once (deferral is off again), naming 0003.
+    let err = checked.migrate(&conn).unwrap_err();
+    assert!(
+        matches!(err, MigrateError::Statement { version: 3, ref message, .. } if message.contains("FOREIGN KEY")),
+        "{err:?}"
+    );
+}
+
+/// `schema` with `tables` as migration `version`'s foreign-key checks, as
+/// the compiler would list them.
+fn with_checks(schema: &Schema, version: u32, tables: &'static [&'static str]) -> Schema {
+    let migrations: Vec<_> = schema
+        .migrations()
+        .iter()
+        .map(|m| {
+            if m.version() == version {
+                m.__with_foreign_key_checks(tables)
+            } else {
+                *m
+            }
+        })
+        .collect();
+    Schema::__new(
+        schema.table(),
+        schema.strict(),
+        Box::leak(migrations.into_boxed_slice()),
+    )
+}
+
+const HAND_ROLLED: &str = "CREATE TABLE migrations (version INTEGER PRIMARY KEY, \
+                           applied_at TEXT NOT NULL, description TEXT NOT NULL)";
+
+/// A hand-rolled table whose version 2 means something else: refused with
+/// the list, nothing written; `status` says the same.
+#[test]
+fn adoption_compares_descriptions_and_refuses_a_mismatch() {
+    let dir = TempDir::new("adopt-mismatch");
+    let conn = open(&dir.db("app.db"));
+    let schema = schema(&CHAT[..3]);
+    conn.execute_batch(schema.migrations()[0].sql()).unwrap();
+    conn.execute_batch(HAND_ROLLED).unwrap();
+    conn.execute_batch(
+        "INSERT INTO migrations VALUES (1, 't', '0001_Create Users.sql');
+         INSERT INTO migrations VALUES (2, 't', 'price_to_cents');",
+    )
+    .unwrap();
+    let before = dump(&conn);
+    let err = schema.migrate(&conn).unwrap_err();
+    assert_eq!(
+        err,
+        MigrateError::AdoptionMismatch {
+            table: "migrations",
+            mismatches: vec![Mismatch {
+                version: 2,
+                recorded: "price_to_cents".into(),
+                expected: "0002_create_rooms.sql",
+            }],
+        }
+    );
+    assert_eq!(dump(&conn), before, "nothing written");
+    assert_eq!(schema.status(&conn).unwrap_err(), err, "status agrees");
+
+    // Normalized: case, spaces, a NNNN_ prefix and .sql do not count.
+    conn.execute_batch("UPDATE migrations SET description = 'Create-Rooms' WHERE version = 2")
+        .unwrap();
+    assert_eq!(
+        schema.status(&conn).unwrap().state(),
+        SchemaState::Unadopted
+    );
+}
+
+#[test]
+fn an_emptied_tracking_table_over_user_tables_is_refused() {
+    let dir = TempDir::new("empty-history");
+    let conn = open(&dir.db("app.db"));
+    let schema = schema(&CHAT[..2]);
+    schema.migrate(&conn).unwrap();
+    conn.execute_batch("DELETE FROM migrations").unwrap();
+    let before = dump(&conn);
+    let err = schema.migrate(&conn).unwrap_err();
+    assert!(
+        matches!(&err, MigrateError::EmptyHistory { table: "migrations", user_table } if ["users", "rooms", "members"].contains(&user_table.as_str())),
+        "{err:?}"
+    );
+    assert_eq!(dump(&conn), before);
+
+    // Over a database with no user tables it is a fresh start.
+    let fresh = open(&dir.db("fresh.db"));
+    fresh
+        .execute_batch(&durable_schema_compiler::tracking::create_table(
+            "migrations",
+        ))
+        .unwrap();
+    assert_eq!(schema.migrate(&fresh).unwrap().applied().len(), 2);
+}
+
+#[test]
+fn a_failing_tracking_insert_is_not_blamed_on_another_migrator() {
+    let dir = TempDir::new("insert-fails");
+    let conn = open(&dir.db("app.db"));
+    // Our shape plus a NOT NULL column without default: the insert fails
+    // for a reason that has nothing to do with concurrency.
+    conn.execute_batch(
+        "CREATE TABLE migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, \
+         description TEXT NOT NULL, checksum TEXT, chain TEXT, owner TEXT NOT NULL)",
+    )
+    .unwrap();
+    let err = schema(&CHAT[..1]).migrate(&conn).unwrap_err();
+    match &err {
+        MigrateError::Backend { context, message } => {
+            assert!(context.starts_with("recording version 1"), "{context}");
+            assert!(message.contains("NOT NULL constraint failed"), "{message}");
+        }
+        other => panic!("expected Backend, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_trigger_named_like_the_tracking_table_does_not_confuse_the_shape_check() {
+    let dir = TempDir::new("trigger-name");
+    let conn = open(&dir.db("app.db"));
+    conn.execute_batch(
+        "CREATE TABLE t (x); CREATE TRIGGER migrations AFTER INSERT ON t BEGIN SELECT 1; END;",
+    )
+    .unwrap();
+    let schema = schema(&CHAT[..1]);
+    assert_eq!(schema.status(&conn).unwrap().state(), SchemaState::Fresh);
+    assert_eq!(schema.migrate(&conn).unwrap().applied().len(), 1);
+}
+
+#[test]
+fn rows_written_counts_what_the_run_wrote() {
+    let dir = TempDir::new("rows-written");
+    let conn = open(&dir.db("app.db"));
+    let report = schema(&CHAT[..1]).migrate(&conn).unwrap();
+    // the tracking row and the seeded user (CREATE TABLE writes no row).
+    assert_eq!(report.rows_written(), 2);
+    let rows = Backend::query(&conn, "SELECT count(*) FROM users", &[]).unwrap();
+    assert_eq!(rows.rows(), [vec![Value::Integer(1)]]);
+}
