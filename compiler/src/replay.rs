@@ -11,7 +11,7 @@ use rusqlite::limits::Limit;
 use rusqlite::Connection;
 
 use crate::rules::{self, Denial, Rule};
-use crate::split::{line_col, split_statements, word_is, words};
+use crate::split::{line_col, split_statements, unquote, word_is, words};
 use crate::Diagnostic;
 
 /// workerd's per-statement SQL length limit (`SQLITE_LIMIT_SQL_LENGTH`).
@@ -807,21 +807,6 @@ fn trigger_denial(sql: &str, tracking: &str) -> Option<Denial> {
     None
 }
 
-/// Removes SQL identifier quoting (`"x"`, `[x]`, `` `x` ``, `'x'`).
-pub(crate) fn unquote(word: &str) -> String {
-    let pairs = [('"', '"'), ('`', '`'), ('[', ']'), ('\'', '\'')];
-    for (open, close) in pairs {
-        if let Some(inner) = word.strip_prefix(open).and_then(|w| w.strip_suffix(close)) {
-            return if open == close {
-                inner.replace(&format!("{close}{close}"), &close.to_string())
-            } else {
-                inner.to_owned()
-            };
-        }
-    }
-    word.to_owned()
-}
-
 fn help_for(
     message: &str,
     sql: &str,
@@ -1258,12 +1243,5 @@ mod tests {
         );
         let long = format!("SELECT '{}';", "x".repeat(MAX_STATEMENT_BYTES));
         assert_eq!(rules(&[&long]), [Some(Rule::Limit)]);
-    }
-
-    #[test]
-    fn unquote_identifiers() {
-        assert_eq!(unquote("\"a\"\"b\""), "a\"b");
-        assert_eq!(unquote("[x y]"), "x y");
-        assert_eq!(unquote("plain"), "plain");
     }
 }

@@ -8,8 +8,7 @@ use sqlparser::ast::Statement as Ast;
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
 
-use crate::replay::unquote;
-use crate::split::{line_col, split_statements, words};
+use crate::split::{line_col, split_statements, unquote, words};
 
 /// sqlparser's opinion on a statement SQLite found a syntax error in, with
 /// its `Line: l, Column: c` translated into file coordinates.

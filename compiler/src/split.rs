@@ -164,6 +164,21 @@ pub(crate) fn word_is(words: &[&str], i: usize, k: &str) -> bool {
     words.get(i).is_some_and(|w| w.eq_ignore_ascii_case(k))
 }
 
+/// Removes SQL identifier quoting (`"x"`, `[x]`, `` `x` ``, `'x'`).
+pub(crate) fn unquote(word: &str) -> String {
+    let pairs = [('"', '"'), ('`', '`'), ('[', ']'), ('\'', '\'')];
+    for (open, close) in pairs {
+        if let Some(inner) = word.strip_prefix(open).and_then(|w| w.strip_suffix(close)) {
+            return if open == close {
+                inner.replace(&format!("{close}{close}"), &close.to_string())
+            } else {
+                inner.to_owned()
+            };
+        }
+    }
+    word.to_owned()
+}
+
 fn keyword(word: &[u8]) -> Tk {
     let is = |k: &str| word.eq_ignore_ascii_case(k.as_bytes());
     if is("create") {
@@ -341,5 +356,12 @@ mod tests {
     #[test]
     fn columns_count_characters() {
         assert_eq!(line_col("é x", 3), (1, 3));
+    }
+
+    #[test]
+    fn unquote_identifiers() {
+        assert_eq!(unquote("\"a\"\"b\""), "a\"b");
+        assert_eq!(unquote("[x y]"), "x y");
+        assert_eq!(unquote("plain"), "plain");
     }
 }
