@@ -25,9 +25,7 @@ use std::path::Path;
 
 pub use diagnostic::Diagnostic;
 pub use hash::{chain, checksum};
-pub use replay::{
-    replay, replay_on, Finding, ReplaySource, Replayer, MAX_COLUMNS, MAX_STATEMENT_BYTES,
-};
+pub use replay::{replay, Finding, ReplaySource};
 pub use rules::{decide, is_allowed_name, Denial, Rule, ALLOWED_FUNCTIONS, ALLOWED_MODULES};
 pub use sharpen::{classify, StatementKind};
 pub use source::{

@@ -8,7 +8,7 @@ use sqlparser::ast::Statement as Ast;
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
 
-use crate::split::{line_col, split_statements, unquote, words};
+use crate::split::{line_col, unquote, words};
 
 /// sqlparser's opinion on a statement SQLite found a syntax error in, with
 /// its `Line: l, Column: c` translated into file coordinates.
@@ -106,10 +106,10 @@ fn created_by_tokens(sql: &str) -> Option<String> {
     Some(unquote(name))
 }
 
-/// Whether some statement of `text` creates a table or view named `name`.
-pub(crate) fn creates(text: &str, name: &str) -> bool {
-    split_statements(text).iter().any(
-        |s| matches!(classify(s.sql), StatementKind::Create(n) if n.eq_ignore_ascii_case(name)),
+/// Whether one of `statements` creates a table or view named `name`.
+pub(crate) fn creates<'a>(mut statements: impl Iterator<Item = &'a str>, name: &str) -> bool {
+    statements.any(
+        |sql| matches!(classify(sql), StatementKind::Create(n) if n.eq_ignore_ascii_case(name)),
     )
 }
 
