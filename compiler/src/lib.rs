@@ -26,13 +26,12 @@ use std::path::Path;
 pub use diagnostic::Diagnostic;
 pub use hash::{chain, checksum};
 pub use replay::{replay, Finding, ReplaySource};
+use replay::{Outcome, Replayer, Script};
 pub use rules::{decide, is_allowed_name, Denial, Rule, ALLOWED_FUNCTIONS, ALLOWED_MODULES};
 pub use sharpen::{classify, StatementKind};
-pub use source::{
-    decode, load_dir, load_dir_lenient, normalize_text, parse_migration_name, Loaded, NameError,
-    SourceFile,
-};
-pub use split::{line_col, split_statements, SplitStatement};
+pub use source::{decode, normalize_text, parse_migration_name, NameError, SourceFile};
+use source::{load_dir, Loaded, LoadedFile};
+pub use split::{line_col, split_statements, PlannedStatement, SplitStatement};
 
 /// Options of the check, from the attribute's arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,17 +48,6 @@ impl Default for Options {
     }
 }
 
-/// A statement of a checked migration, ready to embed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedStatement {
-    /// The text, without the terminating `;`.
-    pub sql: String,
-    /// 1-based line of its first token.
-    pub line: u32,
-    /// 1-based column of its first token.
-    pub column: u32,
-}
-
 /// A migration that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedMigration {
@@ -69,7 +57,8 @@ pub struct PlannedMigration {
     pub checksum: String,
     /// Hex hash chaining this checksum onto the previous chain value.
     pub chain: String,
-    /// The statements in execution order.
+    /// The statements in execution order, as spans of `source.text`:
+    /// exactly those the replay ran (see [`PlannedStatement::sql`]).
     pub statements: Vec<PlannedStatement>,
 }
 
@@ -95,7 +84,7 @@ pub fn check_dir(base: &Path, dir: &str, options: &Options) -> Result<Plan, Vec<
         files,
         mut errors,
         replayable,
-    } = load_dir_lenient(base, dir);
+    } = load_dir(base, dir);
     if errors.is_empty() {
         return check_files(files, options);
     }
@@ -108,39 +97,41 @@ pub fn check_dir(base: &Path, dir: &str, options: &Options) -> Result<Plan, Vec<
     Err(errors)
 }
 
-/// Checks already-loaded files (see [`check_dir`]).
-pub fn check_files(files: Vec<SourceFile>, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
-    let sources: Vec<ReplaySource<'_>> = files
+/// Checks loaded files (see [`check_dir`]).
+fn check_files(files: Vec<LoadedFile>, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
+    let replayer = Replayer::new(&options.table).map_err(|e| vec![Diagnostic::plain(e)])?;
+    check_on(&replayer, files, options)
+}
+
+/// [`check_files`] on a given replay database. The plan holds the
+/// statements the replay ran, as it ran them.
+fn check_on(
+    replayer: &Replayer,
+    files: Vec<LoadedFile>,
+    options: &Options,
+) -> Result<Plan, Vec<Diagnostic>> {
+    let scripts: Vec<Script<'_>> = files
         .iter()
-        .map(|f| ReplaySource {
-            display_path: &f.display_path,
-            text: &f.text,
+        .map(|f| Script {
+            display_path: &f.source.display_path,
+            text: &f.source.text,
+            statements: &f.statements,
         })
         .collect();
-    let findings = replay(&sources, &options.table);
+    let Outcome { findings, ran } = replay::run(replayer, &scripts, &options.table);
     if !findings.is_empty() {
         return Err(findings.into_iter().map(|f| f.diagnostic).collect());
     }
     let mut previous = String::new();
     let migrations = files
         .into_iter()
-        .map(|source| {
-            let checksum = checksum(&source.text);
-            let chain = chain(&previous, source.version, &checksum);
+        .zip(ran)
+        .map(|(file, statements)| {
+            let checksum = checksum(&file.source.text);
+            let chain = chain(&previous, file.source.version, &checksum);
             previous.clone_from(&chain);
-            let statements = split_statements(&source.text)
-                .into_iter()
-                .map(|s| {
-                    let (line, column) = line_col(&source.text, s.offset);
-                    PlannedStatement {
-                        sql: s.sql.to_owned(),
-                        line,
-                        column,
-                    }
-                })
-                .collect();
             PlannedMigration {
-                source,
+                source: file.source,
                 checksum,
                 chain,
                 statements,
@@ -153,3 +144,80 @@ pub fn check_files(files: Vec<SourceFile>, options: &Options) -> Result<Plan, Ve
 /// The tracking table's contract (name rules, columns, SQL), owned by the
 /// runtime and shared with the replay so the two cannot drift.
 pub use durable_schema_runtime::tracking;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch directory under the system's temp dir, removed on drop.
+    pub(crate) struct Scratch(pub(crate) std::path::PathBuf);
+
+    impl Scratch {
+        pub(crate) fn new(name: &str, files: &[(&str, &[u8])]) -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "durable-schema-compiler-{}-{name}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (file, bytes) in files {
+                std::fs::write(dir.join(file), bytes).unwrap();
+            }
+            Self(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn the_plan_holds_the_split_statements_the_replay_ran() {
+        let files: &[(&str, &[u8])] = &[
+            (
+                "0001_trigger.sql",
+                b"CREATE TABLE t (id INTEGER PRIMARY KEY, n TEXT);\nCREATE TABLE log (msg TEXT);\nCREATE TRIGGER t_log AFTER INSERT ON t BEGIN\n  INSERT INTO log VALUES ('a; b');\n  UPDATE log SET msg = msg || ';';\nEND;\n",
+            ),
+            (
+                "0002_comments.sql",
+                b"-- a comment; with a semicolon\nINSERT INTO t (n) VALUES ('x;y'); /* and ; here */ INSERT INTO t (n) VALUES (\"n\");;\n\n  UPDATE t SET n = 'it''s; fine' -- no trailing semicolon",
+            ),
+            (
+                "0003_windows.sql",
+                b"\xef\xbb\xbfCREATE INDEX \"t;n\" ON t (n);\r\nCREATE VIEW v AS SELECT [n] AS \"a;b\" FROM t;\r\n-- done;\r\n",
+            ),
+        ];
+        let scratch = Scratch::new("plan", files);
+        let loaded = load_dir(&scratch.0, ".");
+        assert!(loaded.errors.is_empty(), "{:#?}", loaded.errors);
+        let options = Options::default();
+        let replayer = Replayer::new(&options.table).unwrap();
+        let plan = check_on(&replayer, loaded.files, &options).unwrap();
+
+        let mut planned = Vec::new();
+        for (m, (_, raw)) in plan.migrations.iter().zip(files) {
+            let text = normalize_text(std::str::from_utf8(raw).unwrap());
+            assert_eq!(m.source.text, text);
+            let split = split_statements(&text);
+            let sliced: Vec<&str> = m.statements.iter().map(|s| s.sql(&text)).collect();
+            let expected: Vec<&str> = split.iter().map(|s| s.sql).collect();
+            assert_eq!(sliced, expected, "{}", m.source.name);
+            for (s, t) in m.statements.iter().zip(&split) {
+                assert_eq!(&text[s.start..s.end], t.sql);
+                assert_eq!((s.line, s.column), line_col(&text, t.offset));
+                assert!(!s.sql(&text).ends_with(';'));
+            }
+            planned.extend(sliced.into_iter().map(str::to_owned));
+        }
+        assert_eq!(
+            plan.migrations
+                .iter()
+                .map(|m| m.statements.len())
+                .collect::<Vec<_>>(),
+            [3, 3, 2]
+        );
+        assert_eq!(*replayer.executed.borrow(), planned);
+    }
+}

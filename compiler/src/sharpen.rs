@@ -8,12 +8,13 @@ use sqlparser::ast::Statement as Ast;
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
 
-use crate::split::{line_col, unquote, words};
+use crate::split::{unquote, words};
 
 /// sqlparser's opinion on a statement SQLite found a syntax error in, with
-/// its `Line: l, Column: c` translated into file coordinates.
+/// its `Line: l, Column: c` translated into file coordinates (`line:column`
+/// is where the statement starts in its file).
 /// `None` when sqlparser accepts the statement (it adds nothing then).
-pub(crate) fn sqlparser_note(sql: &str, file_text: &str, offset: usize) -> Option<String> {
+pub(crate) fn sqlparser_note(sql: &str, line: u32, column: u32) -> Option<String> {
     let err = Parser::parse_sql(&SQLiteDialect {}, sql).err()?;
     let text = match err {
         sqlparser::parser::ParserError::TokenizerError(s)
@@ -26,11 +27,10 @@ pub(crate) fn sqlparser_note(sql: &str, file_text: &str, offset: usize) -> Optio
     let (l, c) = position.split_once(", Column: ")?;
     let (l, c): (u32, u32) = (l.trim().parse().ok()?, c.trim().parse().ok()?);
     // sqlparser counts from the statement start; shift to file coordinates.
-    let (sline, scol) = line_col(file_text, offset);
     let (fline, fcol) = if l <= 1 {
-        (sline, scol + c.saturating_sub(1))
+        (line, column + c.saturating_sub(1))
     } else {
-        (sline + l - 1, c)
+        (line + l - 1, c)
     };
     Some(format!("{} at {fline}:{fcol}", lowercase_first(head)))
 }
@@ -141,14 +141,14 @@ mod tests {
 
     #[test]
     fn note_is_in_file_coordinates() {
-        let file = "CREATE TABLE t(x);\n  INSERT INTO t VALUES (1,)";
-        let note = sqlparser_note("INSERT INTO t VALUES (1,)", file, 21).unwrap();
+        // The statement starts at 2:3 of its file.
+        let note = sqlparser_note("INSERT INTO t VALUES (1,)", 2, 3).unwrap();
         assert!(note.starts_with("expected: an expression"), "{note}");
         assert!(note.ends_with("at 2:27"), "{note}");
     }
 
     #[test]
     fn note_is_none_when_sqlparser_accepts() {
-        assert_eq!(sqlparser_note("SELECT 1", "SELECT 1", 0), None);
+        assert_eq!(sqlparser_note("SELECT 1", 1, 1), None);
     }
 }

@@ -23,6 +23,16 @@ pub struct SourceFile {
     pub text: String,
 }
 
+/// A migration file that passed the file rules, split into its statements:
+/// the only place a migration is split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LoadedFile {
+    /// The file.
+    pub(crate) source: SourceFile,
+    /// Its statements, as spans of `source.text`, in order.
+    pub(crate) statements: Vec<crate::PlannedStatement>,
+}
+
 /// Why a file name is not a migration name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameError {
@@ -106,37 +116,28 @@ pub fn decode(display_path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
     }
 }
 
-/// Reads `dir` (as the user wrote it, resolved against `base`) and returns
-/// the migrations in version order, or every problem found.
+/// What [`load_dir`] found: the files that loaded, in version order, and
+/// the problems with the others.
+#[derive(Debug, Default)]
+pub(crate) struct Loaded {
+    /// Files that passed the file rules, in version order.
+    pub(crate) files: Vec<LoadedFile>,
+    /// Problems with names, versions, encodings or contents.
+    pub(crate) errors: Vec<Diagnostic>,
+    /// Whether `files` form a chain whose order is certain (no duplicate
+    /// versions), so replaying them finds real problems, not echoes.
+    pub(crate) replayable: bool,
+}
+
+/// Reads `dir` (as the user wrote it, resolved against `base`): the
+/// migrations in version order, each split into its statements, and every
+/// problem found. The files that are fine are kept next to the problems of
+/// the others, so one build reports a bad name *and* a bad statement.
 ///
 /// Rules: files ending in `.sql` must be named `NNNN_description.sql`;
 /// versions start at 1, are unique and contiguous; other files are ignored;
 /// the text must be UTF-8 and contain at least one statement.
-pub fn load_dir(base: &Path, dir: &str) -> Result<Vec<SourceFile>, Vec<Diagnostic>> {
-    let loaded = load_dir_lenient(base, dir);
-    if loaded.errors.is_empty() {
-        Ok(loaded.files)
-    } else {
-        Err(loaded.errors)
-    }
-}
-
-/// What [`load_dir_lenient`] found: the files that loaded, in version order,
-/// and the problems with the others.
-#[derive(Debug, Default)]
-pub struct Loaded {
-    /// Files that passed the file rules, in version order.
-    pub files: Vec<SourceFile>,
-    /// Problems with names, versions, encodings or contents.
-    pub errors: Vec<Diagnostic>,
-    /// Whether `files` form a chain whose order is certain (no duplicate
-    /// versions), so replaying them finds real problems, not echoes.
-    pub replayable: bool,
-}
-
-/// Like [`load_dir`], but keeps the files that are fine next to the problems
-/// of the others, so one build reports a bad name *and* a bad statement.
-pub fn load_dir_lenient(base: &Path, dir: &str) -> Loaded {
+pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
     let path = base.join(dir);
     let entries = match std::fs::read_dir(&path) {
         Ok(entries) => entries,
@@ -171,7 +172,7 @@ pub fn load_dir_lenient(base: &Path, dir: &str) -> Loaded {
     names.sort();
 
     // version → files claiming it (duplicates are reported together).
-    let mut by_version: BTreeMap<u32, Vec<SourceFile>> = BTreeMap::new();
+    let mut by_version: BTreeMap<u32, Vec<LoadedFile>> = BTreeMap::new();
     for os_name in names {
         let Some(name) = os_name.to_str() else {
             let lossy = os_name.to_string_lossy();
@@ -219,7 +220,8 @@ pub fn load_dir_lenient(base: &Path, dir: &str) -> Loaded {
                 continue;
             }
         };
-        if crate::split::split_statements(&text).is_empty() {
+        let statements = crate::split::spans(&text);
+        if statements.is_empty() {
             errors.push(
                 Diagnostic::file(
                     &display_path,
@@ -233,13 +235,16 @@ pub fn load_dir_lenient(base: &Path, dir: &str) -> Loaded {
             .unwrap_or(file_path)
             .to_string_lossy()
             .into_owned();
-        by_version.entry(version).or_default().push(SourceFile {
-            version,
-            name: name.to_owned(),
-            description: description.to_owned(),
-            display_path,
-            abs_path,
-            text,
+        by_version.entry(version).or_default().push(LoadedFile {
+            source: SourceFile {
+                version,
+                name: name.to_owned(),
+                description: description.to_owned(),
+                display_path,
+                abs_path,
+                text,
+            },
+            statements,
         });
     }
 
@@ -284,7 +289,7 @@ fn name_error(display_path: &str, name: &str, err: &NameError) -> Diagnostic {
 
 fn check_versions(
     dir: &str,
-    by_version: &BTreeMap<u32, Vec<SourceFile>>,
+    by_version: &BTreeMap<u32, Vec<LoadedFile>>,
     errors: &mut Vec<Diagnostic>,
 ) {
     let mut expected = 1u32;
@@ -292,7 +297,7 @@ fn check_versions(
         if files.len() > 1 {
             let list = files
                 .iter()
-                .map(|f| format!("`{}`", f.name))
+                .map(|f| format!("`{}`", f.source.name))
                 .collect::<Vec<_>>()
                 .join(", ");
             errors.push(
@@ -308,7 +313,7 @@ fn check_versions(
             } else {
                 format!("versions {expected} to {} are missing", version - 1)
             };
-            let name = files.first().map_or("", |f| f.name.as_str());
+            let name = files.first().map_or("", |f| f.source.name.as_str());
             errors.push(
                 Diagnostic::plain(format!(
                     "gap in migration versions in `{dir}`: {missing} before `{name}`"

@@ -132,7 +132,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
         let checksum = &m.checksum;
         let chain = &m.chain;
         let statements = m.statements.iter().map(|s| {
-            let (sql, line, column) = (&s.sql, s.line, s.column);
+            let (sql, line, column) = (s.sql(text), s.line, s.column);
             quote! { ::durable_schema::__private::Statement::__new(#sql, #line, #column) }
         });
         quote! {

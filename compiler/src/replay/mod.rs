@@ -16,17 +16,46 @@ pub(crate) use sandbox::Replayer;
 use sandbox::{Failure, MAX_STATEMENT_BYTES};
 
 use crate::rules::Rule;
-use crate::split::{line_col, split_statements};
+use crate::split::{line_col, spans, PlannedStatement};
 use crate::Diagnostic;
 use drops::{Ledger, Position};
 
-/// One migration's text, as the replay sees it.
+/// One migration's text, as the corpus test hands it to [`replay`].
 #[derive(Debug, Clone, Copy)]
 pub struct ReplaySource<'a> {
     /// The path shown in messages, as the user wrote it.
     pub display_path: &'a str,
     /// The normalized text (see [`crate::normalize_text`]).
     pub text: &'a str,
+}
+
+impl<'a> ReplaySource<'a> {
+    /// A migration named `display_path` in messages, with the normalized
+    /// `text`.
+    pub fn new(display_path: &'a str, text: &'a str) -> Self {
+        Self { display_path, text }
+    }
+}
+
+/// One migration, split, as the replay runs it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Script<'a> {
+    /// The path shown in messages, as the user wrote it.
+    pub(crate) display_path: &'a str,
+    /// The normalized text.
+    pub(crate) text: &'a str,
+    /// Its statements, as spans of `text`, in order.
+    pub(crate) statements: &'a [PlannedStatement],
+}
+
+/// What a replay found, and what it ran.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// Every problem found (empty = valid).
+    pub(crate) findings: Vec<Finding>,
+    /// For each migration, the statements SQLite ran to completion, in
+    /// order: all of them when there are no findings.
+    pub(crate) ran: Vec<Vec<PlannedStatement>>,
 }
 
 /// A problem found by the replay, with the Durable Object rule it breaks
@@ -96,29 +125,34 @@ fn foreign_keys_off(replayer: &Replayer, message: &str) -> bool {
 
 /// Replays `sources` in order, each migration in its own transaction as the
 /// executor will run it, and returns every problem found (empty = valid).
+/// Each text is split with [`crate::split_statements`], as at load time.
 pub fn replay(sources: &[ReplaySource<'_>], tracking: &str) -> Vec<Finding> {
-    let replayer = match Replayer::new(tracking) {
-        Ok(r) => r,
-        Err(e) => {
-            return vec![Finding {
-                diagnostic: Diagnostic::plain(e),
-                rule: None,
-                migration: 0,
-            }]
-        }
-    };
-    replay_on(&replayer, sources, tracking)
+    let spans: Vec<Vec<PlannedStatement>> = sources.iter().map(|s| spans(s.text)).collect();
+    let scripts: Vec<Script<'_>> = sources
+        .iter()
+        .zip(&spans)
+        .map(|(s, statements)| Script {
+            display_path: s.display_path,
+            text: s.text,
+            statements,
+        })
+        .collect();
+    match Replayer::new(tracking) {
+        Ok(replayer) => run(&replayer, &scripts, tracking).findings,
+        Err(e) => vec![Finding {
+            diagnostic: Diagnostic::plain(e),
+            rule: None,
+            migration: 0,
+        }],
+    }
 }
 
-/// [`replay`] on an existing [`Replayer`].
-pub(crate) fn replay_on(
-    replayer: &Replayer,
-    sources: &[ReplaySource<'_>],
-    tracking: &str,
-) -> Vec<Finding> {
+/// Replays `scripts` on `replayer`; see [`replay`].
+pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -> Outcome {
     let mut findings = Vec::new();
+    let mut ran = Vec::with_capacity(scripts.len());
     let mut mode = Mode::Normal;
-    for (index, source) in sources.iter().enumerate() {
+    for (index, source) in scripts.iter().enumerate() {
         let mut push = |diagnostic: Diagnostic, rule: Option<Rule>| {
             findings.push(Finding {
                 diagnostic,
@@ -126,38 +160,40 @@ pub(crate) fn replay_on(
                 migration: index,
             })
         };
+        let mut done = Vec::with_capacity(source.statements.len());
         let mut ledger = Ledger::default();
         if let Err(e) = replayer.begin_migration() {
             push(
                 Diagnostic::plain(format!("replay failed to begin: {e}")),
                 None,
             );
-            return findings;
+            return Outcome { findings, ran };
         }
-        for stmt in split_statements(source.text) {
-            let (line, col) = line_col(source.text, stmt.offset);
+        for stmt in source.statements {
+            let sql = stmt.sql(source.text);
+            let (line, col) = (stmt.line, stmt.column);
             let at = |line, col, message: String| {
-                Diagnostic::at(source.display_path, line, col, message).statement(stmt.sql)
+                Diagnostic::at(source.display_path, line, col, message).statement(sql)
             };
-            if stmt.sql.len() > MAX_STATEMENT_BYTES {
+            if sql.len() > MAX_STATEMENT_BYTES {
                 push(
                     at(
                         line,
                         col,
                         format!(
                             "statement is {} bytes, over the Durable Object limit of {MAX_STATEMENT_BYTES} bytes",
-                            stmt.sql.len()
+                            sql.len()
                         ),
                     )
                     .help(advice::STATEMENT_TOO_LONG),
                     Some(Rule::Limit),
                 );
-                if textual::defines_schema(stmt.sql) {
+                if textual::defines_schema(sql) {
                     mode = Mode::Degraded;
                 }
                 continue;
             }
-            if let Some(denial) = textual::denial(stmt.sql, tracking) {
+            if let Some(denial) = textual::denial(sql, tracking) {
                 push(
                     at(line, col, denial.message).help(denial.help),
                     Some(denial.rule),
@@ -166,14 +202,15 @@ pub(crate) fn replay_on(
                 continue;
             }
             let Failure { error, denial } =
-                match replayer.run(stmt.sql, |table| ledger.judge(replayer, table)) {
+                match replayer.run(sql, |table| ledger.judge(replayer, table)) {
                     Ok(dropped) => {
                         let position = Position {
                             line,
                             column: col,
-                            statement: stmt.sql.to_owned(),
+                            statement: sql.to_owned(),
                         };
-                        ledger.ran(&dropped, &position, textual::rename_target(stmt.sql));
+                        ledger.ran(&dropped, &position, textual::rename_target(sql));
+                        done.push(*stmt);
                         continue;
                     }
                     Err(failure) => {
@@ -189,7 +226,7 @@ pub(crate) fn replay_on(
                 // Refused transaction, pragma and data statements change no
                 // schema, so what follows is still checked in full.
                 if !matches!(denial.rule, Rule::Transaction | Rule::Pragma)
-                    && textual::defines_schema(stmt.sql)
+                    && textual::defines_schema(sql)
                 {
                     mode = Mode::Degraded;
                 }
@@ -201,7 +238,7 @@ pub(crate) fn replay_on(
                 continue;
             }
             let (eline, ecol) = match offset {
-                Some(off) => line_col(source.text, stmt.offset + off),
+                Some(off) => line_col(source.text, stmt.start + off),
                 None => (line, col),
             };
             let rule = if foreign_keys_off(replayer, &message) {
@@ -211,37 +248,28 @@ pub(crate) fn replay_on(
             };
             let mut diag = at(eline, ecol, message.clone());
             let created_later = |name: &str| {
-                sources
+                scripts
                     .iter()
                     .skip(index + 1)
                     .find(|s| {
-                        crate::sharpen::creates(
-                            split_statements(s.text).iter().map(|s| s.sql),
-                            name,
-                        )
+                        crate::sharpen::creates(s.statements.iter().map(|t| t.sql(s.text)), name)
                     })
                     .map(|s| s.display_path)
             };
-            if let Some(help) = advice::for_sqlite_error(
-                &message,
-                stmt.sql,
-                rule,
-                source.display_path,
-                created_later,
-            ) {
+            if let Some(help) =
+                advice::for_sqlite_error(&message, sql, rule, source.display_path, created_later)
+            {
                 diag = diag.help(help);
             }
             if syntax {
-                if let Some(note) =
-                    crate::sharpen::sqlparser_note(stmt.sql, source.text, stmt.offset)
-                {
+                if let Some(note) = crate::sharpen::sqlparser_note(sql, line, col) {
                     diag.message = format!("{}\n  sqlparser: {note}", diag.message);
                 }
             }
             push(diag, rule);
             // A failed INSERT or UPDATE leaves the schema as the author
             // meant it; only a failed CREATE / ALTER / DROP can echo later.
-            if textual::defines_schema(stmt.sql) {
+            if textual::defines_schema(sql) {
                 mode = Mode::Degraded;
             }
             if !replayer.in_transaction() {
@@ -252,6 +280,7 @@ pub(crate) fn replay_on(
                 break;
             }
         }
+        ran.push(done);
         if mode == Mode::Normal && replayer.in_transaction() {
             for (denial, at) in ledger.unsettled(replayer) {
                 let diag = Diagnostic::at(source.display_path, at.line, at.column, denial.message)
@@ -286,7 +315,7 @@ pub(crate) fn replay_on(
             let _ = replayer.trusted("ROLLBACK");
         }
     }
-    findings
+    Outcome { findings, ran }
 }
 
 #[cfg(test)]

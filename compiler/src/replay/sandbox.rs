@@ -57,6 +57,9 @@ pub(crate) struct Replayer {
     auth: Arc<Mutex<AuthState>>,
     /// Progress-handler calls during the current statement.
     progress: Arc<AtomicU64>,
+    /// Every user statement handed to SQLite, for tests.
+    #[cfg(test)]
+    pub(crate) executed: std::cell::RefCell<Vec<String>>,
 }
 
 fn lock(auth: &Mutex<AuthState>) -> MutexGuard<'_, AuthState> {
@@ -114,6 +117,8 @@ impl Replayer {
             conn,
             auth,
             progress,
+            #[cfg(test)]
+            executed: std::cell::RefCell::default(),
         };
         // The tracking table exists on every real database before a
         // migration runs, so a migration that writes to it or creates it
@@ -181,6 +186,8 @@ impl Replayer {
             state.drops.clear();
         }
         self.progress.store(0, Ordering::Relaxed);
+        #[cfg(test)]
+        self.executed.borrow_mut().push(sql.to_owned());
         let result = (|| {
             let mut stmt = self.conn.prepare(sql)?;
             let drops = std::mem::take(&mut lock(&self.auth).drops);
