@@ -23,7 +23,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A problem with no file (a missing directory, a gap between versions).
-    pub fn plain(message: String) -> Self {
+    pub(crate) fn plain(message: String) -> Self {
         Self {
             file: None,
             position: None,
@@ -34,7 +34,7 @@ impl Diagnostic {
     }
 
     /// A problem with a whole file (its name, its encoding).
-    pub fn file(path: &str, message: String) -> Self {
+    pub(crate) fn file(path: &str, message: String) -> Self {
         Self {
             file: Some(path.to_owned()),
             ..Self::plain(message)
@@ -42,7 +42,7 @@ impl Diagnostic {
     }
 
     /// A problem at `line:col` of a file.
-    pub fn at(path: &str, line: u32, col: u32, message: String) -> Self {
+    pub(crate) fn at(path: &str, line: u32, col: u32, message: String) -> Self {
         Self {
             position: Some((line, col)),
             ..Self::file(path, message)
@@ -51,14 +51,14 @@ impl Diagnostic {
 
     /// Adds advice on how to fix the problem.
     #[must_use]
-    pub fn help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
 
     /// Quotes the statement involved (its first line is shown).
     #[must_use]
-    pub fn statement(mut self, sql: &str) -> Self {
+    pub(crate) fn statement(mut self, sql: &str) -> Self {
         self.statement = Some(first_line(sql));
         self
     }

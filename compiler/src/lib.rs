@@ -1,6 +1,23 @@
-//! Compile-time logic of durable-schema, shared by the `#[durable_schema]`
-//! macro, the tests and (later) the CLI: one code path from a directory of
-//! `NNNN_description.sql` files to a checked [`Plan`].
+//! **Internal crate of durable-schema. Not a public API: it is exempt from
+//! semver and may change in any release. Depend on `durable-schema`.**
+//!
+//! All compile-time logic of durable-schema, for the `#[durable_schema]`
+//! macro (and later a CLI): one code path from a directory of
+//! `NNNN_description.sql` files to a checked [`Plan`]. Each file is split
+//! into statements once, when loaded; the chain is replayed statement by
+//! statement in an in-memory SQLite configured like a Durable Object's,
+//! with workerd's authorizer rules; the plan holds exactly the statements
+//! the replay ran.
+//!
+//! Public items, by caller:
+//! - the macro: [`check_dir`], [`Options`], [`Plan`], [`PlannedMigration`],
+//!   [`PlannedStatement`], [`SourceFile`], [`Diagnostic`], [`tracking`];
+//! - the corpus test (`compiler/tests/corpus.rs`): [`replay`],
+//!   [`ReplaySource`], [`Finding`], [`Rule`], [`split_statements`],
+//!   [`SplitStatement`], [`normalize_text`];
+//! - the facade's tests: [`checksum`], [`chain`].
+//!
+//! Everything else is private to the crate.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -11,7 +28,7 @@
 //!     Err(errors) => errors.iter().for_each(|e| eprintln!("error: {e}")),
 //! }
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 mod diagnostic;
 mod hash;
@@ -26,12 +43,14 @@ use std::path::Path;
 pub use diagnostic::Diagnostic;
 pub use hash::{chain, checksum};
 pub use replay::{replay, Finding, ReplaySource};
+pub use rules::Rule;
+pub use source::{normalize_text, SourceFile};
+pub use split::{split_statements, PlannedStatement, SplitStatement};
+
 use replay::{Outcome, Replayer, Script};
-pub use rules::{decide, is_allowed_name, Denial, Rule, ALLOWED_FUNCTIONS, ALLOWED_MODULES};
-pub use sharpen::{classify, StatementKind};
-pub use source::{decode, normalize_text, parse_migration_name, NameError, SourceFile};
 use source::{load_dir, Loaded, LoadedFile};
-pub use split::{line_col, split_statements, PlannedStatement, SplitStatement};
+#[cfg(test)]
+use split::line_col;
 
 /// Options of the check, from the attribute's arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +62,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            table: "migrations".to_owned(),
+            table: tracking::DEFAULT_TABLE.to_owned(),
         }
     }
 }

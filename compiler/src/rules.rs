@@ -68,13 +68,13 @@ impl Rule {
 
 /// A refused action: the rule, what was refused, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denial {
+pub(crate) struct Denial {
     /// The rule broken.
-    pub rule: Rule,
+    pub(crate) rule: Rule,
     /// What was refused, quoting the offending name.
-    pub message: String,
+    pub(crate) message: String,
     /// How to fix it.
-    pub help: String,
+    pub(crate) help: String,
 }
 
 fn deny(rule: Rule, message: String, help: &str) -> Result<(), Denial> {
@@ -87,7 +87,7 @@ fn deny(rule: Rule, message: String, help: &str) -> Result<(), Denial> {
 
 /// workerd's `isAllowedName`: false iff the name starts with `_cf_`,
 /// compared case-insensitively.
-pub fn is_allowed_name(name: &str) -> bool {
+pub(crate) fn is_allowed_name(name: &str) -> bool {
     !name
         .as_bytes()
         .get(..4)
@@ -96,7 +96,7 @@ pub fn is_allowed_name(name: &str) -> bool {
 
 /// The SQL functions a Durable Object may call (workerd's
 /// `ALLOWED_SQLITE_FUNCTIONS`, all 138 names, exact case).
-pub const ALLOWED_FUNCTIONS: &[&str] = &[
+pub(crate) const ALLOWED_FUNCTIONS: &[&str] = &[
     // core
     "abs",
     "changes",
@@ -246,7 +246,7 @@ pub const ALLOWED_FUNCTIONS: &[&str] = &[
 ];
 
 /// Virtual-table modules a Durable Object provides.
-pub const ALLOWED_MODULES: &[&str] = &["fts5", "fts5vocab", "rtree", "rtree_i32"];
+pub(crate) const ALLOWED_MODULES: &[&str] = &["fts5", "fts5vocab", "rtree", "rtree_i32"];
 
 const BOOLEAN_PRAGMAS: &[&str] = &[
     "case_sensitive_like",
@@ -273,7 +273,7 @@ const TEMP_HELP: &str = "a Durable Object has no TEMP schema; create a regular o
 /// Decides one authorizer callback as workerd would, plus the protection of
 /// the tracking table `tracking` (compared case-insensitively, as SQLite
 /// compares identifiers).
-pub fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial> {
+pub(crate) fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial> {
     use AuthAction as A;
     // Schema first. For ALTER TABLE workerd reads the schema from arg1.
     let schema = match &ctx.action {

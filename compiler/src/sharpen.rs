@@ -46,7 +46,7 @@ fn lowercase_first(s: &str) -> String {
 /// What kind of statement this is, by sqlparser when it can parse it and by
 /// its leading keywords otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StatementKind {
+pub(crate) enum StatementKind {
     /// CREATE TABLE / VIRTUAL TABLE / VIEW / INDEX / TRIGGER, with the name.
     Create(String),
     /// Any other statement.
@@ -54,7 +54,7 @@ pub enum StatementKind {
 }
 
 /// Classifies one statement; see [`StatementKind`].
-pub fn classify(sql: &str) -> StatementKind {
+pub(crate) fn classify(sql: &str) -> StatementKind {
     if let Ok(parsed) = Parser::parse_sql(&SQLiteDialect {}, sql) {
         if let [one] = parsed.as_slice() {
             if let Some(name) = created_by_ast(one) {

@@ -35,7 +35,7 @@ pub(crate) struct LoadedFile {
 
 /// Why a file name is not a migration name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NameError {
+pub(crate) enum NameError {
     /// Not `NNNN_description.sql`.
     Malformed,
     /// `0000_x.sql`: versions start at 1.
@@ -47,15 +47,10 @@ pub enum NameError {
 /// Parses `NNNN_description.sql` into `(version, description)`.
 ///
 /// The prefix has at least four digits (so names sort in version order); the
-/// description is non-empty and made of ASCII letters, digits, `_` and `-`.
-///
-/// ```
-/// use durable_schema_compiler::{parse_migration_name, NameError};
-/// assert_eq!(parse_migration_name("0003_add_sessions.sql"), Ok((3, "add_sessions")));
-/// assert_eq!(parse_migration_name("0000_init.sql"), Err(NameError::VersionZero));
-/// assert_eq!(parse_migration_name("3_init.sql"), Err(NameError::Malformed));
-/// ```
-pub fn parse_migration_name(name: &str) -> Result<(u32, &str), NameError> {
+/// description is non-empty and made of ASCII letters, digits, `_` and `-`:
+/// `0003_add_sessions.sql` is `(3, "add_sessions")`, `3_init.sql` is
+/// malformed, `0000_init.sql` has version zero.
+pub(crate) fn parse_migration_name(name: &str) -> Result<(u32, &str), NameError> {
     let stem = name.strip_suffix(".sql").ok_or(NameError::Malformed)?;
     let (digits, description) = stem.split_once('_').ok_or(NameError::Malformed)?;
     let description_ok = !description.is_empty()
@@ -97,7 +92,7 @@ pub fn normalize_text(text: &str) -> String {
 
 /// Decodes raw bytes as UTF-8 and normalizes them, or explains where the
 /// first invalid byte is.
-pub fn decode(display_path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
+pub(crate) fn decode(display_path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
     match std::str::from_utf8(bytes) {
         Ok(text) => Ok(normalize_text(text)),
         Err(e) => {
@@ -332,6 +327,14 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(parse_migration_name("0001_init.sql"), Ok((1, "init")));
+        assert_eq!(
+            parse_migration_name("0003_add_sessions.sql"),
+            Ok((3, "add_sessions"))
+        );
+        assert_eq!(
+            parse_migration_name("3_init.sql"),
+            Err(NameError::Malformed)
+        );
         assert_eq!(
             parse_migration_name("00042_add-index_2.sql"),
             Ok((42, "add-index_2"))
