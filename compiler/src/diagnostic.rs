@@ -2,19 +2,27 @@
 
 use std::fmt;
 
+/// Where the README explains rebuilding a table (and what foreign keys do
+/// to it inside a migration), for help texts that need a recipe.
+pub(crate) const REBUILD_GUIDE: &str = "README.md#rebuilding-a-table-that-others-reference";
+
 /// A problem with a migration, with where it is and how to fix it.
 ///
-/// Displayed as `migrations/0003_x.sql:4:12: message`, then the offending
-/// statement's first line and a `help:` line when there is advice. Paths are
-/// always shown as the user wrote them in `dir`, never absolute.
+/// Displayed as `migrations/0003_x.sql:4:12: message`, then a note (what
+/// sqlparser says of a syntax error), the offending statement's first line
+/// and a `help:` line when there is advice. Paths are always shown as the
+/// user wrote them in `dir`, never absolute. The message is one line; the
+/// help is one sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     /// `migrations/0003_x.sql`, or `None` for directory-level problems.
     pub file: Option<String>,
     /// 1-based line and column, when the problem has a position.
     pub position: Option<(u32, u32)>,
-    /// The message, lowercase, quoting the offending syntax.
+    /// The message: one line, lowercase, quoting the offending syntax.
     pub message: String,
+    /// A second opinion on the problem (sqlparser's, on a syntax error).
+    pub note: Option<String>,
     /// The first line of the statement involved, if any.
     pub statement: Option<String>,
     /// How to fix it.
@@ -28,6 +36,7 @@ impl Diagnostic {
             file: None,
             position: None,
             message,
+            note: None,
             statement: None,
             help: None,
         }
@@ -86,6 +95,9 @@ impl fmt::Display for Diagnostic {
             (None, _) => {}
         }
         f.write_str(&self.message)?;
+        if let Some(note) = &self.note {
+            write!(f, "\n  {note}")?;
+        }
         if let Some(stmt) = &self.statement {
             write!(f, "\n  in statement: {stmt}")?;
         }

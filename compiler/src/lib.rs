@@ -32,6 +32,8 @@
 
 mod diagnostic;
 mod hash;
+#[cfg(test)]
+mod message_style;
 mod replay;
 mod rules;
 mod sharpen;

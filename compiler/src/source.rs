@@ -92,7 +92,7 @@ pub fn normalize_text(text: &str) -> String {
 
 /// Decodes raw bytes as UTF-8 and normalizes them, or explains where the
 /// first invalid byte is.
-pub(crate) fn decode(display_path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
+pub(crate) fn decode(display_path: &str, bytes: &[u8]) -> Result<String, Box<Diagnostic>> {
     match std::str::from_utf8(bytes) {
         Ok(text) => Ok(normalize_text(text)),
         Err(e) => {
@@ -100,13 +100,15 @@ pub(crate) fn decode(display_path: &str, bytes: &[u8]) -> Result<String, Diagnos
             let valid = String::from_utf8_lossy(bytes.get(..offset).unwrap_or_default());
             let (line, col) = crate::split::line_col(&valid, valid.len());
             let byte = bytes.get(offset).copied().unwrap_or_default();
-            Err(Diagnostic::at(
-                display_path,
-                line,
-                col,
-                format!("invalid UTF-8 at byte offset {offset} (byte 0x{byte:02x})"),
-            )
-            .help("migration files must be UTF-8; re-save the file as UTF-8"))
+            Err(Box::new(
+                Diagnostic::at(
+                    display_path,
+                    line,
+                    col,
+                    format!("invalid UTF-8 at byte offset {offset} (byte 0x{byte:02x})"),
+                )
+                .help("migration files must be UTF-8; re-save the file as UTF-8"),
+            ))
         }
     }
 }
@@ -211,7 +213,7 @@ pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
         let text = match decode(&display_path, &bytes) {
             Ok(text) => text,
             Err(diag) => {
-                errors.push(diag);
+                errors.push(*diag);
                 continue;
             }
         };
@@ -278,7 +280,7 @@ fn name_error(display_path: &str, name: &str, err: &NameError) -> Diagnostic {
             display_path,
             format!("the version of `{name}` does not fit in 32 bits"),
         )
-        .help("use small, contiguous versions: 0001, 0002, ..."),
+        .help("use small, contiguous versions: `0001_`, `0002_`, …"),
     }
 }
 

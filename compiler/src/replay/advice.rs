@@ -2,14 +2,17 @@
 //! one place so they stay short and consistent.
 
 use super::sandbox::{MAX_COLUMNS, MAX_REPLAY_STEPS};
-use crate::rules::Rule;
+use crate::diagnostic::REBUILD_GUIDE;
+use crate::rules::{self, Rule};
 
 /// A foreign-key failure that exists only because `PRAGMA foreign_keys =
 /// OFF` is a no-op in a transaction.
-pub(crate) const FOREIGN_KEYS_OFF: &str = "`PRAGMA foreign_keys = OFF` does nothing inside a transaction, and each migration runs in one (on a Durable Object too), so foreign keys stay checked. Fix the data in the same migration; to rebuild a table that others reference with ON DELETE NO ACTION, use `PRAGMA defer_foreign_keys = ON`, copy its rows to a scratch table, drop it, create it again under the same name and copy the rows back (references with CASCADE, SET NULL, SET DEFAULT or RESTRICT act at once: rebuild the referencing tables too)";
+pub(crate) fn foreign_keys_off() -> String {
+    format!("`PRAGMA foreign_keys = OFF` does nothing inside a migration's transaction, so fix the data in this migration; see {REBUILD_GUIDE}")
+}
 
 /// A foreign key left violated when the migration commits.
-pub(crate) const COMMIT_FAILED: &str = "a foreign key left violated at the end of the migration fails the commit; fix the data in the same migration (PRAGMA defer_foreign_keys = ON only delays the check to the commit)";
+pub(crate) const COMMIT_FAILED: &str = "fix the data in the same migration: `PRAGMA defer_foreign_keys = ON` only delays the check to the commit";
 
 /// A statement over workerd's SQL length limit.
 pub(crate) const STATEMENT_TOO_LONG: &str =
@@ -23,7 +26,8 @@ pub(crate) const RENAME_RESERVED: &str =
 pub(crate) const RENAME_TRACKING: &str = "durable-schema owns this table; choose another name";
 
 /// A trigger body writing the tracking table.
-pub(crate) const TRIGGER_TRACKING: &str = "durable-schema owns this table; a trigger that writes it would corrupt the recorded history when it fires";
+pub(crate) const TRIGGER_TRACKING: &str =
+    "durable-schema owns this table; a trigger that writes it would corrupt the recorded history";
 
 /// A trigger body using a `_cf_` table.
 pub(crate) const TRIGGER_RESERVED: &str =
@@ -32,14 +36,14 @@ pub(crate) const TRIGGER_RESERVED: &str =
 /// A referenced table dropped while its references are checked at once.
 pub(crate) fn defer(table: &str) -> String {
     format!(
-        "add `PRAGMA defer_foreign_keys = ON;` at the top of this migration so the references are checked at commit, and have `{table}` back with its rows by then (recreate it under its name and copy the rows back, or rename the rebuilt table to `{table}` and end with `PRAGMA defer_foreign_keys = OFF;`)"
+        "start the migration with `PRAGMA defer_foreign_keys = ON` and have `{table}` back with its rows by commit; see {REBUILD_GUIDE}"
     )
 }
 
 /// A drop whose ON DELETE action changes a child that survives.
 pub(crate) fn set_child_aside(child: &str, table: &str) -> String {
     format!(
-        "copy `{child}`'s rows to a scratch table and drop `{child}` before dropping `{table}`, then recreate both and copy the rows back; or change `{table}` with ALTER TABLE instead of dropping it"
+        "drop `{child}` before `{table}` and recreate both (copying the rows aside), or alter `{table}` in place; see {REBUILD_GUIDE}"
     )
 }
 
@@ -51,28 +55,26 @@ pub(crate) fn recreate_or_drop_reference(table: &str, child: &str) -> String {
 /// A referenced table replaced by a rename with deferral still on.
 pub(crate) fn defer_off(table: &str) -> String {
     format!(
-        "end the migration with `PRAGMA defer_foreign_keys = OFF;` (it clears the deferred count once the new `{table}` holds the rows), or recreate `{table}` under its own name and copy the rows back"
+        "end the migration with `PRAGMA defer_foreign_keys = OFF` once the new `{table}` holds the rows; see {REBUILD_GUIDE}"
     )
 }
 
-/// Help for an error SQLite raised on statement `sql` of the migration at
-/// `this_path`; `created_later` names the later migration that creates a
-/// table, if one does.
+/// Help for an error SQLite raised on statement `sql`; `created_later` names
+/// the later migration that creates a table, if one does.
 pub(crate) fn for_sqlite_error<'a>(
     message: &str,
     sql: &str,
     rule: Option<Rule>,
-    this_path: &str,
     created_later: impl FnOnce(&str) -> Option<&'a str>,
 ) -> Option<String> {
     if rule == Some(Rule::ForeignKeysOff) {
-        return Some(FOREIGN_KEYS_OFF.to_owned());
+        return Some(foreign_keys_off());
     }
     if let Some(name) = message.strip_prefix("no such table: ") {
         let name = name.strip_prefix("main.").unwrap_or(name);
         if let Some(later) = created_later(name) {
             return Some(format!(
-                "`{name}` is created by `{later}`, which runs after `{this_path}`; move this statement to a later migration, or renumber the files"
+                "`{name}` is created later, in `{later}`; move this statement to a migration after it, or renumber the files"
             ));
         }
         return Some(format!(
@@ -81,7 +83,7 @@ pub(crate) fn for_sqlite_error<'a>(
     }
     if message == "interrupted" {
         return Some(format!(
-            "the statement ran for over {MAX_REPLAY_STEPS} SQLite steps in the compile-time replay, which runs on empty tables; bound the query (e.g. a recursive CTE needs a LIMIT or a stop condition). On a Durable Object a migration must finish within the 30 s of blockConcurrencyWhile"
+            "bound the query (a recursive CTE needs a LIMIT or a stop condition): the replay stopped it after {MAX_REPLAY_STEPS} SQLite steps on empty tables"
         ));
     }
     if message.starts_with("duplicate column name") {
@@ -107,7 +109,7 @@ pub(crate) fn for_sqlite_error<'a>(
         return Some("a Durable Object's SQLite has no such function; see the allowlist in workerd's sqlite.c++".to_owned());
     }
     if message.starts_with("no such module") {
-        return Some("use fts5, fts5vocab, rtree or rtree_i32".to_owned());
+        return Some(rules::module_help());
     }
     None
 }

@@ -159,7 +159,7 @@ impl Ledger {
                     return Some(Denial {
                         rule: Rule::ReferencedDrop,
                         message: format!(
-                            "dropping `{table}` fails on any database where `{child}` has rows: `{child}.{column}` references it ON DELETE RESTRICT, and foreign keys stay on inside a migration's transaction (PRAGMA foreign_keys = OFF does nothing there)",
+                            "dropping `{table}` fails once `{child}` has rows: `{child}.{column}` references it ON DELETE RESTRICT, and foreign keys stay on in a migration",
                             child = r.child,
                             column = r.column,
                         ),
@@ -170,7 +170,7 @@ impl Ledger {
                     return Some(Denial {
                         rule: Rule::ReferencedDrop,
                         message: format!(
-                            "dropping `{table}` fails with `FOREIGN KEY constraint failed` on any database where `{child}` has rows: `{child}.{column}` references it, and foreign keys stay on inside a migration's transaction (PRAGMA foreign_keys = OFF does nothing there)",
+                            "dropping `{table}` fails with `FOREIGN KEY constraint failed` once `{child}` has rows: `{child}.{column}` references it, and foreign keys stay on in a migration",
                             child = r.child,
                             column = r.column,
                         ),
@@ -267,7 +267,7 @@ fn verdict(h: &Hazard, table_exists: bool, renamed_under_deferral: bool) -> Opti
             return Some(Denial {
                 rule: Rule::ReferencedDrop,
                 message: format!(
-                    "`{table}` is dropped while `{child}.{column}` still references it: the commit fails (or, with deferred keys switched off, every later insert into `{child}` does) on any database where `{child}` has rows"
+                    "`{table}` is dropped while `{child}.{column}` still references it, so the commit fails once `{child}` has rows"
                 ),
                 help: advice::recreate_or_drop_reference(table, child),
             });
@@ -276,7 +276,7 @@ fn verdict(h: &Hazard, table_exists: bool, renamed_under_deferral: bool) -> Opti
             return Some(Denial {
                 rule: Rule::ReferencedDrop,
                 message: format!(
-                    "`{table}` is dropped and replaced by a renamed table while `{child}.{column}` references it, with `PRAGMA defer_foreign_keys` still on at commit: the rows the drop deleted stay counted as violations, so the commit fails on any database where `{child}` has rows"
+                    "`{table}` is replaced by a renamed table while `{child}.{column}` references it and `PRAGMA defer_foreign_keys` is still on, so the commit fails once `{child}` has rows"
                 ),
                 help: advice::defer_off(table),
             });
@@ -286,7 +286,7 @@ fn verdict(h: &Hazard, table_exists: bool, renamed_under_deferral: bool) -> Opti
     Some(Denial {
         rule: Rule::ReferencedDrop,
         message: format!(
-            "dropping `{table}` {effect} `{child}` (`{child}.{column}` references it ON DELETE {}), and `{child}` is still there when the migration ends: foreign keys stay on inside a migration's transaction on a Durable Object (PRAGMA foreign_keys = OFF does nothing there), and DROP TABLE deletes every row first",
+            "dropping `{table}` {effect} `{child}`, which the migration keeps: `{child}.{column}` references it ON DELETE {}, and foreign keys stay on in a migration",
             h.action.sql()
         ),
         help: advice::set_child_aside(child, table),

@@ -256,14 +256,12 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
                     })
                     .map(|s| s.display_path)
             };
-            if let Some(help) =
-                advice::for_sqlite_error(&message, sql, rule, source.display_path, created_later)
-            {
+            if let Some(help) = advice::for_sqlite_error(&message, sql, rule, created_later) {
                 diag = diag.help(help);
             }
             if syntax {
                 if let Some(note) = crate::sharpen::sqlparser_note(sql, line, col) {
-                    diag.message = format!("{}\n  sqlparser: {note}", diag.message);
+                    diag.note = Some(format!("sqlparser: {note}"));
                 }
             }
             push(diag, rule);
@@ -304,7 +302,7 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
                 );
                 if foreign_keys_off(replayer, &message) {
                     push(
-                        diag.help(advice::FOREIGN_KEYS_OFF),
+                        diag.help(advice::foreign_keys_off()),
                         Some(Rule::ForeignKeysOff),
                     );
                 } else {
@@ -390,7 +388,7 @@ mod tests {
             .message
             .contains("near \"WHERE\": syntax error"));
         assert!(
-            f[0].diagnostic.message.contains("sqlparser:"),
+            f[0].diagnostic.to_string().contains("\n  sqlparser:"),
             "{}",
             f[0].diagnostic
         );
