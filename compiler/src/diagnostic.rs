@@ -2,19 +2,27 @@
 
 use std::fmt;
 
+/// Where the README explains rebuilding a table (and what foreign keys do
+/// to it inside a migration), for help texts that need a recipe.
+pub(crate) const REBUILD_GUIDE: &str = "README.md#rebuilding-a-table-that-others-reference";
+
 /// A problem with a migration, with where it is and how to fix it.
 ///
-/// Displayed as `migrations/0003_x.sql:4:12: message`, then the offending
-/// statement's first line and a `help:` line when there is advice. Paths are
-/// always shown as the user wrote them in `dir`, never absolute.
+/// Displayed as `migrations/0003_x.sql:4:12: message`, then a note (what
+/// sqlparser says of a syntax error), the offending statement's first line
+/// and a `help:` line when there is advice. Paths are always shown as the
+/// user wrote them in `dir`, never absolute. The message is one line; the
+/// help is one sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     /// `migrations/0003_x.sql`, or `None` for directory-level problems.
     pub file: Option<String>,
     /// 1-based line and column, when the problem has a position.
     pub position: Option<(u32, u32)>,
-    /// The message, lowercase, quoting the offending syntax.
+    /// The message: one line, lowercase, quoting the offending syntax.
     pub message: String,
+    /// A second opinion on the problem (sqlparser's, on a syntax error).
+    pub note: Option<String>,
     /// The first line of the statement involved, if any.
     pub statement: Option<String>,
     /// How to fix it.
@@ -23,18 +31,19 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A problem with no file (a missing directory, a gap between versions).
-    pub fn plain(message: String) -> Self {
+    pub(crate) fn plain(message: String) -> Self {
         Self {
             file: None,
             position: None,
             message,
+            note: None,
             statement: None,
             help: None,
         }
     }
 
     /// A problem with a whole file (its name, its encoding).
-    pub fn file(path: &str, message: String) -> Self {
+    pub(crate) fn file(path: &str, message: String) -> Self {
         Self {
             file: Some(path.to_owned()),
             ..Self::plain(message)
@@ -42,7 +51,7 @@ impl Diagnostic {
     }
 
     /// A problem at `line:col` of a file.
-    pub fn at(path: &str, line: u32, col: u32, message: String) -> Self {
+    pub(crate) fn at(path: &str, line: u32, col: u32, message: String) -> Self {
         Self {
             position: Some((line, col)),
             ..Self::file(path, message)
@@ -51,14 +60,14 @@ impl Diagnostic {
 
     /// Adds advice on how to fix the problem.
     #[must_use]
-    pub fn help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
 
     /// Quotes the statement involved (its first line is shown).
     #[must_use]
-    pub fn statement(mut self, sql: &str) -> Self {
+    pub(crate) fn statement(mut self, sql: &str) -> Self {
         self.statement = Some(first_line(sql));
         self
     }
@@ -86,6 +95,9 @@ impl fmt::Display for Diagnostic {
             (None, _) => {}
         }
         f.write_str(&self.message)?;
+        if let Some(note) = &self.note {
+            write!(f, "\n  {note}")?;
+        }
         if let Some(stmt) = &self.statement {
             write!(f, "\n  in statement: {stmt}")?;
         }

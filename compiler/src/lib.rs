@@ -1,6 +1,23 @@
-//! Compile-time logic of durable-schema, shared by the `#[durable_schema]`
-//! macro, the tests and (later) the CLI: one code path from a directory of
-//! `NNNN_description.sql` files to a checked [`Plan`].
+//! **Internal crate of durable-schema. Not a public API: it is exempt from
+//! semver and may change in any release. Depend on `durable-schema`.**
+//!
+//! All compile-time logic of durable-schema, for the `#[durable_schema]`
+//! macro (and later a CLI): one code path from a directory of
+//! `NNNN_description.sql` files to a checked [`Plan`]. Each file is split
+//! into statements once, when loaded; the chain is replayed statement by
+//! statement in an in-memory SQLite configured like a Durable Object's,
+//! with workerd's authorizer rules; the plan holds exactly the statements
+//! the replay ran.
+//!
+//! Public items, by caller:
+//! - the macro: [`check_dir`], [`Options`], [`Plan`], [`PlannedMigration`],
+//!   [`PlannedStatement`], [`SourceFile`], [`Diagnostic`], [`tracking`];
+//! - the corpus test (`compiler/tests/corpus.rs`): [`replay`],
+//!   [`ReplaySource`], [`Finding`], [`Rule`], [`split_statements`],
+//!   [`SplitStatement`], [`normalize_text`];
+//! - the facade's tests: [`checksum`], [`chain`].
+//!
+//! Everything else is private to the crate.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -11,10 +28,12 @@
 //!     Err(errors) => errors.iter().for_each(|e| eprintln!("error: {e}")),
 //! }
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 mod diagnostic;
 mod hash;
+#[cfg(test)]
+mod message_style;
 mod replay;
 mod rules;
 mod sharpen;
@@ -25,16 +44,15 @@ use std::path::Path;
 
 pub use diagnostic::Diagnostic;
 pub use hash::{chain, checksum};
-pub use replay::{
-    replay, replay_on, Finding, ReplaySource, Replayer, MAX_COLUMNS, MAX_STATEMENT_BYTES,
-};
-pub use rules::{decide, is_allowed_name, Denial, Rule, ALLOWED_FUNCTIONS, ALLOWED_MODULES};
-pub use sharpen::{classify, StatementKind};
-pub use source::{
-    decode, load_dir, load_dir_lenient, normalize_text, parse_migration_name, Loaded, NameError,
-    SourceFile,
-};
-pub use split::{line_col, split_statements, SplitStatement};
+pub use replay::{replay, Finding, ReplaySource};
+pub use rules::Rule;
+pub use source::{normalize_text, SourceFile};
+pub use split::{split_statements, PlannedStatement, SplitStatement};
+
+use replay::{Outcome, Replayer, Script};
+use source::{load_dir, Loaded, LoadedFile};
+#[cfg(test)]
+use split::line_col;
 
 /// Options of the check, from the attribute's arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,24 +64,9 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            table: "migrations".to_owned(),
+            table: tracking::DEFAULT_TABLE.to_owned(),
         }
     }
-}
-
-/// A statement of a checked migration, ready to embed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedStatement {
-    /// The text, without the terminating `;`.
-    pub sql: String,
-    /// Byte offset of the statement in the migration's normalized text.
-    pub start: usize,
-    /// Byte offset of its end (`text[start..end]` is `sql`).
-    pub end: usize,
-    /// 1-based line of its first token.
-    pub line: u32,
-    /// 1-based column of its first token.
-    pub column: u32,
 }
 
 /// A migration that passed every check.
@@ -75,7 +78,8 @@ pub struct PlannedMigration {
     pub checksum: String,
     /// Hex hash chaining this checksum onto the previous chain value.
     pub chain: String,
-    /// The statements in execution order.
+    /// The statements in execution order, as spans of `source.text`:
+    /// exactly those the replay ran (see [`PlannedStatement::sql`]).
     pub statements: Vec<PlannedStatement>,
 }
 
@@ -101,7 +105,7 @@ pub fn check_dir(base: &Path, dir: &str, options: &Options) -> Result<Plan, Vec<
         files,
         mut errors,
         replayable,
-    } = load_dir_lenient(base, dir);
+    } = load_dir(base, dir);
     if errors.is_empty() {
         return check_files(files, options);
     }
@@ -114,41 +118,41 @@ pub fn check_dir(base: &Path, dir: &str, options: &Options) -> Result<Plan, Vec<
     Err(errors)
 }
 
-/// Checks already-loaded files (see [`check_dir`]).
-pub fn check_files(files: Vec<SourceFile>, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
-    let sources: Vec<ReplaySource<'_>> = files
+/// Checks loaded files (see [`check_dir`]).
+fn check_files(files: Vec<LoadedFile>, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
+    let replayer = Replayer::new(&options.table).map_err(|e| vec![Diagnostic::plain(e)])?;
+    check_on(&replayer, files, options)
+}
+
+/// [`check_files`] on a given replay database. The plan holds the
+/// statements the replay ran, as it ran them.
+fn check_on(
+    replayer: &Replayer,
+    files: Vec<LoadedFile>,
+    options: &Options,
+) -> Result<Plan, Vec<Diagnostic>> {
+    let scripts: Vec<Script<'_>> = files
         .iter()
-        .map(|f| ReplaySource {
-            display_path: &f.display_path,
-            text: &f.text,
+        .map(|f| Script {
+            display_path: &f.source.display_path,
+            text: &f.source.text,
+            statements: &f.statements,
         })
         .collect();
-    let findings = replay(&sources, &options.table);
+    let Outcome { findings, ran } = replay::run(replayer, &scripts, &options.table);
     if !findings.is_empty() {
         return Err(findings.into_iter().map(|f| f.diagnostic).collect());
     }
     let mut previous = String::new();
     let migrations = files
         .into_iter()
-        .map(|source| {
-            let checksum = checksum(&source.text);
-            let chain = chain(&previous, source.version, &checksum);
+        .zip(ran)
+        .map(|(file, statements)| {
+            let checksum = checksum(&file.source.text);
+            let chain = chain(&previous, file.source.version, &checksum);
             previous.clone_from(&chain);
-            let statements = split_statements(&source.text)
-                .into_iter()
-                .map(|s| {
-                    let (line, column) = line_col(&source.text, s.offset);
-                    PlannedStatement {
-                        sql: s.sql.to_owned(),
-                        start: s.offset,
-                        end: s.offset + s.sql.len(),
-                        line,
-                        column,
-                    }
-                })
-                .collect();
             PlannedMigration {
-                source,
+                source: file.source,
                 checksum,
                 chain,
                 statements,
@@ -161,3 +165,80 @@ pub fn check_files(files: Vec<SourceFile>, options: &Options) -> Result<Plan, Ve
 /// The tracking table's contract (name rules, columns, SQL), owned by the
 /// runtime and shared with the replay so the two cannot drift.
 pub use durable_schema_runtime::tracking;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch directory under the system's temp dir, removed on drop.
+    pub(crate) struct Scratch(pub(crate) std::path::PathBuf);
+
+    impl Scratch {
+        pub(crate) fn new(name: &str, files: &[(&str, &[u8])]) -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "durable-schema-compiler-{}-{name}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (file, bytes) in files {
+                std::fs::write(dir.join(file), bytes).unwrap();
+            }
+            Self(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn the_plan_holds_the_split_statements_the_replay_ran() {
+        let files: &[(&str, &[u8])] = &[
+            (
+                "0001_trigger.sql",
+                b"CREATE TABLE t (id INTEGER PRIMARY KEY, n TEXT);\nCREATE TABLE log (msg TEXT);\nCREATE TRIGGER t_log AFTER INSERT ON t BEGIN\n  INSERT INTO log VALUES ('a; b');\n  UPDATE log SET msg = msg || ';';\nEND;\n",
+            ),
+            (
+                "0002_comments.sql",
+                b"-- a comment; with a semicolon\nINSERT INTO t (n) VALUES ('x;y'); /* and ; here */ INSERT INTO t (n) VALUES (\"n\");;\n\n  UPDATE t SET n = 'it''s; fine' -- no trailing semicolon",
+            ),
+            (
+                "0003_windows.sql",
+                b"\xef\xbb\xbfCREATE INDEX \"t;n\" ON t (n);\r\nCREATE VIEW v AS SELECT [n] AS \"a;b\" FROM t;\r\n-- done;\r\n",
+            ),
+        ];
+        let scratch = Scratch::new("plan", files);
+        let loaded = load_dir(&scratch.0, ".");
+        assert!(loaded.errors.is_empty(), "{:#?}", loaded.errors);
+        let options = Options::default();
+        let replayer = Replayer::new(&options.table).unwrap();
+        let plan = check_on(&replayer, loaded.files, &options).unwrap();
+
+        let mut planned = Vec::new();
+        for (m, (_, raw)) in plan.migrations.iter().zip(files) {
+            let text = normalize_text(std::str::from_utf8(raw).unwrap());
+            assert_eq!(m.source.text, text);
+            let split = split_statements(&text);
+            let sliced: Vec<&str> = m.statements.iter().map(|s| s.sql(&text)).collect();
+            let expected: Vec<&str> = split.iter().map(|s| s.sql).collect();
+            assert_eq!(sliced, expected, "{}", m.source.name);
+            for (s, t) in m.statements.iter().zip(&split) {
+                assert_eq!(&text[s.start..s.end], t.sql);
+                assert_eq!((s.line, s.column), line_col(&text, t.offset));
+                assert!(!s.sql(&text).ends_with(';'));
+            }
+            planned.extend(sliced.into_iter().map(str::to_owned));
+        }
+        assert_eq!(
+            plan.migrations
+                .iter()
+                .map(|m| m.statements.len())
+                .collect::<Vec<_>>(),
+            [3, 3, 2]
+        );
+        assert_eq!(*replayer.executed.borrow(), planned);
+    }
+}

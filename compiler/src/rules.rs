@@ -6,7 +6,9 @@
 //! unit-tested on plain data and hold even for statements sqlparser cannot
 //! parse: SQLite itself reports every action a statement performs.
 
-use rusqlite::hooks::{AuthAction, AuthContext};
+use rusqlite::hooks::{AuthAction, AuthContext, TransactionOperation};
+
+use crate::diagnostic::REBUILD_GUIDE;
 
 /// Which Durable Object rule a statement breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,26 +70,31 @@ impl Rule {
 
 /// A refused action: the rule, what was refused, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denial {
+pub(crate) struct Denial {
     /// The rule broken.
-    pub rule: Rule,
+    pub(crate) rule: Rule,
     /// What was refused, quoting the offending name.
-    pub message: String,
+    pub(crate) message: String,
     /// How to fix it.
-    pub help: String,
+    pub(crate) help: String,
 }
 
-fn deny(rule: Rule, message: String, help: &str) -> Result<(), Denial> {
+fn deny(rule: Rule, message: String, help: impl Into<String>) -> Result<(), Denial> {
     Err(Denial {
         rule,
         message,
-        help: help.to_owned(),
+        help: help.into(),
     })
+}
+
+/// `a, b, c`: a rule table as a list in a help text.
+pub(crate) fn name_list(items: &[&str]) -> String {
+    items.join(", ")
 }
 
 /// workerd's `isAllowedName`: false iff the name starts with `_cf_`,
 /// compared case-insensitively.
-pub fn is_allowed_name(name: &str) -> bool {
+pub(crate) fn is_allowed_name(name: &str) -> bool {
     !name
         .as_bytes()
         .get(..4)
@@ -96,7 +103,7 @@ pub fn is_allowed_name(name: &str) -> bool {
 
 /// The SQL functions a Durable Object may call (workerd's
 /// `ALLOWED_SQLITE_FUNCTIONS`, all 138 names, exact case).
-pub const ALLOWED_FUNCTIONS: &[&str] = &[
+pub(crate) const ALLOWED_FUNCTIONS: &[&str] = &[
     // core
     "abs",
     "changes",
@@ -246,34 +253,119 @@ pub const ALLOWED_FUNCTIONS: &[&str] = &[
 ];
 
 /// Virtual-table modules a Durable Object provides.
-pub const ALLOWED_MODULES: &[&str] = &["fts5", "fts5vocab", "rtree", "rtree_i32"];
+pub(crate) const ALLOWED_MODULES: &[&str] = &["fts5", "fts5vocab", "rtree", "rtree_i32"];
 
+/// Pragmas that take an on/off value (or none, to read it).
 const BOOLEAN_PRAGMAS: &[&str] = &[
-    "case_sensitive_like",
     "foreign_keys",
     "defer_foreign_keys",
+    "case_sensitive_like",
     "ignore_check_constraints",
     "legacy_alter_table",
     "recursive_triggers",
     "reverse_unordered_selects",
 ];
+/// Pragmas that need the name of a table or index.
 const OBJECT_NAME_PRAGMAS: &[&str] = &[
     "foreign_key_list",
     "index_info",
     "index_list",
     "index_xinfo",
 ];
+/// Pragmas that can only be read.
 const NO_ARG_PRAGMAS: &[&str] = &["data_version", "page_size"];
+/// Pragmas with rules of their own (see [`pragma`]).
+const OTHER_PRAGMAS: &[&str] = &[
+    "table_list",
+    "table_info",
+    "table_xinfo",
+    "foreign_key_check",
+    "quick_check",
+    "optimize",
+];
+/// Every pragma a Durable Object allows, in the order the help lists them.
+pub(crate) const ALLOWED_PRAGMAS: [&[&str]; 4] = [
+    BOOLEAN_PRAGMAS,
+    OBJECT_NAME_PRAGMAS,
+    OTHER_PRAGMAS,
+    NO_ARG_PRAGMAS,
+];
 
-const TX_HELP: &str = "the executor already runs each migration in a transaction; remove BEGIN/COMMIT/SAVEPOINT (a Durable Object refuses them: it offers storage.transactionSync() instead)";
+const TX_HELP: &str = "remove it: durable-schema runs each migration in its own transaction, and a Durable Object refuses transaction statements";
 const NAME_HELP: &str =
     "names starting with `_cf_` are reserved for Cloudflare's internal tables; rename the object";
 const TEMP_HELP: &str = "a Durable Object has no TEMP schema; create a regular object (and drop it at the end of the migration if it is scratch space)";
+const TRACKING_HELP: &str = "durable-schema owns this table; rename yours, or move the tracking table with `table = \"...\"` in #[durable_schema]";
+const ATTACH_HELP: &str = "a Durable Object has a single database; keep all tables in it";
+
+/// The help for a virtual-table module a Durable Object lacks, listing
+/// [`ALLOWED_MODULES`].
+pub(crate) fn module_help() -> String {
+    format!(
+        "a Durable Object provides only the modules {} (fts5 for full-text search)",
+        name_list(ALLOWED_MODULES)
+    )
+}
+
+/// The help for a pragma off the allowlist, listing it.
+fn pragma_list_help() -> String {
+    format!(
+        "a Durable Object allows only the pragmas {}",
+        name_list(&ALLOWED_PRAGMAS.concat())
+    )
+}
+
+/// A transaction statement as written, from what the authorizer reports
+/// (SQLite reports `END` as `COMMIT`).
+fn transaction_sql(action: &AuthAction<'_>) -> String {
+    match action {
+        AuthAction::Transaction { operation } => match operation {
+            TransactionOperation::Begin => "BEGIN".to_owned(),
+            TransactionOperation::Rollback => "ROLLBACK".to_owned(),
+            _ => "COMMIT".to_owned(),
+        },
+        AuthAction::Savepoint {
+            operation,
+            savepoint_name,
+        } => match operation {
+            TransactionOperation::Begin => format!("SAVEPOINT {savepoint_name}"),
+            TransactionOperation::Release => format!("RELEASE {savepoint_name}"),
+            TransactionOperation::Rollback => format!("ROLLBACK TO {savepoint_name}"),
+            _ => format!("savepoint {savepoint_name}"),
+        },
+        _ => "transaction control".to_owned(),
+    }
+}
+
+/// A readable name for an action no rule names: SQLite's name for its code,
+/// or the variant's name in words.
+fn action_name(action: &AuthAction<'_>) -> String {
+    if let AuthAction::Unknown { code, .. } = action {
+        return match *code {
+            0 => "`COPY`".to_owned(),
+            code => format!("unknown authorizer action {code}"),
+        };
+    }
+    // A variant rusqlite adds later: `CreateFoo { .. }` becomes `create foo`.
+    let debug = format!("{action:?}");
+    let variant = debug
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default();
+    let mut words = String::new();
+    for c in variant.chars() {
+        if c.is_ascii_uppercase() && !words.is_empty() {
+            words.push(' ');
+        }
+        words.push(c.to_ascii_lowercase());
+    }
+    format!("authorizer action `{words}`")
+}
 
 /// Decides one authorizer callback as workerd would, plus the protection of
 /// the tracking table `tracking` (compared case-insensitively, as SQLite
 /// compares identifiers).
-pub fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial> {
+pub(crate) fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial> {
     use AuthAction as A;
     // Schema first. For ALTER TABLE workerd reads the schema from arg1.
     let schema = match &ctx.action {
@@ -286,7 +378,7 @@ pub fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial> {
             A::Read { table_name, .. } | A::Update { table_name, .. } => name_ok(table_name),
             _ => deny(
                 Rule::Temp,
-                "TEMP objects are not allowed in a Durable Object".to_owned(),
+                "`TEMP` objects are not allowed in a Durable Object".to_owned(),
                 TEMP_HELP,
             ),
         };
@@ -302,8 +394,10 @@ pub fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial> {
         if table.eq_ignore_ascii_case(tracking) {
             deny(
                 Rule::TrackingTable,
-                format!("migrations must not create, alter, drop or write the tracking table `{table}`"),
-                "durable-schema owns this table; choose another name for your table, or set `table = \"...\"` in #[durable_schema] to move the tracking table",
+                format!(
+                    "migrations must not create, alter, drop or write the tracking table `{table}`"
+                ),
+                TRACKING_HELP,
             )
         } else {
             Ok(())
@@ -372,7 +466,7 @@ pub fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial> {
                     format!(
                         "virtual table module `{module_name}` is not available in a Durable Object"
                     ),
-                    "use fts5 (full-text search), fts5vocab, rtree or rtree_i32",
+                    module_help(),
                 );
             }
             name_ok(table_name)?;
@@ -393,26 +487,44 @@ pub fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial> {
             {
                 Ok(())
             } else {
-                deny(
-                    Rule::Function,
-                    format!("function `{function_name}` is not available in a Durable Object"),
-                    function_help(function_name),
-                )
+                let message = if alter_table_internal(function_name) {
+                    format!("this ALTER TABLE form is not available in a Durable Object (it calls SQLite's internal `{function_name}`)")
+                } else {
+                    format!("function `{function_name}` is not available in a Durable Object")
+                };
+                deny(Rule::Function, message, function_help(function_name))
             }
         }
         A::Pragma {
             pragma_name,
             pragma_value,
         } => pragma(pragma_name, *pragma_value),
-        A::Transaction { .. } | A::Savepoint { .. } => deny(
+        action @ (A::Transaction { .. } | A::Savepoint { .. }) => deny(
             Rule::Transaction,
-            "transaction control statements are not allowed in a migration".to_owned(),
+            format!(
+                "`{}` is not allowed in a migration",
+                transaction_sql(action)
+            ),
             TX_HELP,
         ),
-        A::Attach { .. } | A::Detach { .. } => deny(
+        // SQLite reports an ATTACH of a computed file name without the name.
+        A::Attach { .. }
+        | A::Unknown {
+            code: rusqlite::ffi::SQLITE_ATTACH,
+            ..
+        } => deny(
             Rule::Attach,
-            "ATTACH and DETACH are not allowed in a Durable Object".to_owned(),
-            "a Durable Object has a single database; keep all tables in it",
+            "`ATTACH` is not allowed in a Durable Object".to_owned(),
+            ATTACH_HELP,
+        ),
+        A::Detach { .. }
+        | A::Unknown {
+            code: rusqlite::ffi::SQLITE_DETACH,
+            ..
+        } => deny(
+            Rule::Attach,
+            "`DETACH` is not allowed in a Durable Object".to_owned(),
+            ATTACH_HELP,
         ),
         A::CreateTempIndex { .. }
         | A::CreateTempTable { .. }
@@ -423,12 +535,12 @@ pub fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial> {
         | A::DropTempTrigger { .. }
         | A::DropTempView { .. } => deny(
             Rule::Temp,
-            "TEMP objects are not allowed in a Durable Object".to_owned(),
+            "`TEMP` objects are not allowed in a Durable Object".to_owned(),
             TEMP_HELP,
         ),
         other => deny(
             Rule::Other,
-            format!("{other:?} is not allowed in a Durable Object"),
+            format!("{} is not allowed in a Durable Object", action_name(other)),
             "remove the statement",
         ),
     }
@@ -446,20 +558,34 @@ fn name_ok(name: &str) -> Result<(), Denial> {
     }
 }
 
-fn function_help(name: &str) -> &'static str {
-    match name.to_ascii_lowercase().as_str() {
+/// SQLite-internal functions that `ALTER TABLE … ADD/DROP CONSTRAINT` and
+/// `ALTER COLUMN … SET/DROP NOT NULL` (SQLite 3.53) call, which workerd does
+/// not allow.
+fn alter_table_internal(name: &str) -> bool {
+    [
+        "sqlite_fail",
+        "sqlite_add_constraint",
+        "sqlite_drop_constraint",
+        "sqlite_find_constraint",
+    ]
+    .iter()
+    .any(|n| n.eq_ignore_ascii_case(name))
+}
+
+fn function_help(name: &str) -> String {
+    let help = match name.to_ascii_lowercase().as_str() {
         "power" => "use `pow` (workerd allows only that spelling)",
         "ceiling" => "use `ceil` (workerd allows only that spelling)",
         "log10" => "use `log(x)` (base 10) or `log(10, x)`",
-        "sqlite_fail" | "sqlite_add_constraint" | "sqlite_drop_constraint"
-        | "sqlite_find_constraint" => {
-            "ALTER TABLE … ADD/DROP CONSTRAINT and ALTER COLUMN … SET/DROP NOT NULL run SQLite-internal functions that workerd does not allow; rebuild the table instead (create the new table, copy the rows, drop the old one, rename the new one)"
+        n if alter_table_internal(n) => {
+            return format!("rebuild the table instead; see {REBUILD_GUIDE}")
         }
         n if n.starts_with("sqlite_") => {
             "sqlite_* introspection functions are hidden from Durable Objects"
         }
         _ => "see the list of functions a Durable Object allows in workerd's sqlite.c++",
-    }
+    };
+    help.to_owned()
 }
 
 /// workerd's PRAGMA rules, in workerd's order (`WORKERD-AUTHORIZER.md` §1b).
@@ -473,7 +599,11 @@ fn pragma(name: &str, value: Option<&str>) -> Result<(), Denial> {
             match name {
                 "user_version" => "a Durable Object has no user_version; durable-schema records versions in its tracking table, so drop this pragma".to_owned(),
                 "journal_mode" | "synchronous" | "locking_mode" => "a Durable Object manages its own storage; remove this pragma".to_owned(),
-                _ => "allowed pragmas: foreign_keys, defer_foreign_keys, case_sensitive_like, ignore_check_constraints, legacy_alter_table, recursive_triggers, reverse_unordered_selects, foreign_key_check, foreign_key_list, index_info, index_list, index_xinfo, quick_check, optimize, table_list, table_info, table_xinfo, data_version, page_size".to_owned(),
+                _ if NO_ARG_PRAGMAS.contains(&name) => format!("read it with `PRAGMA {name}`, without a value"),
+                _ if BOOLEAN_PRAGMAS.contains(&name) => format!("write `PRAGMA {name} = ON` or `PRAGMA {name} = OFF`"),
+                "optimize" => "write `PRAGMA optimize` alone, or with a 32-bit mask".to_owned(),
+                _ if allowed_pragma_name(name) => format!("name a table or index, e.g. `PRAGMA {name}(users)`"),
+                _ => pragma_list_help(),
             }
         };
         Err(Denial {
@@ -549,15 +679,7 @@ fn pragma(name: &str, value: Option<&str>) -> Result<(), Denial> {
 }
 
 fn allowed_pragma_name(name: &str) -> bool {
-    name == "table_list"
-        || name == "table_info"
-        || name == "table_xinfo"
-        || name == "foreign_key_check"
-        || name == "quick_check"
-        || name == "optimize"
-        || NO_ARG_PRAGMAS.contains(&name)
-        || BOOLEAN_PRAGMAS.contains(&name)
-        || OBJECT_NAME_PRAGMAS.contains(&name)
+    ALLOWED_PRAGMAS.iter().any(|list| list.contains(&name))
 }
 
 /// Whether `PRAGMA foreign_keys = <value>` switches the keys off, read the
@@ -916,6 +1038,43 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn other_actions_have_readable_names() {
+        let unknown = |code| AuthAction::Unknown {
+            code,
+            arg1: None,
+            arg2: None,
+        };
+        let d = decide(&ctx(unknown(0), None), "migrations").unwrap_err();
+        assert_eq!(d.rule, Rule::Other);
+        assert_eq!(d.message, "`COPY` is not allowed in a Durable Object");
+        // `ATTACH 'x' || '.db'`: SQLite reports no file name, so rusqlite
+        // cannot name the action; it is still an ATTACH.
+        assert_eq!(
+            rule(unknown(rusqlite::ffi::SQLITE_ATTACH), None),
+            Some(Rule::Attach)
+        );
+        assert_eq!(
+            rule(unknown(rusqlite::ffi::SQLITE_DETACH), None),
+            Some(Rule::Attach)
+        );
+    }
+
+    #[test]
+    fn list_helps_come_from_the_rule_tables() {
+        let pragmas = ALLOWED_PRAGMAS.concat();
+        assert_eq!(pragmas.len(), 19, "workerd's allowlist has 19 pragmas");
+        let help = pragma_list_help();
+        for name in &pragmas {
+            assert!(allowed_pragma_name(name), "{name}");
+            assert!(help.contains(name), "{help}");
+        }
+        let help = module_help();
+        for module in ALLOWED_MODULES {
+            assert!(help.contains(module), "{help}");
+        }
     }
 
     #[test]

@@ -8,13 +8,13 @@ use sqlparser::ast::Statement as Ast;
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
 
-use crate::replay::unquote;
-use crate::split::{line_col, split_statements, words};
+use crate::split::{unquote, words};
 
 /// sqlparser's opinion on a statement SQLite found a syntax error in, with
-/// its `Line: l, Column: c` translated into file coordinates.
+/// its `Line: l, Column: c` translated into file coordinates (`line:column`
+/// is where the statement starts in its file).
 /// `None` when sqlparser accepts the statement (it adds nothing then).
-pub(crate) fn sqlparser_note(sql: &str, file_text: &str, offset: usize) -> Option<String> {
+pub(crate) fn sqlparser_note(sql: &str, line: u32, column: u32) -> Option<String> {
     let err = Parser::parse_sql(&SQLiteDialect {}, sql).err()?;
     let text = match err {
         sqlparser::parser::ParserError::TokenizerError(s)
@@ -27,11 +27,10 @@ pub(crate) fn sqlparser_note(sql: &str, file_text: &str, offset: usize) -> Optio
     let (l, c) = position.split_once(", Column: ")?;
     let (l, c): (u32, u32) = (l.trim().parse().ok()?, c.trim().parse().ok()?);
     // sqlparser counts from the statement start; shift to file coordinates.
-    let (sline, scol) = line_col(file_text, offset);
     let (fline, fcol) = if l <= 1 {
-        (sline, scol + c.saturating_sub(1))
+        (line, column + c.saturating_sub(1))
     } else {
-        (sline + l - 1, c)
+        (line + l - 1, c)
     };
     Some(format!("{} at {fline}:{fcol}", lowercase_first(head)))
 }
@@ -47,7 +46,7 @@ fn lowercase_first(s: &str) -> String {
 /// What kind of statement this is, by sqlparser when it can parse it and by
 /// its leading keywords otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StatementKind {
+pub(crate) enum StatementKind {
     /// CREATE TABLE / VIRTUAL TABLE / VIEW / INDEX / TRIGGER, with the name.
     Create(String),
     /// Any other statement.
@@ -55,7 +54,7 @@ pub enum StatementKind {
 }
 
 /// Classifies one statement; see [`StatementKind`].
-pub fn classify(sql: &str) -> StatementKind {
+pub(crate) fn classify(sql: &str) -> StatementKind {
     if let Ok(parsed) = Parser::parse_sql(&SQLiteDialect {}, sql) {
         if let [one] = parsed.as_slice() {
             if let Some(name) = created_by_ast(one) {
@@ -107,10 +106,10 @@ fn created_by_tokens(sql: &str) -> Option<String> {
     Some(unquote(name))
 }
 
-/// Whether some statement of `text` creates a table or view named `name`.
-pub(crate) fn creates(text: &str, name: &str) -> bool {
-    split_statements(text).iter().any(
-        |s| matches!(classify(s.sql), StatementKind::Create(n) if n.eq_ignore_ascii_case(name)),
+/// Whether one of `statements` creates a table or view named `name`.
+pub(crate) fn creates<'a>(mut statements: impl Iterator<Item = &'a str>, name: &str) -> bool {
+    statements.any(
+        |sql| matches!(classify(sql), StatementKind::Create(n) if n.eq_ignore_ascii_case(name)),
     )
 }
 
@@ -142,14 +141,14 @@ mod tests {
 
     #[test]
     fn note_is_in_file_coordinates() {
-        let file = "CREATE TABLE t(x);\n  INSERT INTO t VALUES (1,)";
-        let note = sqlparser_note("INSERT INTO t VALUES (1,)", file, 21).unwrap();
+        // The statement starts at 2:3 of its file.
+        let note = sqlparser_note("INSERT INTO t VALUES (1,)", 2, 3).unwrap();
         assert!(note.starts_with("expected: an expression"), "{note}");
         assert!(note.ends_with("at 2:27"), "{note}");
     }
 
     #[test]
     fn note_is_none_when_sqlparser_accepts() {
-        assert_eq!(sqlparser_note("SELECT 1", "SELECT 1", 0), None);
+        assert_eq!(sqlparser_note("SELECT 1", 1, 1), None);
     }
 }

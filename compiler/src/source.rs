@@ -23,9 +23,19 @@ pub struct SourceFile {
     pub text: String,
 }
 
+/// A migration file that passed the file rules, split into its statements:
+/// the only place a migration is split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LoadedFile {
+    /// The file.
+    pub(crate) source: SourceFile,
+    /// Its statements, as spans of `source.text`, in order.
+    pub(crate) statements: Vec<crate::PlannedStatement>,
+}
+
 /// Why a file name is not a migration name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NameError {
+pub(crate) enum NameError {
     /// Not `NNNN_description.sql`.
     Malformed,
     /// `0000_x.sql`: versions start at 1.
@@ -37,15 +47,10 @@ pub enum NameError {
 /// Parses `NNNN_description.sql` into `(version, description)`.
 ///
 /// The prefix has at least four digits (so names sort in version order); the
-/// description is non-empty and made of ASCII letters, digits, `_` and `-`.
-///
-/// ```
-/// use durable_schema_compiler::{parse_migration_name, NameError};
-/// assert_eq!(parse_migration_name("0003_add_sessions.sql"), Ok((3, "add_sessions")));
-/// assert_eq!(parse_migration_name("0000_init.sql"), Err(NameError::VersionZero));
-/// assert_eq!(parse_migration_name("3_init.sql"), Err(NameError::Malformed));
-/// ```
-pub fn parse_migration_name(name: &str) -> Result<(u32, &str), NameError> {
+/// description is non-empty and made of ASCII letters, digits, `_` and `-`:
+/// `0003_add_sessions.sql` is `(3, "add_sessions")`, `3_init.sql` is
+/// malformed, `0000_init.sql` has version zero.
+pub(crate) fn parse_migration_name(name: &str) -> Result<(u32, &str), NameError> {
     let stem = name.strip_suffix(".sql").ok_or(NameError::Malformed)?;
     let (digits, description) = stem.split_once('_').ok_or(NameError::Malformed)?;
     let description_ok = !description.is_empty()
@@ -87,7 +92,7 @@ pub fn normalize_text(text: &str) -> String {
 
 /// Decodes raw bytes as UTF-8 and normalizes them, or explains where the
 /// first invalid byte is.
-pub fn decode(display_path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
+pub(crate) fn decode(display_path: &str, bytes: &[u8]) -> Result<String, Box<Diagnostic>> {
     match std::str::from_utf8(bytes) {
         Ok(text) => Ok(normalize_text(text)),
         Err(e) => {
@@ -95,48 +100,41 @@ pub fn decode(display_path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
             let valid = String::from_utf8_lossy(bytes.get(..offset).unwrap_or_default());
             let (line, col) = crate::split::line_col(&valid, valid.len());
             let byte = bytes.get(offset).copied().unwrap_or_default();
-            Err(Diagnostic::at(
-                display_path,
-                line,
-                col,
-                format!("invalid UTF-8 at byte offset {offset} (byte 0x{byte:02x})"),
-            )
-            .help("migration files must be UTF-8; re-save the file as UTF-8"))
+            Err(Box::new(
+                Diagnostic::at(
+                    display_path,
+                    line,
+                    col,
+                    format!("invalid UTF-8 at byte offset {offset} (byte 0x{byte:02x})"),
+                )
+                .help("migration files must be UTF-8; re-save the file as UTF-8"),
+            ))
         }
     }
 }
 
-/// Reads `dir` (as the user wrote it, resolved against `base`) and returns
-/// the migrations in version order, or every problem found.
+/// What [`load_dir`] found: the files that loaded, in version order, and
+/// the problems with the others.
+#[derive(Debug, Default)]
+pub(crate) struct Loaded {
+    /// Files that passed the file rules, in version order.
+    pub(crate) files: Vec<LoadedFile>,
+    /// Problems with names, versions, encodings or contents.
+    pub(crate) errors: Vec<Diagnostic>,
+    /// Whether `files` form a chain whose order is certain (no duplicate
+    /// versions), so replaying them finds real problems, not echoes.
+    pub(crate) replayable: bool,
+}
+
+/// Reads `dir` (as the user wrote it, resolved against `base`): the
+/// migrations in version order, each split into its statements, and every
+/// problem found. The files that are fine are kept next to the problems of
+/// the others, so one build reports a bad name *and* a bad statement.
 ///
 /// Rules: files ending in `.sql` must be named `NNNN_description.sql`;
 /// versions start at 1, are unique and contiguous; other files are ignored;
 /// the text must be UTF-8 and contain at least one statement.
-pub fn load_dir(base: &Path, dir: &str) -> Result<Vec<SourceFile>, Vec<Diagnostic>> {
-    let loaded = load_dir_lenient(base, dir);
-    if loaded.errors.is_empty() {
-        Ok(loaded.files)
-    } else {
-        Err(loaded.errors)
-    }
-}
-
-/// What [`load_dir_lenient`] found: the files that loaded, in version order,
-/// and the problems with the others.
-#[derive(Debug, Default)]
-pub struct Loaded {
-    /// Files that passed the file rules, in version order.
-    pub files: Vec<SourceFile>,
-    /// Problems with names, versions, encodings or contents.
-    pub errors: Vec<Diagnostic>,
-    /// Whether `files` form a chain whose order is certain (no duplicate
-    /// versions), so replaying them finds real problems, not echoes.
-    pub replayable: bool,
-}
-
-/// Like [`load_dir`], but keeps the files that are fine next to the problems
-/// of the others, so one build reports a bad name *and* a bad statement.
-pub fn load_dir_lenient(base: &Path, dir: &str) -> Loaded {
+pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
     let path = base.join(dir);
     let entries = match std::fs::read_dir(&path) {
         Ok(entries) => entries,
@@ -171,7 +169,7 @@ pub fn load_dir_lenient(base: &Path, dir: &str) -> Loaded {
     names.sort();
 
     // version → files claiming it (duplicates are reported together).
-    let mut by_version: BTreeMap<u32, Vec<SourceFile>> = BTreeMap::new();
+    let mut by_version: BTreeMap<u32, Vec<LoadedFile>> = BTreeMap::new();
     for os_name in names {
         let Some(name) = os_name.to_str() else {
             let lossy = os_name.to_string_lossy();
@@ -215,11 +213,12 @@ pub fn load_dir_lenient(base: &Path, dir: &str) -> Loaded {
         let text = match decode(&display_path, &bytes) {
             Ok(text) => text,
             Err(diag) => {
-                errors.push(diag);
+                errors.push(*diag);
                 continue;
             }
         };
-        if crate::split::split_statements(&text).is_empty() {
+        let statements = crate::split::spans(&text);
+        if statements.is_empty() {
             errors.push(
                 Diagnostic::file(
                     &display_path,
@@ -233,13 +232,16 @@ pub fn load_dir_lenient(base: &Path, dir: &str) -> Loaded {
             .unwrap_or(file_path)
             .to_string_lossy()
             .into_owned();
-        by_version.entry(version).or_default().push(SourceFile {
-            version,
-            name: name.to_owned(),
-            description: description.to_owned(),
-            display_path,
-            abs_path,
-            text,
+        by_version.entry(version).or_default().push(LoadedFile {
+            source: SourceFile {
+                version,
+                name: name.to_owned(),
+                description: description.to_owned(),
+                display_path,
+                abs_path,
+                text,
+            },
+            statements,
         });
     }
 
@@ -278,13 +280,13 @@ fn name_error(display_path: &str, name: &str, err: &NameError) -> Diagnostic {
             display_path,
             format!("the version of `{name}` does not fit in 32 bits"),
         )
-        .help("use small, contiguous versions: 0001, 0002, ..."),
+        .help("use small, contiguous versions: `0001_`, `0002_`, …"),
     }
 }
 
 fn check_versions(
     dir: &str,
-    by_version: &BTreeMap<u32, Vec<SourceFile>>,
+    by_version: &BTreeMap<u32, Vec<LoadedFile>>,
     errors: &mut Vec<Diagnostic>,
 ) {
     let mut expected = 1u32;
@@ -292,7 +294,7 @@ fn check_versions(
         if files.len() > 1 {
             let list = files
                 .iter()
-                .map(|f| format!("`{}`", f.name))
+                .map(|f| format!("`{}`", f.source.name))
                 .collect::<Vec<_>>()
                 .join(", ");
             errors.push(
@@ -308,7 +310,7 @@ fn check_versions(
             } else {
                 format!("versions {expected} to {} are missing", version - 1)
             };
-            let name = files.first().map_or("", |f| f.name.as_str());
+            let name = files.first().map_or("", |f| f.source.name.as_str());
             errors.push(
                 Diagnostic::plain(format!(
                     "gap in migration versions in `{dir}`: {missing} before `{name}`"
@@ -327,6 +329,14 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(parse_migration_name("0001_init.sql"), Ok((1, "init")));
+        assert_eq!(
+            parse_migration_name("0003_add_sessions.sql"),
+            Ok((3, "add_sessions"))
+        );
+        assert_eq!(
+            parse_migration_name("3_init.sql"),
+            Err(NameError::Malformed)
+        );
         assert_eq!(
             parse_migration_name("00042_add-index_2.sql"),
             Ok((42, "add-index_2"))

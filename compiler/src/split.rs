@@ -164,6 +164,21 @@ pub(crate) fn word_is(words: &[&str], i: usize, k: &str) -> bool {
     words.get(i).is_some_and(|w| w.eq_ignore_ascii_case(k))
 }
 
+/// Removes SQL identifier quoting (`"x"`, `[x]`, `` `x` ``, `'x'`).
+pub(crate) fn unquote(word: &str) -> String {
+    let pairs = [('"', '"'), ('`', '`'), ('[', ']'), ('\'', '\'')];
+    for (open, close) in pairs {
+        if let Some(inner) = word.strip_prefix(open).and_then(|w| w.strip_suffix(close)) {
+            return if open == close {
+                inner.replace(&format!("{close}{close}"), &close.to_string())
+            } else {
+                inner.to_owned()
+            };
+        }
+    }
+    word.to_owned()
+}
+
 fn keyword(word: &[u8]) -> Tk {
     let is = |k: &str| word.eq_ignore_ascii_case(k.as_bytes());
     if is("create") {
@@ -242,8 +257,68 @@ fn push<'a>(out: &mut Vec<SplitStatement<'a>>, script: &'a str, start: usize, en
     }
 }
 
+/// A statement of a migration as a byte span of the migration's normalized
+/// text, with the position of its first token: what the splitter found,
+/// what the replay ran and what the plan embeds.
+///
+/// ```
+/// use durable_schema_compiler::{split_statements, PlannedStatement};
+/// let text = "CREATE TABLE t(x);\n  INSERT INTO t VALUES (';');\n";
+/// let first = split_statements(text)[1].clone();
+/// let s = PlannedStatement { start: first.offset, end: first.offset + first.sql.len(), line: 2, column: 3 };
+/// assert_eq!(s.sql(text), "INSERT INTO t VALUES (';')");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PlannedStatement {
+    /// Byte offset of the statement's first token in the text.
+    pub start: usize,
+    /// Byte offset just past its last token (before the `;`, if any).
+    pub end: usize,
+    /// 1-based line of its first token.
+    pub line: u32,
+    /// 1-based column (in characters) of its first token.
+    pub column: u32,
+}
+
+impl PlannedStatement {
+    /// The statement's text within `text`, the normalized text it was split
+    /// from: exactly what SQLite ran, without the terminating `;`. Empty if
+    /// `text` is not that text (the span does not fit it).
+    pub fn sql<'a>(&self, text: &'a str) -> &'a str {
+        text.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
+/// Splits `text` with [`split_statements`] into spans with positions: the
+/// one way a migration is split, at load time.
+pub(crate) fn spans(text: &str) -> Vec<PlannedStatement> {
+    // Positions are computed incrementally: each statement continues from
+    // the previous one, so a long file is scanned once.
+    let (mut line, mut column, mut at) = (1u32, 1u32, 0usize);
+    split_statements(text)
+        .into_iter()
+        .map(|s| {
+            for c in text.get(at..s.offset).unwrap_or_default().chars() {
+                if c == '\n' {
+                    line = line.saturating_add(1);
+                    column = 1;
+                } else {
+                    column = column.saturating_add(1);
+                }
+            }
+            at = s.offset;
+            PlannedStatement {
+                start: s.offset,
+                end: s.offset + s.sql.len(),
+                line,
+                column,
+            }
+        })
+        .collect()
+}
+
 /// 1-based line and column (in characters) of byte `offset` in `text`.
-pub fn line_col(text: &str, offset: usize) -> (u32, u32) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (u32, u32) {
     let offset = offset.min(text.len());
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
@@ -339,7 +414,27 @@ mod tests {
     }
 
     #[test]
+    fn spans_are_the_split_statements_with_their_positions() {
+        let text = "-- c;\n  CREATE TABLE é(x);\n\nCREATE TRIGGER t AFTER INSERT ON é BEGIN\n SELECT ';'; SELECT 2;\nEND;;\n/* ; */ SELECT \"a;b\"";
+        let split = split_statements(text);
+        let spans = spans(text);
+        assert_eq!(spans.len(), 3);
+        for (span, s) in spans.iter().zip(&split) {
+            assert_eq!(span.sql(text), s.sql);
+            assert_eq!((span.line, span.column), line_col(text, s.offset));
+        }
+        assert_eq!(spans[0].sql("short"), "");
+    }
+
+    #[test]
     fn columns_count_characters() {
         assert_eq!(line_col("é x", 3), (1, 3));
+    }
+
+    #[test]
+    fn unquote_identifiers() {
+        assert_eq!(unquote("\"a\"\"b\""), "a\"b");
+        assert_eq!(unquote("[x y]"), "x y");
+        assert_eq!(unquote("plain"), "plain");
     }
 }

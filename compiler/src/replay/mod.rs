@@ -1,0 +1,495 @@
+//! Replaying a migration chain in an in-memory SQLite configured like a
+//! Durable Object's. Real SQLite is the arbiter of validity; sqlparser only
+//! sharpens the message once SQLite has rejected a statement.
+//!
+//! This module is the driver: each migration in its own transaction, each
+//! statement through the textual checks ([`textual`]) and then SQLite
+//! ([`sandbox`]), drops of referenced tables judged at the end of the
+//! migration ([`drops`]), and help for every finding ([`advice`]).
+
+mod advice;
+mod drops;
+mod sandbox;
+mod textual;
+
+pub(crate) use sandbox::Replayer;
+use sandbox::{Failure, MAX_STATEMENT_BYTES};
+
+use crate::rules::Rule;
+use crate::split::{line_col, spans, PlannedStatement};
+use crate::Diagnostic;
+use drops::{Ledger, Position};
+
+/// One migration's text, as the corpus test hands it to [`replay`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReplaySource<'a> {
+    /// The path shown in messages, as the user wrote it.
+    pub display_path: &'a str,
+    /// The normalized text (see [`crate::normalize_text`]).
+    pub text: &'a str,
+}
+
+impl<'a> ReplaySource<'a> {
+    /// A migration named `display_path` in messages, with the normalized
+    /// `text`.
+    pub fn new(display_path: &'a str, text: &'a str) -> Self {
+        Self { display_path, text }
+    }
+}
+
+/// One migration, split, as the replay runs it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Script<'a> {
+    /// The path shown in messages, as the user wrote it.
+    pub(crate) display_path: &'a str,
+    /// The normalized text.
+    pub(crate) text: &'a str,
+    /// Its statements, as spans of `text`, in order.
+    pub(crate) statements: &'a [PlannedStatement],
+}
+
+/// What a replay found, and what it ran.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// Every problem found (empty = valid).
+    pub(crate) findings: Vec<Finding>,
+    /// For each migration, the statements SQLite ran to completion, in
+    /// order: all of them when there are no findings.
+    pub(crate) ran: Vec<Vec<PlannedStatement>>,
+}
+
+/// A problem found by the replay, with the Durable Object rule it breaks
+/// (`None` when SQLite itself rejected the statement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What to show the user.
+    pub diagnostic: Diagnostic,
+    /// The DO rule broken, if this is a DO-rule violation rather than an
+    /// error real SQLite would also raise.
+    pub rule: Option<Rule>,
+    /// Index (0-based) of the migration in the chain.
+    pub migration: usize,
+}
+
+/// Rules that only a Durable Object imposes, beyond [`Rule`]: limits that
+/// stock SQLite's defaults would accept.
+fn limit_rule(message: &str) -> bool {
+    const LIMIT_MESSAGES: &[&str] = &[
+        "statement too long",
+        "too many columns",
+        "Expression tree is too large",
+        "too many terms in compound SELECT",
+        "too many SQL variables",
+        "LIKE or GLOB pattern too complex",
+        "too many arguments on function",
+        "string or blob too big",
+        "too many levels of trigger recursion",
+    ];
+    LIMIT_MESSAGES.iter().any(|m| message.contains(m))
+}
+
+/// How the replay goes on after a failure: a statement that failed may have
+/// been meant to create what later statements use, so later "no such table"
+/// errors would only echo the first one. After such a failure only errors
+/// that cannot be echoes (syntax errors, DO-rule violations) are reported.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Normal,
+    Degraded,
+}
+
+fn is_syntax_error(message: &str) -> bool {
+    message.contains("syntax error")
+        || message.starts_with("unrecognized token")
+        || message.starts_with("incomplete input")
+}
+
+/// SQLite's message and, for a syntax error, the byte offset in the
+/// statement it points at.
+fn sqlite_message(error: &rusqlite::Error) -> (String, Option<usize>) {
+    match error {
+        rusqlite::Error::SqlInputError { msg, offset, .. } => {
+            (msg.clone(), usize::try_from(*offset).ok())
+        }
+        rusqlite::Error::SqliteFailure(_, Some(msg)) if !msg.is_empty() => (msg.clone(), None),
+        rusqlite::Error::SqliteFailure(e, _) => (e.to_string(), None),
+        other => (other.to_string(), None),
+    }
+}
+
+/// A foreign-key failure in a migration that asked to switch the keys off:
+/// the failure exists only because the pragma is a no-op in a transaction.
+fn foreign_keys_off(replayer: &Replayer, message: &str) -> bool {
+    message.contains("FOREIGN KEY constraint failed") && replayer.asked_foreign_keys_off()
+}
+
+/// Replays `sources` in order, each migration in its own transaction as the
+/// executor will run it, and returns every problem found (empty = valid).
+/// Each text is split with [`crate::split_statements`], as at load time.
+pub fn replay(sources: &[ReplaySource<'_>], tracking: &str) -> Vec<Finding> {
+    let spans: Vec<Vec<PlannedStatement>> = sources.iter().map(|s| spans(s.text)).collect();
+    let scripts: Vec<Script<'_>> = sources
+        .iter()
+        .zip(&spans)
+        .map(|(s, statements)| Script {
+            display_path: s.display_path,
+            text: s.text,
+            statements,
+        })
+        .collect();
+    match Replayer::new(tracking) {
+        Ok(replayer) => run(&replayer, &scripts, tracking).findings,
+        Err(e) => vec![Finding {
+            diagnostic: Diagnostic::plain(e),
+            rule: None,
+            migration: 0,
+        }],
+    }
+}
+
+/// Replays `scripts` on `replayer`; see [`replay`].
+pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -> Outcome {
+    let mut findings = Vec::new();
+    let mut ran = Vec::with_capacity(scripts.len());
+    let mut mode = Mode::Normal;
+    for (index, source) in scripts.iter().enumerate() {
+        let mut push = |diagnostic: Diagnostic, rule: Option<Rule>| {
+            findings.push(Finding {
+                diagnostic,
+                rule,
+                migration: index,
+            })
+        };
+        let mut done = Vec::with_capacity(source.statements.len());
+        let mut ledger = Ledger::default();
+        if let Err(e) = replayer.begin_migration() {
+            push(
+                Diagnostic::plain(format!("replay failed to begin: {e}")),
+                None,
+            );
+            return Outcome { findings, ran };
+        }
+        for stmt in source.statements {
+            let sql = stmt.sql(source.text);
+            let (line, col) = (stmt.line, stmt.column);
+            let at = |line, col, message: String| {
+                Diagnostic::at(source.display_path, line, col, message).statement(sql)
+            };
+            if sql.len() > MAX_STATEMENT_BYTES {
+                push(
+                    at(
+                        line,
+                        col,
+                        format!(
+                            "statement is {} bytes, over the Durable Object limit of {MAX_STATEMENT_BYTES} bytes",
+                            sql.len()
+                        ),
+                    )
+                    .help(advice::STATEMENT_TOO_LONG),
+                    Some(Rule::Limit),
+                );
+                if textual::defines_schema(sql) {
+                    mode = Mode::Degraded;
+                }
+                continue;
+            }
+            if let Some(denial) = textual::denial(sql, tracking) {
+                push(
+                    at(line, col, denial.message).help(denial.help),
+                    Some(denial.rule),
+                );
+                mode = Mode::Degraded;
+                continue;
+            }
+            let Failure { error, denial } =
+                match replayer.run(sql, |table| ledger.judge(replayer, table)) {
+                    Ok(dropped) => {
+                        let position = Position {
+                            line,
+                            column: col,
+                            statement: sql.to_owned(),
+                        };
+                        ledger.ran(&dropped, &position, textual::rename_target(sql));
+                        done.push(*stmt);
+                        continue;
+                    }
+                    Err(failure) => {
+                        ledger.failed();
+                        failure
+                    }
+                };
+            if let Some(denial) = denial {
+                push(
+                    at(line, col, denial.message).help(denial.help),
+                    Some(denial.rule),
+                );
+                // Refused transaction, pragma and data statements change no
+                // schema, so what follows is still checked in full.
+                if !matches!(denial.rule, Rule::Transaction | Rule::Pragma)
+                    && textual::defines_schema(sql)
+                {
+                    mode = Mode::Degraded;
+                }
+                continue;
+            }
+            let (message, offset) = sqlite_message(&error);
+            let syntax = is_syntax_error(&message);
+            if mode == Mode::Degraded && !syntax {
+                continue;
+            }
+            let (eline, ecol) = match offset {
+                Some(off) => line_col(source.text, stmt.start + off),
+                None => (line, col),
+            };
+            let rule = if foreign_keys_off(replayer, &message) {
+                Some(Rule::ForeignKeysOff)
+            } else {
+                limit_rule(&message).then_some(Rule::Limit)
+            };
+            let mut diag = at(eline, ecol, message.clone());
+            let created_later = |name: &str| {
+                scripts
+                    .iter()
+                    .skip(index + 1)
+                    .find(|s| {
+                        crate::sharpen::creates(s.statements.iter().map(|t| t.sql(s.text)), name)
+                    })
+                    .map(|s| s.display_path)
+            };
+            if let Some(help) = advice::for_sqlite_error(&message, sql, rule, created_later) {
+                diag = diag.help(help);
+            }
+            if syntax {
+                if let Some(note) = crate::sharpen::sqlparser_note(sql, line, col) {
+                    diag.note = Some(format!("sqlparser: {note}"));
+                }
+            }
+            push(diag, rule);
+            // A failed INSERT or UPDATE leaves the schema as the author
+            // meant it; only a failed CREATE / ALTER / DROP can echo later.
+            if textual::defines_schema(sql) {
+                mode = Mode::Degraded;
+            }
+            if !replayer.in_transaction() {
+                // SQLite rolled the whole transaction back (an interrupted
+                // statement, `INSERT OR ROLLBACK`, `RAISE(ROLLBACK)`): the
+                // rest of this migration would run outside it and only echo.
+                mode = Mode::Degraded;
+                break;
+            }
+        }
+        ran.push(done);
+        if mode == Mode::Normal && replayer.in_transaction() {
+            for (denial, at) in ledger.unsettled(replayer) {
+                let diag = Diagnostic::at(source.display_path, at.line, at.column, denial.message)
+                    .statement(&at.statement);
+                push(diag.help(denial.help), Some(denial.rule));
+            }
+        }
+        if !replayer.in_transaction() {
+            // SQLite already rolled the transaction back (an interrupted
+            // statement does that): the migration's schema is gone, so what
+            // follows can only echo the error already reported.
+            mode = Mode::Degraded;
+            continue;
+        }
+        if let Err(e) = replayer.trusted("COMMIT") {
+            let (message, _) = sqlite_message(&e);
+            if mode == Mode::Normal {
+                let diag = Diagnostic::file(
+                    source.display_path,
+                    format!("the migration fails when its transaction commits: {message}"),
+                );
+                if foreign_keys_off(replayer, &message) {
+                    push(
+                        diag.help(advice::foreign_keys_off()),
+                        Some(Rule::ForeignKeysOff),
+                    );
+                } else {
+                    push(diag.help(advice::COMMIT_FAILED), None);
+                }
+            }
+            mode = Mode::Degraded;
+            let _ = replayer.trusted("ROLLBACK");
+        }
+    }
+    Outcome { findings, ran }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn run(files: &[&str]) -> Vec<Finding> {
+        let names: Vec<String> = (1..=files.len())
+            .map(|i| format!("m/{i:04}_x.sql"))
+            .collect();
+        let sources: Vec<ReplaySource<'_>> = files
+            .iter()
+            .zip(&names)
+            .map(|(text, name)| ReplaySource {
+                display_path: name,
+                text,
+            })
+            .collect();
+        replay(&sources, "migrations")
+    }
+
+    pub(super) fn rules(files: &[&str]) -> Vec<Option<Rule>> {
+        run(files).into_iter().map(|f| f.rule).collect()
+    }
+
+    #[test]
+    fn valid_chain_has_no_findings() {
+        let f = run(&[
+            "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT UNIQUE);",
+            "ALTER TABLE users ADD COLUMN name TEXT; CREATE INDEX users_name ON users(name);",
+            "CREATE VIRTUAL TABLE docs USING fts5(body, content='users', tokenize='porter');",
+            "CREATE VIEW v AS SELECT id, sqrt(id) AS r, row_number() OVER (ORDER BY id) FROM users;",
+        ]);
+        assert!(f.is_empty(), "{f:#?}");
+    }
+
+    #[test]
+    fn do_rules_are_findings_with_their_rule() {
+        assert_eq!(
+            rules(&["BEGIN; CREATE TABLE t(x); COMMIT;"]),
+            [Some(Rule::Transaction), Some(Rule::Transaction)]
+        );
+        assert_eq!(rules(&["PRAGMA journal_mode = WAL;"]), [Some(Rule::Pragma)]);
+        assert_eq!(rules(&["CREATE TEMP TABLE t(x);"]), [Some(Rule::Temp)]);
+        assert_eq!(
+            rules(&["CREATE VIRTUAL TABLE t USING fts4(x);"]),
+            [Some(Rule::Module)]
+        );
+        assert_eq!(
+            rules(&["CREATE TABLE _cf_t(x);"]),
+            [Some(Rule::ReservedName)]
+        );
+        assert_eq!(
+            rules(&["CREATE TABLE migrations(x);"]),
+            [Some(Rule::TrackingTable)]
+        );
+        assert_eq!(rules(&["SELECT sqlite_version();"]), [Some(Rule::Function)]);
+        assert_eq!(rules(&["ATTACH 'x.db' AS x;"]), [Some(Rule::Attach)]);
+        assert_eq!(
+            rules(&["CREATE TABLE t(x); ALTER TABLE t RENAME TO \"_CF_t\";"]),
+            [Some(Rule::ReservedName)]
+        );
+    }
+
+    #[test]
+    fn sqlite_errors_have_positions() {
+        let f = run(&["CREATE TABLE t(x);\n  UPDATE t SET x = WHERE x = 1;"]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].diagnostic.position, Some((2, 20)));
+        assert!(f[0]
+            .diagnostic
+            .message
+            .contains("near \"WHERE\": syntax error"));
+        assert!(
+            f[0].diagnostic.to_string().contains("\n  sqlparser:"),
+            "{}",
+            f[0].diagnostic
+        );
+    }
+
+    #[test]
+    fn cascades_are_not_reported_but_independent_errors_are() {
+        let f = run(&[
+            "CREATE TABLE t(x INTEGER REFERENCES nope, y, y);",
+            "CREATE INDEX i ON t(x);",
+            "BEGIN;",
+            "SELEC 1;",
+        ]);
+        let got: Vec<(usize, Option<Rule>)> = f.iter().map(|f| (f.migration, f.rule)).collect();
+        assert_eq!(
+            got,
+            [(0, None), (2, Some(Rule::Transaction)), (3, None)],
+            "{f:#?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_data_statement_does_not_hide_later_errors() {
+        let f = run(&[
+            "CREATE TABLE u(id INTEGER PRIMARY KEY); INSERT INTO u VALUES (1), (1);",
+            "CREATE TABLE v(x);",
+            "CREATE INDEX i ON u(nosuch);",
+        ]);
+        let got: Vec<usize> = f.iter().map(|f| f.migration).collect();
+        assert_eq!(got, [0, 2], "{f:#?}");
+    }
+
+    #[test]
+    fn later_migration_is_named_in_the_help() {
+        let f = run(&["CREATE INDEX i ON posts(x);", "CREATE TABLE posts(x);"]);
+        let help = f[0].diagnostic.help.clone().unwrap_or_default();
+        assert!(help.contains("m/0002_x.sql"), "{help}");
+    }
+
+    #[test]
+    fn foreign_keys_are_on_and_checked_at_commit() {
+        let f = run(&[
+            "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p INTEGER REFERENCES p(id));",
+            "PRAGMA defer_foreign_keys = ON; INSERT INTO c VALUES (42);",
+        ]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert!(f[0]
+            .diagnostic
+            .message
+            .contains("FOREIGN KEY constraint failed"));
+    }
+
+    pub(super) const PARENT_AND_CHILD: &str = "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id)); INSERT INTO p VALUES (1); INSERT INTO c VALUES (1, 1);";
+
+    #[test]
+    fn a_transaction_rolled_back_by_sqlite_ends_the_migration_without_echoes() {
+        let f = run(&["CREATE TABLE t(x UNIQUE); INSERT INTO t VALUES (1); INSERT OR ROLLBACK INTO t VALUES (1); CREATE INDEX i ON t(x);"]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert!(
+            f[0].diagnostic.message.contains("UNIQUE constraint failed"),
+            "{f:#?}"
+        );
+    }
+
+    #[test]
+    fn foreign_keys_off_failing_at_commit() {
+        let f = run(&[
+            PARENT_AND_CHILD,
+            "PRAGMA foreign_keys = false; PRAGMA defer_foreign_keys = ON; INSERT INTO c VALUES (2, 42);",
+        ]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!((f[0].migration, f[0].rule), (1, Some(Rule::ForeignKeysOff)));
+        assert!(f[0].diagnostic.message.contains("commits"), "{f:#?}");
+    }
+
+    #[test]
+    fn new_alter_table_forms_are_refused_with_advice() {
+        // SQLite 3.53 added these; their internal functions are not on
+        // workerd's list.
+        for sql in [
+            "CREATE TABLE t(x INTEGER); ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0);",
+            "CREATE TABLE t(x INTEGER CONSTRAINT c CHECK (x > 0)); ALTER TABLE t DROP CONSTRAINT c;",
+            "CREATE TABLE t(x INTEGER); ALTER TABLE t ALTER COLUMN x SET NOT NULL;",
+        ] {
+            let f = run(&[sql]);
+            assert_eq!(f.len(), 1, "{f:#?}");
+            assert_eq!(f[0].rule, Some(Rule::Function), "{sql}");
+            let help = f[0].diagnostic.help.clone().unwrap_or_default();
+            assert!(help.contains("rebuild the table"), "{sql}: {help}");
+        }
+    }
+
+    #[test]
+    fn default_clause_functions_are_allowed_however_spelt() {
+        // SQLite 3.54 shows the functions of DEFAULT clauses to the
+        // authorizer as typed (`CURRENT_TIMESTAMP`); matching the allowlist
+        // case-insensitively keeps such chains valid on any SQLite version.
+        let f = run(&[
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT DEFAULT CURRENT_TIMESTAMP, b TEXT DEFAULT (STRFTIME('%s', 'now')), c DEFAULT (Lower(hex(randomblob(4)))));",
+            "INSERT INTO t(id) VALUES (1); INSERT INTO t DEFAULT VALUES;",
+        ]);
+        assert!(f.is_empty(), "{f:#?}");
+    }
+}
