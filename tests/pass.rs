@@ -305,6 +305,24 @@ fn rebuild_of_a_referenced_table_keeps_its_children() {
         .unwrap();
     assert_eq!(posts, 1);
     assert!(!has(&conn, "table:users_backup"));
+    // The rebuild defers its keys and drops a referenced table: the
+    // executor checks the children of `users` before it commits; the first
+    // migration (immediate keys only) needs no check.
+    let checks: Vec<&[&str]> = DeferredRebuild::SCHEMA
+        .migrations()
+        .iter()
+        .map(|m| m.foreign_key_checks())
+        .collect();
+    assert_eq!(checks, [&[][..], &["posts"][..]]);
+}
+
+#[durable_schema(dir = "tests/fixtures/pass/triggers", retry_after = 5)]
+struct QuickRetry;
+
+#[test]
+fn retry_after_is_embedded() {
+    assert_eq!(QuickRetry::SCHEMA.retry_after(), 5);
+    assert_eq!(Example::SCHEMA.retry_after(), 60, "the default");
 }
 
 /// The macro embeds the up-to-date query; it must be the very statement the

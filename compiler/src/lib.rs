@@ -47,7 +47,7 @@ pub use hash::{chain, checksum};
 pub use replay::{replay, Finding, ReplaySource};
 pub use rules::Rule;
 pub use source::{normalize_text, SourceFile};
-pub use split::{split_statements, PlannedStatement, SplitStatement};
+pub use split::{spans, split_statements, PlannedStatement, SplitStatement};
 
 use replay::{Outcome, Replayer, Script};
 use source::{load_dir, Loaded, LoadedFile};
@@ -81,6 +81,12 @@ pub struct PlannedMigration {
     /// The statements in execution order, as spans of `source.text`:
     /// exactly those the replay ran (see [`PlannedStatement::sql`]).
     pub statements: Vec<PlannedStatement>,
+    /// The tables whose foreign keys the executor checks at the end of this
+    /// migration, inside its transaction (empty for most migrations): it
+    /// defers its keys, reshapes a table, or writes a table whose keys are
+    /// declared deferred, so a violation would otherwise surface only at the
+    /// outermost commit, or never.
+    pub foreign_key_checks: Vec<String>,
 }
 
 /// The checked chain: what the macro embeds.
@@ -139,7 +145,11 @@ fn check_on(
             statements: &f.statements,
         })
         .collect();
-    let Outcome { findings, ran } = replay::run(replayer, &scripts, &options.table);
+    let Outcome {
+        findings,
+        ran,
+        checks,
+    } = replay::run(replayer, &scripts, &options.table);
     if !findings.is_empty() {
         return Err(findings.into_iter().map(|f| f.diagnostic).collect());
     }
@@ -147,7 +157,8 @@ fn check_on(
     let migrations = files
         .into_iter()
         .zip(ran)
-        .map(|(file, statements)| {
+        .zip(checks)
+        .map(|((file, statements), foreign_key_checks)| {
             let checksum = checksum(&file.source.text);
             let chain = chain(&previous, file.source.version, &checksum);
             previous.clone_from(&chain);
@@ -156,6 +167,7 @@ fn check_on(
                 checksum,
                 chain,
                 statements,
+                foreign_key_checks,
             }
         })
         .collect();

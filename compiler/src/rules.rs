@@ -391,11 +391,11 @@ pub(crate) fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial
         );
     }
     let tracked = |table: &str| -> Result<(), Denial> {
-        if table.eq_ignore_ascii_case(tracking) {
+        if durable_schema_runtime::tracking::owns(tracking, table) {
             deny(
                 Rule::TrackingTable,
                 format!(
-                    "migrations must not create, alter, drop or write the tracking table `{table}`"
+                    "migrations must not create, alter, drop or write `{table}`, a table durable-schema owns"
                 ),
                 TRACKING_HELP,
             )
@@ -687,18 +687,23 @@ fn allowed_pragma_name(name: &str) -> bool {
 /// means the number (as a byte), `on`/`yes`/`true` mean on, and anything
 /// else means off. `value` is the argument the authorizer sees (unquoted).
 pub(crate) fn turns_foreign_keys_off(name: &str, value: Option<&str>) -> bool {
-    let Some(value) = value else { return false };
-    if name != "foreign_keys" {
-        return false;
+    match value {
+        Some(value) if name == "foreign_keys" => !is_true(value),
+        _ => false,
     }
+}
+
+/// Whether SQLite reads a boolean pragma's `value` as on
+/// (`sqlite3GetBoolean`).
+pub(crate) fn is_true(value: &str) -> bool {
     if value.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
         // sqlite3Atoi: the leading digits as an i32, 0 when they overflow;
         // getSafetyLevel keeps its low byte.
         let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
         let n = digits.parse::<i32>().unwrap_or(0);
-        return (n & 0xff) == 0;
+        return (n & 0xff) != 0;
     }
-    !["on", "yes", "true"]
+    ["on", "yes", "true"]
         .iter()
         .any(|on| value.eq_ignore_ascii_case(on))
 }
@@ -1024,6 +1029,13 @@ mod tests {
             AuthAction::CreateIndex {
                 index_name: "i",
                 table_name: "migrations",
+            },
+            // The failure record of `Schema::wake` is owned too.
+            AuthAction::CreateTable {
+                table_name: "Migrations_Failure",
+            },
+            AuthAction::Insert {
+                table_name: "migrations_failure",
             },
         ] {
             assert_eq!(rule(action, Some("main")), Some(Rule::TrackingTable));

@@ -291,7 +291,7 @@ impl PlannedStatement {
 
 /// Splits `text` with [`split_statements`] into spans with positions: the
 /// one way a migration is split, at load time.
-pub(crate) fn spans(text: &str) -> Vec<PlannedStatement> {
+pub fn spans(text: &str) -> Vec<PlannedStatement> {
     // Positions are computed incrementally: each statement continues from
     // the previous one, so a long file is scanned once.
     let (mut line, mut column, mut at) = (1u32, 1u32, 0usize);

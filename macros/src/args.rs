@@ -1,4 +1,4 @@
-//! `#[durable_schema(dir = "...", table = "...", strict = true)]`.
+//! `#[durable_schema(dir = "...", table = "...", strict = true, retry_after = 60)]`.
 
 use durable_schema_compiler::tracking;
 use proc_macro2::TokenStream;
@@ -14,9 +14,13 @@ pub struct Args {
     pub table: String,
     /// Whether a database ahead of the code is an error.
     pub strict: bool,
+    /// Seconds before the constructor hook runs a failed migration of the
+    /// same code again (`None`: the runtime's default).
+    pub retry_after: Option<u32>,
 }
 
-const KEYS: &str = "expected `dir = \"...\"`, `table = \"...\"` or `strict = true|false`";
+const KEYS: &str =
+    "expected `dir = \"...\"`, `table = \"...\"`, `strict = true|false` or `retry_after = SECONDS`";
 
 /// Parses the arguments, collecting every problem instead of stopping at
 /// the first (serde_derive style).
@@ -24,6 +28,7 @@ pub fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
     let mut dir: Option<LitStr> = None;
     let mut table: Option<LitStr> = None;
     let mut strict: Option<bool> = None;
+    let mut retry_after: Option<u32> = None;
     let errors = std::cell::RefCell::new(Errors(None));
     let push = |e: syn::Error| errors.borrow_mut().push(e);
 
@@ -34,7 +39,7 @@ pub fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
             .map(ToString::to_string)
             .unwrap_or_default();
         match key.as_str() {
-            "dir" | "table" | "strict" => {}
+            "dir" | "table" | "strict" | "retry_after" => {}
             _ => {
                 // Consume a `= value` so the next argument still parses.
                 if meta.input.peek(syn::Token![=]) {
@@ -51,6 +56,7 @@ pub fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
         let seen = match key.as_str() {
             "dir" => dir.is_some(),
             "table" => table.is_some(),
+            "retry_after" => retry_after.is_some(),
             _ => strict.is_some(),
         };
         if seen {
@@ -67,6 +73,17 @@ pub fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
             ("strict", other) => push(syn::Error::new(
                 other.span(),
                 "`strict` takes `true` or `false`, e.g. `strict = true`",
+            )),
+            ("retry_after", Lit::Int(n)) => match n.base10_parse::<u32>() {
+                Ok(n) => retry_after = Some(n),
+                Err(_) => push(syn::Error::new(
+                    n.span(),
+                    "`retry_after` takes whole seconds that fit a u32, e.g. `retry_after = 60`",
+                )),
+            },
+            ("retry_after", other) => push(syn::Error::new(
+                other.span(),
+                "`retry_after` takes whole seconds, e.g. `retry_after = 60` (0 retries on every wake-up)",
             )),
             (key, other) => push(syn::Error::new(
                 other.span(),
@@ -111,6 +128,7 @@ pub fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
             dir,
             table: table_name,
             strict: strict.unwrap_or(false),
+            retry_after,
         }),
         (None, None) => Err(syn::Error::new(
             proc_macro2::Span::call_site(),

@@ -137,15 +137,22 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
             let (start, end, line, column) = (s.start, s.end, s.line, s.column);
             quote! { ::durable_schema::__private::Statement::__new(SQL, #start, #end, #line, #column) }
         });
+        let checks = &m.foreign_key_checks;
+        let checks = (!checks.is_empty())
+            .then(|| quote! { .__with_foreign_key_checks(&[#(#checks),*]) });
         quote! {{
             const SQL: &str = #text;
             ::durable_schema::__private::Migration::__new(
                 #v, #name, #description, SQL, #checksum, #chain,
                 &[#(#statements),*],
             )
+            #checks
         }}
     });
     let head_query = durable_schema_compiler::tracking::head_query(table);
+    let retry_after = args
+        .retry_after
+        .map(|seconds| quote! { .__with_retry_after(#seconds) });
     let dir = args.dir.value();
     let doc_version = format!(
         " The schema version of this Durable Object: the highest migration in `{dir}` ({version})."
@@ -159,6 +166,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
             #(#includes)*
             ::durable_schema::__private::Schema::__new(#table, #strict, &[#(#migrations),*])
                 .__with_head_query(#head_query)
+                #retry_after
         };
     };
     implement(target, &body)

@@ -224,6 +224,13 @@ pub fn failure_table(table: &str) -> String {
     format!("{table}_failure")
 }
 
+/// Whether `name` is one of the tables durable-schema owns next to user
+/// tables when the tracking table is `table`: the tracking table itself and
+/// its failure record (compared as SQLite compares names).
+pub fn owns(table: &str, name: &str) -> bool {
+    name.eq_ignore_ascii_case(table) || name.eq_ignore_ascii_case(&failure_table(table))
+}
+
 /// Creates the failure record's table if needed.
 pub fn create_failure_table(table: &str) -> String {
     sql(

@@ -12,6 +12,9 @@ pub(crate) fn foreign_keys_off() -> String {
 }
 
 /// A foreign key left violated when the migration commits.
+pub(crate) const BROKEN_REFERENCE: &str =
+    "keep the referenced rows, or fix or delete the referencing rows, in the same migration";
+
 pub(crate) const COMMIT_FAILED: &str = "fix the data in the same migration: `PRAGMA defer_foreign_keys = ON` only delays the check to the commit";
 
 /// A statement over workerd's SQL length limit.

@@ -9,6 +9,7 @@
 
 mod advice;
 mod drops;
+mod keys;
 mod sandbox;
 mod textual;
 
@@ -56,6 +57,9 @@ pub(crate) struct Outcome {
     /// For each migration, the statements SQLite ran to completion, in
     /// order: all of them when there are no findings.
     pub(crate) ran: Vec<Vec<PlannedStatement>>,
+    /// For each migration, the tables whose foreign keys are checked at its
+    /// end (see [`keys`]).
+    pub(crate) checks: Vec<Vec<String>>,
 }
 
 /// A problem found by the replay, with the Durable Object rule it breaks
@@ -127,6 +131,11 @@ fn foreign_keys_off(replayer: &Replayer, message: &str) -> bool {
 /// executor will run it, and returns every problem found (empty = valid).
 /// Each text is split with [`crate::split_statements`], as at load time.
 pub fn replay(sources: &[ReplaySource<'_>], tracking: &str) -> Vec<Finding> {
+    replay_sources(sources, tracking).findings
+}
+
+/// [`replay`], with everything it found and ran.
+fn replay_sources(sources: &[ReplaySource<'_>], tracking: &str) -> Outcome {
     let spans: Vec<Vec<PlannedStatement>> = sources.iter().map(|s| spans(s.text)).collect();
     let scripts: Vec<Script<'_>> = sources
         .iter()
@@ -138,12 +147,15 @@ pub fn replay(sources: &[ReplaySource<'_>], tracking: &str) -> Vec<Finding> {
         })
         .collect();
     match Replayer::new(tracking) {
-        Ok(replayer) => run(&replayer, &scripts, tracking).findings,
-        Err(e) => vec![Finding {
-            diagnostic: Diagnostic::plain(e),
-            rule: None,
-            migration: 0,
-        }],
+        Ok(replayer) => run(&replayer, &scripts, tracking),
+        Err(e) => Outcome {
+            findings: vec![Finding {
+                diagnostic: Diagnostic::plain(e),
+                rule: None,
+                migration: 0,
+            }],
+            ..Outcome::default()
+        },
     }
 }
 
@@ -151,6 +163,7 @@ pub fn replay(sources: &[ReplaySource<'_>], tracking: &str) -> Vec<Finding> {
 pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -> Outcome {
     let mut findings = Vec::new();
     let mut ran = Vec::with_capacity(scripts.len());
+    let mut checks = Vec::with_capacity(scripts.len());
     let mut mode = Mode::Normal;
     for (index, source) in scripts.iter().enumerate() {
         let mut push = |diagnostic: Diagnostic, rule: Option<Rule>| {
@@ -167,7 +180,11 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
                 Diagnostic::plain(format!("replay failed to begin: {e}")),
                 None,
             );
-            return Outcome { findings, ran };
+            return Outcome {
+                findings,
+                ran,
+                checks,
+            };
         }
         for stmt in source.statements {
             let sql = stmt.sql(source.text);
@@ -209,7 +226,11 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
                             column: col,
                             statement: sql.to_owned(),
                         };
-                        ledger.ran(&dropped, &position, textual::rename_target(sql));
+                        let renamed = textual::rename_target(sql);
+                        if let Some(target) = &renamed {
+                            replayer.touch(target);
+                        }
+                        ledger.ran(&dropped, &position, renamed);
                         done.push(*stmt);
                         continue;
                     }
@@ -279,13 +300,37 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
             }
         }
         ran.push(done);
+        let mut at_risk = Vec::new();
         if mode == Mode::Normal && replayer.in_transaction() {
             for (denial, at) in ledger.unsettled(replayer) {
                 let diag = Diagnostic::at(source.display_path, at.line, at.column, denial.message)
                     .statement(&at.statement);
                 push(diag.help(denial.help), Some(denial.rule));
             }
+            // What the executor runs before the commit, run here too.
+            at_risk = keys::tables_at_risk(replayer);
+            if let Some(v) = keys::check(replayer, &at_risk) {
+                let row = v
+                    .rowid
+                    .map_or_else(|| "a row".to_owned(), |r| format!("row {r}"));
+                let diag = Diagnostic::file(
+                    source.display_path,
+                    format!(
+                        "the migration ends with a broken reference: {row} of `{}` points at a missing row of `{}` (SQLite checks deferred keys only when the transaction commits)",
+                        v.table, v.parent
+                    ),
+                );
+                if replayer.asked_foreign_keys_off() {
+                    push(
+                        diag.help(advice::foreign_keys_off()),
+                        Some(Rule::ForeignKeysOff),
+                    );
+                } else {
+                    push(diag.help(advice::BROKEN_REFERENCE), None);
+                }
+            }
         }
+        checks.push(at_risk);
         if !replayer.in_transaction() {
             // SQLite already rolled the transaction back (an interrupted
             // statement does that): the migration's schema is gone, so what
@@ -313,7 +358,18 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
             let _ = replayer.trusted("ROLLBACK");
         }
     }
-    Outcome { findings, ran }
+    Outcome {
+        findings,
+        ran,
+        checks,
+    }
+}
+
+/// The foreign-key checks the replay planned for each migration of
+/// `sources` (for tests).
+#[cfg(test)]
+pub(crate) fn replay_checks(sources: &[ReplaySource<'_>], tracking: &str) -> Vec<Vec<String>> {
+    replay_sources(sources, tracking).checks
 }
 
 #[cfg(test)]
@@ -429,16 +485,25 @@ mod tests {
     }
 
     #[test]
-    fn foreign_keys_are_on_and_checked_at_commit() {
+    fn foreign_keys_are_on_and_checked_before_commit() {
+        // Immediate keys fail at the statement; deferred ones at the
+        // migration's foreign-key check, naming the row.
         let f = run(&[
             "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p INTEGER REFERENCES p(id));",
+            "INSERT INTO c VALUES (41);",
             "PRAGMA defer_foreign_keys = ON; INSERT INTO c VALUES (42);",
         ]);
-        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f.len(), 2, "{f:#?}");
         assert!(f[0]
             .diagnostic
             .message
             .contains("FOREIGN KEY constraint failed"));
+        assert!(
+            f[1].diagnostic
+                .message
+                .contains("row 1 of `c` points at a missing row of `p`"),
+            "{f:#?}"
+        );
     }
 
     pub(super) const PARENT_AND_CHILD: &str = "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id)); INSERT INTO p VALUES (1); INSERT INTO c VALUES (1, 1);";

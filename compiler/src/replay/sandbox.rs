@@ -40,6 +40,34 @@ struct AuthState {
     foreign_keys_off: bool,
     /// Tables the statement being prepared drops.
     drops: Vec<String>,
+    /// What the current migration did that bears on foreign keys.
+    keys: KeyEffects,
+}
+
+/// What a migration did that can leave a foreign-key violation SQLite
+/// only reports at the outermost commit (on a Durable Object: workerd's,
+/// after the run).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct KeyEffects {
+    /// Tables it wrote, created, altered, dropped or renamed.
+    pub(crate) touched: Vec<String>,
+    /// It switched `defer_foreign_keys` on.
+    pub(crate) deferred: bool,
+    /// It dropped or altered (renamed) a table.
+    pub(crate) reshaped: bool,
+}
+
+impl KeyEffects {
+    fn touch(&mut self, table: &str) {
+        if !self.touched.iter().any(|t| t.eq_ignore_ascii_case(table)) {
+            self.touched.push(table.to_owned());
+        }
+    }
+
+    /// Whether `table` was touched.
+    pub(crate) fn touches(&self, table: &str) -> bool {
+        self.touched.iter().any(|t| t.eq_ignore_ascii_case(table))
+    }
 }
 
 /// Why a statement failed.
@@ -93,8 +121,25 @@ impl Replayer {
                             state.foreign_keys_off = true;
                         }
                     }
-                    if let AuthAction::DropTable { table_name } = ctx.action {
-                        state.drops.push(table_name.to_owned());
+                    match ctx.action {
+                        AuthAction::DropTable { table_name } => {
+                            state.drops.push(table_name.to_owned());
+                            state.keys.touch(table_name);
+                            state.keys.reshaped = true;
+                        }
+                        AuthAction::AlterTable { table_name, .. } => {
+                            state.keys.touch(table_name);
+                            state.keys.reshaped = true;
+                        }
+                        AuthAction::Insert { table_name }
+                        | AuthAction::Update { table_name, .. }
+                        | AuthAction::Delete { table_name }
+                        | AuthAction::CreateTable { table_name } => state.keys.touch(table_name),
+                        AuthAction::Pragma {
+                            pragma_name: "defer_foreign_keys",
+                            pragma_value: Some(value),
+                        } if rules::is_true(value) => state.keys.deferred = true,
+                        _ => {}
                     }
                     Authorization::Allow
                 }
@@ -154,8 +199,23 @@ impl Replayer {
     /// Starts a migration: opens its transaction and forgets what the
     /// previous one asked for.
     pub(crate) fn begin_migration(&self) -> rusqlite::Result<()> {
-        lock(&self.auth).foreign_keys_off = false;
+        {
+            let mut state = lock(&self.auth);
+            state.foreign_keys_off = false;
+            state.keys = KeyEffects::default();
+        }
         self.trusted("BEGIN")
+    }
+
+    /// Notes a table the current migration touched that the authorizer
+    /// does not name (the new name of `ALTER TABLE … RENAME TO`).
+    pub(crate) fn touch(&self, table: &str) {
+        lock(&self.auth).keys.touch(table);
+    }
+
+    /// What the current migration did that bears on foreign keys.
+    pub(crate) fn key_effects(&self) -> KeyEffects {
+        lock(&self.auth).keys.clone()
     }
 
     /// Whether the current migration ran `PRAGMA foreign_keys = OFF`.

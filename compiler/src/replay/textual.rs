@@ -32,7 +32,7 @@ fn rename_denial(sql: &str, tracking: &str) -> Option<Denial> {
             help: advice::RENAME_RESERVED.to_owned(),
         });
     }
-    if target.eq_ignore_ascii_case(tracking) {
+    if durable_schema_runtime::tracking::owns(tracking, &target) {
         return Some(Denial {
             rule: Rule::TrackingTable,
             message: format!("migrations must not rename a table to the tracking table `{target}`"),
@@ -89,7 +89,7 @@ fn trigger_denial(sql: &str, tracking: &str) -> Option<Denial> {
         let writes = keyword == "into"
             || keyword == "update"
             || (keyword == "from" && i > 0 && is(i - 1, "delete"));
-        if writes && name.eq_ignore_ascii_case(tracking) {
+        if writes && durable_schema_runtime::tracking::owns(tracking, &name) {
             return Some(Denial {
                 rule: Rule::TrackingTable,
                 message: format!("a trigger must not write the tracking table `{name}`"),

@@ -4,7 +4,7 @@
 //!
 //! Schemas are built the way the compiler builds them for the macro: the
 //! text normalized by `normalize_text`, split by the real splitter
-//! (`split_statements`, SQLite's own rules), hashed by `checksum` and
+//! (`spans`, the one way the compiler splits a migration), hashed by `checksum` and
 //! chained by `chain`. Only the checks (replay, Durable Object rules) are
 //! skipped, so tests can also build schemas the compiler would refuse.
 #![allow(dead_code)]
@@ -13,7 +13,7 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use durable_schema_compiler::{chain, checksum, line_col, normalize_text, split_statements};
+use durable_schema_compiler::{chain, checksum, normalize_text, spans};
 use durable_schema_runtime::backend::{Backend, BackendError, Rows, Step, TxError, Value};
 use durable_schema_runtime::{Migration, Schema, Statement};
 use rusqlite::Connection;
@@ -25,12 +25,9 @@ fn leak(s: &str) -> &'static str {
 /// The statements of a migration's normalized `text` (leaked, as the macro
 /// embeds it), each a slice of it located by the compiler's splitter.
 pub fn statements(text: &'static str) -> &'static [Statement] {
-    let statements: Vec<Statement> = split_statements(text)
+    let statements: Vec<Statement> = spans(text)
         .into_iter()
-        .map(|s| {
-            let (line, column) = line_col(text, s.offset);
-            Statement::__new(text, s.offset, s.offset + s.sql.len(), line, column)
-        })
+        .map(|s| Statement::__new(text, s.start, s.end, s.line, s.column))
         .collect();
     Box::leak(statements.into_boxed_slice())
 }
