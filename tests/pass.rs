@@ -316,6 +316,25 @@ fn rebuild_of_a_referenced_table_keeps_its_children() {
     assert_eq!(checks, [&[][..], &["posts"][..]]);
 }
 
+/// Each file's text is embedded once: every statement is a slice of its
+/// migration's text, not a copy.
+#[test]
+fn statements_are_slices_of_the_embedded_text() {
+    for m in Example::SCHEMA.migrations() {
+        let text = m.sql().as_bytes().as_ptr_range();
+        assert!(!m.statements().is_empty());
+        for s in m.statements() {
+            let range = s.sql().as_bytes().as_ptr_range();
+            assert!(
+                text.start <= range.start && range.end <= text.end,
+                "{}: `{}` is not inside the file's text",
+                m.name(),
+                s.sql()
+            );
+        }
+    }
+}
+
 #[durable_schema(dir = "tests/fixtures/pass/triggers", retry_after = 5)]
 struct QuickRetry;
 
