@@ -79,6 +79,17 @@ pub enum MigrateError {
         /// Every version whose description differs.
         mismatches: Vec<Mismatch>,
     },
+    /// drizzle's history (`__drizzle_migrations`) does not line up with the
+    /// code's drizzle-kit journal: it was not adopted, nothing was written.
+    LedgerMismatch {
+        /// drizzle's table.
+        table: &'static str,
+        /// Recorded `created_at` values that match no journal `when`.
+        unmatched: Vec<i64>,
+        /// Versions below the highest recorded one that drizzle did not
+        /// apply (it skips a file older than the newest it applied).
+        missing: Vec<u32>,
+    },
     /// A migration recorded as applied differs from the file in the code:
     /// it was edited (or replaced) after it ran. Nothing was applied.
     Edited {
@@ -209,6 +220,25 @@ impl fmt::Display for MigrateError {
                 }
                 f.write_str("); it was not adopted: number the files to match what the table records")
             }
+            MigrateError::LedgerMismatch {
+                table,
+                unmatched,
+                missing,
+            } => {
+                write!(f, "table \"{table}\" does not match the code's journal (")?;
+                let unmatched: Vec<String> = unmatched.iter().map(|w| format!("created_at {w}")).collect();
+                let missing: Vec<String> = missing.iter().map(|v| format!("version {v}")).collect();
+                if !unmatched.is_empty() {
+                    write!(f, "entries matching no journal `when`: {}", unmatched.join(", "))?;
+                }
+                if !missing.is_empty() {
+                    if !unmatched.is_empty() {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "skipped by drizzle: {}", missing.join(", "))?;
+                }
+                f.write_str("); nothing was written: add the missing migrations in a new file, or restore the journal the objects were migrated with")
+            }
             MigrateError::Edited {
                 version,
                 file,
@@ -283,6 +313,7 @@ impl MigrateError {
             MigrateError::Deferred { .. } => "deferred",
             MigrateError::EmptyHistory { .. } => "empty_history",
             MigrateError::AdoptionMismatch { .. } => "adoption_mismatch",
+            MigrateError::LedgerMismatch { .. } => "ledger_mismatch",
             MigrateError::Edited { .. } => "edited",
             MigrateError::Ahead { .. } => "ahead",
             MigrateError::Concurrent { .. } => "concurrent",

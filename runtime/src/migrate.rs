@@ -120,6 +120,9 @@ enum Preamble {
     Create,
     /// Hand-rolled table recording `1..=n`: add the columns, fill them.
     Adopt(u32),
+    /// drizzle's ledger recording versions `1..=n` (their `created_at`):
+    /// create the tracking table and record them, leaving drizzle's alone.
+    Ledger(Vec<(u32, i64)>),
 }
 
 /// What a step of a migration's transaction is, so a failure at step `i`
@@ -128,7 +131,7 @@ enum Preamble {
 enum Role {
     /// Creating the tracking table.
     Create,
-    /// Adopting a hand-rolled tracking table.
+    /// Adopting a hand-rolled tracking table or drizzle's history.
     Adopt,
     /// The migration's tracking row.
     Record,
@@ -346,7 +349,13 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
     fn inspect_and_migrate(&self, head_error: BackendError) -> Result<Report, MigrateError> {
         let (shape, rows_read) = self.inspect()?;
         match shape {
-            Shape::Missing => self.apply(0, Preamble::Create, rows_read),
+            Shape::Missing => match self.drizzle_ledger()? {
+                Some((applied, read)) => {
+                    let recorded = applied.last().map_or(0, |(v, _)| *v);
+                    self.apply(recorded, Preamble::Ledger(applied), rows_read + read)
+                }
+                None => self.apply(0, Preamble::Create, rows_read),
+            },
             Shape::Legacy => self.adopt(rows_read),
             Shape::Foreign(columns) => Err(self.foreign(columns)),
             // Our shape, yet the head query failed: a real database error
@@ -427,12 +436,77 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         Ok((recorded, rows.rows_read()))
     }
 
+    /// For a schema from a drizzle-kit directory, on a database without our
+    /// tracking table: drizzle's history, matched to the code's migrations by
+    /// `created_at` = journal `when`, as `(version, created_at)` for
+    /// versions `1..=n`; `None` without a drizzle table (or a plain schema,
+    /// which reads nothing). An entry that matches no migration, or a version
+    /// missing below the highest one recorded (drizzle skips a file whose
+    /// `when` is older than the newest it applied), is refused with the
+    /// list, and nothing is written. drizzle's table is never changed.
+    pub(crate) fn drizzle_ledger(&self) -> Result<Option<(Vec<(u32, i64)>, u64)>, MigrateError> {
+        let migrations = self.schema.migrations();
+        if migrations.iter().all(|m| m.journal_when().is_none()) {
+            return Ok(None);
+        }
+        // No such table: not a drizzle object.
+        let Ok(rows) = self.backend.query(tracking::DRIZZLE_LEDGER_QUERY, &[]) else {
+            return Ok(None);
+        };
+        let mut applied = Vec::new();
+        let mut unmatched = Vec::new();
+        for row in rows.rows() {
+            let Some(when) = row.first().and_then(Value::as_i64) else {
+                continue;
+            };
+            let version = migrations
+                .iter()
+                .find(|m| m.journal_when().and_then(|w| i64::try_from(w).ok()) == Some(when))
+                .map(Migration::version);
+            match version {
+                Some(v) => applied.push((v, when)),
+                None => unmatched.push(when),
+            }
+        }
+        applied.sort_unstable();
+        applied.dedup_by_key(|(v, _)| *v);
+        let highest = applied.last().map_or(0, |(v, _)| *v);
+        let missing: Vec<u32> = (1..=highest)
+            .filter(|v| !applied.iter().any(|(a, _)| a == v))
+            .collect();
+        if !unmatched.is_empty() || !missing.is_empty() {
+            return Err(MigrateError::LedgerMismatch {
+                table: tracking::DRIZZLE_TABLE,
+                unmatched,
+                missing,
+            });
+        }
+        Ok(Some((applied, rows.rows_read())))
+    }
+
     /// The tracking-table steps that precede the first pending migration.
     fn preamble(&self, preamble: &Preamble, batch: &mut Batch) {
         let table = self.table();
         match preamble {
             Preamble::None => {}
             Preamble::Create => batch.push(Role::Create, Step::new(tracking::create_table(table))),
+            Preamble::Ledger(applied) => {
+                batch.push(Role::Adopt, Step::new(tracking::create_table(table)));
+                let insert = tracking::insert_adopted(table);
+                for &(version, when) in applied {
+                    let Some(m) = self.schema.migration(version) else {
+                        continue;
+                    };
+                    let params = vec![
+                        Value::from(version),
+                        Value::Integer(when),
+                        Value::from(m.description()),
+                        Value::from(m.checksum()),
+                        Value::from(m.chain()),
+                    ];
+                    batch.push(Role::Adopt, Step::with_params(insert.clone(), params));
+                }
+            }
             Preamble::Adopt(recorded) => {
                 for sql in tracking::adopt(table) {
                     batch.push(Role::Adopt, Step::new(sql));
@@ -460,7 +534,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
     /// fresh database never ends up with an empty tracking table.
     fn apply(&self, from: u32, preamble: Preamble, rows_read: u64) -> Result<Report, MigrateError> {
         let mut report = Report::unchanged(from, rows_read);
-        report.adopted = matches!(preamble, Preamble::Adopt(_));
+        report.adopted = matches!(preamble, Preamble::Adopt(_) | Preamble::Ledger(_));
         let pending = self.schema.pending_after(from);
         let mut batch = Batch::default();
         self.preamble(&preamble, &mut batch);

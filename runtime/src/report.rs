@@ -245,8 +245,9 @@ pub enum SchemaState {
     /// The database records versions the code does not know (a rolled-back
     /// deploy); the known prefix matches.
     Ahead,
-    /// A hand-rolled `(version, applied_at, description)` tracking table that
-    /// the next migration run will adopt.
+    /// A hand-rolled `(version, applied_at, description)` tracking table, or
+    /// drizzle's history (`__drizzle_migrations`, for a schema from a
+    /// drizzle-kit journal), that the next migration run will adopt.
     Unadopted,
     /// The recorded history differs from the code from this version on: an
     /// applied migration was edited, or a version is missing. Migrating fails

@@ -66,6 +66,7 @@ pub struct Migration {
     chain: &'static str,
     statements: &'static [Statement],
     foreign_key_checks: &'static [&'static str],
+    journal_when: Option<u64>,
 }
 
 impl Migration {
@@ -89,7 +90,22 @@ impl Migration {
             chain,
             statements,
             foreign_key_checks: &[],
+            journal_when: None,
         }
+    }
+
+    /// The `when` of this migration's drizzle-kit journal entry.
+    #[doc(hidden)]
+    pub const fn __with_journal_when(mut self, when: u64) -> Self {
+        self.journal_when = Some(when);
+        self
+    }
+
+    /// For a drizzle-kit directory (`meta/_journal.json`), the journal
+    /// entry's `when` (milliseconds): what drizzle's migrator records as
+    /// `created_at`, by which an object's drizzle history is adopted.
+    pub const fn journal_when(&self) -> Option<u64> {
+        self.journal_when
     }
 
     /// The tables whose foreign keys the executor checks at the end of this

@@ -39,14 +39,26 @@ impl Schema {
         let (shape, mut rows_read) = exec.inspect()?;
         let own = match &shape {
             Shape::Missing => {
+                // drizzle's history, when the code comes from its journal:
+                // what a run would adopt, or the same error.
+                let (state, db_version) = match exec.drizzle_ledger()? {
+                    Some((applied, read)) => {
+                        rows_read += read;
+                        (
+                            SchemaState::Unadopted,
+                            applied.last().map_or(0, |(v, _)| *v),
+                        )
+                    }
+                    None => (SchemaState::Fresh, 0),
+                };
                 return Ok(Status {
                     code_version,
-                    db_version: 0,
-                    state: SchemaState::Fresh,
+                    db_version,
+                    state,
                     applied: Vec::new(),
-                    pending: self.migrations().iter().collect(),
+                    pending: self.pending_after(db_version).iter().collect(),
                     rows_read,
-                })
+                });
             }
             Shape::Foreign(columns) => return Err(exec.foreign(columns.clone())),
             Shape::Own => true,

@@ -166,6 +166,30 @@ pub fn history_upto(table: &str) -> String {
     )
 }
 
+/// The table drizzle-orm's Durable Object migrator records its history in.
+pub const DRIZZLE_TABLE: &str = "__drizzle_migrations";
+
+/// drizzle's history: each applied entry's `created_at` (its journal
+/// `when`, milliseconds), in order. drizzle declares `id SERIAL PRIMARY KEY`,
+/// which in SQLite is no rowid alias (ids stay NULL), so only `created_at`
+/// identifies an entry.
+pub const DRIZZLE_LEDGER_QUERY: &str =
+    "SELECT CAST(created_at AS INTEGER) FROM \"__drizzle_migrations\" ORDER BY 1";
+
+/// Records a migration another tool applied: `?1` version, `?2` when it
+/// was applied (milliseconds since the epoch), `?3` description, `?4`
+/// checksum, `?5` chain.
+pub fn insert_adopted(table: &str) -> String {
+    sql(
+        table,
+        &[
+            "INSERT INTO ",
+            " (version, applied_at, description, checksum, chain) \
+             VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', ?2 / 1000.0, 'unixepoch'), ?3, ?4, ?5)",
+        ],
+    )
+}
+
 /// Version and description of every row, in order (adopting a legacy table).
 pub fn adoption_rows(table: &str) -> String {
     sql(

@@ -7,7 +7,8 @@
 //! - `faults`: a failure injected at every statement from every version;
 //! - `crash`: a process killed mid-migration;
 //! - `fleet`: failure on a fleet (`Schema::wake`), foreign-key checks before
-//!   commit, safe adoption.
+//!   commit, safe adoption;
+//! - `drizzle`: adopting drizzle-orm's Durable Object history.
 //!
 //! Needs the `rusqlite` feature (the backend under test):
 //! `cargo test -p durable-schema-runtime --features rusqlite`.
@@ -15,6 +16,7 @@
 
 mod common;
 mod crash;
+mod drizzle;
 mod faults;
 mod fleet;
 mod migrate;
