@@ -125,6 +125,20 @@ enum Preamble {
     Ledger(Vec<(u32, i64)>),
 }
 
+/// drizzle's history matched to the code: `(version, created_at)` for
+/// versions `1..=n`, and the rows read to find out.
+pub(crate) struct Ledger {
+    applied: Vec<(u32, i64)>,
+    pub(crate) rows_read: u64,
+}
+
+impl Ledger {
+    /// The highest version drizzle applied.
+    pub(crate) fn version(&self) -> u32 {
+        self.applied.last().map_or(0, |(v, _)| *v)
+    }
+}
+
 /// What a step of a migration's transaction is, so a failure at step `i`
 /// maps back to its cause without index arithmetic.
 #[derive(Clone, Copy)]
@@ -350,9 +364,10 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         let (shape, rows_read) = self.inspect()?;
         match shape {
             Shape::Missing => match self.drizzle_ledger()? {
-                Some((applied, read)) => {
-                    let recorded = applied.last().map_or(0, |(v, _)| *v);
-                    self.apply(recorded, Preamble::Ledger(applied), rows_read + read)
+                Some(ledger) => {
+                    let recorded = ledger.version();
+                    let read = rows_read + ledger.rows_read;
+                    self.apply(recorded, Preamble::Ledger(ledger.applied), read)
                 }
                 None => self.apply(0, Preamble::Create, rows_read),
             },
@@ -444,7 +459,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
     /// missing below the highest one recorded (drizzle skips a file whose
     /// `when` is older than the newest it applied), is refused with the
     /// list, and nothing is written. drizzle's table is never changed.
-    pub(crate) fn drizzle_ledger(&self) -> Result<Option<(Vec<(u32, i64)>, u64)>, MigrateError> {
+    pub(crate) fn drizzle_ledger(&self) -> Result<Option<Ledger>, MigrateError> {
         let migrations = self.schema.migrations();
         if migrations.iter().all(|m| m.journal_when().is_none()) {
             return Ok(None);
@@ -481,7 +496,10 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
                 missing,
             });
         }
-        Ok(Some((applied, rows.rows_read())))
+        Ok(Some(Ledger {
+            applied,
+            rows_read: rows.rows_read(),
+        }))
     }
 
     /// The tracking-table steps that precede the first pending migration.

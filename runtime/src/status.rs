@@ -42,12 +42,9 @@ impl Schema {
                 // drizzle's history, when the code comes from its journal:
                 // what a run would adopt, or the same error.
                 let (state, db_version) = match exec.drizzle_ledger()? {
-                    Some((applied, read)) => {
-                        rows_read += read;
-                        (
-                            SchemaState::Unadopted,
-                            applied.last().map_or(0, |(v, _)| *v),
-                        )
+                    Some(ledger) => {
+                        rows_read += ledger.rows_read;
+                        (SchemaState::Unadopted, ledger.version())
                     }
                     None => (SchemaState::Fresh, 0),
                 };
