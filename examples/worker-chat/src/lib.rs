@@ -9,7 +9,7 @@
 //! - `POST /rooms/:room/messages`              `{"author": "...", "body": "..."}`
 //! - `POST /rooms/:room/messages/:id/react`    +1 reaction (schema version 3 on)
 //! - `GET  /rooms/:room/schema`                debug: code version, stored version,
-//!   applied migrations, and what the constructor's migration run did
+//!   applied migrations (with their checksums), and what the constructor's migration run did
 //!   (including `rows_read` of its up-to-date check, and its error).
 //! - `GET  /rooms/:room/export`                every table with its columns and rows,
 //!   read without the schema guard: an operator can look inside a stuck room.
@@ -202,6 +202,8 @@ impl ChatRoom {
                     "version": a.version(),
                     "description": a.description(),
                     "applied_at": a.applied_at(),
+                    // NULL only in a hand-rolled table not adopted yet.
+                    "checksum": a.checksum(),
                 })
             })
             .collect();
