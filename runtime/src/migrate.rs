@@ -277,6 +277,9 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             return self.apply(0, Preamble::None, rows_read + user.rows_read());
         };
         let version = self.version_of(row.first())?;
+        // Known from here on, for the report of a run that fails early
+        // (edited history, strict and ahead).
+        self.progress.set(Report::unchanged(version, rows_read));
         let chain = text_of(row.get(1));
         let code = self.schema.version();
 
@@ -442,6 +445,8 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
                 code: self.schema.version(),
             });
         }
+        self.progress
+            .set(Report::unchanged(recorded, rows.rows_read()));
         if !mismatches.is_empty() {
             return Err(MigrateError::AdoptionMismatch {
                 table: self.table(),

@@ -154,6 +154,29 @@ fn new_code_tries_at_once_and_a_success_clears_the_record() {
     assert_eq!(fixed.wake(&conn).log_line("obj", 0.0), None);
 }
 
+/// A run that fails before applying anything still reports where the
+/// database stands (for the log line and `/schema`).
+#[test]
+fn an_early_failure_reports_the_database_version() {
+    let dir = TempDir::new("wake-early");
+    let conn = open(&dir.db("app.db"));
+    let schema = schema(&CHAT[..2]);
+    schema.migrate(&conn).unwrap();
+    let mut edited = CHAT[..2].to_vec();
+    edited[1].1 = "CREATE TABLE rooms (id INTEGER PRIMARY KEY);\n";
+    let wake = self::schema(&edited).wake(&conn);
+    assert!(matches!(
+        wake.error(),
+        Some(MigrateError::Edited { version: 2, .. })
+    ));
+    assert_eq!(
+        (wake.report().from_version(), wake.report().to_version()),
+        (2, 2)
+    );
+    let line = wake.log_line("o", 0.0).unwrap();
+    assert!(line.contains("\"from\":2,\"to\":2"), "{line}");
+}
+
 #[test]
 fn retry_after_zero_tries_on_every_wake() {
     let dir = TempDir::new("wake-zero");
