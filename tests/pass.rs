@@ -200,6 +200,80 @@ fn drizzle_statement_breakpoints() {
     assert!(has(&conn, "index:accounts_email_unique"));
 }
 
+/// A drizzle-kit directory, as drizzle-kit writes it: `meta/_journal.json`
+/// decides the order and the names, the files keep their `0000_` names.
+#[durable_schema(dir = "tests/fixtures/pass/drizzle-journal")]
+struct DrizzleJournal;
+
+#[test]
+fn drizzle_journal_directory() {
+    assert_eq!(DrizzleJournal::CURRENT_SCHEMA_VERSION, 3);
+    let seen: Vec<(u32, &str, &str, usize)> = DrizzleJournal::SCHEMA
+        .migrations()
+        .iter()
+        .map(|m| (m.version(), m.name(), m.description(), m.statements().len()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, "0000_wild_drizzle.sql", "wild_drizzle", 2),
+            (2, "0001_brave_posts.sql", "brave_posts", 2),
+            (3, "0002_quiet_flag.sql", "quiet_flag", 1),
+        ]
+    );
+    let conn = Connection::open_in_memory().unwrap();
+    // Foreign keys on, as on a Durable Object.
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    let report = DrizzleJournal::migrate(&conn).unwrap();
+    assert_eq!((report.from_version(), report.to_version()), (0, 3));
+    conn.execute_batch(
+        "INSERT INTO users (id, email) VALUES (1, 'a@example.com');
+         INSERT INTO posts (author_id, body) VALUES (1, 'hello');",
+    )
+    .unwrap();
+    let published: i64 = conn
+        .query_row("SELECT published FROM posts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(published, 0);
+    assert!(conn
+        .execute(
+            "INSERT INTO posts (author_id, body) VALUES (2, 'orphan')",
+            []
+        )
+        .is_err());
+    assert!(DrizzleJournal::migrate(&conn).unwrap().is_noop());
+
+    // The journal's `when` of each entry comes through the compiler's plan,
+    // next to what the macro embedded.
+    let plan = durable_schema_compiler::check_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        "tests/fixtures/pass/drizzle-journal",
+        &durable_schema_compiler::Options::default(),
+    )
+    .unwrap();
+    let whens: Vec<(u32, Option<u64>)> = plan
+        .migrations
+        .iter()
+        .map(|m| (m.source.version, m.source.journal_when))
+        .collect();
+    assert_eq!(
+        whens,
+        [
+            (1, Some(1_700_000_000_000)),
+            (2, Some(1_700_000_360_000)),
+            (3, Some(1_700_086_400_000)),
+        ]
+    );
+    for (planned, embedded) in plan
+        .migrations
+        .iter()
+        .zip(DrizzleJournal::SCHEMA.migrations())
+    {
+        assert_eq!(planned.checksum, embedded.checksum());
+        assert_eq!(planned.chain, embedded.chain());
+    }
+}
+
 #[durable_schema(dir = "tests/fixtures/pass/crlf-bom")]
 struct CrlfBom;
 

@@ -3,7 +3,9 @@
 //!
 //! All compile-time logic of durable-schema, for the `#[durable_schema]`
 //! macro (and later a CLI): one code path from a directory of
-//! `NNNN_description.sql` files to a checked [`Plan`]. Each file is split
+//! `NNNN_description.sql` files (or a drizzle-kit directory, whose
+//! `meta/_journal.json` decides the order and the names) to a checked
+//! [`Plan`]. Each file is split
 //! into statements once, when loaded; the chain is replayed statement by
 //! statement in an in-memory SQLite configured like a Durable Object's,
 //! with workerd's authorizer rules; the plan holds exactly the statements
@@ -32,6 +34,7 @@
 
 mod diagnostic;
 mod hash;
+mod journal;
 #[cfg(test)]
 mod message_style;
 mod replay;
@@ -194,7 +197,9 @@ mod tests {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             for (file, bytes) in files {
-                std::fs::write(dir.join(file), bytes).unwrap();
+                let path = dir.join(file);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, bytes).unwrap();
             }
             Self(dir)
         }

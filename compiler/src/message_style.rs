@@ -110,6 +110,49 @@ fn file_rule_diagnostics() -> Vec<Diagnostic> {
     let empty = Scratch::new("style-empty", &[]);
     let mut out = check_dir(&scratch.0, ".", &Options::default()).unwrap_err();
     out.extend(check_dir(&empty.0, ".", &Options::default()).unwrap_err());
+    out.extend(journal_diagnostics());
+    out
+}
+
+/// Diagnostics of drizzle-kit directories whose journal and files disagree.
+fn journal_diagnostics() -> Vec<Diagnostic> {
+    const JOURNAL: &str = "meta/_journal.json";
+    let disagreeing = br#"{"version": "7", "dialect": "sqlite", "entries": [
+        {"idx": 0, "when": 1, "tag": "0000_a"},
+        {"idx": 2, "when": 1, "tag": "0002_b"},
+        {"idx": 2, "when": 3, "tag": "0005_c"},
+        {"idx": 3, "when": 4, "tag": "0002_b"},
+        {"idx": 4, "when": 5, "tag": "0004_missing"},
+        {"idx": 5, "when": 6}
+    ]}"#;
+    let cases: &[&[(&str, &[u8])]] = &[
+        &[
+            (JOURNAL, disagreeing),
+            ("0000_a.sql", b"SELECT 1;"),
+            ("0002_b.sql", b"SELECT 1;"),
+            ("0005_c.sql", b"SELECT 1;"),
+        ],
+        &[
+            (
+                JOURNAL,
+                br#"{"entries": [{"idx": 0, "when": 1, "tag": "0000_a"}]}"#,
+            ),
+            ("0000_a.sql", b"SELECT 1;"),
+            ("0001_extra.sql", b"SELECT 1;"),
+        ],
+        &[(JOURNAL, b"{\"entries\": [")],
+        &[(JOURNAL, b"[]")],
+        &[(JOURNAL, b"{}")],
+        &[(JOURNAL, b"{\"entries\": {}}")],
+        &[(JOURNAL, b"{\"entries\": []}")],
+        &[("meta/_journal.json/unreadable", b"")],
+    ];
+    let mut out = Vec::new();
+    for (i, files) in cases.iter().enumerate() {
+        let scratch = Scratch::new(&format!("style-journal-{i}"), files);
+        out.extend(check_dir(&scratch.0, ".", &Options::default()).unwrap_err());
+    }
+    assert_eq!(out.len(), 13, "{out:#?}");
     out
 }
 

@@ -1,4 +1,6 @@
 //! Discovering migration files: naming rules, version order, decoding.
+//! A directory with drizzle-kit's `meta/_journal.json` follows the journal
+//! instead of the naming rules (see [`crate::journal`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,11 +10,14 @@ use crate::Diagnostic;
 /// A migration file read from disk, decoded and normalized.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
-    /// The version: the numeric prefix of the name.
+    /// The version: the numeric prefix of the name; in a drizzle-kit
+    /// directory, the journal entry's `idx` + 1.
     pub version: u32,
-    /// The file name, `0003_add_sessions.sql`.
+    /// The file name, `0003_add_sessions.sql` (in a drizzle-kit directory,
+    /// the entry's tag plus `.sql`).
     pub name: String,
-    /// The description part of the name, `add_sessions`.
+    /// The description part of the name, `add_sessions` (in a drizzle-kit
+    /// directory, the tag without its `NNNN_` prefix).
     pub description: String,
     /// The path as the user wrote it plus the file name
     /// (`migrations/0003_add_sessions.sql`): used in every message.
@@ -21,6 +26,10 @@ pub struct SourceFile {
     pub abs_path: String,
     /// The text with a leading BOM removed and CRLF turned into LF.
     pub text: String,
+    /// In a drizzle-kit directory, the `when` of the file's journal entry:
+    /// milliseconds since the epoch, what drizzle's migrator records as
+    /// `created_at`. `None` in a plain `NNNN_description.sql` directory.
+    pub journal_when: Option<u64>,
 }
 
 /// A migration file that passed the file rules, split into its statements:
@@ -133,7 +142,9 @@ pub(crate) struct Loaded {
 ///
 /// Rules: files ending in `.sql` must be named `NNNN_description.sql`;
 /// versions start at 1, are unique and contiguous; other files are ignored;
-/// the text must be UTF-8 and contain at least one statement.
+/// the text must be UTF-8 and contain at least one statement. A directory
+/// with drizzle-kit's `meta/_journal.json` follows the journal instead (see
+/// [`crate::journal::load`]).
 pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
     let path = base.join(dir);
     let entries = match std::fs::read_dir(&path) {
@@ -157,33 +168,42 @@ pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
     };
 
     let mut errors = Vec::new();
-    let mut names = Vec::new();
+    let mut os_names = Vec::new();
     for entry in entries {
         match entry {
-            Ok(entry) => names.push(entry.file_name()),
+            Ok(entry) => os_names.push(entry.file_name()),
             Err(e) => errors.push(Diagnostic::plain(format!(
                 "cannot list migration directory `{dir}`: {e}"
             ))),
         }
     }
-    names.sort();
+    os_names.sort();
+    // The `.sql` files, by name (README.md, .gitkeep, editor backups: not
+    // ours).
+    let mut names = Vec::new();
+    for os_name in os_names {
+        match os_name.to_str() {
+            Some(name) if name.ends_with(".sql") => names.push(name.to_owned()),
+            Some(_) => {}
+            None => {
+                let lossy = os_name.to_string_lossy();
+                if lossy.ends_with(".sql") {
+                    errors.push(Diagnostic::file(
+                        &display_join(dir, &lossy),
+                        "file name is not valid UTF-8".to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+
+    if path.join(crate::journal::JOURNAL).exists() {
+        return crate::journal::load(&path, dir, &names, errors);
+    }
 
     // version → files claiming it (duplicates are reported together).
     let mut by_version: BTreeMap<u32, Vec<LoadedFile>> = BTreeMap::new();
-    for os_name in names {
-        let Some(name) = os_name.to_str() else {
-            let lossy = os_name.to_string_lossy();
-            if lossy.ends_with(".sql") {
-                errors.push(Diagnostic::file(
-                    &display_join(dir, &lossy),
-                    "file name is not valid UTF-8".to_owned(),
-                ));
-            }
-            continue;
-        };
-        if !name.ends_with(".sql") {
-            continue; // README.md, .gitkeep, editor backups: not ours.
-        }
+    for name in &names {
         let display_path = display_join(dir, name);
         let (version, description) = match parse_migration_name(name) {
             Ok(parsed) => parsed,
@@ -192,57 +212,19 @@ pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
                 continue;
             }
         };
-        let file_path = path.join(name);
-        if file_path.is_dir() {
-            errors.push(Diagnostic::file(
-                &display_path,
-                "is a directory, not a migration file".to_owned(),
-            ));
-            continue;
-        }
-        let bytes = match std::fs::read(&file_path) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                errors.push(Diagnostic::file(
-                    &display_path,
-                    format!("cannot be read: {e}"),
-                ));
-                continue;
-            }
+        let source = SourceFile {
+            version,
+            name: name.clone(),
+            description: description.to_owned(),
+            display_path,
+            abs_path: String::new(),
+            text: String::new(),
+            journal_when: None,
         };
-        let text = match decode(&display_path, &bytes) {
-            Ok(text) => text,
-            Err(diag) => {
-                errors.push(*diag);
-                continue;
-            }
-        };
-        let statements = crate::split::spans(&text);
-        if statements.is_empty() {
-            errors.push(
-                Diagnostic::file(
-                    &display_path,
-                    "contains no SQL statement (only whitespace or comments)".to_owned(),
-                )
-                .help("add the migration's statements, or delete the file"),
-            );
-            continue;
+        match read_file(&path.join(name), source) {
+            Ok(file) => by_version.entry(version).or_default().push(file),
+            Err(diag) => errors.push(*diag),
         }
-        let abs_path = std::fs::canonicalize(&file_path)
-            .unwrap_or(file_path)
-            .to_string_lossy()
-            .into_owned();
-        by_version.entry(version).or_default().push(LoadedFile {
-            source: SourceFile {
-                version,
-                name: name.to_owned(),
-                description: description.to_owned(),
-                display_path,
-                abs_path,
-                text,
-            },
-            statements,
-        });
     }
 
     check_versions(dir, &by_version, &mut errors);
@@ -260,6 +242,45 @@ pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
         errors,
         replayable,
     }
+}
+
+/// Reads the file at `file_path` into `source` (whose `text` and
+/// `abs_path` this fills in) and splits it, or explains why it is not a
+/// migration: a directory, unreadable, not UTF-8, or without statements.
+pub(crate) fn read_file(
+    file_path: &Path,
+    mut source: SourceFile,
+) -> Result<LoadedFile, Box<Diagnostic>> {
+    let display_path = source.display_path.as_str();
+    if file_path.is_dir() {
+        return Err(Box::new(Diagnostic::file(
+            display_path,
+            "is a directory, not a migration file".to_owned(),
+        )));
+    }
+    let bytes = std::fs::read(file_path).map_err(|e| {
+        Box::new(Diagnostic::file(
+            display_path,
+            format!("cannot be read: {e}"),
+        ))
+    })?;
+    let text = decode(display_path, &bytes)?;
+    let statements = crate::split::spans(&text);
+    if statements.is_empty() {
+        return Err(Box::new(
+            Diagnostic::file(
+                display_path,
+                "contains no SQL statement (only whitespace or comments)".to_owned(),
+            )
+            .help("add the migration's statements, or delete the file"),
+        ));
+    }
+    source.abs_path = std::fs::canonicalize(file_path)
+        .unwrap_or_else(|_| file_path.to_owned())
+        .to_string_lossy()
+        .into_owned();
+    source.text = text;
+    Ok(LoadedFile { source, statements })
 }
 
 fn name_error(display_path: &str, name: &str, err: &NameError) -> Diagnostic {
