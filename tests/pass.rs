@@ -271,7 +271,13 @@ fn drizzle_journal_directory() {
     {
         assert_eq!(planned.checksum, embedded.checksum());
         assert_eq!(planned.chain, embedded.chain());
+        // The runtime matches drizzle's ledger against these.
+        assert_eq!(planned.source.journal_when, embedded.journal_when());
     }
+    assert!(Example::SCHEMA
+        .migrations()
+        .iter()
+        .all(|m| m.journal_when().is_none()));
 }
 
 #[durable_schema(dir = "tests/fixtures/pass/crlf-bom")]

@@ -120,8 +120,23 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
     let strict = args.strict;
     // Tie the embedded data to the files: an edit changes an `include_str!`
     // input, which makes Cargo rebuild this crate.
-    let includes = plan.migrations.iter().map(|m| {
-        let path = &m.source.abs_path;
+    let mut paths: Vec<String> = plan
+        .migrations
+        .iter()
+        .map(|m| m.source.abs_path.clone())
+        .collect();
+    // A drizzle-kit directory: its journal decides order and names, so an
+    // edit of it must rebuild too.
+    let journal = plan
+        .migrations
+        .iter()
+        .find(|m| m.source.journal_when.is_some())
+        .and_then(|m| std::path::Path::new(&m.source.abs_path).parent())
+        .map(|dir| dir.join("meta").join("_journal.json"));
+    if let Some(journal) = journal.and_then(|p| p.to_str().map(str::to_owned)) {
+        paths.push(journal);
+    }
+    let includes = paths.iter().map(|path| {
         quote! { const _: &str = include_str!(#path); }
     });
     // Each file's text is embedded once; its statements are slices of it
@@ -137,6 +152,10 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
             let (start, end, line, column) = (s.start, s.end, s.line, s.column);
             quote! { ::durable_schema::__private::Statement::__new(SQL, #start, #end, #line, #column) }
         });
+        let when = m
+            .source
+            .journal_when
+            .map(|when| quote! { .__with_journal_when(#when) });
         let checks = &m.foreign_key_checks;
         let checks = (!checks.is_empty())
             .then(|| quote! { .__with_foreign_key_checks(&[#(#checks),*]) });
@@ -147,6 +166,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
                 &[#(#statements),*],
             )
             #checks
+            #when
         }}
     });
     let head_query = durable_schema_compiler::tracking::head_query(table);
