@@ -37,6 +37,8 @@ pub mod worker;
 
 pub use error::MigrateError;
 pub use report::{AppliedMigration, Mismatch, Report, SchemaState, Status, Wake};
+#[doc(hidden)]
+pub use schema::__ChainLink;
 pub use schema::{Migration, Schema, Statement};
 
 /// Support for the code `#[durable_schema]` generates. Not a public API.

@@ -179,6 +179,9 @@ pub(crate) struct Executor<'a, B: ?Sized> {
     retry: Option<u32>,
     /// What the run has done so far, for [`Wake`] when it fails halfway.
     progress: std::cell::Cell<Report>,
+    /// The head row's chain when it is not the code's own history (it went
+    /// through a replaced text): what the next tracking row chains onto.
+    prev_chain: std::cell::RefCell<Option<String>>,
 }
 
 impl<'a, B: Backend + ?Sized> Executor<'a, B> {
@@ -188,6 +191,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             backend,
             retry: None,
             progress: std::cell::Cell::new(Report::unchanged(0, 0)),
+            prev_chain: std::cell::RefCell::new(None),
         }
     }
 
@@ -284,10 +288,17 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         let code = self.schema.version();
 
         if version <= code {
-            let expected = self.schema.migration(version).map(Migration::chain);
-            if expected.is_some() && chain == expected {
-                // The common case ends here: one statement, one row.
-                return self.apply(version, Preamble::None, rows_read);
+            let known = self.schema.migration(version);
+            if let (Some(m), Some(chain)) = (known, chain) {
+                if chain == m.chain() {
+                    // The common case ends here: one statement, one row.
+                    return self.apply(version, Preamble::None, rows_read);
+                }
+                if m.accepts_chain(chain) {
+                    // A history through a deliberately replaced text.
+                    self.prev_chain.replace(Some(chain.to_owned()));
+                    return self.apply(version, Preamble::None, rows_read);
+                }
             }
             return Err(self.divergence(version));
         }
@@ -304,8 +315,9 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             let Some(prefix_row) = prefix.rows().first() else {
                 return Err(self.gap(code));
             };
-            let expected = self.schema.migration(code).map(Migration::chain);
-            if expected.is_none() || text_of(prefix_row.first()) != expected {
+            let known = self.schema.migration(code);
+            let recorded = text_of(prefix_row.first());
+            if !matches!((known, recorded), (Some(m), Some(c)) if m.accepts_chain(c)) {
                 return Err(self.divergence(code));
             }
         }
@@ -334,7 +346,9 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             // The checksum names the edited file directly; a matching
             // checksum with a different chain means the row itself was
             // tampered with: either way this version is where it differs.
-            if text_of(row.get(1)) != Some(m.checksum()) || text_of(row.get(2)) != Some(m.chain()) {
+            let checksum_ok = text_of(row.get(1)).is_some_and(|c| m.accepts_checksum(c));
+            let chain_ok = text_of(row.get(2)).is_some_and(|c| m.accepts_chain(c));
+            if !checksum_ok || !chain_ok {
                 return self.edited(m);
             }
             expected_version += 1;
@@ -572,7 +586,23 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         self.progress.set(report.clone());
         let failure = self.deferral()?;
         let insert = tracking::insert(self.table());
+        let mut prev = self.prev_chain.take();
         for m in pending {
+            // After a replaced text the history has its own chain values,
+            // precomputed by the compiler: record the one that follows.
+            let chain = match prev.as_deref() {
+                None => m.chain(),
+                Some(p) => m
+                    .chain_after(p)
+                    .ok_or_else(|| MigrateError::InvalidRecord {
+                        table: self.table(),
+                        detail: format!(
+                            "a chain value before version {} the code does not know",
+                            m.version()
+                        ),
+                    })?,
+            };
+            prev = (chain != m.chain()).then(|| chain.to_owned());
             // The tracking row goes first: if another migrator applied this
             // version meanwhile, its primary key fails the transaction before
             // any of the migration's statements runs, and the error says so
@@ -581,7 +611,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
                 Value::from(m.version()),
                 Value::from(m.description()),
                 Value::from(m.checksum()),
-                Value::from(m.chain()),
+                Value::from(chain),
             ];
             batch.push(Role::Record, Step::with_params(insert.clone(), params));
             for (i, s) in m.statements().iter().enumerate() {

@@ -55,6 +55,29 @@ impl Statement {
     }
 }
 
+/// A history that includes a replaced text: recording `checksum` for this
+/// migration after a row whose chain is `prev` gives `chain`. Precomputed by
+/// the compiler for every combination the history lock allows, so the
+/// runtime never hashes.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct __ChainLink {
+    prev: &'static str,
+    checksum: &'static str,
+    chain: &'static str,
+}
+
+impl __ChainLink {
+    #[doc(hidden)]
+    pub const fn __new(prev: &'static str, checksum: &'static str, chain: &'static str) -> Self {
+        Self {
+            prev,
+            checksum,
+            chain,
+        }
+    }
+}
+
 /// One checked migration file, `NNNN_description.sql`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Migration {
@@ -67,6 +90,8 @@ pub struct Migration {
     statements: &'static [Statement],
     foreign_key_checks: &'static [&'static str],
     journal_when: Option<u64>,
+    replaces: &'static [&'static str],
+    links: &'static [__ChainLink],
 }
 
 impl Migration {
@@ -91,7 +116,51 @@ impl Migration {
             statements,
             foreign_key_checks: &[],
             journal_when: None,
+            replaces: &[],
+            links: &[],
         }
+    }
+
+    /// The released texts this one deliberately replaces (their checksums,
+    /// from the history lock), and the chain values of every history that
+    /// includes a replaced text.
+    #[doc(hidden)]
+    pub const fn __with_replacements(
+        mut self,
+        replaces: &'static [&'static str],
+        links: &'static [__ChainLink],
+    ) -> Self {
+        self.replaces = replaces;
+        self.links = links;
+        self
+    }
+
+    /// Checksums of released texts of this migration that this text
+    /// deliberately replaces (`replaces` in `durable-schema.lock`). Objects
+    /// that applied one of them keep working without re-running anything;
+    /// objects that had not applied it apply this text.
+    pub const fn replaces(&self) -> &'static [&'static str] {
+        self.replaces
+    }
+
+    /// Whether a tracking row may record `checksum` for this migration.
+    pub(crate) fn accepts_checksum(&self, checksum: &str) -> bool {
+        checksum == self.checksum || self.replaces.contains(&checksum)
+    }
+
+    /// Whether a tracking row at this version may carry `chain`: this
+    /// history's, or one through a replaced text.
+    pub(crate) fn accepts_chain(&self, chain: &str) -> bool {
+        chain == self.chain || self.links.iter().any(|l| l.chain == chain)
+    }
+
+    /// The chain value to record when this text is applied after a row
+    /// whose chain is `prev`, if `prev` is not this history's own.
+    pub(crate) fn chain_after(&self, prev: &str) -> Option<&'static str> {
+        self.links
+            .iter()
+            .find(|l| l.prev == prev && l.checksum == self.checksum)
+            .map(|l| l.chain)
     }
 
     /// The `when` of this migration's drizzle-kit journal entry.

@@ -91,7 +91,7 @@ impl Schema {
             } else if own {
                 let chain = text_of(row.get(4));
                 if let Some(m) = self.migration(version) {
-                    if chain != Some(m.chain()) {
+                    if !chain.is_some_and(|c| m.accepts_chain(c)) {
                         diverged = Some(version);
                     }
                 }

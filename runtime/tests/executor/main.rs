@@ -8,7 +8,8 @@
 //! - `crash`: a process killed mid-migration;
 //! - `fleet`: failure on a fleet (`Schema::wake`), foreign-key checks before
 //!   commit, safe adoption;
-//! - `drizzle`: adopting drizzle-orm's Durable Object history.
+//! - `drizzle`: adopting drizzle-orm's Durable Object history;
+//! - `replace`: a released migration deliberately replaced.
 //!
 //! Needs the `rusqlite` feature (the backend under test):
 //! `cargo test -p durable-schema-runtime --features rusqlite`.
@@ -20,3 +21,4 @@ mod drizzle;
 mod faults;
 mod fleet;
 mod migrate;
+mod replace;
