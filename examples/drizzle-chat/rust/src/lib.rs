@@ -1,0 +1,315 @@
+//! drizzle-chat (Rust): the chat room Durable Object of `../ts/src/index.ts`,
+//! ported to workers-rs, reading the drizzle-kit directory `../drizzle` in
+//! place with durable-schema.
+//!
+//! Same class (`ChatRoom`), binding and script name as the TypeScript build:
+//! deployed over objects drizzle's migrator has migrated, the first
+//! construction of each adopts drizzle's history (`__drizzle_migrations`,
+//! matched by journal `when`) into durable-schema's tracking table, in one
+//! transaction with the first pending migration; drizzle's table is left as
+//! it is. A history that does not line up with the journal (drizzle skipped
+//! a file older than the newest it applied) is refused, nothing written, and
+//! the schema routes answer 503 `ledger_mismatch`.
+//!
+//! Routes (the Worker forwards `/rooms/:room/*` to the room's object):
+//!
+//! - `GET  /`                                  readiness: `drizzle-chat ok (rust): schema version N`
+//! - `GET  /rooms/:room/messages`              the room's messages (JSON)
+//! - `POST /rooms/:room/messages`              `{"author": "...", "body": "..."}`
+//! - `POST /rooms/:room/messages/:id/react`    +1 reaction (with `add_reactions`)
+//! - `GET  /rooms/:room/schema`                debug: code version, stored version,
+//!   applied migrations (with their checksums), and what the constructor's migration run did
+//!   (including `adopted`, `rows_read` of its up-to-date check, and its error).
+//! - `GET  /rooms/:room/export`                every table with its columns and rows,
+//!   read without the schema guard (drizzle's table included).
+//!
+//! Routes that need the schema reach the database through
+//! `durable_schema::worker::sql`, which answers the migration's error until
+//! the schema is current.
+
+use durable_schema::durable_schema;
+use durable_schema::worker as ds;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use worker::*;
+
+#[durable_object]
+#[durable_schema(dir = "../drizzle")]
+pub struct ChatRoom {
+    state: State,
+}
+
+/// Whether `messages.reactions` exists: the code ships drizzle-kit's
+/// `add_reactions` migration (version 3 after `0002_add_reactions.sql`, or
+/// another one when a merge renumbered it).
+fn has_reactions() -> bool {
+    ChatRoom::SCHEMA
+        .migrations()
+        .iter()
+        .any(|m| m.description() == "add_reactions")
+}
+/// Longest author name / message body accepted, in bytes.
+const MAX_AUTHOR: usize = 64;
+const MAX_BODY: usize = 4000;
+
+#[derive(Serialize, Deserialize)]
+struct Message {
+    id: i64,
+    author: String,
+    body: String,
+    sent_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reactions: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct NewMessage {
+    author: String,
+    body: String,
+}
+
+fn json_status(value: &serde_json::Value, status: u16) -> Result<Response> {
+    Ok(Response::from_json(value)?.with_status(status))
+}
+
+fn error(status: u16, message: impl Into<String>) -> Result<Response> {
+    json_status(&json!({ "error": message.into() }), status)
+}
+
+/// 503 with the migration error: `kind`, `file`, `sqlite`, `message`...
+fn unavailable(e: &durable_schema::MigrateError) -> Result<Response> {
+    let detail: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap_or_default();
+    json_status(
+        &json!({ "error": "schema unavailable", "migration": detail }),
+        503,
+    )
+}
+
+impl DurableObject for ChatRoom {
+    fn new(state: State, _env: Env) -> Self {
+        // Brings this room's database to CURRENT_SCHEMA_VERSION under
+        // blockConcurrencyWhile: no request reaches `fetch` before it is done.
+        Self::migrate(&state);
+        Self { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let path = req.path();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (req.method(), segments.as_slice()) {
+            (Method::Get, ["rooms", _, "messages"]) => self.list(),
+            (Method::Post, ["rooms", _, "messages"]) => match req.json::<NewMessage>().await {
+                Ok(m) => self.post(m),
+                Err(e) => error(400, format!("expected {{\"author\", \"body\"}}: {e}")),
+            },
+            (Method::Post, ["rooms", _, "messages", id, "react"]) => self.react(id),
+            (Method::Get, ["rooms", _, "schema"]) => self.schema(),
+            (Method::Get, ["rooms", _, "export"]) => self.export(),
+            _ => error(404, "no such route"),
+        }
+    }
+}
+
+impl ChatRoom {
+    fn list(&self) -> Result<Response> {
+        let query = if has_reactions() {
+            "SELECT id, author, body, sent_at, reactions FROM messages ORDER BY id LIMIT 1000"
+        } else {
+            "SELECT id, author, body, sent_at FROM messages ORDER BY id LIMIT 1000"
+        };
+        let sql = match ds::sql(&self.state, &Self::SCHEMA) {
+            Ok(sql) => sql,
+            Err(e) => return unavailable(&e),
+        };
+        let messages: Vec<Message> = sql.exec(query, None)?.to_array()?;
+        json_status(
+            &json!({
+                "code_version": Self::CURRENT_SCHEMA_VERSION,
+                "count": messages.len(),
+                "messages": messages,
+            }),
+            200,
+        )
+    }
+
+    fn post(&self, m: NewMessage) -> Result<Response> {
+        let (author, body) = (m.author.trim(), m.body.trim());
+        if author.is_empty() || author.len() > MAX_AUTHOR {
+            return error(400, format!("author must be 1 to {MAX_AUTHOR} bytes"));
+        }
+        if body.is_empty() || body.len() > MAX_BODY {
+            return error(400, format!("body must be 1 to {MAX_BODY} bytes"));
+        }
+        let sql = match ds::sql(&self.state, &Self::SCHEMA) {
+            Ok(sql) => sql,
+            Err(e) => return unavailable(&e),
+        };
+        let inserted: Result<Vec<Message>> = sql
+            .exec(
+                "INSERT INTO messages (author, body) VALUES (?, ?) \
+                 RETURNING id, author, body, sent_at",
+                vec![author.into(), body.into()],
+            )
+            .and_then(|cursor| cursor.to_array());
+        match inserted {
+            Ok(mut rows) if !rows.is_empty() => {
+                let message = rows.swap_remove(0);
+                json_status(&serde_json::to_value(message)?, 201)
+            }
+            Ok(_) => error(500, "INSERT returned no row"),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn react(&self, id: &str) -> Result<Response> {
+        if !has_reactions() {
+            return error(404, "reactions need the add_reactions migration");
+        }
+        let Ok(id) = id.parse::<i64>() else {
+            return error(400, "message id must be an integer");
+        };
+        let sql = match ds::sql(&self.state, &Self::SCHEMA) {
+            Ok(sql) => sql,
+            Err(e) => return unavailable(&e),
+        };
+        let mut rows: Vec<Message> = sql
+            .exec(
+                "UPDATE messages SET reactions = reactions + 1 WHERE id = ? \
+                 RETURNING id, author, body, sent_at, reactions",
+                vec![id.into()],
+            )?
+            .to_array()?;
+        if rows.is_empty() {
+            return error(404, "no such message");
+        }
+        json_status(&serde_json::to_value(rows.swap_remove(0))?, 200)
+    }
+
+    /// Debug view of the schema: what the code has, what the database has,
+    /// and what the constructor's migration run did in this isolate.
+    fn schema(&self) -> Result<Response> {
+        let last_run = ds::last_wake(&self.state).map(|w| {
+            let r = w.report();
+            json!({
+                "from_version": r.from_version(),
+                "to_version": r.to_version(),
+                "applied": r.applied().iter().map(|m| m.name()).collect::<Vec<_>>(),
+                "ahead": r.ahead(),
+                // Rows the run read to check the history: 1 when the
+                // database was already current (the one-row fast path).
+                "rows_read": r.rows_read(),
+                "rows_written": r.rows_written(),
+                // drizzle's history taken over by this run.
+                "adopted": r.adopted(),
+                "summary": r.to_string(),
+                "error": w.error().map(|e| {
+                    serde_json::from_str::<serde_json::Value>(&e.to_json()).unwrap_or_default()
+                }),
+            })
+        });
+        let status = match ds::status(&self.state, &Self::SCHEMA) {
+            Ok(status) => status,
+            // E.g. drizzle's history that does not match the journal.
+            Err(e) => {
+                let detail: serde_json::Value =
+                    serde_json::from_str(&e.to_json()).unwrap_or_default();
+                return json_status(
+                    &json!({
+                        "code_version": Self::CURRENT_SCHEMA_VERSION,
+                        "object_id": self.state.id().to_string(),
+                        "status_error": detail,
+                        "last_run": last_run,
+                    }),
+                    200,
+                );
+            }
+        };
+        let applied: Vec<_> = status
+            .applied()
+            .iter()
+            .map(|a| {
+                json!({
+                    "version": a.version(),
+                    "description": a.description(),
+                    "applied_at": a.applied_at(),
+                    "checksum": a.checksum(),
+                })
+            })
+            .collect();
+        let pending: Vec<_> = status.pending().iter().map(|m| m.name()).collect();
+        json_status(
+            &json!({
+                "code_version": Self::CURRENT_SCHEMA_VERSION,
+                "object_id": self.state.id().to_string(),
+                "stored_version": status.db_version(),
+                "state": status.state().to_string(),
+                "applied": applied,
+                "pending": pending,
+                "last_run": last_run,
+            }),
+            200,
+        )
+    }
+}
+
+impl ChatRoom {
+    /// Every table (Cloudflare's `_cf_` ones left out) with its columns and
+    /// rows, straight from storage: no schema needed.
+    fn export(&self) -> Result<Response> {
+        let sql = self.state.storage().sql();
+        #[derive(Deserialize)]
+        struct Table {
+            name: String,
+        }
+        let tables: Vec<Table> = sql
+            .exec(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+                 ORDER BY name",
+                None,
+            )?
+            .to_array()?;
+        let mut out = serde_json::Map::new();
+        for t in tables {
+            let quoted = format!("\"{}\"", t.name.replace('"', "\"\""));
+            let cursor = sql.exec(&format!("SELECT * FROM {quoted} LIMIT 1000"), None)?;
+            let columns = cursor.column_names();
+            let rows: Vec<serde_json::Value> = cursor.to_array()?;
+            out.insert(t.name, json!({ "columns": columns, "rows": rows }));
+        }
+        json_status(&serde_json::Value::Object(out), 200)
+    }
+}
+
+fn valid_room(room: &str) -> bool {
+    !room.is_empty()
+        && room.len() <= 64
+        && room
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        [""] => Response::ok(format!(
+            "drizzle-chat ok (rust): schema version {}\n",
+            ChatRoom::CURRENT_SCHEMA_VERSION
+        )),
+        ["rooms", room, _, ..] if valid_room(room) => {
+            let stub = env.durable_object("CHAT")?.id_from_name(room)?.get_stub()?;
+            match stub.fetch_with_request(req).await {
+                Ok(response) => Ok(response),
+                // The object itself answers 503 when its schema is not
+                // current; this is for failures of the stub call itself.
+                Err(e) => {
+                    console_error!("room {room}: {e}");
+                    error(500, format!("room {room} unavailable: {e}"))
+                }
+            }
+        }
+        _ => error(404, "no such route"),
+    }
+}

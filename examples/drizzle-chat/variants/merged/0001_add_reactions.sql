@@ -1,0 +1,1 @@
+ALTER TABLE `messages` ADD `reactions` integer DEFAULT 0 NOT NULL;
