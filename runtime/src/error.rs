@@ -371,6 +371,33 @@ impl MigrateError {
                 field("attempts", attempts.to_string());
                 field("retry_in_secs", retry_in_secs.to_string());
             }
+            MigrateError::LedgerMismatch {
+                unmatched, missing, ..
+            } => {
+                let list = |v: Vec<String>| format!("[{}]", v.join(","));
+                field(
+                    "unmatched",
+                    list(unmatched.iter().map(i64::to_string).collect()),
+                );
+                field(
+                    "missing",
+                    list(missing.iter().map(u32::to_string).collect()),
+                );
+            }
+            MigrateError::AdoptionMismatch { mismatches, .. } => {
+                let items: Vec<String> = mismatches
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "{{\"version\":{},\"recorded\":{},\"expected\":{}}}",
+                            m.version,
+                            json_string(&m.recorded),
+                            json_string(m.expected)
+                        )
+                    })
+                    .collect();
+                field("mismatches", format!("[{}]", items.join(",")));
+            }
             MigrateError::Edited { version, file, .. }
             | MigrateError::Concurrent { version, file, .. } => {
                 field("version", version.to_string());

@@ -509,6 +509,9 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             .filter(|v| !applied.iter().any(|(a, _)| a == v))
             .collect();
         if !unmatched.is_empty() || !missing.is_empty() {
+            // The highest version drizzle recorded, for the run's report.
+            self.progress
+                .set(Report::unchanged(highest, rows.rows_read()));
             return Err(MigrateError::LedgerMismatch {
                 table: tracking::DRIZZLE_TABLE,
                 unmatched,

@@ -138,7 +138,7 @@ impl Wake {
     /// `duration_ms` is what the caller measured around the run.
     ///
     /// Fields: `event` (`"durable-schema"`), `object`, `outcome`
-    /// (`applied`, `adopted`, `failed`, `deferred`), `from`, `to`, `applied`
+    /// (`adopted`, `applied`, `failed`, `deferred`), `from`, `to`, `applied`
     /// (versions), `duration_ms`, `rows_written`, and on failure `error`
     /// with `kind`, `message` and, where known, `version`, `file`,
     /// `statement`, `line`, `column`, `table`, `rowid`, `parent`.
@@ -147,8 +147,10 @@ impl Wake {
         let outcome = match &self.error {
             Some(MigrateError::Deferred { .. }) => "deferred",
             Some(_) => "failed",
-            None if !r.applied.is_empty() => "applied",
+            // An adoption is the news even when the run also applied
+            // migrations (`applied` lists them).
             None if r.adopted => "adopted",
+            None if !r.applied.is_empty() => "applied",
             None => return None,
         };
         let applied: Vec<String> = r.applied.iter().map(|m| m.version().to_string()).collect();
@@ -226,7 +228,7 @@ impl fmt::Display for Report {
             f.write_str(")")?;
         }
         if self.adopted {
-            f.write_str("; adopted the existing tracking table")?;
+            f.write_str("; adopted the existing history")?;
         }
         Ok(())
     }

@@ -95,7 +95,12 @@ fn drizzle_history_is_adopted_and_the_rest_applied_once() {
     );
     assert_eq!(schema.status(&conn).unwrap().db_version(), 2);
 
-    let report = schema.migrate(&conn).unwrap();
+    let wake = schema.wake(&conn);
+    // The log says it adopted, even though it also applied 0002.
+    let line = wake.log_line("o", 0.0).unwrap();
+    assert!(line.contains("\"outcome\":\"adopted\""), "{line}");
+    assert!(line.contains("\"applied\":[3]"), "{line}");
+    let report = wake.into_result().unwrap();
     assert!(report.adopted());
     assert_eq!(report.from_version(), 2);
     assert_eq!(report.to_version(), 3);
@@ -172,6 +177,13 @@ fn a_file_drizzle_skipped_is_reported() {
         err.to_string().contains("skipped by drizzle: version 2"),
         "{err}"
     );
+    let json = err.to_json();
+    assert!(
+        json.contains("\"kind\":\"ledger_mismatch\",\"unmatched\":[],\"missing\":[2]"),
+        "{json}"
+    );
+    // The run reports where drizzle left the object.
+    assert_eq!(schema.wake(&conn).report().from_version(), 3);
     assert_eq!(dump(&conn), before, "nothing written");
     assert_eq!(schema.status(&conn).unwrap_err(), err);
 }
