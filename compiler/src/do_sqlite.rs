@@ -51,6 +51,14 @@ pub fn configure(conn: &Connection, tracking: Option<&str>) -> rusqlite::Result<
     configure_with(conn, tracking, |_| {})
 }
 
+/// The one rule the authorizer of a stock SQLite cannot see in `sql` (a
+/// single statement): `ALTER TABLE … RENAME TO` a `_cf_` name. workerd's
+/// patched SQLite shows its authorizer the new name; here it is read from
+/// the statement's words.
+pub fn text_denial(sql: &str) -> Option<Denial> {
+    crate::replay::rename_denial(sql, None)
+}
+
 /// [`configure`], calling `observe` with every action the rules allow
 /// outside [`Authorizer::trusted`] (the replay follows what a migration
 /// drops, writes and defers).
@@ -288,6 +296,18 @@ mod tests {
         assert_eq!(
             rules.take_denial().map(|d| d.rule()),
             Some(Rule::TrackingTable)
+        );
+    }
+
+    #[test]
+    fn renaming_to_a_reserved_name_is_read_from_the_text() {
+        let denial = text_denial("ALTER TABLE t RENAME TO \"_CF_t\"").unwrap();
+        assert_eq!(denial.rule(), Rule::ReservedName);
+        assert_eq!(text_denial("ALTER TABLE t RENAME TO migrations"), None);
+        assert_eq!(
+            text_denial("ALTER TABLE _cf_t RENAME TO t"),
+            None,
+            "the authorizer's"
         );
     }
 
