@@ -104,6 +104,11 @@ pub use durable_schema_runtime::backend;
 #[cfg_attr(docsrs, doc(cfg(target_arch = "wasm32")))]
 pub use durable_schema_runtime::worker;
 
+// Test your upgrade paths with `cargo test` (documented in the module).
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+
 #[doc(hidden)]
 pub mod __private {
     pub use durable_schema_runtime::__private::MigrateTarget;
