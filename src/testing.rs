@@ -81,7 +81,7 @@ use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::ValueRef;
 use rusqlite::{Batch, Connection, Params, Row};
 
-/// The rusqlite the database runs on: [`Row`](rusqlite::Row) in the
+/// The rusqlite the database runs on: [`Row`] in the
 /// closures of [`DurableObjectDb::query_row`], its error type, its
 /// `params!` macro.
 pub use rusqlite;
