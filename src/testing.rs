@@ -247,11 +247,7 @@ impl DurableObjectDb {
                 .as_deref()
                 .and_then(do_sqlite::text_denial)
             {
-                return Err(BackendError::new(format!(
-                    "not authorized: {} (help: {})",
-                    denial.message(),
-                    denial.help()
-                )));
+                return Err(refused(&denial));
             }
             let mut rows = stmt.raw_query();
             loop {
