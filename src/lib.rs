@@ -90,7 +90,8 @@ pub use durable_schema_macros::durable_schema;
 
 pub use durable_schema_runtime::build;
 pub use durable_schema_runtime::{
-    AppliedMigration, MigrateError, Migration, Report, Schema, SchemaState, Statement, Status,
+    AppliedMigration, MigrateError, Migration, Mismatch, Report, Schema, SchemaState, Statement,
+    Status, Wake,
 };
 
 /// The seam between the executor and a database, for writing a backend or
@@ -103,6 +104,11 @@ pub use durable_schema_runtime::backend;
 #[cfg(any(target_arch = "wasm32", feature = "worker"))]
 #[cfg_attr(docsrs, doc(cfg(target_arch = "wasm32")))]
 pub use durable_schema_runtime::worker;
+
+// Test your upgrade paths with `cargo test` (documented in the module).
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 #[doc(hidden)]
 pub mod __private {

@@ -17,7 +17,10 @@
 //! - the corpus test (`compiler/tests/corpus.rs`): [`replay`],
 //!   [`ReplaySource`], [`Finding`], [`Rule`], [`split_statements`],
 //!   [`SplitStatement`], [`normalize_text`];
-//! - the facade's tests: [`checksum`], [`chain`].
+//! - the facade's tests: [`checksum`], [`chain`];
+//! - the facade's `testing` module (`durable_schema::testing`, a database
+//!   that behaves like a Durable Object's): [`do_sqlite`], the one
+//!   definition of workerd's rules and limits the replay uses too.
 //!
 //! Everything else is private to the crate.
 //!
@@ -33,6 +36,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod diagnostic;
+pub mod do_sqlite;
 mod hash;
 mod journal;
 #[cfg(test)]

@@ -232,7 +232,7 @@ fn rule_table_diagnostics() -> Vec<(Diagnostic, Option<Rule>)> {
                 database_name: db,
                 accessor: None,
             };
-            let denial = rules::decide(&ctx, "migrations").unwrap_err();
+            let denial = rules::decide(&ctx, Some("migrations")).unwrap_err();
             let d = Diagnostic::at("m/0001_x.sql", 1, 1, denial.message).help(denial.help);
             (d, Some(denial.rule))
         })

@@ -70,13 +70,30 @@ impl Rule {
 
 /// A refused action: the rule, what was refused, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Denial {
+pub struct Denial {
     /// The rule broken.
     pub(crate) rule: Rule,
     /// What was refused, quoting the offending name.
     pub(crate) message: String,
     /// How to fix it.
     pub(crate) help: String,
+}
+
+impl Denial {
+    /// The rule broken.
+    pub fn rule(&self) -> Rule {
+        self.rule
+    }
+
+    /// What was refused, quoting the offending name.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// How to fix it.
+    pub fn help(&self) -> &str {
+        &self.help
+    }
 }
 
 fn deny(rule: Rule, message: String, help: impl Into<String>) -> Result<(), Denial> {
@@ -362,10 +379,11 @@ fn action_name(action: &AuthAction<'_>) -> String {
     format!("authorizer action `{words}`")
 }
 
-/// Decides one authorizer callback as workerd would, plus the protection of
-/// the tracking table `tracking` (compared case-insensitively, as SQLite
-/// compares identifiers).
-pub(crate) fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial> {
+/// Decides one authorizer callback as workerd would, plus, when `tracking`
+/// is given, the protection of the tracking table (compared
+/// case-insensitively, as SQLite compares identifiers): migrations may not
+/// touch it, while a Durable Object itself (`None`) lets any query do so.
+pub(crate) fn decide(ctx: &AuthContext<'_>, tracking: Option<&str>) -> Result<(), Denial> {
     use AuthAction as A;
     // Schema first. For ALTER TABLE workerd reads the schema from arg1.
     let schema = match &ctx.action {
@@ -391,7 +409,8 @@ pub(crate) fn decide(ctx: &AuthContext<'_>, tracking: &str) -> Result<(), Denial
         );
     }
     let tracked = |table: &str| -> Result<(), Denial> {
-        if durable_schema_runtime::tracking::owns(tracking, table) {
+        if tracking.is_some_and(|tracking| durable_schema_runtime::tracking::owns(tracking, table))
+        {
             deny(
                 Rule::TrackingTable,
                 format!(
@@ -749,7 +768,9 @@ mod tests {
     }
 
     fn rule(action: AuthAction<'_>, db: Option<&'static str>) -> Option<Rule> {
-        decide(&ctx(action, db), "migrations").err().map(|d| d.rule)
+        decide(&ctx(action, db), Some("migrations"))
+            .err()
+            .map(|d| d.rule)
     }
 
     #[test]
@@ -971,7 +992,7 @@ mod tests {
                 },
                 None,
             ),
-            "migrations",
+            Some("migrations"),
         )
         .unwrap_err();
         assert!(d.help.contains("`pow`"), "{}", d.help);
@@ -1001,7 +1022,7 @@ mod tests {
                 },
                 None,
             ),
-            "migrations",
+            Some("migrations"),
         )
         .unwrap_err();
         assert!(d.help.contains("PRAGMA foreign_keys"), "{}", d.help);
@@ -1050,6 +1071,11 @@ mod tests {
             ),
             None
         );
+        // A Durable Object itself protects no table of ours.
+        let write = AuthAction::Insert {
+            table_name: "migrations",
+        };
+        assert_eq!(decide(&ctx(write, Some("main")), None), Ok(()));
     }
 
     #[test]
@@ -1059,7 +1085,7 @@ mod tests {
             arg1: None,
             arg2: None,
         };
-        let d = decide(&ctx(unknown(0), None), "migrations").unwrap_err();
+        let d = decide(&ctx(unknown(0), None), Some("migrations")).unwrap_err();
         assert_eq!(d.rule, Rule::Other);
         assert_eq!(d.message, "`COPY` is not allowed in a Durable Object");
         // `ATTACH 'x' || '.db'`: SQLite reports no file name, so rusqlite

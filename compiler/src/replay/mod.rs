@@ -15,6 +15,7 @@ mod textual;
 
 pub(crate) use sandbox::Replayer;
 use sandbox::{Failure, MAX_STATEMENT_BYTES};
+pub(crate) use textual::rename_denial;
 
 use crate::rules::Rule;
 use crate::split::{line_col, spans, PlannedStatement};

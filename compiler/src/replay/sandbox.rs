@@ -1,7 +1,8 @@
 //! The replay database: an in-memory SQLite configured like a Durable
-//! Object's (foreign keys on, workerd's limits, defensive mode, the math
-//! functions workerd compiles in), with an authorizer applying
-//! [`crate::rules`] and a step budget per statement.
+//! Object's by [`crate::do_sqlite::configure`] (the one definition the
+//! facade's `testing` database shares), plus what only the replay needs:
+//! the tracking table protected, what each migration drops, writes and
+//! defers, and a step budget per statement.
 //!
 //! It knows nothing of migrations: it runs one statement at a time and says
 //! what SQLite and the authorizer made of it.
@@ -9,15 +10,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use rusqlite::functions::FunctionFlags;
-use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
-use rusqlite::limits::Limit;
+use rusqlite::hooks::{AuthAction, AuthContext};
 use rusqlite::Connection;
 
+use crate::do_sqlite::{self, Authorizer};
+pub(crate) use crate::do_sqlite::{MAX_COLUMNS, MAX_STATEMENT_BYTES};
 use crate::rules::{self, Denial};
 
-/// workerd's per-statement SQL length limit (`SQLITE_LIMIT_SQL_LENGTH`).
-pub(crate) const MAX_STATEMENT_BYTES: usize = 100_000;
 /// Virtual-machine steps one statement may take during the replay (checked
 /// every [`PROGRESS_STEP`] steps). The replay runs inside rustc and
 /// rust-analyzer on every expansion, so a runaway statement (a recursive CTE
@@ -25,16 +24,11 @@ pub(crate) const MAX_STATEMENT_BYTES: usize = 100_000;
 /// statements on the replay's empty tables use a tiny fraction of this.
 pub(crate) const MAX_REPLAY_STEPS: u64 = 100_000_000;
 const PROGRESS_STEP: i32 = 10_000;
-/// workerd's column limit (`SQLITE_LIMIT_COLUMN`).
-pub(crate) const MAX_COLUMNS: i32 = 100;
 
-/// What the authorizer saw, shared with its callback.
+/// What the authorizer allowed that the replay follows, shared with its
+/// callback.
 #[derive(Default)]
 struct AuthState {
-    /// Our own BEGIN/COMMIT run trusted, like workerd's internal queries.
-    trusted: bool,
-    /// The first denial of the statement being prepared or stepped.
-    denial: Option<Denial>,
     /// The current migration ran `PRAGMA foreign_keys = OFF`, which does
     /// nothing inside its transaction.
     foreign_keys_off: bool,
@@ -82,6 +76,9 @@ pub(crate) struct Failure {
 /// An in-memory database that behaves like a Durable Object's SQLite.
 pub(crate) struct Replayer {
     conn: Connection,
+    /// workerd's rules (and the tracking table's protection).
+    rules: Authorizer,
+    /// What the allowed actions of the current migration did.
     auth: Arc<Mutex<AuthState>>,
     /// Progress-handler calls during the current statement.
     progress: Arc<AtomicU64>,
@@ -101,55 +98,42 @@ impl Replayer {
     /// which migrations may not touch.
     pub(crate) fn new(tracking: &str) -> Result<Self, String> {
         let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
-        configure(&conn).map_err(|e| format!("cannot configure the replay database: {e}"))?;
         let auth = Arc::new(Mutex::new(AuthState::default()));
         let hook_state = Arc::clone(&auth);
-        let hook_tracking = tracking.to_owned();
-        conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+        let observe = move |ctx: &AuthContext<'_>| {
             let mut state = lock(&hook_state);
-            if state.trusted {
-                return Authorization::Allow;
-            }
-            match rules::decide(&ctx, &hook_tracking) {
-                Ok(()) => {
-                    if let AuthAction::Pragma {
-                        pragma_name,
-                        pragma_value,
-                    } = ctx.action
-                    {
-                        if rules::turns_foreign_keys_off(pragma_name, pragma_value) {
-                            state.foreign_keys_off = true;
-                        }
-                    }
-                    match ctx.action {
-                        AuthAction::DropTable { table_name } => {
-                            state.drops.push(table_name.to_owned());
-                            state.keys.touch(table_name);
-                            state.keys.reshaped = true;
-                        }
-                        AuthAction::AlterTable { table_name, .. } => {
-                            state.keys.touch(table_name);
-                            state.keys.reshaped = true;
-                        }
-                        AuthAction::Insert { table_name }
-                        | AuthAction::Update { table_name, .. }
-                        | AuthAction::Delete { table_name }
-                        | AuthAction::CreateTable { table_name } => state.keys.touch(table_name),
-                        AuthAction::Pragma {
-                            pragma_name: "defer_foreign_keys",
-                            pragma_value: Some(value),
-                        } if rules::is_true(value) => state.keys.deferred = true,
-                        _ => {}
-                    }
-                    Authorization::Allow
-                }
-                Err(denial) => {
-                    state.denial.get_or_insert(denial);
-                    Authorization::Deny
+            if let AuthAction::Pragma {
+                pragma_name,
+                pragma_value,
+            } = ctx.action
+            {
+                if rules::turns_foreign_keys_off(pragma_name, pragma_value) {
+                    state.foreign_keys_off = true;
                 }
             }
-        }))
-        .map_err(|e| e.to_string())?;
+            match ctx.action {
+                AuthAction::DropTable { table_name } => {
+                    state.drops.push(table_name.to_owned());
+                    state.keys.touch(table_name);
+                    state.keys.reshaped = true;
+                }
+                AuthAction::AlterTable { table_name, .. } => {
+                    state.keys.touch(table_name);
+                    state.keys.reshaped = true;
+                }
+                AuthAction::Insert { table_name }
+                | AuthAction::Update { table_name, .. }
+                | AuthAction::Delete { table_name }
+                | AuthAction::CreateTable { table_name } => state.keys.touch(table_name),
+                AuthAction::Pragma {
+                    pragma_name: "defer_foreign_keys",
+                    pragma_value: Some(value),
+                } if rules::is_true(value) => state.keys.deferred = true,
+                _ => {}
+            }
+        };
+        let rules = do_sqlite::configure_with(&conn, Some(tracking), observe)
+            .map_err(|e| format!("cannot configure the replay database: {e}"))?;
         let progress = Arc::new(AtomicU64::new(0));
         let ticks = Arc::clone(&progress);
         let budget = MAX_REPLAY_STEPS / u64::try_from(PROGRESS_STEP).unwrap_or(1);
@@ -160,6 +144,7 @@ impl Replayer {
         .map_err(|e| e.to_string())?;
         let replayer = Self {
             conn,
+            rules,
             auth,
             progress,
             #[cfg(test)]
@@ -177,10 +162,7 @@ impl Replayer {
     /// Runs `f` with the authorizer standing aside, like workerd's own
     /// internal queries (our BEGIN/COMMIT, schema inspection).
     fn as_trusted<T>(&self, f: impl FnOnce() -> T) -> T {
-        lock(&self.auth).trusted = true;
-        let result = f();
-        lock(&self.auth).trusted = false;
-        result
+        self.rules.trusted(f)
     }
 
     /// Runs our own SQL (BEGIN, COMMIT, ROLLBACK), past the authorizer.
@@ -240,20 +222,18 @@ impl Replayer {
         sql: &str,
         mut judge_drop: impl FnMut(&str) -> Option<Denial>,
     ) -> Result<Vec<String>, Failure> {
-        {
-            let mut state = lock(&self.auth);
-            state.denial = None;
-            state.drops.clear();
-        }
+        self.rules.take_denial();
+        lock(&self.auth).drops.clear();
         self.progress.store(0, Ordering::Relaxed);
         #[cfg(test)]
         self.executed.borrow_mut().push(sql.to_owned());
+        let mut judged = None;
         let result = (|| {
             let mut stmt = self.conn.prepare(sql)?;
             let drops = std::mem::take(&mut lock(&self.auth).drops);
             for table in &drops {
                 if let Some(denial) = judge_drop(table) {
-                    lock(&self.auth).denial = Some(denial);
+                    judged = Some(denial);
                     return Err(rusqlite::Error::SqliteFailure(
                         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_AUTH),
                         None,
@@ -264,99 +244,12 @@ impl Replayer {
             while rows.next()?.is_some() {}
             Ok(drops)
         })();
+        let denial = self.rules.take_denial();
         result.map_err(|error| Failure {
             error,
-            denial: lock(&self.auth).denial.take(),
+            denial: judged.or(denial),
         })
     }
-}
-
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    // workerd's `setupSecurity` limits, so a migration that would hit one in
-    // production fails the build instead.
-    for (limit, value) in [
-        (Limit::SQLITE_LIMIT_LENGTH, 4 * 1024 * 1024),
-        (
-            Limit::SQLITE_LIMIT_SQL_LENGTH,
-            i32::try_from(MAX_STATEMENT_BYTES).unwrap_or(i32::MAX),
-        ),
-        (Limit::SQLITE_LIMIT_COLUMN, MAX_COLUMNS),
-        (Limit::SQLITE_LIMIT_EXPR_DEPTH, 100),
-        (Limit::SQLITE_LIMIT_COMPOUND_SELECT, 5),
-        (Limit::SQLITE_LIMIT_VDBE_OP, 25_000),
-        (Limit::SQLITE_LIMIT_FUNCTION_ARG, 127),
-        (Limit::SQLITE_LIMIT_ATTACHED, 0),
-        (Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 50),
-        (Limit::SQLITE_LIMIT_VARIABLE_NUMBER, 100),
-        (Limit::SQLITE_LIMIT_TRIGGER_DEPTH, 10),
-    ] {
-        conn.set_limit(limit, value)?;
-    }
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
-    conn.execute_batch("PRAGMA foreign_keys = ON")?;
-    register_math_functions(conn)
-}
-
-type Unary = fn(f64) -> f64;
-type Binary = fn(f64, f64) -> f64;
-
-/// workerd builds SQLite with `SQLITE_ENABLE_MATH_FUNCTIONS`; the bundled
-/// SQLite of rusqlite does not, so the replay provides the same functions.
-/// Only their existence matters for schema checks, but they compute real
-/// values so data migrations replay faithfully.
-fn register_math_functions(conn: &Connection) -> rusqlite::Result<()> {
-    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
-    let unary: &[(&str, Unary)] = &[
-        ("acos", f64::acos),
-        ("acosh", f64::acosh),
-        ("asin", f64::asin),
-        ("asinh", f64::asinh),
-        ("atan", f64::atan),
-        ("atanh", f64::atanh),
-        ("ceil", f64::ceil),
-        ("ceiling", f64::ceil),
-        ("cos", f64::cos),
-        ("cosh", f64::cosh),
-        ("degrees", f64::to_degrees),
-        ("exp", f64::exp),
-        ("floor", f64::floor),
-        ("ln", f64::ln),
-        ("log10", f64::log10),
-        ("log2", f64::log2),
-        ("radians", f64::to_radians),
-        ("sin", f64::sin),
-        ("sinh", f64::sinh),
-        ("sqrt", f64::sqrt),
-        ("tan", f64::tan),
-        ("tanh", f64::tanh),
-        ("trunc", f64::trunc),
-    ];
-    for &(name, f) in unary {
-        conn.create_scalar_function(name, 1, flags, move |ctx| {
-            Ok(ctx.get::<Option<f64>>(0)?.map(f).filter(|v| !v.is_nan()))
-        })?;
-    }
-    let binary: &[(&str, Binary)] = &[
-        ("atan2", f64::atan2),
-        ("mod", |a, b| a % b),
-        ("pow", f64::powf),
-        ("power", f64::powf),
-        ("log", |base, x| x.ln() / base.ln()),
-    ];
-    for &(name, f) in binary {
-        conn.create_scalar_function(name, 2, flags, move |ctx| {
-            let a = ctx.get::<Option<f64>>(0)?;
-            let b = ctx.get::<Option<f64>>(1)?;
-            Ok(a.zip(b).map(|(a, b)| f(a, b)).filter(|v| !v.is_nan()))
-        })?;
-    }
-    conn.create_scalar_function("log", 1, flags, |ctx| {
-        Ok(ctx
-            .get::<Option<f64>>(0)?
-            .map(f64::log10)
-            .filter(|v| !v.is_nan()))
-    })?;
-    conn.create_scalar_function("pi", 0, flags, |_| Ok(std::f64::consts::PI))
 }
 
 #[cfg(test)]

@@ -19,11 +19,12 @@ pub(crate) fn defines_schema(sql: &str) -> bool {
 
 /// A DO rule the statement breaks that the authorizer does not see.
 pub(crate) fn denial(sql: &str, tracking: &str) -> Option<Denial> {
-    rename_denial(sql, tracking).or_else(|| trigger_denial(sql, tracking))
+    rename_denial(sql, Some(tracking)).or_else(|| trigger_denial(sql, tracking))
 }
 
-/// `ALTER TABLE … RENAME TO x` to a reserved name or the tracking table.
-fn rename_denial(sql: &str, tracking: &str) -> Option<Denial> {
+/// `ALTER TABLE … RENAME TO x` to a reserved name or, when given, the
+/// tracking table.
+pub(crate) fn rename_denial(sql: &str, tracking: Option<&str>) -> Option<Denial> {
     let target = rename_target(sql)?;
     if !rules::is_allowed_name(&target) {
         return Some(Denial {
@@ -32,7 +33,7 @@ fn rename_denial(sql: &str, tracking: &str) -> Option<Denial> {
             help: advice::RENAME_RESERVED.to_owned(),
         });
     }
-    if durable_schema_runtime::tracking::owns(tracking, &target) {
+    if tracking.is_some_and(|t| durable_schema_runtime::tracking::owns(t, &target)) {
         return Some(Denial {
             rule: Rule::TrackingTable,
             message: format!("migrations must not rename a table to the tracking table `{target}`"),
