@@ -15,7 +15,10 @@
 //! - the corpus test (`compiler/tests/corpus.rs`): [`replay`],
 //!   [`ReplaySource`], [`Finding`], [`Rule`], [`split_statements`],
 //!   [`SplitStatement`], [`normalize_text`];
-//! - the facade's tests: [`checksum`], [`chain`].
+//! - the facade's tests: [`checksum`], [`chain`];
+//! - the CLI (`durable-schema`): [`check_dir_locked`], the history lock
+//!   ([`Lock`], [`LockEntry`], [`render_lock`], [`LOCK_FILE`]),
+//!   [`migration_name`].
 //!
 //! Everything else is private to the crate.
 //!
@@ -32,6 +35,7 @@
 
 mod diagnostic;
 mod hash;
+mod lock;
 #[cfg(test)]
 mod message_style;
 mod replay;
@@ -44,6 +48,7 @@ use std::path::Path;
 
 pub use diagnostic::Diagnostic;
 pub use hash::{chain, checksum};
+pub use lock::{render_lock, Lock, LockEntry, LOCK_FILE};
 pub use replay::{replay, Finding, ReplaySource};
 pub use rules::Rule;
 pub use source::{normalize_text, SourceFile};
@@ -94,6 +99,9 @@ pub struct PlannedMigration {
 pub struct Plan {
     /// Migrations in version order, versions 1..=N.
     pub migrations: Vec<PlannedMigration>,
+    /// The directory's history lock (`durable-schema.lock`), verified
+    /// against the migrations, when it has one.
+    pub lock: Option<Lock>,
 }
 
 impl Plan {
@@ -104,16 +112,54 @@ impl Plan {
 }
 
 /// Loads `dir` (as written by the user, relative to `base`) and checks it:
-/// file rules, then the replay with the Durable Object rules. Returns every
-/// problem found, not only the first.
+/// file rules, the history lock when the directory has one (a released
+/// migration edited, renamed or removed), then the replay with the Durable
+/// Object rules. Returns every problem found, not only the first.
 pub fn check_dir(base: &Path, dir: &str, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
+    check_dir_with(base, dir, options, false)
+}
+
+/// [`check_dir`] for release gates (`durable-schema check --locked`): every
+/// migration must also be in the directory's lock, which must exist.
+pub fn check_dir_locked(
+    base: &Path,
+    dir: &str,
+    options: &Options,
+) -> Result<Plan, Vec<Diagnostic>> {
+    check_dir_with(base, dir, options, true)
+}
+
+/// Whether `name` is a migration file name, `NNNN_description.sql` (the rule
+/// the loader applies): its version and description if so.
+///
+/// ```
+/// use durable_schema_compiler::migration_name;
+/// assert_eq!(migration_name("0003_add_sessions.sql"), Some((3, "add_sessions")));
+/// assert_eq!(migration_name("0003_add sessions.sql"), None);
+/// ```
+pub fn migration_name(name: &str) -> Option<(u32, &str)> {
+    source::parse_migration_name(name).ok()
+}
+
+/// [`check_dir`], with `require_lock` for [`check_dir_locked`].
+fn check_dir_with(
+    base: &Path,
+    dir: &str,
+    options: &Options,
+    require_lock: bool,
+) -> Result<Plan, Vec<Diagnostic>> {
     let Loaded {
         files,
         mut errors,
         replayable,
     } = load_dir(base, dir);
+    let lock = lock::read(base, dir).unwrap_or_else(|problems| {
+        errors.extend(problems);
+        None
+    });
+    errors.extend(lock::verify(base, dir, lock.as_ref(), &files, require_lock));
     if errors.is_empty() {
-        return check_files(files, options);
+        return check_files(files, options).map(|plan| Plan { lock, ..plan });
     }
     // Replay what loaded anyway, so every problem shows up in one build.
     if replayable && !files.is_empty() {
@@ -171,7 +217,10 @@ fn check_on(
             }
         })
         .collect();
-    Ok(Plan { migrations })
+    Ok(Plan {
+        migrations,
+        lock: None,
+    })
 }
 
 /// The tracking table's contract (name rules, columns, SQL), owned by the

@@ -120,10 +120,10 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
     let strict = args.strict;
     // Tie the embedded data to the files: an edit changes an `include_str!`
     // input, which makes Cargo rebuild this crate.
-    let includes = plan.migrations.iter().map(|m| {
-        let path = &m.source.abs_path;
-        quote! { const _: &str = include_str!(#path); }
-    });
+    let includes = plan.migrations.iter().map(|m| &m.source.abs_path);
+    // The history lock too, when there is one: a lock edit re-runs the check.
+    let includes = includes.chain(plan.lock.as_ref().map(|l| &l.abs_path));
+    let includes = includes.map(|path| quote! { const _: &str = include_str!(#path); });
     // Each file's text is embedded once; its statements are slices of it
     // (`Statement::__new` slices in const evaluation).
     let migrations = plan.migrations.iter().map(|m| {
