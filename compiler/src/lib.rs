@@ -16,9 +16,9 @@
 //!   [`ReplaySource`], [`Finding`], [`Rule`], [`split_statements`],
 //!   [`SplitStatement`], [`normalize_text`];
 //! - the facade's tests: [`checksum`], [`chain`];
-//! - the CLI (`durable-schema`): [`check_dir_locked`], the history lock
-//!   ([`Lock`], [`LockEntry`], [`render_lock`], [`LOCK_FILE`]),
-//!   [`migration_name`].
+//! - the CLI (`durable-schema`): [`check_dir_locked`], [`schemas_at`]
+//!   ([`SchemaDump`], [`SchemaObject`]), the history lock ([`Lock`],
+//!   [`LockEntry`], [`render_lock`], [`LOCK_FILE`]), [`migration_name`].
 //!
 //! Everything else is private to the crate.
 //!
@@ -40,6 +40,7 @@ mod lock;
 mod message_style;
 mod replay;
 mod rules;
+mod schema_dump;
 mod sharpen;
 mod source;
 mod split;
@@ -51,6 +52,7 @@ pub use hash::{chain, checksum};
 pub use lock::{render_lock, Lock, LockEntry, LOCK_FILE};
 pub use replay::{replay, Finding, ReplaySource};
 pub use rules::Rule;
+pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
 pub use source::{normalize_text, SourceFile};
 pub use split::{spans, split_statements, PlannedStatement, SplitStatement};
 
