@@ -196,15 +196,14 @@ fn check(dir: &str, format: Format, locked: bool, options: &Options) -> ExitCode
             ExitCode::FAILURE
         }
         (Format::Human, Ok(plan)) => {
-            let count = plan.migrations.len();
-            let s = if count == 1 { "" } else { "s" };
             let locked = plan
                 .lock
                 .as_ref()
                 .map(|l| format!(", {} locked", l.entries.len()))
                 .unwrap_or_default();
             term::print(&format!(
-                "`{dir}`: {count} migration{s} checked, schema version {}{locked}\n",
+                "`{dir}`: {} checked, schema version {}{locked}\n",
+                migrations(plan.migrations.len()),
                 plan.version()
             ));
             ExitCode::SUCCESS
@@ -257,8 +256,8 @@ fn lock(dir: &str, options: &Options) -> ExitCode {
     let current = std::fs::read_to_string(&path).ok();
     if current.as_deref() == Some(text.as_str()) {
         term::print(&format!(
-            "`{shown}` is up to date: {} migrations locked\n",
-            entries.len()
+            "`{shown}` is up to date: {} locked\n",
+            migrations(entries.len())
         ));
         return ExitCode::SUCCESS;
     }
@@ -274,10 +273,16 @@ fn lock(dir: &str, options: &Options) -> ExitCode {
         format!(" (new: {})", new.join(", "))
     };
     term::print(&format!(
-        "locked {} migrations in `{shown}`{added}\n",
-        entries.len()
+        "locked {} in `{shown}`{added}\n",
+        migrations(entries.len())
     ));
     ExitCode::SUCCESS
+}
+
+/// `1 migration`, `3 migrations`.
+fn migrations(count: usize) -> String {
+    let s = if count == 1 { "" } else { "s" };
+    format!("{count} migration{s}")
 }
 
 /// `dir/name` as the user wrote `dir`.

@@ -51,9 +51,9 @@ fn short(checksum: &str) -> &str {
     checksum.get(..12).unwrap_or(checksum)
 }
 
-/// The status as lines: a summary, then one line per migration —
-/// `applied`, `edited` (recorded checksum differs from the file's; or
-/// `replaced`, when the lock declares the recorded one replaced),
+/// The status as lines: a summary, then one line per migration, aligned:
+/// `applied` (with when), `edited` (the recorded checksum differs from the
+/// file's; `replaced` when the lock declares the recorded one replaced),
 /// `ahead` (recorded, unknown to the code) and `pending`.
 pub(crate) fn render(
     db: &str,
@@ -70,6 +70,8 @@ pub(crate) fn render(
         status.db_version(),
         status.code_version()
     );
+    // (what, version, name, when applied, remark), then aligned.
+    let mut rows: Vec<(&str, u32, String, &str, String)> = Vec::new();
     for row in status.applied() {
         let version = row.version();
         let code = plan
@@ -80,41 +82,53 @@ pub(crate) fn render(
                     .wrapping_sub(1),
             )
             .filter(|m| m.source.version == version);
-        let recorded = row.checksum();
-        let line = match (code, recorded) {
-            (None, _) => format!(
-                "ahead    {version:04}  {}  (not in `{dir}`)  applied {}",
-                row.description(),
-                row.applied_at()
+        let when = row.applied_at();
+        rows.push(match (code, row.checksum()) {
+            (None, _) => (
+                "ahead",
+                version,
+                row.description().to_owned(),
+                when,
+                format!("not in `{dir}`"),
             ),
             (Some(m), Some(sum)) if sum != m.checksum => {
                 let replaced = lock
                     .and_then(|l| l.entry(version))
                     .is_some_and(|e| e.replaces.iter().any(|old| old == sum));
-                let word = if replaced {
-                    "replaced (declared in the lock)"
+                let (what, why) = if replaced {
+                    ("replaced", "declared in the lock")
                 } else {
-                    "edited since it was applied"
+                    ("edited", "edited since it was applied")
                 };
-                format!(
-                    "{:<8} {version:04}  {}  applied {}  recorded {}, file {}: {word}",
-                    if replaced { "replaced" } else { "edited" },
-                    m.source.name,
-                    row.applied_at(),
+                let remark = format!(
+                    "recorded {}, file {}: {why}",
                     short(sum),
                     short(&m.checksum)
-                )
+                );
+                (what, version, m.source.name.clone(), when, remark)
             }
-            (Some(m), _) => format!(
-                "applied  {version:04}  {}  applied {}",
-                m.source.name,
-                row.applied_at()
+            (Some(m), _) => (
+                "applied",
+                version,
+                m.source.name.clone(),
+                when,
+                String::new(),
             ),
-        };
-        let _ = writeln!(out, "  {line}");
+        });
     }
     for m in status.pending() {
-        let _ = writeln!(out, "  pending  {:04}  {}", m.version(), m.name());
+        rows.push((
+            "pending",
+            m.version(),
+            m.name().to_owned(),
+            "",
+            String::new(),
+        ));
+    }
+    let width = rows.iter().map(|r| r.2.chars().count()).max().unwrap_or(0);
+    for (what, version, name, when, remark) in rows {
+        let line = format!("  {what:<8} {version:04}  {name:<width$}  {when}  {remark}");
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     out
 }

@@ -461,12 +461,12 @@ fn status_of_a_database_migrated_by_the_runtime() {
         "`app.sqlite`: behind: database at version 2, `migrations` at version 3"
     );
     assert!(
-        lines[1].starts_with("  applied  0001  0001_users.sql  applied 20"),
+        lines[1].starts_with("  applied  0001  0001_users.sql  20"),
         "{}",
         r.stdout
     );
     assert!(
-        lines[2].starts_with("  applied  0002  0002_names.sql  applied 20"),
+        lines[2].starts_with("  applied  0002  0002_names.sql  20"),
         "{}",
         r.stdout
     );
@@ -501,7 +501,7 @@ fn status_of_a_database_migrated_by_the_runtime() {
     );
     let edited = r.stdout.lines().find(|l| l.contains("0002")).unwrap();
     assert!(
-        edited.starts_with("  edited   0002  0002_names.sql  applied 20"),
+        edited.starts_with("  edited   0002  0002_names.sql  20"),
         "{edited}"
     );
     assert!(
@@ -522,10 +522,7 @@ fn status_of_a_database_migrated_by_the_runtime() {
     let r = s.run(&["status", "--db", "app.sqlite"]);
     let replaced = r.stdout.lines().find(|l| l.contains("0002")).unwrap();
     assert!(replaced.starts_with("  replaced 0002"), "{}", r.stdout);
-    assert!(
-        replaced.ends_with("replaced (declared in the lock)"),
-        "{replaced}"
-    );
+    assert!(replaced.ends_with(": declared in the lock"), "{replaced}");
 
     // A database ahead of the code (a rolled-back deploy).
     let s = project("status-ahead");
@@ -540,8 +537,8 @@ fn status_of_a_database_migrated_by_the_runtime() {
         r.stdout
     );
     assert!(
-        r.stdout
-            .contains("\n  ahead    0003  index  (not in `migrations`)  applied 20"),
+        r.stdout.contains("\n  ahead    0003  index           20")
+            && r.stdout.ends_with("Z  not in `migrations`\n"),
         "{}",
         r.stdout
     );
