@@ -37,7 +37,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the next migration file, NNNN_<NAME>.sql, and print its path
+    /// Create the next migration file, `NNNN_<NAME>.sql`, and print its path
     New {
         /// The description: letters, digits, `_` and `-` (e.g. add_sessions)
         name: String,
@@ -58,7 +58,7 @@ enum Command {
         #[command(flatten)]
         table: TableArg,
     },
-    /// Write the history lock, <DIR>/durable-schema.lock, of the checked migrations
+    /// Write the history lock, `<DIR>/durable-schema.lock`, of the checked migrations
     Lock {
         #[command(flatten)]
         dir: DirArg,
