@@ -27,6 +27,11 @@ pub struct Diagnostic {
     pub statement: Option<String>,
     /// How to fix it.
     pub help: Option<String>,
+    /// The name of the rule broken, when the problem is a rule's rather than
+    /// SQLite's or a file rule's: a Durable Object rule ([`crate::Rule::name`],
+    /// e.g. `pragma`) or `lock` (the history lock). For tools (the CLI's
+    /// JSON output); not part of the displayed text.
+    pub rule: Option<&'static str>,
 }
 
 impl Diagnostic {
@@ -39,6 +44,7 @@ impl Diagnostic {
             note: None,
             statement: None,
             help: None,
+            rule: None,
         }
     }
 
@@ -62,6 +68,13 @@ impl Diagnostic {
     #[must_use]
     pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Names the rule broken (see [`Diagnostic::rule`]).
+    #[must_use]
+    pub(crate) fn rule(mut self, rule: &'static str) -> Self {
+        self.rule = Some(rule);
         self
     }
 
@@ -123,6 +136,26 @@ mod tests {
             d.to_string(),
             "m/0002_x.sql:4:12: no such table: users\n  in statement: CREATE INDEX i ON users(x)\n  help: create the table first"
         );
+    }
+
+    #[test]
+    fn replay_findings_name_their_rule() {
+        let sources = [crate::ReplaySource::new(
+            "m/0001_x.sql",
+            "BEGIN; CREATE TABLE t (x); CREATE INDEX i ON nope (x);",
+        )];
+        let found: Vec<_> = crate::replay(&sources, "migrations")
+            .into_iter()
+            .map(|f| (f.diagnostic.rule, f.rule.map(crate::Rule::name)))
+            .collect();
+        assert_eq!(
+            found,
+            [(Some("transaction"), Some("transaction")), (None, None)]
+        );
+        assert!(!Diagnostic::plain("x".into())
+            .rule("lock")
+            .to_string()
+            .contains("lock"));
     }
 
     #[test]

@@ -20,7 +20,10 @@
 //! - the facade's tests: [`checksum`], [`chain`];
 //! - the facade's `testing` module (`durable_schema::testing`, a database
 //!   that behaves like a Durable Object's): [`do_sqlite`], the one
-//!   definition of workerd's rules and limits the replay uses too.
+//!   definition of workerd's rules and limits the replay uses too;
+//! - the CLI (`durable-schema`): [`check_dir_locked`], [`schemas_at`]
+//!   ([`SchemaDump`], [`SchemaObject`]), the history lock ([`Lock`],
+//!   [`LockEntry`], [`render_lock`], [`LOCK_FILE`]), [`migration_name`].
 //!
 //! Everything else is private to the crate.
 //!
@@ -39,10 +42,12 @@ mod diagnostic;
 pub mod do_sqlite;
 mod hash;
 mod journal;
+mod lock;
 #[cfg(test)]
 mod message_style;
 mod replay;
 mod rules;
+mod schema_dump;
 mod sharpen;
 mod source;
 mod split;
@@ -51,8 +56,10 @@ use std::path::Path;
 
 pub use diagnostic::Diagnostic;
 pub use hash::{chain, checksum};
+pub use lock::{render_lock, Lock, LockEntry, LOCK_FILE};
 pub use replay::{replay, Finding, ReplaySource};
 pub use rules::Rule;
+pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
 pub use source::{normalize_text, SourceFile};
 pub use split::{spans, split_statements, PlannedStatement, SplitStatement};
 
@@ -101,6 +108,9 @@ pub struct PlannedMigration {
 pub struct Plan {
     /// Migrations in version order, versions 1..=N.
     pub migrations: Vec<PlannedMigration>,
+    /// The directory's history lock (`durable-schema.lock`), verified
+    /// against the migrations, when it has one.
+    pub lock: Option<Lock>,
 }
 
 impl Plan {
@@ -111,16 +121,54 @@ impl Plan {
 }
 
 /// Loads `dir` (as written by the user, relative to `base`) and checks it:
-/// file rules, then the replay with the Durable Object rules. Returns every
-/// problem found, not only the first.
+/// file rules, the history lock when the directory has one (a released
+/// migration edited, renamed or removed), then the replay with the Durable
+/// Object rules. Returns every problem found, not only the first.
 pub fn check_dir(base: &Path, dir: &str, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
+    check_dir_with(base, dir, options, false)
+}
+
+/// [`check_dir`] for release gates (`durable-schema check --locked`): every
+/// migration must also be in the directory's lock, which must exist.
+pub fn check_dir_locked(
+    base: &Path,
+    dir: &str,
+    options: &Options,
+) -> Result<Plan, Vec<Diagnostic>> {
+    check_dir_with(base, dir, options, true)
+}
+
+/// Whether `name` is a migration file name, `NNNN_description.sql` (the rule
+/// the loader applies): its version and description if so.
+///
+/// ```
+/// use durable_schema_compiler::migration_name;
+/// assert_eq!(migration_name("0003_add_sessions.sql"), Some((3, "add_sessions")));
+/// assert_eq!(migration_name("0003_add sessions.sql"), None);
+/// ```
+pub fn migration_name(name: &str) -> Option<(u32, &str)> {
+    source::parse_migration_name(name).ok()
+}
+
+/// [`check_dir`], with `require_lock` for [`check_dir_locked`].
+fn check_dir_with(
+    base: &Path,
+    dir: &str,
+    options: &Options,
+    require_lock: bool,
+) -> Result<Plan, Vec<Diagnostic>> {
     let Loaded {
         files,
         mut errors,
         replayable,
     } = load_dir(base, dir);
+    let lock = lock::read(base, dir).unwrap_or_else(|problems| {
+        errors.extend(problems);
+        None
+    });
+    errors.extend(lock::verify(base, dir, lock.as_ref(), &files, require_lock));
     if errors.is_empty() {
-        return check_files(files, options);
+        return check_files(files, options).map(|plan| Plan { lock, ..plan });
     }
     // Replay what loaded anyway, so every problem shows up in one build.
     if replayable && !files.is_empty() {
@@ -178,7 +226,10 @@ fn check_on(
             }
         })
         .collect();
-    Ok(Plan { migrations })
+    Ok(Plan {
+        migrations,
+        lock: None,
+    })
 }
 
 /// The tracking table's contract (name rules, columns, SQL), owned by the

@@ -125,6 +125,10 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
         .iter()
         .map(|m| m.source.abs_path.clone())
         .collect();
+    // The history lock too, when there is one: a lock edit re-runs the check.
+    if let Some(lock) = &plan.lock {
+        paths.push(lock.abs_path.clone());
+    }
     // A drizzle-kit directory: its journal decides order and names, so an
     // edit of it must rebuild too.
     let journal = plan

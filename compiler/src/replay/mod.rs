@@ -167,7 +167,8 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
     let mut checks = Vec::with_capacity(scripts.len());
     let mut mode = Mode::Normal;
     for (index, source) in scripts.iter().enumerate() {
-        let mut push = |diagnostic: Diagnostic, rule: Option<Rule>| {
+        let mut push = |mut diagnostic: Diagnostic, rule: Option<Rule>| {
+            diagnostic.rule = rule.map(Rule::name);
             findings.push(Finding {
                 diagnostic,
                 rule,

@@ -1,0 +1,327 @@
+//! `durable-schema`: the authoring workflow of a migrations directory —
+//! `new`, `check`, `lock`, `schema`, `diff`, `status` — on the compiler the
+//! `#[durable_schema]` attribute runs, so the command and the build never
+//! disagree.
+//!
+//! Exit codes: 0 success, 1 problems found (or the operation failed), 2 a
+//! usage error (clap's).
+
+mod diff;
+mod human;
+mod new;
+mod status;
+mod term;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use durable_schema_compiler::{
+    check_dir, check_dir_locked, render_lock, schemas_at, tracking, Diagnostic, LockEntry, Options,
+    Plan, LOCK_FILE,
+};
+
+/// Create, check, lock and inspect the SQL migrations of a Cloudflare
+/// Durable Object, with the same checks as the `#[durable_schema]` build.
+#[derive(Parser)]
+#[command(name = "durable-schema", version, propagate_version = true)]
+#[command(
+    after_help = "Workflow: `new` a migration, write it, `check` it, `lock` it when it \
+    is released, deploy. Exit codes: 0 success, 1 problems found or the operation failed, 2 \
+    usage error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the next migration file, `NNNN_<NAME>.sql`, and print its path
+    New {
+        /// The description: letters, digits, `_` and `-` (e.g. add_sessions)
+        name: String,
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Check the migrations as the build does and report every problem
+    Check {
+        #[command(flatten)]
+        dir: DirArg,
+        /// How to report problems: to stderr for people, to stdout for tools
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Also fail when a migration is not in the lock yet (for CI and
+        /// release gates)
+        #[arg(long)]
+        locked: bool,
+        #[command(flatten)]
+        table: TableArg,
+    },
+    /// Write the history lock, `<DIR>/durable-schema.lock`, of the checked migrations
+    Lock {
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        table: TableArg,
+    },
+    /// Print the schema after a version as SQL (tables, indexes, views, triggers)
+    Schema {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The version to replay through (default: the last)
+        #[arg(long, value_name = "N")]
+        at: Option<u32>,
+        #[command(flatten)]
+        table: TableArg,
+    },
+    /// Show how the schema changes from version A to version B
+    Diff {
+        /// The version to compare from (0: the empty schema)
+        a: u32,
+        /// The version to compare to (default: the last)
+        b: Option<u32>,
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        table: TableArg,
+    },
+    /// Show applied, pending, ahead and edited migrations of a local database
+    ///
+    /// The database is an SQLite file, e.g. the one `wrangler dev` keeps for
+    /// an object (under `.wrangler/state/`); it is opened read-only. Exits with
+    /// 1 when its history diverged from the code (an applied migration was
+    /// edited), as a migration run would fail.
+    Status {
+        /// The database file
+        #[arg(long, value_name = "FILE")]
+        db: PathBuf,
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        table: TableArg,
+    },
+}
+
+#[derive(Args)]
+struct DirArg {
+    /// The migrations directory, relative to the current directory
+    #[arg(long, default_value = "migrations", value_name = "DIR")]
+    dir: String,
+}
+
+#[derive(Args)]
+struct TableArg {
+    /// The tracking table's name, as in `#[durable_schema(table = "...")]`
+    #[arg(long, default_value = tracking::DEFAULT_TABLE, value_name = "NAME", value_parser = table_name)]
+    table: String,
+}
+
+impl TableArg {
+    fn options(&self) -> Options {
+        Options {
+            table: self.table.clone(),
+        }
+    }
+}
+
+fn table_name(name: &str) -> Result<String, String> {
+    tracking::check_name(name)
+        .map(|()| name.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// rustc-style messages with the source line and a caret
+    Human,
+    /// JSON Lines: one object per problem
+    Json,
+}
+
+/// Paths are resolved against the current directory and shown as given.
+const BASE: &str = ".";
+
+fn base() -> &'static Path {
+    Path::new(BASE)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::New { name, dir } => new::run(&name, &dir.dir),
+        Command::Check {
+            dir,
+            format,
+            locked,
+            table,
+        } => check(&dir.dir, format, locked, &table.options()),
+        Command::Lock { dir, table } => lock(&dir.dir, &table.options()),
+        Command::Schema { dir, at, table } => schema(&dir.dir, at, &table.options()),
+        Command::Diff { a, b, dir, table } => diff::run(&dir.dir, a, b, &table.options()),
+        Command::Status { db, dir, table } => status::run(&db, &dir.dir, &table.options()),
+    }
+}
+
+/// Prints an error of the command itself (not of a migration) and fails.
+fn fail(message: impl Into<String>) -> ExitCode {
+    human::eprint(&[human::plain(message.into())]);
+    ExitCode::FAILURE
+}
+
+/// Reports `errors` on stderr the human way and fails.
+fn report(errors: &[Diagnostic]) -> ExitCode {
+    human::eprint(errors);
+    ExitCode::FAILURE
+}
+
+/// The check, as the build runs it, with progress on a terminal.
+fn checked(dir: &str, options: &Options, locked: bool) -> Result<Plan, Vec<Diagnostic>> {
+    let _progress = term::Progress::start(&format!("checking `{dir}`"));
+    if locked {
+        check_dir_locked(base(), dir, options)
+    } else {
+        check_dir(base(), dir, options)
+    }
+}
+
+fn check(dir: &str, format: Format, locked: bool, options: &Options) -> ExitCode {
+    let result = checked(dir, options, locked);
+    match (format, result) {
+        (Format::Json, Ok(_)) => ExitCode::SUCCESS,
+        (Format::Json, Err(errors)) => {
+            for d in &errors {
+                term::print(&format!("{}\n", human::json(d)));
+            }
+            ExitCode::FAILURE
+        }
+        (Format::Human, Ok(plan)) => {
+            let locked = plan
+                .lock
+                .as_ref()
+                .map(|l| format!(", {} locked", l.entries.len()))
+                .unwrap_or_default();
+            term::print(&format!(
+                "`{dir}`: {} checked, schema version {}{locked}\n",
+                migrations(plan.migrations.len()),
+                plan.version()
+            ));
+            ExitCode::SUCCESS
+        }
+        (Format::Human, Err(errors)) => {
+            human::eprint(&errors);
+            human::eprint_summary(dir, errors.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes the lock: every checked migration, keeping the `replaces` lists
+/// of the existing lock. Refuses while the directory has problems, so a
+/// released migration that was edited cannot be locked over.
+fn lock(dir: &str, options: &Options) -> ExitCode {
+    let plan = match checked(dir, options, false) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            human::eprint(&errors);
+            eprintln!();
+            return fail(format!(
+                "`{dir}` was not locked: fix the problems above first"
+            ));
+        }
+    };
+    let old = plan.lock.as_ref();
+    let entries: Vec<LockEntry> = plan
+        .migrations
+        .iter()
+        .map(|m| LockEntry {
+            version: m.source.version,
+            name: m.source.name.clone(),
+            checksum: m.checksum.clone(),
+            replaces: old
+                .and_then(|l| l.entry(m.source.version))
+                .map(|e| e.replaces.clone())
+                .unwrap_or_default(),
+            line: 0,
+        })
+        .collect();
+    let text = render_lock(&entries);
+    let path = base().join(dir).join(LOCK_FILE);
+    let shown = display_join(dir, LOCK_FILE);
+    let new: Vec<&str> = entries
+        .iter()
+        .filter(|e| old.and_then(|l| l.entry(e.version)).is_none())
+        .map(|e| e.name.as_str())
+        .collect();
+    let current = std::fs::read_to_string(&path).ok();
+    if current.as_deref() == Some(text.as_str()) {
+        term::print(&format!(
+            "`{shown}` is up to date: {} locked\n",
+            migrations(entries.len())
+        ));
+        return ExitCode::SUCCESS;
+    }
+    // Write beside it and rename, so an interrupted run leaves the old lock.
+    let tmp = base().join(dir).join(format!(".{LOCK_FILE}.tmp"));
+    if let Err(e) = std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, &path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return fail(format!("cannot write `{shown}`: {e}"));
+    }
+    let added = if new.is_empty() {
+        String::new()
+    } else {
+        format!(" (new: {})", new.join(", "))
+    };
+    term::print(&format!(
+        "locked {} in `{shown}`{added}\n",
+        migrations(entries.len())
+    ));
+    ExitCode::SUCCESS
+}
+
+/// `1 migration`, `3 migrations`.
+fn migrations(count: usize) -> String {
+    let s = if count == 1 { "" } else { "s" };
+    format!("{count} migration{s}")
+}
+
+/// `dir/name` as the user wrote `dir`.
+fn display_join(dir: &str, name: &str) -> String {
+    let dir = dir.trim_end_matches('/');
+    if dir.is_empty() || dir == "." {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// The highest version among the migration file names of `dir` (0 when
+/// there are none), by the loader's naming rule; problems are left to the
+/// check.
+fn head(dir: &str) -> u32 {
+    std::fs::read_dir(base().join(dir))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|name| durable_schema_compiler::migration_name(&name).map(|(v, _)| v))
+        .max()
+        .unwrap_or(0)
+}
+
+fn schema(dir: &str, at: Option<u32>, options: &Options) -> ExitCode {
+    let version = at.unwrap_or_else(|| head(dir));
+    match schemas_at(base(), dir, options, &[version]) {
+        Ok(dumps) => {
+            let Some(dump) = dumps.first() else {
+                return ExitCode::FAILURE;
+            };
+            term::print(&format!("-- the schema of `{dir}` at version {version}\n"));
+            if !dump.objects.is_empty() {
+                term::print("\n");
+                term::print(&dump.to_sql());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => report(&errors),
+    }
+}

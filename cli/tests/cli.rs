@@ -1,0 +1,689 @@
+//! The `durable-schema` binary end to end: each subcommand run as a user
+//! runs it, on the UI fixtures and on scratch directories, asserting exit
+//! codes and output.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use durable_schema_compiler::{check_dir, Options, Plan};
+use durable_schema_runtime::{Migration, Schema, Statement};
+
+/// What a run printed and how it ended.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the binary in `cwd`.
+fn run(cwd: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_durable-schema"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ui/fixtures")
+}
+
+/// A scratch directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        let path = self.0.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    fn read(&self, path: &str) -> String {
+        fs::read_to_string(self.0.join(path)).unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        run(&self.0, args)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+const USERS: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);\n";
+const NAMES: &str = "ALTER TABLE users ADD COLUMN name TEXT;\n";
+const INDEX: &str = "CREATE INDEX users_email ON users (email);\n";
+
+/// A project with three migrations.
+fn project(name: &str) -> Scratch {
+    let s = Scratch::new(name);
+    s.write("migrations/0001_users.sql", USERS);
+    s.write("migrations/0002_names.sql", NAMES);
+    s.write("migrations/0003_index.sql", INDEX);
+    s
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    let top = run(&fixtures(), &["--help"]);
+    assert_eq!(top.code, 0, "{}", top.stderr);
+    for sub in ["new", "check", "lock", "schema", "diff", "status"] {
+        assert!(
+            top.stdout.contains(&format!("\n  {sub} ")),
+            "{}",
+            top.stdout
+        );
+        let help = run(&fixtures(), &[sub, "--help"]);
+        assert_eq!(help.code, 0, "{sub}: {}", help.stderr);
+        assert!(
+            help.stdout
+                .contains(&format!("Usage: durable-schema {sub}")),
+            "{sub}: {}",
+            help.stdout
+        );
+    }
+    let usage = run(&fixtures(), &["check", "--format", "xml"]);
+    assert_eq!(usage.code, 2, "{}", usage.stderr);
+    let table = run(&fixtures(), &["check", "--table", "_cf_x"]);
+    assert_eq!(table.code, 2);
+    assert!(table.stderr.contains("reserved"), "{}", table.stderr);
+}
+
+#[test]
+fn check_shows_the_source_line_with_a_caret() {
+    let r = run(&fixtures(), &["check", "--dir", "syntax-error"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stdout, "");
+    assert_eq!(
+        r.stderr,
+        r#"error: near ")": syntax error
+ --> syntax-error/0001_users.sql:6:58
+  |
+6 | INSERT INTO users (id, email) VALUES (1, 'a@example.com',);
+  |                                                          ^
+  |
+  = note: sqlparser: expected: an expression, found: ) at 6:58
+
+error: `syntax-error` has 1 problem
+"#
+    );
+    // A word is underlined whole; every problem of the directory is shown.
+    let r = run(&fixtures(), &["check", "--dir", "several-bad-files"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(
+            " --> several-bad-files/0003_c.sql:2:22\n  |\n2 |   name TEXT NOT NULL DEFALT 1);\n  |                      ^^^^^^\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r
+        .stderr
+        .contains("error: `several-bad-files` has 5 problems"));
+    // A problem with a whole file names it; help follows.
+    assert!(
+        r.stderr.contains(
+            "error: `4_d.sql` is not a migration file name\n --> several-bad-files/4_d.sql\n  = help: name migrations `NNNN_description.sql`"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn check_passes_a_good_directory() {
+    let r = run(&fixtures(), &["check", "--dir", "ok"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(r.stdout, "`ok`: 1 migration checked, schema version 1\n");
+    let r = run(&fixtures(), &["check", "--dir", "ok", "--format", "json"]);
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+    let r = run(&fixtures(), &["check", "--dir", "no-such-dir"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .starts_with("error: migration directory `no-such-dir` does not exist"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn json_is_one_object_per_line() {
+    let r = run(
+        &fixtures(),
+        &["check", "--dir", "several-bad-files", "--format", "json"],
+    );
+    assert_eq!((r.code, r.stderr.as_str()), (1, ""));
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{}", r.stdout);
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "file",
+                "line",
+                "column",
+                "rule",
+                "message",
+                "help",
+                "note",
+                "statement"
+            ]
+        );
+        assert!(v["message"].is_string());
+        assert!(v["file"].is_string());
+    }
+    let begin: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(
+        begin,
+        serde_json::json!({
+            "file": "several-bad-files/0001_a.sql",
+            "line": 1,
+            "column": 1,
+            "rule": "transaction",
+            "message": "`BEGIN` is not allowed in a migration",
+            "help": "remove it: durable-schema runs each migration in its own transaction, and a Durable Object refuses transaction statements",
+            "note": null,
+            "statement": "BEGIN",
+        })
+    );
+    let name: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert!(name["line"].is_null() && name["rule"].is_null(), "{name}");
+}
+
+/// One source of messages: for every UI fixture, the CLI reports exactly
+/// the compiler's diagnostics, the ones the macro prints.
+#[test]
+fn messages_are_the_compilers_for_every_ui_fixture() {
+    let root = fixtures();
+    let mut cases: Vec<String> = fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 25, "{cases:?}");
+    let mut failing = 0;
+    for case in &cases {
+        let expected = match check_dir(&root, case, &Options::default()) {
+            Ok(_) => Vec::new(),
+            Err(diagnostics) => diagnostics,
+        };
+        let r = run(&root, &["check", "--dir", case, "--format", "json"]);
+        assert_eq!(
+            r.code,
+            i32::from(!expected.is_empty()),
+            "{case}: {}",
+            r.stderr
+        );
+        let got: Vec<serde_json::Value> = r
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(got.len(), expected.len(), "{case}: {}", r.stdout);
+        for (g, e) in got.iter().zip(&expected) {
+            assert_eq!(g["message"].as_str(), Some(e.message.as_str()), "{case}");
+            assert_eq!(g["help"].as_str(), e.help.as_deref(), "{case}");
+            assert_eq!(g["file"].as_str(), e.file.as_deref(), "{case}");
+            assert_eq!(g["rule"].as_str(), e.rule, "{case}");
+            assert_eq!(
+                g["line"].as_u64(),
+                e.position.map(|p| u64::from(p.0)),
+                "{case}"
+            );
+        }
+        // The human form shows the same words.
+        let human = run(&root, &["check", "--dir", case]);
+        for e in &expected {
+            assert!(
+                human.stderr.contains(&format!("error: {}", e.message)),
+                "{case}"
+            );
+            if let Some(help) = &e.help {
+                assert!(human.stderr.contains(&format!("help: {help}")), "{case}");
+            }
+        }
+        failing += usize::from(!expected.is_empty());
+    }
+    assert!(failing >= 20, "{failing}");
+}
+
+#[test]
+fn new_creates_the_next_migration() {
+    let s = Scratch::new("new");
+    let r = s.run(&["new", "init"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "migrations/0001_init.sql\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(s
+        .read("migrations/0001_init.sql")
+        .starts_with("-- 0001_init.sql: migration 1."));
+    // Until it has statements the build (and check) refuses it.
+    let r = s.run(&["check"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("contains no SQL statement"),
+        "{}",
+        r.stderr
+    );
+    s.write("migrations/0001_init.sql", USERS);
+    let r = s.run(&["new", "add-names_2"]);
+    assert_eq!(
+        r.stdout, "migrations/0002_add-names_2.sql\n",
+        "{}",
+        r.stderr
+    );
+    s.write("migrations/0002_add-names_2.sql", NAMES);
+    assert_eq!(s.run(&["check"]).code, 0);
+
+    for (bad, why) in [
+        ("add sessions", "`add sessions` has a space"),
+        ("add.sessions", "has `.`"),
+        ("0003_x.sql", "looks like a file name"),
+        ("", "the name is empty"),
+    ] {
+        let r = s.run(&["new", bad]);
+        assert_eq!(r.code, 1, "{bad}");
+        assert!(r.stderr.starts_with("error: "), "{bad}: {}", r.stderr);
+        assert!(r.stderr.contains(why), "{bad}: {}", r.stderr);
+    }
+    assert!(!s.0.join("migrations/0003_add sessions.sql").exists());
+
+    // The prefix keeps the directory's width; `--dir` is shown as given.
+    s.write("legacy/00041_old.sql", "SELECT 1;\n");
+    let r = s.run(&["new", "next", "--dir", "./legacy/"]);
+    assert_eq!(r.stdout, "./legacy/00042_next.sql\n", "{}", r.stderr);
+}
+
+#[test]
+fn schema_and_diff_between_versions() {
+    let s = project("schema");
+    s.write(
+        "migrations/0004_view.sql",
+        "CREATE VIEW named AS SELECT id, name FROM users WHERE name IS NOT NULL;\nDROP INDEX users_email;\n",
+    );
+    let r = s.run(&["schema", "--at", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "-- the schema of `migrations` at version 1\n\nCREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);\n"
+    );
+    let r = s.run(&["schema", "--at", "3"]);
+    assert_eq!(
+        r.stdout,
+        "-- the schema of `migrations` at version 3\n\n\
+         CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, name TEXT);\n\n\
+         CREATE INDEX users_email ON users (email);\n"
+    );
+    let head = s.run(&["schema"]);
+    assert_eq!(head.stdout, s.run(&["schema", "--at", "4"]).stdout);
+    assert!(
+        head.stdout.contains("CREATE VIEW named AS"),
+        "{}",
+        head.stdout
+    );
+    let empty = s.run(&["schema", "--at", "0"]);
+    assert_eq!(empty.stdout, "-- the schema of `migrations` at version 0\n");
+
+    let r = s.run(&["diff", "1", "4"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "--- `migrations` at version 1\n+++ `migrations` at version 4\n\
+         \nchanged table users\n\
+         - CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);\n\
+         + CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, name TEXT);\n\
+         \nadded view named\n\
+         + CREATE VIEW named AS SELECT id, name FROM users WHERE name IS NOT NULL;\n"
+    );
+    let r = s.run(&["diff", "3"]);
+    assert!(
+        r.stdout.contains(
+            "\nremoved index users_email\n- CREATE INDEX users_email ON users (email);\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    let same = s.run(&["diff", "2", "2"]);
+    assert!(
+        same.stdout.ends_with("no schema changes\n"),
+        "{}",
+        same.stdout
+    );
+
+    let r = s.run(&["schema", "--at", "9"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .starts_with("error: there is no version 9: `migrations` ends at version 4"),
+        "{}",
+        r.stderr
+    );
+    s.write("migrations/0005_bad.sql", "CREATE INDEX i ON nope (x);\n");
+    let r = s.run(&["diff", "1", "5"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("no such table: main.nope"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("--> migrations/0005_bad.sql:1:"),
+        "{}",
+        r.stderr
+    );
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+/// The runtime's schema of the first `n` migrations of `plan`, as the macro
+/// would embed them.
+fn schema(plan: &Plan, n: usize) -> Schema {
+    let migrations: Vec<Migration> = plan.migrations[..n]
+        .iter()
+        .map(|m| {
+            let text = leak(&m.source.text);
+            let statements: Vec<Statement> = m
+                .statements
+                .iter()
+                .map(|s| Statement::__new(text, s.start, s.end, s.line, s.column))
+                .collect();
+            Migration::__new(
+                m.source.version,
+                leak(&m.source.name),
+                leak(&m.source.description),
+                text,
+                leak(&m.checksum),
+                leak(&m.chain),
+                Box::leak(statements.into_boxed_slice()),
+            )
+        })
+        .collect();
+    Schema::__new(
+        "migrations",
+        false,
+        Box::leak(migrations.into_boxed_slice()),
+    )
+}
+
+/// Migrates `db` in `s` to the first `n` migrations of its `migrations/`.
+fn migrate(s: &Scratch, db: &str, n: usize) {
+    let plan = check_dir(&s.0, "migrations", &Options::default()).unwrap();
+    let conn = rusqlite::Connection::open(s.0.join(db)).unwrap();
+    schema(&plan, n).migrate(&conn).unwrap();
+}
+
+/// The files of `s` beside the database (a read-only open leaves no
+/// journal), with the database's bytes.
+fn snapshot(s: &Scratch, db: &str) -> (Vec<String>, Vec<u8>) {
+    let mut names: Vec<String> = fs::read_dir(&s.0)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    (names, fs::read(s.0.join(db)).unwrap())
+}
+
+#[test]
+fn status_of_a_database_migrated_by_the_runtime() {
+    let s = project("status");
+    migrate(&s, "app.sqlite", 2);
+    let before = snapshot(&s, "app.sqlite");
+    let r = s.run(&["status", "--db", "app.sqlite"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "`app.sqlite`: behind: database at version 2, `migrations` at version 3"
+    );
+    assert!(
+        lines[1].starts_with("  applied  0001  0001_users.sql  20"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines[2].starts_with("  applied  0002  0002_names.sql  20"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(lines[3], "  pending  0003  0003_index.sql");
+    assert_eq!(lines.len(), 4);
+    assert_eq!(
+        snapshot(&s, "app.sqlite"),
+        before,
+        "status changed the database"
+    );
+
+    migrate(&s, "app.sqlite", 3);
+    let r = s.run(&["status", "--db", "app.sqlite"]);
+    assert!(
+        r.stdout
+            .starts_with("`app.sqlite`: current: database at version 3"),
+        "{}",
+        r.stdout
+    );
+
+    // An applied migration edited: the history diverged, exit 1.
+    s.write(
+        "migrations/0002_names.sql",
+        "ALTER TABLE users ADD COLUMN name TEXT NOT NULL DEFAULT '';\n",
+    );
+    let r = s.run(&["status", "--db", "app.sqlite"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with("`app.sqlite`: diverged at version 2:"),
+        "{}",
+        r.stdout
+    );
+    let edited = r.stdout.lines().find(|l| l.contains("0002")).unwrap();
+    assert!(
+        edited.starts_with("  edited   0002  0002_names.sql  20"),
+        "{edited}"
+    );
+    assert!(
+        edited.ends_with(": edited since it was applied"),
+        "{edited}"
+    );
+
+    // Declared in the lock as a replacement, it is shown as such.
+    let old = durable_schema_compiler::checksum(NAMES);
+    let lock = s.run(&["lock"]);
+    assert_eq!(lock.code, 0, "{}", lock.stderr);
+    let text = s.read("migrations/durable-schema.lock");
+    let line = text.lines().find(|l| l.starts_with("0002 ")).unwrap();
+    s.write(
+        "migrations/durable-schema.lock",
+        &text.replace(line, &format!("{line} replaces {old}")),
+    );
+    let r = s.run(&["status", "--db", "app.sqlite"]);
+    let replaced = r.stdout.lines().find(|l| l.contains("0002")).unwrap();
+    assert!(replaced.starts_with("  replaced 0002"), "{}", r.stdout);
+    assert!(replaced.ends_with(": declared in the lock"), "{replaced}");
+
+    // A database ahead of the code (a rolled-back deploy).
+    let s = project("status-ahead");
+    migrate(&s, "app.sqlite", 3);
+    fs::remove_file(s.0.join("migrations/0003_index.sql")).unwrap();
+    let r = s.run(&["status", "--db", "app.sqlite"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("`app.sqlite`: ahead: database at version 3, `migrations` at version 2"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("\n  ahead    0003  index           20")
+            && r.stdout.ends_with("Z  not in `migrations`\n"),
+        "{}",
+        r.stdout
+    );
+
+    // A fresh database, and none at all.
+    let fresh = s.run(&["status", "--db", "missing.sqlite"]);
+    assert_eq!(fresh.code, 1);
+    assert_eq!(
+        fresh.stderr,
+        "error: `missing.sqlite` is not a database file: it does not exist\n"
+    );
+    rusqlite::Connection::open(s.0.join("empty.sqlite")).unwrap();
+    let r = s.run(&["status", "--db", "empty.sqlite"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "`empty.sqlite`: fresh: database at version 0, `migrations` at version 2\n  pending  0001  0001_users.sql\n  pending  0002  0002_names.sql\n"
+    );
+}
+
+#[test]
+fn lock_then_edit_then_check_fails() {
+    let s = project("lock");
+    let r = s.run(&["lock"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "locked 3 migrations in `migrations/durable-schema.lock` (new: 0001_users.sql, 0002_names.sql, 0003_index.sql)\n"
+    );
+    let lock = s.read("migrations/durable-schema.lock");
+    let entries: Vec<&str> = lock.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        entries,
+        [
+            format!(
+                "0001 0001_users.sql {}",
+                durable_schema_compiler::checksum(USERS)
+            ),
+            format!(
+                "0002 0002_names.sql {}",
+                durable_schema_compiler::checksum(NAMES)
+            ),
+            format!(
+                "0003 0003_index.sql {}",
+                durable_schema_compiler::checksum(INDEX)
+            ),
+        ]
+    );
+    let again = s.run(&["lock"]);
+    assert_eq!(
+        again.stdout,
+        "`migrations/durable-schema.lock` is up to date: 3 migrations locked\n"
+    );
+    let r = s.run(&["check", "--locked"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "`migrations`: 3 migrations checked, schema version 3, 3 locked\n"
+    );
+
+    // A CRLF checkout is not an edit.
+    s.write("migrations/0001_users.sql", &USERS.replace('\n', "\r\n"));
+    assert_eq!(s.run(&["check", "--locked"]).code, 0);
+
+    // A new migration is fine, except for `--locked`.
+    s.write("migrations/0004_more.sql", "CREATE TABLE more (x);\n");
+    assert_eq!(s.run(&["check"]).code, 0);
+    let r = s.run(&["check", "--locked"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: `0004_more.sql` is not in `migrations/durable-schema.lock` yet\n \
+         --> migrations/0004_more.sql\n  \
+         = help: run `durable-schema lock` and commit the lock with the migration\n\n\
+         error: `migrations` has 1 problem\n"
+    );
+    let r = s.run(&["lock"]);
+    assert!(r.stdout.ends_with("(new: 0004_more.sql)\n"), "{}", r.stdout);
+
+    // An edit of a locked migration fails the check, and `lock` refuses it.
+    s.write(
+        "migrations/0002_names.sql",
+        "ALTER TABLE users ADD COLUMN nick TEXT;\n",
+    );
+    let locked = s.read("migrations/durable-schema.lock");
+    let r = s.run(&["check"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: released migration `0002_names.sql` was edited: its checksum differs from `migrations/durable-schema.lock`\n \
+         --> migrations/0002_names.sql\n  \
+         = help: released migrations are immutable: restore it and add the change as `0005_<description>.sql` instead\n\n\
+         error: `migrations` has 1 problem\n"
+    );
+    let json = s.run(&["check", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    assert_eq!(v["rule"], "lock");
+    let r = s.run(&["lock"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .ends_with("\n\nerror: `migrations` was not locked: fix the problems above first\n"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.read("migrations/durable-schema.lock"), locked);
+
+    // Removed: the caret points at the lock's line.
+    s.write("migrations/0002_names.sql", NAMES);
+    fs::remove_file(s.0.join("migrations/0004_more.sql")).unwrap();
+    let r = s.run(&["check"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.starts_with(
+            "error: released migration `0004_more.sql` was removed\n --> migrations/durable-schema.lock:8:1\n  |\n8 | 0004 0004_more.sql "
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn lock_keeps_declared_replacements() {
+    let s = project("lock-replaces");
+    assert_eq!(s.run(&["lock"]).code, 0);
+    let old = "0123456789abcdef".repeat(4);
+    let text = s.read("migrations/durable-schema.lock");
+    let line = text.lines().find(|l| l.starts_with("0002 ")).unwrap();
+    let declared = format!("{line} replaces {old}");
+    s.write(
+        "migrations/durable-schema.lock",
+        &text.replace(line, &declared),
+    );
+    s.write("migrations/0004_more.sql", "CREATE TABLE more (x);\n");
+    let r = s.run(&["lock"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = s.read("migrations/durable-schema.lock");
+    assert!(text.contains(&format!("\n{declared}\n")), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("0004 0004_more.sql ")),
+        "{text}"
+    );
+    // The lock is never taken for a migration.
+    assert_eq!(
+        s.run(&["check"]).stdout,
+        "`migrations`: 4 migrations checked, schema version 4, 4 locked\n"
+    );
+}
