@@ -112,6 +112,7 @@ pub mod testing;
 
 #[doc(hidden)]
 pub mod __private {
+    pub use durable_schema_runtime::__ChainLink as ChainLink;
     pub use durable_schema_runtime::__private::MigrateTarget;
     pub use durable_schema_runtime::{Migration, Schema, Statement};
 }

@@ -415,6 +415,47 @@ fn statements_are_slices_of_the_embedded_text() {
     }
 }
 
+/// A released migration deliberately replaced: `replaces` in the lock.
+#[durable_schema(dir = "tests/fixtures/pass/replaced-old")]
+struct ReplacedOld;
+
+#[durable_schema(dir = "tests/fixtures/pass/replaced")]
+struct Replaced;
+
+#[test]
+fn a_replaced_release_keeps_objects_that_applied_the_old_text() {
+    let old_checksum = ReplacedOld::SCHEMA.migrations()[1].checksum();
+    assert_eq!(Replaced::SCHEMA.migrations()[1].replaces(), [old_checksum]);
+    assert!(Replaced::SCHEMA.migrations()[0].replaces().is_empty());
+
+    // An object on the old 0002: current on the fast path, then 0003 only.
+    let conn = Connection::open_in_memory().unwrap();
+    ReplacedOld::SCHEMA.migrate(&conn).unwrap();
+    let report = Replaced::SCHEMA.migrate(&conn).unwrap();
+    assert_eq!(
+        (
+            report.from_version(),
+            report.to_version(),
+            report.applied().len()
+        ),
+        (2, 3, 1)
+    );
+    let again = Replaced::SCHEMA.migrate(&conn).unwrap();
+    assert!(again.is_noop());
+    assert_eq!(again.rows_read(), 1);
+
+    // An object whose old 0002 failed on duplicates: the new text applies.
+    let conn = Connection::open_in_memory().unwrap();
+    durable_schema::Schema::__new("migrations", false, &ReplacedOld::SCHEMA.migrations()[..1])
+        .migrate(&conn)
+        .unwrap();
+    conn.execute_batch("INSERT INTO items (name) VALUES ('a'), ('a')")
+        .unwrap();
+    assert!(ReplacedOld::SCHEMA.migrate(&conn).is_err());
+    let fixed = Replaced::SCHEMA.migrate(&conn).unwrap();
+    assert_eq!((fixed.from_version(), fixed.to_version()), (1, 3));
+}
+
 #[durable_schema(dir = "tests/fixtures/pass/triggers", retry_after = 5)]
 struct QuickRetry;
 

@@ -45,6 +45,7 @@ mod journal;
 mod lock;
 #[cfg(test)]
 mod message_style;
+mod replaced;
 mod replay;
 mod rules;
 mod schema_dump;
@@ -57,6 +58,7 @@ use std::path::Path;
 pub use diagnostic::Diagnostic;
 pub use hash::{chain, checksum};
 pub use lock::{render_lock, Lock, LockEntry, LOCK_FILE};
+pub use replaced::{ChainLink, MAX_LINKS};
 pub use replay::{replay, Finding, ReplaySource};
 pub use rules::Rule;
 pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
@@ -117,6 +119,40 @@ impl Plan {
     /// The highest version (the schema version once migrated).
     pub fn version(&self) -> u32 {
         self.migrations.last().map_or(0, |m| m.source.version)
+    }
+
+    /// For each migration, the checksums of the released texts it replaces
+    /// (the lock's `replaces`; empty without a lock).
+    pub fn replaces(&self) -> Vec<Vec<String>> {
+        self.migrations
+            .iter()
+            .map(|m| {
+                self.lock
+                    .as_ref()
+                    .and_then(|l| l.entry(m.source.version))
+                    .map(|e| e.replaces.clone())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// For each migration, the chain values of every history through a
+    /// replaced text (see [`ChainLink`]); an error when the lock replaces so
+    /// much that a version would accept more than [`MAX_LINKS`] histories.
+    pub fn chain_links(&self) -> Result<Vec<Vec<ChainLink>>, Box<Diagnostic>> {
+        let checksums: Vec<String> = self.migrations.iter().map(|m| m.checksum.clone()).collect();
+        replaced::chain_links(&checksums, &self.replaces()).ok_or_else(|| {
+            let path = self.lock.as_ref().map_or("durable-schema.lock", |l| l.display_path.as_str());
+            Box::new(
+                Diagnostic::file(
+                    path,
+                    format!(
+                        "the lock's `replaces` entries allow more than {MAX_LINKS} histories at one version"
+                    ),
+                )
+                .help("replace fewer released migrations: add a new migration that repairs the data instead"),
+            )
+        })
     }
 }
 

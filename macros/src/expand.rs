@@ -4,7 +4,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use durable_schema_compiler::{check_dir, Options, Plan};
+use durable_schema_compiler::{check_dir, ChainLink, Options, Plan};
 
 use crate::args::{self, Args};
 
@@ -27,10 +27,13 @@ pub fn durable_schema(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let args = args::parse(args);
-    let result = args
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|args| load_and_check(args).map(|plan| expand(&target, args, &plan)));
+    let result = args.as_ref().map_err(Clone::clone).and_then(|args| {
+        let plan = load_and_check(args)?;
+        let links = plan
+            .chain_links()
+            .map_err(|d| syn::Error::new(args.dir.span(), d.to_string()))?;
+        Ok(expand(&target, args, &plan, &links))
+    });
     match result {
         Ok(generated) => quote! { #item #generated },
         Err(errors) => {
@@ -114,7 +117,7 @@ fn load_and_check(args: &Args) -> Result<Plan, syn::Error> {
     })
 }
 
-fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
+fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -> TokenStream {
     let version = plan.version();
     let table = &args.table;
     let strict = args.strict;
@@ -145,7 +148,8 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
     });
     // Each file's text is embedded once; its statements are slices of it
     // (`Statement::__new` slices in const evaluation).
-    let migrations = plan.migrations.iter().map(|m| {
+    let replaces = plan.replaces();
+    let migrations = plan.migrations.iter().enumerate().map(|(i, m)| {
         let v = m.source.version;
         let name = &m.source.name;
         let description = &m.source.description;
@@ -160,6 +164,17 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
             .source
             .journal_when
             .map(|when| quote! { .__with_journal_when(#when) });
+        // A deliberately replaced release (the lock's `replaces`): the
+        // chain values of histories through the old texts.
+        let olds = replaces.get(i).map(Vec::as_slice).unwrap_or_default();
+        let chain_links = links.get(i).map(Vec::as_slice).unwrap_or_default();
+        let replacements = (!olds.is_empty() || !chain_links.is_empty()).then(|| {
+            let links = chain_links.iter().map(|l| {
+                let (prev, checksum, chain) = (&l.prev, &l.checksum, &l.chain);
+                quote! { ::durable_schema::__private::ChainLink::__new(#prev, #checksum, #chain) }
+            });
+            quote! { .__with_replacements(&[#(#olds),*], &[#(#links),*]) }
+        });
         let checks = &m.foreign_key_checks;
         let checks = (!checks.is_empty())
             .then(|| quote! { .__with_foreign_key_checks(&[#(#checks),*]) });
@@ -171,6 +186,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan) -> TokenStream {
             )
             #checks
             #when
+            #replacements
         }}
     });
     let head_query = durable_schema_compiler::tracking::head_query(table);
