@@ -32,7 +32,9 @@
 #   6       v3         main   the previous good build again: data intact, version 3,
 #                             the failure record still there; lagging serves at 3
 #   7       fixed      main   new code tries at once despite the record (inside
-#                             retry_after): 0004 applies, the record is cleared
+#                             retry_after): 0004 applies, the record is cleared; the
+#                             lock declares the fixed 0004 a replacement of the bad
+#                             one, so "clean" (which applied the bad text) keeps it
 #   8       v2-strict  main   `strict = true` over a version-4 object: 503 "ahead"
 #   9       v2         main   rollback: old code over a newer database keeps serving
 #   10      edited     main   0002 edited after it was applied: 503 "edited", data intact
@@ -133,11 +135,14 @@ make_variant() {
   mkdir -p "$dir/src" "$dir/migrations" "$dir/.cargo"
   # basename -> source file; later sources win
   local -A pick=()
+  local lock_src=""
   for f in "$example"/migrations/*.sql; do pick[$(basename "$f")]="$f"; done
   local v
   for v in "$@"; do
     [[ -d "$example/variants/$v" ]] || abort "build $name" "no variants/$v"
     for f in "$example/variants/$v"/*.sql; do pick[$(basename "$f")]="$f"; done
+    # a history lock (durable-schema.lock) travels with its variant
+    [[ -f "$example/variants/$v/durable-schema.lock" ]] && lock_src="$example/variants/$v/durable-schema.lock"
   done
   # the migration set: exactly the picked files
   for f in "$dir"/migrations/*; do
@@ -146,6 +151,11 @@ make_variant() {
   done
   local b
   for b in "${!pick[@]}"; do sync_file "${pick[$b]}" "$dir/migrations/$b"; done
+  if [[ -n "$lock_src" ]]; then
+    sync_file "$lock_src" "$dir/migrations/durable-schema.lock"
+  else
+    rm -f "$dir/migrations/durable-schema.lock"
+  fi
   for f in "$example"/src/*.rs; do sync_file "$f" "$dir/src/$(basename "$f")"; done
   if [[ $strict -eq 1 ]]; then
     local attr='#[durable_schema(dir = "migrations")]'
@@ -628,6 +638,16 @@ check "lagging: one log line: failed, from 2, to 3, applied [3], rows_written > 
   "failed;2;3;3;true;0004_unique_messages.sql"
 
 # ---- 5. the same failing code again, within retry_after --------------------------------
+# A room without double-posts applies the first 0004: the fixed build will
+# declare it replaced (variants/fixed/durable-schema.lock) and keep this room
+# as it is, on the one-row fast path.
+http POST /rooms/clean/messages '{"author":"erin","body":"only once"}'
+check "replaced release: a room without double-posts applies the first 0004 (201)" "$CODE" 201
+http GET /rooms/clean/schema
+check "replaced release: that room is at version 4 with the first 0004" \
+  "$(jget d.stored_version);$(versions)" "4;1,2,3,4"
+clean_row4="$(jget 'JSON.stringify(d.applied[3])')"
+
 deploy bad
 http GET /rooms/alpha/messages
 check "deferred: the bad build restarted: 503, kind deferred (version 4, 1 attempt)" \
@@ -694,6 +714,14 @@ check "lagging: the fixed build migrates it to 4 (200, duplicate removed)" \
   "$CODE:$(jget 'd.messages.map(m => m.author + ":" + m.body).join(",")')" "200:dan:twice"
 http GET /rooms/lagging/schema
 check "lagging: stored version 4, tracking rows 1..4" "$(jget d.stored_version);$(versions)" "4;1,2,3,4"
+http GET /rooms/clean/messages
+check "replaced release: the room that applied the first 0004 serves the fixed build (200, 1 message)" \
+  "$CODE:$(jget d.count)" "200:1"
+http GET /rooms/clean/schema
+check "replaced release: nothing re-run there: row 4 unchanged (first text's checksum, applied_at)" \
+  "$(jget 'JSON.stringify(d.applied[3])')" "$clean_row4"
+check "replaced release: its up-to-date check read one row and applied nothing" \
+  "$(jget '[d.last_run.rows_read, d.last_run.applied.length, d.last_run.error].join(";")')" "1;0;"
 
 # ---- 9. strict = true over a newer database -------------------------------------------
 deploy v2-strict
