@@ -185,6 +185,17 @@ make_variant() {
 }
 
 declare -A BUILD_VERSION=()
+# The bad build's failure in durable_schema::testing's model of a Durable
+# Object (tests/testing.rs: the same migrations, alpha's rows), compared with
+# workerd's at deploy 4. rustup's cargo and the workspace's own target dir,
+# as for the workspace's tests (warm in CI).
+crosscheck="$work/crosscheck.json"
+rm -f "$crosscheck"
+host_cargo="${CARGO:-$HOME/.cargo/bin/cargo}"
+[[ -x "$host_cargo" ]] || host_cargo=cargo
+(cd "$root" && CARGO_TARGET_DIR="$root/target" DS_CROSSCHECK_OUT="$crosscheck" "$host_cargo" test -q \
+  -p durable-schema --test testing crosscheck_the_bad_0004_on_alpha) >"$logs/crosscheck.log" 2>&1 \
+  || say "crosscheck: the native run failed (see $logs/crosscheck.log)"
 t_build=$SECONDS
 make_variant v2 2
 make_variant v3 3 v3
@@ -551,6 +562,18 @@ check "failing migration: the error carries SQLite's message (UNIQUE constraint 
   "$(jget '/UNIQUE constraint failed/.test(d.migration.sqlite)')" "true"
 check "failing migration: the error locates the statement (0004_unique_messages.sql:9:1)" \
   "$(jget '[d.migration.line, d.migration.column].join(":")')" "9:1"
+# The same failure in durable_schema::testing's model (computed before the deploys).
+workerd_error="$(jget 'JSON.stringify(d.migration)')"
+if [[ -s "$crosscheck" ]]; then
+  BODY="$(cat "$crosscheck")"
+  native="$(jget 'JSON.stringify(["kind","version","file","statement","line","column","sqlite","message"].map(k => d[k]))')"
+  BODY="$workerd_error"
+  in_workerd="$(jget 'JSON.stringify(["kind","version","file","statement","line","column","sqlite","message"].map(k => d[k]))')"
+  check "model cross-check: workerd and durable_schema::testing give the same error (kind, file, statement, line, SQLite's message, text)" \
+    "$in_workerd" "$native"
+else
+  fail "model cross-check: the native run" "see $logs/crosscheck.log"
+fi
 if log_has "0004_unique_messages.sql"; then
   pass "failing migration: the error is logged with the file name (0004_unique_messages.sql)"
 else

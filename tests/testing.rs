@@ -336,3 +336,79 @@ fn fixtures_a_durable_object_would_refuse_fail_here_too() {
     // write, as on a Durable Object).
     assert_eq!(count(&db, "SELECT max(version) FROM migrations"), 4);
 }
+
+/// The example Worker's `bad` build (examples/worker-chat: migrations/ plus
+/// variants/v3 and variants/bad), copied: `scripts/e2e.sh` runs the same
+/// failure in workerd and compares its error with this one.
+#[durable_schema(dir = "tests/fixtures/crosscheck")]
+struct ChatRoomBad;
+
+#[test]
+fn crosscheck_fixture_is_the_example_workers_bad_build() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (copy, source) in [
+        (
+            "0001_create_messages.sql",
+            "migrations/0001_create_messages.sql",
+        ),
+        (
+            "0002_index_messages_by_author.sql",
+            "migrations/0002_index_messages_by_author.sql",
+        ),
+        (
+            "0003_add_reactions.sql",
+            "variants/v3/0003_add_reactions.sql",
+        ),
+        (
+            "0004_unique_messages.sql",
+            "variants/bad/0004_unique_messages.sql",
+        ),
+    ] {
+        let copy = std::fs::read(root.join("tests/fixtures/crosscheck").join(copy)).unwrap();
+        let source = std::fs::read(root.join("examples/worker-chat").join(source)).unwrap();
+        assert_eq!(
+            copy, source,
+            "tests/fixtures/crosscheck drifted from the example"
+        );
+    }
+}
+
+/// The e2e's room alpha when the bad build meets it: version 3, a reaction,
+/// a double-post. The model gives the error workerd gives (the e2e compares
+/// the two, field by field, with `DS_CROSSCHECK_OUT` set).
+#[test]
+fn crosscheck_the_bad_0004_on_alpha() {
+    let db = testing::at_version(&ChatRoomBad::SCHEMA, 3);
+    db.exec(
+        "INSERT INTO messages (author, body, reactions) VALUES \
+         ('alice', 'hello', 1), ('bob', 'hi', 0), ('bob', 'hi', 0)",
+    )
+    .unwrap();
+    db.end_event().unwrap();
+    let wake = ChatRoomBad::SCHEMA.wake(&db);
+    let err = wake.error().expect("0004 fails on the double-post");
+    assert_eq!(
+        err,
+        &MigrateError::Statement {
+            version: 4,
+            file: "0004_unique_messages.sql",
+            statement: 2,
+            line: 9,
+            column: 1,
+            message: "UNIQUE constraint failed: messages.author, messages.body".into(),
+        }
+    );
+    db.end_event().unwrap();
+    // The first statement left no trace; version 3 stays.
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM sqlite_master WHERE name = 'moderation'"
+        ),
+        0
+    );
+    assert_eq!(version(&db, &ChatRoomBad::SCHEMA), 3);
+    if let Some(out) = std::env::var_os("DS_CROSSCHECK_OUT") {
+        std::fs::write(out, err.to_json()).unwrap();
+    }
+}

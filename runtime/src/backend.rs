@@ -191,6 +191,31 @@ impl fmt::Display for BackendError {
 
 impl std::error::Error for BackendError {}
 
+/// SQLite's own message from workerd's, which appends the result code:
+/// `UNIQUE constraint failed: t.x: SQLITE_CONSTRAINT (extended:
+/// SQLITE_CONSTRAINT_UNIQUE)` becomes `UNIQUE constraint failed: t.x`, so a
+/// `MigrateError` reads the same on a Durable Object as natively.
+pub(crate) fn sqlite_message(raw: &str) -> &str {
+    let is_code = |c: &str| {
+        c.len() > "SQLITE_".len()
+            && c.starts_with("SQLITE_")
+            && c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+    };
+    // ` (extended: SQLITE_X_Y)` first, if there is one.
+    let base = match raw
+        .strip_suffix(')')
+        .and_then(|r| r.rsplit_once(" (extended: "))
+    {
+        Some((base, extended)) if is_code(extended) => base,
+        Some(_) => return raw,
+        None => raw,
+    };
+    match base.rsplit_once(": ") {
+        Some((message, code)) if is_code(code) => message,
+        _ => raw,
+    }
+}
+
 /// Why [`Backend::transaction`] failed: which step (0-based index into the
 /// steps it was given) and the database's message. `step` is `None` when the
 /// transaction itself could not begin or commit.
@@ -243,6 +268,33 @@ impl TxError {
     /// The database's error.
     pub fn error(&self) -> &BackendError {
         &self.error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_message;
+
+    #[test]
+    fn workerds_result_code_suffix_is_dropped() {
+        assert_eq!(
+            sqlite_message("UNIQUE constraint failed: messages.author, messages.body: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_UNIQUE)"),
+            "UNIQUE constraint failed: messages.author, messages.body"
+        );
+        assert_eq!(
+            sqlite_message("no such table: x: SQLITE_ERROR"),
+            "no such table: x"
+        );
+        // Anything else stays as it is.
+        assert_eq!(
+            sqlite_message("near \"x\": syntax error"),
+            "near \"x\": syntax error"
+        );
+        assert_eq!(sqlite_message("a: SQLITE_lower"), "a: SQLITE_lower");
+        assert_eq!(
+            sqlite_message("a: SQLITE_X (extended: nope)"),
+            "a: SQLITE_X (extended: nope)"
+        );
     }
 }
 

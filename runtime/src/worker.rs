@@ -57,7 +57,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::__private::MigrateTarget;
-use crate::backend::{Backend, BackendError, Rows, Step, TxError, Value};
+use crate::backend::{sqlite_message, Backend, BackendError, Rows, Step, TxError, Value};
 use crate::{MigrateError, Schema, Status, Wake};
 
 /// A Durable Object's SQLite storage as a [`Backend`].
@@ -125,12 +125,13 @@ fn value(v: SqlStorageValue) -> Value {
 /// workerd's own message (e.g. `UNIQUE constraint failed: users.email:
 /// SQLITE_CONSTRAINT`), without workers-rs's `Error: ` prefix.
 fn message(e: ::worker::Error) -> BackendError {
-    match e {
+    let text = match e {
         ::worker::Error::UnknownJsError { message, .. } | ::worker::Error::JsError(message) => {
-            BackendError::new(message)
+            message
         }
-        other => BackendError::new(other.to_string()),
-    }
+        other => other.to_string(),
+    };
+    BackendError::new(sqlite_message(&text))
 }
 
 fn js_message(v: &JsValue) -> String {
@@ -223,7 +224,7 @@ impl Backend for DurableObjectSql {
             Err(thrown) => {
                 let failed = failed.borrow_mut().take();
                 Err(failed.unwrap_or_else(|| {
-                    TxError::outside_steps(BackendError::new(js_message(&thrown)))
+                    TxError::outside_steps(BackendError::new(sqlite_message(&js_message(&thrown))))
                 }))
             }
         }
