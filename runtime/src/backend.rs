@@ -195,6 +195,7 @@ impl std::error::Error for BackendError {}
 /// `UNIQUE constraint failed: t.x: SQLITE_CONSTRAINT (extended:
 /// SQLITE_CONSTRAINT_UNIQUE)` becomes `UNIQUE constraint failed: t.x`, so a
 /// `MigrateError` reads the same on a Durable Object as natively.
+#[cfg(any(target_arch = "wasm32", feature = "worker", test))]
 pub(crate) fn sqlite_message(raw: &str) -> &str {
     let is_code = |c: &str| {
         c.len() > "SQLITE_".len()
@@ -271,33 +272,6 @@ impl TxError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::sqlite_message;
-
-    #[test]
-    fn workerds_result_code_suffix_is_dropped() {
-        assert_eq!(
-            sqlite_message("UNIQUE constraint failed: messages.author, messages.body: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_UNIQUE)"),
-            "UNIQUE constraint failed: messages.author, messages.body"
-        );
-        assert_eq!(
-            sqlite_message("no such table: x: SQLITE_ERROR"),
-            "no such table: x"
-        );
-        // Anything else stays as it is.
-        assert_eq!(
-            sqlite_message("near \"x\": syntax error"),
-            "near \"x\": syntax error"
-        );
-        assert_eq!(sqlite_message("a: SQLITE_lower"), "a: SQLITE_lower");
-        assert_eq!(
-            sqlite_message("a: SQLITE_X (extended: nope)"),
-            "a: SQLITE_X (extended: nope)"
-        );
-    }
-}
-
 impl fmt::Display for TxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.step {
@@ -366,5 +340,32 @@ impl<B: Backend + ?Sized> Backend for &B {
 
     fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
         (**self).transaction(steps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_message;
+
+    #[test]
+    fn workerds_result_code_suffix_is_dropped() {
+        assert_eq!(
+            sqlite_message("UNIQUE constraint failed: messages.author, messages.body: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_UNIQUE)"),
+            "UNIQUE constraint failed: messages.author, messages.body"
+        );
+        assert_eq!(
+            sqlite_message("no such table: x: SQLITE_ERROR"),
+            "no such table: x"
+        );
+        // Anything else stays as it is.
+        assert_eq!(
+            sqlite_message("near \"x\": syntax error"),
+            "near \"x\": syntax error"
+        );
+        assert_eq!(sqlite_message("a: SQLITE_lower"), "a: SQLITE_lower");
+        assert_eq!(
+            sqlite_message("a: SQLITE_X (extended: nope)"),
+            "a: SQLITE_X (extended: nope)"
+        );
     }
 }
