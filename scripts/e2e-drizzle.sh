@@ -66,34 +66,14 @@ T1=1767538817096 # add_reactions, as merged from an older branch
 T2=1767866404871 # index_by_author
 T3=1768471205230 # 0002_add_reactions, drizzle-kit's next migration
 
-t_start=$SECONDS
-PASSED=0
-FAILED=0
-
-say() { printf '[e2e-drizzle] %s\n' "$*"; }
-pass() { PASSED=$((PASSED + 1)); printf 'PASS  %s\n' "$1"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL  %s%s\n' "$1" "${2:+  ($2)}"; }
-finish() {
-  if declare -F stop_wrangler >/dev/null; then stop_wrangler; fi
-  say "total wall time: $((SECONDS - t_start)) s; logs in $logs"
-  printf 'e2e-drizzle: %d passed, %d failed\n' "$PASSED" "$FAILED"
-  [[ $FAILED -eq 0 ]]
-  exit
-}
-# A setup step that cannot go on (toolchain, build, wrangler start): one FAIL, stop.
-abort() { fail "$1" "${2:-}"; finish; }
-
-# check NAME ACTUAL EXPECTED
-check() {
-  if [[ "$2" == "$3" ]]; then pass "$1"; else fail "$1" "expected [$3], got [$2]"; fi
-}
+# say/pass/fail/check/finish/abort, toolchain, jget, sync_file, wrangler_up, http,
+# ds_log, check_deploy_logs: scripts/e2e-lib.sh (shared with e2e.sh)
+E2E_NAME="e2e-drizzle"
+# shellcheck source=scripts/e2e-lib.sh
+source "$here/e2e-lib.sh"
 
 # ---- toolchain ------------------------------------------------------------------
-say "toolchain (scripts/wasm-env.sh)"
-env_file="$("$root/scripts/wasm-env.sh" "$example/rust/Cargo.lock")" || abort "toolchain install" "scripts/wasm-env.sh failed"
-# shellcheck disable=SC1090
-source "$env_file"
-command -v curl >/dev/null || abort "toolchain" "curl not found"
+toolchain "$example/rust/Cargo.lock"
 mkdir -p "$logs"
 rm -f "$logs"/*.log
 
@@ -114,23 +94,9 @@ else
   fail "drizzle/migrations.js is up to date" "$(cat "$logs/gen-check.log")"
 fi
 
-# JSON field of $BODY (a JS expression over `d`); prints "" when BODY is no JSON.
-jget() {
-  printf '%s' "$BODY" | "$DS_NODE" -e '
-    let d; try { d = JSON.parse(require("fs").readFileSync(0, "utf8")); } catch { process.exit(0); }
-    let v; try { v = eval(process.argv[1]); } catch { process.exit(0); }
-    if (v !== undefined) process.stdout.write(typeof v === "string" ? v : JSON.stringify(v));' "$1"
-}
-
 # ---- trees and builds -----------------------------------------------------------
 # One target dir with e2e.sh: std, worker and durable-schema build once for both.
 export CARGO_TARGET_DIR="$root/examples/worker-chat/target"
-
-# sync_file SRC DST: copy only when the content differs (an unchanged file keeps
-# its mtime, so cargo does not rebuild).
-sync_file() {
-  cmp -s "$1" "$2" 2>/dev/null || { mkdir -p "$(dirname "$2")" && cp "$1" "$2"; }
-}
 
 # tree NAME [VARIANT]: $work/trees/NAME/drizzle = the example's drizzle/ with
 # variants/VARIANT/ on top: the variant's journal (if any) replaces the base's,
@@ -215,139 +181,28 @@ say "trees and builds done in $((SECONDS - t_build)) s"
 # ---- wrangler dev ------------------------------------------------------------------
 rm -rf "$state_a" "$state_b"
 mkdir -p "$state_a" "$state_b"
-PORT=""
-LOG=""
-PGID=""
-WR_PID=""
 DEPLOY=""
-
-free_port() {
-  "$DS_NODE" -e 'const s = require("net").createServer();
-    s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-stop_wrangler() {
-  if [[ -n "$PGID" ]]; then
-    kill -TERM -- "-$PGID" 2>/dev/null || true
-    local i
-    for i in $(seq 1 100); do
-      pgrep -g "$PGID" >/dev/null 2>&1 || break
-      sleep 0.1
-    done
-    if pgrep -g "$PGID" >/dev/null 2>&1; then
-      say "wrangler (pgid $PGID) still running after 10 s: SIGKILL"
-      kill -KILL -- "-$PGID" 2>/dev/null || true
-    fi
-    PGID=""
-  fi
-  if [[ -n "$WR_PID" ]]; then
-    wait "$WR_PID" 2>/dev/null || true
-    WR_PID=""
-  fi
-}
-trap 'stop_wrangler' EXIT
-trap 'say "interrupted"; exit 130' INT
-trap 'say "terminated"; exit 143' TERM
+wrangler_traps
 
 # deploy LABEL TREE SIDE STATE_DIR: (re)start wrangler dev on TREE's ts or rust
 # build over the persisted state; waits for GET / and checks it is that build.
 deploy() {
   local label="$1" name="$2" side="$3" persist="$4"
-  local dir="$work/trees/$name/$side"
   stop_wrangler
   DEPLOY="$label"
   PORT="$(free_port)"
-  local inspector; inspector="$(free_port)"
   LOG="$logs/deploy-$label-$side-$name.log"
-  local pgid_file="$work/wrangler.pgid"
-  rm -f "$pgid_file"
   say "deploy $label: $side build of tree $name on 127.0.0.1:$PORT (state $(basename "$persist"))"
-  local t=$SECONDS
-  # shellcheck disable=SC2016  # $$ and $@ belong to the inner bash
-  (
-    cd "$dir" || exit 1
-    exec env WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false \
-      CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_LOG_PATH="$logs/wrangler-debug" \
-      PGID_FILE="$pgid_file" \
-      setsid bash -c 'echo $$ >"$PGID_FILE"; exec "$@"' _ \
-      "$DS_WRANGLER" dev --local --ip 127.0.0.1 --port "$PORT" \
-      --inspector-ip 127.0.0.1 --inspector-port "$inspector" \
-      --persist-to "$persist" --show-interactive-dev-session=false
-  ) >"$LOG" 2>&1 </dev/null &
-  WR_PID=$!
-  local i
-  for i in $(seq 1 50); do
-    [[ -s "$pgid_file" ]] && break
-    sleep 0.1
-  done
-  PGID="$(cat "$pgid_file" 2>/dev/null || true)"
-  [[ -n "$PGID" ]] || abort "deploy $label: start wrangler" "no process group recorded"
+  wrangler_up "$work/trees/$name/$side" "$persist" "deploy $label" "drizzle-chat ok"
   local expected
   if [[ "$side" == ts ]]; then
     expected="drizzle-chat ok (ts): journal entries $("$DS_NODE" -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).entries.length)' "$work/trees/$name/drizzle/meta/_journal.json")"
   else
     expected="drizzle-chat ok (rust): schema version ${BUILD_VERSION[$name]}"
   fi
-  local banner
-  for i in $(seq 1 300); do
-    banner="$(curl -s --max-time 2 "http://127.0.0.1:$PORT/" 2>/dev/null)"
-    if [[ "$banner" == "drizzle-chat ok"* ]]; then
-      say "deploy $label: ready in $((SECONDS - t)) s"
-      check "deploy $label serves the $side build of tree $name" "$banner" "$expected"
-      return 0
-    fi
-    if ! kill -0 "$WR_PID" 2>/dev/null; then break; fi
-    sleep 0.2
-  done
-  tail -n 30 "$LOG"
-  abort "deploy $label: wrangler ready" "see $LOG"
+  check "deploy $label serves the $side build of tree $name" "$BANNER" "$expected"
 }
 
-# http METHOD PATH [JSON]: sets CODE (000 when no answer) and BODY.
-http() {
-  local out="$work/response.body"
-  local args=(-s -o "$out" -w '%{http_code}' --max-time 20 -X "$1")
-  if [[ $# -ge 3 ]]; then args+=(-H 'content-type: application/json' --data "$3"); fi
-  rm -f "$out"
-  CODE="$(curl "${args[@]}" "http://127.0.0.1:$PORT$2" 2>/dev/null)" || true
-  [[ -n "$CODE" ]] || CODE="000"
-  BODY="$(cat "$out" 2>/dev/null || true)"
-}
-
-# The library's JSON log lines (`{"event":"durable-schema",...}`) in a deploy's log.
-cat >"$work/dslog.js" <<'EOF'
-// node dslog.js LOG OBJECT [OUTCOME]: the durable-schema lines of LOG for
-// OBJECT ("*": every object) and OUTCOME, as a JSON array of the parsed lines.
-const [file, object, outcome] = process.argv.slice(2);
-const out = [];
-for (const raw of require("fs").readFileSync(file, "utf8").split("\n")) {
-  const s = raw.replace(/\x1b\[[0-9;]*m/g, "");
-  const i = s.indexOf('{"event":"durable-schema"');
-  if (i < 0) continue;
-  let l;
-  try { l = JSON.parse(s.slice(i, s.lastIndexOf("}") + 1)); } catch { l = { unparsable: s.slice(i) }; }
-  if (object !== "*" && l.object !== undefined && l.object !== object) continue;
-  if (outcome && l.outcome !== outcome) continue;
-  out.push(l);
-}
-process.stdout.write(JSON.stringify(out));
-EOF
-
-# ds_log OBJECT [OUTCOME]: BODY = this deploy's durable-schema lines for OBJECT
-# (with OUTCOME), a JSON array; waits up to 5 s for at least one. DS_WAIT=0
-# when none is expected: gives wrangler's output half a second, reads once.
-ds_log() {
-  local i tries=25
-  if [[ "${DS_WAIT:-1}" == 0 ]]; then tries=1; sleep 0.5; fi
-  for i in $(seq 1 "$tries"); do
-    BODY="$("$DS_NODE" "$work/dslog.js" "$LOG" "$@")"
-    [[ "$BODY" != "[]" ]] && return 0
-    [[ $i -lt $tries ]] && sleep 0.2
-  done
-  return 0
-}
-
-versions() { jget '(d.applied || []).map(a => a.version).join(",")'; }
 # drizzle's table as /export shows it: "created_at|hash" per row, in order.
 ledger_rows() { jget '(d.__drizzle_migrations ? d.__drizzle_migrations.rows : []).map(r => r.created_at + "|" + r.hash).sort().join(",")'; }
 # drizzle's table from /export, key order normalized (serde_json sorts keys, JS
@@ -518,8 +373,5 @@ check "B3 rust: epsilon's log: one adopted line, 3 -> 3" \
 stop_wrangler
 
 # ---- never a panic, never an unhandled rejection -------------------------------------
-panicked="$(grep -liE 'Rust panic|panicked|RuntimeError: unreachable|Reinitializing Wasm' "$logs"/deploy-*.log 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')"
-check "no Rust panic or wasm trap in any deploy's log ($(ls "$logs"/deploy-*.log | wc -l) logs)" "$panicked" ""
-unhandled="$(grep -liE 'unhandled|uncaught' "$logs"/deploy-*.log 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')"
-check "no unhandled promise rejection or uncaught exception in any deploy's log" "$unhandled" ""
+check_deploy_logs
 finish

@@ -68,42 +68,14 @@ logs="$work/logs"
 class="ChatRoom"
 script_name="worker-chat" # `name` in wrangler.toml: the DO state lives in <script>-<class>/
 
-t_start=$SECONDS
-PASSED=0
-FAILED=0
-
-say() { printf '[e2e] %s\n' "$*"; }
-pass() { PASSED=$((PASSED + 1)); printf 'PASS  %s\n' "$1"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL  %s%s\n' "$1" "${2:+  ($2)}"; }
-finish() {
-  if declare -F stop_wrangler >/dev/null; then stop_wrangler; fi
-  say "total wall time: $((SECONDS - t_start)) s; logs in $logs"
-  printf 'e2e: %d passed, %d failed\n' "$PASSED" "$FAILED"
-  [[ $FAILED -eq 0 ]]
-  exit
-}
-# A setup step that cannot go on (toolchain, build, wrangler start): one FAIL, stop.
-abort() { fail "$1" "${2:-}"; finish; }
+# say/pass/fail/check/finish/abort, toolchain, jget, sync_file, wrangler_up, http,
+# log_has, ds_log, check_deploy_logs: scripts/e2e-lib.sh (shared with e2e-drizzle.sh)
+E2E_NAME="e2e"
+# shellcheck source=scripts/e2e-lib.sh
+source "$here/e2e-lib.sh"
 
 # ---- toolchain ------------------------------------------------------------------
-say "toolchain (scripts/wasm-env.sh)"
-env_file="$("$root/scripts/wasm-env.sh" "$example/Cargo.lock")" || abort "toolchain install" "scripts/wasm-env.sh failed"
-# shellcheck disable=SC1090
-source "$env_file"
-command -v curl >/dev/null || abort "toolchain" "curl not found"
-
-# JSON field of $BODY (a JS expression over `d`); prints "" when BODY is no JSON.
-jget() {
-  printf '%s' "$BODY" | "$DS_NODE" -e '
-    let d; try { d = JSON.parse(require("fs").readFileSync(0, "utf8")); } catch { process.exit(0); }
-    let v; try { v = eval(process.argv[1]); } catch { process.exit(0); }
-    if (v !== undefined) process.stdout.write(typeof v === "string" ? v : JSON.stringify(v));' "$1"
-}
-
-# check NAME ACTUAL EXPECTED
-check() {
-  if [[ "$2" == "$3" ]]; then pass "$1"; else fail "$1" "expected [$3], got [$2]"; fi
-}
+toolchain "$example/Cargo.lock"
 
 # ---- builds ---------------------------------------------------------------------
 # One target dir for every variant: the dependencies (std, worker, durable-schema)
@@ -111,12 +83,6 @@ check() {
 export CARGO_TARGET_DIR="$example/target"
 mkdir -p "$logs"
 rm -f "$logs"/*.log
-
-# sync_file SRC DST: copy only when the content differs, so an unchanged file keeps
-# its mtime (no rebuild) and a changed one gets a new mtime (cargo rebuilds).
-sync_file() {
-  cmp -s "$1" "$2" 2>/dev/null || { mkdir -p "$(dirname "$2")" && cp "$1" "$2"; }
-}
 
 # make_variant NAME VERSION [--strict] [variant-subdir...]: a copy of the example
 # crate plus the extra migration files, built into $work/crates/NAME/build.
@@ -210,100 +176,22 @@ say "builds done in $((SECONDS - t_build)) s"
 if [[ -z "${E2E_KEEP:-}" ]]; then rm -rf "$state"; fi
 rm -rf "$state_fk"
 mkdir -p "$state" "$state_fk"
-PORT=""
-LOG=""
-PGID=""
-WR_PID=""
 DEPLOY=0
-
-free_port() {
-  "$DS_NODE" -e 'const s = require("net").createServer();
-    s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-stop_wrangler() {
-  if [[ -n "$PGID" ]]; then
-    kill -TERM -- "-$PGID" 2>/dev/null || true
-    local i
-    for i in $(seq 1 100); do
-      pgrep -g "$PGID" >/dev/null 2>&1 || break
-      sleep 0.1
-    done
-    if pgrep -g "$PGID" >/dev/null 2>&1; then
-      say "wrangler (pgid $PGID) still running after 10 s: SIGKILL"
-      kill -KILL -- "-$PGID" 2>/dev/null || true
-    fi
-    PGID=""
-  fi
-  if [[ -n "$WR_PID" ]]; then
-    wait "$WR_PID" 2>/dev/null || true
-    WR_PID=""
-  fi
-}
-trap 'stop_wrangler' EXIT
-trap 'say "interrupted"; exit 130' INT
-trap 'say "terminated"; exit 143' TERM
+wrangler_traps
 
 # deploy NAME [STATE_DIR]: (re)start wrangler dev on build NAME over the
 # persisted state (default: the main state dir).
 deploy() {
   local name="$1" persist="${2:-$state}"
-  local dir="$work/crates/$name"
   stop_wrangler
   DEPLOY=$((DEPLOY + 1))
   PORT="$(free_port)"
-  local inspector; inspector="$(free_port)"
   LOG="$logs/deploy-$DEPLOY-$name.log"
-  local pgid_file="$work/wrangler.pgid"
-  rm -f "$pgid_file"
   say "deploy $DEPLOY: build $name on 127.0.0.1:$PORT (state $persist)"
-  local t=$SECONDS
-  # shellcheck disable=SC2016  # $$ and $@ belong to the inner bash
-  (
-    cd "$dir" || exit 1
-    exec env WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false \
-      CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_LOG_PATH="$logs/wrangler-debug" \
-      PGID_FILE="$pgid_file" \
-      setsid bash -c 'echo $$ >"$PGID_FILE"; exec "$@"' _ \
-      "$DS_WRANGLER" dev --local --ip 127.0.0.1 --port "$PORT" \
-      --inspector-ip 127.0.0.1 --inspector-port "$inspector" \
-      --persist-to "$persist" --show-interactive-dev-session=false
-  ) >"$LOG" 2>&1 </dev/null &
-  WR_PID=$!
-  local i
-  for i in $(seq 1 50); do
-    [[ -s "$pgid_file" ]] && break
-    sleep 0.1
-  done
-  PGID="$(cat "$pgid_file" 2>/dev/null || true)"
-  [[ -n "$PGID" ]] || abort "deploy $DEPLOY ($name): start wrangler" "no process group recorded"
-  # ready: GET / answers (up to 60 s)
-  local banner
-  for i in $(seq 1 300); do
-    banner="$(curl -s --max-time 2 "http://127.0.0.1:$PORT/" 2>/dev/null)"
-    if [[ "$banner" == "worker-chat ok"* ]]; then
-      say "deploy $DEPLOY: ready in $((SECONDS - t)) s"
-      # guards against serving a stale build: GET / reports the code's version
-      check "deploy $DEPLOY serves build $name (code version ${BUILD_VERSION[$name]})" \
-        "$banner" "worker-chat ok: schema version ${BUILD_VERSION[$name]}"
-      return 0
-    fi
-    if ! kill -0 "$WR_PID" 2>/dev/null; then break; fi
-    sleep 0.2
-  done
-  tail -n 30 "$LOG"
-  abort "deploy $DEPLOY ($name): wrangler ready" "see $LOG"
-}
-
-# http METHOD PATH [JSON]: sets CODE (000 when no answer) and BODY.
-http() {
-  local out="$work/response.body"
-  local args=(-s -o "$out" -w '%{http_code}' --max-time 20 -X "$1")
-  if [[ $# -ge 3 ]]; then args+=(-H 'content-type: application/json' --data "$3"); fi
-  rm -f "$out"
-  CODE="$(curl "${args[@]}" "http://127.0.0.1:$PORT$2" 2>/dev/null)" || true
-  [[ -n "$CODE" ]] || CODE="000"
-  BODY="$(cat "$out" 2>/dev/null || true)"
+  wrangler_up "$work/crates/$name" "$persist" "deploy $DEPLOY ($name)" "worker-chat ok"
+  # guards against serving a stale build: GET / reports the code's version
+  check "deploy $DEPLOY serves build $name (code version ${BUILD_VERSION[$name]})" \
+    "$BANNER" "worker-chat ok: schema version ${BUILD_VERSION[$name]}"
 }
 
 # parallel N METHOD PATH-PREFIX: N requests at once; sets PAR_OK (2xx count),
@@ -329,52 +217,6 @@ parallel() {
   done
 }
 
-# log_has TEXT: wrangler's output of this deploy mentions TEXT (waits up to 5 s).
-log_has() {
-  local i
-  for i in $(seq 1 25); do
-    grep -qF -- "$1" "$LOG" && return 0
-    sleep 0.2
-  done
-  return 1
-}
-
-# The structured log lines of the library in a deploy's log: one JSON object
-# per line starting with {"event":"durable-schema" (wrangler prefixes
-# console.error output with a colored "✘ [ERROR]").
-cat >"$work/dslog.js" <<'EOF'
-// node dslog.js LOG OBJECT [OUTCOME]: the durable-schema lines of LOG for
-// OBJECT (and OUTCOME), as a JSON array of the parsed lines.
-const [file, object, outcome] = process.argv.slice(2);
-const out = [];
-for (const raw of require("fs").readFileSync(file, "utf8").split("\n")) {
-  const s = raw.replace(/\x1b\[[0-9;]*m/g, "");
-  const i = s.indexOf('{"event":"durable-schema"');
-  if (i < 0) continue;
-  let l;
-  try { l = JSON.parse(s.slice(i, s.lastIndexOf("}") + 1)); } catch { l = { unparsable: s.slice(i) }; }
-  if (l.object !== undefined && l.object !== object) continue;
-  if (outcome && l.outcome !== outcome) continue;
-  out.push(l);
-}
-process.stdout.write(JSON.stringify(out));
-EOF
-
-# ds_log OBJECT [OUTCOME]: BODY = this deploy's durable-schema lines for OBJECT
-# (with OUTCOME), a JSON array; waits up to 5 s for at least one. DS_WAIT=0
-# when none is expected: gives wrangler's output half a second, reads once.
-ds_log() {
-  local i tries=25
-  if [[ "${DS_WAIT:-1}" == 0 ]]; then tries=1; sleep 0.5; fi
-  for i in $(seq 1 "$tries"); do
-    BODY="$("$DS_NODE" "$work/dslog.js" "$LOG" "$@")"
-    [[ "$BODY" != "[]" ]] && return 0
-    [[ $i -lt $tries ]] && sleep 0.2
-  done
-  return 0
-}
-
-versions() { jget '(d.applied || []).map(a => a.version).join(",")'; }
 # the object id of room $1, from its /schema route
 object_id() { http GET "/rooms/$1/schema"; jget d.object_id; }
 # the /export route's table names, comma-separated
@@ -824,14 +666,7 @@ check "foreign key: one log line: failed, 2 -> 3, applied [3], foreign_key" \
 stop_wrangler
 
 # ---- 10. never a panic, never an unhandled rejection -------------------------------
-# A panic (panic = "abort") never answers its request and traps the wasm
-# instance (the shim then logs "Reinitializing Wasm application"); a rejected
-# promise nobody awaits, or an exception thrown out of an event, is a bug too
-# (workerd logs "Uncaught (in promise) ...", "Uncaught ...").
-panicked="$(grep -liE 'Rust panic|panicked|RuntimeError: unreachable|Reinitializing Wasm' "$logs"/deploy-*.log 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')"
-check "no Rust panic or wasm trap in any deploy's log ($(ls "$logs"/deploy-*.log | wc -l) logs)" "$panicked" ""
-unhandled="$(grep -liE 'unhandled|uncaught' "$logs"/deploy-*.log 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')"
-check "no unhandled promise rejection or uncaught exception in any deploy's log" "$unhandled" ""
+check_deploy_logs
 say "measured rows_read of the up-to-date check: ${ROWS_READ:-?}"
 say "measured after the failure (deploy bad, 31 requests to alpha through the guard): failed lines ${FAILED_LINES:-?}, deferred lines ${DEFERRED_LINES:-?}; after the restart of the bad build: deferred lines ${DEFERRED_LINES2:-?}"
 finish
