@@ -9,7 +9,9 @@
 //! into statements once, when loaded; the chain is replayed statement by
 //! statement in an in-memory SQLite configured like a Durable Object's,
 //! with workerd's authorizer rules; the plan holds exactly the statements
-//! the replay ran.
+//! the replay ran. A successful replay's verdict is cached on disk, keyed by
+//! everything that decides it, so an unchanged directory is not replayed
+//! again (see [`check_dir`]).
 //!
 //! Public items, by caller:
 //! - the macro: [`check_dir`], [`Options`], [`Plan`], [`PlannedMigration`],
@@ -21,6 +23,8 @@
 //! - the facade's `testing` module (`durable_schema::testing`, a database
 //!   that behaves like a Durable Object's): [`do_sqlite`], the one
 //!   definition of workerd's rules and limits the replay uses too;
+//! - benchmarks: [`check_dir_cached_in`] (the verdict cache in a given
+//!   directory, or none; see [`check_dir`]);
 //! - the CLI (`durable-schema`): [`check_dir_locked`], [`schemas_at`]
 //!   ([`SchemaDump`], [`SchemaObject`]), the history lock ([`Lock`],
 //!   [`LockEntry`], [`render_lock`], [`LOCK_FILE`]), [`migration_name`].
@@ -38,6 +42,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+mod cache;
 mod diagnostic;
 pub mod do_sqlite;
 mod hash;
@@ -160,8 +165,26 @@ impl Plan {
 /// file rules, the history lock when the directory has one (a released
 /// migration edited, renamed or removed), then the replay with the Durable
 /// Object rules. Returns every problem found, not only the first.
+///
+/// # The verdict cache
+///
+/// A successful replay is cached, so an unchanged directory costs reading,
+/// normalizing and hashing its files instead of a replay (which grows with
+/// the history: seconds at a thousand migrations). The file rules, the
+/// drizzle journal and the lock are checked on every call, before the
+/// lookup; errors are never cached. The key is a SHA-256 over the
+/// compiler's version and cache format, the SQLite version, the options
+/// (tracking table, locked mode), every migration's name and normalized
+/// text (and journal `when`), the lock file and the journal. Entries live in
+/// the directory named by the `DURABLE_SCHEMA_CACHE` environment variable
+/// (`DURABLE_SCHEMA_CACHE=off` turns the cache off), else in
+/// `durable-schema-cache` under [`std::env::temp_dir`]; one file per key,
+/// written atomically. An entry that is unreadable, corrupt, truncated, of
+/// another version or another key is ignored (the full check runs and
+/// replaces it), and failing to write one is not an error.
+/// [`check_dir_cached_in`] takes the cache directory as an argument.
 pub fn check_dir(base: &Path, dir: &str, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
-    check_dir_with(base, dir, options, false)
+    check_dir_with(base, dir, options, false, cache::dir_from_env().as_deref())
 }
 
 /// [`check_dir`] for release gates (`durable-schema check --locked`): every
@@ -171,7 +194,19 @@ pub fn check_dir_locked(
     dir: &str,
     options: &Options,
 ) -> Result<Plan, Vec<Diagnostic>> {
-    check_dir_with(base, dir, options, true)
+    check_dir_with(base, dir, options, true, cache::dir_from_env().as_deref())
+}
+
+/// [`check_dir`] with the verdict cache in `cache` instead of the one the
+/// environment names, or without a cache (`None`: always a full check, and
+/// nothing written). For benchmarks and tests.
+pub fn check_dir_cached_in(
+    base: &Path,
+    dir: &str,
+    options: &Options,
+    cache: Option<&Path>,
+) -> Result<Plan, Vec<Diagnostic>> {
+    check_dir_with(base, dir, options, false, cache)
 }
 
 /// Whether `name` is a migration file name, `NNNN_description.sql` (the rule
@@ -186,12 +221,14 @@ pub fn migration_name(name: &str) -> Option<(u32, &str)> {
     source::parse_migration_name(name).ok()
 }
 
-/// [`check_dir`], with `require_lock` for [`check_dir_locked`].
+/// [`check_dir`], with `require_lock` for [`check_dir_locked`] and the
+/// verdict cache's directory (`None`: no cache).
 fn check_dir_with(
     base: &Path,
     dir: &str,
     options: &Options,
     require_lock: bool,
+    cache: Option<&Path>,
 ) -> Result<Plan, Vec<Diagnostic>> {
     let Loaded {
         files,
@@ -204,7 +241,29 @@ fn check_dir_with(
     });
     errors.extend(lock::verify(base, dir, lock.as_ref(), &files, require_lock));
     if errors.is_empty() {
-        return check_files(files, options).map(|plan| Plan { lock, ..plan });
+        // Every file rule, the journal and the lock passed: only the
+        // replay's verdict may come from the cache.
+        let cached = cache.map(|cache| {
+            let key = cache::key(base, dir, options, require_lock, &files);
+            let hit = cache::lookup(cache, &key, &files);
+            (cache, key, hit)
+        });
+        let key = match cached {
+            Some((_, _, Some(hit))) => {
+                let migrations = hit.into_iter().zip(files).map(|(c, f)| c.with(f));
+                return Ok(Plan {
+                    migrations: migrations.collect(),
+                    lock,
+                });
+            }
+            Some((cache, key, None)) => Some((cache, key)),
+            None => None,
+        };
+        let plan = check_files(files, options)?;
+        if let Some((cache, key)) = key {
+            cache::store(cache, &key, &plan.migrations);
+        }
+        return Ok(Plan { lock, ..plan });
     }
     // Replay what loaded anyway, so every problem shows up in one build.
     if replayable && !files.is_empty() {

@@ -160,8 +160,17 @@ fn replay_sources(sources: &[ReplaySource<'_>], tracking: &str) -> Outcome {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// How many times this thread ran [`run`]: the verdict cache's tests
+    /// prove a hit replays nothing.
+    pub(crate) static RUNS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Replays `scripts` on `replayer`; see [`replay`].
 pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -> Outcome {
+    #[cfg(test)]
+    RUNS.with(|runs| runs.set(runs.get() + 1));
     let mut findings = Vec::new();
     let mut ran = Vec::with_capacity(scripts.len());
     let mut checks = Vec::with_capacity(scripts.len());

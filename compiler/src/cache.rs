@@ -1,0 +1,300 @@
+//! The verdict cache: a successful check's result, so that an unchanged
+//! migration directory is not replayed again on every expansion of the
+//! attribute (every build, every rust-analyzer expansion) or every
+//! `durable-schema check`.
+//!
+//! Only the replay is cached. The loader (names, versions, UTF-8, the
+//! drizzle journal) and the history lock are checked before the lookup on
+//! every call, so their errors never come from the cache; errors of the
+//! replay are never cached either: only a success is stored, and a miss
+//! runs the full check.
+//!
+//! **Key**: a SHA-256 over everything that decides the replay's verdict
+//! and the plan, each field length-prefixed: this crate's version and
+//! [`FORMAT`] (bumped whenever the entry layout or any check changes), the
+//! SQLite library version, the tracking table's name, the locked mode, and
+//! for each migration in order its version, file name, description, display
+//! path, normalized text and journal `when`, then the lock file's bytes and
+//! the journal's bytes when present.
+//!
+//! **Where**: `DURABLE_SCHEMA_CACHE` names the directory (`off` disables the
+//! cache), else `durable-schema-cache` in the system's temp directory. One
+//! file per key, `<key>.plan`, written to a temporary file and renamed into
+//! place, so a reader never sees half an entry.
+//!
+//! **Entry**: one header line, then the payload (JSON):
+//!
+//! ```text
+//! durable-schema-cache <FORMAT> <compiler version> <key> <SHA-256 of the payload>
+//! {"migrations":[{"name":"0001_init.sql","checksum":"…","chain":"…","statements":[[0,42,1,1]],"foreign_key_checks":[]}]}
+//! ```
+//!
+//! The payload holds what the replay decided (the statements it ran, the
+//! foreign-key checks, with the checksums and chain values); the files'
+//! names and texts are in the key, so on a hit they come from the files
+//! just read, as do the absolute paths `include_str!` needs. An entry whose
+//! header, key, integrity hash or payload does not match — corrupt,
+//! truncated, of another format or version, or another key's — is a miss,
+//! and the full check overwrites it. Failing to read or write an entry is a
+//! miss too: never an error, never a panic.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::source::LoadedFile;
+use crate::{journal, lock, Options, PlannedMigration, PlannedStatement};
+
+/// The entry layout and checks version: bump it when the payload's layout
+/// or any check changes, so older entries are never trusted.
+pub(crate) const FORMAT: u32 = 1;
+
+/// The environment variable naming the cache directory (`off` disables it).
+pub(crate) const ENV: &str = "DURABLE_SCHEMA_CACHE";
+
+/// The first word of an entry's header.
+const MAGIC: &str = "durable-schema-cache";
+
+/// The cache directory for the value of [`ENV`]: `None` (no cache) for
+/// `off`, the named directory, or the default in the temp directory when
+/// unset or empty.
+pub(crate) fn dir_for(value: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    match value {
+        Some(v) if v.eq_ignore_ascii_case("off") => None,
+        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
+        _ => Some(std::env::temp_dir().join("durable-schema-cache")),
+    }
+}
+
+/// The cache directory this process uses (see [`dir_for`]).
+pub(crate) fn dir_from_env() -> Option<PathBuf> {
+    dir_for(std::env::var_os(ENV).as_deref())
+}
+
+/// Feeds length-prefixed fields to a SHA-256, so no two field lists hash
+/// alike by shifting bytes from one field to the next.
+struct KeyHasher(Sha256);
+
+impl KeyHasher {
+    fn field(&mut self, bytes: &[u8]) {
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+
+    fn optional(&mut self, bytes: Option<&[u8]>) {
+        match bytes {
+            Some(bytes) => {
+                self.0.update([1]);
+                self.field(bytes);
+            }
+            None => self.0.update([0]),
+        }
+    }
+}
+
+/// The key of checking `files` (loaded from `dir` under `base`) with
+/// `options`: see the module docs for what it covers.
+pub(crate) fn key(
+    base: &Path,
+    dir: &str,
+    options: &Options,
+    require_lock: bool,
+    files: &[LoadedFile],
+) -> String {
+    let path = base.join(dir);
+    let read = |relative: &str| std::fs::read(path.join(relative)).ok();
+    key_of(
+        options,
+        require_lock,
+        files,
+        read(lock::LOCK_FILE).as_deref(),
+        read(journal::JOURNAL).as_deref(),
+    )
+}
+
+/// [`key`] with the lock's and the journal's bytes given.
+fn key_of(
+    options: &Options,
+    require_lock: bool,
+    files: &[LoadedFile],
+    lock: Option<&[u8]>,
+    journal: Option<&[u8]>,
+) -> String {
+    let mut h = KeyHasher(Sha256::new());
+    h.field(MAGIC.as_bytes());
+    h.field(&FORMAT.to_le_bytes());
+    h.field(env!("CARGO_PKG_VERSION").as_bytes());
+    h.field(rusqlite::version().as_bytes());
+    h.field(options.table.as_bytes());
+    h.field(&[u8::from(require_lock)]);
+    h.field(&(files.len() as u64).to_le_bytes());
+    for f in files {
+        let s = &f.source;
+        h.field(&s.version.to_le_bytes());
+        h.field(s.name.as_bytes());
+        h.field(s.description.as_bytes());
+        h.field(s.display_path.as_bytes());
+        h.field(s.text.as_bytes());
+        h.optional(
+            s.journal_when
+                .map(u64::to_le_bytes)
+                .as_ref()
+                .map(|b| &b[..]),
+        );
+    }
+    h.optional(lock);
+    h.optional(journal);
+    crate::hash::hex(&h.0.finalize())
+}
+
+/// The payload: what the replay decided for each migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Payload {
+    migrations: Vec<CachedMigration>,
+}
+
+/// One migration of the payload (the plan's [`PlannedMigration`] without
+/// its source file, which the key covers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct CachedMigration {
+    /// The file name, checked against the file on a hit.
+    name: String,
+    checksum: String,
+    chain: String,
+    /// `(start, end, line, column)` of each statement the replay ran.
+    statements: Vec<(usize, usize, u32, u32)>,
+    foreign_key_checks: Vec<String>,
+}
+
+/// The entry's file for `key` in `cache`.
+pub(crate) fn entry_path(cache: &Path, key: &str) -> PathBuf {
+    cache.join(format!("{key}.plan"))
+}
+
+/// The header line of an entry.
+fn header(format: u32, key: &str, payload: &[u8]) -> String {
+    format!(
+        "{MAGIC} {format} {} {key} {}\n",
+        env!("CARGO_PKG_VERSION"),
+        crate::hash::hex(&Sha256::digest(payload))
+    )
+}
+
+/// The migrations of the plan cached under `key` for `files`, or `None`
+/// (a miss) when there is no such entry or it cannot be trusted.
+pub(crate) fn lookup(cache: &Path, key: &str, files: &[LoadedFile]) -> Option<Vec<CachedPlan>> {
+    let bytes = std::fs::read(entry_path(cache, key)).ok()?;
+    let newline = bytes.iter().position(|&b| b == b'\n')?;
+    let (head, payload) = (bytes.get(..=newline)?, bytes.get(newline + 1..)?);
+    if head != header(FORMAT, key, payload).as_bytes() {
+        return None;
+    }
+    let payload: Payload = serde_json::from_slice(payload).ok()?;
+    if payload.migrations.len() != files.len() {
+        return None;
+    }
+    payload
+        .migrations
+        .into_iter()
+        .zip(files)
+        .map(|(m, file)| {
+            let text = &file.source.text;
+            let statements: Vec<PlannedStatement> = m
+                .statements
+                .iter()
+                .map(|&(start, end, line, column)| PlannedStatement {
+                    start,
+                    end,
+                    line,
+                    column,
+                })
+                .collect();
+            let fits = statements
+                .iter()
+                .all(|s| s.start <= s.end && text.get(s.start..s.end).is_some());
+            (m.name == file.source.name && fits).then_some(CachedPlan {
+                checksum: m.checksum,
+                chain: m.chain,
+                statements,
+                foreign_key_checks: m.foreign_key_checks,
+            })
+        })
+        .collect()
+}
+
+/// A cached migration, to join with its file (see [`CachedPlan::with`]).
+#[derive(Debug)]
+pub(crate) struct CachedPlan {
+    checksum: String,
+    chain: String,
+    statements: Vec<PlannedStatement>,
+    foreign_key_checks: Vec<String>,
+}
+
+impl CachedPlan {
+    /// The planned migration of `file`.
+    pub(crate) fn with(self, file: LoadedFile) -> PlannedMigration {
+        PlannedMigration {
+            source: file.source,
+            checksum: self.checksum,
+            chain: self.chain,
+            statements: self.statements,
+            foreign_key_checks: self.foreign_key_checks,
+        }
+    }
+}
+
+/// Stores `migrations` (a successful check's) under `key`; silently does
+/// nothing when that fails.
+pub(crate) fn store(cache: &Path, key: &str, migrations: &[PlannedMigration]) {
+    let payload = Payload {
+        migrations: migrations
+            .iter()
+            .map(|m| CachedMigration {
+                name: m.source.name.clone(),
+                checksum: m.checksum.clone(),
+                chain: m.chain.clone(),
+                statements: m
+                    .statements
+                    .iter()
+                    .map(|s| (s.start, s.end, s.line, s.column))
+                    .collect(),
+                foreign_key_checks: m.foreign_key_checks.clone(),
+            })
+            .collect(),
+    };
+    let Ok(payload) = serde_json::to_vec(&payload) else {
+        return;
+    };
+    let mut bytes = header(FORMAT, key, &payload).into_bytes();
+    bytes.extend_from_slice(&payload);
+    let _ = write_atomically(cache, &entry_path(cache, key), &bytes);
+}
+
+/// Writes `bytes` to a temporary file in `cache`, then renames it to
+/// `path`: readers see the old entry or the new one, never a part.
+fn write_atomically(cache: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(cache)?;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let temp = cache.join(format!(
+        ".tmp-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = std::fs::File::create(&temp)
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| std::fs::rename(&temp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
