@@ -11,8 +11,9 @@
 //!
 //! **Key**: a SHA-256 over everything that decides the replay's verdict
 //! and the plan, each field length-prefixed: this crate's version and
-//! [`FORMAT`] (bumped whenever the entry layout or any check changes), the
-//! SQLite library version, the tracking table's name, the locked mode, and
+//! [`FORMAT`] (bumped whenever the entry layout or any check changes), a
+//! fingerprint of this crate's source (`build.rs`: a build whose checks
+//! changed misses even at the same version), the SQLite library version, the tracking table's name, the locked mode, and
 //! for each migration in order its version, file name, description, display
 //! path, normalized text and journal `when`, then the lock file's bytes and
 //! the journal's bytes when present.
@@ -127,6 +128,7 @@ fn key_of(
     h.field(MAGIC.as_bytes());
     h.field(&FORMAT.to_le_bytes());
     h.field(env!("CARGO_PKG_VERSION").as_bytes());
+    h.field(env!("DURABLE_SCHEMA_COMPILER_FINGERPRINT").as_bytes());
     h.field(rusqlite::version().as_bytes());
     h.field(options.table.as_bytes());
     h.field(&[u8::from(require_lock)]);

@@ -173,7 +173,8 @@ impl Plan {
 /// the history: seconds at a thousand migrations). The file rules, the
 /// drizzle journal and the lock are checked on every call, before the
 /// lookup; errors are never cached. The key is a SHA-256 over the
-/// compiler's version and cache format, the SQLite version, the options
+/// compiler's version, source fingerprint and cache format, the SQLite
+/// version, the options
 /// (tracking table, locked mode), every migration's name and normalized
 /// text (and journal `when`), the lock file and the journal. Entries live in
 /// the directory named by the `DURABLE_SCHEMA_CACHE` environment variable

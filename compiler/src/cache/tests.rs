@@ -288,6 +288,9 @@ fn the_key_covers_every_input() {
     assert_eq!(base, key_of(&options, false, &files, None, None));
     assert_eq!(base, key(&scratch.0, ".", &options, false, &files));
     assert_eq!(base.len(), 64);
+    // The build's source fingerprint (build.rs) is in it.
+    let fingerprint = env!("DURABLE_SCHEMA_COMPILER_FINGERPRINT");
+    assert!(fingerprint.len() == 16 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()));
 
     let mut keys = HashSet::from([base]);
     let mut distinct = |key: String| assert!(keys.insert(key), "a key repeats");
