@@ -892,3 +892,30 @@ fn only_the_most_recently_used_images_are_kept() {
     assert_eq!(images_in(&cache).len(), MAX_IMAGES);
     assert!(!first_image.unwrap().exists(), "the oldest image is gone");
 }
+
+#[test]
+fn editing_the_last_migration_resumes_from_the_ones_before() {
+    let files = generated::chain(10, 3);
+    let scratch = Scratch::new("resume-edit-last", &[]);
+    let cache = scratch.0.join("cache");
+    let dir = scratch.0.join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in &files[..9] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    resumed(&scratch.0, "m", &cache).0.unwrap();
+    let (name, text) = &files[9];
+    for edit in [
+        "",
+        "\nCREATE TABLE edited_once(x);",
+        "\nCREATE TABLE edited_twice(x);",
+    ] {
+        std::fs::write(dir.join(name), format!("{text}{edit}")).unwrap();
+        let (plan, replayed) = resumed(&scratch.0, "m", &cache);
+        assert_eq!(replayed, 1, "{edit:?}: only the edited migration");
+        assert_eq!(
+            plan.unwrap(),
+            full(&scratch.0, "m", &Options::default(), false)
+        );
+    }
+}
