@@ -7,6 +7,10 @@
 //!   the full replay, what every build paid before the cache.
 //! - `hit/*`: the cache holds the directory's verdict: loading, normalizing
 //!   and hashing the files, reading the entry.
+//! - `one-new/*`: a new migration on top of N - 1 checked ones: the cache
+//!   holds the replay image of the N - 1 (stored by their check), not the
+//!   directory's verdict: loading, finding the image, restoring it,
+//!   replaying the new migration, storing the new verdict and image.
 //!
 //! `cargo bench -p durable-schema-compiler --bench check` (results in
 //! `compiler/benches/RESULTS.md`). The cold run at 1000 takes seconds per
@@ -18,11 +22,12 @@ mod chain;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode};
 use durable_schema_compiler::{check_dir_cached_in, Options};
 
 const SIZES: [usize; 3] = [10, 200, 1000];
 const SEED: u64 = 2026;
+const ONE_NEW: [usize; 2] = [200, 1000];
 
 /// A directory under the temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -35,6 +40,13 @@ impl TempDir {
         std::fs::create_dir_all(&dir).unwrap();
         for n in SIZES {
             chain::write_chain(&dir.join(format!("m{n}")), n, SEED);
+        }
+        for n in ONE_NEW {
+            // The chain of `m{n}`, its last migration still to come.
+            let prefix = dir.join(format!("new{n}"));
+            chain::write_chain(&prefix, n, SEED);
+            let last = chain::chain(n, SEED).pop().unwrap().0;
+            std::fs::rename(prefix.join(&last), dir.join(format!("last{n}.sql"))).unwrap();
         }
         Self(dir)
     }
@@ -51,10 +63,22 @@ impl Drop for TempDir {
 }
 
 fn check(base: &Path, n: usize, cache: Option<&Path>) -> usize {
-    let plan = check_dir_cached_in(base, &format!("m{n}"), &Options::default(), cache)
+    check_in(base, &format!("m{n}"), n, cache)
+}
+
+fn check_in(base: &Path, dir: &str, n: usize, cache: Option<&Path>) -> usize {
+    let plan = check_dir_cached_in(base, dir, &Options::default(), cache)
         .unwrap_or_else(|e| panic!("{e:#?}"));
     assert_eq!(plan.version() as usize, n);
     plan.migrations.len()
+}
+
+/// The files of `cache`.
+fn entries(cache: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -72,6 +96,42 @@ fn bench(c: &mut Criterion) {
         });
     }
     hit.finish();
+
+    let mut one_new = c.benchmark_group("one-new");
+    one_new
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    for n in ONE_NEW {
+        let cache = dir.0.join(format!("cache-new{n}"));
+        let name = format!("new{n}");
+        // The check of the N - 1 stores their image; then the N-th arrives.
+        check_in(&dir.0, &name, n - 1, Some(&cache));
+        let prefix = entries(&cache);
+        let last = chain::chain(n, SEED).pop().unwrap().0;
+        std::fs::rename(
+            dir.0.join(format!("last{n}.sql")),
+            dir.0.join(&name).join(last),
+        )
+        .unwrap();
+        one_new.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            b.iter_batched(
+                || {
+                    // Only what the check of the N - 1 left: no verdict of
+                    // the N, no image of them.
+                    for f in entries(&cache) {
+                        if !prefix.contains(&f) {
+                            std::fs::remove_file(f).unwrap();
+                        }
+                    }
+                },
+                |()| check_in(&dir.0, &name, n, Some(&cache)),
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    one_new.finish();
 
     let mut cold = c.benchmark_group("cold");
     cold.sampling_mode(SamplingMode::Flat)

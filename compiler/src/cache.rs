@@ -38,6 +38,32 @@
 //! truncated, of another format or version, or another key's — is a miss,
 //! and the full check overwrites it. Failing to read or write an entry is a
 //! miss too: never an error, never a panic.
+//!
+//! **Replay images**: a successful check also stores the replay database
+//! after its last migration (`sqlite3_serialize`), `<image key>.image`, so
+//! that a directory with new migrations on top of checked ones replays only
+//! the new ones (see `check_resuming` in `lib.rs`). One image per success,
+//! for the directory's head, never one per migration; a cache keeps the
+//! [`MAX_IMAGES`] most recently stored or used. The image key
+//! ([`image_key`]) covers what decides the replay of a prefix: the chain
+//! value of its last migration (every version and normalized text up to
+//! it), the number of migrations, [`FORMAT`], this crate's version and
+//! source fingerprint, the SQLite version and the tracking table. A miss
+//! looks for the longest prefix with an image, from the last version down,
+//! computing each chain value from the files. The entry:
+//!
+//! ```text
+//! durable-schema-image <FORMAT> <compiler version> <image key> <SHA-256 of payload + image> <payload length>
+//! <payload, as above: the prefix's plan><the database image>
+//! ```
+//!
+//! An image is used only when its header, key and integrity hash match and
+//! its plan's names, checksums and chain values are the files'; SQLite must
+//! accept it and it must hold the tracking table. Anything else: the full
+//! replay. No image is stored when the replay left state outside the
+//! database (a lasting pragma), and none is used or stored for a directory
+//! whose texts may read the connection's history (`changes()`,
+//! `last_insert_rowid()`, ...), which a new connection would not share.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -195,6 +221,12 @@ pub(crate) fn lookup(cache: &Path, key: &str, files: &[LoadedFile]) -> Option<Ve
         return None;
     }
     let payload: Payload = serde_json::from_slice(payload).ok()?;
+    verified(payload, files)
+}
+
+/// The payload's migrations joined with `files`, or `None` when they do not
+/// match: another count, another file name, a span outside the text.
+fn verified(payload: Payload, files: &[LoadedFile]) -> Option<Vec<CachedPlan>> {
     if payload.migrations.len() != files.len() {
         return None;
     }
@@ -249,9 +281,8 @@ impl CachedPlan {
     }
 }
 
-/// Stores `migrations` (a successful check's) under `key`; silently does
-/// nothing when that fails.
-pub(crate) fn store(cache: &Path, key: &str, migrations: &[PlannedMigration]) {
+/// The payload of `migrations`.
+fn payload_of(migrations: &[PlannedMigration]) -> Option<Vec<u8>> {
     let payload = Payload {
         migrations: migrations
             .iter()
@@ -268,12 +299,175 @@ pub(crate) fn store(cache: &Path, key: &str, migrations: &[PlannedMigration]) {
             })
             .collect(),
     };
-    let Ok(payload) = serde_json::to_vec(&payload) else {
+    serde_json::to_vec(&payload).ok()
+}
+
+/// Stores `migrations` (a successful check's) under `key`; silently does
+/// nothing when that fails.
+pub(crate) fn store(cache: &Path, key: &str, migrations: &[PlannedMigration]) {
+    let Some(payload) = payload_of(migrations) else {
         return;
     };
     let mut bytes = header(FORMAT, key, &payload).into_bytes();
     bytes.extend_from_slice(&payload);
     let _ = write_atomically(cache, &entry_path(cache, key), &bytes);
+}
+
+/// The first word of a replay image's header.
+const IMAGE_MAGIC: &str = "durable-schema-image";
+
+/// The key of the replay image after the first `count` migrations whose
+/// last chain value is `chain`: what decides the replay of a prefix, and
+/// nothing else. The chain value covers every version and normalized text
+/// up to it (so the statements, which the split derives from the text);
+/// then this crate's version, source fingerprint and [`FORMAT`], the SQLite
+/// version and the tracking table's name (the options). Not in it: the
+/// files' names, descriptions and paths (they name migrations in messages,
+/// and a stored prefix had none; the cached entries' names are checked
+/// against the files on a hit), the journal's `when`, the lock and the
+/// locked mode (checked before the replay, on every call).
+pub(crate) fn image_key(options: &Options, count: usize, chain: &str) -> String {
+    let mut h = KeyHasher(Sha256::new());
+    h.field(IMAGE_MAGIC.as_bytes());
+    h.field(&FORMAT.to_le_bytes());
+    h.field(env!("CARGO_PKG_VERSION").as_bytes());
+    h.field(env!("DURABLE_SCHEMA_COMPILER_FINGERPRINT").as_bytes());
+    h.field(rusqlite::version().as_bytes());
+    h.field(options.table.as_bytes());
+    h.field(&(count as u64).to_le_bytes());
+    h.field(chain.as_bytes());
+    crate::hash::hex(&h.0.finalize())
+}
+
+/// The replay image's file for `key` in `cache`.
+pub(crate) fn image_path(cache: &Path, key: &str) -> PathBuf {
+    cache.join(format!("{key}.image"))
+}
+
+/// The header line of a replay image whose payload is `payload` bytes long.
+fn image_header(key: &str, payload: &[u8], image: &[u8]) -> String {
+    let mut digest = Sha256::new();
+    digest.update(payload);
+    digest.update(image);
+    format!(
+        "{IMAGE_MAGIC} {FORMAT} {} {key} {} {}\n",
+        env!("CARGO_PKG_VERSION"),
+        crate::hash::hex(&digest.finalize()),
+        payload.len()
+    )
+}
+
+/// Stores the replay database's `image` after the successful check of
+/// `migrations` (the whole directory: one image per success, for the
+/// head), with their plan, so a later check of the same migrations plus new
+/// ones replays only the new ones. Silently does nothing when that fails.
+pub(crate) fn store_image(
+    cache: &Path,
+    options: &Options,
+    migrations: &[PlannedMigration],
+    image: &[u8],
+) {
+    let Some(last) = migrations.last() else {
+        return;
+    };
+    let Some(payload) = payload_of(migrations) else {
+        return;
+    };
+    let key = image_key(options, migrations.len(), &last.chain);
+    let mut bytes = image_header(&key, &payload, image).into_bytes();
+    bytes.extend_from_slice(&payload);
+    bytes.extend_from_slice(image);
+    if write_atomically(cache, &image_path(cache, &key), &bytes).is_ok() {
+        prune_images(cache, MAX_IMAGES);
+    }
+}
+
+/// How many replay images a cache keeps (an image is the whole replay
+/// database: megabytes at a thousand migrations).
+pub(crate) const MAX_IMAGES: usize = 8;
+
+/// Removes all but the `keep` most recently used images of `cache` (a used
+/// image's modification time is renewed, see [`lookup_image`]).
+fn prune_images(cache: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(cache) else {
+        return;
+    };
+    let mut images: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "image"))
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .collect();
+    images.sort_by_key(|image| std::cmp::Reverse(image.0));
+    for (_, path) in images.into_iter().skip(keep) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// A cached replay image of a prefix of the directory.
+#[derive(Debug)]
+pub(crate) struct Resume {
+    /// The prefix's cached plan, one per migration of the prefix.
+    pub(crate) prefix: Vec<CachedPlan>,
+    /// The replay database after the prefix.
+    pub(crate) image: Vec<u8>,
+}
+
+/// The longest prefix of `files` with a trustworthy replay image in
+/// `cache`. `sums` holds each file's checksum and chain value. An image
+/// whose header, key, integrity hash or payload does not match, or whose
+/// entries' names, checksums or chain values are not the files', is
+/// skipped.
+pub(crate) fn lookup_image(
+    cache: &Path,
+    options: &Options,
+    files: &[LoadedFile],
+    sums: &[(String, String)],
+) -> Option<Resume> {
+    (1..=files.len().min(sums.len())).rev().find_map(|count| {
+        let key = image_key(options, count, &sums[count - 1].1);
+        let path = image_path(cache, &key);
+        let bytes = std::fs::read(&path).ok()?;
+        let resume = read_image(&bytes, &key, &files[..count], &sums[..count])?;
+        // Used: the last to be pruned.
+        let _ = std::fs::File::options()
+            .append(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        Some(resume)
+    })
+}
+
+/// The image in `bytes`, stored under `key` for `files`, if it verifies.
+fn read_image(
+    bytes: &[u8],
+    key: &str,
+    files: &[LoadedFile],
+    sums: &[(String, String)],
+) -> Option<Resume> {
+    let newline = bytes.iter().position(|&b| b == b'\n')?;
+    let (head, rest) = (bytes.get(..=newline)?, bytes.get(newline + 1..)?);
+    let length: usize = std::str::from_utf8(head)
+        .ok()?
+        .trim_end()
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()?;
+    let (payload, image) = (rest.get(..length)?, rest.get(length..)?);
+    if head != image_header(key, payload, image).as_bytes() {
+        return None;
+    }
+    let payload: Payload = serde_json::from_slice(payload).ok()?;
+    let prefix = verified(payload, files)?;
+    let same = prefix
+        .iter()
+        .zip(sums)
+        .all(|(p, (checksum, chain))| &p.checksum == checksum && &p.chain == chain);
+    same.then(|| Resume {
+        prefix,
+        image: image.to_vec(),
+    })
 }
 
 /// Writes `bytes` to a temporary file in `cache`, then renames it to

@@ -184,6 +184,11 @@ impl Plan {
 /// another version or another key is ignored (the full check runs and
 /// replaces it), and failing to write one is not an error.
 /// [`check_dir_cached_in`] takes the cache directory as an argument.
+///
+/// A success also stores the replay database after its last migration, so
+/// a directory with new migrations on top of checked ones (any prefix whose
+/// versions and texts are unchanged) replays only the new ones, with the
+/// same plan and the same diagnostics as a full replay.
 pub fn check_dir(base: &Path, dir: &str, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
     check_dir_with(base, dir, options, false, cache::dir_from_env().as_deref())
 }
@@ -260,9 +265,14 @@ fn check_dir_with(
             Some((cache, key, None)) => Some((cache, key)),
             None => None,
         };
-        let plan = check_files(files, options)?;
-        if let Some((cache, key)) = key {
-            cache::store(cache, &key, &plan.migrations);
+        let Some((cache, key)) = key else {
+            let plan = check_files(files, options)?;
+            return Ok(Plan { lock, ..plan });
+        };
+        let (plan, image) = check_resuming(files, options, cache)?;
+        cache::store(cache, &key, &plan.migrations);
+        if let Some(image) = image {
+            cache::store_image(cache, options, &plan.migrations, &image);
         }
         return Ok(Plan { lock, ..plan });
     }
@@ -281,10 +291,75 @@ fn check_files(files: Vec<LoadedFile>, options: &Options) -> Result<Plan, Vec<Di
     check_on(&replayer, files, options)
 }
 
+/// [`check_files`] resumed, when it can be, from the cached replay image of
+/// the longest prefix of `files` in `cache` (a directory with new
+/// migrations on top of checked ones replays only the new ones); with the
+/// replay database's image after the last migration when the replay ran
+/// migrations, for [`cache::store_image`].
+///
+/// The image holds everything the replay of the next migration reads from
+/// the database; what else the replay keeps (what the migration dropped,
+/// wrote, deferred or switched off, the step budget, `defer_foreign_keys`,
+/// which ends with the transaction) starts afresh at each migration, so the
+/// new migrations are replayed exactly as in a full replay, with the same
+/// diagnostics. An image that does not verify or that SQLite refuses is
+/// ignored: the full replay runs.
+fn check_resuming(
+    files: Vec<LoadedFile>,
+    options: &Options,
+    cache: &Path,
+) -> Result<(Plan, Option<Vec<u8>>), Vec<Diagnostic>> {
+    let mut previous = String::new();
+    let sums: Vec<(String, String)> = files
+        .iter()
+        .map(|f| {
+            let sum = checksum(&f.source.text);
+            let link = chain(&previous, f.source.version, &sum);
+            previous.clone_from(&link);
+            (sum, link)
+        })
+        .collect();
+    let resumable = !files
+        .iter()
+        .any(|f| replay::reads_connection_history(&f.source.text));
+    let resume = resumable
+        .then(|| cache::lookup_image(cache, options, &files, &sums))
+        .flatten();
+    if let Some(resume) = resume {
+        if let Ok(replayer) = Replayer::resume(&options.table, &resume.image) {
+            let mut prefix = files;
+            let suffix = prefix.split_off(resume.prefix.len());
+            let prefix: Vec<PlannedMigration> = resume
+                .prefix
+                .into_iter()
+                .zip(prefix)
+                .map(|(c, f)| c.with(f))
+                .collect();
+            let new = !suffix.is_empty();
+            let plan = check_after(&replayer, prefix, suffix, options)?;
+            return Ok((plan, replayer.image().filter(|_| new)));
+        }
+    }
+    let replayer = Replayer::new(&options.table).map_err(|e| vec![Diagnostic::plain(e)])?;
+    let plan = check_on(&replayer, files, options)?;
+    Ok((plan, replayer.image().filter(|_| resumable)))
+}
+
 /// [`check_files`] on a given replay database. The plan holds the
 /// statements the replay ran, as it ran them.
 fn check_on(
     replayer: &Replayer,
+    files: Vec<LoadedFile>,
+    options: &Options,
+) -> Result<Plan, Vec<Diagnostic>> {
+    check_after(replayer, Vec::new(), files, options)
+}
+
+/// [`check_on`] of `files`, the migrations after `prefix`, on a replay
+/// database that holds `prefix` (already checked) replayed.
+fn check_after(
+    replayer: &Replayer,
+    prefix: Vec<PlannedMigration>,
     files: Vec<LoadedFile>,
     options: &Options,
 ) -> Result<Plan, Vec<Diagnostic>> {
@@ -304,12 +379,10 @@ fn check_on(
     if !findings.is_empty() {
         return Err(findings.into_iter().map(|f| f.diagnostic).collect());
     }
-    let mut previous = String::new();
-    let migrations = files
-        .into_iter()
-        .zip(ran)
-        .zip(checks)
-        .map(|((file, statements), foreign_key_checks)| {
+    let mut previous = prefix.last().map(|m| m.chain.clone()).unwrap_or_default();
+    let mut migrations = prefix;
+    migrations.extend(files.into_iter().zip(ran).zip(checks).map(
+        |((file, statements), foreign_key_checks)| {
             let checksum = checksum(&file.source.text);
             let chain = chain(&previous, file.source.version, &checksum);
             previous.clone_from(&chain);
@@ -320,8 +393,8 @@ fn check_on(
                 statements,
                 foreign_key_checks,
             }
-        })
-        .collect();
+        },
+    ));
     Ok(Plan {
         migrations,
         lock: None,

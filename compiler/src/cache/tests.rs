@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::replay::RUNS;
+use crate::replay::{REPLAYED, RUNS};
 use crate::source::load_dir;
 use crate::tests::Scratch;
 use crate::{check_dir_with, render_lock, Diagnostic, LockEntry, Plan};
@@ -58,13 +58,17 @@ fn files_in(cache: &Path) -> Vec<PathBuf> {
     }
 }
 
-/// The one entry in `cache`.
+/// The one entry in `cache` (beside at most one replay image).
 fn only_entry(cache: &Path) -> PathBuf {
-    let files = files_in(cache);
-    assert_eq!(files.len(), 1, "{files:?}");
-    let entry = files.into_iter().next().unwrap();
-    assert_eq!(entry.extension().unwrap(), "plan");
-    entry
+    let (plans, others): (Vec<PathBuf>, Vec<PathBuf>) = files_in(cache)
+        .into_iter()
+        .partition(|f| f.extension().is_some_and(|e| e == "plan"));
+    assert_eq!(plans.len(), 1, "{plans:?}");
+    assert!(
+        others.len() <= 1 && others.iter().all(|f| f.extension().unwrap() == "image"),
+        "{others:?}"
+    );
+    plans.into_iter().next().unwrap()
 }
 
 /// Copies the directory `from` into `to`, recursively.
@@ -591,4 +595,327 @@ fn concurrent_checks_share_one_entry() {
     });
     // One entry, no temporary files left.
     only_entry(&cache.0);
+}
+
+#[allow(unreachable_pub)]
+#[path = "../../tests/common/chain.rs"]
+mod generated;
+
+/// The check through `cache`, with the number of migrations it replayed.
+fn resumed(base: &Path, dir: &str, cache: &Path) -> (Result<Plan, Vec<Diagnostic>>, usize) {
+    let before = REPLAYED.with(std::cell::Cell::get);
+    let result = check_dir_with(base, dir, &Options::default(), false, Some(cache));
+    (result, REPLAYED.with(std::cell::Cell::get) - before)
+}
+
+/// The replay images in `cache`.
+fn images_in(cache: &Path) -> Vec<PathBuf> {
+    files_in(cache)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "image"))
+        .collect()
+}
+
+#[test]
+fn new_migrations_resume_from_the_cached_image_of_the_checked_ones() {
+    let files = generated::chain(40, 2026);
+    for appended in [1, 2] {
+        let scratch = Scratch::new("resume-generated", &[]);
+        let cache = scratch.0.join("cache");
+        let dir = scratch.0.join("m");
+        std::fs::create_dir_all(&dir).unwrap();
+        let kept = files.len() - 2;
+        for (name, text) in &files[..kept] {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let (first, replayed) = resumed(&scratch.0, "m", &cache);
+        assert_eq!(
+            first.unwrap(),
+            full(&scratch.0, "m", &Options::default(), false)
+        );
+        assert_eq!(replayed, kept);
+        assert_eq!(images_in(&cache).len(), 1);
+        for (name, text) in &files[kept..kept + appended] {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let (plan, replayed) = resumed(&scratch.0, "m", &cache);
+        assert_eq!(replayed, appended, "only the new migrations are replayed");
+        assert_eq!(
+            plan.unwrap(),
+            full(&scratch.0, "m", &Options::default(), false)
+        );
+        // The head's image is stored too: one more migration resumes from it.
+        assert_eq!(images_in(&cache).len(), 2);
+        let (again, replayed) = resumed(&scratch.0, "m", &cache);
+        assert_eq!(replayed, 0, "now a verdict hit");
+        assert_eq!(
+            again.unwrap(),
+            full(&scratch.0, "m", &Options::default(), false)
+        );
+    }
+}
+
+#[test]
+fn a_migration_appended_to_the_example_schema_resumes() {
+    let scratch = copy_of("resume-example", "migrations");
+    let cache = scratch.0.join("cache");
+    let (_, replayed) = resumed(&scratch.0, "m", &cache);
+    assert_eq!(replayed, 3);
+    std::fs::write(
+        scratch.0.join("m/0004_add_bio.sql"),
+        "ALTER TABLE users ADD COLUMN bio TEXT;\nCREATE INDEX users_bio ON users(bio);\n",
+    )
+    .unwrap();
+    let (plan, replayed) = resumed(&scratch.0, "m", &cache);
+    assert_eq!(replayed, 1);
+    let plan = plan.unwrap();
+    assert_eq!(plan.version(), 4);
+    assert_eq!(plan, full(&scratch.0, "m", &Options::default(), false));
+}
+
+#[test]
+fn a_failing_new_migration_has_the_full_checks_diagnostics() {
+    let files = generated::chain(12, 7);
+    let scratch = Scratch::new("resume-failing", &[]);
+    let cache = scratch.0.join("cache");
+    let dir = scratch.0.join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in &files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let (ok, _) = resumed(&scratch.0, "m", &cache);
+    ok.unwrap();
+    // A migration that needs a table only a later one creates, a foreign
+    // key broken at the end of the migration, and a denied pragma.
+    std::fs::write(
+        dir.join("0013_index_later.sql"),
+        "CREATE INDEX later_x ON later(x);\nPRAGMA journal_mode = WAL;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("0014_later.sql"),
+        "CREATE TABLE later(x INTEGER REFERENCES nope(id));\nPRAGMA defer_foreign_keys = ON;\nINSERT INTO later VALUES (1);\n",
+    )
+    .unwrap();
+    let expected = check(&scratch.0, "m", &Options::default(), false, None)
+        .0
+        .unwrap_err();
+    assert!(expected.len() >= 2, "{expected:#?}");
+    assert!(
+        expected.iter().any(|d| d
+            .help
+            .as_deref()
+            .is_some_and(|h| h.contains("0014_later.sql"))),
+        "{expected:#?}"
+    );
+    let (errors, replayed) = resumed(&scratch.0, "m", &cache);
+    assert_eq!(replayed, 2, "resumed after the 12 checked migrations");
+    assert_eq!(errors.unwrap_err(), expected);
+    // Nothing is stored for the failure: the image of the 12 stays alone.
+    assert_eq!(images_in(&cache).len(), 1);
+}
+
+#[test]
+fn an_untrustworthy_image_is_ignored() {
+    let files = generated::chain(8, 11);
+    let scratch = Scratch::new("resume-untrusted", &[]);
+    let cache = scratch.0.join("cache");
+    let other_cache = scratch.0.join("other-cache");
+    let dir = scratch.0.join("m");
+    let other = scratch.0.join("o");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&other).unwrap();
+    for (name, text) in &files[..7] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    // Another directory's image, of other migrations.
+    for (name, text) in &generated::chain(7, 12) {
+        std::fs::write(other.join(name), text).unwrap();
+    }
+    resumed(&scratch.0, "m", &cache).0.unwrap();
+    resumed(&scratch.0, "o", &other_cache).0.unwrap();
+    let image = images_in(&cache).pop().unwrap();
+    let foreign = images_in(&other_cache).pop().unwrap();
+    let pristine = std::fs::read(&image).unwrap();
+    std::fs::write(dir.join(&files[7].0), &files[7].1).unwrap();
+    let expected = full(&scratch.0, "m", &Options::default(), false);
+    let len = pristine.len();
+    let corruptions: Vec<(&str, Vec<u8>)> = vec![
+        ("a byte of the image", {
+            let mut b = pristine.clone();
+            b[len - 100] ^= 1;
+            b
+        }),
+        ("a byte of the payload", {
+            let mut b = pristine.clone();
+            let at = b.iter().position(|&c| c == b'{').unwrap() + 5;
+            b[at] ^= 1;
+            b
+        }),
+        ("truncated", pristine[..len / 2].to_vec()),
+        ("empty", Vec::new()),
+        ("another key's", std::fs::read(&foreign).unwrap()),
+        ("not an image", {
+            // A well-formed entry around bytes SQLite refuses.
+            let head_end = pristine.iter().position(|&c| c == b'\n').unwrap();
+            let head = std::str::from_utf8(&pristine[..head_end]).unwrap();
+            let fields: Vec<&str> = head.split(' ').collect();
+            let length: usize = fields[5].parse().unwrap();
+            let payload = &pristine[head_end + 1..head_end + 1 + length];
+            let junk = vec![7u8; 4096];
+            let mut b = image_header(fields[3], payload, &junk).into_bytes();
+            b.extend_from_slice(payload);
+            b.extend_from_slice(&junk);
+            b
+        }),
+    ];
+    for (what, bytes) in corruptions {
+        std::fs::write(&image, &bytes).unwrap();
+        forget_verdicts(&cache);
+        let (plan, replayed) = resumed(&scratch.0, "m", &cache);
+        assert_eq!(replayed, 8, "{what}: a full replay");
+        assert_eq!(plan.unwrap(), expected, "{what}");
+        // Back to the state before the new migration.
+        for f in images_in(&cache) {
+            if f != image {
+                std::fs::remove_file(f).unwrap();
+            }
+        }
+    }
+    // A prefix file renamed (same version and text, so the same chain
+    // value): the cached names do not match, the image is not used.
+    std::fs::write(&image, &pristine).unwrap();
+    forget_verdicts(&cache);
+    let (old, new) = (&files[2].0, files[2].0.replace(".sql", "_renamed.sql"));
+    std::fs::rename(dir.join(old), dir.join(&new)).unwrap();
+    let renamed = full(&scratch.0, "m", &Options::default(), false);
+    let (plan, replayed) = resumed(&scratch.0, "m", &cache);
+    assert_eq!(replayed, 8, "renamed: a full replay");
+    assert_eq!(plan.unwrap(), renamed);
+    assert_eq!(renamed.migrations[2].source.name, new);
+}
+
+/// Removes every verdict entry from `cache` (so the next check is not a
+/// verdict hit), keeping the replay images.
+fn forget_verdicts(cache: &Path) {
+    for f in files_in(cache) {
+        if f.extension().is_some_and(|e| e == "plan") {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+}
+
+#[test]
+fn state_outside_the_image_keeps_the_replay_full() {
+    let base = "CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER);\nINSERT INTO t(n) VALUES (1);\n";
+    let cases: [(&str, &str, &str); 3] = [
+        // A pragma that outlives its migration: no image is stored.
+        (
+            "PRAGMA recursive_triggers = ON;\n",
+            "INSERT INTO t(n) VALUES (2);\n",
+            "pragma",
+        ),
+        // The connection's history read by a new migration.
+        (
+            "",
+            "INSERT INTO t(n) VALUES (last_insert_rowid());\n",
+            "last_insert_rowid",
+        ),
+        // ... or by a trigger of the checked ones.
+        (
+            "CREATE TABLE log(c INTEGER);\nCREATE TRIGGER t_log AFTER INSERT ON t BEGIN INSERT INTO log VALUES (changes ()); END;\n",
+            "INSERT INTO t(n) VALUES (2);\n",
+            "changes",
+        ),
+    ];
+    for (first, second, what) in cases {
+        let first = format!("{base}{first}");
+        let scratch = Scratch::new("resume-state", &[("m/0001_first.sql", first.as_bytes())]);
+        let cache = scratch.0.join("cache");
+        resumed(&scratch.0, "m", &cache).0.unwrap();
+        let before = images_in(&cache);
+        std::fs::write(scratch.0.join("m/0002_second.sql"), second).unwrap();
+        let (plan, replayed) = resumed(&scratch.0, "m", &cache);
+        assert_eq!(replayed, 2, "{what}: a full replay");
+        assert_eq!(
+            plan.unwrap(),
+            full(&scratch.0, "m", &Options::default(), false),
+            "{what}"
+        );
+        assert_eq!(images_in(&cache), before, "{what}: no image stored");
+        if what == "pragma" {
+            assert!(before.is_empty());
+        }
+    }
+}
+
+#[test]
+fn reading_the_connections_history_is_spotted() {
+    use crate::replay::reads_connection_history as reads;
+    for text in [
+        "SELECT changes();",
+        "SELECT CHANGES ( );",
+        "SELECT total_changes/**/();",
+        "SELECT \"changes\"();",
+        "INSERT INTO t VALUES (last_insert_rowid());",
+        "SELECT * FROM pragma_data_version;",
+    ] {
+        assert!(reads(text), "{text}");
+    }
+    for text in [
+        "-- schema changes\nCREATE TABLE changes_log(x);",
+        "CREATE TABLE t(x); INSERT INTO t VALUES ('changes');",
+    ] {
+        assert!(!reads(text), "{text}");
+    }
+}
+
+#[test]
+fn only_the_most_recently_used_images_are_kept() {
+    let scratch = Scratch::new("resume-prune", &[]);
+    let cache = scratch.0.join("cache");
+    let dir = scratch.0.join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = generated::chain(MAX_IMAGES + 3, 5);
+    let mut first_image = None;
+    for (i, (name, text)) in files.iter().enumerate() {
+        std::fs::write(dir.join(name), text).unwrap();
+        let (plan, replayed) = resumed(&scratch.0, "m", &cache);
+        plan.unwrap();
+        assert_eq!(replayed, 1, "each check replays only the new migration");
+        if i == 0 {
+            first_image = images_in(&cache).pop();
+        }
+        assert!(images_in(&cache).len() <= MAX_IMAGES);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(images_in(&cache).len(), MAX_IMAGES);
+    assert!(!first_image.unwrap().exists(), "the oldest image is gone");
+}
+
+#[test]
+fn editing_the_last_migration_resumes_from_the_ones_before() {
+    let files = generated::chain(10, 3);
+    let scratch = Scratch::new("resume-edit-last", &[]);
+    let cache = scratch.0.join("cache");
+    let dir = scratch.0.join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in &files[..9] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    resumed(&scratch.0, "m", &cache).0.unwrap();
+    let (name, text) = &files[9];
+    for edit in [
+        "",
+        "\nCREATE TABLE edited_once(x);",
+        "\nCREATE TABLE edited_twice(x);",
+    ] {
+        std::fs::write(dir.join(name), format!("{text}{edit}")).unwrap();
+        let (plan, replayed) = resumed(&scratch.0, "m", &cache);
+        assert_eq!(replayed, 1, "{edit:?}: only the edited migration");
+        assert_eq!(
+            plan.unwrap(),
+            full(&scratch.0, "m", &Options::default(), false)
+        );
+    }
 }

@@ -13,7 +13,7 @@ mod keys;
 mod sandbox;
 mod textual;
 
-pub(crate) use sandbox::Replayer;
+pub(crate) use sandbox::{reads_connection_history, Replayer};
 use sandbox::{Failure, MAX_STATEMENT_BYTES};
 pub(crate) use textual::rename_denial;
 
@@ -165,6 +165,9 @@ thread_local! {
     /// How many times this thread ran [`run`]: the verdict cache's tests
     /// prove a hit replays nothing.
     pub(crate) static RUNS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// How many migrations this thread replayed: a check resumed from a
+    /// cached image replays only the new ones.
+    pub(crate) static REPLAYED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Replays `scripts` on `replayer`; see [`replay`].
@@ -176,6 +179,8 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
     let mut checks = Vec::with_capacity(scripts.len());
     let mut mode = Mode::Normal;
     for (index, source) in scripts.iter().enumerate() {
+        #[cfg(test)]
+        REPLAYED.with(|replayed| replayed.set(replayed.get() + 1));
         let mut push = |mut diagnostic: Diagnostic, rule: Option<Rule>| {
             diagnostic.rule = rule.map(Rule::name);
             findings.push(Finding {

@@ -25,6 +25,47 @@ use crate::rules::{self, Denial};
 pub(crate) const MAX_REPLAY_STEPS: u64 = 100_000_000;
 const PROGRESS_STEP: i32 = 10_000;
 
+/// Pragmas whose argument changes nothing beyond the migration's
+/// transaction: `foreign_keys` is a no-op inside one, `defer_foreign_keys`
+/// resets when it ends, the others read the schema (their argument names a
+/// table or index) or write only the database (`optimize`). Any other
+/// pragma given a value (an allowed one sets the connection, like
+/// `recursive_triggers`) keeps the replay from being resumed from an image
+/// (see [`Replayer::image`]).
+const LOCAL_PRAGMAS: &[&str] = &[
+    "foreign_keys",
+    "defer_foreign_keys",
+    "foreign_key_check",
+    "foreign_key_list",
+    "index_info",
+    "index_list",
+    "index_xinfo",
+    "optimize",
+    "quick_check",
+    "table_info",
+    "table_list",
+    "table_xinfo",
+];
+
+/// Whether `text` may call a function whose result comes from the
+/// connection's history rather than the database (`changes()`,
+/// `total_changes()`, `last_insert_rowid()`, `PRAGMA data_version`): a
+/// replay resumed from an image on a new connection could see other values
+/// than the full replay, so a directory with any such text is always
+/// replayed in full. Deliberately coarse: a `changes` followed, past
+/// quotes, spaces and comments' first character, by `(`, `/` or `-`.
+pub(crate) fn reads_connection_history(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("last_insert_rowid") || lower.contains("data_version") {
+        return true;
+    }
+    lower.match_indices("changes").any(|(at, word)| {
+        lower[at + word.len()..]
+            .trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '`' | ']' | '\''))
+            .starts_with(['(', '/', '-'])
+    })
+}
+
 /// What the authorizer allowed that the replay follows, shared with its
 /// callback.
 #[derive(Default)]
@@ -36,6 +77,9 @@ struct AuthState {
     drops: Vec<String>,
     /// What the current migration did that bears on foreign keys.
     keys: KeyEffects,
+    /// A migration set a pragma that lasts beyond its transaction (see
+    /// [`Replayer::image`]); never reset.
+    lasting_pragma: bool,
 }
 
 /// What a migration did that can leave a foreign-key violation SQLite
@@ -110,6 +154,9 @@ impl Replayer {
                 if rules::turns_foreign_keys_off(pragma_name, pragma_value) {
                     state.foreign_keys_off = true;
                 }
+                if pragma_value.is_some() && !LOCAL_PRAGMAS.contains(&pragma_name) {
+                    state.lasting_pragma = true;
+                }
             }
             match ctx.action {
                 AuthAction::DropTable { table_name } => {
@@ -156,6 +203,61 @@ impl Replayer {
         replayer
             .trusted(&durable_schema_runtime::tracking::create_table(tracking))
             .map_err(|e| format!("cannot create the tracking table in the replay database: {e}"))?;
+        Ok(replayer)
+    }
+
+    /// The database's image (`sqlite3_serialize`), between migrations: the
+    /// verdict cache stores it so a later check resumes from it. `None`
+    /// when the replay so far left state outside the database that a
+    /// resumed replay would not have: a pragma set to a value that lasts
+    /// beyond the transaction (`recursive_triggers`, `legacy_alter_table`,
+    /// `case_sensitive_like`, ...; `foreign_keys` does nothing inside one
+    /// and `defer_foreign_keys` ends with it).
+    pub(crate) fn image(&self) -> Option<Vec<u8>> {
+        if self.in_transaction() || lock(&self.auth).lasting_pragma {
+            return None;
+        }
+        // SQLite reads the pages through `sqlite_dbpage`, which the
+        // authorizer would refuse.
+        self.as_trusted(|| {
+            let data = self.conn.serialize(rusqlite::MAIN_DB).ok()?;
+            Some(data.to_vec())
+        })
+    }
+
+    /// A replay database configured as [`Replayer::new`] does (limits,
+    /// authorizer, math functions, progress handler: all the connection's,
+    /// not the file's) whose database is `image`, a database
+    /// [`Replayer::image`] took between migrations (the tracking table is
+    /// in it). An image SQLite refuses, or without the tracking table, is
+    /// an error.
+    pub(crate) fn resume(tracking: &str, image: &[u8]) -> Result<Self, String> {
+        let mut replayer = Self::new(tracking)?;
+        // SQLite reopens `main` with an `ATTACH`, which the authorizer would
+        // refuse.
+        let rules = replayer.rules.clone();
+        rules
+            .trusted(|| {
+                replayer
+                    .conn
+                    .deserialize_read_exact(rusqlite::MAIN_DB, image, image.len(), false)
+            })
+            .map_err(|e| format!("cannot load the replay image: {e}"))?;
+        let tables: i64 = replayer
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                    [tracking],
+                    |r| r.get(0),
+                )
+            })
+            .map_err(|e| format!("cannot read the replay image: {e}"))?;
+        let foreign_keys: i64 = replayer
+            .read(|conn| conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)))
+            .map_err(|e| e.to_string())?;
+        if tables != 1 || foreign_keys != 1 || replayer.in_transaction() {
+            return Err("the replay image is not a replay database".to_owned());
+        }
         Ok(replayer)
     }
 
