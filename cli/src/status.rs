@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use durable_schema_compiler::{tracking, Lock, Options, Plan};
-use durable_schema_runtime::{Migration, Schema, SchemaState, Statement, Status};
+use durable_schema_runtime::{
+    __ChainLink as ChainLink, Migration, Schema, SchemaState, Statement, Status,
+};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::{checked, fail, human, term};
@@ -16,12 +18,18 @@ fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
 }
 
-/// The runtime's `Schema` for a checked plan, as the macro would embed it.
-pub(crate) fn schema_of(plan: &Plan, table: &str) -> Schema {
+/// The runtime's `Schema` for a checked plan, as the macro would embed it:
+/// with the foreign-key checks, the drizzle journal's `when`s and the chain
+/// links of the lock's `replaces`, so the runtime judges a database exactly
+/// as the built code would.
+pub(crate) fn schema_of(plan: &Plan, table: &str) -> Result<Schema, String> {
+    let replaces = plan.replaces();
+    let links = plan.chain_links().map_err(|d| d.to_string())?;
     let migrations: Vec<Migration> = plan
         .migrations
         .iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(i, m)| {
             let text = leak(&m.source.text);
             let statements: Vec<Statement> = m
                 .statements
@@ -29,7 +37,7 @@ pub(crate) fn schema_of(plan: &Plan, table: &str) -> Schema {
                 .map(|s| Statement::__new(text, s.start, s.end, s.line, s.column))
                 .collect();
             let checks: Vec<&'static str> = m.foreign_key_checks.iter().map(|t| leak(t)).collect();
-            Migration::__new(
+            let migration = Migration::__new(
                 m.source.version,
                 leak(&m.source.name),
                 leak(&m.source.description),
@@ -38,12 +46,35 @@ pub(crate) fn schema_of(plan: &Plan, table: &str) -> Schema {
                 leak(&m.chain),
                 Box::leak(statements.into_boxed_slice()),
             )
-            .__with_foreign_key_checks(Box::leak(checks.into_boxed_slice()))
+            .__with_foreign_key_checks(Box::leak(checks.into_boxed_slice()));
+            let migration = match m.source.journal_when {
+                Some(when) => migration.__with_journal_when(when),
+                None => migration,
+            };
+            let olds: Vec<&'static str> = replaces
+                .get(i)
+                .map(|olds| olds.iter().map(|o| leak(o)).collect())
+                .unwrap_or_default();
+            let chain_links: Vec<ChainLink> = links
+                .get(i)
+                .map(|links| {
+                    links
+                        .iter()
+                        .map(|l| ChainLink::__new(leak(&l.prev), leak(&l.checksum), leak(&l.chain)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            migration.__with_replacements(
+                Box::leak(olds.into_boxed_slice()),
+                Box::leak(chain_links.into_boxed_slice()),
+            )
         })
         .collect();
     let table = leak(table);
-    Schema::__new(table, false, Box::leak(migrations.into_boxed_slice()))
-        .__with_head_query(leak(&tracking::head_query(table)))
+    Ok(
+        Schema::__new(table, false, Box::leak(migrations.into_boxed_slice()))
+            .__with_head_query(leak(&tracking::head_query(table))),
+    )
 }
 
 /// The first 12 hex digits of a checksum.
@@ -157,7 +188,10 @@ pub(crate) fn run(db: &Path, dir: &str, options: &Options) -> ExitCode {
         Ok(conn) => conn,
         Err(e) => return fail(format!("cannot open `{shown}` read-only: {e}")),
     };
-    let schema = schema_of(&plan, &options.table);
+    let schema = match schema_of(&plan, &options.table) {
+        Ok(schema) => schema,
+        Err(e) => return fail(e),
+    };
     let status = match schema.status(&conn) {
         Ok(status) => status,
         Err(e) => return fail(format!("`{shown}`: {e}")),
