@@ -78,7 +78,6 @@ use durable_schema_compiler::do_sqlite::{self, Authorizer, Denial, Rule};
 use durable_schema_runtime::backend::{Backend, BackendError, Rows, Step, TxError, Value};
 use durable_schema_runtime::Schema;
 use rusqlite::fallible_iterator::FallibleIterator;
-use rusqlite::types::ValueRef;
 use rusqlite::{Batch, Connection, Params, Row};
 
 /// The rusqlite the database runs on: [`Row`] in the
@@ -150,19 +149,10 @@ fn refused(denial: &Denial) -> BackendError {
     ))
 }
 
-fn value(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Integer(i),
-        ValueRef::Real(f) => Value::Text(f.to_string()),
-        ValueRef::Text(t) | ValueRef::Blob(t) => {
-            Value::Text(String::from_utf8_lossy(t).into_owned())
-        }
-    }
-}
-
 fn values(row: &Row<'_>, columns: usize) -> rusqlite::Result<Vec<Value>> {
-    (0..columns).map(|i| row.get_ref(i).map(value)).collect()
+    (0..columns)
+        .map(|i| row.get_ref(i).map(Value::from))
+        .collect()
 }
 
 impl DurableObjectDb {
@@ -348,11 +338,7 @@ impl DurableObjectDb {
     fn prepare(&self, sql: &str, params: &[Value]) -> rusqlite::Result<rusqlite::Statement<'_>> {
         let mut stmt = self.conn.prepare(sql)?;
         for (i, p) in params.iter().enumerate() {
-            match p {
-                Value::Null => stmt.raw_bind_parameter(i + 1, rusqlite::types::Null)?,
-                Value::Integer(v) => stmt.raw_bind_parameter(i + 1, v)?,
-                Value::Text(v) => stmt.raw_bind_parameter(i + 1, v.as_str())?,
-            }
+            stmt.raw_bind_parameter(i + 1, p)?;
         }
         Ok(stmt)
     }

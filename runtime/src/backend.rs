@@ -18,6 +18,9 @@ use std::fmt;
 /// NULL. A backend that meets another storage class (REAL, BLOB) renders it as
 /// [`Value::Text`], so reading a hand-edited tracking table never fails on a
 /// type the executor does not care about.
+///
+/// With feature `rusqlite` it converts from `rusqlite::types::ValueRef` and
+/// binds as a parameter (`ToSql`), for backends built on rusqlite.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     /// SQL `NULL`.

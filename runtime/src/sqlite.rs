@@ -3,8 +3,9 @@
 //! migration runs in a `BEGIN IMMEDIATE` transaction, so `conn` must not be
 //! inside a transaction already.
 
-use rusqlite::types::ValueRef;
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::Connection;
+use rusqlite::ToSql;
 
 use crate::backend::{Backend, BackendError, Rows, Step, TxError, Value};
 
@@ -19,15 +20,38 @@ fn message(e: &rusqlite::Error) -> BackendError {
     }
 }
 
-fn value(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Integer(i),
-        ValueRef::Real(f) => Value::Text(f.to_string()),
-        ValueRef::Text(t) | ValueRef::Blob(t) => {
-            Value::Text(String::from_utf8_lossy(t).into_owned())
+/// A column as the executor sees it: REAL and BLOB read as text (see
+/// [`Value`]). Shared with other rusqlite-based backends (the facade's
+/// `testing` database).
+impl From<ValueRef<'_>> for Value {
+    fn from(v: ValueRef<'_>) -> Self {
+        match v {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Real(f) => Value::Text(f.to_string()),
+            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                Value::Text(String::from_utf8_lossy(t).into_owned())
+            }
         }
     }
+}
+
+/// A parameter bound as SQLite's NULL, INTEGER or TEXT.
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Integer(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Value::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+        })
+    }
+}
+
+/// The first `columns` values of `row`.
+fn values(row: &rusqlite::Row<'_>, columns: usize) -> Result<Vec<Value>, BackendError> {
+    (0..columns)
+        .map(|i| row.get_ref(i).map(Value::from).map_err(|e| message(&e)))
+        .collect()
 }
 
 /// Prepares `sql` (exactly one statement) and binds `params` positionally.
@@ -38,12 +62,7 @@ fn prepare<'c>(
 ) -> Result<rusqlite::Statement<'c>, BackendError> {
     let mut stmt = conn.prepare(sql).map_err(|e| message(&e))?;
     for (i, p) in params.iter().enumerate() {
-        let bound = match p {
-            Value::Null => stmt.raw_bind_parameter(i + 1, rusqlite::types::Null),
-            Value::Integer(v) => stmt.raw_bind_parameter(i + 1, v),
-            Value::Text(v) => stmt.raw_bind_parameter(i + 1, v.as_str()),
-        };
-        bound.map_err(|e| message(&e))?;
+        stmt.raw_bind_parameter(i + 1, p).map_err(|e| message(&e))?;
     }
     Ok(stmt)
 }
@@ -59,11 +78,7 @@ fn run(conn: &Connection, step: &Step) -> Result<Option<Vec<Value>>, BackendErro
     let mut rows = stmt.raw_query();
     while let Some(row) = rows.next().map_err(|e| message(&e))? {
         if step.is_check() {
-            let mut values = Vec::with_capacity(columns);
-            for i in 0..columns {
-                values.push(value(row.get_ref(i).map_err(|e| message(&e))?));
-            }
-            return Ok(Some(values));
+            return values(row, columns).map(Some);
         }
     }
     Ok(None)
@@ -89,11 +104,7 @@ impl Backend for Connection {
         let mut rows = stmt.raw_query();
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(|e| message(&e))? {
-            let mut values = Vec::with_capacity(columns);
-            for i in 0..columns {
-                values.push(value(row.get_ref(i).map_err(|e| message(&e))?));
-            }
-            out.push(values);
+            out.push(values(row, columns)?);
         }
         let read = out.len() as u64;
         Ok(Rows::new(out, read))
