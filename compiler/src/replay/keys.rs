@@ -102,19 +102,11 @@ pub(super) fn check(replayer: &Replayer, tables: &[String]) -> Option<Violation>
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::run;
-    use super::super::{replay_checks, ReplaySource};
+    use super::super::replay_checks;
+    use super::super::tests::{run, with_sources};
 
     fn checks(files: &[&str]) -> Vec<Vec<String>> {
-        let names: Vec<String> = (1..=files.len())
-            .map(|i| format!("m/{i:04}_x.sql"))
-            .collect();
-        let sources: Vec<ReplaySource<'_>> = files
-            .iter()
-            .zip(&names)
-            .map(|(text, name)| ReplaySource::new(name, text))
-            .collect();
-        replay_checks(&sources, "migrations")
+        with_sources(files, |sources| replay_checks(sources, "migrations"))
     }
 
     const BASE: &str = "CREATE TABLE users(id INTEGER PRIMARY KEY); \

@@ -392,19 +392,21 @@ pub(crate) fn replay_checks(sources: &[ReplaySource<'_>], tracking: &str) -> Vec
 mod tests {
     use super::*;
 
-    pub(super) fn run(files: &[&str]) -> Vec<Finding> {
+    /// Runs `f` on `files` as the migrations `m/0001_x.sql`, `m/0002_x.sql`…
+    pub(super) fn with_sources<T>(files: &[&str], f: impl FnOnce(&[ReplaySource<'_>]) -> T) -> T {
         let names: Vec<String> = (1..=files.len())
             .map(|i| format!("m/{i:04}_x.sql"))
             .collect();
         let sources: Vec<ReplaySource<'_>> = files
             .iter()
             .zip(&names)
-            .map(|(text, name)| ReplaySource {
-                display_path: name,
-                text,
-            })
+            .map(|(text, name)| ReplaySource::new(name, text))
             .collect();
-        replay(&sources, "migrations")
+        f(&sources)
+    }
+
+    pub(super) fn run(files: &[&str]) -> Vec<Finding> {
+        with_sources(files, |sources| replay(sources, "migrations"))
     }
 
     pub(super) fn rules(files: &[&str]) -> Vec<Option<Rule>> {
