@@ -363,14 +363,7 @@ fn check_after(
     files: Vec<LoadedFile>,
     options: &Options,
 ) -> Result<Plan, Vec<Diagnostic>> {
-    let scripts: Vec<Script<'_>> = files
-        .iter()
-        .map(|f| Script {
-            display_path: &f.source.display_path,
-            text: &f.source.text,
-            statements: &f.statements,
-        })
-        .collect();
+    let scripts: Vec<Script<'_>> = files.iter().map(LoadedFile::script).collect();
     let Outcome {
         findings,
         ran,

@@ -150,11 +150,7 @@ pub fn schemas_at(
     let replayer = Replayer::new(&options.table).map_err(|e| vec![Diagnostic::plain(e)])?;
     let scripts: Vec<Script<'_>> = files
         .iter()
-        .map(|f| Script {
-            display_path: &f.source.display_path,
-            text: &f.source.text,
-            statements: &f.statements,
-        })
+        .map(crate::source::LoadedFile::script)
         .collect();
     let mut order: Vec<u32> = versions.to_vec();
     order.sort_unstable();

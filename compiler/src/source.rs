@@ -42,6 +42,17 @@ pub(crate) struct LoadedFile {
     pub(crate) statements: Vec<crate::PlannedStatement>,
 }
 
+impl LoadedFile {
+    /// The file as the replay runs it.
+    pub(crate) fn script(&self) -> crate::replay::Script<'_> {
+        crate::replay::Script {
+            display_path: &self.source.display_path,
+            text: &self.source.text,
+            statements: &self.statements,
+        }
+    }
+}
+
 /// Why a file name is not a migration name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum NameError {
