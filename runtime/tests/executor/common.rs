@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use durable_schema_compiler::{chain, checksum, normalize_text, spans};
 use durable_schema_runtime::backend::{Backend, BackendError, Rows, Step, TxError, Value};
 use durable_schema_runtime::{Migration, Schema, Statement};
+use rusqlite::types::FromSql;
 use rusqlite::Connection;
 
 fn leak(s: &str) -> &'static str {
@@ -179,9 +180,15 @@ pub fn open(path: &Path) -> Connection {
 
 /// `SELECT type, name, sql FROM sqlite_master ORDER BY name`.
 pub fn dump(conn: &Connection) -> Vec<(String, String, Option<String>)> {
-    let mut stmt = conn
-        .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY name")
-        .unwrap();
+    triples(
+        conn,
+        "SELECT type, name, sql FROM sqlite_master ORDER BY name",
+    )
+}
+
+/// The rows of a three-column query.
+pub fn triples<A: FromSql, B: FromSql, C: FromSql>(conn: &Connection, sql: &str) -> Vec<(A, B, C)> {
+    let mut stmt = conn.prepare(sql).unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
         .collect::<Result<_, _>>()

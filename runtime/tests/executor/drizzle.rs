@@ -71,13 +71,10 @@ fn drizzle_applied(conn: &Connection, indexes: &[usize]) {
 }
 
 fn drizzle_rows(conn: &Connection) -> Vec<(Option<i64>, String, i64)> {
-    let mut stmt = conn
-        .prepare("SELECT id, hash, created_at FROM __drizzle_migrations ORDER BY created_at")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    triples(
+        conn,
+        "SELECT id, hash, created_at FROM __drizzle_migrations ORDER BY created_at",
+    )
 }
 
 #[test]

@@ -30,13 +30,10 @@ fn failure_rows(conn: &Connection) -> Vec<(i64, String, i64)> {
     if !has_table(conn, "migrations_failure") {
         return Vec::new();
     }
-    let mut stmt = conn
-        .prepare("SELECT version, error, attempts FROM migrations_failure")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    triples(
+        conn,
+        "SELECT version, error, attempts FROM migrations_failure",
+    )
 }
 
 /// The failing migration's statements run once; the next wake-up of the same
