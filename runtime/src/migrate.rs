@@ -179,9 +179,6 @@ pub(crate) struct Executor<'a, B: ?Sized> {
     retry: Option<u32>,
     /// What the run has done so far, for [`Wake`] when it fails halfway.
     progress: std::cell::Cell<Report>,
-    /// The head row's chain when it is not the code's own history (it went
-    /// through a replaced text): what the next tracking row chains onto.
-    prev_chain: std::cell::RefCell<Option<String>>,
 }
 
 impl<'a, B: Backend + ?Sized> Executor<'a, B> {
@@ -191,7 +188,6 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             backend,
             retry: None,
             progress: std::cell::Cell::new(Report::unchanged(0, 0)),
-            prev_chain: std::cell::RefCell::new(None),
         }
     }
 
@@ -278,7 +274,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
                     user_table: found.to_owned(),
                 });
             }
-            return self.apply(0, Preamble::None, rows_read + user.rows_read());
+            return self.apply(0, Preamble::None, rows_read + user.rows_read(), None);
         };
         let version = self.version_of(row.first())?;
         // Known from here on, for the report of a run that fails early
@@ -292,12 +288,11 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             if let (Some(m), Some(chain)) = (known, chain) {
                 if chain == m.chain() {
                     // The common case ends here: one statement, one row.
-                    return self.apply(version, Preamble::None, rows_read);
+                    return self.apply(version, Preamble::None, rows_read, None);
                 }
                 if m.accepts_chain(chain) {
                     // A history through a deliberately replaced text.
-                    self.prev_chain.replace(Some(chain.to_owned()));
-                    return self.apply(version, Preamble::None, rows_read);
+                    return self.apply(version, Preamble::None, rows_read, Some(chain));
                 }
             }
             return Err(self.divergence(version));
@@ -384,9 +379,9 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
                 Some(ledger) => {
                     let recorded = ledger.version();
                     let read = rows_read + ledger.rows_read;
-                    self.apply(recorded, Preamble::Ledger(ledger.applied), read)
+                    self.apply(recorded, Preamble::Ledger(ledger.applied), read, None)
                 }
-                None => self.apply(0, Preamble::Create, rows_read),
+                None => self.apply(0, Preamble::Create, rows_read, None),
             },
             Shape::Legacy => self.adopt(rows_read),
             Shape::Foreign(columns) => Err(self.foreign(columns)),
@@ -421,7 +416,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
     /// Adopts a hand-rolled table (see [`Executor::adoptable`]).
     fn adopt(&self, rows_read: u64) -> Result<Report, MigrateError> {
         let (recorded, read) = self.adoptable()?;
-        self.apply(recorded, Preamble::Adopt(recorded), rows_read + read)
+        self.apply(recorded, Preamble::Adopt(recorded), rows_read + read, None)
     }
 
     /// Whether a hand-rolled `(version, applied_at, description)` table can
@@ -572,7 +567,16 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
     /// Applies every migration after `from`, each in its own transaction
     /// with its tracking row; the preamble joins the first transaction so a
     /// fresh database never ends up with an empty tracking table.
-    fn apply(&self, from: u32, preamble: Preamble, rows_read: u64) -> Result<Report, MigrateError> {
+    /// `prev` is the head row's chain when it is not the code's own history
+    /// (it went through a replaced text): what the next tracking row chains
+    /// onto.
+    fn apply(
+        &self,
+        from: u32,
+        preamble: Preamble,
+        rows_read: u64,
+        prev: Option<&str>,
+    ) -> Result<Report, MigrateError> {
         let mut report = Report::unchanged(from, rows_read);
         report.adopted = matches!(preamble, Preamble::Adopt(_) | Preamble::Ledger(_));
         let pending = self.schema.pending_after(from);
@@ -589,7 +593,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         self.progress.set(report.clone());
         let failure = self.deferral()?;
         let insert = tracking::insert(self.table());
-        let mut prev = self.prev_chain.take();
+        let mut prev = prev.map(str::to_owned);
         for m in pending {
             // After a replaced text the history has its own chain values,
             // precomputed by the compiler: record the one that follows.
