@@ -151,13 +151,15 @@ enum Role {
     Record,
     /// The migration's statement with this 0-based index.
     Statement(usize),
+    /// The baseline's statement with this 0-based index.
+    Baseline(usize),
     /// A foreign-key check after the migration's statements (or switching
     /// deferral off after them).
     ForeignKeyCheck,
 }
 
 /// The steps of one transaction with the role of each.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Batch {
     steps: Vec<Step>,
     roles: Vec<Role>,
@@ -593,6 +595,16 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         self.progress.set(report.clone());
         let failure = self.deferral()?;
         let insert = tracking::insert(self.table());
+        if from == 0 && matches!(preamble, Preamble::Create | Preamble::None) {
+            if let Some(baseline) = self.schema.baseline() {
+                if self.baseline(baseline, &batch, &insert, &mut report)? {
+                    if failure {
+                        self.clear_failure();
+                    }
+                    return Ok(report);
+                }
+            }
+        }
         let mut prev = prev.map(str::to_owned);
         for m in pending {
             // After a replaced text the history has its own chain values,
@@ -649,13 +661,80 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             report.to_version = m.version();
         }
         if failure {
-            // Best effort: a stale record only delays nothing (the code that
-            // wrote it is current now) and is overwritten by the next failure.
-            let _ = self
-                .backend
-                .transaction(vec![Step::new(tracking::clear_failure(self.table()))]);
+            self.clear_failure();
         }
         Ok(report)
+    }
+
+    /// Clears the failure record once the schema is current. Best effort: a
+    /// stale record only delays nothing (the code that wrote it is current
+    /// now) and is overwritten by the next failure.
+    fn clear_failure(&self) {
+        let _ = self
+            .backend
+            .transaction(vec![Step::new(tracking::clear_failure(self.table()))]);
+    }
+
+    /// Creates a new object from `baseline` in one transaction: `preamble`
+    /// (creating the tracking table, unless it exists empty), the
+    /// baseline's statements, then the tracking row of every version, as a
+    /// full run records them. Only on a database that holds nothing of the
+    /// user's; `false` when it does, or when the transaction failed (it
+    /// leaves nothing; the report keeps the error): the chain runs instead.
+    fn baseline(
+        &self,
+        baseline: &'static crate::Baseline,
+        preamble: &Batch,
+        insert: &str,
+        report: &mut Report,
+    ) -> Result<bool, MigrateError> {
+        let table = self.table();
+        let params = [
+            Value::from(table),
+            Value::from(tracking::failure_table(table)),
+        ];
+        let objects = self.query(tracking::ANY_OBJECT_QUERY, &params)?;
+        report.rows_read += objects.rows_read();
+        if !objects.rows().is_empty() {
+            return Ok(false);
+        }
+        let mut batch = preamble.clone();
+        for (i, s) in baseline.statements().iter().enumerate() {
+            batch.push(Role::Baseline(i), Step::new(s.sql()));
+        }
+        let migrations = self.schema.migrations();
+        for m in migrations {
+            let params = vec![
+                Value::from(m.version()),
+                Value::from(m.description()),
+                Value::from(m.checksum()),
+                Value::from(m.chain()),
+            ];
+            batch.push(Role::Record, Step::with_params(insert.to_owned(), params));
+        }
+        let Batch { steps, roles } = batch;
+        match self.backend.transaction(steps) {
+            Ok(written) => {
+                report.rows_written += written;
+                report.applied.extend(migrations);
+                report.to_version = self.schema.version();
+                report.baseline = true;
+                Ok(true)
+            }
+            Err(e) => {
+                let at = match e.step().and_then(|i| roles.get(i)) {
+                    Some(Role::Baseline(i)) => format!("statement {} of the baseline", i + 1),
+                    Some(Role::Record) => {
+                        format!("recording the baseline's versions in \"{table}\"")
+                    }
+                    Some(Role::Create) => format!("creating table \"{table}\""),
+                    _ => "the baseline's transaction".to_owned(),
+                };
+                report.baseline_error = Some(format!("{at}: {}", e.error().message()));
+                self.progress.set(report.clone());
+                Ok(false)
+            }
+        }
     }
 
     /// Under [`Schema::wake`]: whether a failure record exists, or the error

@@ -31,6 +31,8 @@ pub struct Report {
     pub(crate) adopted: bool,
     pub(crate) rows_read: u64,
     pub(crate) rows_written: u64,
+    pub(crate) baseline: bool,
+    pub(crate) baseline_error: Option<String>,
 }
 
 impl Report {
@@ -44,6 +46,8 @@ impl Report {
             adopted: false,
             rows_read,
             rows_written: 0,
+            baseline: false,
+            baseline_error: None,
         }
     }
 
@@ -97,6 +101,22 @@ impl Report {
         self.rows_read
     }
 
+    /// Whether the run created a new object from the schema's
+    /// [`Baseline`](crate::Baseline) (one transaction) instead of running
+    /// every migration; [`applied`](Report::applied) lists every version
+    /// either way, and the tracking rows are the same.
+    pub fn baseline(&self) -> bool {
+        self.baseline
+    }
+
+    /// When the baseline was tried on an empty database and failed (the
+    /// run then applied the migrations one by one): what failed. A compile
+    /// time verified baseline fails only where the database differs from
+    /// the one it was verified on, so this is worth a look.
+    pub fn baseline_error(&self) -> Option<&str> {
+        self.baseline_error.as_deref()
+    }
+
     /// Rows written by the applied migrations and their tracking rows, as
     /// the backend counted them (0 when nothing was applied).
     pub fn rows_written(&self) -> u64 {
@@ -139,7 +159,10 @@ impl Wake {
     ///
     /// Fields: `event` (`"durable-schema"`), `object`, `outcome`
     /// (`adopted`, `applied`, `failed`, `deferred`), `from`, `to`, `applied`
-    /// (versions), `duration_ms`, `rows_written`, and on failure `error`
+    /// (versions), `duration_ms`, `rows_written`, `path` when migrations
+    /// were applied or tried (`baseline`: a new object created from the
+    /// [`Baseline`](crate::Baseline); `chain`: one migration at a time),
+    /// `baseline_error` when the baseline failed, and on failure `error`
     /// with `kind`, `message` and, where known, `version`, `file`,
     /// `statement`, `line`, `column`, `table`, `rowid`, `parent`.
     pub fn log_line(&self, object: &str, duration_ms: f64) -> Option<String> {
@@ -163,6 +186,14 @@ impl Wake {
             if duration_ms.is_finite() { duration_ms.max(0.0) } else { 0.0 },
             r.rows_written,
         );
+        if !r.applied.is_empty() || r.baseline_error.is_some() {
+            let path = if r.baseline { "baseline" } else { "chain" };
+            line.push_str(&format!(",\"path\":\"{path}\""));
+        }
+        if let Some(e) = &r.baseline_error {
+            line.push_str(",\"baseline_error\":");
+            line.push_str(&json_string(e));
+        }
         if let Some(e) = &self.error {
             line.push_str(",\"error\":");
             line.push_str(&e.to_json());

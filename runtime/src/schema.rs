@@ -236,6 +236,47 @@ impl Migration {
     }
 }
 
+/// A verified script that takes an empty database to the head of the chain
+/// in one transaction: the chain's final schema and the rows its migrations
+/// left, derived and checked at compile time by `#[durable_schema]` (applied
+/// to a fresh database configured like a Durable Object's, it gives the
+/// same schema and rows as every migration in turn).
+///
+/// The executor runs it, with the tracking row of every version, only on a
+/// database that holds nothing yet; [`Report::baseline`](crate::Report::baseline)
+/// says when it did. A schema has none when a migration does something a
+/// build cannot reproduce (see [`Schema::baseline_note`]).
+///
+/// ```
+/// use durable_schema_runtime::{Baseline, Statement};
+///
+/// const SQL: &str = "CREATE TABLE t (id INTEGER PRIMARY KEY);\n";
+/// const BASELINE: Baseline = Baseline::__new(SQL, &[Statement::__new(SQL, 0, 39, 1, 1)]);
+/// assert_eq!(BASELINE.statements()[0].sql(), "CREATE TABLE t (id INTEGER PRIMARY KEY)");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Baseline {
+    sql: &'static str,
+    statements: &'static [Statement],
+}
+
+impl Baseline {
+    #[doc(hidden)]
+    pub const fn __new(sql: &'static str, statements: &'static [Statement]) -> Self {
+        Self { sql, statements }
+    }
+
+    /// The whole script.
+    pub const fn sql(&self) -> &'static str {
+        self.sql
+    }
+
+    /// Its statements, in order (each a slice of [`sql`](Baseline::sql)).
+    pub const fn statements(&self) -> &'static [Statement] {
+        self.statements
+    }
+}
+
 /// The default of [`Schema::retry_after`], in seconds.
 pub const DEFAULT_RETRY_AFTER: u32 = 60;
 
@@ -251,6 +292,8 @@ pub struct Schema {
     /// The up-to-date query ([`crate::tracking::head_query`]), precomputed
     /// by the macro so the fast path builds nothing.
     head_query: Option<&'static str>,
+    /// How new objects are created: the baseline, or why there is none.
+    baseline: Result<&'static Baseline, &'static str>,
 }
 
 impl Schema {
@@ -266,6 +309,38 @@ impl Schema {
             retry_after: DEFAULT_RETRY_AFTER,
             migrations,
             head_query: None,
+            baseline: Err("the schema was built without one"),
+        }
+    }
+
+    #[doc(hidden)]
+    pub const fn __with_baseline(mut self, baseline: &'static Baseline) -> Self {
+        self.baseline = Ok(baseline);
+        self
+    }
+
+    #[doc(hidden)]
+    pub const fn __without_baseline(mut self, note: &'static str) -> Self {
+        self.baseline = Err(note);
+        self
+    }
+
+    /// The script that creates a new object at the head in one transaction
+    /// (see [`Baseline`]); `None` when new objects run every migration, for
+    /// the reason [`baseline_note`](Schema::baseline_note) gives.
+    pub const fn baseline(&self) -> Option<&'static Baseline> {
+        match self.baseline {
+            Ok(baseline) => Some(baseline),
+            Err(_) => None,
+        }
+    }
+
+    /// Why the schema has no [`Baseline`] (a migration calls
+    /// `datetime('now')`, `baseline = false`, ...); `None` when it has one.
+    pub const fn baseline_note(&self) -> Option<&'static str> {
+        match self.baseline {
+            Ok(_) => None,
+            Err(note) => Some(note),
         }
     }
 

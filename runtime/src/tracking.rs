@@ -314,6 +314,15 @@ pub const USER_TABLES_QUERY: &str = "SELECT name FROM sqlite_master WHERE type =
      AND name <> ?1 COLLATE NOCASE AND name <> ?2 COLLATE NOCASE \
      AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' LIMIT 1";
 
+/// Any user object (table, index, view or trigger) of the database: an
+/// empty one (nothing but the tracking table, its failure record, SQLite's
+/// and Cloudflare's internal tables) gets the baseline. `?1` is the tracking
+/// table, `?2` the failure table.
+pub const ANY_OBJECT_QUERY: &str = "SELECT name FROM sqlite_master \
+     WHERE name <> ?1 COLLATE NOCASE AND name <> ?2 COLLATE NOCASE \
+     AND tbl_name <> ?1 COLLATE NOCASE AND tbl_name <> ?2 COLLATE NOCASE \
+     AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' LIMIT 1";
+
 /// What kind of object holds the name `?1` (SQLite compares names
 /// case-insensitively, so this does too). Triggers live in a namespace of
 /// their own: a trigger named like the table says nothing about it.
