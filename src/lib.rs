@@ -90,8 +90,8 @@ pub use durable_schema_macros::durable_schema;
 
 pub use durable_schema_runtime::build;
 pub use durable_schema_runtime::{
-    AppliedMigration, MigrateError, Migration, Mismatch, Report, Schema, SchemaState, Statement,
-    Status, Wake,
+    AppliedMigration, Baseline, MigrateError, Migration, Mismatch, Report, Schema, SchemaState,
+    Statement, Status, Wake,
 };
 
 /// The seam between the executor and a database, for writing a backend or
@@ -114,5 +114,5 @@ pub mod testing;
 pub mod __private {
     pub use durable_schema_runtime::__ChainLink as ChainLink;
     pub use durable_schema_runtime::__private::MigrateTarget;
-    pub use durable_schema_runtime::{Migration, Schema, Statement};
+    pub use durable_schema_runtime::{Baseline, Migration, Schema, Statement};
 }

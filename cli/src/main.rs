@@ -121,6 +121,7 @@ impl TableArg {
     fn options(&self) -> Options {
         Options {
             table: self.table.clone(),
+            ..Options::default()
         }
     }
 }

@@ -13,7 +13,9 @@
 //! and the plan, each field length-prefixed: this crate's version and
 //! [`FORMAT`] (bumped whenever the entry layout or any check changes), a
 //! fingerprint of this crate's source (`build.rs`: a build whose checks
-//! changed misses even at the same version), the SQLite library version, the tracking table's name, the locked mode, and
+//! changed misses even at the same version), the SQLite library version,
+//! the tracking table's name, whether a baseline is wanted, the locked
+//! mode, and
 //! for each migration in order its version, file name, description, display
 //! path, normalized text and journal `when`, then the lock file's bytes and
 //! the journal's bytes when present.
@@ -27,12 +29,14 @@
 //!
 //! ```text
 //! durable-schema-cache <FORMAT> <compiler version> <key> <SHA-256 of the payload>
-//! {"migrations":[{"name":"0001_init.sql","checksum":"…","chain":"…","statements":[[0,42,1,1]],"foreign_key_checks":[]}]}
+//! {"migrations":[{"name":"0001_init.sql","checksum":"…","chain":"…","statements":[[0,42,1,1]],"foreign_key_checks":[],"unreproducible":null}],"baseline":{"Built":["PRAGMA defer_foreign_keys = ON;\n…",[[0,30,1,1]]]}}
 //! ```
 //!
 //! The payload holds what the replay decided (the statements it ran, the
-//! foreign-key checks, with the checksums and chain values); the files'
-//! names and texts are in the key, so on a hit they come from the files
+//! foreign-key checks, what a build cannot reproduce, with the checksums
+//! and chain values) and the baseline for new objects, verified before it
+//! was stored (or why there is none); the files' names and texts are in
+//! the key, so on a hit they come from the files
 //! just read, as do the absolute paths `include_str!` needs. An entry whose
 //! header, key, integrity hash or payload does not match — corrupt,
 //! truncated, of another format or version, or another key's — is a miss,
@@ -73,11 +77,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::source::LoadedFile;
-use crate::{journal, lock, Options, PlannedMigration, PlannedStatement};
+use crate::{journal, lock, Baseline, NoBaseline, Options, PlannedMigration, PlannedStatement};
 
 /// The entry layout and checks version: bump it when the payload's layout
 /// or any check changes, so older entries are never trusted.
-pub(crate) const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 2;
 
 /// The environment variable naming the cache directory (`off` disables it).
 pub(crate) const ENV: &str = "DURABLE_SCHEMA_CACHE";
@@ -157,6 +161,7 @@ fn key_of(
     h.field(env!("DURABLE_SCHEMA_COMPILER_FINGERPRINT").as_bytes());
     h.field(rusqlite::version().as_bytes());
     h.field(options.table.as_bytes());
+    h.field(&[u8::from(options.baseline)]);
     h.field(&[u8::from(require_lock)]);
     h.field(&(files.len() as u64).to_le_bytes());
     for f in files {
@@ -178,10 +183,62 @@ fn key_of(
     crate::hash::hex(&h.0.finalize())
 }
 
-/// The payload: what the replay decided for each migration.
+/// The payload: what the replay decided for each migration, and for a
+/// directory's verdict (not a replay image's prefix) its baseline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Payload {
     migrations: Vec<CachedMigration>,
+    baseline: Option<CachedBaseline>,
+}
+
+/// A plan's [`Baseline`] or why it has none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum CachedBaseline {
+    /// The verified script and its statements' `(start, end, line, column)`.
+    Built(String, Vec<(usize, usize, u32, u32)>),
+    Off,
+    Because(String),
+}
+
+impl CachedBaseline {
+    fn of(baseline: &Result<Baseline, NoBaseline>) -> Self {
+        match baseline {
+            Ok(b) => Self::Built(b.sql.clone(), b.statements.iter().map(span).collect()),
+            Err(NoBaseline::Off) => Self::Off,
+            Err(NoBaseline::Because(why)) => Self::Because(why.clone()),
+        }
+    }
+
+    /// The baseline, or `None` when a span lies outside its text.
+    fn into_baseline(self) -> Option<Result<Baseline, NoBaseline>> {
+        Some(match self {
+            Self::Built(sql, spans) => {
+                let statements = statements(&spans, &sql)?;
+                Ok(Baseline { sql, statements })
+            }
+            Self::Off => Err(NoBaseline::Off),
+            Self::Because(why) => Err(NoBaseline::Because(why)),
+        })
+    }
+}
+
+fn span(s: &PlannedStatement) -> (usize, usize, u32, u32) {
+    (s.start, s.end, s.line, s.column)
+}
+
+/// The statements of `spans`, or `None` when one lies outside `text`.
+fn statements(spans: &[(usize, usize, u32, u32)], text: &str) -> Option<Vec<PlannedStatement>> {
+    spans
+        .iter()
+        .map(|&(start, end, line, column)| {
+            (start <= end && text.get(start..end).is_some()).then_some(PlannedStatement {
+                start,
+                end,
+                line,
+                column,
+            })
+        })
+        .collect()
 }
 
 /// One migration of the payload (the plan's [`PlannedMigration`] without
@@ -195,6 +252,7 @@ struct CachedMigration {
     /// `(start, end, line, column)` of each statement the replay ran.
     statements: Vec<(usize, usize, u32, u32)>,
     foreign_key_checks: Vec<String>,
+    unreproducible: Option<String>,
 }
 
 /// The entry's file for `key` in `cache`.
@@ -211,17 +269,21 @@ fn header(format: u32, key: &str, payload: &[u8]) -> String {
     )
 }
 
-/// The migrations of the plan cached under `key` for `files`, or `None`
-/// (a miss) when there is no such entry or it cannot be trusted.
-pub(crate) fn lookup(cache: &Path, key: &str, files: &[LoadedFile]) -> Option<Vec<CachedPlan>> {
+/// A cached verdict: the migrations of the plan, and its baseline.
+pub(crate) type Hit = (Vec<CachedPlan>, Result<Baseline, NoBaseline>);
+
+/// The plan cached under `key` for `files`, or `None` (a miss) when there
+/// is no such entry or it cannot be trusted.
+pub(crate) fn lookup(cache: &Path, key: &str, files: &[LoadedFile]) -> Option<Hit> {
     let bytes = std::fs::read(entry_path(cache, key)).ok()?;
     let newline = bytes.iter().position(|&b| b == b'\n')?;
     let (head, payload) = (bytes.get(..=newline)?, bytes.get(newline + 1..)?);
     if head != header(FORMAT, key, payload).as_bytes() {
         return None;
     }
-    let payload: Payload = serde_json::from_slice(payload).ok()?;
-    verified(payload, files)
+    let mut payload: Payload = serde_json::from_slice(payload).ok()?;
+    let baseline = payload.baseline.take()?.into_baseline()?;
+    Some((verified(payload, files)?, baseline))
 }
 
 /// The payload's migrations joined with `files`, or `None` when they do not
@@ -235,25 +297,13 @@ fn verified(payload: Payload, files: &[LoadedFile]) -> Option<Vec<CachedPlan>> {
         .into_iter()
         .zip(files)
         .map(|(m, file)| {
-            let text = &file.source.text;
-            let statements: Vec<PlannedStatement> = m
-                .statements
-                .iter()
-                .map(|&(start, end, line, column)| PlannedStatement {
-                    start,
-                    end,
-                    line,
-                    column,
-                })
-                .collect();
-            let fits = statements
-                .iter()
-                .all(|s| s.start <= s.end && text.get(s.start..s.end).is_some());
-            (m.name == file.source.name && fits).then_some(CachedPlan {
+            let statements = statements(&m.statements, &file.source.text)?;
+            (m.name == file.source.name).then_some(CachedPlan {
                 checksum: m.checksum,
                 chain: m.chain,
                 statements,
                 foreign_key_checks: m.foreign_key_checks,
+                unreproducible: m.unreproducible,
             })
         })
         .collect()
@@ -266,6 +316,7 @@ pub(crate) struct CachedPlan {
     chain: String,
     statements: Vec<PlannedStatement>,
     foreign_key_checks: Vec<String>,
+    unreproducible: Option<String>,
 }
 
 impl CachedPlan {
@@ -277,35 +328,42 @@ impl CachedPlan {
             chain: self.chain,
             statements: self.statements,
             foreign_key_checks: self.foreign_key_checks,
+            unreproducible: self.unreproducible,
         }
     }
 }
 
-/// The payload of `migrations`.
-fn payload_of(migrations: &[PlannedMigration]) -> Option<Vec<u8>> {
+/// The payload of `migrations`, with `baseline` for a verdict.
+fn payload_of(
+    migrations: &[PlannedMigration],
+    baseline: Option<&Result<Baseline, NoBaseline>>,
+) -> Option<Vec<u8>> {
     let payload = Payload {
+        baseline: baseline.map(CachedBaseline::of),
         migrations: migrations
             .iter()
             .map(|m| CachedMigration {
                 name: m.source.name.clone(),
                 checksum: m.checksum.clone(),
                 chain: m.chain.clone(),
-                statements: m
-                    .statements
-                    .iter()
-                    .map(|s| (s.start, s.end, s.line, s.column))
-                    .collect(),
+                statements: m.statements.iter().map(span).collect(),
                 foreign_key_checks: m.foreign_key_checks.clone(),
+                unreproducible: m.unreproducible.clone(),
             })
             .collect(),
     };
     serde_json::to_vec(&payload).ok()
 }
 
-/// Stores `migrations` (a successful check's) under `key`; silently does
-/// nothing when that fails.
-pub(crate) fn store(cache: &Path, key: &str, migrations: &[PlannedMigration]) {
-    let Some(payload) = payload_of(migrations) else {
+/// Stores `migrations` and `baseline` (a successful check's) under `key`;
+/// silently does nothing when that fails.
+pub(crate) fn store(
+    cache: &Path,
+    key: &str,
+    migrations: &[PlannedMigration],
+    baseline: &Result<Baseline, NoBaseline>,
+) {
+    let Some(payload) = payload_of(migrations, Some(baseline)) else {
         return;
     };
     let mut bytes = header(FORMAT, key, &payload).into_bytes();
@@ -370,7 +428,7 @@ pub(crate) fn store_image(
     let Some(last) = migrations.last() else {
         return;
     };
-    let Some(payload) = payload_of(migrations) else {
+    let Some(payload) = payload_of(migrations, None) else {
         return;
     };
     let key = image_key(options, migrations.len(), &last.chain);

@@ -42,6 +42,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+mod baseline;
 mod cache;
 mod diagnostic;
 pub mod do_sqlite;
@@ -60,6 +61,7 @@ mod split;
 
 use std::path::Path;
 
+pub use baseline::{Baseline, CanonicalDump, NoBaseline, MAX_BYTES as MAX_BASELINE_BYTES};
 pub use diagnostic::Diagnostic;
 pub use hash::{chain, checksum};
 pub use lock::{render_lock, Lock, LockEntry, LOCK_FILE};
@@ -80,12 +82,16 @@ use split::line_col;
 pub struct Options {
     /// The tracking table's name, which migrations may not touch.
     pub table: String,
+    /// Whether to derive a [`Baseline`] for new objects (`baseline = false`
+    /// in the attribute turns it off).
+    pub baseline: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             table: tracking::DEFAULT_TABLE.to_owned(),
+            baseline: true,
         }
     }
 }
@@ -108,6 +114,11 @@ pub struct PlannedMigration {
     /// declared deferred, so a violation would otherwise surface only at the
     /// outermost commit, or never.
     pub foreign_key_checks: Vec<String>,
+    /// The first thing the migration does that a build cannot reproduce (a
+    /// statement calling `random()` or `datetime('now')`, or inserting into
+    /// a table whose column defaults to one), as `path:line:column` and
+    /// what it does: the chain then has no [`Baseline`].
+    pub unreproducible: Option<String>,
 }
 
 /// The checked chain: what the macro embeds.
@@ -118,6 +129,9 @@ pub struct Plan {
     /// The directory's history lock (`durable-schema.lock`), verified
     /// against the migrations, when it has one.
     pub lock: Option<Lock>,
+    /// The verified one-transaction script that creates a new object at the
+    /// head (see [`Baseline`]), or why new objects run every migration.
+    pub baseline: Result<Baseline, NoBaseline>,
 }
 
 impl Plan {
@@ -255,11 +269,12 @@ fn check_dir_with(
             (cache, key, hit)
         });
         let key = match cached {
-            Some((_, _, Some(hit))) => {
+            Some((_, _, Some((hit, baseline)))) => {
                 let migrations = hit.into_iter().zip(files).map(|(c, f)| c.with(f));
                 return Ok(Plan {
                     migrations: migrations.collect(),
                     lock,
+                    baseline,
                 });
             }
             Some((cache, key, None)) => Some((cache, key)),
@@ -270,7 +285,7 @@ fn check_dir_with(
             return Ok(Plan { lock, ..plan });
         };
         let (plan, image) = check_resuming(files, options, cache)?;
-        cache::store(cache, &key, &plan.migrations);
+        cache::store(cache, &key, &plan.migrations, &plan.baseline);
         if let Some(image) = image {
             cache::store_image(cache, options, &plan.migrations, &image);
         }
@@ -368,14 +383,16 @@ fn check_after(
         findings,
         ran,
         checks,
+        unreproducible,
     } = replay::run(replayer, &scripts, &options.table);
     if !findings.is_empty() {
         return Err(findings.into_iter().map(|f| f.diagnostic).collect());
     }
     let mut previous = prefix.last().map(|m| m.chain.clone()).unwrap_or_default();
     let mut migrations = prefix;
-    migrations.extend(files.into_iter().zip(ran).zip(checks).map(
-        |((file, statements), foreign_key_checks)| {
+    let replayed = files.into_iter().zip(ran).zip(checks).zip(unreproducible);
+    migrations.extend(replayed.map(
+        |(((file, statements), foreign_key_checks), unreproducible)| {
             let checksum = checksum(&file.source.text);
             let chain = chain(&previous, file.source.version, &checksum);
             previous.clone_from(&chain);
@@ -385,12 +402,19 @@ fn check_after(
                 chain,
                 statements,
                 foreign_key_checks,
+                unreproducible,
             }
         },
     ));
+    let baseline = if options.baseline {
+        baseline::derive(replayer, &migrations, &options.table)
+    } else {
+        Err(NoBaseline::Off)
+    };
     Ok(Plan {
         migrations,
         lock: None,
+        baseline,
     })
 }
 

@@ -47,4 +47,18 @@ fn generated_chains_are_seeded_sized_and_valid() {
         )
     });
     assert_eq!(plan.version(), 120);
+    // The generator writes nothing a build cannot reproduce (its defaults
+    // are constants), so new objects get a baseline: what the fresh-object
+    // benchmark measures.
+    let baseline = plan
+        .baseline
+        .unwrap_or_else(|no| panic!("no baseline: {no}"));
+    let chain_bytes: usize = files.iter().map(|(_, text)| text.len()).sum();
+    println!(
+        "120 migrations, {} KB: baseline of {} statements, {} KB",
+        chain_bytes / 1024,
+        baseline.statements.len(),
+        baseline.sql.len() / 1024
+    );
+    assert!(baseline.sql.len() < chain_bytes);
 }

@@ -1,4 +1,4 @@
-//! `#[durable_schema(dir = "...", table = "...", strict = true, retry_after = 60)]`.
+//! `#[durable_schema(dir = "...", table = "...", strict = true, retry_after = 60, baseline = false)]`.
 
 use durable_schema_compiler::tracking;
 use proc_macro2::TokenStream;
@@ -17,10 +17,12 @@ pub struct Args {
     /// Seconds before the constructor hook runs a failed migration of the
     /// same code again (`None`: the runtime's default).
     pub retry_after: Option<u32>,
+    /// Whether new objects are created from the compile-time baseline
+    /// (`baseline = false` turns it off).
+    pub baseline: bool,
 }
 
-const KEYS: &str =
-    "expected `dir = \"...\"`, `table = \"...\"`, `strict = true|false` or `retry_after = SECONDS`";
+const KEYS: &str = "expected `dir = \"...\"`, `table = \"...\"`, `strict = true|false`, `retry_after = SECONDS` or `baseline = true|false`";
 
 /// Parses the arguments, collecting every problem instead of stopping at
 /// the first (serde_derive style).
@@ -29,6 +31,7 @@ pub fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
     let mut table: Option<LitStr> = None;
     let mut strict: Option<bool> = None;
     let mut retry_after: Option<u32> = None;
+    let mut baseline: Option<bool> = None;
     let errors = std::cell::RefCell::new(Errors(None));
     let push = |e: syn::Error| errors.borrow_mut().push(e);
 
@@ -39,7 +42,7 @@ pub fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
             .map(ToString::to_string)
             .unwrap_or_default();
         match key.as_str() {
-            "dir" | "table" | "strict" | "retry_after" => {}
+            "dir" | "table" | "strict" | "retry_after" | "baseline" => {}
             _ => {
                 // Consume a `= value` so the next argument still parses.
                 if meta.input.peek(syn::Token![=]) {
@@ -57,6 +60,7 @@ pub fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
             "dir" => dir.is_some(),
             "table" => table.is_some(),
             "retry_after" => retry_after.is_some(),
+            "baseline" => baseline.is_some(),
             _ => strict.is_some(),
         };
         if seen {
@@ -73,6 +77,11 @@ pub fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
             ("strict", other) => push(syn::Error::new(
                 other.span(),
                 "`strict` takes `true` or `false`, e.g. `strict = true`",
+            )),
+            ("baseline", Lit::Bool(b)) => baseline = Some(b.value),
+            ("baseline", other) => push(syn::Error::new(
+                other.span(),
+                "`baseline` takes `true` or `false`, e.g. `baseline = false`",
             )),
             ("retry_after", Lit::Int(n)) => match n.base10_parse::<u32>() {
                 Ok(n) => retry_after = Some(n),
@@ -129,6 +138,7 @@ pub fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
             table: table_name,
             strict: strict.unwrap_or(false),
             retry_after,
+            baseline: baseline.unwrap_or(true),
         }),
         (None, None) => Err(syn::Error::new(
             proc_macro2::Span::call_site(),

@@ -103,6 +103,7 @@ fn load_and_check(args: &Args) -> Result<Plan, syn::Error> {
     };
     let options = Options {
         table: args.table.clone(),
+        baseline: args.baseline,
     };
     check_dir(std::path::Path::new(&base), &args.dir.value(), &options).map_err(|diagnostics| {
         let mut all: Option<syn::Error> = None;
@@ -189,6 +190,27 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
             #replacements
         }}
     });
+    // New objects: the verified baseline, embedded once like a migration's
+    // text, or why there is none (`SCHEMA.baseline_note()`).
+    let baseline = match &plan.baseline {
+        Ok(b) => {
+            let text = &b.sql;
+            let statements = b.statements.iter().map(|s| {
+                let (start, end, line, column) = (s.start, s.end, s.line, s.column);
+                quote! { ::durable_schema::__private::Statement::__new(SQL, #start, #end, #line, #column) }
+            });
+            quote! {
+                .__with_baseline({
+                    const SQL: &str = #text;
+                    &::durable_schema::__private::Baseline::__new(SQL, &[#(#statements),*])
+                })
+            }
+        }
+        Err(no) => {
+            let note = no.to_string();
+            quote! { .__without_baseline(#note) }
+        }
+    };
     let head_query = durable_schema_compiler::tracking::head_query(table);
     let retry_after = args
         .retry_after
@@ -207,6 +229,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
             ::durable_schema::__private::Schema::__new(#table, #strict, &[#(#migrations),*])
                 .__with_head_query(#head_query)
                 #retry_after
+                #baseline
         };
     };
     implement(target, &body)

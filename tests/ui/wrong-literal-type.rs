@@ -1,6 +1,6 @@
 use durable_schema::durable_schema;
 
-#[durable_schema(dir = 42, strict = "yes")]
+#[durable_schema(dir = 42, strict = "yes", baseline = 0)]
 pub struct Chat;
 
 fn main() {

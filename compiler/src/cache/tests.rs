@@ -223,13 +223,25 @@ fn editing_any_input_misses() {
         assert!(hit, "the original's entry serves again");
     }
 
-    // The options: the tracking table, the locked mode.
+    // The options: the tracking table, the baseline, the locked mode.
     let other_table = Options {
         table: "schema_history".to_owned(),
+        ..Options::default()
     };
     let (plan, hit) = cached(&plain.0, "m", &other_table, false, &cache.0);
     assert!(!hit);
     assert_eq!(plan, full(&plain.0, "m", &other_table, false));
+    let no_baseline = Options {
+        baseline: false,
+        ..Options::default()
+    };
+    let (plan, hit) = cached(&plain.0, "m", &no_baseline, false, &cache.0);
+    assert!(!hit);
+    assert_eq!(plan.baseline, Err(crate::NoBaseline::Off));
+    assert_eq!(plan, full(&plain.0, "m", &no_baseline, false));
+    let (plan, hit) = cached(&plain.0, "m", &no_baseline, false, &cache.0);
+    assert!(hit);
+    assert_eq!(plan.baseline, Err(crate::NoBaseline::Off));
     lock_all(&plain.0, "m");
     let (_, hit) = cached(&plain.0, "m", &options, false, &cache.0);
     assert!(!hit, "a new lock misses");
@@ -300,8 +312,14 @@ fn the_key_covers_every_input() {
     let mut distinct = |key: String| assert!(keys.insert(key), "a key repeats");
     let table = Options {
         table: "other".to_owned(),
+        ..Options::default()
     };
     distinct(key_of(&table, false, &files, None, None));
+    let no_baseline = Options {
+        baseline: false,
+        ..Options::default()
+    };
+    distinct(key_of(&no_baseline, false, &files, None, None));
     distinct(key_of(&options, true, &files, None, None));
     distinct(key_of(&options, false, &files, Some(b""), None));
     distinct(key_of(&options, false, &files, Some(b"# x"), None));

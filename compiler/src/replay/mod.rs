@@ -61,6 +61,10 @@ pub(crate) struct Outcome {
     /// For each migration, the tables whose foreign keys are checked at its
     /// end (see [`keys`]).
     pub(crate) checks: Vec<Vec<String>>,
+    /// For each migration, the first thing it did that a build cannot
+    /// reproduce (a call of `random()` or `datetime('now')`, ...), as
+    /// `path:line:column` and what the statement does.
+    pub(crate) unreproducible: Vec<Option<String>>,
 }
 
 /// A problem found by the replay, with the Durable Object rule it breaks
@@ -177,6 +181,7 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
     let mut findings = Vec::new();
     let mut ran = Vec::with_capacity(scripts.len());
     let mut checks = Vec::with_capacity(scripts.len());
+    let mut unreproducible = Vec::with_capacity(scripts.len());
     let mut mode = Mode::Normal;
     for (index, source) in scripts.iter().enumerate() {
         #[cfg(test)]
@@ -190,6 +195,7 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
             })
         };
         let mut done = Vec::with_capacity(source.statements.len());
+        let mut not_reproducible = None;
         let mut ledger = Ledger::default();
         if let Err(e) = replayer.begin_migration() {
             push(
@@ -200,6 +206,7 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
                 findings,
                 ran,
                 checks,
+                unreproducible,
             };
         }
         for stmt in source.statements {
@@ -247,6 +254,11 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
                             replayer.touch(target);
                         }
                         ledger.ran(&dropped, &position, renamed);
+                        if not_reproducible.is_none() {
+                            not_reproducible = replayer
+                                .unreproducible()
+                                .map(|what| format!("{}:{line}:{col} {what}", source.display_path));
+                        }
                         done.push(*stmt);
                         continue;
                     }
@@ -316,6 +328,7 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
             }
         }
         ran.push(done);
+        unreproducible.push(not_reproducible);
         let mut at_risk = Vec::new();
         if mode == Mode::Normal && replayer.in_transaction() {
             for (denial, at) in ledger.unsettled(replayer) {
@@ -378,6 +391,7 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
         findings,
         ran,
         checks,
+        unreproducible,
     }
 }
 

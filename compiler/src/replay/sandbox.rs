@@ -80,6 +80,46 @@ struct AuthState {
     /// A migration set a pragma that lasts beyond its transaction (see
     /// [`Replayer::image`]); never reset.
     lasting_pragma: bool,
+    /// Functions the statement being run calls (its triggers' too) whose
+    /// result a build cannot reproduce (see [`NOT_REPRODUCIBLE`]).
+    unreproducible: Vec<String>,
+    /// Tables the statement being run inserts into (its triggers' too):
+    /// their defaults fill the columns the insert leaves out, and SQLite
+    /// does not show the authorizer the functions a default calls.
+    inserts: Vec<String>,
+}
+
+/// Functions whose result a build cannot reproduce on a Durable Object: the
+/// clock (any date and time function may read it: `'now'`, or no argument),
+/// randomness, and the SQLite library's own identity. A migration that
+/// calls one while writing rows leaves data a compile-time baseline cannot
+/// hold (see `crate::baseline`). Lower case, as SQLite names functions to
+/// the authorizer.
+pub(crate) const NOT_REPRODUCIBLE: &[&str] = &[
+    "random",
+    "randomblob",
+    "date",
+    "time",
+    "datetime",
+    "julianday",
+    "unixepoch",
+    "strftime",
+    "timediff",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "sqlite_version",
+    "sqlite_source_id",
+];
+
+/// The first function of [`NOT_REPRODUCIBLE`] that the SQL expression
+/// `expr` (a column's default) calls or names (`CURRENT_TIMESTAMP` is a
+/// keyword, not a call).
+pub(crate) fn unreproducible_in(expr: &str) -> Option<&'static str> {
+    let lower = expr.to_ascii_lowercase();
+    lower
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find_map(|word| NOT_REPRODUCIBLE.iter().find(|f| **f == word).copied())
 }
 
 /// What a migration did that can leave a foreign-key violation SQLite
@@ -159,6 +199,24 @@ impl Replayer {
                 }
             }
             match ctx.action {
+                AuthAction::Function { function_name } => {
+                    let name = function_name.to_ascii_lowercase();
+                    if NOT_REPRODUCIBLE.contains(&name.as_str())
+                        && !state.unreproducible.contains(&name)
+                    {
+                        state.unreproducible.push(name);
+                    }
+                }
+                AuthAction::Insert { table_name } => {
+                    state.keys.touch(table_name);
+                    if !state
+                        .inserts
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(table_name))
+                    {
+                        state.inserts.push(table_name.to_owned());
+                    }
+                }
                 AuthAction::DropTable { table_name } => {
                     state.drops.push(table_name.to_owned());
                     state.keys.touch(table_name);
@@ -168,8 +226,7 @@ impl Replayer {
                     state.keys.touch(table_name);
                     state.keys.reshaped = true;
                 }
-                AuthAction::Insert { table_name }
-                | AuthAction::Update { table_name, .. }
+                AuthAction::Update { table_name, .. }
                 | AuthAction::Delete { table_name }
                 | AuthAction::CreateTable { table_name } => state.keys.touch(table_name),
                 AuthAction::Pragma {
@@ -307,6 +364,38 @@ impl Replayer {
         lock(&self.auth).foreign_keys_off
     }
 
+    /// What the statement just run did that a build cannot reproduce, in
+    /// words: the first function of [`NOT_REPRODUCIBLE`] it (or a trigger
+    /// it fired) calls, or an insert into a table whose column defaults to
+    /// one. Coarse on purpose: `date('2020-01-01')` counts, and so does an
+    /// insert that gives the defaulted column a value; the cost of a false
+    /// positive is only that new objects run the whole chain.
+    pub(crate) fn unreproducible(&self) -> Option<String> {
+        let (functions, inserts) = {
+            let state = lock(&self.auth);
+            (state.unreproducible.clone(), state.inserts.clone())
+        };
+        if let Some(function) = functions.first() {
+            return Some(format!("calls `{function}()`"));
+        }
+        inserts.iter().find_map(|table| {
+            let defaults: Vec<(String, String)> = self
+                .read(|conn| {
+                    let mut stmt = conn.prepare(
+                        "SELECT name, dflt_value FROM pragma_table_xinfo(?1) WHERE dflt_value IS NOT NULL",
+                    )?;
+                    let rows = stmt.query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    rows.collect()
+                })
+                .unwrap_or_default();
+            defaults.iter().find_map(|(column, default)| {
+                unreproducible_in(default).map(|f| {
+                    format!("inserts into `{table}`, whose column `{column}` defaults to `{f}`")
+                })
+            })
+        })
+    }
+
     /// Whether the migration's transaction is still open (SQLite rolls it
     /// back by itself on an interrupt, `INSERT OR ROLLBACK`, `RAISE(ROLLBACK)`).
     pub(crate) fn in_transaction(&self) -> bool {
@@ -325,7 +414,12 @@ impl Replayer {
         mut judge_drop: impl FnMut(&str) -> Option<Denial>,
     ) -> Result<Vec<String>, Failure> {
         self.rules.take_denial();
-        lock(&self.auth).drops.clear();
+        {
+            let mut state = lock(&self.auth);
+            state.drops.clear();
+            state.unreproducible.clear();
+            state.inserts.clear();
+        }
         self.progress.store(0, Ordering::Relaxed);
         #[cfg(test)]
         self.executed.borrow_mut().push(sql.to_owned());

@@ -1,0 +1,358 @@
+//! The baseline for new objects: the state the whole chain leaves an empty
+//! database in, as one script the runtime runs in one transaction instead
+//! of every migration (seconds at a thousand migrations on a Durable
+//! Object).
+//!
+//! It is derived from the replay's final database: the `CREATE` statement
+//! of every table, the rows the migrations left (rowids included), the
+//! `AUTOINCREMENT` counters, then every index, view and trigger (after the
+//! rows, so no trigger fires and each index is built once), all between
+//! `PRAGMA defer_foreign_keys = ON` and `OFF` (rows go in table by table,
+//! not in the order the chain wrote them). The tracking rows are not in it:
+//! the runtime writes them with the same statement as a full run, so
+//! versions, checksums and chain values are identical.
+//!
+//! It is trusted only once verified: applied to a fresh database configured
+//! like a Durable Object's (workerd's authorizer and limits), it must give
+//! the same [`CanonicalDump`] as the replay. There is no baseline, and new
+//! objects run the chain, when:
+//! - a migration did something a build cannot reproduce: it called
+//!   `random()`, a date or time function (`datetime('now')`), or inserted
+//!   into a table whose column defaults to one (see
+//!   `replay::sandbox::NOT_REPRODUCIBLE`);
+//! - a virtual table holds rows (its module's shadow tables are its
+//!   business, not ours);
+//! - the chain leaves a broken foreign key (the replay's deferred checks
+//!   would have refused most; this is the rest);
+//! - the baseline fails or differs when verified;
+//! - it would be larger than both the migrations' text and [`MAX_BYTES`].
+
+mod canonical;
+
+use rusqlite::types::Value;
+
+pub use canonical::CanonicalDump;
+use canonical::{quote, rowid_name, rows, select_columns, table_list};
+
+use crate::replay::Replayer;
+use crate::split::PlannedStatement;
+use crate::{tracking, PlannedMigration};
+
+/// The baseline's size above which it must also be smaller than the
+/// migrations' text to be embedded: it ships in the Worker.
+pub const MAX_BYTES: usize = 1 << 20;
+
+/// A script that takes an empty database to the chain's final state, for
+/// the executor to run in one transaction on a new object (see the module
+/// docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Baseline {
+    /// The statements, one after the other, each ending with `;` and a
+    /// newline.
+    pub sql: String,
+    /// The statements, as spans of `sql`.
+    pub statements: Vec<PlannedStatement>,
+}
+
+/// Why a plan has no baseline: new objects run every migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoBaseline {
+    /// `baseline = false`.
+    Off,
+    /// The chain's result cannot be reproduced from a script built now, or
+    /// the script did not verify; the note says why.
+    Because(String),
+}
+
+impl std::fmt::Display for NoBaseline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Off => f.write_str("turned off (`baseline = false`)"),
+            Self::Because(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Statements of rows are cut at this many bytes: well under a Durable
+/// Object's 100 KB statement limit.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// `value` as an SQL literal that SQLite reads back as the same value.
+fn literal(value: &Value, out: &mut String) {
+    use std::fmt::Write;
+    match value {
+        Value::Null => out.push_str("NULL"),
+        Value::Integer(i) => {
+            let _ = write!(out, "{i}");
+        }
+        // `{:?}` is the shortest text that reads back as the same f64, and
+        // always has a `.` or an exponent, so SQLite reads a real.
+        Value::Real(r) if r.is_finite() => {
+            let _ = write!(out, "{r:?}");
+        }
+        Value::Real(r) => out.push_str(if *r > 0.0 { "9e999" } else { "-9e999" }),
+        Value::Text(t) if t.contains('\0') => {
+            out.push_str("CAST(");
+            hex(t.as_bytes(), out);
+            out.push_str(" AS TEXT)");
+        }
+        Value::Text(t) => {
+            out.push('\'');
+            out.push_str(&t.replace('\'', "''"));
+            out.push('\'');
+        }
+        Value::Blob(b) => hex(b, out),
+    }
+}
+
+fn hex(bytes: &[u8], out: &mut String) {
+    use std::fmt::Write;
+    out.push_str("X'");
+    for b in bytes {
+        let _ = write!(out, "{b:02X}");
+    }
+    out.push('\'');
+}
+
+/// The baseline script as it is built: one text, its statements' spans.
+#[derive(Default)]
+struct Script {
+    sql: String,
+    statements: Vec<PlannedStatement>,
+    line: u32,
+}
+
+impl Script {
+    fn push(&mut self, statement: &str) {
+        let start = self.sql.len();
+        self.sql.push_str(statement);
+        let end = self.sql.len();
+        self.statements.push(PlannedStatement {
+            start,
+            end,
+            line: self.line + 1,
+            column: 1,
+        });
+        self.sql.push_str(";\n");
+        self.line += 1 + u32::try_from(statement.matches('\n').count()).unwrap_or(u32::MAX);
+    }
+
+    fn into_baseline(self) -> Baseline {
+        Baseline {
+            sql: self.sql,
+            statements: self.statements,
+        }
+    }
+}
+
+/// The baseline of the chain the replayer just replayed (`migrations`, all
+/// checked), verified, or why there is none.
+pub(crate) fn derive(
+    replayer: &Replayer,
+    migrations: &[PlannedMigration],
+    table: &str,
+) -> Result<Baseline, NoBaseline> {
+    if let Some(note) = migrations.iter().find_map(|m| m.unreproducible.as_deref()) {
+        return Err(NoBaseline::Because(format!(
+            "{note}, which a build cannot reproduce"
+        )));
+    }
+    let because = |why: String| NoBaseline::Because(why);
+    let script = replayer
+        .read(|conn| build(conn, table))
+        .map_err(|e| because(format!("cannot read the replayed database: {e}")))?
+        .map_err(because)?;
+    let chain_bytes: usize = migrations.iter().map(|m| m.source.text.len()).sum();
+    if script.sql.len() > MAX_BYTES.max(chain_bytes) {
+        return Err(because(format!(
+            "the baseline would be {} KB, larger than the migrations ({} KB) and {} KB",
+            script.sql.len() / 1024,
+            chain_bytes / 1024,
+            MAX_BYTES / 1024
+        )));
+    }
+    let baseline = script.into_baseline();
+    verify(replayer, &baseline, table).map_err(because)?;
+    Ok(baseline)
+}
+
+/// Builds the script from the replayed database `conn` (read past the
+/// authorizer), or says why it cannot.
+fn build(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Result<Script, String>> {
+    let broken: Option<String> = conn
+        .prepare("PRAGMA foreign_key_check")?
+        .query_map([], |r| r.get(0))?
+        .next()
+        .transpose()?;
+    if let Some(child) = broken {
+        return Ok(Err(format!(
+            "the chain leaves a broken foreign key in `{child}`"
+        )));
+    }
+    let list = table_list(conn)?;
+    let kind_of = |name: &str| {
+        list.iter()
+            .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, kind, wr)| (kind.as_str(), *wr))
+    };
+    let mut stmt = conn.prepare(
+        "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
+         WHERE sql IS NOT NULL ORDER BY rowid",
+    )?;
+    let objects: Vec<(String, String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let ours = |name: &str| {
+        tracking::owns(table, name)
+            || tracking::RESERVED_PREFIXES.iter().any(|p| {
+                name.get(..p.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(p))
+            })
+    };
+    // Shadow tables come with their virtual table's `CREATE`.
+    let objects: Vec<_> = objects
+        .into_iter()
+        .filter(|(_, name, tbl, _)| {
+            !ours(name) && !ours(tbl) && kind_of(name).map(|k| k.0) != Some("shadow")
+        })
+        .collect();
+    let mut script = Script::default();
+    script.push("PRAGMA defer_foreign_keys = ON");
+    let tables: Vec<&(String, String, String, String)> =
+        objects.iter().filter(|o| o.0 == "table").collect();
+    for (_, _, _, sql) in &tables {
+        script.push(sql);
+    }
+    let mut autoincrement = false;
+    for (_, name, _, sql) in &tables {
+        autoincrement |= sql.to_ascii_uppercase().contains("AUTOINCREMENT");
+        let Some((kind, without_rowid)) = kind_of(name) else {
+            continue;
+        };
+        if kind == "virtual" {
+            let held = conn
+                .prepare(&format!("SELECT 1 FROM {} LIMIT 1", quote(name)))
+                .and_then(|mut s| s.exists([]));
+            match held {
+                Ok(false) => continue,
+                Ok(true) => return Ok(Err(format!("the virtual table `{name}` holds rows"))),
+                Err(e) => return Ok(Err(format!("cannot read the virtual table `{name}`: {e}"))),
+            }
+        }
+        if !insert_rows(conn, name, without_rowid, &mut script)? {
+            return Ok(Err(format!(
+                "the rowids of `{name}` cannot be written: `rowid`, `_rowid_` and `oid` are all column names"
+            )));
+        }
+    }
+    if autoincrement {
+        let mut stmt = conn.prepare("SELECT name, seq FROM sqlite_sequence ORDER BY rowid")?;
+        let counters: Vec<(String, Value)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        // The inserts above set each counter to the highest rowid; the chain
+        // may have left it higher (deleted rows) or set it by hand.
+        script.push("DELETE FROM sqlite_sequence");
+        if !counters.is_empty() {
+            let mut insert = String::from("INSERT INTO sqlite_sequence (name, seq) VALUES ");
+            for (i, (name, seq)) in counters.iter().enumerate() {
+                if i > 0 {
+                    insert.push_str(", ");
+                }
+                insert.push('(');
+                literal(&Value::Text(name.clone()), &mut insert);
+                insert.push_str(", ");
+                literal(seq, &mut insert);
+                insert.push(')');
+            }
+            script.push(&insert);
+        }
+    }
+    for (_, _, _, sql) in objects.iter().filter(|o| o.0 != "table") {
+        script.push(sql);
+    }
+    script.push(tracking::DEFER_OFF);
+    Ok(Ok(script))
+}
+
+/// Appends the inserts of `table`'s rows to `script`; `false` when its
+/// rowids cannot be named.
+fn insert_rows(
+    conn: &rusqlite::Connection,
+    table: &str,
+    without_rowid: bool,
+    script: &mut Script,
+) -> rusqlite::Result<bool> {
+    // Generated and hidden columns are computed, not written.
+    let mut stmt =
+        conn.prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 0 ORDER BY cid")?;
+    let columns: Vec<String> = stmt
+        .query_map([table], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut names: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+    if !without_rowid {
+        match rowid_name(&select_columns(conn, table)?) {
+            Some(rowid) => names.insert(0, rowid.to_owned()),
+            None => return Ok(false),
+        }
+    }
+    let content = rows(conn, table, &names)?;
+    if content.is_empty() {
+        return Ok(true);
+    }
+    let head = format!(
+        "INSERT INTO {} ({}) VALUES ",
+        quote(table),
+        names.join(", ")
+    );
+    let mut statement = String::new();
+    for row in content {
+        if statement.len() >= BATCH_BYTES {
+            script.push(&std::mem::take(&mut statement));
+        }
+        statement.push_str(if statement.is_empty() { &head } else { ", " });
+        statement.push('(');
+        for (i, value) in row.iter().enumerate() {
+            if i > 0 {
+                statement.push_str(", ");
+            }
+            literal(value, &mut statement);
+        }
+        statement.push(')');
+    }
+    script.push(&statement);
+    Ok(true)
+}
+
+/// Applies `baseline` to a fresh replay database, as the executor will on a
+/// new object, and compares the result with the replayed one.
+fn verify(replayer: &Replayer, baseline: &Baseline, table: &str) -> Result<(), String> {
+    let fresh = Replayer::new(table)?;
+    fresh
+        .begin_migration()
+        .map_err(|e| format!("cannot verify the baseline: {e}"))?;
+    for s in &baseline.statements {
+        if let Err(failure) = fresh.run(s.sql(&baseline.sql), |_| None) {
+            let message = failure
+                .denial
+                .map_or_else(|| failure.error.to_string(), |d| d.message);
+            return Err(format!("the baseline fails: {message}"));
+        }
+    }
+    fresh
+        .trusted("COMMIT")
+        .map_err(|e| format!("the baseline fails when it commits: {e}"))?;
+    let dump = |r: &Replayer| {
+        r.read(|conn| CanonicalDump::of(conn, table))
+            .map_err(|e| format!("cannot dump the database: {e}"))
+    };
+    match dump(replayer)?.difference(&dump(&fresh)?) {
+        None => Ok(()),
+        Some(difference) => Err(format!(
+            "the baseline does not give the chain's database: {difference}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,252 @@
+use rusqlite::Connection;
+
+use crate::tests::Scratch;
+use crate::{check_dir_cached_in, tracking, CanonicalDump, NoBaseline, Options, Plan};
+
+/// Checks `files` as `m/0001_x.sql`, `m/0002_x.sql`… without a cache.
+fn check(name: &str, files: &[&str]) -> (Scratch, Plan) {
+    let names: Vec<String> = (1..=files.len())
+        .map(|i| format!("m/{i:04}_x.sql"))
+        .collect();
+    let entries: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(files)
+        .map(|(n, f)| (n.as_str(), f.as_bytes()))
+        .collect();
+    let scratch = Scratch::new(&format!("baseline-{name}"), &entries);
+    let plan = check_dir_cached_in(&scratch.0, "m", &Options::default(), None)
+        .unwrap_or_else(|e| panic!("{e:#?}"));
+    (scratch, plan)
+}
+
+/// A database configured like a Durable Object's (workerd's rules) with
+/// the tracking table, and `texts` run on it, each in a transaction.
+fn database<'a>(texts: impl IntoIterator<Item = Vec<&'a str>>) -> Connection {
+    let conn = Connection::open_in_memory().unwrap();
+    let rules = crate::do_sqlite::configure(&conn, None).unwrap();
+    conn.execute_batch(&tracking::create_table(tracking::DEFAULT_TABLE))
+        .unwrap();
+    for statements in texts {
+        rules.trusted(|| conn.execute_batch("BEGIN")).unwrap();
+        for s in statements {
+            conn.execute_batch(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+        rules.trusted(|| conn.execute_batch("COMMIT")).unwrap();
+    }
+    conn
+}
+
+/// The chain applied migration by migration, each in a transaction.
+fn chain(plan: &Plan) -> Connection {
+    database(
+        plan.migrations
+            .iter()
+            .map(|m| m.statements.iter().map(|s| s.sql(&m.source.text)).collect()),
+    )
+}
+
+/// The plan's baseline applied in one transaction.
+fn baseline(plan: &Plan) -> Connection {
+    let b = plan.baseline.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    database([b.statements.iter().map(|s| s.sql(&b.sql)).collect()])
+}
+
+fn dump(conn: &Connection) -> CanonicalDump {
+    CanonicalDump::of(conn, tracking::DEFAULT_TABLE).unwrap()
+}
+
+fn note(plan: &Plan) -> String {
+    match &plan.baseline {
+        Err(NoBaseline::Because(why)) => why.clone(),
+        other => panic!("expected no baseline, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_baseline_gives_the_chains_database() {
+    let (_dir, plan) = check(
+        "full",
+        &[
+            "CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, score REAL);
+             CREATE TABLE posts (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 author_id INTEGER NOT NULL REFERENCES authors(id), body TEXT,
+                 words INTEGER GENERATED ALWAYS AS (length(body)) VIRTUAL);
+             CREATE TABLE audit (at INTEGER PRIMARY KEY, what TEXT);
+             CREATE TRIGGER posts_audit AFTER INSERT ON posts BEGIN
+                 INSERT INTO audit (what) VALUES ('post ' || new.id);
+             END;
+             INSERT INTO authors (id, name, score) VALUES (1, 'it''s me', 0.1), (2, 'big', 1e300), (3, 'neg', -2.5);
+             INSERT INTO posts (author_id, body) VALUES (1, 'a'), (2, 'b'), (1, 'c');
+             DELETE FROM posts WHERE id = 3;",
+            "CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;
+             INSERT INTO kv VALUES ('x', X'00FF10'), ('nul', CAST(X'610062' AS TEXT)), ('i', 9223372036854775807), ('m', -9223372036854775808);
+             CREATE TABLE odd (rowid TEXT, oid INTEGER, n INTEGER);
+             INSERT INTO odd VALUES ('r', 1, 2), (NULL, NULL, NULL);
+             DELETE FROM odd WHERE n = 2;
+             INSERT INTO odd VALUES ('s', 3, 4);
+             ALTER TABLE authors ADD COLUMN bio TEXT NOT NULL DEFAULT 'none';
+             CREATE VIEW prolific AS SELECT a.name, count(*) AS n FROM authors a JOIN posts p ON p.author_id = a.id GROUP BY a.id;",
+            // The twelve-step rebuild: the table's rows move to a new table.
+            "PRAGMA defer_foreign_keys = ON;
+             DROP VIEW prolific;
+             CREATE TABLE authors_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, score REAL, bio TEXT);
+             INSERT INTO authors_new SELECT id, name, score, bio FROM authors;
+             DROP TABLE authors;
+             ALTER TABLE authors_new RENAME TO authors;
+             CREATE INDEX authors_by_score ON authors (score) WHERE score > 0;
+             CREATE VIEW prolific AS SELECT a.name, count(*) AS n FROM authors a JOIN posts p ON p.author_id = a.id GROUP BY a.id;
+             CREATE VIRTUAL TABLE search USING fts5(body);
+             PRAGMA defer_foreign_keys = OFF;",
+        ],
+    );
+    let b = plan.baseline.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    // Triggers come after the rows, so the chain's audit rows are not doubled.
+    let sql = &b.sql;
+    assert!(sql.find("INSERT INTO \"audit\"").unwrap() < sql.find("CREATE TRIGGER").unwrap());
+    assert!(sql.starts_with("PRAGMA defer_foreign_keys = ON;\n"));
+    assert!(sql.ends_with("PRAGMA defer_foreign_keys = OFF;\n"));
+    let (chain, baseline) = (chain(&plan), baseline(&plan));
+    assert_eq!(dump(&chain), dump(&baseline));
+    // The AUTOINCREMENT counter is above the highest rowid left.
+    let seq: i64 = baseline
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'posts'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(seq, 3);
+    // Each statement's span is one statement of the text, at its line.
+    for (i, s) in b.statements.iter().enumerate() {
+        assert_eq!(&sql[s.end..s.end + 2], ";\n", "statement {i}");
+        let line = sql[..s.start].matches('\n').count() + 1;
+        assert_eq!(s.line as usize, line);
+    }
+}
+
+#[test]
+fn rows_are_cut_into_statements_under_the_limit() {
+    let (_dir, plan) = check(
+        "batches",
+        &["CREATE TABLE t (id INTEGER PRIMARY KEY, pad TEXT);
+           WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+           INSERT INTO t SELECT i, printf('%.100c', 'x') FROM n;"],
+    );
+    let b = plan.baseline.as_ref().unwrap();
+    let inserts: Vec<&str> = b
+        .statements
+        .iter()
+        .map(|s| s.sql(&b.sql))
+        .filter(|s| s.starts_with("INSERT"))
+        .collect();
+    assert!(inserts.len() >= 4, "{}", inserts.len());
+    assert!(inserts.iter().all(|s| s.len() < 100_000));
+    assert_eq!(dump(&chain(&plan)), dump(&baseline(&plan)));
+}
+
+#[test]
+fn unreproducible_chains_have_no_baseline_and_say_where() {
+    let (_dir, plan) = check(
+        "random",
+        &[
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, token BLOB);",
+            "INSERT INTO t (token) VALUES (randomblob(16));",
+        ],
+    );
+    assert_eq!(
+        note(&plan),
+        "m/0002_x.sql:1:1 calls `randomblob()`, which a build cannot reproduce"
+    );
+    assert_eq!(
+        plan.migrations[1].unreproducible.as_deref(),
+        Some("m/0002_x.sql:1:1 calls `randomblob()`")
+    );
+
+    // Through a trigger.
+    let (_dir, plan) = check(
+        "trigger",
+        &["CREATE TABLE t (id INTEGER PRIMARY KEY);
+           CREATE TABLE log (at TEXT);
+           CREATE TRIGGER t_log AFTER INSERT ON t BEGIN INSERT INTO log VALUES (datetime('now')); END;
+           INSERT INTO t DEFAULT VALUES;"],
+    );
+    assert!(
+        note(&plan).starts_with("m/0001_x.sql:4:12 calls `datetime()`"),
+        "{}",
+        note(&plan)
+    );
+
+    // Through a column's default, which SQLite does not show the authorizer.
+    let (_dir, plan) = check(
+        "default",
+        &[
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, created TEXT DEFAULT CURRENT_TIMESTAMP);",
+            "INSERT INTO users (id) VALUES (1);",
+        ],
+    );
+    assert_eq!(
+        note(&plan),
+        "m/0002_x.sql:1:1 inserts into `users`, whose column `created` defaults to `current_timestamp`, which a build cannot reproduce"
+    );
+
+    // The same default without a row: nothing to reproduce.
+    let (_dir, plan) = check(
+        "default-empty",
+        &["CREATE TABLE users (id INTEGER PRIMARY KEY, created TEXT DEFAULT (strftime('%s', 'now')));
+           UPDATE users SET created = datetime('now') WHERE 0;"],
+    );
+    // Coarse: the update calls `datetime`, even on no row.
+    assert!(note(&plan).contains("calls `datetime()`"));
+    let (_dir, plan) = check(
+        "default-only",
+        &["CREATE TABLE users (id INTEGER PRIMARY KEY, created TEXT DEFAULT (strftime('%s', 'now')));
+           CREATE INDEX users_created ON users (created);"],
+    );
+    assert!(plan.baseline.is_ok(), "{:?}", plan.baseline);
+}
+
+#[test]
+fn a_virtual_table_holding_rows_has_no_baseline() {
+    let (_dir, plan) = check(
+        "fts",
+        &["CREATE VIRTUAL TABLE search USING fts5(body);
+           INSERT INTO search (body) VALUES ('hello');"],
+    );
+    assert_eq!(note(&plan), "the virtual table `search` holds rows");
+}
+
+#[test]
+fn what_the_baseline_cannot_write_is_found_by_the_verification() {
+    // ANALYZE leaves `sqlite_stat1`, which a baseline may not create.
+    let (_dir, plan) = check(
+        "analyze",
+        &["CREATE TABLE t (id INTEGER PRIMARY KEY, n TEXT);
+           CREATE INDEX t_n ON t (n);
+           INSERT INTO t (n) VALUES ('a'), ('b');
+           ANALYZE;"],
+    );
+    let note = note(&plan);
+    assert!(
+        note.starts_with("the baseline does not give the chain's database"),
+        "{note}"
+    );
+    assert!(note.contains("sqlite_stat1"), "{note}");
+}
+
+#[test]
+fn baseline_false_turns_it_off() {
+    let scratch = Scratch::new(
+        "baseline-off",
+        &[("m/0001_x.sql", b"CREATE TABLE t (id INTEGER PRIMARY KEY);")],
+    );
+    let options = Options {
+        baseline: false,
+        ..Options::default()
+    };
+    let plan = check_dir_cached_in(&scratch.0, "m", &options, None).unwrap();
+    assert_eq!(plan.baseline, Err(NoBaseline::Off));
+    assert_eq!(
+        NoBaseline::Off.to_string(),
+        "turned off (`baseline = false`)"
+    );
+}
