@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use durable_schema_compiler::{chain, checksum, normalize_text, spans};
 use durable_schema_runtime::backend::{Backend, BackendError, Rows, Step, TxError, Value};
-use durable_schema_runtime::{Migration, Schema, Statement};
+use durable_schema_runtime::{Baseline, Migration, Schema, Statement};
 use rusqlite::types::FromSql;
 use rusqlite::Connection;
 
@@ -342,4 +342,30 @@ pub fn content(conn: &Connection, skip: &str) -> Vec<(String, Vec<Vec<String>>)>
             (name, rows)
         })
         .collect()
+}
+
+/// `schema` with the baseline the compiler derives for `files` (the same
+/// files `schema` was built from), as the macro embeds it.
+pub fn with_baseline(schema: Schema, files: &[(&str, &str)]) -> Schema {
+    let dir = TempDir::new("baseline");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let options = durable_schema_compiler::Options {
+        table: schema.table().to_owned(),
+        ..Default::default()
+    };
+    let plan = durable_schema_compiler::check_dir_cached_in(dir.path(), ".", &options, None)
+        .unwrap_or_else(|e| panic!("{e:#?}"));
+    let baseline = plan
+        .baseline
+        .unwrap_or_else(|no| panic!("no baseline: {no}"));
+    let sql = leak(&baseline.sql);
+    let statements: Vec<Statement> = baseline
+        .statements
+        .iter()
+        .map(|s| Statement::__new(sql, s.start, s.end, s.line, s.column))
+        .collect();
+    let baseline = Baseline::__new(sql, Box::leak(statements.into_boxed_slice()));
+    schema.__with_baseline(Box::leak(Box::new(baseline)))
 }

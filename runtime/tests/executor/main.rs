@@ -9,12 +9,14 @@
 //! - `fleet`: failure on a fleet (`Schema::wake`), foreign-key checks before
 //!   commit, safe adoption;
 //! - `drizzle`: adopting drizzle-orm's Durable Object history;
-//! - `replace`: a released migration deliberately replaced.
+//! - `replace`: a released migration deliberately replaced;
+//! - `baseline`: new objects created from the compile-time baseline.
 //!
 //! Needs the `rusqlite` feature (the backend under test):
 //! `cargo test -p durable-schema-runtime --features rusqlite`.
 #![cfg(feature = "rusqlite")]
 
+mod baseline;
 mod common;
 mod crash;
 mod drizzle;
