@@ -207,6 +207,15 @@ fn check(dir: &str, format: Format, locked: bool, options: &Options) -> ExitCode
                 migrations(plan.migrations.len()),
                 plan.version()
             ));
+            // How new objects will be created, and why not in one step.
+            match &plan.baseline {
+                Ok(b) => term::print(&format!(
+                    "new objects: one transaction from a verified baseline ({} statements, {} KB)\n",
+                    b.statements.len(),
+                    b.sql.len().div_ceil(1024)
+                )),
+                Err(why) => term::print(&format!("new objects run every migration: {why}\n")),
+            }
             ExitCode::SUCCESS
         }
         (Format::Human, Err(errors)) => {

@@ -151,7 +151,18 @@ error: `syntax-error` has 1 problem
 fn check_passes_a_good_directory() {
     let r = run(&fixtures(), &["check", "--dir", "ok"]);
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));
-    assert_eq!(r.stdout, "`ok`: 1 migration checked, schema version 1\n");
+    let b = check_dir(&fixtures(), "ok", &Options::default())
+        .unwrap()
+        .baseline
+        .unwrap();
+    assert_eq!(
+        r.stdout,
+        format!(
+            "`ok`: 1 migration checked, schema version 1\n\
+             new objects: one transaction from a verified baseline ({} statements, 1 KB)\n",
+            b.statements.len()
+        )
+    );
     let r = run(&fixtures(), &["check", "--dir", "ok", "--format", "json"]);
     assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
     let r = run(&fixtures(), &["check", "--dir", "no-such-dir"]);
@@ -603,8 +614,8 @@ fn lock_then_edit_then_check_fails() {
     let r = s.run(&["check", "--locked"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
-        r.stdout,
-        "`migrations`: 3 migrations checked, schema version 3, 3 locked\n"
+        r.stdout.lines().next(),
+        Some("`migrations`: 3 migrations checked, schema version 3, 3 locked")
     );
 
     // A CRLF checkout is not an edit.
@@ -691,7 +702,24 @@ fn lock_keeps_declared_replacements() {
     );
     // The lock is never taken for a migration.
     assert_eq!(
-        s.run(&["check"]).stdout,
-        "`migrations`: 4 migrations checked, schema version 4, 4 locked\n"
+        s.run(&["check"]).stdout.lines().next(),
+        Some("`migrations`: 4 migrations checked, schema version 4, 4 locked")
+    );
+}
+
+#[test]
+fn check_says_why_new_objects_run_every_migration() {
+    let s = Scratch::new("baseline-note");
+    s.write(
+        "migrations/0001_tokens.sql",
+        "CREATE TABLE tokens (id INTEGER PRIMARY KEY, secret BLOB NOT NULL);\n\
+         INSERT INTO tokens (secret) VALUES (randomblob(16));\n",
+    );
+    let r = s.run(&["check"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(
+        r.stdout,
+        "`migrations`: 1 migration checked, schema version 1\n\
+         new objects run every migration: migrations/0001_tokens.sql:2:1 calls `randomblob()`, which a build cannot reproduce\n"
     );
 }
