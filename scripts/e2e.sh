@@ -8,7 +8,8 @@
 # whose version numbers must not meet the main sequence's.
 #
 #   deploy  build      state  what it shows
-#   1       v2         main   fresh objects migrate to version 2 (also 30 parallel
+#   1       v2         main   fresh objects migrate to version 2 from the compile-time
+#                             baseline, in one transaction (also 30 parallel
 #                             requests at a fresh object); rooms for later: lagging
 #                             (a double-post), legacy and legacy-bad
 #   -       (stopped)  main   node:sqlite rewrites the tracking table of legacy and
@@ -20,7 +21,9 @@
 #                             (a wrong description) is refused untouched: 503
 #                             adoption_mismatch
 #   3       v3         main   one more migration: existing objects upgrade on their next
-#                             request (also 30 parallel requests at an object mid-upgrade)
+#                             request by the chain (also 30 parallel requests at an object
+#                             mid-upgrade); a new room (gamma) comes from v3's baseline
+#                             with the same tracking rows, and upgrades at deploy 7
 #   4       bad        main   a two-statement migration failing on the object's data:
 #                             503 with the typed error (file, statement 2, SQLite's
 #                             message), /schema and /export still answer, nothing of
@@ -241,6 +244,11 @@ alpha_id="$(jget d.object_id)"
 ds_log "$alpha_id" applied
 check "fresh: one \"applied\" log line for alpha (0 -> 2, applied [1,2])" \
   "$(jget 'd.map(l => [l.from, l.to, l.applied.join("+")].join(";")).join(" ")')" "0;2;1+2"
+check "fresh (baseline): created from the compile-time baseline (log path, no baseline_error)" \
+  "$(jget 'd.map(l => l.path + ";" + (l.baseline_error === undefined)).join(" ")')" "baseline;true"
+http GET /rooms/alpha/schema
+check "fresh (baseline): last_run.baseline, rows_written > 0" \
+  "$(jget 'd.last_run.baseline + ";" + d.last_run.baseline_error + ";" + (d.last_run.rows_written > 0)')" "true;null;true"
 
 http POST /rooms/alpha/messages '{"author":"alice","body":"hello"}'
 check "fresh: POST a message (201)" "$CODE" 201
@@ -375,6 +383,26 @@ ds_log "$alpha_id"
 check "upgrade: one log line for alpha: applied, 2 -> 3, rows_written > 0" \
   "$(jget 'd.map(l => [l.outcome, l.from, l.to, l.applied.join("+"), l.rows_written > 0].join(";")).join(" ")')" \
   "applied;2;3;3;true"
+
+check "upgrade: the constructor's run went migration by migration (log path chain)" \
+  "$(jget 'd.map(l => l.path).join(" ")')" "chain"
+
+# A new object on this build: the baseline of three migrations, with the
+# tracking rows a full run records (alpha's: 1,2 from v2's baseline, 3 by the chain).
+http GET /rooms/alpha/schema
+rows_alpha="$(jget 'JSON.stringify(d.applied.map(a => [a.description, a.checksum]))')"
+http POST /rooms/gamma/messages '{"author":"gus","body":"new here"}'
+check "fresh at v3 (baseline): POST to a new room (201)" "$CODE" 201
+http GET /rooms/gamma/schema
+gamma_id="$(jget d.object_id)"
+check "fresh at v3 (baseline): version 3 in one run from 0, from the baseline" \
+  "$(jget '[d.stored_version, d.last_run.from_version, d.last_run.applied.length, d.last_run.baseline].join(";")')" \
+  "3;0;3;true"
+check "fresh at v3 (baseline): the same tracking rows (description, checksum) as alpha's" \
+  "$(jget 'JSON.stringify(d.applied.map(a => [a.description, a.checksum]))')" "$rows_alpha"
+http GET /rooms/gamma/export
+check "fresh at v3 (baseline): the schema of v3 (reactions column), the message stored" \
+  "$(jget 'd.messages.columns.includes("reactions") + ";" + d.messages.rows.length')" "true;1"
 
 say "30 parallel GETs at an object that needs the upgrade (room burst)"
 parallel 30 GET /rooms/burst/messages
@@ -558,6 +586,12 @@ check "fixed migration: code 4, stored 4, tracking rows 1..4" \
 check "fixed migration: the constructor's run applied 0004 (3 -> 4)" \
   "$(jget '[d.last_run.from_version, d.last_run.to_version, d.last_run.applied.join(" ")].join(";")')" \
   "3;4;0004_unique_messages.sql"
+http GET /rooms/gamma/schema
+check "fixed migration: the room created from v3's baseline upgrades by the chain (3 -> 4)" \
+  "$(jget '[d.stored_version, d.last_run.from_version, d.last_run.applied.join(" "), d.last_run.baseline].join(";")')" \
+  "4;3;0004_unique_messages.sql;false"
+http GET /rooms/gamma/messages
+check "fixed migration: that room's message kept" "$CODE:$(jget d.count)" "200:1"
 if [[ $since_failure -lt 60 ]]; then
   pass "fixed migration: new code tried at once, ${since_failure} s after the failure (inside retry_after = 60 s)"
 else

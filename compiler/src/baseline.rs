@@ -40,7 +40,7 @@ use crate::{tracking, PlannedMigration};
 
 /// The baseline's size above which it must also be smaller than the
 /// migrations' text to be embedded: it ships in the Worker.
-pub const MAX_BYTES: usize = 1 << 20;
+pub(crate) const MAX_BYTES: usize = 1 << 20;
 
 /// A script that takes an empty database to the chain's final state, for
 /// the executor to run in one transaction on a new object (see the module

@@ -9,13 +9,18 @@
 //! into statements once, when loaded; the chain is replayed statement by
 //! statement in an in-memory SQLite configured like a Durable Object's,
 //! with workerd's authorizer rules; the plan holds exactly the statements
-//! the replay ran. A successful replay's verdict is cached on disk, keyed by
+//! the replay ran, and a [`Baseline`] derived from the replay's final
+//! database creates new objects in one transaction. A successful replay's
+//! verdict is cached on disk, keyed by
 //! everything that decides it, so an unchanged directory is not replayed
 //! again (see [`check_dir`]).
 //!
 //! Public items, by caller:
 //! - the macro: [`check_dir`], [`Options`], [`Plan`], [`PlannedMigration`],
-//!   [`PlannedStatement`], [`SourceFile`], [`Diagnostic`], [`tracking`];
+//!   [`PlannedStatement`], [`SourceFile`], [`Diagnostic`], [`tracking`],
+//!   [`Baseline`] and [`NoBaseline`] (how new objects are created);
+//! - tests and benchmarks comparing a baseline with its chain:
+//!   [`CanonicalDump`];
 //! - the corpus test (`compiler/tests/corpus.rs`): [`replay`],
 //!   [`ReplaySource`], [`Finding`], [`Rule`], [`split_statements`],
 //!   [`SplitStatement`], [`normalize_text`];
@@ -61,7 +66,7 @@ mod split;
 
 use std::path::Path;
 
-pub use baseline::{Baseline, CanonicalDump, NoBaseline, MAX_BYTES as MAX_BASELINE_BYTES};
+pub use baseline::{Baseline, CanonicalDump, NoBaseline};
 pub use diagnostic::Diagnostic;
 pub use hash::{chain, checksum};
 pub use lock::{render_lock, Lock, LockEntry, LOCK_FILE};

@@ -220,6 +220,10 @@ impl ChatRoom {
                 "rows_read": r.rows_read(),
                 "rows_written": r.rows_written(),
                 "adopted": r.adopted(),
+                // A new object created from the compile-time baseline (one
+                // transaction) rather than migration by migration.
+                "baseline": r.baseline(),
+                "baseline_error": r.baseline_error(),
                 "summary": r.to_string(),
                 "error": w.error().map(|e| {
                     serde_json::from_str::<serde_json::Value>(&e.to_json()).unwrap_or_default()
