@@ -223,9 +223,7 @@ fn build(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Result<Sc
     for (_, _, _, sql) in &tables {
         script.push(sql);
     }
-    let mut autoincrement = false;
-    for (_, name, _, sql) in &tables {
-        autoincrement |= sql.to_ascii_uppercase().contains("AUTOINCREMENT");
+    for (_, name, _, _) in &tables {
         let Some((kind, without_rowid)) = kind_of(name) else {
             continue;
         };
@@ -245,7 +243,8 @@ fn build(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Result<Sc
             )));
         }
     }
-    if autoincrement {
+    // `sqlite_sequence` exists once an AUTOINCREMENT table was created.
+    if kind_of("sqlite_sequence").is_some() {
         let mut stmt = conn.prepare("SELECT name, seq FROM sqlite_sequence ORDER BY rowid")?;
         let counters: Vec<(String, Value)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?

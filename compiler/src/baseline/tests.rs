@@ -250,3 +250,20 @@ fn baseline_false_turns_it_off() {
         "turned off (`baseline = false`)"
     );
 }
+
+#[test]
+fn a_dropped_autoincrement_table_leaves_what_a_baseline_cannot_create() {
+    // `sqlite_sequence` outlives the table; only SQLite may create it.
+    let (_dir, plan) = check(
+        "dropped-autoincrement",
+        &[
+            "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, n TEXT);",
+            "DROP TABLE t; CREATE TABLE u (id INTEGER PRIMARY KEY);",
+        ],
+    );
+    let note = note(&plan);
+    assert_eq!(
+        note, "the baseline fails: no such table: sqlite_sequence",
+        "{note}"
+    );
+}

@@ -209,10 +209,16 @@ impl Replayer {
                 }
                 AuthAction::Insert { table_name } => {
                     state.keys.touch(table_name);
-                    if !state
-                        .inserts
-                        .iter()
-                        .any(|t| t.eq_ignore_ascii_case(table_name))
+                    // Not SQLite's own tables (`CREATE` inserts into
+                    // `sqlite_master`): they have no defaults.
+                    let internal = table_name
+                        .get(..7)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("sqlite_"));
+                    if !internal
+                        && !state
+                            .inserts
+                            .iter()
+                            .any(|t| t.eq_ignore_ascii_case(table_name))
                     {
                         state.inserts.push(table_name.to_owned());
                     }
