@@ -407,7 +407,12 @@ fn check_after(
         },
     ));
     let baseline = if options.baseline {
-        baseline::derive(replayer, &migrations, &options.table)
+        baseline::derive(
+            replayer,
+            migrations.iter().map(|m| m.unreproducible.as_deref()),
+            migrations.iter().map(|m| m.source.text.len()).sum(),
+            &options.table,
+        )
     } else {
         Err(NoBaseline::Off)
     };
