@@ -17,6 +17,8 @@
 //! - the macro: [`check_dir`], [`Options`], [`Plan`], [`PlannedMigration`],
 //!   [`PlannedStatement`], [`SourceFile`], [`Diagnostic`], [`tracking`];
 //! - the corpus test (`compiler/tests/corpus.rs`): [`replay`],
+//!   [`replay_baseline`] ([`Baseline`], [`NoBaseline`], compared by
+//!   [`CanonicalDump`] on databases [`do_sqlite`] configures),
 //!   [`ReplaySource`], [`Finding`], [`Rule`], [`split_statements`],
 //!   [`SplitStatement`], [`normalize_text`];
 //! - the facade's tests: [`checksum`], [`chain`];
@@ -66,7 +68,7 @@ pub use diagnostic::Diagnostic;
 pub use hash::{chain, checksum};
 pub use lock::{render_lock, Lock, LockEntry, LOCK_FILE};
 pub use replaced::{ChainLink, MAX_LINKS};
-pub use replay::{replay, Finding, ReplaySource};
+pub use replay::{replay, replay_baseline, Finding, ReplaySource};
 pub use rules::Rule;
 pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
 pub use source::{normalize_text, SourceFile};
