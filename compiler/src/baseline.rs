@@ -36,7 +36,7 @@ use canonical::{quote, rowid_name, rows, select_columns, table_list};
 
 use crate::replay::Replayer;
 use crate::split::PlannedStatement;
-use crate::{tracking, PlannedMigration};
+use crate::tracking;
 
 /// The baseline's size above which it must also be smaller than the
 /// migrations' text to be embedded: it ships in the Worker.
@@ -145,14 +145,18 @@ impl Script {
     }
 }
 
-/// The baseline of the chain the replayer just replayed (`migrations`, all
-/// checked), verified, or why there is none.
-pub(crate) fn derive(
+/// The baseline of the chain the replayer just replayed without a finding,
+/// verified, or why there is none. `unreproducible` is each migration's
+/// note of what a build cannot reproduce (see
+/// [`PlannedMigration::unreproducible`](crate::PlannedMigration::unreproducible)),
+/// `chain_bytes` the length of the migrations' normalized texts together.
+pub(crate) fn derive<'a>(
     replayer: &Replayer,
-    migrations: &[PlannedMigration],
+    unreproducible: impl IntoIterator<Item = Option<&'a str>>,
+    chain_bytes: usize,
     table: &str,
 ) -> Result<Baseline, NoBaseline> {
-    if let Some(note) = migrations.iter().find_map(|m| m.unreproducible.as_deref()) {
+    if let Some(note) = unreproducible.into_iter().flatten().next() {
         return Err(NoBaseline::Because(format!(
             "{note}, which a build cannot reproduce"
         )));
@@ -162,7 +166,6 @@ pub(crate) fn derive(
         .read(|conn| build(conn, table))
         .map_err(|e| because(format!("cannot read the replayed database: {e}")))?
         .map_err(because)?;
-    let chain_bytes: usize = migrations.iter().map(|m| m.source.text.len()).sum();
     if script.sql.len() > MAX_BYTES.max(chain_bytes) {
         return Err(because(format!(
             "the baseline would be {} KB, larger than the migrations ({} KB) and {} KB",

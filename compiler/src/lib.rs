@@ -22,6 +22,8 @@
 //! - tests and benchmarks comparing a baseline with its chain:
 //!   [`CanonicalDump`];
 //! - the corpus test (`compiler/tests/corpus.rs`): [`replay`],
+//!   [`replay_baseline`] ([`Baseline`], [`NoBaseline`], compared by
+//!   [`CanonicalDump`] on databases [`do_sqlite`] configures),
 //!   [`ReplaySource`], [`Finding`], [`Rule`], [`split_statements`],
 //!   [`SplitStatement`], [`normalize_text`];
 //! - the facade's tests: [`checksum`], [`chain`];
@@ -71,7 +73,7 @@ pub use diagnostic::Diagnostic;
 pub use hash::{chain, checksum};
 pub use lock::{render_lock, Lock, LockEntry, LOCK_FILE};
 pub use replaced::{ChainLink, MAX_LINKS};
-pub use replay::{replay, Finding, ReplaySource};
+pub use replay::{replay, replay_baseline, Finding, ReplaySource};
 pub use rules::Rule;
 pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
 pub use source::{normalize_text, SourceFile};
@@ -412,7 +414,12 @@ fn check_after(
         },
     ));
     let baseline = if options.baseline {
-        baseline::derive(replayer, &migrations, &options.table)
+        baseline::derive(
+            replayer,
+            migrations.iter().map(|m| m.unreproducible.as_deref()),
+            migrations.iter().map(|m| m.source.text.len()).sum(),
+            &options.table,
+        )
     } else {
         Err(NoBaseline::Off)
     };

@@ -42,16 +42,28 @@
 //!   left after the last `;` counts as one more statement if it holds a
 //!   comment; the splitter must agree with them.
 //!
+//! The baseline (`compiler/src/baseline.rs`): for every set whose `up` files
+//! real SQLite and the validator all accept, the baseline of the `up` chain
+//! and the chain itself, each applied to a fresh database configured like a
+//! Durable Object's (independently of the compiler's own verification: the
+//! chain one migration per transaction, the baseline in one), must give the
+//! same `CanonicalDump`. A set without a baseline must say why in a note of
+//! a known kind (`no_baseline_kind`), and fewer sets with a baseline than
+//! expected fails the test.
+//!
 //! The corpus uses other file-naming schemes than `NNNN_name.sql`, so the
-//! test calls [`replay`] directly, independent of file names.
+//! test calls [`replay`] and [`replay_baseline`] directly, independent of
+//! file names.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use durable_schema_compiler::{
-    normalize_text, replay, split_statements, Finding, ReplaySource, Rule,
+    do_sqlite, normalize_text, replay, replay_baseline, split_statements, tracking, Baseline,
+    CanonicalDump, Finding, NoBaseline, ReplaySource, Rule,
 };
+use rusqlite::Connection;
 
 /// Statements real SQLite accepts in a file that a Durable Object refuses:
 /// `(set, file, rule)`. `file` is the corpus file name without its project
@@ -156,6 +168,9 @@ struct Expected {
     accepted_sets: usize,
     /// `EXCEPTIONS` entries whose set the corpus holds: each must happen.
     exceptions: usize,
+    /// Sets whose baseline gives the same database as their chain (at
+    /// least this many).
+    baselines: usize,
 }
 
 /// The vendored corpus, `compiler/tests/corpus/`.
@@ -164,6 +179,7 @@ const VENDORED: Expected = Expected {
     sets: 55,
     accepted_sets: 48,
     exceptions: 5,
+    baselines: 46,
 };
 
 /// The full corpus, `shared/corpus/sqlite-migrations/`.
@@ -172,6 +188,7 @@ const FULL: Expected = Expected {
     sets: 72,
     accepted_sets: 56,
     exceptions: 14,
+    baselines: 49,
 };
 
 /// Names a full corpus directory to run instead of the vendored one.
@@ -441,9 +458,18 @@ fn load(corpus: &Corpus) -> Vec<Set> {
         .collect()
 }
 
-/// Replays a set: the `up` files as one chain, and each `down` file on top
-/// of the `up` files before it. Returns `(file index, finding)`.
-fn replay_set(set: &Set, tracking: &str) -> Vec<(usize, Finding)> {
+/// What the replay made of a set.
+struct Checked {
+    /// `(file index, finding)`, in file order.
+    findings: Vec<(usize, Finding)>,
+    /// The tracking table name the `up` chain was replayed with last, and
+    /// that chain's baseline (none when it has findings).
+    baseline: (&'static str, Result<Baseline, NoBaseline>),
+}
+
+/// Replays a set: the `up` files as one chain (with its baseline), and each
+/// `down` file on top of the `up` files before it.
+fn replay_set(set: &Set, tracking: &'static str) -> Checked {
     fn source(f: &File) -> ReplaySource<'_> {
         ReplaySource {
             display_path: &f.path,
@@ -452,7 +478,8 @@ fn replay_set(set: &Set, tracking: &str) -> Vec<(usize, Finding)> {
     }
     let ups: Vec<usize> = (0..set.files.len()).filter(|&i| set.files[i].up).collect();
     let chain: Vec<ReplaySource<'_>> = ups.iter().map(|&i| source(&set.files[i])).collect();
-    let mut out: Vec<(usize, Finding)> = replay(&chain, tracking)
+    let (findings, baseline) = replay_baseline(&chain, tracking);
+    let mut out: Vec<(usize, Finding)> = findings
         .into_iter()
         .map(|f| (ups[f.migration], f))
         .collect();
@@ -473,27 +500,137 @@ fn replay_set(set: &Set, tracking: &str) -> Vec<(usize, Finding)> {
         );
     }
     out.sort_by_key(|(i, _)| *i);
-    out
+    Checked {
+        findings: out,
+        baseline: (tracking, baseline),
+    }
 }
 
 /// Replays with the default tracking table; a set that has a table of that
 /// name keeps those findings and is checked again with a name it does not
 /// use, so that the refused CREATE TABLE does not hide later problems.
-fn check_set(set: &Set) -> Vec<(usize, Finding)> {
-    let findings = replay_set(set, DEFAULT_TRACKING);
-    if !findings
+/// The baseline is the second replay's.
+fn check_set(set: &Set) -> Checked {
+    let checked = replay_set(set, DEFAULT_TRACKING);
+    if !checked
+        .findings
         .iter()
         .any(|(_, f)| f.rule == Some(Rule::TrackingTable))
     {
-        return findings;
+        return checked;
     }
-    let mut merged: Vec<(usize, Finding)> = findings
+    let mut merged: Vec<(usize, Finding)> = checked
+        .findings
         .into_iter()
         .filter(|(_, f)| f.rule == Some(Rule::TrackingTable))
         .collect();
-    merged.extend(replay_set(set, CORPUS_TRACKING));
+    let again = replay_set(set, CORPUS_TRACKING);
+    merged.extend(again.findings);
     merged.sort_by_key(|(i, _)| *i);
-    merged
+    Checked {
+        findings: merged,
+        baseline: again.baseline,
+    }
+}
+
+/// Runs `sql`, one statement, to its last row, as the replay and the
+/// executor do.
+fn run_statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.raw_query();
+    while rows.next()?.is_some() {}
+    Ok(())
+}
+
+/// A database built independently of the compiler's replay: configured like
+/// a Durable Object's ([`do_sqlite::configure`], workerd's rules), with the
+/// tracking table `table`, then each of `transactions` (statements) in a
+/// transaction of its own.
+fn database<'a>(
+    table: &str,
+    transactions: impl IntoIterator<Item = Vec<&'a str>>,
+) -> Result<Connection, String> {
+    let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
+    let rules = do_sqlite::configure(&conn, None).map_err(|e| e.to_string())?;
+    conn.execute_batch(&tracking::create_table(table))
+        .map_err(|e| format!("cannot create the tracking table: {e}"))?;
+    for statements in transactions {
+        rules
+            .trusted(|| conn.execute_batch("BEGIN"))
+            .map_err(|e| format!("BEGIN: {e}"))?;
+        for sql in statements {
+            run_statement(&conn, sql).map_err(|e| format!("`{sql}` fails: {e}"))?;
+        }
+        rules
+            .trusted(|| conn.execute_batch("COMMIT"))
+            .map_err(|e| format!("COMMIT fails: {e}"))?;
+    }
+    Ok(conn)
+}
+
+/// Applies the `up` files of `set` one migration per transaction, and
+/// `baseline` in one transaction, each on a fresh database, and compares
+/// their canonical dumps: `None` when they are the same, else the problem.
+fn compare_baseline(set: &Set, tracking: &str, baseline: &Baseline) -> Option<String> {
+    let chain = database(
+        tracking,
+        set.files
+            .iter()
+            .filter(|f| f.up)
+            .map(|f| split_statements(&f.text).iter().map(|s| s.sql).collect()),
+    );
+    let chain = match chain {
+        Ok(conn) => conn,
+        Err(e) => return Some(format!("the chain fails: {e}")),
+    };
+    let applied = database(
+        tracking,
+        [baseline
+            .statements
+            .iter()
+            .map(|s| s.sql(&baseline.sql))
+            .collect()],
+    );
+    let applied = match applied {
+        Ok(conn) => conn,
+        Err(e) => return Some(format!("the baseline fails to apply: {e}")),
+    };
+    let dump = |conn: &Connection| CanonicalDump::of(conn, tracking);
+    match (dump(&chain), dump(&applied)) {
+        (Ok(a), Ok(b)) if a == b => None,
+        (Ok(a), Ok(b)) => Some(format!(
+            "the baseline does not give the chain's database: {}",
+            a.difference(&b)
+                .unwrap_or_else(|| "the dumps differ".to_owned())
+        )),
+        (Err(e), _) | (_, Err(e)) => Some(format!("cannot dump a database: {e}")),
+    }
+}
+
+/// The kind of a baseline-less set's note (see `compiler/src/baseline.rs`),
+/// when it is one a corpus set may give; any other note fails the test, so a
+/// new kind of fallback is noticed. A baseline that fails or differs when
+/// the compiler verifies it is a derive bug, except for what SQLite keeps
+/// in `sqlite_stat*` (`ANALYZE`), which a baseline may not write.
+fn no_baseline_kind(note: &str) -> Option<&'static str> {
+    let unreproducible = note.ends_with(", which a build cannot reproduce");
+    if unreproducible && note.contains(" calls `") {
+        Some("unreproducible function")
+    } else if unreproducible && note.contains(" inserts into `") {
+        Some("unreproducible default")
+    } else if note.starts_with("the virtual table `") && note.ends_with("` holds rows") {
+        Some("virtual table rows")
+    } else if note.starts_with("the chain leaves a broken foreign key") {
+        Some("broken foreign key")
+    } else if note.starts_with("the baseline would be ") {
+        Some("size")
+    } else if note.starts_with("the baseline does not give the chain's database: ")
+        && note.contains("`sqlite_stat")
+    {
+        Some("statistics (ANALYZE)")
+    } else {
+        None
+    }
 }
 
 /// Whether SQLite's verdict on file `i` saw the same database as the replay:
@@ -599,8 +736,15 @@ fn corpus_sets_real_sqlite_accepts_pass_the_validator() {
     let mut confirmed_sets = 0;
     let mut used: BTreeSet<(&str, &str, Rule)> = BTreeSet::new();
 
+    let mut baselines = 0;
+    let mut without_baseline: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut fallback_notes: Vec<String> = Vec::new();
+
     for set in &sets {
-        let findings = check_set(set);
+        let Checked {
+            findings,
+            baseline: (tracking, baseline),
+        } = check_set(set);
         let at = |i: usize| findings.iter().filter(move |(j, _)| *j == i);
         if set.accepted() {
             accepted += 1;
@@ -689,6 +833,33 @@ fn corpus_sets_real_sqlite_accepts_pass_the_validator() {
         if confirmed {
             confirmed_sets += 1;
         }
+
+        // The baseline of an `up` chain that real SQLite and the replay
+        // accept must give the chain's database, or say why there is none.
+        let ups_accepted = set.files.iter().filter(|f| f.up).all(|f| f.sqlite_ok);
+        let ups_clean = findings.iter().all(|(i, _)| !set.files[*i].up);
+        if ups_accepted && ups_clean {
+            match &baseline {
+                Ok(b) => match compare_baseline(set, tracking, b) {
+                    None => baselines += 1,
+                    Some(problem) => failures.push(format!("[{}] {problem}", set.name)),
+                },
+                Err(NoBaseline::Because(note)) => match no_baseline_kind(note) {
+                    Some(kind) => {
+                        *without_baseline.entry(kind).or_default() += 1;
+                        fallback_notes.push(format!("  [{}] {kind}: {note}", set.name));
+                    }
+                    None => failures.push(format!(
+                        "[{}] no baseline, for a reason of no known kind (a derive bug, or add \
+                         it to no_baseline_kind): {note}",
+                        set.name
+                    )),
+                },
+                Err(NoBaseline::Off) => {
+                    failures.push(format!("[{}] the baseline is off", set.name));
+                }
+            }
+        }
     }
 
     if required_exceptions != expected.exceptions {
@@ -715,6 +886,12 @@ fn corpus_sets_real_sqlite_accepts_pass_the_validator() {
             expected.accepted_sets
         ));
     }
+    if baselines < expected.baselines {
+        failures.push(format!(
+            "only {baselines} sets have a baseline that gives their chain's database, expected {}",
+            expected.baselines
+        ));
+    }
     if rejected_by_us != rejected {
         failures.push(format!(
             "the validator rejects {rejected_by_us} of the {rejected} sets SQLite rejects"
@@ -738,6 +915,22 @@ fn corpus_sets_real_sqlite_accepts_pass_the_validator() {
             0 => String::new(),
             n => format!(", {n} more belong to sets not run"),
         },
+    );
+    let fallbacks = without_baseline
+        .iter()
+        .map(|(kind, n)| format!("{kind} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let without: usize = without_baseline.values().sum();
+    let counts = format!(
+        "{counts}\ncorpus baselines: {} sets whose up files SQLite and the validator accept: \
+         {baselines} with a baseline that gives the chain's database, {without} without \
+         ({fallbacks}){}",
+        baselines + without,
+        fallback_notes
+            .iter()
+            .map(|n| format!("\n{n}"))
+            .collect::<String>(),
     );
     let _ = writeln!(std::io::stderr(), "{counts}");
     assert!(

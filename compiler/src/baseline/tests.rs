@@ -1,7 +1,10 @@
 use rusqlite::Connection;
 
 use crate::tests::Scratch;
-use crate::{check_dir_cached_in, tracking, CanonicalDump, NoBaseline, Options, Plan};
+use crate::{
+    check_dir_cached_in, replay_baseline, tracking, CanonicalDump, NoBaseline, Options, Plan,
+    ReplaySource,
+};
 
 /// Checks `files` as `m/0001_x.sql`, `m/0002_x.sql`… without a cache.
 fn check(name: &str, files: &[&str]) -> (Scratch, Plan) {
@@ -265,5 +268,46 @@ fn a_dropped_autoincrement_table_leaves_what_a_baseline_cannot_create() {
     assert_eq!(
         note, "the baseline fails: no such table: sqlite_sequence",
         "{note}"
+    );
+}
+
+#[test]
+fn replay_baseline_gives_the_baseline_check_dir_gives() {
+    let files = [
+        "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, n TEXT);
+         INSERT INTO t (n) VALUES ('a'), ('b');",
+        "CREATE INDEX t_n ON t (n); DELETE FROM t WHERE n = 'b';",
+    ];
+    let (_dir, plan) = check("replay", &files);
+    let sources = [
+        ReplaySource::new("m/0001_x.sql", files[0]),
+        ReplaySource::new("m/0002_x.sql", files[1]),
+    ];
+    let (findings, baseline) = replay_baseline(&sources, tracking::DEFAULT_TABLE);
+    assert!(findings.is_empty(), "{findings:#?}");
+    assert_eq!(baseline, plan.baseline);
+    assert!(baseline.is_ok(), "{baseline:?}");
+
+    // The note of what a build cannot reproduce, as in a plan.
+    let sources = [ReplaySource::new(
+        "a.sql",
+        "CREATE TABLE t (x); INSERT INTO t VALUES (random());",
+    )];
+    let (findings, baseline) = replay_baseline(&sources, tracking::DEFAULT_TABLE);
+    assert!(findings.is_empty(), "{findings:#?}");
+    assert_eq!(
+        baseline,
+        Err(NoBaseline::Because(
+            "a.sql:1:21 calls `random()`, which a build cannot reproduce".to_owned()
+        ))
+    );
+
+    // A chain with findings has none.
+    let sources = [ReplaySource::new("a.sql", "CREATE TABLE t (x); SELEC 1;")];
+    let (findings, baseline) = replay_baseline(&sources, tracking::DEFAULT_TABLE);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(
+        baseline,
+        Err(NoBaseline::Because("the chain has errors".to_owned()))
     );
 }

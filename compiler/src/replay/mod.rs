@@ -19,7 +19,7 @@ pub(crate) use textual::rename_denial;
 
 use crate::rules::Rule;
 use crate::split::{line_col, spans, PlannedStatement};
-use crate::Diagnostic;
+use crate::{Baseline, Diagnostic, NoBaseline};
 use drops::{Ledger, Position};
 
 /// One migration's text, as the corpus test hands it to [`replay`].
@@ -139,8 +139,35 @@ pub fn replay(sources: &[ReplaySource<'_>], tracking: &str) -> Vec<Finding> {
     replay_sources(sources, tracking).findings
 }
 
+/// [`replay`], and the [`Baseline`] of the chain when the replay found
+/// nothing: what [`crate::check_dir`] puts in [`crate::Plan::baseline`],
+/// for texts with any names (the corpus test). A chain with findings has
+/// none (`NoBaseline::Because("the chain has errors")`).
+pub fn replay_baseline(
+    sources: &[ReplaySource<'_>],
+    tracking: &str,
+) -> (Vec<Finding>, Result<Baseline, NoBaseline>) {
+    let (outcome, replayer) = replay_on(sources, tracking);
+    let baseline = match replayer {
+        Some(replayer) if outcome.findings.is_empty() => crate::baseline::derive(
+            &replayer,
+            outcome.unreproducible.iter().map(Option::as_deref),
+            sources.iter().map(|s| s.text.len()).sum(),
+            tracking,
+        ),
+        _ => Err(NoBaseline::Because("the chain has errors".to_owned())),
+    };
+    (outcome.findings, baseline)
+}
+
 /// [`replay`], with everything it found and ran.
 fn replay_sources(sources: &[ReplaySource<'_>], tracking: &str) -> Outcome {
+    replay_on(sources, tracking).0
+}
+
+/// [`replay_sources`], with the replay database it ran on (`None` when it
+/// could not be opened).
+fn replay_on(sources: &[ReplaySource<'_>], tracking: &str) -> (Outcome, Option<Replayer>) {
     let spans: Vec<Vec<PlannedStatement>> = sources.iter().map(|s| spans(s.text)).collect();
     let scripts: Vec<Script<'_>> = sources
         .iter()
@@ -152,15 +179,18 @@ fn replay_sources(sources: &[ReplaySource<'_>], tracking: &str) -> Outcome {
         })
         .collect();
     match Replayer::new(tracking) {
-        Ok(replayer) => run(&replayer, &scripts, tracking),
-        Err(e) => Outcome {
-            findings: vec![Finding {
-                diagnostic: Diagnostic::plain(e),
-                rule: None,
-                migration: 0,
-            }],
-            ..Outcome::default()
-        },
+        Ok(replayer) => (run(&replayer, &scripts, tracking), Some(replayer)),
+        Err(e) => (
+            Outcome {
+                findings: vec![Finding {
+                    diagnostic: Diagnostic::plain(e),
+                    rule: None,
+                    migration: 0,
+                }],
+                ..Outcome::default()
+            },
+            None,
+        ),
     }
 }
 
