@@ -43,6 +43,30 @@ fn lowercase_first(s: &str) -> String {
     }
 }
 
+/// For an `INSERT` whose rows come from `VALUES` or a `SELECT` (not
+/// `DEFAULT VALUES`): its table and the columns it names, `None` for all of
+/// them (no column list). `None` when sqlparser cannot say: the caller then
+/// assumes the worst.
+pub(crate) fn insert_columns(sql: &str) -> Option<(String, Option<Vec<String>>)> {
+    let parsed = Parser::parse_sql(&SQLiteDialect {}, sql).ok()?;
+    let [Ast::Insert(insert)] = parsed.as_slice() else {
+        return None;
+    };
+    insert.source.as_ref()?;
+    let sqlparser::ast::TableObject::TableName(name) = &insert.table else {
+        return None;
+    };
+    let table = unquote(&name.0.last()?.to_string());
+    let columns = (!insert.columns.is_empty()).then(|| {
+        insert
+            .columns
+            .iter()
+            .filter_map(|c| c.0.last().map(|part| unquote(&part.to_string())))
+            .collect()
+    });
+    Some((table, columns))
+}
+
 /// What kind of statement this is, by sqlparser when it can parse it and by
 /// its leading keywords otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]

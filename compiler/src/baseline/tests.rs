@@ -192,6 +192,29 @@ fn unreproducible_chains_have_no_baseline_and_say_where() {
         "m/0002_x.sql:1:1 inserts into `users`, whose column `created` defaults to `current_timestamp`, which a build cannot reproduce"
     );
 
+    // A row that gives the column a value does not use the default, nor
+    // does an insert of every column; a trigger's insert is not read.
+    let (_dir, plan) = check(
+        "default-given",
+        &["CREATE TABLE users (id INTEGER PRIMARY KEY, \"Created\" TEXT DEFAULT CURRENT_TIMESTAMP);",
+          "INSERT INTO users (id, created) VALUES (1, '2024-01-01');
+           INSERT INTO \"USERS\" VALUES (2, '2024-01-02');
+           INSERT INTO users SELECT 3, '2024-01-03';"],
+    );
+    assert!(plan.baseline.is_ok(), "{:?}", plan.baseline);
+    let (_dir, plan) = check(
+        "default-trigger",
+        &["CREATE TABLE users (id INTEGER PRIMARY KEY, created TEXT DEFAULT CURRENT_TIMESTAMP);
+           CREATE TABLE log (n INTEGER);
+           CREATE TRIGGER log_users AFTER INSERT ON log BEGIN INSERT INTO users (id) VALUES (new.n); END;
+           INSERT INTO log (n) VALUES (1);"],
+    );
+    assert!(
+        note(&plan).starts_with("m/0001_x.sql:4:12 inserts into `users`"),
+        "{}",
+        note(&plan)
+    );
+
     // The same default without a row: nothing to reproduce.
     let (_dir, plan) = check(
         "default-empty",

@@ -286,7 +286,7 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
                         ledger.ran(&dropped, &position, renamed);
                         if not_reproducible.is_none() {
                             not_reproducible = replayer
-                                .unreproducible()
+                                .unreproducible(sql)
                                 .map(|what| format!("{}:{line}:{col} {what}", source.display_path));
                         }
                         done.push(*stmt);

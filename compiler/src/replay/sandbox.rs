@@ -370,13 +370,14 @@ impl Replayer {
         lock(&self.auth).foreign_keys_off
     }
 
-    /// What the statement just run did that a build cannot reproduce, in
-    /// words: the first function of [`NOT_REPRODUCIBLE`] it (or a trigger
-    /// it fired) calls, or an insert into a table whose column defaults to
-    /// one. Coarse on purpose: `date('2020-01-01')` counts, and so does an
-    /// insert that gives the defaulted column a value; the cost of a false
-    /// positive is only that new objects run the whole chain.
-    pub(crate) fn unreproducible(&self) -> Option<String> {
+    /// What the statement just run, `sql`, did that a build cannot
+    /// reproduce, in words: the first function of [`NOT_REPRODUCIBLE`] it
+    /// (or a trigger it fired) calls, or an insert into a table whose column
+    /// defaults to one, unless the statement itself names that column (or
+    /// every column) for that table. Coarse on purpose: `date('2020-01-01')`
+    /// counts, and so does a trigger's insert; the cost of a false positive
+    /// is only that new objects run the whole chain.
+    pub(crate) fn unreproducible(&self, sql: &str) -> Option<String> {
         let (functions, inserts) = {
             let state = lock(&self.auth);
             (state.unreproducible.clone(), state.inserts.clone())
@@ -394,7 +395,18 @@ impl Replayer {
                     rows.collect()
                 })
                 .unwrap_or_default();
+            let given = crate::sharpen::insert_columns(sql)
+                .filter(|(target, _)| target.eq_ignore_ascii_case(table))
+                .map(|(_, columns)| columns);
+            let provided = |column: &str| match &given {
+                Some(None) => true,
+                Some(Some(columns)) => columns.iter().any(|c| c.eq_ignore_ascii_case(column)),
+                None => false,
+            };
             defaults.iter().find_map(|(column, default)| {
+                if provided(column) {
+                    return None;
+                }
                 unreproducible_in(default).map(|f| {
                     format!("inserts into `{table}`, whose column `{column}` defaults to `{f}`")
                 })
