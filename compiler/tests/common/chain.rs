@@ -1,5 +1,7 @@
 //! A seeded generator of realistic migration chains, for the compile-time
-//! benchmark (`benches/check.rs`) and its test (`tests/generated_chain.rs`).
+//! benchmark (`benches/check.rs`) and its test (`tests/generated_chain.rs`),
+//! and for the rebuild benchmark at the repository's root
+//! (`benches/rebuild.rs`, which includes this file by path).
 //!
 //! Each migration is 1–3 KB: a header comment, then two or three steps
 //! among creating a table (foreign keys to earlier tables, CHECKs, a UNIQUE
