@@ -468,7 +468,7 @@ pub fn at_version(schema: &Schema, version: u32) -> DurableObjectDb {
 mod tests {
     use super::*;
     use crate::MigrateError;
-    use durable_schema_runtime::{Migration, Statement};
+    use durable_schema_runtime::Migration;
 
     fn count(db: &DurableObjectDb, table: &str) -> i64 {
         db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
@@ -669,7 +669,7 @@ mod tests {
                 USERS,
                 "c1",
                 "h1",
-                &[Statement::__new(USERS, 0, USERS.len(), 1, 1)],
+                &[0, USERS.len() as u32, 1, 1],
             ),
             Migration::__new(
                 2,
@@ -678,7 +678,7 @@ mod tests {
                 UNIQUE,
                 "c2",
                 "h2",
-                &[Statement::__new(UNIQUE, 0, UNIQUE.len(), 1, 1)],
+                &[0, UNIQUE.len() as u32, 1, 1],
             ),
         ];
         Schema::__new("migrations", false, M)

@@ -35,8 +35,14 @@ fn trigger_bodies_stay_whole() {
     assert_eq!(Triggers::CURRENT_SCHEMA_VERSION, 2);
     let m = &Triggers::SCHEMA.migrations()[1];
     assert_eq!(m.statements().len(), 2, "{:#?}", m.statements());
-    assert!(m.statements()[0].sql().trim_end().ends_with("END"));
-    assert_eq!(m.statements()[0].line(), 2);
+    assert!(m
+        .statements()
+        .get(0)
+        .unwrap()
+        .sql()
+        .trim_end()
+        .ends_with("END"));
+    assert_eq!(m.statements().get(0).unwrap().line(), 2);
     let conn = migrated(&Triggers::SCHEMA);
     conn.execute_batch(
         "INSERT INTO items (name) VALUES ('a'); UPDATE items SET name = 'b'; DELETE FROM items;",
@@ -128,7 +134,10 @@ struct ForeignKeysOff;
 fn pragma_foreign_keys_off_is_accepted() {
     assert_eq!(ForeignKeysOff::CURRENT_SCHEMA_VERSION, 2);
     let m = &ForeignKeysOff::SCHEMA.migrations()[1];
-    assert_eq!(m.statements()[0].sql(), "PRAGMA foreign_keys=OFF");
+    assert_eq!(
+        m.statements().get(0).unwrap().sql(),
+        "PRAGMA foreign_keys=OFF"
+    );
     migrated(&ForeignKeysOff::SCHEMA);
 }
 

@@ -161,7 +161,7 @@ fn without_planned_checks(schema: &Schema) -> Schema {
                 m.sql(),
                 m.checksum(),
                 m.chain(),
-                m.statements(),
+                m.statements().__spans(),
             )
         })
         .collect();

@@ -6,14 +6,17 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use durable_schema_compiler::{tracking, Lock, Options, Plan};
-use durable_schema_runtime::{
-    __ChainLink as ChainLink, Migration, Schema, SchemaState, Statement, Status,
-};
+use durable_schema_runtime::{__ChainLink as ChainLink, Migration, Schema, SchemaState, Status};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::{checked, fail, human, term};
 
 /// `s`, alive for the rest of the process (the CLI is short-lived).
+/// The statements' spans as the macro embeds them, leaked.
+fn leak_spans(statements: &[durable_schema_compiler::PlannedStatement]) -> &'static [u32] {
+    Box::leak(durable_schema_compiler::flat_spans(statements).into_boxed_slice())
+}
+
 fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
 }
@@ -31,11 +34,7 @@ pub(crate) fn schema_of(plan: &Plan, table: &str) -> Result<Schema, String> {
         .enumerate()
         .map(|(i, m)| {
             let text = leak(&m.source.text);
-            let statements: Vec<Statement> = m
-                .statements
-                .iter()
-                .map(|s| Statement::__new(text, s.start, s.end, s.line, s.column))
-                .collect();
+            let statements = leak_spans(&m.statements);
             let checks: Vec<&'static str> = m.foreign_key_checks.iter().map(|t| leak(t)).collect();
             let migration = Migration::__new(
                 m.source.version,
@@ -44,7 +43,7 @@ pub(crate) fn schema_of(plan: &Plan, table: &str) -> Result<Schema, String> {
                 text,
                 leak(&m.checksum),
                 leak(&m.chain),
-                Box::leak(statements.into_boxed_slice()),
+                statements,
             )
             .__with_foreign_key_checks(Box::leak(checks.into_boxed_slice()));
             let migration = match m.source.journal_when {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use durable_schema_compiler::{check_dir, Options, Plan};
-use durable_schema_runtime::{Migration, Schema, Statement};
+use durable_schema_runtime::{Migration, Schema};
 
 /// What a run printed and how it ended.
 struct Run {
@@ -407,6 +407,11 @@ fn schema_and_diff_between_versions() {
     );
 }
 
+/// The statements' spans as the macro embeds them, leaked.
+fn leak_spans(statements: &[durable_schema_compiler::PlannedStatement]) -> &'static [u32] {
+    Box::leak(durable_schema_compiler::flat_spans(statements).into_boxed_slice())
+}
+
 fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
 }
@@ -418,11 +423,7 @@ fn schema(plan: &Plan, n: usize) -> Schema {
         .iter()
         .map(|m| {
             let text = leak(&m.source.text);
-            let statements: Vec<Statement> = m
-                .statements
-                .iter()
-                .map(|s| Statement::__new(text, s.start, s.end, s.line, s.column))
-                .collect();
+            let statements = leak_spans(&m.statements);
             Migration::__new(
                 m.source.version,
                 leak(&m.source.name),
@@ -430,7 +431,7 @@ fn schema(plan: &Plan, n: usize) -> Schema {
                 text,
                 leak(&m.checksum),
                 leak(&m.chain),
-                Box::leak(statements.into_boxed_slice()),
+                statements,
             )
         })
         .collect();

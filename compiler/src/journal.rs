@@ -337,6 +337,7 @@ pub(crate) fn load(
             display_path,
             abs_path: String::new(),
             text: String::new(),
+            verbatim: false,
             journal_when: Some(entry.when),
         };
         match read_file(&path.join(&name), source) {

@@ -26,6 +26,9 @@ pub struct SourceFile {
     pub abs_path: String,
     /// The text with a leading BOM removed and CRLF turned into LF.
     pub text: String,
+    /// Whether the file's bytes are `text` already (no BOM, no CRLF): the
+    /// macro then embeds it with `include_str!` instead of a second copy.
+    pub verbatim: bool,
     /// In a drizzle-kit directory, the `when` of the file's journal entry:
     /// milliseconds since the epoch, what drizzle's migrator records as
     /// `created_at`. `None` in a plain `NNNN_description.sql` directory.
@@ -230,6 +233,7 @@ pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
             display_path,
             abs_path: String::new(),
             text: String::new(),
+            verbatim: false,
             journal_when: None,
         };
         match read_file(&path.join(name), source) {
@@ -290,6 +294,7 @@ pub(crate) fn read_file(
         .unwrap_or_else(|_| file_path.to_owned())
         .to_string_lossy()
         .into_owned();
+    source.verbatim = text.as_bytes() == bytes.as_slice();
     source.text = text;
     Ok(LoadedFile { source, statements })
 }

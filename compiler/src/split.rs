@@ -289,6 +289,22 @@ impl PlannedStatement {
     }
 }
 
+/// `statements` as the runtime embeds them (`durable_schema::Statements`):
+/// `start, end, line, column` of each, flat. Offsets are `u32`: a text is
+/// far below 4 GiB (a statement may not exceed 100 KB on a Durable Object).
+///
+/// ```
+/// use durable_schema_compiler::{flat_spans, spans};
+/// assert_eq!(flat_spans(&spans("SELECT 1;\nSELECT 2;")), [0, 8, 1, 1, 10, 18, 2, 1]);
+/// ```
+pub fn flat_spans(statements: &[PlannedStatement]) -> Vec<u32> {
+    let word = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    statements
+        .iter()
+        .flat_map(|s| [word(s.start), word(s.end), s.line, s.column])
+        .collect()
+}
+
 /// Splits `text` with [`split_statements`] into spans with positions: the
 /// one way a migration is split, at load time.
 pub fn spans(text: &str) -> Vec<PlannedStatement> {

@@ -123,10 +123,13 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
     let table = &args.table;
     let strict = args.strict;
     // Tie the embedded data to the files: an edit changes an `include_str!`
-    // input, which makes Cargo rebuild this crate.
+    // input, which makes Cargo rebuild this crate. A file whose bytes are its
+    // normalized text is embedded by its own `include_str!` below; the others
+    // (a BOM, CRLF) are embedded normalized and included here for tracking.
     let mut paths: Vec<String> = plan
         .migrations
         .iter()
+        .filter(|m| !m.source.verbatim)
         .map(|m| m.source.abs_path.clone())
         .collect();
     // The history lock too, when there is one: a lock edit re-runs the check.
@@ -147,8 +150,8 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
     let includes = paths.iter().map(|path| {
         quote! { const _: &str = include_str!(#path); }
     });
-    // Each file's text is embedded once; its statements are slices of it
-    // (`Statement::__new` slices in const evaluation).
+    // Each file's text is embedded once (rustc reads it from the file when
+    // it can); its statements are spans of it, plain integers.
     let replaces = plan.replaces();
     let migrations = plan.migrations.iter().enumerate().map(|(i, m)| {
         let v = m.source.version;
@@ -157,10 +160,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
         let text = &m.source.text;
         let checksum = &m.checksum;
         let chain = &m.chain;
-        let statements = m.statements.iter().map(|s| {
-            let (start, end, line, column) = (s.start, s.end, s.line, s.column);
-            quote! { ::durable_schema::__private::Statement::__new(SQL, #start, #end, #line, #column) }
-        });
+        let spans = unsuffixed(&durable_schema_compiler::flat_spans(&m.statements));
         let when = m
             .source
             .journal_when
@@ -177,13 +177,27 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
             quote! { .__with_replacements(&[#(#olds),*], &[#(#links),*]) }
         });
         let checks = &m.foreign_key_checks;
-        let checks = (!checks.is_empty())
-            .then(|| quote! { .__with_foreign_key_checks(&[#(#checks),*]) });
+        let checks =
+            (!checks.is_empty()).then(|| quote! { .__with_foreign_key_checks(&[#(#checks),*]) });
+        // A file edited while this build runs could give rustc other bytes
+        // than the ones checked: its length must still match (O(1) in const
+        // evaluation; the edit itself makes the next build check it again).
+        let (text, same) = if m.source.verbatim {
+            let path = &m.source.abs_path;
+            let len = text.len();
+            let same = quote! {
+                const _: () = assert!(SQL.len() == #len, "a migration changed during the build: build again");
+            };
+            (quote! { include_str!(#path) }, Some(same))
+        } else {
+            (quote! { #text }, None)
+        };
         quote! {{
             const SQL: &str = #text;
+            #same
             ::durable_schema::__private::Migration::__new(
                 #v, #name, #description, SQL, #checksum, #chain,
-                &[#(#statements),*],
+                &[#(#spans),*],
             )
             #checks
             #when
@@ -195,15 +209,9 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
     let baseline = match &plan.baseline {
         Ok(b) => {
             let text = &b.sql;
-            let statements = b.statements.iter().map(|s| {
-                let (start, end, line, column) = (s.start, s.end, s.line, s.column);
-                quote! { ::durable_schema::__private::Statement::__new(SQL, #start, #end, #line, #column) }
-            });
+            let spans = unsuffixed(&durable_schema_compiler::flat_spans(&b.statements));
             quote! {
-                .__with_baseline({
-                    const SQL: &str = #text;
-                    &::durable_schema::__private::Baseline::__new(SQL, &[#(#statements),*])
-                })
+                .__with_baseline(&::durable_schema::__private::Baseline::__new(#text, &[#(#spans),*]))
             }
         }
         Err(no) => {
@@ -233,6 +241,16 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
         };
     };
     implement(target, &body)
+}
+
+/// `numbers` as literals without a suffix (`12`, not `12u32`): the type
+/// comes from the slice they fill, and ten thousand statements make forty
+/// thousand of them.
+fn unsuffixed(numbers: &[u32]) -> Vec<proc_macro2::Literal> {
+    numbers
+        .iter()
+        .map(|&n| proc_macro2::Literal::u32_unsuffixed(n))
+        .collect()
 }
 
 /// The items the attribute adds, with `body` holding the two constants.

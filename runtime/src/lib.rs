@@ -39,7 +39,7 @@ pub use error::MigrateError;
 pub use report::{AppliedMigration, Mismatch, Report, SchemaState, Status, Wake};
 #[doc(hidden)]
 pub use schema::__ChainLink;
-pub use schema::{Baseline, Migration, Schema, Statement};
+pub use schema::{Baseline, Migration, Schema, Statement, StatementIter, Statements};
 
 /// Support for the code `#[durable_schema]` generates. Not a public API.
 #[doc(hidden)]

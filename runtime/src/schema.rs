@@ -4,6 +4,10 @@
 //! Everything here is `const`-constructible so the expansion is plain data: the
 //! runtime never parses SQL and never hashes anything. Checksums and the
 //! checksum chain are computed by `durable-schema-compiler` and embedded as hex.
+//! A migration's statements are embedded as integers (where each lies in the
+//! text), not as values built by `const fn` calls: a thousand migrations hold
+//! about ten thousand statements, and constant-evaluating each one cost rustc
+//! seconds on every build of the crate.
 
 /// One SQL statement of a migration, split the way SQLite splits a script.
 ///
@@ -17,28 +21,6 @@ pub struct Statement {
 }
 
 impl Statement {
-    /// The statement `text[start..end]` of a migration's text, at `line`:`column`.
-    ///
-    /// `const`, so the generated code embeds each file's text once and every
-    /// statement is a slice of it. Offsets come from the compiler's splitter;
-    /// offsets off a character boundary stop the build (const evaluation).
-    #[doc(hidden)]
-    pub const fn __new(
-        text: &'static str,
-        start: usize,
-        end: usize,
-        line: u32,
-        column: u32,
-    ) -> Self {
-        let (head, _) = text.as_bytes().split_at(end);
-        let (_, bytes) = head.split_at(start);
-        let sql = match core::str::from_utf8(bytes) {
-            Ok(sql) => sql,
-            Err(_) => panic!("durable-schema: statement offsets off a character boundary"),
-        };
-        Self { sql, line, column }
-    }
-
     /// The statement's text, without the terminating `;`.
     pub const fn sql(&self) -> &'static str {
         self.sql
@@ -54,6 +36,99 @@ impl Statement {
         self.column
     }
 }
+
+/// The statements of one text (a migration's, or a [`Baseline`]'s), in
+/// order: each a slice of the text, taken when it is read.
+///
+/// ```
+/// use durable_schema_runtime::Baseline;
+///
+/// const SQL: &str = "CREATE TABLE t (x);\nINSERT INTO t VALUES (1);\n";
+/// const BASELINE: Baseline = Baseline::__new(SQL, &[0, 18, 1, 1, 20, 44, 2, 1]);
+/// let statements = BASELINE.statements();
+/// assert_eq!(statements.len(), 2);
+/// assert_eq!(statements.get(1).map(|s| s.sql()), Some("INSERT INTO t VALUES (1)"));
+/// assert_eq!(statements.iter().map(|s| s.line()).collect::<Vec<_>>(), [1, 2]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Statements {
+    text: &'static str,
+    /// `start, end, line, column` of each statement, flat.
+    spans: &'static [u32],
+}
+
+impl Statements {
+    /// The embedded spans, to build another `Migration` of the same text.
+    #[doc(hidden)]
+    pub const fn __spans(&self) -> &'static [u32] {
+        self.spans
+    }
+
+    /// How many statements there are.
+    pub const fn len(&self) -> usize {
+        self.spans.len() / 4
+    }
+
+    /// Whether there is none.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The statement at `index` (0-based).
+    pub fn get(&self, index: usize) -> Option<Statement> {
+        let span = self.spans.get(index * 4..index * 4 + 4)?;
+        let (start, end) = (span[0] as usize, span[1] as usize);
+        // The compiler wrote the spans for this text; a span that is not
+        // one (a hand-built value) gives an empty statement, not a panic.
+        let sql = self.text.get(start..end).unwrap_or_default();
+        Some(Statement {
+            sql,
+            line: span[2],
+            column: span[3],
+        })
+    }
+
+    /// The statements, in order.
+    pub fn iter(&self) -> StatementIter {
+        StatementIter {
+            statements: *self,
+            next: 0,
+        }
+    }
+}
+
+impl IntoIterator for Statements {
+    type Item = Statement;
+    type IntoIter = StatementIter;
+
+    fn into_iter(self) -> StatementIter {
+        self.iter()
+    }
+}
+
+/// The iterator of [`Statements::iter`].
+#[derive(Debug, Clone)]
+pub struct StatementIter {
+    statements: Statements,
+    next: usize,
+}
+
+impl Iterator for StatementIter {
+    type Item = Statement;
+
+    fn next(&mut self) -> Option<Statement> {
+        let statement = self.statements.get(self.next)?;
+        self.next += 1;
+        Some(statement)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.statements.len().saturating_sub(self.next);
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for StatementIter {}
 
 /// A history that includes a replaced text: recording `checksum` for this
 /// migration after a row whose chain is `prev` gives `chain`. Precomputed by
@@ -87,7 +162,7 @@ pub struct Migration {
     sql: &'static str,
     checksum: &'static str,
     chain: &'static str,
-    statements: &'static [Statement],
+    spans: &'static [u32],
     foreign_key_checks: &'static [&'static str],
     journal_when: Option<u64>,
     replaces: &'static [&'static str],
@@ -104,7 +179,7 @@ impl Migration {
         sql: &'static str,
         checksum: &'static str,
         chain: &'static str,
-        statements: &'static [Statement],
+        spans: &'static [u32],
     ) -> Self {
         Self {
             version,
@@ -113,7 +188,7 @@ impl Migration {
             sql,
             checksum,
             chain,
-            statements,
+            spans,
             foreign_key_checks: &[],
             journal_when: None,
             replaces: &[],
@@ -231,8 +306,11 @@ impl Migration {
 
     /// The statements, in order, as the executor runs them (each a slice of
     /// [`sql`](Migration::sql)).
-    pub const fn statements(&self) -> &'static [Statement] {
-        self.statements
+    pub const fn statements(&self) -> Statements {
+        Statements {
+            text: self.sql,
+            spans: self.spans,
+        }
     }
 }
 
@@ -248,22 +326,23 @@ impl Migration {
 /// build cannot reproduce (see [`Schema::baseline_note`]).
 ///
 /// ```
-/// use durable_schema_runtime::{Baseline, Statement};
+/// use durable_schema_runtime::Baseline;
 ///
 /// const SQL: &str = "CREATE TABLE t (id INTEGER PRIMARY KEY);\n";
-/// const BASELINE: Baseline = Baseline::__new(SQL, &[Statement::__new(SQL, 0, 39, 1, 1)]);
-/// assert_eq!(BASELINE.statements()[0].sql(), "CREATE TABLE t (id INTEGER PRIMARY KEY)");
+/// const BASELINE: Baseline = Baseline::__new(SQL, &[0, 39, 1, 1]);
+/// let first = BASELINE.statements().get(0).unwrap();
+/// assert_eq!(first.sql(), "CREATE TABLE t (id INTEGER PRIMARY KEY)");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Baseline {
     sql: &'static str,
-    statements: &'static [Statement],
+    spans: &'static [u32],
 }
 
 impl Baseline {
     #[doc(hidden)]
-    pub const fn __new(sql: &'static str, statements: &'static [Statement]) -> Self {
-        Self { sql, statements }
+    pub const fn __new(sql: &'static str, spans: &'static [u32]) -> Self {
+        Self { sql, spans }
     }
 
     /// The whole script.
@@ -272,8 +351,11 @@ impl Baseline {
     }
 
     /// Its statements, in order (each a slice of [`sql`](Baseline::sql)).
-    pub const fn statements(&self) -> &'static [Statement] {
-        self.statements
+    pub const fn statements(&self) -> Statements {
+        Statements {
+            text: self.sql,
+            spans: self.spans,
+        }
     }
 }
 

@@ -13,9 +13,9 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use durable_schema_compiler::{chain, checksum, normalize_text, spans};
+use durable_schema_compiler::{chain, checksum, flat_spans, normalize_text, spans};
 use durable_schema_runtime::backend::{Backend, BackendError, Rows, Step, TxError, Value};
-use durable_schema_runtime::{Baseline, Migration, Schema, Statement};
+use durable_schema_runtime::{Baseline, Migration, Schema};
 use rusqlite::types::FromSql;
 use rusqlite::Connection;
 
@@ -23,14 +23,10 @@ fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
 }
 
-/// The statements of a migration's normalized `text` (leaked, as the macro
-/// embeds it), each a slice of it located by the compiler's splitter.
-pub fn statements(text: &'static str) -> &'static [Statement] {
-    let statements: Vec<Statement> = spans(text)
-        .into_iter()
-        .map(|s| Statement::__new(text, s.start, s.end, s.line, s.column))
-        .collect();
-    Box::leak(statements.into_boxed_slice())
+/// The statements of a migration's normalized `text` as the macro embeds
+/// them (located by the compiler's splitter), leaked.
+pub fn statements(text: &str) -> &'static [u32] {
+    Box::leak(flat_spans(&spans(text)).into_boxed_slice())
 }
 
 /// Builds the migrations for `files` (`NNNN_description.sql`, text), with
@@ -361,11 +357,7 @@ pub fn with_baseline(schema: Schema, files: &[(&str, &str)]) -> Schema {
         .baseline
         .unwrap_or_else(|no| panic!("no baseline: {no}"));
     let sql = leak(&baseline.sql);
-    let statements: Vec<Statement> = baseline
-        .statements
-        .iter()
-        .map(|s| Statement::__new(sql, s.start, s.end, s.line, s.column))
-        .collect();
-    let baseline = Baseline::__new(sql, Box::leak(statements.into_boxed_slice()));
+    let spans = Box::leak(flat_spans(&baseline.statements).into_boxed_slice());
+    let baseline = Baseline::__new(sql, spans);
     schema.__with_baseline(Box::leak(Box::new(baseline)))
 }

@@ -419,7 +419,7 @@ fn data_dependent_failure_rolls_back_that_migration_only() {
 
     // Statement 2 of 0003, at line 4, column 3 of the file. The leading
     // comment is not a statement: statement 1 starts at line 2.
-    let first = schema.migrations()[2].statements()[0];
+    let first = schema.migrations()[2].statements().get(0).unwrap();
     assert_eq!((first.line(), first.column()), (2, 1));
     match &err {
         MigrateError::Statement {
