@@ -182,17 +182,27 @@ pub(crate) fn derive<'a>(
 /// Builds the script from the replayed database `conn` (read past the
 /// authorizer), or says why it cannot.
 fn build(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Result<Script, String>> {
-    let broken: Option<String> = conn
-        .prepare("PRAGMA foreign_key_check")?
-        .query_map([], |r| r.get(0))?
-        .next()
-        .transpose()?;
-    if let Some(child) = broken {
-        return Ok(Err(format!(
-            "the chain leaves a broken foreign key in `{child}`"
-        )));
-    }
     let list = table_list(conn)?;
+    // Table by table: the whole-database pragma compiles to code for every
+    // table, which passes workerd's `SQLITE_LIMIT_VDBE_OP` (25,000; SQLite
+    // then says "out of memory") at about a thousand tables.
+    for (name, kind, _) in &list {
+        if kind != "table"
+            || name
+                .get(..7)
+                .is_some_and(|p| p.eq_ignore_ascii_case("sqlite_"))
+        {
+            continue;
+        }
+        let broken = conn
+            .prepare(&tracking::foreign_key_check(name))?
+            .exists([])?;
+        if broken {
+            return Ok(Err(format!(
+                "the chain leaves a broken foreign key in `{name}`"
+            )));
+        }
+    }
     let kind_of = |name: &str| {
         list.iter()
             .find(|(n, _, _)| n.eq_ignore_ascii_case(name))

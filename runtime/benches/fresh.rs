@@ -1,0 +1,274 @@
+//! Creating a new object: the executor on an empty database with and
+//! without the compile-time baseline, against plain rusqlite running the
+//! same files, at 10, 200 and 1000 migrations.
+//!
+//! The chains come from the compiler's seeded generator
+//! (`compiler/tests/common/chain.rs`, seed 2026, as `compiler/benches/check.rs`
+//! uses it: tables with foreign keys, CHECKs and indexes, added columns with
+//! backfills, triggers, views, seed rows; 1–3 KB per migration). Each chain is
+//! written to a temp directory and checked once by
+//! `check_dir_cached_in(.., None)` (no verdict cache), which also derives and
+//! verifies the baseline; the plan is then embedded into two `'static`
+//! schemas the way `#[durable_schema]` embeds it (`macros/src/expand.rs`),
+//! one with the baseline and one without.
+//!
+//! - `fresh/chain/N`: `migrate` without a baseline: every migration in its own
+//!   transaction, with its tracking row.
+//! - `fresh/baseline/N`: `migrate` with the baseline: one transaction running
+//!   the baseline script and every version's tracking row.
+//! - `fresh/raw/N`: plain rusqlite: each file in its own transaction
+//!   (`BEGIN; execute_batch(file); COMMIT`), no tracking.
+//!
+//! Every iteration gets a new in-memory connection with `PRAGMA foreign_keys =
+//! ON` (as on a Durable Object), opened outside the timing. Before timing,
+//! the setup checks once that the three paths leave the same database
+//! ([`CanonicalDump`]) and that both executor paths record the same tracking
+//! rows, and prints the baseline's size against the chain's.
+//!
+//! `cargo bench -p durable-schema-runtime --features rusqlite --bench fresh`
+//! (a few minutes, most of it the chain and plain runs at 1000, which take
+//! seconds per iteration: that group takes criterion's minimum of 10 samples,
+//! flat sampling). Results in `runtime/benches/RESULTS.md`.
+
+#[path = "../../compiler/tests/common/chain.rs"]
+mod chain;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode};
+use durable_schema_compiler::{
+    check_dir_cached_in, CanonicalDump, Options, Plan, PlannedStatement,
+};
+use durable_schema_runtime::{Baseline, Migration, Report, Schema, Statement};
+use rusqlite::Connection;
+
+const SIZES: [usize; 3] = [10, 200, 1000];
+const SEED: u64 = 2026;
+const TABLE: &str = "migrations";
+
+/// A directory under the temp dir holding `m{n}` for every size, removed
+/// on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("durable-schema-bench-fresh-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for n in SIZES {
+            chain::write_chain(&dir.join(format!("m{n}")), n, SEED);
+        }
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+fn leak_slice<T>(v: Vec<T>) -> &'static [T] {
+    Box::leak(v.into_boxed_slice())
+}
+
+/// The statements of `text` (leaked), at the compiler's spans.
+fn statements(text: &'static str, spans: &[PlannedStatement]) -> &'static [Statement] {
+    leak_slice(
+        spans
+            .iter()
+            .map(|s| Statement::__new(text, s.start, s.end, s.line, s.column))
+            .collect(),
+    )
+}
+
+/// The plan's migrations as the macro embeds them.
+fn migrations(plan: &Plan) -> &'static [Migration] {
+    assert!(plan.lock.is_none(), "generated chains have no history lock");
+    leak_slice(
+        plan.migrations
+            .iter()
+            .map(|m| {
+                let text = leak(&m.source.text);
+                let migration = Migration::__new(
+                    m.source.version,
+                    leak(&m.source.name),
+                    leak(&m.source.description),
+                    text,
+                    leak(&m.checksum),
+                    leak(&m.chain),
+                    statements(text, &m.statements),
+                );
+                if m.foreign_key_checks.is_empty() {
+                    migration
+                } else {
+                    let tables = m.foreign_key_checks.iter().map(|t| leak(t)).collect();
+                    migration.__with_foreign_key_checks(leak_slice(tables))
+                }
+            })
+            .collect(),
+    )
+}
+
+/// The plan as two schemas: with its baseline, and without one (built
+/// twice, as two builds of the macro would).
+fn schemas(plan: &Plan) -> (Schema, Schema) {
+    let baseline = plan
+        .baseline
+        .as_ref()
+        .unwrap_or_else(|no| panic!("the generated chain has no baseline: {no}"));
+    let sql = leak(&baseline.sql);
+    let baseline: &'static Baseline = Box::leak(Box::new(Baseline::__new(
+        sql,
+        statements(sql, &baseline.statements),
+    )));
+    let head_query = leak(&durable_schema_runtime::tracking::head_query(TABLE));
+    let with = Schema::__new(TABLE, false, migrations(plan))
+        .__with_head_query(head_query)
+        .__with_baseline(baseline);
+    let without = Schema::__new(TABLE, false, migrations(plan)).__with_head_query(head_query);
+    (with, without)
+}
+
+/// A new in-memory database configured like a Durable Object's.
+fn fresh() -> Connection {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    conn
+}
+
+/// Plain rusqlite: each file's SQL in its own transaction, nothing recorded.
+fn raw_apply(conn: &Connection, schema: &Schema) {
+    for m in schema.migrations() {
+        conn.execute_batch("BEGIN").unwrap();
+        conn.execute_batch(m.sql()).unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+    }
+}
+
+/// The tracking rows: version, description, checksum, chain.
+fn tracking(conn: &Connection) -> Vec<(i64, String, String, String)> {
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT version, description, checksum, chain FROM \"{TABLE}\" ORDER BY version"
+        ))
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Outside the timing: both executor paths take the path they should,
+/// leave the database plain rusqlite leaves, and record the same rows.
+fn verify(n: usize, with: &Schema, without: &Schema) {
+    let (by_chain, by_baseline, by_raw) = (fresh(), fresh(), fresh());
+    let report = without.migrate(&by_chain).unwrap();
+    assert!(!report.baseline() && report.applied().len() == n);
+    let report = with.migrate(&by_baseline).unwrap();
+    assert!(report.baseline(), "the baseline did not run");
+    assert_eq!(report.baseline_error(), None);
+    assert_eq!(report.applied().len(), n);
+    raw_apply(&by_raw, without);
+
+    let dump = |conn: &Connection| CanonicalDump::of(conn, TABLE).unwrap();
+    let (chain, baseline, raw) = (dump(&by_chain), dump(&by_baseline), dump(&by_raw));
+    assert_eq!(
+        chain.difference(&baseline),
+        None,
+        "chain vs baseline at {n}"
+    );
+    assert_eq!(chain.difference(&raw), None, "chain vs raw at {n}");
+    assert!(chain == baseline && chain == raw);
+
+    let rows = tracking(&by_chain);
+    assert_eq!(rows.len(), n);
+    assert_eq!(rows, tracking(&by_baseline), "tracking rows at {n}");
+}
+
+/// Prints the baseline's size against the chain's.
+fn sizes(n: usize, schema: &Schema) {
+    let baseline = schema.baseline().unwrap();
+    let migrations = schema.migrations();
+    let text: usize = migrations.iter().map(|m| m.sql().len()).sum();
+    let statements: usize = migrations.iter().map(|m| m.statements().len()).sum();
+    println!(
+        "fresh/{n}: chain {n} migrations, {statements} statements, {:.1} KB; \
+         baseline {} statements, {:.1} KB ({:.0} % of the chain's text)",
+        text as f64 / 1024.0,
+        baseline.statements().len(),
+        baseline.sql().len() as f64 / 1024.0,
+        100.0 * baseline.sql().len() as f64 / text as f64,
+    );
+}
+
+/// The timed routine: `migrate` on the iteration's connection; both are
+/// dropped after the timing.
+fn migrate(schema: Schema) -> impl FnMut(Connection) -> (Connection, Report) {
+    move |conn| {
+        let report = schema.migrate(&conn).unwrap();
+        (conn, report)
+    }
+}
+
+fn fresh_object(c: &mut Criterion) {
+    let dir = TempDir::new();
+    let mut group = c.benchmark_group("fresh");
+    for n in SIZES {
+        let plan = check_dir_cached_in(&dir.0, &format!("m{n}"), &Options::default(), None)
+            .unwrap_or_else(|e| panic!("{e:#?}"));
+        assert_eq!(plan.version() as usize, n);
+        let (with, without) = schemas(&plan);
+        verify(n, &with, &without);
+        sizes(n, &with);
+
+        // The chain and plain runs take about 0.4 s per iteration at 200 and
+        // seconds at 1000: flat sampling, criterion's minimum of 10 samples
+        // (at 1000 criterion warns that 1 s is too short: each sample is then
+        // one iteration, which is the point).
+        match n {
+            10 => group
+                .sampling_mode(SamplingMode::Auto)
+                .sample_size(20)
+                .warm_up_time(Duration::from_millis(300))
+                .measurement_time(Duration::from_secs(2)),
+            200 => group
+                .sampling_mode(SamplingMode::Flat)
+                .sample_size(10)
+                .warm_up_time(Duration::from_millis(300))
+                .measurement_time(Duration::from_secs(5)),
+            _ => group
+                .sampling_mode(SamplingMode::Flat)
+                .sample_size(10)
+                .warm_up_time(Duration::from_millis(100))
+                .measurement_time(Duration::from_secs(1)),
+        };
+
+        group.bench_with_input(BenchmarkId::new("raw", n), &n, |b, _| {
+            b.iter_batched(
+                fresh,
+                |conn| {
+                    raw_apply(&conn, &without);
+                    conn
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        group.bench_with_input(BenchmarkId::new("chain", n), &n, |b, _| {
+            b.iter_batched(fresh, migrate(without), BatchSize::PerIteration)
+        });
+        group.bench_with_input(BenchmarkId::new("baseline", n), &n, |b, _| {
+            b.iter_batched(fresh, migrate(with), BatchSize::PerIteration)
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, fresh_object);
+criterion_main!(benches);
