@@ -38,9 +38,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode};
 use durable_schema_compiler::{
-    check_dir_cached_in, CanonicalDump, Options, Plan, PlannedStatement,
+    check_dir_cached_in, flat_spans, CanonicalDump, Options, Plan, PlannedStatement,
 };
-use durable_schema_runtime::{Baseline, Migration, Report, Schema, Statement};
+use durable_schema_runtime::{Baseline, Migration, Report, Schema};
 use rusqlite::Connection;
 
 const SIZES: [usize; 3] = [10, 200, 1000];
@@ -78,14 +78,9 @@ fn leak_slice<T>(v: Vec<T>) -> &'static [T] {
     Box::leak(v.into_boxed_slice())
 }
 
-/// The statements of `text` (leaked), at the compiler's spans.
-fn statements(text: &'static str, spans: &[PlannedStatement]) -> &'static [Statement] {
-    leak_slice(
-        spans
-            .iter()
-            .map(|s| Statement::__new(text, s.start, s.end, s.line, s.column))
-            .collect(),
-    )
+/// The statements' spans as the macro embeds them (leaked).
+fn statements(spans: &[PlannedStatement]) -> &'static [u32] {
+    leak_slice(flat_spans(spans))
 }
 
 /// The plan's migrations as the macro embeds them.
@@ -103,7 +98,7 @@ fn migrations(plan: &Plan) -> &'static [Migration] {
                     text,
                     leak(&m.checksum),
                     leak(&m.chain),
-                    statements(text, &m.statements),
+                    statements(&m.statements),
                 );
                 if m.foreign_key_checks.is_empty() {
                     migration
@@ -126,7 +121,7 @@ fn schemas(plan: &Plan) -> (Schema, Schema) {
     let sql = leak(&baseline.sql);
     let baseline: &'static Baseline = Box::leak(Box::new(Baseline::__new(
         sql,
-        statements(sql, &baseline.statements),
+        statements(&baseline.statements),
     )));
     let head_query = leak(&durable_schema_runtime::tracking::head_query(TABLE));
     let with = Schema::__new(TABLE, false, migrations(plan))
