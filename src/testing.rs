@@ -662,15 +662,7 @@ mod tests {
 
     fn schema() -> Schema {
         const M: &[Migration] = &[
-            Migration::__new(
-                1,
-                "0001_users.sql",
-                "users",
-                USERS,
-                "c1",
-                "h1",
-                &[0, USERS.len() as u32, 1, 1],
-            ),
+            Migration::__new(1, "0001_users.sql", "users", USERS, "c1", "h1", "0,55,1,1"),
             Migration::__new(
                 2,
                 "0002_unique.sql",
@@ -678,7 +670,7 @@ mod tests {
                 UNIQUE,
                 "c2",
                 "h2",
-                &[0, UNIQUE.len() as u32, 1, 1],
+                "0,48,1,1",
             ),
         ];
         Schema::__new("migrations", false, M)

@@ -13,8 +13,8 @@ use crate::{checked, fail, human, term};
 
 /// `s`, alive for the rest of the process (the CLI is short-lived).
 /// The statements' spans as the macro embeds them, leaked.
-fn leak_spans(statements: &[durable_schema_compiler::PlannedStatement]) -> &'static [u32] {
-    Box::leak(durable_schema_compiler::flat_spans(statements).into_boxed_slice())
+fn leak_spans(statements: &[durable_schema_compiler::PlannedStatement]) -> &'static str {
+    leak(&durable_schema_compiler::encode_spans(statements))
 }
 
 fn leak(s: &str) -> &'static str {

@@ -77,7 +77,7 @@ pub use replay::{replay, replay_baseline, Finding, ReplaySource};
 pub use rules::Rule;
 pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
 pub use source::{normalize_text, SourceFile};
-pub use split::{flat_spans, spans, split_statements, PlannedStatement, SplitStatement};
+pub use split::{encode_spans, spans, split_statements, PlannedStatement, SplitStatement};
 
 use replay::{Outcome, Replayer, Script};
 use source::{load_dir, Loaded, LoadedFile};

@@ -290,19 +290,22 @@ impl PlannedStatement {
 }
 
 /// `statements` as the runtime embeds them (`durable_schema::Statements`):
-/// `start, end, line, column` of each, flat. Offsets are `u32`: a text is
-/// far below 4 GiB (a statement may not exceed 100 KB on a Durable Object).
+/// `start,end,line,column` of each, separated by spaces.
 ///
 /// ```
-/// use durable_schema_compiler::{flat_spans, spans};
-/// assert_eq!(flat_spans(&spans("SELECT 1;\nSELECT 2;")), [0, 8, 1, 1, 10, 18, 2, 1]);
+/// use durable_schema_compiler::{encode_spans, spans};
+/// assert_eq!(encode_spans(&spans("SELECT 1;\nSELECT 2;")), "0,8,1,1 10,18,2,1");
 /// ```
-pub fn flat_spans(statements: &[PlannedStatement]) -> Vec<u32> {
-    let word = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-    statements
-        .iter()
-        .flat_map(|s| [word(s.start), word(s.end), s.line, s.column])
-        .collect()
+pub fn encode_spans(statements: &[PlannedStatement]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(statements.len() * 16);
+    for (i, s) in statements.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let _ = write!(out, "{},{},{},{}", s.start, s.end, s.line, s.column);
+    }
+    out
 }
 
 /// Splits `text` with [`split_statements`] into spans with positions: the

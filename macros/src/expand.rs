@@ -160,7 +160,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
         let text = &m.source.text;
         let checksum = &m.checksum;
         let chain = &m.chain;
-        let spans = unsuffixed(&durable_schema_compiler::flat_spans(&m.statements));
+        let spans = durable_schema_compiler::encode_spans(&m.statements);
         let when = m
             .source
             .journal_when
@@ -197,7 +197,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
             #same
             ::durable_schema::__private::Migration::__new(
                 #v, #name, #description, SQL, #checksum, #chain,
-                &[#(#spans),*],
+                #spans,
             )
             #checks
             #when
@@ -209,9 +209,9 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
     let baseline = match &plan.baseline {
         Ok(b) => {
             let text = &b.sql;
-            let spans = unsuffixed(&durable_schema_compiler::flat_spans(&b.statements));
+            let spans = durable_schema_compiler::encode_spans(&b.statements);
             quote! {
-                .__with_baseline(&::durable_schema::__private::Baseline::__new(#text, &[#(#spans),*]))
+                .__with_baseline(&::durable_schema::__private::Baseline::__new(#text, #spans))
             }
         }
         Err(no) => {
@@ -241,16 +241,6 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
         };
     };
     implement(target, &body)
-}
-
-/// `numbers` as literals without a suffix (`12`, not `12u32`): the type
-/// comes from the slice they fill, and ten thousand statements make forty
-/// thousand of them.
-fn unsuffixed(numbers: &[u32]) -> Vec<proc_macro2::Literal> {
-    numbers
-        .iter()
-        .map(|&n| proc_macro2::Literal::u32_unsuffixed(n))
-        .collect()
 }
 
 /// The items the attribute adds, with `body` holding the two constants.

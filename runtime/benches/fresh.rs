@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode};
 use durable_schema_compiler::{
-    check_dir_cached_in, flat_spans, CanonicalDump, Options, Plan, PlannedStatement,
+    check_dir_cached_in, encode_spans, CanonicalDump, Options, Plan, PlannedStatement,
 };
 use durable_schema_runtime::{Baseline, Migration, Report, Schema};
 use rusqlite::Connection;
@@ -79,8 +79,8 @@ fn leak_slice<T>(v: Vec<T>) -> &'static [T] {
 }
 
 /// The statements' spans as the macro embeds them (leaked).
-fn statements(spans: &[PlannedStatement]) -> &'static [u32] {
-    leak_slice(flat_spans(spans))
+fn statements(spans: &[PlannedStatement]) -> &'static str {
+    leak(&encode_spans(spans))
 }
 
 /// The plan's migrations as the macro embeds them.

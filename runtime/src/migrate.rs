@@ -37,7 +37,7 @@ impl Schema {
     /// use durable_schema_runtime::{Migration, Schema};
     /// # const SQL: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY)";
     /// # const SCHEMA: Schema = Schema::__new("migrations", false, &[Migration::__new(
-    /// #     1, "0001_users.sql", "users", SQL, "c", "h", &[0, SQL.len() as u32, 1, 1])]);
+    /// #     1, "0001_users.sql", "users", SQL, "c", "h", "0,43,1,1")]);
     /// // `SCHEMA` is what `#[durable_schema]` generates on a struct.
     /// let conn = rusqlite::Connection::open_in_memory()?;
     /// let report = SCHEMA.migrate(&conn)?;
@@ -74,7 +74,7 @@ impl Schema {
     /// # use durable_schema_runtime::{MigrateError, Migration, Schema};
     /// # const SQL: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY)";
     /// # const SCHEMA: Schema = Schema::__new("migrations", false, &[Migration::__new(
-    /// #     1, "0001_users.sql", "users", SQL, "c", "h", &[0, SQL.len() as u32, 1, 1])]);
+    /// #     1, "0001_users.sql", "users", SQL, "c", "h", "0,43,1,1")]);
     /// let conn = rusqlite::Connection::open_in_memory()?;
     /// conn.execute_batch("CREATE TABLE users (x)")?; // 0001 will fail on this database
     /// let first = SCHEMA.wake(&conn);

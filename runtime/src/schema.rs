@@ -4,10 +4,10 @@
 //! Everything here is `const`-constructible so the expansion is plain data: the
 //! runtime never parses SQL and never hashes anything. Checksums and the
 //! checksum chain are computed by `durable-schema-compiler` and embedded as hex.
-//! A migration's statements are embedded as integers (where each lies in the
-//! text), not as values built by `const fn` calls: a thousand migrations hold
-//! about ten thousand statements, and constant-evaluating each one cost rustc
-//! seconds on every build of the crate.
+//! A migration's statements are embedded as one string of integers (where
+//! each lies in the text), not as values built by `const fn` calls: a
+//! thousand migrations hold about ten thousand statements, and
+//! constant-evaluating each one cost rustc seconds on every build.
 
 /// One SQL statement of a migration, split the way SQLite splits a script.
 ///
@@ -44,7 +44,7 @@ impl Statement {
 /// use durable_schema_runtime::Baseline;
 ///
 /// const SQL: &str = "CREATE TABLE t (x);\nINSERT INTO t VALUES (1);\n";
-/// const BASELINE: Baseline = Baseline::__new(SQL, &[0, 18, 1, 1, 20, 44, 2, 1]);
+/// const BASELINE: Baseline = Baseline::__new(SQL, "0,18,1,1 20,44,2,1");
 /// let statements = BASELINE.statements();
 /// assert_eq!(statements.len(), 2);
 /// assert_eq!(statements.get(1).map(|s| s.sql()), Some("INSERT INTO t VALUES (1)"));
@@ -53,46 +53,47 @@ impl Statement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Statements {
     text: &'static str,
-    /// `start, end, line, column` of each statement, flat.
-    spans: &'static [u32],
+    /// `start,end,line,column` of each statement, separated by spaces: one
+    /// string literal in the generated code, where an array of integers
+    /// costs rustc a MIR statement per element (forty thousand at a
+    /// thousand migrations, a third of a rebuild).
+    spans: &'static str,
 }
 
 impl Statements {
     /// The embedded spans, to build another `Migration` of the same text.
     #[doc(hidden)]
-    pub const fn __spans(&self) -> &'static [u32] {
+    pub const fn __spans(&self) -> &'static str {
         self.spans
     }
 
     /// How many statements there are.
-    pub const fn len(&self) -> usize {
-        self.spans.len() / 4
+    pub fn len(&self) -> usize {
+        self.iter().len()
     }
 
     /// Whether there is none.
-    pub const fn is_empty(&self) -> bool {
-        self.len() == 0
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
     }
 
     /// The statement at `index` (0-based).
     pub fn get(&self, index: usize) -> Option<Statement> {
-        let span = self.spans.get(index * 4..index * 4 + 4)?;
-        let (start, end) = (span[0] as usize, span[1] as usize);
-        // The compiler wrote the spans for this text; a span that is not
-        // one (a hand-built value) gives an empty statement, not a panic.
-        let sql = self.text.get(start..end).unwrap_or_default();
-        Some(Statement {
-            sql,
-            line: span[2],
-            column: span[3],
-        })
+        self.iter().nth(index)
     }
 
     /// The statements, in order.
     pub fn iter(&self) -> StatementIter {
+        let spans = if self.spans.is_empty() {
+            None
+        } else {
+            Some(self.spans.split(' '))
+        };
+        let left = spans.clone().map_or(0, Iterator::count);
         StatementIter {
-            statements: *self,
-            next: 0,
+            text: self.text,
+            spans,
+            left,
         }
     }
 }
@@ -109,22 +110,31 @@ impl IntoIterator for Statements {
 /// The iterator of [`Statements::iter`].
 #[derive(Debug, Clone)]
 pub struct StatementIter {
-    statements: Statements,
-    next: usize,
+    text: &'static str,
+    spans: Option<core::str::Split<'static, char>>,
+    left: usize,
 }
 
 impl Iterator for StatementIter {
     type Item = Statement;
 
     fn next(&mut self) -> Option<Statement> {
-        let statement = self.statements.get(self.next)?;
-        self.next += 1;
-        Some(statement)
+        let span = self.spans.as_mut()?.next()?;
+        self.left = self.left.saturating_sub(1);
+        let mut fields = span.split(',').map(|n| n.parse::<u32>().unwrap_or(0));
+        let mut field = || fields.next().unwrap_or(0);
+        let (start, end, line, column) = (field(), field(), field(), field());
+        // The compiler wrote the spans for this text; a span that is not
+        // one (a hand-built value) gives an empty statement, not a panic.
+        let sql = self
+            .text
+            .get(start as usize..end as usize)
+            .unwrap_or_default();
+        Some(Statement { sql, line, column })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.statements.len().saturating_sub(self.next);
-        (left, Some(left))
+        (self.left, Some(self.left))
     }
 }
 
@@ -162,7 +172,7 @@ pub struct Migration {
     sql: &'static str,
     checksum: &'static str,
     chain: &'static str,
-    spans: &'static [u32],
+    spans: &'static str,
     foreign_key_checks: &'static [&'static str],
     journal_when: Option<u64>,
     replaces: &'static [&'static str],
@@ -179,7 +189,7 @@ impl Migration {
         sql: &'static str,
         checksum: &'static str,
         chain: &'static str,
-        spans: &'static [u32],
+        spans: &'static str,
     ) -> Self {
         Self {
             version,
@@ -329,19 +339,19 @@ impl Migration {
 /// use durable_schema_runtime::Baseline;
 ///
 /// const SQL: &str = "CREATE TABLE t (id INTEGER PRIMARY KEY);\n";
-/// const BASELINE: Baseline = Baseline::__new(SQL, &[0, 39, 1, 1]);
+/// const BASELINE: Baseline = Baseline::__new(SQL, "0,39,1,1");
 /// let first = BASELINE.statements().get(0).unwrap();
 /// assert_eq!(first.sql(), "CREATE TABLE t (id INTEGER PRIMARY KEY)");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Baseline {
     sql: &'static str,
-    spans: &'static [u32],
+    spans: &'static str,
 }
 
 impl Baseline {
     #[doc(hidden)]
-    pub const fn __new(sql: &'static str, spans: &'static [u32]) -> Self {
+    pub const fn __new(sql: &'static str, spans: &'static str) -> Self {
         Self { sql, spans }
     }
 
@@ -479,5 +489,22 @@ impl Schema {
     pub fn migration(&self, version: u32) -> Option<&'static Migration> {
         let index = usize::try_from(version).ok()?.checked_sub(1)?;
         self.migrations.get(index).filter(|m| m.version == version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Baseline;
+
+    #[test]
+    fn spans_that_do_not_fit_the_text_give_empty_statements_not_a_panic() {
+        const SQL: &str = "SELECT 'é';";
+        // Off a character boundary, past the end, not numbers.
+        let b = Baseline::__new(SQL, "0,9,1,1 0,99,1,1 x,y 0,11,1,1");
+        let sql: Vec<&str> = b.statements().iter().map(|s| s.sql()).collect();
+        assert_eq!(sql, ["", "", "", "SELECT 'é'"]);
+        assert_eq!(b.statements().len(), 4);
+        assert!(Baseline::__new(SQL, "").statements().is_empty());
+        assert_eq!(Baseline::__new(SQL, "").statements().len(), 0);
     }
 }

@@ -24,7 +24,7 @@ impl Schema {
     /// # use durable_schema_runtime::{Migration, Schema, SchemaState};
     /// # const SQL: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY)";
     /// # const SCHEMA: Schema = Schema::__new("migrations", false, &[Migration::__new(
-    /// #     1, "0001_users.sql", "users", SQL, "c", "h", &[0, SQL.len() as u32, 1, 1])]);
+    /// #     1, "0001_users.sql", "users", SQL, "c", "h", "0,43,1,1")]);
     /// let conn = rusqlite::Connection::open_in_memory()?;
     /// let status = SCHEMA.status(&conn)?;
     /// assert_eq!(status.state(), SchemaState::Fresh);

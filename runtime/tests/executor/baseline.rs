@@ -131,7 +131,7 @@ fn a_baseline_that_fails_leaves_nothing_and_the_chain_runs() {
     // A baseline the database refuses (say workerd's SQLite differs).
     const SQL: &str =
         "CREATE TABLE users (id INTEGER PRIMARY KEY);\nINSERT INTO nowhere VALUES (1);\n";
-    const BASELINE: Baseline = Baseline::__new(SQL, &[0, 43, 1, 1, 45, 75, 2, 1]);
+    const BASELINE: Baseline = Baseline::__new(SQL, "0,43,1,1 45,75,2,1");
     let broken: Schema = plain.__with_baseline(&BASELINE);
     let conn = fresh(&dir, "room.db");
     let wake = broken.wake(&conn);

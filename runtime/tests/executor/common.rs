@@ -13,7 +13,7 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use durable_schema_compiler::{chain, checksum, flat_spans, normalize_text, spans};
+use durable_schema_compiler::{chain, checksum, encode_spans, normalize_text, spans};
 use durable_schema_runtime::backend::{Backend, BackendError, Rows, Step, TxError, Value};
 use durable_schema_runtime::{Baseline, Migration, Schema};
 use rusqlite::types::FromSql;
@@ -25,8 +25,8 @@ fn leak(s: &str) -> &'static str {
 
 /// The statements of a migration's normalized `text` as the macro embeds
 /// them (located by the compiler's splitter), leaked.
-pub fn statements(text: &str) -> &'static [u32] {
-    Box::leak(flat_spans(&spans(text)).into_boxed_slice())
+pub fn statements(text: &str) -> &'static str {
+    leak(&encode_spans(&spans(text)))
 }
 
 /// Builds the migrations for `files` (`NNNN_description.sql`, text), with
@@ -357,7 +357,6 @@ pub fn with_baseline(schema: Schema, files: &[(&str, &str)]) -> Schema {
         .baseline
         .unwrap_or_else(|no| panic!("no baseline: {no}"));
     let sql = leak(&baseline.sql);
-    let spans = Box::leak(flat_spans(&baseline.statements).into_boxed_slice());
-    let baseline = Baseline::__new(sql, spans);
+    let baseline = Baseline::__new(sql, leak(&encode_spans(&baseline.statements)));
     schema.__with_baseline(Box::leak(Box::new(baseline)))
 }
