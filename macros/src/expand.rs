@@ -150,14 +150,32 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
     let includes = paths.iter().map(|path| {
         quote! { const _: &str = include_str!(#path); }
     });
-    // Each file's text is embedded once (rustc reads it from the file when
-    // it can); its statements are spans of it, plain integers.
+    // Each file's text is embedded once: rustc reads it from the file when
+    // the file is its normalized text, else it is a literal. Its statements
+    // are spans of it (see `Statements`).
+    let text_names: Vec<syn::Ident> = (0..plan.migrations.len())
+        .map(|i| quote::format_ident!("TEXT_{}", i))
+        .collect();
+    let texts = plan.migrations.iter().zip(&text_names).map(|(m, name)| {
+        if m.source.verbatim {
+            let path = &m.source.abs_path;
+            quote! { const #name: &str = include_str!(#path); }
+        } else {
+            let text = &m.source.text;
+            quote! { const #name: &str = #text; }
+        }
+    });
+    // A file edited while this build runs could give rustc other bytes than
+    // the ones checked: their total length must still match (the edit itself
+    // makes the next build check it again). One check for all: a constant
+    // per migration costs rustc a tenth of a second at a thousand.
+    let total: usize = plan.migrations.iter().map(|m| m.source.text.len()).sum();
     let replaces = plan.replaces();
     let migrations = plan.migrations.iter().enumerate().map(|(i, m)| {
         let v = m.source.version;
         let name = &m.source.name;
         let description = &m.source.description;
-        let text = &m.source.text;
+        let text = &text_names[i];
         let checksum = &m.checksum;
         let chain = &m.chain;
         let spans = durable_schema_compiler::encode_spans(&m.statements);
@@ -179,24 +197,9 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
         let checks = &m.foreign_key_checks;
         let checks =
             (!checks.is_empty()).then(|| quote! { .__with_foreign_key_checks(&[#(#checks),*]) });
-        // A file edited while this build runs could give rustc other bytes
-        // than the ones checked: its length must still match (O(1) in const
-        // evaluation; the edit itself makes the next build check it again).
-        let (text, same) = if m.source.verbatim {
-            let path = &m.source.abs_path;
-            let len = text.len();
-            let same = quote! {
-                const _: () = assert!(SQL.len() == #len, "a migration changed during the build: build again");
-            };
-            (quote! { include_str!(#path) }, Some(same))
-        } else {
-            (quote! { #text }, None)
-        };
         quote! {{
-            const SQL: &str = #text;
-            #same
             ::durable_schema::__private::Migration::__new(
-                #v, #name, #description, SQL, #checksum, #chain,
+                #v, #name, #description, #text, #checksum, #chain,
                 #spans,
             )
             #checks
@@ -234,6 +237,9 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
         /// The migrations checked at compile time by `#[durable_schema]`.
         pub const SCHEMA: ::durable_schema::Schema = {
             #(#includes)*
+            #(#texts)*
+            const TEXTS: &[&str] = &[#(#text_names),*];
+            const _: [(); #total] = [(); ::durable_schema::__private::total_len(TEXTS)];
             ::durable_schema::__private::Schema::__new(#table, #strict, &[#(#migrations),*])
                 .__with_head_query(#head_query)
                 #retry_after

@@ -47,6 +47,17 @@ pub mod __private {
     use crate::backend::Backend;
     use crate::{MigrateError, Report, Schema};
 
+    /// The total length of the embedded texts, for the generated code's
+    /// check that rustc read the files the macro checked.
+    pub const fn total_len(texts: &[&str]) -> usize {
+        let (mut i, mut total) = (0, 0);
+        while i < texts.len() {
+            total += texts[i].len();
+            i += 1;
+        }
+        total
+    }
+
     /// What the generated constructor hook accepts, so it is written once
     /// without cfgs:
     ///
