@@ -5,76 +5,11 @@ use std::fmt::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use durable_schema_compiler::{tracking, Lock, Options, Plan};
-use durable_schema_runtime::{__ChainLink as ChainLink, Migration, Schema, SchemaState, Status};
+use durable_schema_compiler::{runtime_schema, Lock, Options, Plan};
+use durable_schema_runtime::{SchemaState, Status};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::{checked, fail, human, term};
-
-/// `s`, alive for the rest of the process (the CLI is short-lived).
-/// The statements' spans as the macro embeds them, leaked.
-fn leak_spans(statements: &[durable_schema_compiler::PlannedStatement]) -> &'static str {
-    leak(&durable_schema_compiler::encode_spans(statements))
-}
-
-fn leak(s: &str) -> &'static str {
-    Box::leak(s.to_owned().into_boxed_str())
-}
-
-/// The runtime's `Schema` for a checked plan, as the macro would embed it:
-/// with the foreign-key checks, the drizzle journal's `when`s and the chain
-/// links of the lock's `replaces`, so the runtime judges a database exactly
-/// as the built code would.
-pub(crate) fn schema_of(plan: &Plan, table: &str) -> Result<Schema, String> {
-    let replaces = plan.replaces();
-    let links = plan.chain_links().map_err(|d| d.to_string())?;
-    let migrations: Vec<Migration> = plan
-        .migrations
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let text = leak(&m.source.text);
-            let statements = leak_spans(&m.statements);
-            let checks: Vec<&'static str> = m.foreign_key_checks.iter().map(|t| leak(t)).collect();
-            let migration = Migration::__new(
-                m.source.version,
-                leak(&m.source.name),
-                leak(&m.source.description),
-                text,
-                leak(&m.checksum),
-                leak(&m.chain),
-                statements,
-            )
-            .__with_foreign_key_checks(Box::leak(checks.into_boxed_slice()));
-            let migration = match m.source.journal_when {
-                Some(when) => migration.__with_journal_when(when),
-                None => migration,
-            };
-            let olds: Vec<&'static str> = replaces
-                .get(i)
-                .map(|olds| olds.iter().map(|o| leak(o)).collect())
-                .unwrap_or_default();
-            let chain_links: Vec<ChainLink> = links
-                .get(i)
-                .map(|links| {
-                    links
-                        .iter()
-                        .map(|l| ChainLink::__new(leak(&l.prev), leak(&l.checksum), leak(&l.chain)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            migration.__with_replacements(
-                Box::leak(olds.into_boxed_slice()),
-                Box::leak(chain_links.into_boxed_slice()),
-            )
-        })
-        .collect();
-    let table = leak(table);
-    Ok(
-        Schema::__new(table, false, Box::leak(migrations.into_boxed_slice()))
-            .__with_head_query(leak(&tracking::head_query(table))),
-    )
-}
 
 /// The first 12 hex digits of a checksum.
 fn short(checksum: &str) -> &str {
@@ -187,7 +122,7 @@ pub(crate) fn run(db: &Path, dir: &str, options: &Options) -> ExitCode {
         Ok(conn) => conn,
         Err(e) => return fail(format!("cannot open `{shown}` read-only: {e}")),
     };
-    let schema = match schema_of(&plan, &options.table) {
+    let schema = match runtime_schema(&plan, &options.table) {
         Ok(schema) => schema,
         Err(e) => return fail(e),
     };

@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use durable_schema_compiler::{check_dir, Options, Plan};
-use durable_schema_runtime::{Migration, Schema};
+use durable_schema_compiler::{check_dir, runtime_schema, NoBaseline, Options, Plan};
+use durable_schema_runtime::Schema;
 
 /// What a run printed and how it ended.
 struct Run {
@@ -407,39 +407,14 @@ fn schema_and_diff_between_versions() {
     );
 }
 
-/// The statements' spans as the macro embeds them, leaked.
-fn leak_spans(statements: &[durable_schema_compiler::PlannedStatement]) -> &'static str {
-    leak(&durable_schema_compiler::encode_spans(statements))
-}
-
-fn leak(s: &str) -> &'static str {
-    Box::leak(s.to_owned().into_boxed_str())
-}
-
 /// The runtime's schema of the first `n` migrations of `plan`, as the macro
 /// would embed them.
 fn schema(plan: &Plan, n: usize) -> Schema {
-    let migrations: Vec<Migration> = plan.migrations[..n]
-        .iter()
-        .map(|m| {
-            let text = leak(&m.source.text);
-            let statements = leak_spans(&m.statements);
-            Migration::__new(
-                m.source.version,
-                leak(&m.source.name),
-                leak(&m.source.description),
-                text,
-                leak(&m.checksum),
-                leak(&m.chain),
-                statements,
-            )
-        })
-        .collect();
-    Schema::__new(
-        "migrations",
-        false,
-        Box::leak(migrations.into_boxed_slice()),
-    )
+    let mut prefix = plan.clone();
+    prefix.migrations.truncate(n);
+    // The baseline is the whole chain's.
+    prefix.baseline = Err(NoBaseline::Off);
+    runtime_schema(&prefix, "migrations").unwrap()
 }
 
 /// Migrates `db` in `s` to the first `n` migrations of its `migrations/`.

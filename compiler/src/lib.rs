@@ -32,6 +32,8 @@
 //!   definition of workerd's rules and limits the replay uses too;
 //! - benchmarks: [`check_dir_cached_in`] (the verdict cache in a given
 //!   directory, or none; see [`check_dir`]);
+//! - the CLI's `status` and benchmarks: [`runtime_schema`] (a plan as the
+//!   runtime's `Schema` value, built at run time);
 //! - the CLI (`durable-schema`): [`check_dir_locked`], [`schemas_at`]
 //!   ([`SchemaDump`], [`SchemaObject`]), the history lock ([`Lock`],
 //!   [`LockEntry`], [`render_lock`], [`LOCK_FILE`]), [`migration_name`].
@@ -61,6 +63,7 @@ mod message_style;
 mod replaced;
 mod replay;
 mod rules;
+mod runtime_schema;
 mod schema_dump;
 mod sharpen;
 mod source;
@@ -75,6 +78,7 @@ pub use lock::{render_lock, Lock, LockEntry, LOCK_FILE};
 pub use replaced::{ChainLink, MAX_LINKS};
 pub use replay::{replay, replay_baseline, Finding, ReplaySource};
 pub use rules::Rule;
+pub use runtime_schema::runtime_schema;
 pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
 pub use source::{normalize_text, SourceFile};
 pub use split::{encode_spans, spans, split_statements, PlannedStatement, SplitStatement};

@@ -38,9 +38,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode};
 use durable_schema_compiler::{
-    check_dir_cached_in, encode_spans, CanonicalDump, Options, Plan, PlannedStatement,
+    check_dir_cached_in, runtime_schema, CanonicalDump, NoBaseline, Options, Plan,
 };
-use durable_schema_runtime::{Baseline, Migration, Report, Schema};
+use durable_schema_runtime::{Report, Schema};
 use rusqlite::Connection;
 
 const SIZES: [usize; 3] = [10, 200, 1000];
@@ -70,65 +70,18 @@ impl Drop for TempDir {
     }
 }
 
-fn leak(s: &str) -> &'static str {
-    Box::leak(s.to_owned().into_boxed_str())
-}
-
-fn leak_slice<T>(v: Vec<T>) -> &'static [T] {
-    Box::leak(v.into_boxed_slice())
-}
-
-/// The statements' spans as the macro embeds them (leaked).
-fn statements(spans: &[PlannedStatement]) -> &'static str {
-    leak(&encode_spans(spans))
-}
-
-/// The plan's migrations as the macro embeds them.
-fn migrations(plan: &Plan) -> &'static [Migration] {
-    assert!(plan.lock.is_none(), "generated chains have no history lock");
-    leak_slice(
-        plan.migrations
-            .iter()
-            .map(|m| {
-                let text = leak(&m.source.text);
-                let migration = Migration::__new(
-                    m.source.version,
-                    leak(&m.source.name),
-                    leak(&m.source.description),
-                    text,
-                    leak(&m.checksum),
-                    leak(&m.chain),
-                    statements(&m.statements),
-                );
-                if m.foreign_key_checks.is_empty() {
-                    migration
-                } else {
-                    let tables = m.foreign_key_checks.iter().map(|t| leak(t)).collect();
-                    migration.__with_foreign_key_checks(leak_slice(tables))
-                }
-            })
-            .collect(),
-    )
-}
-
 /// The plan as two schemas: with its baseline, and without one (built
 /// twice, as two builds of the macro would).
 fn schemas(plan: &Plan) -> (Schema, Schema) {
-    let baseline = plan
-        .baseline
-        .as_ref()
-        .unwrap_or_else(|no| panic!("the generated chain has no baseline: {no}"));
-    let sql = leak(&baseline.sql);
-    let baseline: &'static Baseline = Box::leak(Box::new(Baseline::__new(
-        sql,
-        statements(&baseline.statements),
-    )));
-    let head_query = leak(&durable_schema_runtime::tracking::head_query(TABLE));
-    let with = Schema::__new(TABLE, false, migrations(plan))
-        .__with_head_query(head_query)
-        .__with_baseline(baseline);
-    let without = Schema::__new(TABLE, false, migrations(plan)).__with_head_query(head_query);
-    (with, without)
+    if let Err(no) = &plan.baseline {
+        panic!("the generated chain has no baseline: {no}");
+    }
+    let with = runtime_schema(plan, TABLE).unwrap();
+    let without = Plan {
+        baseline: Err(NoBaseline::Off),
+        ..plan.clone()
+    };
+    (with, runtime_schema(&without, TABLE).unwrap())
 }
 
 /// A new in-memory database configured like a Durable Object's.
