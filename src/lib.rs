@@ -44,13 +44,18 @@
 //!
 //! Arguments: `dir` (required), `table = "migrations"` (the tracking table),
 //! `strict = true` (a database ahead of the code is an error instead of being
-//! tolerated during a rollback).
+//! tolerated during a rollback), `retry_after = 60` (seconds before the hook
+//! runs a migration again that failed with the same code), `baseline =
+//! false` (new objects run every migration instead of the [`Baseline`]).
 //!
 //! ## At run time
 //! The migrator reads one row of the tracking table (the highest version and
 //! its checksum chain value) to know the database is current. Otherwise it
 //! applies each pending migration together with its tracking row in one
-//! transaction.
+//! transaction. An empty database (a new object) is created in one
+//! transaction from the schema's [`Baseline`], verified at compile time to
+//! give the same database and tracking rows as the whole chain, when the
+//! chain has one ([`Schema::baseline_note`] says why not).
 //!
 //! Natively (feature `rusqlite`), the same schema runs on a local file, which
 //! is how the tests and the native demo use it; `Chat::SCHEMA.migrate(&conn)`
