@@ -4,9 +4,9 @@
 //! Object).
 //!
 //! It is derived from the replay's final database: the `CREATE` statement
-//! of every table, the rows the migrations left (rowids included), the
-//! `AUTOINCREMENT` counters, then every index, view and trigger (after the
-//! rows, so no trigger fires and each index is built once), all between
+//! of every table and index (in the chain's order), the rows the migrations
+//! left (rowids included), the `AUTOINCREMENT` counters, then every view and
+//! trigger (after the rows, so no trigger fires), all between
 //! `PRAGMA defer_foreign_keys = ON` and `OFF` (rows go in table by table,
 //! not in the order the chain wrote them). The tracking rows are not in it:
 //! the runtime writes them with the same statement as a full run, so
@@ -231,11 +231,19 @@ fn build(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Result<Sc
         .collect();
     let mut script = Script::default();
     script.push("PRAGMA defer_foreign_keys = ON");
-    let tables: Vec<&(String, String, String, String)> =
-        objects.iter().filter(|o| o.0 == "table").collect();
-    for (_, _, _, sql) in &tables {
+    // Tables and their indexes first, in the order the chain created them:
+    // SQLite scans `sqlite_schema` after every `CREATE`, so each one costs
+    // the size of the schema so far, and interleaving them halves what the
+    // indexes pay compared with creating every table first (a tenth of a
+    // second per thousand objects). Indexes are maintained as the rows go
+    // in, which costs less than that here, and triggers, which must not
+    // fire, come after the rows with the views.
+    let early = |o: &&(String, String, String, String)| o.0 == "table" || o.0 == "index";
+    for (_, _, _, sql) in objects.iter().filter(early) {
         script.push(sql);
     }
+    let tables: Vec<&(String, String, String, String)> =
+        objects.iter().filter(|o| o.0 == "table").collect();
     for (_, name, _, _) in &tables {
         let Some((kind, without_rowid)) = kind_of(name) else {
             continue;
@@ -280,7 +288,7 @@ fn build(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Result<Sc
             script.push(&insert);
         }
     }
-    for (_, _, _, sql) in objects.iter().filter(|o| o.0 != "table") {
+    for (_, _, _, sql) in objects.iter().filter(|o| !early(o)) {
         script.push(sql);
     }
     script.push(tracking::DEFER_OFF);
