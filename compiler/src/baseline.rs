@@ -203,11 +203,12 @@ fn build(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Result<Sc
             )));
         }
     }
-    let kind_of = |name: &str| {
-        list.iter()
-            .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, kind, wr)| (kind.as_str(), *wr))
-    };
+    // By name as SQLite compares names: looked up once per schema object.
+    let kinds: std::collections::HashMap<String, (&str, bool)> = list
+        .iter()
+        .map(|(n, kind, wr)| (n.to_ascii_lowercase(), (kind.as_str(), *wr)))
+        .collect();
+    let kind_of = |name: &str| kinds.get(&name.to_ascii_lowercase()).copied();
     let mut stmt = conn.prepare(
         "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
          WHERE sql IS NOT NULL ORDER BY rowid",
@@ -215,13 +216,8 @@ fn build(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Result<Sc
     let objects: Vec<(String, String, String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let ours = |name: &str| {
-        tracking::owns(table, name)
-            || tracking::RESERVED_PREFIXES.iter().any(|p| {
-                name.get(..p.len())
-                    .is_some_and(|head| head.eq_ignore_ascii_case(p))
-            })
-    };
+    let ours =
+        |name: &str| tracking::owns(table, name) || tracking::reserved_prefix(name).is_some();
     // Shadow tables come with their virtual table's `CREATE`.
     let objects: Vec<_> = objects
         .into_iter()

@@ -69,11 +69,7 @@ fn kind_rank(kind: &str) -> u8 {
 /// Whether `name` is an internal name: SQLite's (`sqlite_`) or
 /// Cloudflare's (`_cf_`), in any case.
 fn internal(name: &str) -> bool {
-    ["sqlite_", "_cf_"].iter().any(|prefix| {
-        name.as_bytes()
-            .get(..prefix.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
-    })
+    tracking::reserved_prefix(name).is_some()
 }
 
 /// Reads the schema of the replay database.

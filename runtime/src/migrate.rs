@@ -626,13 +626,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             // version meanwhile, its primary key fails the transaction before
             // any of the migration's statements runs, and the error says so
             // instead of blaming the file ("table already exists").
-            let params = vec![
-                Value::from(m.version()),
-                Value::from(m.description()),
-                Value::from(m.checksum()),
-                Value::from(chain),
-            ];
-            batch.push(Role::Record, Step::with_params(insert.clone(), params));
+            batch.push(Role::Record, record(&insert, m, chain));
             for (i, s) in m.statements().iter().enumerate() {
                 batch.push(Role::Statement(i), Step::new(s.sql()));
             }
@@ -704,13 +698,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         }
         let migrations = self.schema.migrations();
         for m in migrations {
-            let params = vec![
-                Value::from(m.version()),
-                Value::from(m.description()),
-                Value::from(m.checksum()),
-                Value::from(m.chain()),
-            ];
-            batch.push(Role::Record, Step::with_params(insert.to_owned(), params));
+            batch.push(Role::Record, record(insert, m, m.chain()));
         }
         let Batch { steps, roles } = batch;
         match self.backend.transaction(steps) {
@@ -855,6 +843,19 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         };
         Err(MigrateError::Backend { context, message })
     }
+}
+
+/// The tracking row of `m` with chain value `chain`, by `insert`
+/// ([`tracking::insert`]): the same row whether the chain or the baseline
+/// applied it.
+fn record(insert: &str, m: &Migration, chain: &str) -> Step {
+    let params = vec![
+        Value::from(m.version()),
+        Value::from(m.description()),
+        Value::from(m.checksum()),
+        Value::from(chain),
+    ];
+    Step::with_params(insert.to_owned(), params)
 }
 
 /// A description compared for adoption: lowercase words, without a

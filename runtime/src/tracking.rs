@@ -59,6 +59,16 @@ impl fmt::Display for NameError {
     }
 }
 
+/// The reserved prefix `name` starts with (compared as SQLite compares
+/// names): SQLite's (`sqlite_`) or Cloudflare's (`_cf_`) internal objects.
+pub fn reserved_prefix(name: &str) -> Option<&'static str> {
+    RESERVED_PREFIXES.into_iter().find(|prefix| {
+        name.as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
+    })
+}
+
 /// Checks a tracking-table name given in `table = "..."`.
 pub fn check_name(name: &str) -> Result<(), NameError> {
     let plain = name
@@ -69,16 +79,10 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
     if !plain {
         return Err(NameError::NotPlain);
     }
-    for prefix in RESERVED_PREFIXES {
-        let reserved = name
-            .as_bytes()
-            .get(..prefix.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()));
-        if reserved {
-            return Err(NameError::Reserved(prefix));
-        }
+    match reserved_prefix(name) {
+        Some(prefix) => Err(NameError::Reserved(prefix)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// `parts` joined by `table` quoted as an SQL identifier, in one allocation:

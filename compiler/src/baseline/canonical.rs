@@ -29,10 +29,10 @@ pub struct CanonicalDump {
     pub(crate) sequence: Vec<(String, i64)>,
 }
 
-/// Whether `name` is Cloudflare's (`_cf_…`, any case).
+/// Whether `name` is Cloudflare's (`_cf_…`, any case); SQLite's own tables
+/// (`sqlite_sequence`, `sqlite_stat1`) are part of the dump.
 fn cloudflare(name: &str) -> bool {
-    name.get(..4)
-        .is_some_and(|p| p.eq_ignore_ascii_case("_cf_"))
+    tracking::reserved_prefix(name) == Some("_cf_")
 }
 
 /// `name` quoted as an SQL identifier.

@@ -16,6 +16,7 @@ use rusqlite::Connection;
 use crate::do_sqlite::{self, Authorizer};
 pub(crate) use crate::do_sqlite::{MAX_COLUMNS, MAX_STATEMENT_BYTES};
 use crate::rules::{self, Denial};
+use crate::tracking;
 
 /// Virtual-machine steps one statement may take during the replay (checked
 /// every [`PROGRESS_STEP`] steps). The replay runs inside rustc and
@@ -211,9 +212,7 @@ impl Replayer {
                     state.keys.touch(table_name);
                     // Not SQLite's own tables (`CREATE` inserts into
                     // `sqlite_master`): they have no defaults.
-                    let internal = table_name
-                        .get(..7)
-                        .is_some_and(|p| p.eq_ignore_ascii_case("sqlite_"));
+                    let internal = tracking::reserved_prefix(table_name).is_some();
                     if !internal
                         && !state
                             .inserts
@@ -395,19 +394,22 @@ impl Replayer {
                     rows.collect()
                 })
                 .unwrap_or_default();
-            let given = crate::sharpen::insert_columns(sql)
-                .filter(|(target, _)| target.eq_ignore_ascii_case(table))
-                .map(|(_, columns)| columns);
-            let provided = |column: &str| match &given {
-                Some(None) => true,
-                Some(Some(columns)) => columns.iter().any(|c| c.eq_ignore_ascii_case(column)),
-                None => false,
-            };
+            // The statement is parsed only for a table with such a default:
+            // the columns it names, when it is an insert into that table.
+            let mut given = None;
             defaults.iter().find_map(|(column, default)| {
-                if provided(column) {
-                    return None;
-                }
-                unreproducible_in(default).map(|f| {
+                let f = unreproducible_in(default)?;
+                let given = given.get_or_insert_with(|| {
+                    crate::sharpen::insert_columns(sql)
+                        .filter(|(target, _)| target.eq_ignore_ascii_case(table))
+                        .map(|(_, columns)| columns)
+                });
+                let provided = match given {
+                    Some(None) => true,
+                    Some(Some(columns)) => columns.iter().any(|c| c.eq_ignore_ascii_case(column)),
+                    None => false,
+                };
+                (!provided).then(|| {
                     format!("inserts into `{table}`, whose column `{column}` defaults to `{f}`")
                 })
             })

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use durable_schema_compiler::{chain, checksum, encode_spans, normalize_text, spans};
 use durable_schema_runtime::backend::{Backend, BackendError, Rows, Step, TxError, Value};
-use durable_schema_runtime::{Baseline, Migration, Schema};
+use durable_schema_runtime::{Migration, Schema};
 use rusqlite::types::FromSql;
 use rusqlite::Connection;
 
@@ -353,10 +353,10 @@ pub fn with_baseline(schema: Schema, files: &[(&str, &str)]) -> Schema {
     };
     let plan = durable_schema_compiler::check_dir_cached_in(dir.path(), ".", &options, None)
         .unwrap_or_else(|e| panic!("{e:#?}"));
-    let baseline = plan
-        .baseline
-        .unwrap_or_else(|no| panic!("no baseline: {no}"));
-    let sql = leak(&baseline.sql);
-    let baseline = Baseline::__new(sql, leak(&encode_spans(&baseline.statements)));
-    schema.__with_baseline(Box::leak(Box::new(baseline)))
+    // The baseline as the macro embeds it.
+    let embedded = durable_schema_compiler::runtime_schema(&plan, schema.table()).unwrap();
+    let baseline = embedded
+        .baseline()
+        .unwrap_or_else(|| panic!("no baseline: {:?}", embedded.baseline_note()));
+    schema.__with_baseline(baseline)
 }
