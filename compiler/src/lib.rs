@@ -78,7 +78,7 @@ pub use lock::{render_lock, Lock, LockEntry, LOCK_FILE};
 pub use replaced::{ChainLink, MAX_LINKS};
 pub use replay::{replay, replay_baseline, Finding, ReplaySource};
 pub use rules::Rule;
-pub use runtime_schema::runtime_schema;
+pub use runtime_schema::{pack_migrations, runtime_schema};
 pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
 pub use source::{normalize_text, SourceFile};
 pub use split::{encode_spans, spans, split_statements, PlannedStatement, SplitStatement};

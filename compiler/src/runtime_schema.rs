@@ -4,16 +4,53 @@
 //! (the CLI's `status`, benchmarks). Its strings and slices are leaked, so
 //! it is for short-lived processes and tests, never for a loop.
 
-use durable_schema_runtime::{__ChainLink as ChainLink, Baseline, Migration, Schema};
+use durable_schema_runtime::packed::{self, Entry};
+use durable_schema_runtime::{Baseline, Schema};
 
-use crate::{encode_spans, tracking, Plan};
+use crate::{encode_spans, tracking, ChainLink, Plan};
 
 fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
 }
 
-fn leak_all<T>(items: Vec<T>) -> &'static [T] {
-    Box::leak(items.into_boxed_slice())
+/// Every migration's metadata packed in one string, as the macro embeds it
+/// and the runtime decodes it (`durable_schema_runtime::packed`); `links`
+/// are [`Plan::chain_links`].
+pub fn pack_migrations(plan: &Plan, links: &[Vec<ChainLink>]) -> String {
+    let replaces = plan.replaces();
+    let spans: Vec<String> = plan
+        .migrations
+        .iter()
+        .map(|m| encode_spans(&m.statements))
+        .collect();
+    let entries: Vec<Entry<'_>> = plan
+        .migrations
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Entry {
+            version: m.source.version,
+            name: &m.source.name,
+            description: &m.source.description,
+            checksum: &m.checksum,
+            chain: &m.chain,
+            spans: &spans[i],
+            journal_when: m.source.journal_when,
+            foreign_key_checks: m.foreign_key_checks.iter().map(String::as_str).collect(),
+            replaces: replaces
+                .get(i)
+                .map(|r| r.iter().map(String::as_str).collect())
+                .unwrap_or_default(),
+            links: links
+                .get(i)
+                .map(|l| {
+                    l.iter()
+                        .map(|l| (l.prev.as_str(), l.checksum.as_str(), l.chain.as_str()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    packed::encode(&entries)
 }
 
 /// `plan` as the runtime's [`Schema`] with tracking table `table`: every
@@ -37,46 +74,18 @@ fn leak_all<T>(items: Vec<T>) -> &'static [T] {
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn runtime_schema(plan: &Plan, table: &str) -> Result<Schema, String> {
-    let replaces = plan.replaces();
     let links = plan.chain_links().map_err(|d| d.to_string())?;
-    let migrations: Vec<Migration> = plan
+    // Through the packed form the macro embeds, so what tools and tests
+    // judge with is what the built code decodes.
+    let meta = leak(&pack_migrations(plan, &links));
+    let texts: Vec<&'static str> = plan
         .migrations
         .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let checks = m.foreign_key_checks.iter().map(|t| leak(t)).collect();
-            let migration = Migration::__new(
-                m.source.version,
-                leak(&m.source.name),
-                leak(&m.source.description),
-                leak(&m.source.text),
-                leak(&m.checksum),
-                leak(&m.chain),
-                leak(&encode_spans(&m.statements)),
-            )
-            .__with_foreign_key_checks(leak_all(checks));
-            let migration = match m.source.journal_when {
-                Some(when) => migration.__with_journal_when(when),
-                None => migration,
-            };
-            let olds = replaces
-                .get(i)
-                .map(|olds| olds.iter().map(|o| leak(o)).collect())
-                .unwrap_or_default();
-            let chain_links = links
-                .get(i)
-                .map(|links| {
-                    links
-                        .iter()
-                        .map(|l| ChainLink::__new(leak(&l.prev), leak(&l.checksum), leak(&l.chain)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            migration.__with_replacements(leak_all(olds), leak_all(chain_links))
-        })
+        .map(|m| leak(&m.source.text))
         .collect();
+    let migrations = packed::decode(Box::leak(texts.into_boxed_slice()), meta);
     let table = leak(table);
-    let schema = Schema::__new(table, false, leak_all(migrations))
+    let schema = Schema::__new(table, false, Box::leak(migrations.into_boxed_slice()))
         .__with_head_query(leak(&tracking::head_query(table)));
     Ok(match &plan.baseline {
         Ok(b) => {

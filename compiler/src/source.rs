@@ -181,6 +181,9 @@ pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
         }
     };
 
+    // Absolute and canonical once, for the `include_str!` paths of every
+    // file: a `canonicalize` per file cost a thousand path walks per build.
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
     let mut errors = Vec::new();
     let mut os_names = Vec::new();
     for entry in entries {
@@ -262,6 +265,8 @@ pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
 /// Reads the file at `file_path` into `source` (whose `text` and
 /// `abs_path` this fills in) and splits it, or explains why it is not a
 /// migration: a directory, unreadable, not UTF-8, or without statements.
+/// `file_path` is in the directory `load_dir` made canonical, and is kept
+/// as the file's `abs_path`.
 pub(crate) fn read_file(
     file_path: &Path,
     mut source: SourceFile,
@@ -290,10 +295,8 @@ pub(crate) fn read_file(
             .help("add the migration's statements, or delete the file"),
         ));
     }
-    source.abs_path = std::fs::canonicalize(file_path)
-        .unwrap_or_else(|_| file_path.to_owned())
-        .to_string_lossy()
-        .into_owned();
+    // `load_dir` made the directory canonical.
+    source.abs_path = file_path.to_string_lossy().into_owned();
     source.verbatim = text.as_bytes() == bytes.as_slice();
     source.text = text;
     Ok(LoadedFile { source, statements })

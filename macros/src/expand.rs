@@ -153,16 +153,12 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
     // Each file's text is embedded once: rustc reads it from the file when
     // the file is its normalized text, else it is a literal. Its statements
     // are spans of it (see `Statements`).
-    let text_names: Vec<syn::Ident> = (0..plan.migrations.len())
-        .map(|i| quote::format_ident!("TEXT_{}", i))
-        .collect();
-    let texts = plan.migrations.iter().zip(&text_names).map(|(m, name)| {
+    let texts = plan.migrations.iter().map(|m| {
         if m.source.verbatim {
             let path = &m.source.abs_path;
-            quote! { const #name: &str = include_str!(#path); }
+            quote! { include_str!(#path) }
         } else {
-            let text = &m.source.text;
-            quote! { const #name: &str = #text; }
+            string_literal(&m.source.text)
         }
     });
     // A file edited while this build runs could give rustc other bytes than
@@ -170,48 +166,16 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
     // makes the next build check it again). One check for all: a constant
     // per migration costs rustc a tenth of a second at a thousand.
     let total: usize = plan.migrations.iter().map(|m| m.source.text.len()).sum();
-    let replaces = plan.replaces();
-    let migrations = plan.migrations.iter().enumerate().map(|(i, m)| {
-        let v = m.source.version;
-        let name = &m.source.name;
-        let description = &m.source.description;
-        let text = &text_names[i];
-        let checksum = &m.checksum;
-        let chain = &m.chain;
-        let spans = durable_schema_compiler::encode_spans(&m.statements);
-        let when = m
-            .source
-            .journal_when
-            .map(|when| quote! { .__with_journal_when(#when) });
-        // A deliberately replaced release (the lock's `replaces`): the
-        // chain values of histories through the old texts.
-        let olds = replaces.get(i).map(Vec::as_slice).unwrap_or_default();
-        let chain_links = links.get(i).map(Vec::as_slice).unwrap_or_default();
-        let replacements = (!olds.is_empty() || !chain_links.is_empty()).then(|| {
-            let links = chain_links.iter().map(|l| {
-                let (prev, checksum, chain) = (&l.prev, &l.checksum, &l.chain);
-                quote! { ::durable_schema::__private::ChainLink::__new(#prev, #checksum, #chain) }
-            });
-            quote! { .__with_replacements(&[#(#olds),*], &[#(#links),*]) }
-        });
-        let checks = &m.foreign_key_checks;
-        let checks =
-            (!checks.is_empty()).then(|| quote! { .__with_foreign_key_checks(&[#(#checks),*]) });
-        quote! {{
-            ::durable_schema::__private::Migration::__new(
-                #v, #name, #description, #text, #checksum, #chain,
-                #spans,
-            )
-            #checks
-            #when
-            #replacements
-        }}
-    });
+    // Everything else about the migrations is one packed string, decoded at
+    // run time on first use: a constructor call per migration cost rustc a
+    // tenth of a second of checking on every build at a thousand.
+    let meta = string_literal(&durable_schema_compiler::pack_migrations(plan, links));
+    let head_chain = plan.migrations.last().map_or("", |m| m.chain.as_str());
     // New objects: the verified baseline, embedded once like a migration's
     // text, or why there is none (`SCHEMA.baseline_note()`).
     let baseline = match &plan.baseline {
         Ok(b) => {
-            let text = &b.sql;
+            let text = string_literal(&b.sql);
             let spans = durable_schema_compiler::encode_spans(&b.statements);
             quote! {
                 .__with_baseline(&::durable_schema::__private::Baseline::__new(#text, #spans))
@@ -237,16 +201,47 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
         /// The migrations checked at compile time by `#[durable_schema]`.
         pub const SCHEMA: ::durable_schema::Schema = {
             #(#includes)*
-            #(#texts)*
-            const TEXTS: &[&str] = &[#(#text_names),*];
+            const TEXTS: &[&str] = &[#(#texts),*];
+            const META: &str = #meta;
             const _: [(); #total] = [(); ::durable_schema::__private::total_len(TEXTS)];
-            ::durable_schema::__private::Schema::__new(#table, #strict, &[#(#migrations),*])
+            fn decoded() -> &'static [::durable_schema::__private::Migration] {
+                static CELL: ::durable_schema::__private::OnceLock<
+                    ::std::vec::Vec<::durable_schema::__private::Migration>,
+                > = ::durable_schema::__private::OnceLock::new();
+                ::durable_schema::__private::decoded(&CELL, TEXTS, META)
+            }
+            ::durable_schema::__private::Schema::__packed(
+                #table, #strict, #version, #head_chain, decoded,
+            )
                 .__with_head_query(#head_query)
                 #retry_after
                 #baseline
         };
     };
     implement(target, &body)
+}
+
+/// `text` as a string literal. A large one (a baseline, a file with CRLF
+/// line ends) is written raw when it can be: a normal literal is escaped by
+/// the macro and unescaped by rustc, byte by byte, on every build, a raw one
+/// only scanned. Raw literals cannot hold a carriage return, and a NUL or
+/// other control character is kept escaped too.
+fn string_literal(text: &str) -> TokenStream {
+    let plain = text
+        .chars()
+        .all(|c| !c.is_control() || c == '\n' || c == '\t');
+    if plain {
+        // Enough `#`s that no `"#...` inside ends the literal.
+        let mut hashes = 1;
+        while text.contains(&format!("\"{}", "#".repeat(hashes))) {
+            hashes += 1;
+        }
+        let fence = "#".repeat(hashes);
+        if let Ok(tokens) = format!("r{fence}\"{text}\"{fence}").parse::<TokenStream>() {
+            return tokens;
+        }
+    }
+    quote! { #text }
 }
 
 /// The items the attribute adds, with `body` holding the two constants.

@@ -24,6 +24,8 @@ pub mod backend;
 pub mod build;
 mod error;
 mod migrate;
+#[doc(hidden)]
+pub mod packed;
 mod report;
 mod schema;
 #[cfg(feature = "rusqlite")]
@@ -45,7 +47,21 @@ pub use schema::{Baseline, Migration, Schema, Statement, StatementIter, Statemen
 #[doc(hidden)]
 pub mod __private {
     use crate::backend::Backend;
-    use crate::{MigrateError, Report, Schema};
+    use crate::{MigrateError, Migration, Report, Schema};
+
+    pub use crate::packed::decode;
+    pub use std::sync::OnceLock;
+
+    /// The generated `SCHEMA`'s migrations, decoded from the packed `meta`
+    /// the first time the process asks and kept in `cell` (a `static` of
+    /// the generated code).
+    pub fn decoded(
+        cell: &'static OnceLock<Vec<Migration>>,
+        texts: &'static [&'static str],
+        meta: &'static str,
+    ) -> &'static [Migration] {
+        cell.get_or_init(|| decode(texts, meta))
+    }
 
     /// The total length of the embedded texts, for the generated code's
     /// check that rustc read the files the macro checked.

@@ -285,11 +285,15 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         let chain = text_of(row.get(1));
         let code = self.schema.version();
 
+        // The common case ends here, with one statement and one row read,
+        // and without decoding the embedded migrations.
+        if version == code && chain == Some(self.schema.head_chain()) {
+            return self.apply(version, Preamble::None, rows_read, None);
+        }
         if version <= code {
             let known = self.schema.migration(version);
             if let (Some(m), Some(chain)) = (known, chain) {
                 if chain == m.chain() {
-                    // The common case ends here: one statement, one row.
                     return self.apply(version, Preamble::None, rows_read, None);
                 }
                 if m.accepts_chain(chain) {
@@ -742,7 +746,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         let Some(row) = rows.rows().first() else {
             return Ok(false);
         };
-        let head = self.schema.migrations().last().map(Migration::chain);
+        let head = Some(self.schema.head_chain());
         let elapsed = row.get(4).and_then(Value::as_i64).unwrap_or(i64::MAX);
         let wait = i64::from(retry_after).saturating_sub(elapsed.max(0));
         if text_of(row.first()) == head && wait > 0 {
@@ -771,7 +775,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             return;
         }
         let table = self.table();
-        let head = self.schema.migrations().last().map_or("", Migration::chain);
+        let head = self.schema.head_chain();
         let params = vec![
             Value::from(head),
             Value::from(version),

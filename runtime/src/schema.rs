@@ -1,13 +1,14 @@
 //! The static data that `#[durable_schema]` generates: a [`Schema`] made of
 //! [`Migration`]s, each split into [`Statement`]s at compile time.
 //!
-//! Everything here is `const`-constructible so the expansion is plain data: the
-//! runtime never parses SQL and never hashes anything. Checksums and the
-//! checksum chain are computed by `durable-schema-compiler` and embedded as hex.
-//! A migration's statements are embedded as one string of integers (where
-//! each lies in the text), not as values built by `const fn` calls: a
-//! thousand migrations hold about ten thousand statements, and
-//! constant-evaluating each one cost rustc seconds on every build.
+//! The expansion is plain data: the runtime never parses SQL and never
+//! hashes anything. Checksums and the checksum chain are computed by
+//! `durable-schema-compiler` and embedded as hex. What rustc has to check on
+//! every build is kept small, because at a thousand migrations each
+//! expression per migration or per statement adds up to a noticeable share
+//! of every rebuild: the migrations' metadata is one packed string (see
+//! `packed.rs`), and a migration's statements are one string of integers
+//! (where each lies in the text) sliced when read.
 
 /// One SQL statement of a migration, split the way SQLite splits a script.
 ///
@@ -380,13 +381,46 @@ pub struct Schema {
     table: &'static str,
     strict: bool,
     retry_after: u32,
-    migrations: &'static [Migration],
+    migrations: Migrations,
     /// The up-to-date query ([`crate::tracking::head_query`]), precomputed
     /// by the macro so the fast path builds nothing.
     head_query: Option<&'static str>,
     /// How new objects are created: the baseline, or why there is none.
     baseline: Result<&'static Baseline, &'static str>,
 }
+
+/// Where a [`Schema`]'s migrations are: a slice built by hand, or the
+/// macro's packed string (see `packed.rs`), decoded on first use. The head's
+/// version and chain value are kept apart so the up-to-date check decodes
+/// nothing.
+#[derive(Debug, Clone, Copy)]
+enum Migrations {
+    Slice(&'static [Migration]),
+    Packed {
+        version: u32,
+        chain: &'static str,
+        decoded: fn() -> &'static [Migration],
+    },
+}
+
+impl Migrations {
+    fn get(&self) -> &'static [Migration] {
+        match *self {
+            Self::Slice(migrations) => migrations,
+            Self::Packed { decoded, .. } => decoded(),
+        }
+    }
+}
+
+// By content: two function pointers to the same decoder need not compare
+// equal, and two decoders of the same data are the same migrations.
+impl PartialEq for Migrations {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for Migrations {}
 
 impl Schema {
     #[doc(hidden)]
@@ -399,10 +433,30 @@ impl Schema {
             table,
             strict,
             retry_after: DEFAULT_RETRY_AFTER,
-            migrations,
+            migrations: Migrations::Slice(migrations),
             head_query: None,
             baseline: Err("the schema was built without one"),
         }
+    }
+
+    /// The macro's form: the head's `version` and `chain`, and `decoded`,
+    /// which decodes the packed migrations once (a `OnceLock` in the
+    /// generated code) and returns them.
+    #[doc(hidden)]
+    pub const fn __packed(
+        table: &'static str,
+        strict: bool,
+        version: u32,
+        chain: &'static str,
+        decoded: fn() -> &'static [Migration],
+    ) -> Self {
+        let mut schema = Self::__new(table, strict, &[]);
+        schema.migrations = Migrations::Packed {
+            version,
+            chain,
+            decoded,
+        };
+        schema
     }
 
     #[doc(hidden)]
@@ -463,8 +517,11 @@ impl Schema {
     }
 
     /// The migrations, ordered by version (1, 2, 3, ... without gaps).
-    pub const fn migrations(&self) -> &'static [Migration] {
-        self.migrations
+    ///
+    /// The macro embeds them packed in one string, decoded the first time a
+    /// process asks (the up-to-date check never does).
+    pub fn migrations(&self) -> &'static [Migration] {
+        self.migrations.get()
     }
 
     /// Name of the tracking table (`migrations` unless `table = "..."`).
@@ -479,16 +536,30 @@ impl Schema {
 
     /// The highest version, i.e. the version a database has once migrated.
     pub const fn version(&self) -> u32 {
-        match self.migrations.last() {
-            Some(m) => m.version,
-            None => 0,
+        match self.migrations {
+            Migrations::Packed { version, .. } => version,
+            Migrations::Slice(migrations) => match migrations.last() {
+                Some(m) => m.version,
+                None => 0,
+            },
+        }
+    }
+
+    /// The chain value of the highest version (empty without migrations):
+    /// what an up-to-date database's last tracking row holds.
+    pub(crate) fn head_chain(&self) -> &'static str {
+        match self.migrations {
+            Migrations::Packed { chain, .. } => chain,
+            Migrations::Slice(migrations) => migrations.last().map_or("", |m| m.chain),
         }
     }
 
     /// The migration with this version, if the code knows it.
     pub fn migration(&self, version: u32) -> Option<&'static Migration> {
         let index = usize::try_from(version).ok()?.checked_sub(1)?;
-        self.migrations.get(index).filter(|m| m.version == version)
+        self.migrations()
+            .get(index)
+            .filter(|m| m.version == version)
     }
 }
 
