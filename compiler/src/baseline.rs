@@ -343,6 +343,36 @@ fn insert_rows(
 /// Applies `baseline` to a fresh replay database, as the executor will on a
 /// new object, and compares the result with the replayed one.
 fn verify(replayer: &Replayer, baseline: &Baseline, table: &str) -> Result<(), String> {
+    let dump = |r: &Replayer| {
+        r.read(|conn| CanonicalDump::of(conn, table))
+            .map_err(|e| format!("cannot dump the database: {e}"))
+    };
+    // Applying is most of the time (SQLite scans its schema table at every
+    // `CREATE`), so the replayed database is dumped meanwhile, on another
+    // thread and connection.
+    let (fresh, replayed) = std::thread::scope(|s| {
+        let fresh = s.spawn(|| {
+            let fresh = apply(baseline, table)?;
+            dump(&fresh)
+        });
+        let replayed = dump(replayer);
+        let fresh = fresh
+            .join()
+            .unwrap_or_else(|_| Err("the baseline's verification panicked".to_owned()));
+        (fresh, replayed)
+    });
+    // A failing baseline says so before a dump that failed.
+    let fresh = fresh?;
+    match replayed?.difference(&fresh) {
+        None => Ok(()),
+        Some(difference) => Err(format!(
+            "the baseline does not give the chain's database: {difference}"
+        )),
+    }
+}
+
+/// A fresh replay database with `baseline` applied and committed.
+fn apply(baseline: &Baseline, table: &str) -> Result<Replayer, String> {
     let fresh = Replayer::new(table)?;
     fresh
         .begin_migration()
@@ -358,16 +388,7 @@ fn verify(replayer: &Replayer, baseline: &Baseline, table: &str) -> Result<(), S
     fresh
         .trusted("COMMIT")
         .map_err(|e| format!("the baseline fails when it commits: {e}"))?;
-    let dump = |r: &Replayer| {
-        r.read(|conn| CanonicalDump::of(conn, table))
-            .map_err(|e| format!("cannot dump the database: {e}"))
-    };
-    match dump(replayer)?.difference(&dump(&fresh)?) {
-        None => Ok(()),
-        Some(difference) => Err(format!(
-            "the baseline does not give the chain's database: {difference}"
-        )),
-    }
+    Ok(fresh)
 }
 
 #[cfg(test)]

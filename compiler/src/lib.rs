@@ -295,11 +295,8 @@ fn check_dir_with(
             let plan = check_files(files, options)?;
             return Ok(Plan { lock, ..plan });
         };
-        let (plan, image) = check_resuming(files, options, cache)?;
+        let plan = check_resuming(files, options, cache)?;
         cache::store(cache, &key, &plan.migrations, &plan.baseline);
-        if let Some(image) = image {
-            cache::store_image(cache, options, &plan.migrations, &image);
-        }
         return Ok(Plan { lock, ..plan });
     }
     // Replay what loaded anyway, so every problem shows up in one build.
@@ -319,9 +316,9 @@ fn check_files(files: Vec<LoadedFile>, options: &Options) -> Result<Plan, Vec<Di
 
 /// [`check_files`] resumed, when it can be, from the cached replay image of
 /// the longest prefix of `files` in `cache` (a directory with new
-/// migrations on top of checked ones replays only the new ones); with the
-/// replay database's image after the last migration when the replay ran
-/// migrations, for [`cache::store_image`].
+/// migrations on top of checked ones replays only the new ones). When the
+/// replay ran migrations, the replay database's image after the last one is
+/// stored in `cache` for the next check ([`cache::store_image`]).
 ///
 /// The image holds everything the replay of the next migration reads from
 /// the database; what else the replay keeps (what the migration dropped,
@@ -334,7 +331,7 @@ fn check_resuming(
     files: Vec<LoadedFile>,
     options: &Options,
     cache: &Path,
-) -> Result<(Plan, Option<Vec<u8>>), Vec<Diagnostic>> {
+) -> Result<Plan, Vec<Diagnostic>> {
     let mut previous = String::new();
     let sums: Vec<(String, String)> = files
         .iter()
@@ -361,14 +358,18 @@ fn check_resuming(
                 .zip(prefix)
                 .map(|(c, f)| c.with(f))
                 .collect();
-            let new = !suffix.is_empty();
-            let plan = check_after(&replayer, prefix, suffix, options)?;
-            return Ok((plan, replayer.image().filter(|_| new)));
+            let store = (!suffix.is_empty()).then_some(cache);
+            return check_after(&replayer, prefix, suffix, options, store);
         }
     }
     let replayer = Replayer::new(&options.table).map_err(|e| vec![Diagnostic::plain(e)])?;
-    let plan = check_on(&replayer, files, options)?;
-    Ok((plan, replayer.image().filter(|_| resumable)))
+    check_after(
+        &replayer,
+        Vec::new(),
+        files,
+        options,
+        resumable.then_some(cache),
+    )
 }
 
 /// [`check_files`] on a given replay database. The plan holds the
@@ -378,16 +379,19 @@ fn check_on(
     files: Vec<LoadedFile>,
     options: &Options,
 ) -> Result<Plan, Vec<Diagnostic>> {
-    check_after(replayer, Vec::new(), files, options)
+    check_after(replayer, Vec::new(), files, options, None)
 }
 
 /// [`check_on`] of `files`, the migrations after `prefix`, on a replay
-/// database that holds `prefix` (already checked) replayed.
+/// database that holds `prefix` (already checked) replayed; with
+/// `store_image`, the replay database's image is stored in that cache once
+/// the replay passed.
 fn check_after(
     replayer: &Replayer,
     prefix: Vec<PlannedMigration>,
     files: Vec<LoadedFile>,
     options: &Options,
+    store_image: Option<&Path>,
 ) -> Result<Plan, Vec<Diagnostic>> {
     let scripts: Vec<Script<'_>> = files.iter().map(LoadedFile::script).collect();
     let Outcome {
@@ -417,15 +421,28 @@ fn check_after(
             }
         },
     ));
-    let baseline = if options.baseline {
+    let derive = || {
+        if !options.baseline {
+            return Err(NoBaseline::Off);
+        }
         baseline::derive(
             replayer,
             migrations.iter().map(|m| m.unreproducible.as_deref()),
             migrations.iter().map(|m| m.source.text.len()).sum(),
             &options.table,
         )
-    } else {
-        Err(NoBaseline::Off)
+    };
+    // The image is taken before the baseline is derived, which only reads
+    // the replay database, and written by another thread meanwhile: at a
+    // thousand migrations it is tens of megabytes to hash and write, while
+    // deriving mostly waits on SQLite.
+    let image = store_image.and_then(|cache| Some((cache, replayer.image()?)));
+    let baseline = match &image {
+        Some((cache, image)) => std::thread::scope(|s| {
+            s.spawn(|| cache::store_image(cache, options, &migrations, image));
+            derive()
+        }),
+        None => derive(),
     };
     Ok(Plan {
         migrations,

@@ -35,23 +35,30 @@ pub struct SourceFile {
     pub journal_when: Option<u64>,
 }
 
-/// A migration file that passed the file rules, split into its statements:
-/// the only place a migration is split.
+/// A migration file that passed the file rules, split into its statements
+/// when they are first needed: the only place a migration is split. A
+/// directory whose verdict is cached is never split at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LoadedFile {
     /// The file.
     pub(crate) source: SourceFile,
     /// Its statements, as spans of `source.text`, in order.
-    pub(crate) statements: Vec<crate::PlannedStatement>,
+    statements: std::cell::OnceCell<Vec<crate::PlannedStatement>>,
 }
 
 impl LoadedFile {
+    /// Its statements, as spans of `source.text`, in order.
+    pub(crate) fn statements(&self) -> &[crate::PlannedStatement] {
+        self.statements
+            .get_or_init(|| crate::split::spans(&self.source.text))
+    }
+
     /// The file as the replay runs it.
     pub(crate) fn script(&self) -> crate::replay::Script<'_> {
         crate::replay::Script {
             display_path: &self.source.display_path,
             text: &self.source.text,
-            statements: &self.statements,
+            statements: self.statements(),
         }
     }
 }
@@ -285,8 +292,7 @@ pub(crate) fn read_file(
         ))
     })?;
     let text = decode(display_path, &bytes)?;
-    let statements = crate::split::spans(&text);
-    if statements.is_empty() {
+    if !crate::split::has_statement(&text) {
         return Err(Box::new(
             Diagnostic::file(
                 display_path,
@@ -299,7 +305,10 @@ pub(crate) fn read_file(
     source.abs_path = file_path.to_string_lossy().into_owned();
     source.verbatim = text.as_bytes() == bytes.as_slice();
     source.text = text;
-    Ok(LoadedFile { source, statements })
+    Ok(LoadedFile {
+        source,
+        statements: std::cell::OnceCell::new(),
+    })
 }
 
 fn name_error(display_path: &str, name: &str, err: &NameError) -> Diagnostic {

@@ -87,6 +87,28 @@ impl Token<'_> {
     }
 }
 
+/// Whether `script` holds a statement: a token other than whitespace,
+/// comments and `;`, which is exactly when [`split_statements`] returns
+/// one. It stops at the first such token, so a load can refuse an empty
+/// file without splitting every file (a cached verdict needs no split).
+pub(crate) fn has_statement(script: &str) -> bool {
+    let bytes = script.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        i = match b {
+            b';' | b' ' | b'\r' | b'\t' | b'\n' | b'\x0c' => i + 1,
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                find(bytes, i + 2, b"*/").map_or(bytes.len(), |p| p + 2)
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                find(bytes, i + 2, b"\n").map_or(bytes.len(), |p| p + 1)
+            }
+            _ => return true,
+        };
+    }
+    false
+}
+
 /// Tokenizes the way complete.c does. Whitespace and comments are `Ws`;
 /// quoted strings and identifiers are a single `Other`.
 fn tokens(sql: &str) -> Vec<Token<'_>> {
@@ -355,6 +377,34 @@ mod tests {
 
     fn texts(s: &str) -> Vec<&str> {
         split_statements(s).into_iter().map(|s| s.sql).collect()
+    }
+
+    #[test]
+    fn has_statement_agrees_with_the_splitter() {
+        let scripts = [
+            "",
+            " \n\t\r\x0c",
+            ";;; ;",
+            "-- only a comment",
+            "-- a comment\n;\n/* block */ ;",
+            "/* unterminated block ; SELECT 1",
+            "-- no newline at the end; SELECT 1",
+            "/**/-",
+            "/ 1",
+            "[x]",
+            "'text'",
+            "  ;  SELECT 1",
+            "-- c\nCREATE TABLE t (x);",
+            "/* a */ /* b */ x",
+            "é",
+        ];
+        for script in scripts {
+            assert_eq!(
+                has_statement(script),
+                !split_statements(script).is_empty(),
+                "{script:?}"
+            );
+        }
     }
 
     #[test]
