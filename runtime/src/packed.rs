@@ -79,52 +79,72 @@ pub fn encode(entries: &[Entry<'_>]) -> String {
 }
 
 /// Reads fields off the packed string; `None` once it is malformed.
+/// Written with plain loops rather than `parse` and iterator adapters: it
+/// is compiled into every Worker, where each generic helper costs bytes.
 struct Cursor {
     rest: &'static str,
 }
 
+/// The decimal number `digits`, if it is one that fits.
+fn number(digits: &str) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in digits.bytes() {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(digit))?;
+    }
+    Some(n)
+}
+
 impl Cursor {
     fn field(&mut self) -> Option<&'static str> {
-        let (len, rest) = self.rest.split_once(':')?;
-        let len: usize = len.parse().ok()?;
-        let value = rest.get(..len)?;
-        self.rest = rest.get(len..)?;
+        let colon = self.rest.bytes().position(|b| b == b':')?;
+        let len = usize::try_from(number(self.rest.get(..colon)?)?).ok()?;
+        let end = colon.checked_add(1)?.checked_add(len)?;
+        let value = self.rest.get(colon + 1..end)?;
+        self.rest = self.rest.get(end..)?;
         Some(value)
     }
 
-    fn number<T: core::str::FromStr>(&mut self) -> Option<T> {
-        self.field()?.parse().ok()
+    fn number(&mut self) -> Option<u64> {
+        number(self.field()?)
+    }
+
+    fn count(&mut self) -> Option<usize> {
+        usize::try_from(self.number()?).ok()
     }
 
     fn list(&mut self) -> Option<&'static [&'static str]> {
-        let n: usize = self.number()?;
-        let items = (0..n).map(|_| self.field()).collect::<Option<Vec<_>>>()?;
+        let mut items = Vec::new();
+        for _ in 0..self.count()? {
+            items.push(self.field()?);
+        }
         Some(leak(items))
     }
 
     fn migration(&mut self, sql: &'static str) -> Option<Migration> {
-        let version = self.number()?;
+        let version = u32::try_from(self.number()?).ok()?;
         let (name, description) = (self.field()?, self.field()?);
         let (checksum, chain, spans) = (self.field()?, self.field()?, self.field()?);
         let when = self.field()?;
         let checks = self.list()?;
         let replaces = self.list()?;
-        let n: usize = self.number()?;
-        let links = (0..n)
-            .map(|_| {
-                Some(__ChainLink::__new(
-                    self.field()?,
-                    self.field()?,
-                    self.field()?,
-                ))
-            })
-            .collect::<Option<Vec<_>>>()?;
+        let mut links = Vec::new();
+        for _ in 0..self.count()? {
+            let (prev, checksum, chain) = (self.field()?, self.field()?, self.field()?);
+            links.push(__ChainLink::__new(prev, checksum, chain));
+        }
         let m = Migration::__new(version, name, description, sql, checksum, chain, spans)
             .__with_foreign_key_checks(checks)
             .__with_replacements(replaces, leak(links));
         Some(match when {
             "" => m,
-            when => m.__with_journal_when(when.parse().ok()?),
+            when => m.__with_journal_when(number(when)?),
         })
     }
 }
@@ -133,10 +153,9 @@ impl Cursor {
 /// `OnceLock`), so the migrations are `'static` like the literals they
 /// were before. Empty lists allocate nothing.
 fn leak<T>(items: Vec<T>) -> &'static [T] {
-    if items.is_empty() {
-        return &[];
-    }
-    Box::leak(items.into_boxed_slice())
+    // Without shrinking first: that is more code in every Worker, for a
+    // few bytes once per process.
+    items.leak()
 }
 
 /// The migrations packed in `meta` by [`encode`], the `i`-th with text
