@@ -305,6 +305,47 @@ fn crlf_and_bom_are_normalized() {
     migrated(&CrlfBom::SCHEMA);
 }
 
+#[durable_schema(dir = "tests/fixtures/pass/raw-fences")]
+struct RawFences;
+
+/// The macro writes large texts as raw string literals, fenced with enough
+/// `#`s, and falls back to an escaped literal for a carriage return (which
+/// a raw literal cannot hold): the embedded texts must be the checked ones,
+/// byte for byte.
+#[test]
+fn texts_with_quotes_hashes_and_carriage_returns_are_embedded_exactly() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = "tests/fixtures/pass/raw-fences";
+    let plan =
+        durable_schema_compiler::check_dir(root, dir, &durable_schema_compiler::Options::default())
+            .unwrap();
+    let file = std::fs::read_to_string(root.join(dir).join("0001_quotes.sql")).unwrap();
+    let m = &RawFences::SCHEMA.migrations()[0];
+    assert_eq!(m.sql(), file.replace("\r\n", "\n"));
+    assert!(m.sql().contains("'\"##'"));
+    let embedded = RawFences::SCHEMA.baseline().expect("a baseline");
+    let planned = plan.baseline.as_ref().expect("a baseline");
+    assert_eq!(embedded.sql(), planned.sql);
+    assert!(embedded.sql().contains("say \"#hi\"#") && embedded.sql().contains('\r'));
+    let conn = migrated(&RawFences::SCHEMA);
+    let bodies: Vec<String> = conn
+        .prepare("SELECT body FROM notes ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        bodies,
+        [
+            "say \"#hi\"#",
+            "\"##",
+            "tab\there",
+            "a carriage return: \r."
+        ]
+    );
+}
+
 #[durable_schema(dir = "tests/fixtures/pass/window-view")]
 struct WindowView;
 

@@ -288,3 +288,32 @@ fn stubs(target: &Target, table: &str, strict: bool) -> TokenStream {
     };
     implement(target, &body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::string_literal;
+
+    #[test]
+    fn string_literals_read_back_as_their_text() {
+        let texts = [
+            "",
+            "plain",
+            "say \"#hi\"#",
+            "\"## and \"#",
+            "tab\there\nline",
+            "a carriage return\r",
+            "nul\0",
+            "é ∑",
+        ];
+        for text in texts {
+            let literal: syn::LitStr = syn::parse2(string_literal(text)).unwrap();
+            assert_eq!(literal.value(), text, "{text:?}");
+        }
+        // Raw, with one more `#` than any `"#...` inside; escaped when a
+        // raw literal cannot hold the text.
+        assert!(string_literal("a \"#b").to_string().starts_with("r##\""));
+        assert!(string_literal("\"##").to_string().starts_with("r###\""));
+        assert!(string_literal("plain").to_string().starts_with("r#\""));
+        assert!(string_literal("cr\r").to_string().starts_with('"'));
+    }
+}
