@@ -23,6 +23,16 @@ fn migrated(schema: &durable_schema::Schema) -> Connection {
     conn
 }
 
+/// The `body` of every row of the fixtures' `notes` table, in id order.
+fn note_bodies(conn: &Connection) -> Vec<String> {
+    conn.prepare("SELECT body FROM notes ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 fn has(conn: &Connection, object: &str) -> bool {
     objects(conn).iter().any(|o| o == object)
 }
@@ -183,14 +193,10 @@ fn semicolons_in_comments_strings_and_identifiers() {
         2
     );
     let conn = migrated(&CommentsStrings::SCHEMA);
-    let bodies: Vec<String> = conn
-        .prepare("SELECT body FROM notes ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(bodies, ["it's; fine", "-- not a comment", "/* nor this */"]);
+    assert_eq!(
+        note_bodies(&conn),
+        ["it's; fine", "-- not a comment", "/* nor this */"]
+    );
 }
 
 #[durable_schema(dir = "tests/fixtures/pass/drizzle-breakpoints")]
@@ -328,15 +334,8 @@ fn texts_with_quotes_hashes_and_carriage_returns_are_embedded_exactly() {
     assert_eq!(embedded.sql(), planned.sql);
     assert!(embedded.sql().contains("say \"#hi\"#") && embedded.sql().contains('\r'));
     let conn = migrated(&RawFences::SCHEMA);
-    let bodies: Vec<String> = conn
-        .prepare("SELECT body FROM notes ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
     assert_eq!(
-        bodies,
+        note_bodies(&conn),
         [
             "say \"#hi\"#",
             "\"##",
