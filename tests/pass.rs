@@ -326,7 +326,27 @@ fn texts_with_quotes_hashes_and_carriage_returns_are_embedded_exactly() {
         durable_schema_compiler::check_dir(root, dir, &durable_schema_compiler::Options::default())
             .unwrap();
     let file = std::fs::read_to_string(root.join(dir).join("0001_quotes.sql")).unwrap();
-    let m = &RawFences::SCHEMA.migrations()[0];
+    // CRLF, so the text is a literal of the macro's rather than the file's
+    // own `include_str!`.
+    assert!(file.contains("\r\n"));
+    // The packed metadata decodes to the plan's migrations.
+    let embedded = RawFences::SCHEMA.migrations();
+    assert_eq!(embedded.len(), plan.migrations.len());
+    assert_eq!(
+        RawFences::SCHEMA.version(),
+        RawFences::CURRENT_SCHEMA_VERSION
+    );
+    for (e, p) in embedded.iter().zip(&plan.migrations) {
+        assert_eq!(
+            (e.version(), e.name()),
+            (p.source.version, p.source.name.as_str())
+        );
+        assert_eq!(
+            (e.checksum(), e.chain()),
+            (p.checksum.as_str(), p.chain.as_str())
+        );
+    }
+    let m = &embedded[0];
     assert_eq!(m.sql(), file.replace("\r\n", "\n"));
     assert!(m.sql().contains("'\"##'"));
     let embedded = RawFences::SCHEMA.baseline().expect("a baseline");

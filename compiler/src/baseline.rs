@@ -356,9 +356,10 @@ fn verify(replayer: &Replayer, baseline: &Baseline, table: &str) -> Result<(), S
             dump(&fresh)
         });
         let replayed = dump(replayer);
+        // A panic is a bug to report as one, not a verdict to cache.
         let fresh = fresh
             .join()
-            .unwrap_or_else(|_| Err("the baseline's verification panicked".to_owned()));
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (fresh, replayed)
     });
     // A failing baseline says so before a dump that failed.

@@ -157,9 +157,10 @@ pub(crate) struct Loaded {
 }
 
 /// Reads `dir` (as the user wrote it, resolved against `base`): the
-/// migrations in version order, each split into its statements, and every
-/// problem found. The files that are fine are kept next to the problems of
-/// the others, so one build reports a bad name *and* a bad statement.
+/// migrations in version order (split into statements when first needed),
+/// and every problem found. The files that are fine are kept next to the
+/// problems of the others, so one build reports a bad name *and* a bad
+/// statement.
 ///
 /// Rules: files ending in `.sql` must be named `NNNN_description.sql`;
 /// versions start at 1, are unique and contiguous; other files are ignored;
@@ -270,7 +271,7 @@ pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
 }
 
 /// Reads the file at `file_path` into `source` (whose `text` and
-/// `abs_path` this fills in) and splits it, or explains why it is not a
+/// `abs_path` this fills in), or explains why it is not a
 /// migration: a directory, unreadable, not UTF-8, or without statements.
 /// `file_path` is in the directory `load_dir` made canonical, and is kept
 /// as the file's `abs_path`.

@@ -205,9 +205,8 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
             const META: &str = #meta;
             const _: [(); #total] = [(); ::durable_schema::__private::total_len(TEXTS)];
             fn decoded() -> &'static [::durable_schema::__private::Migration] {
-                static CELL: ::durable_schema::__private::OnceLock<
-                    ::std::vec::Vec<::durable_schema::__private::Migration>,
-                > = ::durable_schema::__private::OnceLock::new();
+                static CELL: ::durable_schema::__private::DecodedCell =
+                    ::durable_schema::__private::DecodedCell::new();
                 ::durable_schema::__private::decoded(&CELL, TEXTS, META)
             }
             ::durable_schema::__private::Schema::__packed(
@@ -231,14 +230,17 @@ fn string_literal(text: &str) -> TokenStream {
         .chars()
         .all(|c| !c.is_control() || c == '\n' || c == '\t');
     if plain {
-        // Enough `#`s that no `"#...` inside ends the literal.
+        // Enough `#`s that no `"#...` inside ends the literal; rustc
+        // allows at most 255.
         let mut hashes = 1;
-        while text.contains(&format!("\"{}", "#".repeat(hashes))) {
+        while hashes < 256 && text.contains(&format!("\"{}", "#".repeat(hashes))) {
             hashes += 1;
         }
         let fence = "#".repeat(hashes);
-        if let Ok(tokens) = format!("r{fence}\"{text}\"{fence}").parse::<TokenStream>() {
-            return tokens;
+        if hashes < 256 {
+            if let Ok(tokens) = format!("r{fence}\"{text}\"{fence}").parse::<TokenStream>() {
+                return tokens;
+            }
         }
     }
     quote! { #text }
@@ -315,5 +317,9 @@ mod tests {
         assert!(string_literal("\"##").to_string().starts_with("r###\""));
         assert!(string_literal("plain").to_string().starts_with("r#\""));
         assert!(string_literal("cr\r").to_string().starts_with('"'));
+        let fenced = format!("\"{}", "#".repeat(300));
+        assert!(string_literal(&fenced).to_string().starts_with('"'));
+        let literal: syn::LitStr = syn::parse2(string_literal(&fenced)).unwrap();
+        assert_eq!(literal.value(), fenced);
     }
 }

@@ -49,18 +49,24 @@ pub mod __private {
     use crate::backend::Backend;
     use crate::{MigrateError, Migration, Report, Schema};
 
-    pub use crate::packed::decode;
-    pub use std::sync::OnceLock;
+    use crate::packed::decode;
+
+    /// Where the generated code keeps its decoded migrations (a `static`).
+    pub type DecodedCell = std::sync::OnceLock<Vec<Migration>>;
 
     /// The generated `SCHEMA`'s migrations, decoded from the packed `meta`
-    /// the first time the process asks and kept in `cell` (a `static` of
-    /// the generated code).
+    /// the first time the process asks and kept in `cell`.
     pub fn decoded(
-        cell: &'static OnceLock<Vec<Migration>>,
+        cell: &'static DecodedCell,
         texts: &'static [&'static str],
         meta: &'static str,
     ) -> &'static [Migration] {
-        cell.get_or_init(|| decode(texts, meta))
+        cell.get_or_init(|| {
+            let migrations = decode(texts, meta);
+            // The macro wrote `meta` for these texts: one migration each.
+            debug_assert_eq!(migrations.len(), texts.len(), "packed metadata");
+            migrations
+        })
     }
 
     /// The total length of the embedded texts, for the generated code's

@@ -104,6 +104,11 @@ impl Schema {
 
     /// The migrations after `version` (all of them for 0).
     pub(crate) fn pending_after(&self, version: u32) -> &'static [Migration] {
+        // At the head there is nothing to decode (see `Schema::__packed`):
+        // the up-to-date check, the common case, stays one row read.
+        if version >= self.version() {
+            return &[];
+        }
         let migrations = self.migrations();
         let start = usize::try_from(version)
             .unwrap_or(usize::MAX)

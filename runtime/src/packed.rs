@@ -9,8 +9,9 @@
 //! up-to-date check needs no decoding: [`Schema`](crate::Schema) keeps the
 //! head's version and chain value as plain fields.
 //!
-//! The format is private to this module, which writes ([`encode`]) and reads
-//! ([`decode`]) it: every field is `<byte length>:<bytes>`, so names,
+//! The format is a contract between the compiler, which writes it with
+//! [`encode`] at build time, and the runtime, which reads it with
+//! [`decode`]; this module is its one owner (hidden, not a public API): every field is `<byte length>:<bytes>`, so names,
 //! table names and spans may hold any character. A migration is, in order:
 //! version, name, description, checksum, chain, statement spans, the
 //! journal's `when` (empty when none), then three counted lists: the tables

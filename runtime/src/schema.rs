@@ -1,8 +1,11 @@
 //! The static data that `#[durable_schema]` generates: a [`Schema`] made of
 //! [`Migration`]s, each split into [`Statement`]s at compile time.
 //!
-//! The expansion is plain data: the runtime never parses SQL and never
-//! hashes anything. Checksums and the checksum chain are computed by
+//! The expansion is data: the runtime never parses SQL and never hashes
+//! anything. The one thing it decodes is the migrations' packed metadata,
+//! once per process, the first time [`Schema::migrations`] is called (the
+//! up-to-date check never calls it); the decoded migrations live for the
+//! rest of the process. Checksums and the checksum chain are computed by
 //! `durable-schema-compiler` and embedded as hex. What rustc has to check on
 //! every build is kept small, because at a thousand migrations each
 //! expression per migration or per statement adds up to a noticeable share
@@ -393,7 +396,7 @@ pub struct Schema {
 /// macro's packed string (see `packed.rs`), decoded on first use. The head's
 /// version and chain value are kept apart so the up-to-date check decodes
 /// nothing.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 enum Migrations {
     Slice(&'static [Migration]),
     Packed {
@@ -409,6 +412,14 @@ impl Migrations {
             Self::Slice(migrations) => migrations,
             Self::Packed { decoded, .. } => decoded(),
         }
+    }
+}
+
+// The migrations themselves, as before they were packed: not a function's
+// address, which changes from build to build.
+impl core::fmt::Debug for Migrations {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.get()).finish()
     }
 }
 

@@ -224,6 +224,38 @@ fn up_to_date_check_is_one_statement_reading_one_row_at_300_migrations() {
     assert_one_statement_one_row(300);
 }
 
+/// The macro's packed schema: the decoder runs only when something needs
+/// the migrations, never for a database already at the head.
+#[test]
+fn up_to_date_check_does_not_decode_the_packed_migrations() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static DECODED: AtomicUsize = AtomicUsize::new(0);
+    fn decoded() -> &'static [durable_schema_runtime::Migration] {
+        static CHAIN: OnceLock<&'static [durable_schema_runtime::Migration]> = OnceLock::new();
+        DECODED.fetch_add(1, Ordering::SeqCst);
+        CHAIN.get_or_init(|| migrations(&CHAT[..3]))
+    }
+    let plain = schema(&CHAT[..3]);
+    let head = plain.migrations().last().unwrap();
+    let packed = Schema::__packed("migrations", false, 3, head.chain(), decoded);
+
+    let conn = Connection::open_in_memory().unwrap();
+    plain.migrate(&conn).unwrap();
+    let report = packed.migrate(&conn).unwrap();
+    assert!(report.is_noop());
+    assert_eq!(DECODED.load(Ordering::SeqCst), 0);
+    // `status` lists the migrations, so it may decode them.
+    assert_eq!(packed.status(&conn).unwrap().state(), SchemaState::Current);
+
+    // A database behind the head needs them: decoded, and the same chain.
+    let behind = Connection::open_in_memory().unwrap();
+    schema(&CHAT[..2]).migrate(&behind).unwrap();
+    assert_eq!(packed.migrate(&behind).unwrap().to_version(), 3);
+    assert!(DECODED.load(Ordering::SeqCst) > 0);
+    assert_eq!(packed.migrations(), plain.migrations());
+}
+
 #[test]
 fn edited_migration_is_rejected_and_nothing_applied() {
     let dir = TempDir::new("edited");
