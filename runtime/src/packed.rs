@@ -11,8 +11,9 @@
 //!
 //! The format is a contract between the compiler, which writes it with
 //! [`encode`] at build time, and the runtime, which reads it with
-//! [`decode`]; this module is its one owner (hidden, not a public API): every field is `<byte length>:<bytes>`, so names,
-//! table names and spans may hold any character. A migration is, in order:
+//! [`decode`]; this module is its one owner (hidden, not a public API).
+//! Every field is `<byte length>:<bytes>`, so names, table names and spans
+//! may hold any character. A migration is, in order:
 //! version, name, description, checksum, chain, statement spans, the
 //! journal's `when` (empty when none), then three counted lists: the tables
 //! whose foreign keys are checked, the checksums it replaces, and the chain
