@@ -29,18 +29,14 @@ const SIZES: [usize; 3] = [10, 200, 1000];
 const SEED: u64 = 2026;
 const ONE_NEW: [usize; 2] = [200, 1000];
 
-/// A directory under the temp dir, removed on drop.
-struct TempDir(PathBuf);
+/// The chains of every size, and for the one-new case the chain of `n`
+/// without its last migration (`new{n}`) and that migration (`last{n}.sql`).
+struct TempDir(chain::Chains);
 
 impl TempDir {
     fn new() -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("durable-schema-bench-check-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for n in SIZES {
-            chain::write_chain(&dir.join(format!("m{n}")), n, SEED);
-        }
+        let chains = chain::Chains::new("check", &SIZES, SEED);
+        let dir = &chains.0;
         for n in ONE_NEW {
             // The chain of `m{n}`, its last migration still to come.
             let prefix = dir.join(format!("new{n}"));
@@ -48,17 +44,15 @@ impl TempDir {
             let last = chain::chain(n, SEED).pop().unwrap().0;
             std::fs::rename(prefix.join(&last), dir.join(format!("last{n}.sql"))).unwrap();
         }
-        Self(dir)
+        Self(chains)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0 .0
     }
 
     fn cache(&self) -> PathBuf {
-        self.0.join("cache")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.path().join("cache")
     }
 }
 
@@ -90,9 +84,9 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     for n in SIZES {
-        check(&dir.0, n, Some(&cache)); // the miss that fills the cache
+        check(dir.path(), n, Some(&cache)); // the miss that fills the cache
         hit.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
-            b.iter(|| check(&dir.0, n, Some(&cache)))
+            b.iter(|| check(dir.path(), n, Some(&cache)))
         });
     }
     hit.finish();
@@ -104,15 +98,15 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
     for n in ONE_NEW {
-        let cache = dir.0.join(format!("cache-new{n}"));
+        let cache = dir.path().join(format!("cache-new{n}"));
         let name = format!("new{n}");
         // The check of the N - 1 stores their image; then the N-th arrives.
-        check_in(&dir.0, &name, n - 1, Some(&cache));
+        check_in(dir.path(), &name, n - 1, Some(&cache));
         let prefix = entries(&cache);
         let last = chain::chain(n, SEED).pop().unwrap().0;
         std::fs::rename(
-            dir.0.join(format!("last{n}.sql")),
-            dir.0.join(&name).join(last),
+            dir.path().join(format!("last{n}.sql")),
+            dir.path().join(&name).join(last),
         )
         .unwrap();
         one_new.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
@@ -126,7 +120,7 @@ fn bench(c: &mut Criterion) {
                         }
                     }
                 },
-                |()| check_in(&dir.0, &name, n, Some(&cache)),
+                |()| check_in(dir.path(), &name, n, Some(&cache)),
                 BatchSize::PerIteration,
             )
         });
@@ -140,7 +134,7 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3));
     for n in SIZES {
         cold.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
-            b.iter(|| check(&dir.0, n, None))
+            b.iter(|| check(dir.path(), n, None))
         });
     }
     cold.finish();

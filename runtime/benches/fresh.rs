@@ -33,7 +33,6 @@
 #[path = "../../compiler/tests/common/chain.rs"]
 mod chain;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode};
@@ -46,29 +45,6 @@ use rusqlite::Connection;
 const SIZES: [usize; 3] = [10, 200, 1000];
 const SEED: u64 = 2026;
 const TABLE: &str = "migrations";
-
-/// A directory under the temp dir holding `m{n}` for every size, removed
-/// on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("durable-schema-bench-fresh-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for n in SIZES {
-            chain::write_chain(&dir.join(format!("m{n}")), n, SEED);
-        }
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The plan as two schemas: with its baseline, and without one (built
 /// twice, as two builds of the macro would).
@@ -166,7 +142,7 @@ fn migrate(schema: Schema) -> impl FnMut(Connection) -> (Connection, Report) {
 }
 
 fn fresh_object(c: &mut Criterion) {
-    let dir = TempDir::new();
+    let dir = chain::Chains::new("fresh", &SIZES, SEED);
     let mut group = c.benchmark_group("fresh");
     for n in SIZES {
         let plan = check_dir_cached_in(&dir.0, &format!("m{n}"), &Options::default(), None)

@@ -99,6 +99,32 @@ pub fn write_chain(dir: &std::path::Path, n: usize, seed: u64) {
     }
 }
 
+/// A scratch directory under the temp dir holding the chain of every `n`
+/// of `sizes` as `m{n}`, removed on drop: the benches' setup.
+pub struct Chains(pub std::path::PathBuf);
+
+impl Chains {
+    /// `durable-schema-bench-{label}-{pid}` in the temp dir, emptied first.
+    pub fn new(label: &str, sizes: &[usize], seed: u64) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "durable-schema-bench-{label}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for &n in sizes {
+            write_chain(&dir.join(format!("m{n}")), n, seed);
+        }
+        Self(dir)
+    }
+}
+
+impl Drop for Chains {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 impl Chain {
     fn migration(&mut self, version: usize) -> (String, String) {
         let mut sql = String::new();
