@@ -186,12 +186,10 @@ fn build(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Result<Sc
     // Table by table: the whole-database pragma compiles to code for every
     // table, which passes workerd's `SQLITE_LIMIT_VDBE_OP` (25,000; SQLite
     // then says "out of memory") at about a thousand tables.
+    // SQLite's own tables have no foreign keys (and `_cf_` names cannot be
+    // created by a migration).
     for (name, kind, _) in &list {
-        if kind != "table"
-            || name
-                .get(..7)
-                .is_some_and(|p| p.eq_ignore_ascii_case("sqlite_"))
-        {
+        if kind != "table" || tracking::reserved_prefix(name).is_some() {
             continue;
         }
         let broken = conn

@@ -112,10 +112,7 @@ pub(crate) fn name_list(items: &[&str]) -> String {
 /// workerd's `isAllowedName`: false iff the name starts with `_cf_`,
 /// compared case-insensitively.
 pub(crate) fn is_allowed_name(name: &str) -> bool {
-    !name
-        .as_bytes()
-        .get(..4)
-        .is_some_and(|p| p.eq_ignore_ascii_case(b"_cf_"))
+    crate::tracking::reserved_prefix(name) != Some("_cf_")
 }
 
 /// The SQL functions a Durable Object may call (workerd's
