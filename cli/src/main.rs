@@ -33,6 +33,9 @@ use durable_schema_compiler::{
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Say where the verdict cache is, or why checks run without one
+    #[arg(short, long, global = true)]
+    verbose: bool,
 }
 
 #[derive(Subcommand)]
@@ -149,6 +152,10 @@ fn base() -> &'static Path {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.verbose && !matches!(cli.command, Command::New { .. }) {
+        // Once, before any check: an unusable cache is never an error.
+        eprintln!("{}", durable_schema_compiler::cache_place());
+    }
     match cli.command {
         Command::New { name, dir } => new::run(&name, &dir.dir),
         Command::Check {

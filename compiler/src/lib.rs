@@ -36,7 +36,8 @@
 //!   runtime's `Schema` value, built at run time);
 //! - the CLI (`durable-schema`): [`check_dir_locked`], [`schemas_at`]
 //!   ([`SchemaDump`], [`SchemaObject`]), the history lock ([`Lock`],
-//!   [`LockEntry`], [`render_lock`], [`LOCK_FILE`]), [`migration_name`].
+//!   [`LockEntry`], [`render_lock`], [`LOCK_FILE`]), [`migration_name`],
+//!   [`cache_place`] ([`CachePlace`], for `--verbose`).
 //!
 //! Everything else is private to the crate.
 //!
@@ -194,19 +195,24 @@ impl Plan {
 /// # The verdict cache
 ///
 /// A successful replay is cached, so an unchanged directory costs reading,
-/// normalizing and hashing its files instead of a replay (which grows with
-/// the history: seconds at a thousand migrations). The file rules, the
-/// drizzle journal and the lock are checked on every call, before the
-/// lookup; errors are never cached. The key is a SHA-256 over the
-/// compiler's version, source fingerprint and cache format, the SQLite
-/// version, the options
-/// (tracking table, locked mode), every migration's name and normalized
-/// text (and journal `when`), the lock file and the journal. Entries live in
-/// the directory named by the `DURABLE_SCHEMA_CACHE` environment variable
-/// (`DURABLE_SCHEMA_CACHE=off` turns the cache off), else in
-/// `durable-schema-cache` under [`std::env::temp_dir`]; one file per key,
-/// written atomically. An entry that is unreadable, corrupt, truncated, of
-/// another version or another key is ignored (the full check runs and
+/// normalizing, splitting and hashing its files instead of a replay (which
+/// grows with the history: seconds at a thousand migrations). The file
+/// rules, the drizzle journal and the lock are checked on every call,
+/// before the lookup; errors are never cached. The key is a SHA-256 over
+/// the compiler's version, source fingerprint and cache format, the SQLite
+/// version, the options (tracking table, locked mode), every migration's
+/// name and normalized text (and journal `when`), the lock file and the
+/// journal. Entries live in the directory named by the
+/// `DURABLE_SCHEMA_CACHE` environment variable (`DURABLE_SCHEMA_CACHE=off`
+/// turns the cache off), else in `durable-schema` under the user's cache
+/// directory; one file per key, written atomically, readable by the user
+/// only. A directory that another user could write (or steer through a
+/// symbolic link or a parent directory) is not used: the check then runs
+/// uncached (see [`cache_place`]). An entry is authenticated with a
+/// per-user secret, and what the files give (checksums, chain values,
+/// statements) is computed again on a hit, never read from the entry. An
+/// entry that is unreadable, corrupt, truncated, of another version,
+/// another key or another user is ignored (the full check runs and
 /// replaces it), and failing to write one is not an error.
 /// [`check_dir_cached_in`] takes the cache directory as an argument.
 ///
@@ -215,7 +221,7 @@ impl Plan {
 /// versions and texts are unchanged) replays only the new ones, with the
 /// same plan and the same diagnostics as a full replay.
 pub fn check_dir(base: &Path, dir: &str, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
-    check_dir_with(base, dir, options, false, cache::dir_from_env().as_deref())
+    check_dir_with(base, dir, options, false, cache::from_env().cache())
 }
 
 /// [`check_dir`] for release gates (`durable-schema check --locked`): every
@@ -225,19 +231,83 @@ pub fn check_dir_locked(
     dir: &str,
     options: &Options,
 ) -> Result<Plan, Vec<Diagnostic>> {
-    check_dir_with(base, dir, options, true, cache::dir_from_env().as_deref())
+    check_dir_with(base, dir, options, true, cache::from_env().cache())
 }
 
 /// [`check_dir`] with the verdict cache in `cache` instead of the one the
 /// environment names, or without a cache (`None`: always a full check, and
-/// nothing written). For benchmarks and tests.
+/// nothing written). The directory passes the same checks as the default
+/// one (else the check runs uncached). For benchmarks and tests.
 pub fn check_dir_cached_in(
     base: &Path,
     dir: &str,
     options: &Options,
     cache: Option<&Path>,
 ) -> Result<Plan, Vec<Diagnostic>> {
-    check_dir_with(base, dir, options, false, cache)
+    let cache = cache.map(cache::Cache::open);
+    check_dir_with(
+        base,
+        dir,
+        options,
+        false,
+        cache.as_ref().and_then(cache::Choice::cache),
+    )
+}
+
+/// Where the verdict cache of [`check_dir`] is, or why checks run without
+/// one: for the CLI's `--verbose`. Creates the directory and its secret
+/// when missing, as a check would.
+///
+/// ```
+/// let place = durable_schema_compiler::cache_place();
+/// println!("{place}"); // e.g. "cache: /home/me/.cache/durable-schema"
+/// ```
+pub fn cache_place() -> CachePlace {
+    match cache::from_env() {
+        cache::Choice::Off => CachePlace::Off,
+        cache::Choice::NoHome => CachePlace::NoHome,
+        cache::Choice::Unusable { dir, why } => CachePlace::Unusable { dir, why },
+        cache::Choice::Use(cache) => CachePlace::At(cache.dir().to_owned()),
+    }
+}
+
+/// Where the verdict cache is (see [`cache_place`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CachePlace {
+    /// In this directory.
+    At(std::path::PathBuf),
+    /// Turned off by `DURABLE_SCHEMA_CACHE=off`.
+    Off,
+    /// No cache: the user has no cache directory (no home directory).
+    NoHome,
+    /// No cache: the directory cannot be trusted or created.
+    Unusable {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// Why (names the offending path).
+        why: String,
+    },
+}
+
+impl std::fmt::Display for CachePlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::At(dir) => write!(f, "cache: {}", dir.display()),
+            Self::Off => write!(f, "cache: off (`{}=off`)", cache::ENV),
+            Self::NoHome => write!(
+                f,
+                "cache: none (no home directory; set `{}` to a private directory)",
+                cache::ENV
+            ),
+            Self::Unusable { dir, why } => write!(
+                f,
+                "cache: not used, checking without it: {why} (`{}`; use a directory only you can write, or set `{}`)",
+                dir.display(),
+                cache::ENV
+            ),
+        }
+    }
 }
 
 /// Whether `name` is a migration file name, `NNNN_description.sql` (the rule
@@ -259,7 +329,7 @@ fn check_dir_with(
     dir: &str,
     options: &Options,
     require_lock: bool,
-    cache: Option<&Path>,
+    cache: Option<&cache::Cache>,
 ) -> Result<Plan, Vec<Diagnostic>> {
     let Loaded {
         files,
@@ -281,7 +351,12 @@ fn check_dir_with(
         });
         let key = match cached {
             Some((_, _, Some((hit, baseline)))) => {
-                let migrations = hit.into_iter().zip(files).map(|(c, f)| c.with(f));
+                let sums = sums(&files);
+                let migrations = hit
+                    .into_iter()
+                    .zip(files)
+                    .zip(sums)
+                    .map(|((c, f), s)| c.with(f, s));
                 return Ok(Plan {
                     migrations: migrations.collect(),
                     lock,
@@ -308,6 +383,20 @@ fn check_dir_with(
     Err(errors)
 }
 
+/// Each file's checksum and chain value, computed from its text.
+fn sums(files: &[LoadedFile]) -> Vec<(String, String)> {
+    let mut previous = String::new();
+    files
+        .iter()
+        .map(|f| {
+            let sum = checksum(&f.source.text);
+            let link = chain(&previous, f.source.version, &sum);
+            previous.clone_from(&link);
+            (sum, link)
+        })
+        .collect()
+}
+
 /// Checks loaded files (see [`check_dir`]).
 fn check_files(files: Vec<LoadedFile>, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
     let replayer = Replayer::new(&options.table).map_err(|e| vec![Diagnostic::plain(e)])?;
@@ -330,18 +419,9 @@ fn check_files(files: Vec<LoadedFile>, options: &Options) -> Result<Plan, Vec<Di
 fn check_resuming(
     files: Vec<LoadedFile>,
     options: &Options,
-    cache: &Path,
+    cache: &cache::Cache,
 ) -> Result<Plan, Vec<Diagnostic>> {
-    let mut previous = String::new();
-    let sums: Vec<(String, String)> = files
-        .iter()
-        .map(|f| {
-            let sum = checksum(&f.source.text);
-            let link = chain(&previous, f.source.version, &sum);
-            previous.clone_from(&link);
-            (sum, link)
-        })
-        .collect();
+    let sums = sums(&files);
     let resumable = !files
         .iter()
         .any(|f| replay::reads_connection_history(&f.source.text));
@@ -356,7 +436,8 @@ fn check_resuming(
                 .prefix
                 .into_iter()
                 .zip(prefix)
-                .map(|(c, f)| c.with(f))
+                .zip(sums)
+                .map(|((c, f), s)| c.with(f, s))
                 .collect();
             let store = (!suffix.is_empty()).then_some(cache);
             return check_after(&replayer, prefix, suffix, options, store);
@@ -391,7 +472,7 @@ fn check_after(
     prefix: Vec<PlannedMigration>,
     files: Vec<LoadedFile>,
     options: &Options,
-    store_image: Option<&Path>,
+    store_image: Option<&cache::Cache>,
 ) -> Result<Plan, Vec<Diagnostic>> {
     let scripts: Vec<Script<'_>> = files.iter().map(LoadedFile::script).collect();
     let Outcome {

@@ -30,8 +30,32 @@ fn check(
     cache: Option<&Path>,
 ) -> (Result<Plan, Vec<Diagnostic>>, usize) {
     let before = RUNS.with(std::cell::Cell::get);
-    let result = check_dir_with(base, dir, options, locked, cache);
+    let cache = cache.map(Cache::open);
+    let result = check_dir_with(
+        base,
+        dir,
+        options,
+        locked,
+        cache.as_ref().and_then(Choice::cache),
+    );
     (result, RUNS.with(std::cell::Cell::get) - before)
+}
+
+/// The cache in `dir`, which must be usable.
+fn open(dir: &Path) -> Cache {
+    match Cache::open(dir) {
+        Choice::Use(cache) => cache,
+        other => panic!("{}: {other:?}", dir.display()),
+    }
+}
+
+/// An entry for `key` with `payload`, under `words` (the header before the
+/// tag), tagged with the secret of the cache in `signer`.
+fn signed(signer: &Path, words: &str, payload: &[u8]) -> Vec<u8> {
+    let tag = open(signer).tag(&[words.as_bytes(), payload]).unwrap();
+    let mut bytes = format!("{words} {tag}\n").into_bytes();
+    bytes.extend_from_slice(payload);
+    bytes
 }
 
 /// A full check without a cache, which must succeed.
@@ -50,10 +74,13 @@ fn cached(base: &Path, dir: &str, options: &Options, locked: bool, cache: &Path)
     (plan, runs == 0)
 }
 
-/// Every file in `cache`, entries and leftovers alike.
+/// Every file in `cache`, entries and leftovers alike, but its secret.
 fn files_in(cache: &Path) -> Vec<PathBuf> {
     match std::fs::read_dir(cache) {
-        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Ok(entries) => entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.ends_with("secret"))
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -367,12 +394,14 @@ fn an_untrustworthy_entry_is_ignored_and_overwritten() {
     let key = entry.file_stem().unwrap().to_str().unwrap().to_owned();
     let newline = good.iter().position(|&b| b == b'\n').unwrap();
     let payload = &good[newline + 1..];
+    // Tagged with this cache's own secret: only the other checks can
+    // refuse these.
     let with_header = |format: u32, key: &str, version: &str, payload: &[u8]| {
-        let mut bytes = header(format, key, payload)
-            .replacen(env!("CARGO_PKG_VERSION"), version, 1)
-            .into_bytes();
-        bytes.extend_from_slice(payload);
-        bytes
+        signed(
+            &cache.0,
+            &format!("{MAGIC} {format} {version} {key}"),
+            payload,
+        )
     };
     let flipped = |at: usize| {
         let mut bytes = good.clone();
@@ -390,10 +419,18 @@ fn an_untrustworthy_entry_is_ignored_and_overwritten() {
     );
     let other = std::fs::read(only_entry(&other_cache.0)).unwrap();
     let other_payload = &other[other.iter().position(|&b| b == b'\n').unwrap() + 1..];
-    // A payload whose first span no longer fits the text.
-    let mut parsed: Payload = serde_json::from_slice(payload).unwrap();
-    parsed.migrations[0].statements[0].1 = expected.migrations[0].source.text.len() + 1;
-    let wide = serde_json::to_string(&parsed).unwrap();
+    // The integrity hash the previous format used, which anyone can
+    // recompute over a payload of their own.
+    let sha = |payload: &[u8]| {
+        let mut bytes = format!(
+            "{} {}\n",
+            header_words(&key),
+            crate::hash::hex(&Sha256::digest(payload))
+        )
+        .into_bytes();
+        bytes.extend_from_slice(payload);
+        bytes
+    };
 
     let variants: Vec<(&str, Vec<u8>)> = vec![
         ("a payload byte flipped", flipped(good.len() - 3)),
@@ -420,9 +457,10 @@ fn an_untrustworthy_entry_is_ignored_and_overwritten() {
             "another directory's payload",
             with_header(FORMAT, &key, env!("CARGO_PKG_VERSION"), other_payload),
         ),
+        ("a SHA-256 instead of the tag", sha(payload)),
         (
-            "a span off the text",
-            with_header(FORMAT, &key, env!("CARGO_PKG_VERSION"), wide.as_bytes()),
+            "another user's tag",
+            signed(&other_cache.0, &header_words(&key), payload),
         ),
         (
             "JSON of another shape",
@@ -472,15 +510,17 @@ fn an_untrustworthy_entry_is_ignored_and_overwritten() {
 
 #[test]
 fn without_a_cache_nothing_is_written() {
+    use place::dir_for;
     assert_eq!(dir_for(Some("off".as_ref())), None);
     assert_eq!(dir_for(Some("OFF".as_ref())), None);
-    let default = std::env::temp_dir().join("durable-schema-cache");
+    let default = default_dir();
     assert_eq!(dir_for(None), Some(default.clone()));
     assert_eq!(dir_for(Some("".as_ref())), Some(default.clone()));
     assert_eq!(
         dir_for(Some("/somewhere/else".as_ref())),
-        Some(PathBuf::from("/somewhere/else"))
+        Some(Some(PathBuf::from("/somewhere/else")))
     );
+    let default = default.unwrap_or_default();
 
     // A directory no other test checks, so its key is its own.
     let unique = format!(
@@ -506,12 +546,12 @@ fn without_a_cache_nothing_is_written() {
     }
     assert_eq!(off.unwrap(), on.unwrap());
     assert!(
-        !entry_path(&default, &key).exists(),
+        !default.join(entry_name(&key)).exists(),
         "`off` wrote the default cache"
     );
     // (Other tests' checks may land in `chosen` while the variable names it.)
     assert!(
-        entry_path(&chosen.0, &key).is_file(),
+        chosen.0.join(entry_name(&key)).is_file(),
         "the named cache was not used"
     );
 
@@ -622,7 +662,8 @@ mod generated;
 /// The check through `cache`, with the number of migrations it replayed.
 fn resumed(base: &Path, dir: &str, cache: &Path) -> (Result<Plan, Vec<Diagnostic>>, usize) {
     let before = REPLAYED.with(std::cell::Cell::get);
-    let result = check_dir_with(base, dir, &Options::default(), false, Some(cache));
+    let cache = Cache::open(cache);
+    let result = check_dir_with(base, dir, &Options::default(), false, cache.cache());
     (result, REPLAYED.with(std::cell::Cell::get) - before)
 }
 
@@ -781,9 +822,30 @@ fn an_untrustworthy_image_is_ignored() {
             let length: usize = fields[5].parse().unwrap();
             let payload = &pristine[head_end + 1..head_end + 1 + length];
             let junk = vec![7u8; 4096];
-            let mut b = image_header(fields[3], payload, &junk).into_bytes();
+            let words = image_words(fields[3]);
+            let tag = open(&cache)
+                .tag(&[words.as_bytes(), payload, &junk])
+                .unwrap();
+            let mut b = format!("{words} {tag} {length}\n").into_bytes();
             b.extend_from_slice(payload);
             b.extend_from_slice(&junk);
+            b
+        }),
+        ("re-tagged with another user's secret", {
+            // The attacker's own image for this very key (the key needs
+            // only public inputs), tagged with their secret.
+            let head_end = pristine.iter().position(|&c| c == b'\n').unwrap();
+            let head = std::str::from_utf8(&pristine[..head_end]).unwrap();
+            let fields: Vec<&str> = head.split(' ').collect();
+            let length: usize = fields[5].parse().unwrap();
+            let body = &pristine[head_end + 1..];
+            let words = image_words(fields[3]);
+            let (payload, image) = body.split_at(length);
+            let tag = open(&other_cache)
+                .tag(&[words.as_bytes(), payload, image])
+                .unwrap();
+            let mut b = format!("{words} {tag} {length}\n").into_bytes();
+            b.extend_from_slice(body);
             b
         }),
     ];
