@@ -24,6 +24,9 @@ struct Fixed;
 #[durable_schema(dir = "tests/fixtures/testing/lost-parent")]
 struct LostParent;
 
+#[durable_schema(dir = "tests/fixtures/testing/seeded")]
+struct Seeded;
+
 fn count(db: &DurableObjectDb, sql: &str) -> i64 {
     db.query_row(sql, [], |r| r.get(0)).unwrap()
 }
@@ -319,6 +322,97 @@ fn wake_rolls_back_the_failing_migration_alone_and_keeps_the_earlier_ones() {
     assert_eq!(version(&db, &Fixed::SCHEMA), 4);
     assert_eq!(count(&db, "SELECT count(*) FROM users"), 1);
     assert!(Fixed::SCHEMA.wake(&db).report().is_noop());
+}
+
+/// The whole database as text: every schema object, then every table's
+/// rows by rowid. Reading it opens an event, which this ends.
+fn snapshot(db: &DurableObjectDb) -> Vec<String> {
+    let objects: Vec<(String, String)> = db
+        .query_rows(
+            "SELECT type, name FROM sqlite_master ORDER BY name",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let mut out = Vec::new();
+    for (kind, name) in objects {
+        out.push(format!("{kind} {name}"));
+        if kind != "table" {
+            continue;
+        }
+        let rows = db
+            .query_rows(
+                &format!("SELECT * FROM \"{name}\" ORDER BY rowid"),
+                [],
+                |r| {
+                    let values = (0..r.as_ref().column_count())
+                        .map(|i| r.get_ref(i).map(|v| format!("{v:?}")))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok(format!("  {}", values.join(", ")))
+                },
+            )
+            .unwrap();
+        out.extend(rows);
+    }
+    db.end_event().unwrap();
+    out
+}
+
+/// An object at version 1 of `Seeded` (its seed row and a user's row)
+/// whose tracking table records nothing: the executor's own table emptied,
+/// or a hand-rolled `(version, applied_at, description)` one.
+fn seeded_without_history(hand_rolled: bool) -> DurableObjectDb {
+    let db = testing::at_version(&Seeded::SCHEMA, 1);
+    db.exec("INSERT INTO users (name) VALUES ('ada')").unwrap();
+    if hand_rolled {
+        db.exec(
+            "DROP TABLE migrations; CREATE TABLE migrations (version INTEGER PRIMARY KEY, \
+             applied_at TEXT NOT NULL, description TEXT NOT NULL)",
+        )
+        .unwrap();
+    } else {
+        db.exec("DELETE FROM migrations").unwrap();
+    }
+    db.end_event().unwrap();
+    db
+}
+
+#[test]
+fn an_empty_hand_rolled_table_over_user_data_is_refused_like_our_own() {
+    let expected = MigrateError::EmptyHistory {
+        table: "migrations",
+        user_table: "users".into(),
+    };
+    for hand_rolled in [true, false] {
+        let db = seeded_without_history(hand_rolled);
+        let before = snapshot(&db);
+        assert_eq!(Seeded::SCHEMA.migrate(&db).unwrap_err(), expected);
+        // The constructor's hook: the same refusal on every wake-up, no
+        // failure record (nothing was attempted), and the event commits.
+        for _ in 0..2 {
+            let wake = Seeded::SCHEMA.wake(&db);
+            assert_eq!(wake.error(), Some(&expected), "hand-rolled {hand_rolled}");
+            assert!(wake.report().applied().is_empty());
+            db.end_event().unwrap();
+        }
+        // Not a seed row twice, not a column added: nothing written.
+        assert_eq!(snapshot(&db), before, "hand-rolled {hand_rolled}");
+        assert_eq!(count(&db, "SELECT count(*) FROM users"), 2);
+    }
+}
+
+#[test]
+fn an_empty_hand_rolled_table_over_an_empty_object_is_a_fresh_start() {
+    let db = DurableObjectDb::new();
+    db.exec("CREATE TABLE migrations (version INTEGER PRIMARY KEY, applied_at, description)")
+        .unwrap();
+    db.end_event().unwrap();
+    let wake = Seeded::SCHEMA.wake(&db);
+    assert!(wake.error().is_none(), "{:?}", wake.error());
+    assert_eq!(wake.report().applied().len(), 2);
+    db.end_event().unwrap();
+    assert_eq!(version(&db, &Seeded::SCHEMA), 2);
+    assert_eq!(count(&db, "SELECT count(*) FROM users"), 1, "seeded once");
 }
 
 #[test]

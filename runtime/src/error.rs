@@ -62,8 +62,9 @@ pub enum MigrateError {
         /// Seconds until the next attempt.
         retry_in_secs: u32,
     },
-    /// The tracking table is empty while the database holds user tables:
-    /// re-applying every migration to data they already shaped is refused.
+    /// The tracking table (the executor's or a hand-rolled one) is empty
+    /// while the database holds user tables: re-applying every migration to
+    /// data they already shaped is refused, and nothing is written.
     EmptyHistory {
         /// The tracking table.
         table: &'static str,

@@ -254,6 +254,29 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         })
     }
 
+    /// A tracking table that records nothing, ours or a hand-rolled one:
+    /// over an empty database everything is pending (returns the rows read
+    /// to find out); over user tables, with rows or not, running every
+    /// migration again would re-apply them to data they already shaped
+    /// (seed rows twice), so it is refused with
+    /// [`MigrateError::EmptyHistory`] before anything is written. One
+    /// decision for both shapes, so they cannot drift apart.
+    fn refuse_empty_history(&self) -> Result<u64, MigrateError> {
+        let table = self.table();
+        let params = [
+            Value::from(table),
+            Value::from(tracking::failure_table(table)),
+        ];
+        let user = self.query(tracking::USER_TABLES_QUERY, &params)?;
+        match user.rows().first().and_then(|r| text_of(r.first())) {
+            Some(found) => Err(MigrateError::EmptyHistory {
+                table,
+                user_table: found.to_owned(),
+            }),
+            None => Ok(user.rows_read()),
+        }
+    }
+
     fn gap(&self, missing: u32) -> MigrateError {
         MigrateError::Gap {
             table: self.table(),
@@ -266,22 +289,9 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
         let rows_read = rows.rows_read();
         let Some(row) = rows.rows().first() else {
             // Our table exists but is empty (someone deleted the rows, or
-            // created it by hand). Over an empty database everything is
-            // pending; over user tables that would re-apply migrations to
-            // data they already shaped, so it is refused.
-            let table = self.table();
-            let params = [
-                Value::from(table),
-                Value::from(tracking::failure_table(table)),
-            ];
-            let user = self.query(tracking::USER_TABLES_QUERY, &params)?;
-            if let Some(found) = user.rows().first().and_then(|r| text_of(r.first())) {
-                return Err(MigrateError::EmptyHistory {
-                    table,
-                    user_table: found.to_owned(),
-                });
-            }
-            return self.apply(0, Preamble::None, rows_read + user.rows_read(), None);
+            // created it by hand).
+            let read = self.refuse_empty_history()?;
+            return self.apply(0, Preamble::None, rows_read + read, None);
         };
         let version = self.version_of(row.first())?;
         // Known from here on, for the report of a run that fails early
@@ -436,7 +446,9 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
     /// known to the code, each with the description of the code's migration
     /// of that version (compared normalized: case, punctuation, a `NNNN_`
     /// prefix and a `.sql` suffix do not count). Anything else is refused
-    /// with the full list of mismatches, and nothing is written.
+    /// with the full list of mismatches, and nothing is written. An empty
+    /// table is adopted only over a database without user tables (see
+    /// [`Executor::refuse_empty_history`]).
     pub(crate) fn adoptable(&self) -> Result<(u32, u64), MigrateError> {
         let rows = self.query(&tracking::adoption_rows(self.table()), &[])?;
         let mut recorded = 0u32;
@@ -472,6 +484,9 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
                 table: self.table(),
                 mismatches,
             });
+        }
+        if recorded == 0 {
+            return Ok((0, rows.rows_read() + self.refuse_empty_history()?));
         }
         Ok((recorded, rows.rows_read()))
     }

@@ -13,9 +13,10 @@ impl Schema {
     /// anything.
     ///
     /// Reads the whole tracking table, so it is for tools and debug routes,
-    /// not for every wake-up. Fails only when the tracking table has a
-    /// foreign shape or the database errors; an edited history is reported
-    /// as [`SchemaState::Diverged`].
+    /// not for every wake-up. Fails when the tracking table has a foreign
+    /// shape, when it is a hand-rolled one a run would refuse to adopt (with
+    /// the run's error), or when the database errors; an edited history is
+    /// reported as [`SchemaState::Diverged`].
     ///
     /// # Example
     ///

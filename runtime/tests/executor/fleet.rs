@@ -393,6 +393,144 @@ fn an_emptied_tracking_table_over_user_tables_is_refused() {
     assert_eq!(schema.migrate(&fresh).unwrap().applied().len(), 2);
 }
 
+/// Idempotent DDL and seed rows, as hand-rolled migrators often write them:
+/// run again over live data, they succeed and insert the seeds again.
+const SEEDED: &[(&str, &str)] = &[
+    (
+        "0001_create_users.sql",
+        "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n\
+         INSERT INTO users (name) VALUES ('admin');\n",
+    ),
+    (
+        "0002_create_settings.sql",
+        "CREATE TABLE IF NOT EXISTS settings (key TEXT NOT NULL, value TEXT);\n\
+         INSERT INTO settings VALUES ('theme', 'dark');\n",
+    ),
+];
+
+/// Hand-rolled tracking tables the executor adopts (`version` the primary
+/// key, exactly these three columns in any order or case, any types and
+/// constraints), each empty.
+const LEGACY_SHAPES: &[&str] = &[
+    "CREATE TABLE migrations (version INTEGER PRIMARY KEY, \
+     applied_at TEXT NOT NULL, description TEXT NOT NULL)",
+    "CREATE TABLE migrations (version INTEGER PRIMARY KEY, applied_at, description)",
+    "CREATE TABLE Migrations (Description TEXT, VERSION INTEGER NOT NULL PRIMARY KEY, \
+     applied_at DATETIME DEFAULT CURRENT_TIMESTAMP)",
+    "CREATE TABLE migrations (version INTEGER, applied_at TEXT, description TEXT, \
+     PRIMARY KEY (version)) WITHOUT ROWID",
+];
+
+/// What the seeded schema's first version left, by a hand-rolled migrator
+/// whose tracking table (`tracking`) records nothing: `users` with its seed
+/// row and one of the user's, or `users` alone and empty.
+fn seeded_database(path: &std::path::Path, tracking: &str, rows: bool) -> Connection {
+    let conn = open(path);
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+    )
+    .unwrap();
+    if rows {
+        conn.execute_batch("INSERT INTO users (name) VALUES ('admin'), ('ada')")
+            .unwrap();
+    }
+    conn.execute_batch(tracking).unwrap();
+    conn
+}
+
+#[test]
+fn an_empty_hand_rolled_table_over_user_tables_is_refused_like_our_own() {
+    let dir = TempDir::new("empty-legacy");
+    let schema = schema(SEEDED);
+    let own = durable_schema_compiler::tracking::create_table("migrations");
+    for (i, shape) in LEGACY_SHAPES.iter().enumerate() {
+        // A user table holds the user's data whether or not it has rows
+        // yet: the own-shape table decides the same way.
+        for rows in [true, false] {
+            let label = format!("shape {i}, rows {rows}");
+            let path = dir.db(&format!("legacy-{i}-{rows}.db"));
+            let conn = seeded_database(&path, shape, rows);
+            let (before, content_before) = (dump(&conn), content(&conn, "migrations"));
+            let changes = conn.total_changes();
+            let bytes = std::fs::read(&path).unwrap();
+
+            let err = schema.migrate(&conn).unwrap_err();
+            assert_eq!(
+                err,
+                MigrateError::EmptyHistory {
+                    table: "migrations",
+                    user_table: "users".into()
+                },
+                "{label}"
+            );
+            assert_eq!(err.kind(), "empty_history");
+            // The executor's own table, emptied over the same data: the
+            // same error, to the byte of its JSON.
+            let mirror = seeded_database(&dir.db(&format!("own-{i}-{rows}.db")), &own, rows);
+            let own_err = schema.migrate(&mirror).unwrap_err();
+            assert_eq!(own_err, err, "{label}");
+            assert_eq!(own_err.to_json(), err.to_json(), "{label}");
+
+            // The wake-up hook: the same refusal, no failure record (as for
+            // our own table), so the next wake-up refuses again rather than
+            // deferring.
+            for _ in 0..2 {
+                let wake = schema.wake(&conn);
+                assert_eq!(wake.error(), Some(&err), "{label}");
+                assert!(wake.report().applied().is_empty(), "{label}");
+                let own_wake = schema.wake(&mirror);
+                assert_eq!(own_wake.error(), Some(&err), "{label}");
+            }
+            assert!(!has_table(&conn, "migrations_failure"), "{label}");
+            assert!(!has_table(&mirror, "migrations_failure"), "{label}");
+            // `status` reports what a run would do, without writing.
+            assert_eq!(schema.status(&conn).unwrap_err(), err, "{label}");
+
+            // Nothing applied, nothing written: not a seed row twice, not
+            // a column added to the table.
+            assert_eq!(dump(&conn), before, "{label}");
+            assert_eq!(content(&conn, "migrations"), content_before, "{label}");
+            assert_eq!(conn.total_changes(), changes, "{label}");
+            assert_eq!(std::fs::read(&path).unwrap(), bytes, "{label}");
+            assert_eq!(
+                conn.query_row("SELECT count(*) FROM migrations", [], |r| r
+                    .get::<_, i64>(0))
+                    .unwrap(),
+                0,
+                "{label}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_empty_hand_rolled_table_over_an_empty_database_is_a_fresh_start() {
+    let dir = TempDir::new("empty-legacy-fresh");
+    let schema = schema(SEEDED);
+    for (i, shape) in LEGACY_SHAPES.iter().enumerate() {
+        let conn = open(&dir.db(&format!("fresh-{i}.db")));
+        conn.execute_batch(shape).unwrap();
+
+        let report = schema.migrate(&conn).unwrap();
+
+        assert_eq!(report.applied().len(), 2, "shape {i}");
+        assert_eq!(
+            tracking(&conn, "migrations"),
+            expected_tracking(&schema, 2),
+            "shape {i}"
+        );
+        let users: Vec<String> = conn
+            .prepare("SELECT name FROM users")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(users, ["admin"], "shape {i}: seeded once");
+        assert!(schema.migrate(&conn).unwrap().is_noop(), "shape {i}");
+    }
+}
+
 #[test]
 fn a_failing_tracking_insert_is_not_blamed_on_another_migrator() {
     let dir = TempDir::new("insert-fails");
