@@ -20,6 +20,19 @@
 //!   `random()`, a date or time function (`datetime('now')`), or inserted
 //!   into a table whose column defaults to one (see
 //!   `replay::sandbox::NOT_REPRODUCIBLE`);
+//! - a migration read the connection's history: it called `changes()`,
+//!   `total_changes()` or `last_insert_rowid()`, or inserted into a table
+//!   whose column defaults to one (see `replay::sandbox::CONNECTION_HISTORY`).
+//!   The executor writes a migration's tracking row before its statements,
+//!   so on the chain `last_insert_rowid()` is the migration's version until
+//!   its first insert and `changes()` is 1 until its first write, while
+//!   `total_changes()` counts every write since workerd opened the
+//!   database; the replay, and a baseline's transaction, see other values;
+//! - a migration wrote rows while reading what lists the tables
+//!   (`sqlite_schema`, `pragma_table_list`), which on a Durable Object
+//!   holds workerd's own `_cf_` tables, absent from the replay (SQLite's
+//!   own reads of `sqlite_schema` for a `CREATE`, `ALTER` or `DROP` do not
+//!   count);
 //! - a virtual table holds rows (its module's shadow tables are its
 //!   business, not ours);
 //! - the chain leaves a broken foreign key (the replay's deferred checks

@@ -618,6 +618,8 @@ fn no_baseline_kind(note: &str) -> Option<&'static str> {
         Some("unreproducible function")
     } else if unreproducible && note.contains(" inserts into `") {
         Some("unreproducible default")
+    } else if unreproducible && note.contains(" writes rows that depend on `") {
+        Some("schema listing")
     } else if note.starts_with("the virtual table `") && note.ends_with("` holds rows") {
         Some("virtual table rows")
     } else if note.starts_with("the chain leaves a broken foreign key") {

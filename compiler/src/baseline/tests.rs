@@ -23,14 +23,25 @@ fn check(name: &str, files: &[&str]) -> (Scratch, Plan) {
 }
 
 /// A database configured like a Durable Object's (workerd's rules) with
-/// the tracking table, and `texts` run on it, each in a transaction.
-fn database<'a>(texts: impl IntoIterator<Item = Vec<&'a str>>) -> Connection {
+/// the tracking table, and `texts` run on it, each in a transaction after
+/// its tracking row when it has one (`(version, description, checksum,
+/// chain)`), as the executor runs a migration.
+fn database<'a>(
+    texts: impl IntoIterator<Item = (Option<(u32, &'a str, &'a str, &'a str)>, Vec<&'a str>)>,
+) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     let rules = crate::do_sqlite::configure(&conn, None).unwrap();
     conn.execute_batch(&tracking::create_table(tracking::DEFAULT_TABLE))
         .unwrap();
-    for statements in texts {
+    for (record, statements) in texts {
         rules.trusted(|| conn.execute_batch("BEGIN")).unwrap();
+        if let Some((version, description, checksum, chain)) = record {
+            conn.execute(
+                &tracking::insert(tracking::DEFAULT_TABLE),
+                rusqlite::params![version, description, checksum, chain],
+            )
+            .unwrap();
+        }
         for s in statements {
             conn.execute_batch(s).unwrap_or_else(|e| panic!("{s}: {e}"));
         }
@@ -39,19 +50,25 @@ fn database<'a>(texts: impl IntoIterator<Item = Vec<&'a str>>) -> Connection {
     conn
 }
 
-/// The chain applied migration by migration, each in a transaction.
+/// The chain applied as the executor applies it: migration by migration,
+/// each in a transaction that writes its tracking row first.
 fn chain(plan: &Plan) -> Connection {
-    database(
-        plan.migrations
-            .iter()
-            .map(|m| m.statements.iter().map(|s| s.sql(&m.source.text)).collect()),
-    )
+    database(plan.migrations.iter().map(|m| {
+        let record = (
+            m.source.version,
+            m.source.description.as_str(),
+            m.checksum.as_str(),
+            m.chain.as_str(),
+        );
+        let statements = m.statements.iter().map(|s| s.sql(&m.source.text)).collect();
+        (Some(record), statements)
+    }))
 }
 
 /// The plan's baseline applied in one transaction.
 fn baseline(plan: &Plan) -> Connection {
     let b = plan.baseline.as_ref().unwrap_or_else(|e| panic!("{e}"));
-    database([b.statements.iter().map(|s| s.sql(&b.sql)).collect()])
+    database([(None, b.statements.iter().map(|s| s.sql(&b.sql)).collect())])
 }
 
 fn dump(conn: &Connection) -> CanonicalDump {
@@ -353,4 +370,154 @@ fn replay_baseline_gives_the_baseline_check_dir_gives() {
         baseline,
         Err(NoBaseline::Because("the chain has errors".to_owned()))
     );
+}
+
+#[test]
+fn reads_of_connection_history_have_no_baseline_and_say_where() {
+    // The executor writes the tracking row first: through the chain
+    // `last_insert_rowid()` is the migration's version (1); the replay,
+    // which writes none, saw 0, and a baseline would have held that.
+    let (_dir, plan) = check(
+        "last-insert-rowid",
+        &["CREATE TABLE t (id INTEGER PRIMARY KEY, v);
+           INSERT INTO t (v) VALUES (last_insert_rowid());"],
+    );
+    assert_eq!(
+        note(&plan),
+        "m/0001_x.sql:2:12 calls `last_insert_rowid()`, which a build cannot reproduce"
+    );
+    let v: i64 = chain(&plan)
+        .query_row("SELECT v FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 1, "the tracking row's rowid");
+
+    let (_dir, plan) = check(
+        "changes",
+        &[
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v);",
+            "INSERT INTO t (v) SELECT changes() + 100 * total_changes();",
+        ],
+    );
+    assert_eq!(
+        note(&plan),
+        "m/0002_x.sql:1:1 calls `changes()`, which a build cannot reproduce"
+    );
+    let (_dir, plan) = check(
+        "total-changes",
+        &["CREATE TABLE t (v); INSERT INTO t (v) VALUES (total_changes());"],
+    );
+    assert!(
+        note(&plan).contains("calls `total_changes()`"),
+        "{}",
+        note(&plan)
+    );
+
+    // Through a column's default, which SQLite does not show the authorizer.
+    let (_dir, plan) = check(
+        "changes-default",
+        &[
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v DEFAULT (changes()));",
+            "INSERT INTO t (id) VALUES (1);",
+        ],
+    );
+    assert_eq!(
+        note(&plan),
+        "m/0002_x.sql:1:1 inserts into `t`, whose column `v` defaults to `changes`, which a build cannot reproduce"
+    );
+
+    // Through a trigger the migration fires.
+    let (_dir, plan) = check(
+        "history-trigger",
+        &["CREATE TABLE t (id INTEGER PRIMARY KEY);
+           CREATE TABLE log (at INTEGER);
+           CREATE TRIGGER t_log AFTER INSERT ON t BEGIN INSERT INTO log VALUES (last_insert_rowid()); END;",
+          "INSERT INTO t DEFAULT VALUES;"],
+    );
+    assert_eq!(
+        note(&plan),
+        "m/0002_x.sql:1:1 calls `last_insert_rowid()`, which a build cannot reproduce"
+    );
+}
+
+#[test]
+fn rows_copied_from_the_schema_have_no_baseline_and_say_where() {
+    // On a Durable Object `sqlite_schema` lists workerd's `_cf_` tables too,
+    // which the replay does not have.
+    for (name, text, listing, at) in [
+        (
+            "schema-insert",
+            "CREATE TABLE names (name TEXT);\nINSERT INTO names SELECT name FROM sqlite_schema;",
+            "sqlite_schema",
+            "2:1",
+        ),
+        (
+            "master-update",
+            "CREATE TABLE n (k INTEGER PRIMARY KEY, c INTEGER);\nINSERT INTO n (k) VALUES (1);\nUPDATE n SET c = (SELECT count(*) FROM sqlite_master);",
+            "sqlite_schema",
+            "3:1",
+        ),
+        (
+            "table-list",
+            "CREATE TABLE names (name TEXT);\nINSERT INTO names SELECT name FROM pragma_table_list;",
+            "pragma_table_list",
+            "2:1",
+        ),
+        (
+            "as-select",
+            "CREATE TABLE x (a);\nCREATE TABLE names AS SELECT name FROM sqlite_schema;",
+            "sqlite_schema",
+            "2:1",
+        ),
+        (
+            "through-a-view",
+            "CREATE VIEW objects AS SELECT name FROM sqlite_schema;\nCREATE TABLE n (c INTEGER);\nINSERT INTO n SELECT count(*) FROM objects;",
+            "sqlite_schema",
+            "3:1",
+        ),
+        (
+            "through-a-trigger",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY);\nCREATE TABLE n (c INTEGER);\nCREATE TRIGGER t_n AFTER INSERT ON t BEGIN INSERT INTO n SELECT count(*) FROM sqlite_schema; END;\nINSERT INTO t DEFAULT VALUES;",
+            "sqlite_schema",
+            "4:1",
+        ),
+    ] {
+        let (_dir, plan) = check(name, &[text]);
+        assert_eq!(
+            note(&plan),
+            format!("m/0001_x.sql:{at} writes rows that depend on `{listing}`, which a build cannot reproduce"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn chains_reading_the_schema_only_to_change_it_keep_their_baseline() {
+    // SQLite reads `sqlite_schema` itself for every `CREATE`, `ALTER` and
+    // `DROP`; a migration may read it without writing rows, and copy rows
+    // between its own tables.
+    let (_dir, plan) = check(
+        "ddl",
+        &[
+            "CREATE TABLE a (id INTEGER PRIMARY KEY, x TEXT);
+             CREATE INDEX a_x ON a (x);
+             INSERT INTO a (x) VALUES ('one'), ('two');
+             CREATE VIEW objects AS SELECT name FROM sqlite_schema;
+             CREATE TRIGGER a_touch AFTER UPDATE ON a BEGIN SELECT 1; END;
+             SELECT count(*) FROM sqlite_schema;
+             SELECT name FROM pragma_table_list;",
+            "ALTER TABLE a ADD COLUMN y INTEGER;
+             ALTER TABLE a RENAME COLUMN y TO z;
+             CREATE TABLE b AS SELECT id, x FROM a;
+             CREATE TABLE a_new (id INTEGER PRIMARY KEY, x TEXT, z INTEGER);
+             INSERT INTO a_new SELECT id, x, z FROM a;
+             DROP VIEW objects;
+             DROP TABLE a;
+             ALTER TABLE a_new RENAME TO a;
+             UPDATE a SET z = id * 2;
+             DELETE FROM b WHERE id = 1;",
+        ],
+    );
+    assert!(plan.baseline.is_ok(), "{:?}", plan.baseline);
+    assert!(plan.migrations.iter().all(|m| m.unreproducible.is_none()));
+    assert_eq!(dump(&chain(&plan)), dump(&baseline(&plan)));
 }
