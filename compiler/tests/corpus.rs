@@ -624,6 +624,8 @@ fn no_baseline_kind(note: &str) -> Option<&'static str> {
         Some("virtual table rows")
     } else if note.starts_with("the chain leaves a broken foreign key") {
         Some("broken foreign key")
+    } else if note.starts_with("a row of `") && note.ends_with("(`SQLITE_LIMIT_SQL_LENGTH`)") {
+        Some("row over the statement limit")
     } else if note.starts_with("the baseline would be ") {
         Some("size")
     } else if note.starts_with("the baseline does not give the chain's database: ")

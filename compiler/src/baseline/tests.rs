@@ -373,26 +373,62 @@ fn replay_baseline_gives_the_baseline_check_dir_gives() {
 }
 
 #[test]
-fn reads_of_connection_history_have_no_baseline_and_say_where() {
-    // The executor writes the tracking row first: through the chain
-    // `last_insert_rowid()` is the migration's version (1); the replay,
-    // which writes none, saw 0, and a baseline would have held that.
-    let (_dir, plan) = check(
-        "last-insert-rowid",
-        &["CREATE TABLE t (id INTEGER PRIMARY KEY, v);
-           INSERT INTO t (v) VALUES (last_insert_rowid());"],
-    );
-    assert_eq!(
-        note(&plan),
-        "m/0001_x.sql:2:12 calls `last_insert_rowid()`, which a build cannot reproduce"
-    );
-    let v: i64 = chain(&plan)
-        .query_row("SELECT v FROM t", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(v, 1, "the tracking row's rowid");
+fn connection_state_in_a_migration_is_the_executors_in_the_baseline_too() {
+    // The executor writes the tracking row first: `last_insert_rowid()` is
+    // the migration's version and `changes()` 1 until its own first write.
+    // The replay writes the same row first, so the baseline holds the
+    // chain's values.
+    for (name, files, expected) in [
+        (
+            "last-insert-rowid",
+            &[
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, v);
+                 INSERT INTO t (v) VALUES (last_insert_rowid());",
+                "INSERT INTO t (v) VALUES (last_insert_rowid()), (changes());
+                 INSERT INTO t (v) VALUES (last_insert_rowid() * 10 + changes());",
+            ][..],
+            &[1, 2, 1, 32][..],
+        ),
+        (
+            "changes-default",
+            &[
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, v DEFAULT (changes() * 10 + last_insert_rowid()));",
+                "INSERT INTO t (id) VALUES (1);",
+            ][..],
+            &[12][..],
+        ),
+        (
+            "history-trigger",
+            &[
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, v);
+                 CREATE TABLE log (id INTEGER PRIMARY KEY, v);
+                 CREATE TRIGGER t_log BEFORE INSERT ON log BEGIN INSERT INTO t (v) VALUES (last_insert_rowid()); END;",
+                "INSERT INTO log (id) VALUES (7);",
+            ][..],
+            &[2][..],
+        ),
+    ] {
+        let (_dir, plan) = check(name, files);
+        assert!(plan.baseline.is_ok(), "{name}: {:?}", plan.baseline);
+        let chain = chain(&plan);
+        let values: Vec<i64> = chain
+            .prepare("SELECT v FROM t ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(values, expected, "{name}");
+        assert_eq!(dump(&chain), dump(&baseline(&plan)), "{name}");
+    }
+}
 
+#[test]
+fn total_changes_has_no_baseline_and_says_where() {
+    // It counts every write since the database was opened: on a Durable
+    // Object, whatever the object did before in that process.
     let (_dir, plan) = check(
-        "changes",
+        "total-changes",
         &[
             "CREATE TABLE t (id INTEGER PRIMARY KEY, v);",
             "INSERT INTO t (v) SELECT changes() + 100 * total_changes();",
@@ -400,42 +436,29 @@ fn reads_of_connection_history_have_no_baseline_and_say_where() {
     );
     assert_eq!(
         note(&plan),
-        "m/0002_x.sql:1:1 calls `changes()`, which a build cannot reproduce"
+        "m/0002_x.sql:1:1 calls `total_changes()`, which a build cannot reproduce"
     );
     let (_dir, plan) = check(
-        "total-changes",
-        &["CREATE TABLE t (v); INSERT INTO t (v) VALUES (total_changes());"],
-    );
-    assert!(
-        note(&plan).contains("calls `total_changes()`"),
-        "{}",
-        note(&plan)
-    );
-
-    // Through a column's default, which SQLite does not show the authorizer.
-    let (_dir, plan) = check(
-        "changes-default",
+        "total-changes-default",
         &[
-            "CREATE TABLE t (id INTEGER PRIMARY KEY, v DEFAULT (changes()));",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v DEFAULT (total_changes()));",
             "INSERT INTO t (id) VALUES (1);",
         ],
     );
     assert_eq!(
         note(&plan),
-        "m/0002_x.sql:1:1 inserts into `t`, whose column `v` defaults to `changes`, which a build cannot reproduce"
+        "m/0002_x.sql:1:1 inserts into `t`, whose column `v` defaults to `total_changes`, which a build cannot reproduce"
     );
-
-    // Through a trigger the migration fires.
     let (_dir, plan) = check(
-        "history-trigger",
+        "total-changes-trigger",
         &["CREATE TABLE t (id INTEGER PRIMARY KEY);
-           CREATE TABLE log (at INTEGER);
-           CREATE TRIGGER t_log AFTER INSERT ON t BEGIN INSERT INTO log VALUES (last_insert_rowid()); END;",
+           CREATE TABLE log (n INTEGER);
+           CREATE TRIGGER t_log AFTER INSERT ON t BEGIN INSERT INTO log VALUES (total_changes()); END;",
           "INSERT INTO t DEFAULT VALUES;"],
     );
     assert_eq!(
         note(&plan),
-        "m/0002_x.sql:1:1 calls `last_insert_rowid()`, which a build cannot reproduce"
+        "m/0002_x.sql:1:1 calls `total_changes()`, which a build cannot reproduce"
     );
 }
 
@@ -520,4 +543,102 @@ fn chains_reading_the_schema_only_to_change_it_keep_their_baseline() {
     assert!(plan.baseline.is_ok(), "{:?}", plan.baseline);
     assert!(plan.migrations.iter().all(|m| m.unreproducible.is_none()));
     assert_eq!(dump(&chain(&plan)), dump(&baseline(&plan)));
+}
+
+#[test]
+fn many_small_rows_are_cut_by_the_virtual_machine_limit() {
+    // Four thousand rows of a few bytes fit one 64 KB statement, but its
+    // program passes workerd's `SQLITE_LIMIT_VDBE_OP` ("out of memory").
+    for (name, table, select) in [
+        (
+            "small-rows",
+            "CREATE TABLE seed (id INTEGER PRIMARY KEY, a, b)",
+            "SELECT i, i % 2, -1 FROM n",
+        ),
+        (
+            "small-rows-nul",
+            "CREATE TABLE seed (a, b TEXT, c)",
+            "SELECT i % 3, CAST(X'0061' AS TEXT), NULL FROM n",
+        ),
+        (
+            "small-rows-without-rowid",
+            "CREATE TABLE seed (k INTEGER PRIMARY KEY, v, w) WITHOUT ROWID",
+            "SELECT i, 0, 1 FROM n",
+        ),
+    ] {
+        let text = format!(
+            "{table};\nWITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000) INSERT INTO seed {select};"
+        );
+        let (_dir, plan) = check(name, &[&text]);
+        let b = plan
+            .baseline
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let inserts = b
+            .statements
+            .iter()
+            .filter(|s| s.sql(&b.sql).starts_with("INSERT"))
+            .count();
+        assert!(inserts >= 2, "{name}: {inserts}");
+        assert_eq!(dump(&chain(&plan)), dump(&baseline(&plan)), "{name}");
+    }
+}
+
+#[test]
+fn wide_rows_are_cut_by_the_statement_limit() {
+    // A hundred columns of 600 bytes: a row is 60 KB of SQL, alone in its
+    // statement; one 95 KB row fits the statement limit alone.
+    let columns: Vec<String> = (1..100).map(|i| format!("c{i} TEXT")).collect();
+    let values: Vec<&str> = vec!["printf('%.600c', 'w')"; 99];
+    let (_dir, plan) = check(
+        "wide-rows",
+        &[&format!(
+            "CREATE TABLE wide (id INTEGER PRIMARY KEY, {});
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12)
+             INSERT INTO wide SELECT i, {} FROM n;
+             CREATE TABLE big (id INTEGER PRIMARY KEY, body TEXT);
+             INSERT INTO big (body) VALUES (printf('%.95000c', 'b')), ('small');",
+            columns.join(", "),
+            values.join(", ")
+        )],
+    );
+    let b = plan.baseline.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let inserts: Vec<&str> = b
+        .statements
+        .iter()
+        .map(|s| s.sql(&b.sql))
+        .filter(|s| s.starts_with("INSERT"))
+        .collect();
+    assert_eq!(
+        inserts.len(),
+        14,
+        "a statement a wide row, and the long one alone"
+    );
+    assert!(inserts.iter().all(|s| s.len() <= 100_000));
+    assert_eq!(dump(&chain(&plan)), dump(&baseline(&plan)));
+
+    // A row longer than a statement may be cannot be written: the note
+    // names the limit.
+    let (_dir, plan) = check(
+        "too-wide-row",
+        &["CREATE TABLE big (id INTEGER PRIMARY KEY, body TEXT);
+           INSERT INTO big (body) VALUES (printf('%.120000c', 'b'));"],
+    );
+    assert_eq!(
+        note(&plan),
+        "a row of `big` is 117 KB of SQL, over a Durable Object's 100 KB per statement (`SQLITE_LIMIT_SQL_LENGTH`)"
+    );
+}
+
+#[test]
+fn a_limit_the_baseline_passes_is_named() {
+    for (message, limit) in [
+        ("out of memory", "`SQLITE_LIMIT_VDBE_OP`"),
+        ("statement too long", "`SQLITE_LIMIT_SQL_LENGTH`"),
+        ("string or blob too big", "`SQLITE_LIMIT_LENGTH`"),
+    ] {
+        let named = super::limit_named(message).unwrap_or_default();
+        assert!(named.ends_with(&format!("({limit})")), "{message}: {named}");
+    }
+    assert_eq!(super::limit_named("no such table: t"), None);
 }

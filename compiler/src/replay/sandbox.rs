@@ -128,15 +128,15 @@ pub(crate) const NOT_REPRODUCIBLE: &[&str] = &[
 ];
 
 /// Functions whose result comes from the connection's history, not the
-/// database: on a Durable Object the executor writes the migration's
-/// tracking row before its statements (so `last_insert_rowid()` is the
-/// migration's version and `changes()` is 1 until its first write), and
-/// `total_changes()` counts every write since workerd opened the database.
-/// The replay writes no tracking row and a baseline runs on another
-/// connection, so a migration that calls one while writing rows leaves data
-/// a baseline cannot hold. Lower case, as SQLite names functions to the
-/// authorizer.
-pub(crate) const CONNECTION_HISTORY: &[&str] = &["changes", "total_changes", "last_insert_rowid"];
+/// database, that the replay cannot mirror: `total_changes()` counts every
+/// write since workerd opened the database, whatever the object did before.
+/// (`last_insert_rowid()` and `changes()` are mirrored: the executor writes
+/// a migration's tracking row before its statements, so they are the
+/// migration's version and 1 until its own first write, and the replay
+/// writes the same row first; see [`Replayer::begin_migration`].) A
+/// migration that calls one while writing rows leaves data a baseline
+/// cannot hold. Lower case, as SQLite names functions to the authorizer.
+pub(crate) const CONNECTION_HISTORY: &[&str] = &["total_changes"];
 
 /// What lists the database's tables, workerd's own `_cf_` tables included
 /// on a Durable Object (which the replay does not have), as the authorizer
@@ -410,14 +410,30 @@ impl Replayer {
         self.as_trusted(|| query(&self.conn))
     }
 
-    /// Starts a migration: opens its transaction and forgets what the
-    /// previous one asked for.
-    pub(crate) fn begin_migration(&self) -> rusqlite::Result<()> {
+    /// Starts migration `version`: opens its transaction, forgets what the
+    /// previous one asked for, and writes its row in the tracking table
+    /// `tracking` first, as the executor does, so that the connection's
+    /// history is the same as on a real object: `last_insert_rowid()` is
+    /// `version` and `changes()` is 1 until the migration's own first write
+    /// (see [`CONNECTION_HISTORY`]).
+    pub(crate) fn begin_migration(&self, tracking: &str, version: u32) -> rusqlite::Result<()> {
         {
             let mut state = lock(&self.auth);
             state.foreign_keys_off = false;
             state.keys = KeyEffects::default();
         }
+        self.trusted("BEGIN")?;
+        self.as_trusted(|| {
+            self.conn.execute(
+                &durable_schema_runtime::tracking::insert(tracking),
+                rusqlite::params![version, "", "", ""],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Starts a transaction that is no migration (the baseline's).
+    pub(crate) fn begin(&self) -> rusqlite::Result<()> {
         self.trusted("BEGIN")
     }
 
