@@ -20,11 +20,31 @@
 //!   `random()`, a date or time function (`datetime('now')`), or inserted
 //!   into a table whose column defaults to one (see
 //!   `replay::sandbox::NOT_REPRODUCIBLE`);
+//! - a migration called `total_changes()`, or inserted into a table whose
+//!   column defaults to it: it counts every write since workerd opened the
+//!   database (see `replay::sandbox::CONNECTION_HISTORY`).
+//!   `last_insert_rowid()` and `changes()` are reproduced: the executor
+//!   writes a migration's tracking row before its statements, so they are
+//!   the migration's version and 1 until its own first write, and the
+//!   replay writes the same row first;
+//! - a migration wrote rows while reading what lists the tables
+//!   (`sqlite_schema`, `pragma_table_list`), which on a Durable Object
+//!   holds workerd's own `_cf_` tables, absent from the replay (SQLite's
+//!   own reads of `sqlite_schema` for a `CREATE`, `ALTER` or `DROP` do not
+//!   count);
 //! - a virtual table holds rows (its module's shadow tables are its
 //!   business, not ours);
 //! - the chain leaves a broken foreign key (the replay's deferred checks
 //!   would have refused most; this is the rest);
-//! - the baseline fails or differs when verified;
+//! - a row is longer, as SQL, than a Durable Object's statement limit;
+//! - the baseline fails or differs when verified (a statement that passes a
+//!   Durable Object's limit is named, with the limit).
+//!
+//! Rows go in by statements cut under a Durable Object's limits: a length
+//! (`BATCH_BYTES`, under `SQLITE_LIMIT_SQL_LENGTH`), and a program of at
+//! most half of `SQLITE_LIMIT_VDBE_OP` operations, measured for each table
+//! on the replay database (thousands of rows of a few bytes reach the
+//! second first).
 //! - it would be larger than both the migrations' text and [`MAX_BYTES`].
 
 mod canonical;
@@ -32,8 +52,9 @@ mod canonical;
 use rusqlite::types::Value;
 
 pub use canonical::CanonicalDump;
-use canonical::{quote, rowid_name, rows, select_columns, table_list};
+use canonical::{has_rowid_alias, quote, rowid_name, rows, select_columns, table_list};
 
+use crate::do_sqlite::{MAX_STATEMENT_BYTES, MAX_VDBE_OPS};
 use crate::replay::Replayer;
 use crate::split::PlannedStatement;
 use crate::tracking;
@@ -73,9 +94,64 @@ impl std::fmt::Display for NoBaseline {
     }
 }
 
-/// Statements of rows are cut at this many bytes: well under a Durable
-/// Object's 100 KB statement limit.
+/// Statements of rows are cut at this many bytes, unless one row alone is
+/// longer: under a Durable Object's 100 KB statement limit
+/// ([`MAX_STATEMENT_BYTES`], which no statement may pass).
 const BATCH_BYTES: usize = 64 * 1024;
+
+/// The virtual-machine operations a statement of rows may compile to: half
+/// of workerd's `SQLITE_LIMIT_VDBE_OP`, which SQLite compares with the size
+/// of the program's allocation, doubled as it grows (see
+/// [`MAX_VDBE_OPS`]); a program this long always fits.
+const BATCH_OPS: usize = MAX_VDBE_OPS as usize / 2;
+
+/// What a statement inserting rows into one table compiles to, measured on
+/// the replay database (whose limits and schema are the baseline's):
+/// `fixed` operations, plus `per_row` for each row of plain literals and
+/// `per_cast` more for each `CAST(X'…' AS TEXT)` (text holding a NUL).
+struct OpCost {
+    fixed: usize,
+    per_row: usize,
+    per_cast: usize,
+}
+
+impl OpCost {
+    /// Measures `head` (`INSERT INTO t (…) VALUES `) with `width` values a
+    /// row. SQLite compiles a row of one `VALUES` clause alone and two or
+    /// more as a co-routine, so the costs are the differences between two
+    /// and three rows.
+    fn measure(conn: &rusqlite::Connection, head: &str, width: usize) -> rusqlite::Result<Self> {
+        let ops = |value: &str, rows: usize| -> rusqlite::Result<usize> {
+            let row = format!("({})", vec![value; width].join(", "));
+            let sql = format!("EXPLAIN {head}{}", vec![row.as_str(); rows].join(", "));
+            let mut stmt = conn.prepare(&sql)?;
+            let mut rows = stmt.raw_query();
+            let mut count = 0;
+            while rows.next()?.is_some() {
+                count += 1;
+            }
+            Ok(count)
+        };
+        let cast = "CAST(X'00' AS TEXT)";
+        let (two, three) = (ops("NULL", 2)?, ops("NULL", 3)?);
+        let per_row = three.saturating_sub(two).max(1);
+        let per_cast_row = ops(cast, 3)?.saturating_sub(ops(cast, 2)?);
+        Ok(Self {
+            fixed: two.saturating_sub(2 * per_row),
+            per_row,
+            per_cast: per_cast_row.saturating_sub(per_row).div_ceil(width.max(1)),
+        })
+    }
+
+    /// The operations `row` adds to a statement.
+    fn of(&self, row: &[Value]) -> usize {
+        let casts = row
+            .iter()
+            .filter(|v| matches!(v, Value::Text(t) if t.contains('\0')))
+            .count();
+        self.per_row + casts * self.per_cast
+    }
+}
 
 /// `value` as an SQL literal that SQLite reads back as the same value.
 fn literal(value: &Value, out: &mut String) {
@@ -252,10 +328,8 @@ fn build(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Result<Sc
                 Err(e) => return Ok(Err(format!("cannot read the virtual table `{name}`: {e}"))),
             }
         }
-        if !insert_rows(conn, name, without_rowid, &mut script)? {
-            return Ok(Err(format!(
-                "the rowids of `{name}` cannot be written: `rowid`, `_rowid_` and `oid` are all column names"
-            )));
+        if let Err(why) = insert_rows(conn, name, without_rowid, &mut script)? {
+            return Ok(Err(why));
         }
     }
     // `sqlite_sequence` exists once an AUTOINCREMENT table was created.
@@ -289,14 +363,20 @@ fn build(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Result<Sc
     Ok(Ok(script))
 }
 
-/// Appends the inserts of `table`'s rows to `script`; `false` when its
-/// rowids cannot be named.
+/// Appends the inserts of `table`'s rows to `script`; `Ok(Err(why))` when
+/// they cannot be written.
+///
+/// Rows are cut into statements that stay under a Durable Object's limits
+/// on a statement's length ([`BATCH_BYTES`]) and on its program
+/// ([`BATCH_OPS`]): four thousand rows of a few bytes fit 64 KB, but their
+/// program passes workerd's `SQLITE_LIMIT_VDBE_OP`, and SQLite then says
+/// only "out of memory".
 fn insert_rows(
     conn: &rusqlite::Connection,
     table: &str,
     without_rowid: bool,
     script: &mut Script,
-) -> rusqlite::Result<bool> {
+) -> rusqlite::Result<Result<(), String>> {
     // Generated and hidden columns are computed, not written.
     let mut stmt =
         conn.prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 0 ORDER BY cid")?;
@@ -304,38 +384,83 @@ fn insert_rows(
         .query_map([table], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut names: Vec<String> = columns.iter().map(|c| quote(c)).collect();
-    if !without_rowid {
+    // An `INTEGER PRIMARY KEY` column writes the rowid itself.
+    if !without_rowid && !has_rowid_alias(conn, table)? {
         match rowid_name(&select_columns(conn, table)?) {
             Some(rowid) => names.insert(0, rowid.to_owned()),
-            None => return Ok(false),
+            None => {
+                return Ok(Err(format!(
+                    "the rowids of `{table}` cannot be written: `rowid`, `_rowid_` and `oid` are all column names"
+                )))
+            }
         }
     }
     let content = rows(conn, table, &names)?;
     if content.is_empty() {
-        return Ok(true);
+        return Ok(Ok(()));
     }
     let head = format!(
         "INSERT INTO {} ({}) VALUES ",
         quote(table),
         names.join(", ")
     );
+    let cost = OpCost::measure(conn, &head, names.len())?;
     let mut statement = String::new();
+    let mut ops = 0;
+    let mut tuple = String::new();
     for row in content {
-        if statement.len() >= BATCH_BYTES {
-            script.push(&std::mem::take(&mut statement));
-        }
-        statement.push_str(if statement.is_empty() { &head } else { ", " });
-        statement.push('(');
+        tuple.clear();
+        tuple.push('(');
         for (i, value) in row.iter().enumerate() {
             if i > 0 {
-                statement.push_str(", ");
+                tuple.push_str(", ");
             }
-            literal(value, &mut statement);
+            literal(value, &mut tuple);
         }
-        statement.push(')');
+        tuple.push(')');
+        if head.len() + tuple.len() > MAX_STATEMENT_BYTES {
+            return Ok(Err(format!(
+                "a row of `{table}` is {} KB of SQL, over a Durable Object's {} KB per statement (`SQLITE_LIMIT_SQL_LENGTH`)",
+                (head.len() + tuple.len()) / 1024,
+                MAX_STATEMENT_BYTES / 1000
+            )));
+        }
+        let row_ops = cost.of(&row);
+        let full = statement.len() + 2 + tuple.len() > BATCH_BYTES
+            || cost.fixed + ops + row_ops > BATCH_OPS;
+        if !statement.is_empty() && full {
+            script.push(&std::mem::take(&mut statement));
+            ops = 0;
+        }
+        statement.push_str(if statement.is_empty() { &head } else { ", " });
+        statement.push_str(&tuple);
+        ops += row_ops;
     }
     script.push(&statement);
-    Ok(true)
+    Ok(Ok(()))
+}
+
+/// The Durable Object limit SQLite's `message` for a statement of the
+/// baseline means, in words; `None` for any other error. workerd's
+/// `SQLITE_LIMIT_VDBE_OP` makes SQLite say only "out of memory".
+fn limit_named(message: &str) -> Option<String> {
+    let limit = if message.contains("out of memory") {
+        format!(
+            "more than a Durable Object's {},{:03} virtual-machine operations per statement (`SQLITE_LIMIT_VDBE_OP`)",
+            MAX_VDBE_OPS / 1000,
+            MAX_VDBE_OPS % 1000
+        )
+    } else if message.contains("statement too long") {
+        format!(
+            "over a Durable Object's {} KB per statement (`SQLITE_LIMIT_SQL_LENGTH`)",
+            MAX_STATEMENT_BYTES / 1000
+        )
+    } else if message.contains("string or blob too big") {
+        "over a Durable Object's 4 MB per value (`SQLITE_LIMIT_LENGTH`)".to_owned()
+    } else {
+        return None;
+    };
+    Some(limit)
 }
 
 /// Applies `baseline` to a fresh replay database, as the executor will on a
@@ -374,14 +499,20 @@ fn verify(replayer: &Replayer, baseline: &Baseline, table: &str) -> Result<(), S
 fn apply(baseline: &Baseline, table: &str) -> Result<Replayer, String> {
     let fresh = Replayer::new(table)?;
     fresh
-        .begin_migration()
+        .begin()
         .map_err(|e| format!("cannot verify the baseline: {e}"))?;
-    for s in &baseline.statements {
+    for (i, s) in baseline.statements.iter().enumerate() {
         if let Err(failure) = fresh.run(s.sql(&baseline.sql), |_| None) {
             let message = failure
                 .denial
                 .map_or_else(|| failure.error.to_string(), |d| d.message);
-            return Err(format!("the baseline fails: {message}"));
+            return Err(match limit_named(&message) {
+                Some(limit) => format!(
+                    "the baseline fails: statement {} is {limit}: {message}",
+                    i + 1
+                ),
+                None => format!("the baseline fails: {message}"),
+            });
         }
     }
     fresh

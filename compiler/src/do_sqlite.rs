@@ -35,6 +35,11 @@ pub use crate::rules::{Denial, Rule};
 pub const MAX_STATEMENT_BYTES: usize = 100_000;
 /// workerd's column limit (`SQLITE_LIMIT_COLUMN`).
 pub const MAX_COLUMNS: i32 = 100;
+/// workerd's limit on the virtual-machine operations of one statement
+/// (`SQLITE_LIMIT_VDBE_OP`). SQLite doubles the program's allocation as it
+/// grows and refuses an allocation over the limit with "out of memory", so
+/// a program of up to half of it always fits.
+pub const MAX_VDBE_OPS: i32 = 25_000;
 
 /// The message workerd throws for `BEGIN`, `COMMIT`, `ROLLBACK`,
 /// `SAVEPOINT` and `RELEASE` in `sql.exec` (from its authorizer, verbatim).
@@ -161,7 +166,7 @@ fn settings(conn: &Connection) -> rusqlite::Result<()> {
         (Limit::SQLITE_LIMIT_COLUMN, MAX_COLUMNS),
         (Limit::SQLITE_LIMIT_EXPR_DEPTH, 100),
         (Limit::SQLITE_LIMIT_COMPOUND_SELECT, 5),
-        (Limit::SQLITE_LIMIT_VDBE_OP, 25_000),
+        (Limit::SQLITE_LIMIT_VDBE_OP, MAX_VDBE_OPS),
         (Limit::SQLITE_LIMIT_FUNCTION_ARG, 127),
         (Limit::SQLITE_LIMIT_ATTACHED, 0),
         (Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 50),

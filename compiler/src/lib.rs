@@ -127,9 +127,11 @@ pub struct PlannedMigration {
     /// outermost commit, or never.
     pub foreign_key_checks: Vec<String>,
     /// The first thing the migration does that a build cannot reproduce (a
-    /// statement calling `random()` or `datetime('now')`, or inserting into
-    /// a table whose column defaults to one), as `path:line:column` and
-    /// what it does: the chain then has no [`Baseline`].
+    /// statement calling `random()`, `datetime('now')` or
+    /// `total_changes()`, inserting into a table whose column defaults to
+    /// one, or writing rows while reading `sqlite_schema`), as
+    /// `path:line:column` and what it does: the chain then has no
+    /// [`Baseline`].
     pub unreproducible: Option<String>,
 }
 

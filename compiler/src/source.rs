@@ -57,6 +57,7 @@ impl LoadedFile {
     pub(crate) fn script(&self) -> crate::replay::Script<'_> {
         crate::replay::Script {
             display_path: &self.source.display_path,
+            version: self.source.version,
             text: &self.source.text,
             statements: self.statements(),
         }

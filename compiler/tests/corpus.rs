@@ -618,10 +618,14 @@ fn no_baseline_kind(note: &str) -> Option<&'static str> {
         Some("unreproducible function")
     } else if unreproducible && note.contains(" inserts into `") {
         Some("unreproducible default")
+    } else if unreproducible && note.contains(" writes rows that depend on `") {
+        Some("schema listing")
     } else if note.starts_with("the virtual table `") && note.ends_with("` holds rows") {
         Some("virtual table rows")
     } else if note.starts_with("the chain leaves a broken foreign key") {
         Some("broken foreign key")
+    } else if note.starts_with("a row of `") && note.ends_with("(`SQLITE_LIMIT_SQL_LENGTH`)") {
+        Some("row over the statement limit")
     } else if note.starts_with("the baseline would be ") {
         Some("size")
     } else if note.starts_with("the baseline does not give the chain's database: ")

@@ -40,6 +40,37 @@ pub(crate) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Whether the rowid table `table` has a column that is its rowid (an
+/// `INTEGER PRIMARY KEY`, not `DESC`): its values are the rowids, so the
+/// rowid is not read or written besides, which would also count one column
+/// more than the table has (`SQLITE_LIMIT_COLUMN` at 100 columns). SQLite
+/// says which: it reads an alias with `Rowid` (or `IdxRowid`), any other
+/// column with `Column`.
+pub(crate) fn has_rowid_alias(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare("SELECT name, type FROM pragma_table_info(?1) WHERE pk > 0")?;
+    let keys: Vec<(String, String)> = stmt
+        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let [(name, kind)] = keys.as_slice() else {
+        return Ok(false);
+    };
+    if !kind.eq_ignore_ascii_case("integer") {
+        return Ok(false);
+    }
+    let mut stmt = conn.prepare(&format!(
+        "EXPLAIN SELECT {} FROM {}",
+        quote(name),
+        quote(table)
+    ))?;
+    let mut ops = stmt.query([])?;
+    while let Some(op) = ops.next()? {
+        if matches!(op.get_ref(1)?.as_str()?, "Rowid" | "IdxRowid") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// A name among `rowid`, `_rowid_` and `oid` that no column of `columns`
 /// shadows, to read and write a rowid table's rowid by; `None` when every
 /// one is a column's name.
@@ -143,7 +174,7 @@ impl CanonicalDump {
             }
             let names = select_columns(conn, &name)?;
             let mut columns: Vec<String> = names.iter().map(|c| quote(c)).collect();
-            if !without_rowid {
+            if !without_rowid && !has_rowid_alias(conn, &name)? {
                 // A rowid table whose every rowid alias is a column's name
                 // cannot show its rowids: compared by its columns alone.
                 if let Some(rowid) = rowid_name(&names) {

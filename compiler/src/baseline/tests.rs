@@ -23,14 +23,25 @@ fn check(name: &str, files: &[&str]) -> (Scratch, Plan) {
 }
 
 /// A database configured like a Durable Object's (workerd's rules) with
-/// the tracking table, and `texts` run on it, each in a transaction.
-fn database<'a>(texts: impl IntoIterator<Item = Vec<&'a str>>) -> Connection {
+/// the tracking table, and `texts` run on it, each in a transaction after
+/// its tracking row when it has one (`(version, description, checksum,
+/// chain)`), as the executor runs a migration.
+fn database<'a>(
+    texts: impl IntoIterator<Item = (Option<(u32, &'a str, &'a str, &'a str)>, Vec<&'a str>)>,
+) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     let rules = crate::do_sqlite::configure(&conn, None).unwrap();
     conn.execute_batch(&tracking::create_table(tracking::DEFAULT_TABLE))
         .unwrap();
-    for statements in texts {
+    for (record, statements) in texts {
         rules.trusted(|| conn.execute_batch("BEGIN")).unwrap();
+        if let Some((version, description, checksum, chain)) = record {
+            conn.execute(
+                &tracking::insert(tracking::DEFAULT_TABLE),
+                rusqlite::params![version, description, checksum, chain],
+            )
+            .unwrap();
+        }
         for s in statements {
             conn.execute_batch(s).unwrap_or_else(|e| panic!("{s}: {e}"));
         }
@@ -39,19 +50,25 @@ fn database<'a>(texts: impl IntoIterator<Item = Vec<&'a str>>) -> Connection {
     conn
 }
 
-/// The chain applied migration by migration, each in a transaction.
+/// The chain applied as the executor applies it: migration by migration,
+/// each in a transaction that writes its tracking row first.
 fn chain(plan: &Plan) -> Connection {
-    database(
-        plan.migrations
-            .iter()
-            .map(|m| m.statements.iter().map(|s| s.sql(&m.source.text)).collect()),
-    )
+    database(plan.migrations.iter().map(|m| {
+        let record = (
+            m.source.version,
+            m.source.description.as_str(),
+            m.checksum.as_str(),
+            m.chain.as_str(),
+        );
+        let statements = m.statements.iter().map(|s| s.sql(&m.source.text)).collect();
+        (Some(record), statements)
+    }))
 }
 
 /// The plan's baseline applied in one transaction.
 fn baseline(plan: &Plan) -> Connection {
     let b = plan.baseline.as_ref().unwrap_or_else(|e| panic!("{e}"));
-    database([b.statements.iter().map(|s| s.sql(&b.sql)).collect()])
+    database([(None, b.statements.iter().map(|s| s.sql(&b.sql)).collect())])
 }
 
 fn dump(conn: &Connection) -> CanonicalDump {
@@ -353,4 +370,275 @@ fn replay_baseline_gives_the_baseline_check_dir_gives() {
         baseline,
         Err(NoBaseline::Because("the chain has errors".to_owned()))
     );
+}
+
+#[test]
+fn connection_state_in_a_migration_is_the_executors_in_the_baseline_too() {
+    // The executor writes the tracking row first: `last_insert_rowid()` is
+    // the migration's version and `changes()` 1 until its own first write.
+    // The replay writes the same row first, so the baseline holds the
+    // chain's values.
+    for (name, files, expected) in [
+        (
+            "last-insert-rowid",
+            &[
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, v);
+                 INSERT INTO t (v) VALUES (last_insert_rowid());",
+                "INSERT INTO t (v) VALUES (last_insert_rowid()), (changes());
+                 INSERT INTO t (v) VALUES (last_insert_rowid() * 10 + changes());",
+            ][..],
+            &[1, 2, 1, 32][..],
+        ),
+        (
+            "changes-default",
+            &[
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, v DEFAULT (changes() * 10 + last_insert_rowid()));",
+                "INSERT INTO t (id) VALUES (1);",
+            ][..],
+            &[12][..],
+        ),
+        (
+            "history-trigger",
+            &[
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, v);
+                 CREATE TABLE log (id INTEGER PRIMARY KEY, v);
+                 CREATE TRIGGER t_log BEFORE INSERT ON log BEGIN INSERT INTO t (v) VALUES (last_insert_rowid()); END;",
+                "INSERT INTO log (id) VALUES (7);",
+            ][..],
+            &[2][..],
+        ),
+    ] {
+        let (_dir, plan) = check(name, files);
+        assert!(plan.baseline.is_ok(), "{name}: {:?}", plan.baseline);
+        let chain = chain(&plan);
+        let values: Vec<i64> = chain
+            .prepare("SELECT v FROM t ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(values, expected, "{name}");
+        assert_eq!(dump(&chain), dump(&baseline(&plan)), "{name}");
+    }
+}
+
+#[test]
+fn total_changes_has_no_baseline_and_says_where() {
+    // It counts every write since the database was opened: on a Durable
+    // Object, whatever the object did before in that process.
+    let (_dir, plan) = check(
+        "total-changes",
+        &[
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v);",
+            "INSERT INTO t (v) SELECT changes() + 100 * total_changes();",
+        ],
+    );
+    assert_eq!(
+        note(&plan),
+        "m/0002_x.sql:1:1 calls `total_changes()`, which a build cannot reproduce"
+    );
+    let (_dir, plan) = check(
+        "total-changes-default",
+        &[
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v DEFAULT (total_changes()));",
+            "INSERT INTO t (id) VALUES (1);",
+        ],
+    );
+    assert_eq!(
+        note(&plan),
+        "m/0002_x.sql:1:1 inserts into `t`, whose column `v` defaults to `total_changes`, which a build cannot reproduce"
+    );
+    let (_dir, plan) = check(
+        "total-changes-trigger",
+        &["CREATE TABLE t (id INTEGER PRIMARY KEY);
+           CREATE TABLE log (n INTEGER);
+           CREATE TRIGGER t_log AFTER INSERT ON t BEGIN INSERT INTO log VALUES (total_changes()); END;",
+          "INSERT INTO t DEFAULT VALUES;"],
+    );
+    assert_eq!(
+        note(&plan),
+        "m/0002_x.sql:1:1 calls `total_changes()`, which a build cannot reproduce"
+    );
+}
+
+#[test]
+fn rows_copied_from_the_schema_have_no_baseline_and_say_where() {
+    // On a Durable Object `sqlite_schema` lists workerd's `_cf_` tables too,
+    // which the replay does not have.
+    for (name, text, listing, at) in [
+        (
+            "schema-insert",
+            "CREATE TABLE names (name TEXT);\nINSERT INTO names SELECT name FROM sqlite_schema;",
+            "sqlite_schema",
+            "2:1",
+        ),
+        (
+            "master-update",
+            "CREATE TABLE n (k INTEGER PRIMARY KEY, c INTEGER);\nINSERT INTO n (k) VALUES (1);\nUPDATE n SET c = (SELECT count(*) FROM sqlite_master);",
+            "sqlite_schema",
+            "3:1",
+        ),
+        (
+            "table-list",
+            "CREATE TABLE names (name TEXT);\nINSERT INTO names SELECT name FROM pragma_table_list;",
+            "pragma_table_list",
+            "2:1",
+        ),
+        (
+            "as-select",
+            "CREATE TABLE x (a);\nCREATE TABLE names AS SELECT name FROM sqlite_schema;",
+            "sqlite_schema",
+            "2:1",
+        ),
+        (
+            "through-a-view",
+            "CREATE VIEW objects AS SELECT name FROM sqlite_schema;\nCREATE TABLE n (c INTEGER);\nINSERT INTO n SELECT count(*) FROM objects;",
+            "sqlite_schema",
+            "3:1",
+        ),
+        (
+            "through-a-trigger",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY);\nCREATE TABLE n (c INTEGER);\nCREATE TRIGGER t_n AFTER INSERT ON t BEGIN INSERT INTO n SELECT count(*) FROM sqlite_schema; END;\nINSERT INTO t DEFAULT VALUES;",
+            "sqlite_schema",
+            "4:1",
+        ),
+    ] {
+        let (_dir, plan) = check(name, &[text]);
+        assert_eq!(
+            note(&plan),
+            format!("m/0001_x.sql:{at} writes rows that depend on `{listing}`, which a build cannot reproduce"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn chains_reading_the_schema_only_to_change_it_keep_their_baseline() {
+    // SQLite reads `sqlite_schema` itself for every `CREATE`, `ALTER` and
+    // `DROP`; a migration may read it without writing rows, and copy rows
+    // between its own tables.
+    let (_dir, plan) = check(
+        "ddl",
+        &[
+            "CREATE TABLE a (id INTEGER PRIMARY KEY, x TEXT);
+             CREATE INDEX a_x ON a (x);
+             INSERT INTO a (x) VALUES ('one'), ('two');
+             CREATE VIEW objects AS SELECT name FROM sqlite_schema;
+             CREATE TRIGGER a_touch AFTER UPDATE ON a BEGIN SELECT 1; END;
+             SELECT count(*) FROM sqlite_schema;
+             SELECT name FROM pragma_table_list;",
+            "ALTER TABLE a ADD COLUMN y INTEGER;
+             ALTER TABLE a RENAME COLUMN y TO z;
+             CREATE TABLE b AS SELECT id, x FROM a;
+             CREATE TABLE a_new (id INTEGER PRIMARY KEY, x TEXT, z INTEGER);
+             INSERT INTO a_new SELECT id, x, z FROM a;
+             DROP VIEW objects;
+             DROP TABLE a;
+             ALTER TABLE a_new RENAME TO a;
+             UPDATE a SET z = id * 2;
+             DELETE FROM b WHERE id = 1;",
+        ],
+    );
+    assert!(plan.baseline.is_ok(), "{:?}", plan.baseline);
+    assert!(plan.migrations.iter().all(|m| m.unreproducible.is_none()));
+    assert_eq!(dump(&chain(&plan)), dump(&baseline(&plan)));
+}
+
+#[test]
+fn many_small_rows_are_cut_by_the_virtual_machine_limit() {
+    // Four thousand rows of a few bytes fit one 64 KB statement, but its
+    // program passes workerd's `SQLITE_LIMIT_VDBE_OP` ("out of memory").
+    for (name, table, select) in [
+        (
+            "small-rows",
+            "CREATE TABLE seed (id INTEGER PRIMARY KEY, a, b)",
+            "SELECT i, i % 2, -1 FROM n",
+        ),
+        (
+            "small-rows-nul",
+            "CREATE TABLE seed (a, b TEXT, c)",
+            "SELECT i % 3, CAST(X'0061' AS TEXT), NULL FROM n",
+        ),
+        (
+            "small-rows-without-rowid",
+            "CREATE TABLE seed (k INTEGER PRIMARY KEY, v, w) WITHOUT ROWID",
+            "SELECT i, 0, 1 FROM n",
+        ),
+    ] {
+        let text = format!(
+            "{table};\nWITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000) INSERT INTO seed {select};"
+        );
+        let (_dir, plan) = check(name, &[&text]);
+        let b = plan
+            .baseline
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let inserts = b
+            .statements
+            .iter()
+            .filter(|s| s.sql(&b.sql).starts_with("INSERT"))
+            .count();
+        assert!(inserts >= 2, "{name}: {inserts}");
+        assert_eq!(dump(&chain(&plan)), dump(&baseline(&plan)), "{name}");
+    }
+}
+
+#[test]
+fn wide_rows_are_cut_by_the_statement_limit() {
+    // A hundred columns of 600 bytes: a row is 60 KB of SQL, alone in its
+    // statement; one 95 KB row fits the statement limit alone.
+    let columns: Vec<String> = (1..100).map(|i| format!("c{i} TEXT")).collect();
+    let values: Vec<&str> = vec!["printf('%.600c', 'w')"; 99];
+    let (_dir, plan) = check(
+        "wide-rows",
+        &[&format!(
+            "CREATE TABLE wide (id INTEGER PRIMARY KEY, {});
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12)
+             INSERT INTO wide SELECT i, {} FROM n;
+             CREATE TABLE big (id INTEGER PRIMARY KEY, body TEXT);
+             INSERT INTO big (body) VALUES (printf('%.95000c', 'b')), ('small');",
+            columns.join(", "),
+            values.join(", ")
+        )],
+    );
+    let b = plan.baseline.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let inserts: Vec<&str> = b
+        .statements
+        .iter()
+        .map(|s| s.sql(&b.sql))
+        .filter(|s| s.starts_with("INSERT"))
+        .collect();
+    assert_eq!(
+        inserts.len(),
+        14,
+        "a statement a wide row, and the long one alone"
+    );
+    assert!(inserts.iter().all(|s| s.len() <= 100_000));
+    assert_eq!(dump(&chain(&plan)), dump(&baseline(&plan)));
+
+    // A row longer than a statement may be cannot be written: the note
+    // names the limit.
+    let (_dir, plan) = check(
+        "too-wide-row",
+        &["CREATE TABLE big (id INTEGER PRIMARY KEY, body TEXT);
+           INSERT INTO big (body) VALUES (printf('%.120000c', 'b'));"],
+    );
+    assert_eq!(
+        note(&plan),
+        "a row of `big` is 117 KB of SQL, over a Durable Object's 100 KB per statement (`SQLITE_LIMIT_SQL_LENGTH`)"
+    );
+}
+
+#[test]
+fn a_limit_the_baseline_passes_is_named() {
+    for (message, limit) in [
+        ("out of memory", "`SQLITE_LIMIT_VDBE_OP`"),
+        ("statement too long", "`SQLITE_LIMIT_SQL_LENGTH`"),
+        ("string or blob too big", "`SQLITE_LIMIT_LENGTH`"),
+    ] {
+        let named = super::limit_named(message).unwrap_or_default();
+        assert!(named.ends_with(&format!("({limit})")), "{message}: {named}");
+    }
+    assert_eq!(super::limit_named("no such table: t"), None);
 }

@@ -44,6 +44,9 @@ impl<'a> ReplaySource<'a> {
 pub(crate) struct Script<'a> {
     /// The path shown in messages, as the user wrote it.
     pub(crate) display_path: &'a str,
+    /// Its version: the replay writes its tracking row first, as the
+    /// executor does.
+    pub(crate) version: u32,
     /// The normalized text.
     pub(crate) text: &'a str,
     /// Its statements, as spans of `text`, in order.
@@ -172,8 +175,10 @@ fn replay_on(sources: &[ReplaySource<'_>], tracking: &str) -> (Outcome, Option<R
     let scripts: Vec<Script<'_>> = sources
         .iter()
         .zip(&spans)
-        .map(|(s, statements)| Script {
+        .zip(1..)
+        .map(|((s, statements), version)| Script {
             display_path: s.display_path,
+            version,
             text: s.text,
             statements,
         })
@@ -227,7 +232,7 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
         let mut done = Vec::with_capacity(source.statements.len());
         let mut not_reproducible = None;
         let mut ledger = Ledger::default();
-        if let Err(e) = replayer.begin_migration() {
+        if let Err(e) = replayer.begin_migration(tracking, source.version) {
             push(
                 Diagnostic::plain(format!("replay failed to begin: {e}")),
                 None,

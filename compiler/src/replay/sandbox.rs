@@ -88,6 +88,20 @@ struct AuthState {
     /// their defaults fill the columns the insert leaves out, and SQLite
     /// does not show the authorizer the functions a default calls.
     inserts: Vec<String>,
+    /// The schema listing the statement being run reads (its triggers' and
+    /// views' too; see [`SCHEMA_LISTINGS`]) before SQLite's own rewrite of
+    /// `sqlite_schema` begins, by its canonical name.
+    schema_read: Option<&'static str>,
+    /// The statement being run updated or deleted rows of `sqlite_schema`:
+    /// SQLite's own code for a `CREATE`, `ALTER` or `DROP`, whose reads of
+    /// the schema that follow copy nothing into rows.
+    schema_rewritten: bool,
+    /// The statement being run writes rows of a table of the user's
+    /// (directly, through a trigger, or as `CREATE TABLE … AS SELECT`).
+    writes_rows: bool,
+    /// The statement being run creates a table, and selects.
+    creates_table: bool,
+    selects: bool,
 }
 
 /// Functions whose result a build cannot reproduce on a Durable Object: the
@@ -113,14 +127,46 @@ pub(crate) const NOT_REPRODUCIBLE: &[&str] = &[
     "sqlite_source_id",
 ];
 
-/// The first function of [`NOT_REPRODUCIBLE`] that the SQL expression
-/// `expr` (a column's default) calls or names (`CURRENT_TIMESTAMP` is a
-/// keyword, not a call).
+/// Functions whose result comes from the connection's history, not the
+/// database, that the replay cannot mirror: `total_changes()` counts every
+/// write since workerd opened the database, whatever the object did before.
+/// (`last_insert_rowid()` and `changes()` are mirrored: the executor writes
+/// a migration's tracking row before its statements, so they are the
+/// migration's version and 1 until its own first write, and the replay
+/// writes the same row first; see [`Replayer::begin_migration`].) A
+/// migration that calls one while writing rows leaves data a baseline
+/// cannot hold. Lower case, as SQLite names functions to the authorizer.
+pub(crate) const CONNECTION_HISTORY: &[&str] = &["total_changes"];
+
+/// What lists the database's tables, workerd's own `_cf_` tables included
+/// on a Durable Object (which the replay does not have), as the authorizer
+/// names it when a statement reads it, and the name to show for it.
+const SCHEMA_LISTINGS: &[(&str, &str)] = &[
+    ("sqlite_master", "sqlite_schema"),
+    ("sqlite_schema", "sqlite_schema"),
+    ("sqlite_temp_master", "sqlite_temp_schema"),
+    ("sqlite_temp_schema", "sqlite_temp_schema"),
+    ("pragma_table_list", "pragma_table_list"),
+];
+
+/// Whether a call of `function` (lower case) leaves rows a build cannot
+/// reproduce: [`NOT_REPRODUCIBLE`] and [`CONNECTION_HISTORY`].
+fn unreproducible_function(function: &str) -> Option<&'static str> {
+    NOT_REPRODUCIBLE
+        .iter()
+        .chain(CONNECTION_HISTORY)
+        .find(|f| **f == function)
+        .copied()
+}
+
+/// The first function of [`NOT_REPRODUCIBLE`] or [`CONNECTION_HISTORY`]
+/// that the SQL expression `expr` (a column's default) calls or names
+/// (`CURRENT_TIMESTAMP` is a keyword, not a call).
 pub(crate) fn unreproducible_in(expr: &str) -> Option<&'static str> {
     let lower = expr.to_ascii_lowercase();
     lower
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .find_map(|word| NOT_REPRODUCIBLE.iter().find(|f| **f == word).copied())
+        .find_map(unreproducible_function)
 }
 
 /// What a migration did that can leave a foreign-key violation SQLite
@@ -202,17 +248,27 @@ impl Replayer {
             match ctx.action {
                 AuthAction::Function { function_name } => {
                     let name = function_name.to_ascii_lowercase();
-                    if NOT_REPRODUCIBLE.contains(&name.as_str())
+                    if unreproducible_function(&name).is_some()
                         && !state.unreproducible.contains(&name)
                     {
                         state.unreproducible.push(name);
                     }
                 }
+                AuthAction::Read { table_name, .. } if !state.schema_rewritten => {
+                    if let Some((_, shown)) = SCHEMA_LISTINGS
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(table_name))
+                    {
+                        state.schema_read.get_or_insert(shown);
+                    }
+                }
+                AuthAction::Select => state.selects = true,
                 AuthAction::Insert { table_name } => {
                     state.keys.touch(table_name);
                     // Not SQLite's own tables (`CREATE` inserts into
                     // `sqlite_master`): they have no defaults.
                     let internal = tracking::reserved_prefix(table_name).is_some();
+                    state.writes_rows |= !internal;
                     if !internal
                         && !state
                             .inserts
@@ -231,9 +287,21 @@ impl Replayer {
                     state.keys.touch(table_name);
                     state.keys.reshaped = true;
                 }
-                AuthAction::Update { table_name, .. }
-                | AuthAction::Delete { table_name }
-                | AuthAction::CreateTable { table_name } => state.keys.touch(table_name),
+                AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name } => {
+                    state.keys.touch(table_name);
+                    if tracking::reserved_prefix(table_name).is_none() {
+                        state.writes_rows = true;
+                    } else if SCHEMA_LISTINGS
+                        .iter()
+                        .any(|(n, _)| n.eq_ignore_ascii_case(table_name))
+                    {
+                        state.schema_rewritten = true;
+                    }
+                }
+                AuthAction::CreateTable { table_name } => {
+                    state.keys.touch(table_name);
+                    state.creates_table = true;
+                }
                 AuthAction::Pragma {
                     pragma_name: "defer_foreign_keys",
                     pragma_value: Some(value),
@@ -342,14 +410,30 @@ impl Replayer {
         self.as_trusted(|| query(&self.conn))
     }
 
-    /// Starts a migration: opens its transaction and forgets what the
-    /// previous one asked for.
-    pub(crate) fn begin_migration(&self) -> rusqlite::Result<()> {
+    /// Starts migration `version`: opens its transaction, forgets what the
+    /// previous one asked for, and writes its row in the tracking table
+    /// `tracking` first, as the executor does, so that the connection's
+    /// history is the same as on a real object: `last_insert_rowid()` is
+    /// `version` and `changes()` is 1 until the migration's own first write
+    /// (see [`CONNECTION_HISTORY`]).
+    pub(crate) fn begin_migration(&self, tracking: &str, version: u32) -> rusqlite::Result<()> {
         {
             let mut state = lock(&self.auth);
             state.foreign_keys_off = false;
             state.keys = KeyEffects::default();
         }
+        self.trusted("BEGIN")?;
+        self.as_trusted(|| {
+            self.conn.execute(
+                &durable_schema_runtime::tracking::insert(tracking),
+                rusqlite::params![version, "", "", ""],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Starts a transaction that is no migration (the baseline's).
+    pub(crate) fn begin(&self) -> rusqlite::Result<()> {
         self.trusted("BEGIN")
     }
 
@@ -370,19 +454,32 @@ impl Replayer {
     }
 
     /// What the statement just run, `sql`, did that a build cannot
-    /// reproduce, in words: the first function of [`NOT_REPRODUCIBLE`] it
-    /// (or a trigger it fired) calls, or an insert into a table whose column
-    /// defaults to one, unless the statement itself names that column (or
-    /// every column) for that table. Coarse on purpose: `date('2020-01-01')`
-    /// counts, and so does a trigger's insert; the cost of a false positive
-    /// is only that new objects run the whole chain.
+    /// reproduce, in words: the first function of [`NOT_REPRODUCIBLE`] or
+    /// [`CONNECTION_HISTORY`] it (or a trigger it fired) calls; rows it
+    /// writes (or creates with `CREATE TABLE … AS SELECT`) while it reads
+    /// what lists the tables ([`SCHEMA_LISTINGS`]), which on a Durable
+    /// Object holds workerd's `_cf_` tables too (SQLite's own reads of
+    /// `sqlite_schema` for a `CREATE`, `ALTER` or `DROP` copy nothing into
+    /// rows and do not count); or an insert into a table whose column
+    /// defaults to one of those functions, unless the statement itself names
+    /// that column (or every column) for that table. Coarse on purpose:
+    /// `date('2020-01-01')` counts, and so does a trigger's insert; the cost
+    /// of a false positive is only that new objects run the whole chain.
     pub(crate) fn unreproducible(&self, sql: &str) -> Option<String> {
-        let (functions, inserts) = {
+        let (functions, inserts, listing) = {
             let state = lock(&self.auth);
-            (state.unreproducible.clone(), state.inserts.clone())
+            let copies = state.writes_rows || (state.creates_table && state.selects);
+            (
+                state.unreproducible.clone(),
+                state.inserts.clone(),
+                state.schema_read.filter(|_| copies),
+            )
         };
         if let Some(function) = functions.first() {
             return Some(format!("calls `{function}()`"));
+        }
+        if let Some(listing) = listing {
+            return Some(format!("writes rows that depend on `{listing}`"));
         }
         inserts.iter().find_map(|table| {
             let defaults: Vec<(String, String)> = self
@@ -439,6 +536,11 @@ impl Replayer {
             state.drops.clear();
             state.unreproducible.clear();
             state.inserts.clear();
+            state.schema_read = None;
+            state.schema_rewritten = false;
+            state.writes_rows = false;
+            state.creates_table = false;
+            state.selects = false;
         }
         self.progress.store(0, Ordering::Relaxed);
         #[cfg(test)]

@@ -177,3 +177,35 @@ fn the_log_line_says_the_baseline_ran() {
     assert!(line.contains("\"path\":\"baseline\""), "{line}");
     assert!(!line.contains("baseline_error"), "{line}");
 }
+
+#[test]
+fn a_migration_sees_its_own_tracking_row_as_the_last_write() {
+    // The executor writes a migration's tracking row before its statements
+    // (`runtime/src/migrate.rs`): until the migration's own first write,
+    // `last_insert_rowid()` is its version and `changes()` is 1, whatever
+    // the migrations before it wrote. The compiler gives such a chain no
+    // baseline (the replay writes no tracking row).
+    let files: &[(&str, &str)] = &[
+        (
+            "0001_t.sql",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER);\n\
+             INSERT INTO t (a, b) VALUES (10, 10), (11, 11), (12, 12);\n",
+        ),
+        (
+            "0002_seed.sql",
+            "INSERT INTO t (a, b) VALUES (last_insert_rowid(), changes());\n\
+             INSERT INTO t (a, b) VALUES (last_insert_rowid(), changes());\n",
+        ),
+    ];
+    let dir = TempDir::new("baseline-connection-state");
+    let conn = fresh(&dir, "t.db");
+    assert_eq!(schema(files).migrate(&conn).unwrap().to_version(), 2);
+    let rows: Vec<(i64, i64)> = conn
+        .prepare("SELECT a, b FROM t WHERE id > 3 ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, [(2, 1), (4, 1)]);
+}
