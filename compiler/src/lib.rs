@@ -74,13 +74,15 @@ use std::path::Path;
 pub use baseline::{Baseline, CanonicalDump, NoBaseline};
 pub use diagnostic::Diagnostic;
 pub use hash::{chain, checksum};
-pub use lock::{render_lock, Lock, LockEntry, LOCK_FILE};
+pub use lock::{render_drizzle_lock, render_lock, Lock, LockEntry, LOCK_FILE};
 pub use replaced::{ChainLink, MAX_LINKS};
 pub use replay::{replay, replay_baseline, Finding, ReplaySource};
 pub use rules::Rule;
 pub use runtime_schema::{pack_migrations, runtime_schema};
 pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
-pub use source::{normalize_text, SourceFile};
+pub use source::{
+    directory_problem, normalize_text, read_source, DirSetting, SourceFile, MAX_FILE_BYTES,
+};
 pub use split::{encode_spans, spans, split_statements, PlannedStatement, SplitStatement};
 
 use replay::{Outcome, Replayer, Script};
