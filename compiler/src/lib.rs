@@ -36,7 +36,10 @@
 //!   runtime's `Schema` value, built at run time);
 //! - the CLI (`durable-schema`): [`check_dir_locked`], [`schemas_at`]
 //!   ([`SchemaDump`], [`SchemaObject`]), the history lock ([`Lock`],
-//!   [`LockEntry`], [`render_lock`], [`LOCK_FILE`]), [`migration_name`].
+//!   [`LockEntry`], [`render_lock`], [`render_drizzle_lock`],
+//!   [`LOCK_FILE`]), [`migration_name`], its own wording of a bad `--dir`
+//!   ([`directory_problem`], [`DirSetting`]), the read bound it shares with
+//!   the build ([`MAX_FILE_BYTES`], [`read_source`]).
 //!
 //! Everything else is private to the crate.
 //!

@@ -104,9 +104,10 @@ pub(crate) fn read_regular(path: &Path) -> Result<Vec<u8>, Unreadable> {
     Ok(bytes)
 }
 
-/// [`read_regular`] for callers outside the compiler (the CLI quoting a
-/// source line): the bytes of a regular file of at most [`MAX_FILE_BYTES`],
-/// or `None`.
+/// The bytes of the file at `path` as the check reads them, for callers
+/// outside the compiler (the CLI quoting a source line): `None` unless it
+/// is a regular file (symlinks followed) of at most [`MAX_FILE_BYTES`].
+/// Never opens a FIFO or a device, and never reads past the bound.
 pub fn read_source(path: &Path) -> Option<Vec<u8>> {
     read_regular(path).ok()
 }
