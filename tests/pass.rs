@@ -552,3 +552,44 @@ fn embedded_head_query_matches_the_executor() {
     assert!(schema.migrate(&conn).unwrap().is_noop());
     assert!(by_hand.migrate(&conn).unwrap().is_noop());
 }
+
+/// A drizzle-kit directory with the lock `durable-schema lock --dir` wrote
+/// (versions `idx` + 1, drizzle-kit's names): the build takes it, like
+/// `check --locked` does.
+#[durable_schema(dir = "tests/fixtures/pass/drizzle-locked")]
+struct DrizzleLocked;
+
+#[test]
+fn a_drizzle_directory_with_its_lock() {
+    assert_eq!(DrizzleLocked::CURRENT_SCHEMA_VERSION, 2);
+    let plan = durable_schema_compiler::check_dir_locked(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        "tests/fixtures/pass/drizzle-locked",
+        &durable_schema_compiler::Options::default(),
+    )
+    .unwrap();
+    let locked: Vec<(u32, &str)> = plan
+        .lock
+        .as_ref()
+        .unwrap()
+        .entries
+        .iter()
+        .map(|e| (e.version, e.name.as_str()))
+        .collect();
+    assert_eq!(
+        locked,
+        [
+            (1, "0000_create_messages.sql"),
+            (2, "0001_index_by_author.sql")
+        ]
+    );
+    let names: Vec<&str> = DrizzleLocked::SCHEMA
+        .migrations()
+        .iter()
+        .map(|m| m.name())
+        .collect();
+    assert_eq!(
+        names,
+        ["0000_create_messages.sql", "0001_index_by_author.sql"]
+    );
+}

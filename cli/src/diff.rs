@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use durable_schema_compiler::{schemas_at, Options, SchemaDump, SchemaObject};
 
-use crate::{base, head, report, term};
+use crate::{base, directory, head, report, term};
 
 /// One object that differs.
 #[derive(Debug, PartialEq, Eq)]
@@ -97,6 +97,9 @@ fn render(dir: &str, from: &SchemaDump, to: &SchemaDump) -> String {
 }
 
 pub(crate) fn run(dir: &str, a: u32, b: Option<u32>, options: &Options) -> ExitCode {
+    if let Err(problem) = directory(dir) {
+        return report(&problem);
+    }
     let b = b.unwrap_or_else(|| head(dir));
     match schemas_at(base(), dir, options, &[a, b]) {
         Ok(dumps) => match dumps.as_slice() {

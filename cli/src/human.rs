@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
-use durable_schema_compiler::{normalize_text, Diagnostic};
+use durable_schema_compiler::{normalize_text, read_source, Diagnostic};
 
 use crate::{base, term};
 
@@ -62,7 +62,9 @@ impl Sources<'_> {
     fn line(&mut self, file: &str, line: u32) -> Option<String> {
         let base = self.base;
         let text = self.texts.entry(file.to_owned()).or_insert_with(|| {
-            let bytes = std::fs::read(base.join(file)).ok()?;
+            // The compiler's bounded reader: a file that changed into a
+            // FIFO or a huge one since the check is not quoted.
+            let bytes = read_source(&base.join(file))?;
             Some(normalize_text(&String::from_utf8_lossy(&bytes)))
         });
         let index = usize::try_from(line).ok()?.checked_sub(1)?;

@@ -17,8 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use durable_schema_compiler::{
-    check_dir, check_dir_locked, render_lock, schemas_at, tracking, Diagnostic, LockEntry, Options,
-    Plan, LOCK_FILE,
+    check_dir, check_dir_locked, directory_problem, render_drizzle_lock, render_lock, schemas_at,
+    tracking, Diagnostic, DirSetting, LockEntry, Options, Plan, LOCK_FILE,
 };
 
 /// Create, check, lock and inspect the SQL migrations of a Cloudflare
@@ -109,8 +109,18 @@ enum Command {
 #[derive(Args)]
 struct DirArg {
     /// The migrations directory, relative to the current directory
-    #[arg(long, default_value = "migrations", value_name = "DIR")]
+    #[arg(long, default_value = "migrations", value_name = "DIR", value_parser = dir_name)]
     dir: String,
+}
+
+/// `--dir` as given, unless it is empty (which would name the current
+/// directory by accident, and make paths like `/0001_init.sql`).
+fn dir_name(dir: &str) -> Result<String, String> {
+    if dir.trim().is_empty() {
+        Err("the directory is empty: give the migrations directory, e.g. `migrations`, or `.` for the current one".to_owned())
+    } else {
+        Ok(dir.to_owned())
+    }
 }
 
 #[derive(Args)]
@@ -145,6 +155,23 @@ enum Format {
 
 /// Paths are resolved against the current directory and shown as given.
 const BASE: &str = ".";
+
+/// How the CLI resolves `--dir`, for the messages about a directory that
+/// is missing or is not one (the build's say "the crate root").
+const DIR_SETTING: DirSetting = DirSetting {
+    resolved_against: "the current directory",
+    setting: "`--dir`",
+};
+
+/// Whether `dir` is a directory the commands can read: the problem, in the
+/// CLI's words, if not. Asked before the compiler, which words the same
+/// problem for the build.
+fn directory(dir: &str) -> Result<(), Vec<Diagnostic>> {
+    match directory_problem(base(), dir, &DIR_SETTING) {
+        Some(problem) => Err(vec![problem]),
+        None => Ok(()),
+    }
+}
 
 fn base() -> &'static Path {
     Path::new(BASE)
@@ -185,6 +212,7 @@ fn report(errors: &[Diagnostic]) -> ExitCode {
 
 /// The check, as the build runs it, with progress on a terminal.
 fn checked(dir: &str, options: &Options, locked: bool) -> Result<Plan, Vec<Diagnostic>> {
+    directory(dir)?;
     let _progress = term::Progress::start(&format!("checking `{dir}`"));
     if locked {
         check_dir_locked(base(), dir, options)
@@ -262,7 +290,16 @@ fn lock(dir: &str, options: &Options) -> ExitCode {
             line: 0,
         })
         .collect();
-    let text = render_lock(&entries);
+    // A drizzle-kit directory's lock says how its versions and names relate.
+    let drizzle = plan
+        .migrations
+        .iter()
+        .any(|m| m.source.journal_when.is_some());
+    let text = if drizzle {
+        render_drizzle_lock(&entries)
+    } else {
+        render_lock(&entries)
+    };
     let path = base().join(dir).join(LOCK_FILE);
     let shown = display_join(dir, LOCK_FILE);
     let new: Vec<&str> = entries
@@ -302,13 +339,16 @@ fn migrations(count: usize) -> String {
     format!("{count} migration{s}")
 }
 
-/// `dir/name` as the user wrote `dir`.
+/// `dir/name` as the user wrote `dir` (`/name` for the root), as the
+/// compiler shows paths.
 fn display_join(dir: &str, name: &str) -> String {
-    let dir = dir.trim_end_matches('/');
-    if dir.is_empty() || dir == "." {
+    let trimmed = dir.trim_end_matches('/');
+    if trimmed.is_empty() && !dir.is_empty() {
+        format!("/{name}")
+    } else if trimmed.is_empty() || trimmed == "." {
         name.to_owned()
     } else {
-        format!("{dir}/{name}")
+        format!("{trimmed}/{name}")
     }
 }
 
@@ -326,6 +366,9 @@ fn head(dir: &str) -> u32 {
 }
 
 fn schema(dir: &str, at: Option<u32>, options: &Options) -> ExitCode {
+    if let Err(problem) = directory(dir) {
+        return report(&problem);
+    }
     let version = at.unwrap_or_else(|| head(dir));
     match schemas_at(base(), dir, options, &[version]) {
         Ok(dumps) => {

@@ -110,10 +110,16 @@ pub(crate) fn run(db: &Path, dir: &str, options: &Options) -> ExitCode {
             ));
         }
     };
-    if !db.is_file() {
-        return fail(format!(
-            "`{shown}` is not a database file: it does not exist"
-        ));
+    // `is_file` alone called a directory missing.
+    let why = match std::fs::metadata(db) {
+        Ok(meta) if meta.is_file() => None,
+        Ok(meta) if meta.is_dir() => Some("it is a directory".to_owned()),
+        Ok(_) => Some("it is not a regular file".to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("it does not exist".to_owned()),
+        Err(e) => Some(format!("it cannot be read: {e}")),
+    };
+    if let Some(why) = why {
+        return fail(format!("`{shown}` is not a database file: {why}"));
     }
     // Read-only: status never changes the database (a `wrangler dev` file
     // stays exactly as the object left it).

@@ -699,3 +699,239 @@ fn check_says_why_new_objects_run_every_migration() {
          new objects run every migration: migrations/0001_tokens.sql:2:1 calls `randomblob()`, which a build cannot reproduce\n"
     );
 }
+
+/// Copies `examples/drizzle-chat/drizzle` into `s` as `drizzle/`.
+fn drizzle_example(s: &Scratch) {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/drizzle-chat/drizzle");
+    for sub in ["", "meta"] {
+        for entry in fs::read_dir(example.join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                let to = s.0.join("drizzle").join(sub).join(entry.file_name());
+                fs::create_dir_all(to.parent().unwrap()).unwrap();
+                fs::copy(entry.path(), to).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn lock_check_and_the_build_agree_on_a_drizzle_directory() {
+    let s = Scratch::new("lock-drizzle");
+    drizzle_example(&s);
+    let r = s.run(&["lock", "--dir", "drizzle"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "locked 2 migrations in `drizzle/durable-schema.lock` (new: 0000_create_messages.sql, 0001_index_by_author.sql)\n"
+    );
+    // Versions are the journal's idx + 1, names drizzle-kit's.
+    let lock = s.read("drizzle/durable-schema.lock");
+    let entries: Vec<String> = lock
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.rsplit_once(' ').unwrap().0.to_owned())
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            "0001 0000_create_messages.sql",
+            "0002 0001_index_by_author.sql"
+        ]
+    );
+    for args in [
+        &["check", "--dir", "drizzle"][..],
+        &["check", "--locked", "--dir", "drizzle"],
+    ] {
+        let r = s.run(args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert_eq!(
+            r.stdout.lines().next(),
+            Some("`drizzle`: 2 migrations checked, schema version 2, 2 locked")
+        );
+    }
+    assert_eq!(
+        s.run(&["lock", "--dir", "drizzle"]).stdout,
+        "`drizzle/durable-schema.lock` is up to date: 2 migrations locked\n"
+    );
+    // What the macro runs takes the same lock.
+    let plan = check_dir(&s.0, "drizzle", &Options::default()).unwrap();
+    assert_eq!(plan.lock.map(|l| l.entries.len()), Some(2));
+
+    // An edit of a released file is refused, by the check and by `lock`.
+    let first = "drizzle/0000_create_messages.sql";
+    let original = s.read(first);
+    s.write(
+        first,
+        &format!("{original}\n--> statement-breakpoint\nCREATE INDEX x ON messages (id);\n"),
+    );
+    let r = s.run(&["check", "--dir", "drizzle"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: released migration `0000_create_messages.sql` was edited: its checksum differs from `drizzle/durable-schema.lock`\n \
+         --> drizzle/0000_create_messages.sql\n  \
+         = help: released migrations are immutable: restore it and add the change as `0002_<description>.sql` instead\n\n\
+         error: `drizzle` has 1 problem\n"
+    );
+    assert_eq!(s.run(&["lock", "--dir", "drizzle"]).code, 1);
+    let errors = check_dir(&s.0, "drizzle", &Options::default()).unwrap_err();
+    assert!(errors[0].message.contains("was edited"), "{errors:?}");
+    s.write(first, &original);
+
+    // A new migration, as `drizzle-kit generate` adds it, is fine; `lock`
+    // takes it as version 3.
+    let journal = s.read("drizzle/meta/_journal.json");
+    let end = journal.rfind("\n  ]").unwrap();
+    let entry = "    {\n      \"idx\": 2,\n      \"version\": \"6\",\n      \"when\": 1768000000000,\n      \"tag\": \"0002_add_edited\",\n      \"breakpoints\": true\n    }";
+    s.write(
+        "drizzle/meta/_journal.json",
+        &format!("{},\n{entry}{}", &journal[..end], &journal[end..]),
+    );
+    s.write(
+        "drizzle/0002_add_edited.sql",
+        "ALTER TABLE `messages` ADD `edited` integer;\n",
+    );
+    assert_eq!(s.run(&["check", "--dir", "drizzle"]).code, 0);
+    assert_eq!(s.run(&["check", "--locked", "--dir", "drizzle"]).code, 1);
+    let r = s.run(&["lock", "--dir", "drizzle"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.ends_with("(new: 0002_add_edited.sql)\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(s
+        .read("drizzle/durable-schema.lock")
+        .contains("\n0003 0002_add_edited.sql "));
+    assert_eq!(s.run(&["check", "--locked", "--dir", "drizzle"]).code, 0);
+    check_dir(&s.0, "drizzle", &Options::default()).unwrap();
+}
+
+/// [`run`], killing the binary if it has not ended after a generous
+/// minute (a check that hangs on a FIFO would otherwise hang the test).
+fn run_within_a_minute(cwd: &Path, args: &[&str]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_durable-schema"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`durable-schema {}` did not end within a minute",
+                args.join(" ")
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_a_device_named_like_a_migration_is_an_error_not_a_hang() {
+    let s = project("special-files");
+    let status = Command::new("mkfifo")
+        .arg(s.0.join("migrations/0004_fifo.sql"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::os::unix::fs::symlink("/dev/zero", s.0.join("migrations/0005_zero.sql")).unwrap();
+    let r = run_within_a_minute(&s.0, &["check"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: is not a regular file: it is a FIFO\n \
+         --> migrations/0004_fifo.sql\n  \
+         = help: a migration must be a regular file (or a symlink to one); replace it with the file itself\n\n\
+         error: is not a regular file: it is a device\n \
+         --> migrations/0005_zero.sql\n  \
+         = help: a migration must be a regular file (or a symlink to one); replace it with the file itself\n\n\
+         error: `migrations` has 2 problems\n"
+    );
+    let r = run_within_a_minute(&s.0, &["lock"]);
+    assert_eq!(r.code, 1);
+    assert!(!s.0.join("migrations/durable-schema.lock").exists());
+}
+
+#[test]
+fn dir_and_db_arguments_that_name_the_wrong_kind_of_thing() {
+    let s = project("wrong-kinds");
+    // A file as `--dir`: one error, in the CLI's words.
+    let r = s.run(&["check", "--dir", "migrations/0001_users.sql"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: migration directory `migrations/0001_users.sql` is not a directory (it is resolved against the current directory)\n  \
+         |\n  \
+         = help: point `--dir` at the directory that holds the `.sql` migrations\n\n\
+         error: `migrations/0001_users.sql` has 1 problem\n"
+    );
+    let r = s.run(&["check", "--dir", "nope"]);
+    assert!(
+        r.stderr.starts_with(
+            "error: migration directory `nope` does not exist (it is resolved against the current directory)\n  |\n  = help: create `nope/0001_init.sql`, or point `--dir` at the existing directory\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    for command in ["schema", "diff"] {
+        let args: &[&str] = if command == "diff" {
+            &["diff", "0", "--dir", "nope"]
+        } else {
+            &["schema", "--dir", "nope"]
+        };
+        let r = s.run(args);
+        assert_eq!(r.code, 1, "{command}");
+        assert!(
+            r.stderr.contains("resolved against the current directory"),
+            "{command}: {}",
+            r.stderr
+        );
+    }
+    // An empty `--dir` is a usage error; `/` gets paths under `/`.
+    let r = s.run(&["check", "--dir", ""]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("the directory is empty"), "{}", r.stderr);
+    let empty = Scratch::new("wrong-kinds-root");
+    fs::create_dir(empty.0.join("m")).unwrap();
+    let r = empty.run(&["check", "--dir", "m/"]);
+    assert!(
+        r.stderr.contains("help: add `m/0001_init.sql` "),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["check", "--dir", "/"]);
+    assert_eq!(r.code, 1);
+    assert!(!r.stderr.contains("//"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("help: add `/0001_init.sql` with your first CREATE TABLE"),
+        "{}",
+        r.stderr
+    );
+    // A directory as `--db`.
+    let r = s.run(&["status", "--db", "migrations"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: `migrations` is not a database file: it is a directory\n"
+    );
+    let r = s.run(&["status", "--db", "none.sqlite"]);
+    assert_eq!(
+        r.stderr,
+        "error: `none.sqlite` is not a database file: it does not exist\n"
+    );
+}

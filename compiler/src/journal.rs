@@ -14,7 +14,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::source::{display_join, read_file, Loaded, SourceFile};
+use crate::source::{display_join, read_file, read_regular, Loaded, SourceFile, Unreadable};
 use crate::Diagnostic;
 
 /// Where drizzle-kit keeps its journal, relative to the migration directory.
@@ -175,7 +175,7 @@ fn entry(position: usize, value: &Value) -> Result<Entry, (String, bool)> {
 }
 
 /// Whether `tag` + `.sql` names a file directly inside the directory.
-fn is_file_stem(tag: &str) -> bool {
+pub(crate) fn is_file_stem(tag: &str) -> bool {
     !tag.is_empty() && !tag.contains(['/', '\\', '\0'])
 }
 
@@ -192,7 +192,7 @@ fn kind(value: &Value) -> String {
 }
 
 /// The index in a tag's `NNNN_` prefix, if it has one (not a timestamp).
-fn index_prefix(tag: &str) -> Option<u64> {
+pub(crate) fn index_prefix(tag: &str) -> Option<u64> {
     let (digits, _) = tag.split_once('_')?;
     let index_like = !digits.is_empty()
         && digits.len() < TIMESTAMP_DIGITS
@@ -234,13 +234,20 @@ pub(crate) fn load(
     mut errors: Vec<Diagnostic>,
 ) -> Loaded {
     let display = display_join(dir, JOURNAL);
-    let bytes = match std::fs::read(path.join(JOURNAL)) {
+    let bytes = match read_regular(&path.join(JOURNAL)) {
         Ok(bytes) => bytes,
-        Err(e) => {
+        Err(Unreadable::Io(e)) => {
             errors.push(
                 Diagnostic::file(&display, format!("drizzle journal cannot be read: {e}"))
                     .help(RESTORE_HELP),
             );
+            return Loaded {
+                errors,
+                ..Loaded::default()
+            };
+        }
+        Err(e) => {
+            errors.push(e.diagnostic(&display, "the drizzle journal"));
             return Loaded {
                 errors,
                 ..Loaded::default()
@@ -716,9 +723,9 @@ mod tests {
         let errs = check_dir(&unreadable.0, "drizzle", &Options::default()).unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(
-            errs[0]
-                .to_string()
-                .starts_with(&format!("{JOURNAL_PATH}: drizzle journal cannot be read: ")),
+            errs[0].to_string().starts_with(&format!(
+                "{JOURNAL_PATH}: is not a regular file: it is a directory"
+            )),
             "{}",
             errs[0]
         );

@@ -36,8 +36,11 @@
 //!   runtime's `Schema` value, built at run time);
 //! - the CLI (`durable-schema`): [`check_dir_locked`], [`schemas_at`]
 //!   ([`SchemaDump`], [`SchemaObject`]), the history lock ([`Lock`],
-//!   [`LockEntry`], [`render_lock`], [`LOCK_FILE`]), [`migration_name`],
-//!   [`cache_place`] ([`CachePlace`], for `--verbose`).
+//!   [`LockEntry`], [`render_lock`], [`render_drizzle_lock`],
+//!   [`LOCK_FILE`]), [`migration_name`], its own wording of a bad `--dir`
+//!   ([`directory_problem`], [`DirSetting`]), the read bound it shares with
+//!   the build ([`MAX_FILE_BYTES`], [`read_source`]), [`cache_place`]
+//!   ([`CachePlace`], for `--verbose`).
 //!
 //! Everything else is private to the crate.
 //!
@@ -75,13 +78,15 @@ use std::path::Path;
 pub use baseline::{Baseline, CanonicalDump, NoBaseline};
 pub use diagnostic::Diagnostic;
 pub use hash::{chain, checksum};
-pub use lock::{render_lock, Lock, LockEntry, LOCK_FILE};
+pub use lock::{render_drizzle_lock, render_lock, Lock, LockEntry, LOCK_FILE};
 pub use replaced::{ChainLink, MAX_LINKS};
 pub use replay::{replay, replay_baseline, Finding, ReplaySource};
 pub use rules::Rule;
 pub use runtime_schema::{pack_migrations, runtime_schema};
 pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
-pub use source::{normalize_text, SourceFile};
+pub use source::{
+    directory_problem, normalize_text, read_source, DirSetting, SourceFile, MAX_FILE_BYTES,
+};
 pub use split::{encode_spans, spans, split_statements, PlannedStatement, SplitStatement};
 
 use replay::{Outcome, Replayer, Script};

@@ -16,11 +16,20 @@
 //! replacement of a released migration, whose old checksums databases may
 //! have applied. The lock does not end in `.sql`, so the loader never takes
 //! it for a migration.
+//!
+//! In a drizzle-kit directory (one with `meta/_journal.json`, see
+//! [`crate::journal`]) the line format is the same, with the loader's
+//! versions and names there: the version is the journal entry's `idx` + 1
+//! and the file is named as drizzle-kit wrote it, its `tag` plus `.sql`, so
+//! the first migration's line is `0001 0000_create_messages.sql …`. A name
+//! with an index prefix (`0000_`, not a timestamp) must then be numbered
+//! one below its version; any other `.sql` file name is taken as written.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::source::{display_join, parse_migration_name, LoadedFile};
+use crate::journal::{self, JOURNAL};
+use crate::source::{display_join, parse_migration_name, read_regular, LoadedFile, Unreadable};
 use crate::{checksum, Diagnostic};
 
 /// The lock's file name, in the migrations directory.
@@ -72,9 +81,25 @@ impl Lock {
     }
 }
 
+/// The line [`render_drizzle_lock`] adds to [`HEADER`].
+const DRIZZLE_HEADER: &str = "\
+# drizzle-kit directory: the version is the journal's idx + 1, the file is its tag + .sql.
+";
+
 /// The text of a lock with `entries`, as `durable-schema lock` writes it.
 pub fn render_lock(entries: &[LockEntry]) -> String {
-    let mut out = String::from(HEADER);
+    render(String::from(HEADER), entries)
+}
+
+/// The text of the lock of a drizzle-kit directory with `entries` (versions
+/// `idx` + 1, drizzle-kit's file names), as `durable-schema lock` writes it:
+/// [`render_lock`]'s, with a header line that says how versions and names
+/// relate there.
+pub fn render_drizzle_lock(entries: &[LockEntry]) -> String {
+    render(format!("{HEADER}{DRIZZLE_HEADER}"), entries)
+}
+
+fn render(mut out: String, entries: &[LockEntry]) -> String {
     for e in entries {
         out.push_str(&format!("{:04} {} {}", e.version, e.name, e.checksum));
         if !e.replaces.is_empty() {
@@ -89,21 +114,27 @@ pub fn render_lock(entries: &[LockEntry]) -> String {
 /// Reads the lock of `dir` (resolved against `base`): `Ok(None)` when there
 /// is none, every problem with its lines otherwise.
 pub(crate) fn read(base: &Path, dir: &str) -> Result<Option<Lock>, Vec<Diagnostic>> {
-    let path = base.join(dir).join(LOCK_FILE);
+    let dir_path = base.join(dir);
+    // A `dir` that is not a directory is the loader's one error, not a
+    // second one about a lock inside it.
+    if !dir_path.is_dir() {
+        return Ok(None);
+    }
+    let path = dir_path.join(LOCK_FILE);
     let display_path = display_join(dir, LOCK_FILE);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match read_regular(&path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(vec![Diagnostic::file(
-                &display_path,
-                format!("cannot be read: {e}"),
-            )
-            .rule(RULE)])
-        }
+        Err(Unreadable::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(vec![e.diagnostic(&display_path, "the lock").rule(RULE)]),
     };
     let text = crate::source::decode(&display_path, &bytes).map_err(|d| vec![(*d).rule(RULE)])?;
-    let entries = parse(&display_path, &text)?;
+    // The loader's test for a drizzle-kit directory, so both agree.
+    let naming = if dir_path.join(JOURNAL).exists() {
+        Naming::Drizzle
+    } else {
+        Naming::Plain
+    };
+    let entries = parse(&display_path, &text, naming)?;
     let abs_path = std::fs::canonicalize(&path)
         .unwrap_or(path)
         .to_string_lossy()
@@ -127,8 +158,44 @@ fn column_of(line: &str, token: &str) -> u32 {
     u32::try_from(chars + 1).unwrap_or(u32::MAX)
 }
 
-/// Parses the lock's normalized text; `display_path` names it in messages.
-pub(crate) fn parse(display_path: &str, text: &str) -> Result<Vec<LockEntry>, Vec<Diagnostic>> {
+/// How the files of a directory are named and numbered, which decides what
+/// a lock line may say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Naming {
+    /// `NNNN_description.sql`, the version being `NNNN`.
+    Plain,
+    /// drizzle-kit's: the version is the journal's `idx` + 1, the name its
+    /// `tag` + `.sql` (`0000_x.sql` is version 1).
+    Drizzle,
+}
+
+/// The version a lock line of `name` must have under `naming`: `Ok(Some)`
+/// when the name decides it, `Ok(None)` when any version from 1 is fine (a
+/// drizzle-kit name without an index prefix), `Err` when `name` cannot be a
+/// migration's there.
+fn version_of(name: &str, naming: Naming) -> Result<Option<u32>, ()> {
+    match naming {
+        Naming::Plain => parse_migration_name(name)
+            .map(|(version, _)| Some(version))
+            .map_err(|_| ()),
+        Naming::Drizzle => {
+            let stem = name.strip_suffix(".sql").ok_or(())?;
+            if !journal::is_file_stem(stem) {
+                return Err(());
+            }
+            Ok(journal::index_prefix(stem)
+                .and_then(|index| u32::try_from(index.checked_add(1)?).ok()))
+        }
+    }
+}
+
+/// Parses the lock's normalized text, whose directory names its files by
+/// `naming`; `display_path` names it in messages.
+pub(crate) fn parse(
+    display_path: &str,
+    text: &str,
+    naming: Naming,
+) -> Result<Vec<LockEntry>, Vec<Diagnostic>> {
     let mut entries: Vec<LockEntry> = Vec::new();
     let mut errors = Vec::new();
     let mut seen: BTreeMap<u32, u32> = BTreeMap::new();
@@ -157,31 +224,55 @@ pub(crate) fn parse(display_path: &str, text: &str) -> Result<Vec<LockEntry>, Ve
                 continue;
             }
         };
-        let Ok((file_version, _)) = parse_migration_name(name) else {
+        let Ok(named_version) = version_of(name, naming) else {
             errors.push(
                 at(
                     name,
                     format!("`{name}` in the lock is not a migration file name"),
                 )
-                .help("lock lines name files `NNNN_description.sql`, as in the directory"),
+                .help(match naming {
+                    Naming::Plain => {
+                        "lock lines name files `NNNN_description.sql`, as in the directory"
+                    }
+                    Naming::Drizzle => {
+                        "lock lines name files `<tag>.sql`, as the drizzle journal does"
+                    }
+                }),
             );
             continue;
         };
-        match version.parse::<u32>() {
-            Ok(v) if v == file_version => {}
-            _ => {
+        let written = version.parse::<u32>().ok().filter(|&v| v > 0);
+        let file_version = match (written, named_version) {
+            (Some(v), Some(named)) if v == named => v,
+            (Some(v), None) => v,
+            (_, Some(named)) => {
+                errors.push(
+                    at(
+                        version,
+                        format!("lock line of `{name}` has version `{version}`, not {named}"),
+                    )
+                    .help(match naming {
+                        Naming::Plain => "the first field is the version in the file name",
+                        Naming::Drizzle => {
+                            "in a drizzle-kit directory the version is the journal's `idx` + 1, one more than the file's number"
+                        }
+                    }),
+                );
+                continue;
+            }
+            (None, None) => {
                 errors.push(
                     at(
                         version,
                         format!(
-                            "lock line of `{name}` has version `{version}`, not {file_version}"
+                            "lock line of `{name}` has version `{version}`, not a number from 1"
                         ),
                     )
-                    .help("the first field is the version in the file name"),
+                    .help("in a drizzle-kit directory the version is the journal's `idx` + 1"),
                 );
                 continue;
             }
-        }
+        };
         let mut bad_sum = |token: &str| {
             errors.push(
                 at(
@@ -268,7 +359,15 @@ pub(crate) fn verify(
     };
     let last_file = files.iter().map(|f| f.source.version).max().unwrap_or(0);
     let last_locked = lock.entries.iter().map(|e| e.version).max().unwrap_or(0);
-    let next = format!("{:04}", last_file.max(last_locked).saturating_add(1));
+    let last = last_file.max(last_locked);
+    // The next file's name as the directory's tool writes it: in a
+    // drizzle-kit directory, numbered by `idx`, one below its version.
+    let drizzle = base.join(dir).join(JOURNAL).exists();
+    let next = if drizzle {
+        format!("{last:04}")
+    } else {
+        format!("{:04}", last.saturating_add(1))
+    };
     for entry in &lock.entries {
         let locked = &entry.name;
         let file = files.iter().find(|f| f.source.version == entry.version);
@@ -386,7 +485,7 @@ mod tests {
             )),
             "{text}"
         );
-        let parsed = parse("m/durable-schema.lock", &text).unwrap();
+        let parsed = parse("m/durable-schema.lock", &text, Naming::Plain).unwrap();
         let header = u32::try_from(HEADER.lines().count()).unwrap();
         assert_eq!(parsed.len(), 2);
         for (p, e) in parsed.iter().zip(&entries) {
@@ -399,7 +498,7 @@ mod tests {
         // Versions may be written without padding; blank lines and
         // comments are fine.
         let loose = format!("\n# x\n  2 0002_more.sql {B}\n1 0001_init.sql {A}   \n");
-        let parsed = parse("l", &loose).unwrap();
+        let parsed = parse("l", &loose, Naming::Plain).unwrap();
         assert_eq!(
             parsed
                 .iter()
@@ -415,7 +514,7 @@ mod tests {
             "0001 0001_init.sql\n0002 two.sql {A}\n0004 0003_x.sql {A}\n0004 0004_x.sql {}\n0005 0005_x.sql {A} replaces {B},nope\n0006 0006_x.sql {A} replaces {A}\n0007 0007_x.sql {A}\n7 0007_y.sql {B}\n0008 0008_x.sql {A} keeps {B}\n",
             A.to_uppercase()
         );
-        let errors = parse("m/durable-schema.lock", &text).unwrap_err();
+        let errors = parse("m/durable-schema.lock", &text, Naming::Plain).unwrap_err();
         let got: Vec<(Option<(u32, u32)>, &str)> = errors
             .iter()
             .map(|d| (d.position, d.message.as_str()))
@@ -458,6 +557,162 @@ mod tests {
             ]
         );
         assert!(errors.iter().all(|d| d.rule == Some(RULE)));
+    }
+
+    #[test]
+    fn drizzle_lines_carry_idx_plus_one_and_drizzle_kit_names() {
+        let text = render_drizzle_lock(&[
+            LockEntry {
+                version: 1,
+                name: "0000_create_messages.sql".into(),
+                checksum: A.into(),
+                replaces: vec![],
+                line: 0,
+            },
+            LockEntry {
+                version: 2,
+                name: "20240101120000_add_index.sql".into(),
+                checksum: B.into(),
+                replaces: vec![],
+                line: 0,
+            },
+            LockEntry {
+                version: 3,
+                name: "wild_drizzle.sql".into(),
+                checksum: C.into(),
+                replaces: vec![],
+                line: 0,
+            },
+        ]);
+        // The plain header, byte for byte, then one line on the numbering.
+        assert!(text.starts_with(HEADER), "{text}");
+        assert!(text[HEADER.len()..].starts_with(DRIZZLE_HEADER), "{text}");
+        assert!(
+            text.ends_with(&format!("0001 0000_create_messages.sql {A}\n0002 20240101120000_add_index.sql {B}\n0003 wild_drizzle.sql {C}\n")),
+            "{text}"
+        );
+        let parsed = parse("drizzle/durable-schema.lock", &text, Naming::Drizzle).unwrap();
+        assert_eq!(
+            parsed
+                .iter()
+                .map(|e| (e.version, e.name.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (1, "0000_create_messages.sql"),
+                (2, "20240101120000_add_index.sql"),
+                (3, "wild_drizzle.sql")
+            ]
+        );
+        // What a plain directory's lock rejects, a drizzle one accepts, and
+        // the other way round.
+        assert!(parse("l", &text, Naming::Plain).is_err());
+        let plain = format!("0001 0001_init.sql {A}\n0000 x.sql {B}\n0001 0000_a.sql {C}\n");
+        let errors = parse("l", &plain, Naming::Drizzle).unwrap_err();
+        let got: Vec<&str> = errors.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "lock line of `0001_init.sql` has version `0001`, not 2",
+                "lock line of `x.sql` has version `0000`, not a number from 1",
+            ]
+        );
+        let errors = parse("l", &format!("0001 notsql {A}\n"), Naming::Drizzle).unwrap_err();
+        assert_eq!(
+            errors[0].message,
+            "`notsql` in the lock is not a migration file name"
+        );
+    }
+
+    /// A copy of `examples/drizzle-chat/drizzle` under `scratch`.
+    fn drizzle_example(name: &str) -> Scratch {
+        let example =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/drizzle-chat/drizzle");
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        for sub in ["", "meta"] {
+            for entry in std::fs::read_dir(example.join(sub)).unwrap() {
+                let entry = entry.unwrap();
+                if entry.file_type().unwrap().is_file() {
+                    let rel = Path::new(sub).join(entry.file_name());
+                    let rel = format!("drizzle/{}", rel.to_str().unwrap());
+                    files.push((rel, std::fs::read(entry.path()).unwrap()));
+                }
+            }
+        }
+        let files: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(p, b)| (p.as_str(), b.as_slice()))
+            .collect();
+        Scratch::new(name, &files)
+    }
+
+    /// The lock `durable-schema lock` writes for `plan`.
+    fn lock_of_plan(plan: &crate::Plan) -> String {
+        let entries: Vec<LockEntry> = plan
+            .migrations
+            .iter()
+            .map(|m| LockEntry {
+                version: m.source.version,
+                name: m.source.name.clone(),
+                checksum: m.checksum.clone(),
+                replaces: vec![],
+                line: 0,
+            })
+            .collect();
+        render_drizzle_lock(&entries)
+    }
+
+    #[test]
+    fn the_drizzle_workflow_locks_checks_refuses_edits_and_takes_new_files() {
+        let scratch = drizzle_example("lock-drizzle");
+        let dir = scratch.0.join("drizzle");
+        let options = Options::default();
+        let plan = check_dir(&scratch.0, "drizzle", &options).unwrap();
+        std::fs::write(dir.join(LOCK_FILE), lock_of_plan(&plan)).unwrap();
+        let lock_text = std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap();
+        assert!(
+            lock_text.contains(&format!(
+                "\n0001 0000_create_messages.sql {}\n",
+                plan.migrations[0].checksum
+            )),
+            "{lock_text}"
+        );
+        // check and check --locked take the lock lock wrote.
+        let plan = check_dir(&scratch.0, "drizzle", &options).unwrap();
+        assert_eq!(plan.lock.as_ref().map(|l| l.entries.len()), Some(2));
+        check_dir_locked(&scratch.0, "drizzle", &options).unwrap();
+        // An edit of a released migration is refused.
+        let first = dir.join("0000_create_messages.sql");
+        let original = std::fs::read(&first).unwrap();
+        let mut edited = original.clone();
+        edited.extend_from_slice(b"\n--> statement-breakpoint\nCREATE INDEX x ON messages (id);\n");
+        std::fs::write(&first, &edited).unwrap();
+        let errors = messages(check_dir(&scratch.0, "drizzle", &options));
+        assert_eq!(
+            errors,
+            ["drizzle/0000_create_messages.sql: released migration `0000_create_messages.sql` was edited: its checksum differs from `drizzle/durable-schema.lock`\n  help: released migrations are immutable: restore it and add the change as `0002_<description>.sql` instead"]
+        );
+        std::fs::write(&first, &original).unwrap();
+        // A new migration (file and journal entry) is fine, and not locked yet.
+        let journal_path = dir.join(JOURNAL);
+        let journal = std::fs::read_to_string(&journal_path).unwrap();
+        let entry = "    {\n      \"idx\": 2,\n      \"version\": \"6\",\n      \"when\": 1768000000000,\n      \"tag\": \"0002_add_edited\",\n      \"breakpoints\": true\n    }\n  ]";
+        let end = journal.rfind("\n  ]").unwrap();
+        let journal = format!("{},\n{entry}{}", &journal[..end], &journal[end + 4..]);
+        std::fs::write(&journal_path, journal).unwrap();
+        std::fs::write(
+            dir.join("0002_add_edited.sql"),
+            "ALTER TABLE `messages` ADD `edited` integer;\n",
+        )
+        .unwrap();
+        let plan = check_dir(&scratch.0, "drizzle", &options).unwrap();
+        assert_eq!(plan.version(), 3);
+        let errors = messages(check_dir_locked(&scratch.0, "drizzle", &options));
+        assert_eq!(
+            errors,
+            ["drizzle/0002_add_edited.sql: `0002_add_edited.sql` is not in `drizzle/durable-schema.lock` yet\n  help: run `durable-schema lock` and commit the lock with the migration"]
+        );
+        std::fs::write(dir.join(LOCK_FILE), lock_of_plan(&plan)).unwrap();
+        check_dir_locked(&scratch.0, "drizzle", &options).unwrap();
     }
 
     use crate::tests::Scratch;

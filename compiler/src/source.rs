@@ -3,9 +3,130 @@
 //! instead of the naming rules (see [`crate::journal`]).
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 
 use crate::Diagnostic;
+
+/// The largest file the check reads: 16 MiB. It bounds every migration
+/// file, the history lock and drizzle-kit's journal, in the build and in the
+/// CLI alike. Real migrations are far smaller (the largest of the vendored
+/// corpus, a seed-data file, is 357 KB; workerd caps one statement at
+/// 100 KB), and a Worker bundle that embeds the migrations must fit in a few
+/// MB anyway; the bound is there so that a mistake (a symlink to
+/// `/dev/zero`, a database dump saved as `.sql`) is an error instead of a
+/// build that reads until memory runs out.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Why [`read_regular`] could not read a file.
+#[derive(Debug)]
+pub(crate) enum Unreadable {
+    /// Not a regular file (after following symlinks): a directory, a FIFO,
+    /// a socket, a device; what it is, in words (`a FIFO`).
+    NotRegular(&'static str),
+    /// Larger than [`MAX_FILE_BYTES`].
+    TooLarge,
+    /// The operating system's error (`NotFound`, a permission).
+    Io(std::io::Error),
+}
+
+impl Unreadable {
+    /// The problem of the file at `display_path`, whose role (`a migration`,
+    /// `the lock`) `role` names in the help.
+    pub(crate) fn diagnostic(&self, display_path: &str, role: &str) -> Diagnostic {
+        match self {
+            Self::NotRegular(kind) => Diagnostic::file(
+                display_path,
+                format!("is not a regular file: it is {kind}"),
+            )
+            .help(format!(
+                "{role} must be a regular file (or a symlink to one); replace it with the file itself"
+            )),
+            Self::TooLarge => Diagnostic::file(
+                display_path,
+                format!(
+                    "is larger than {} MiB, the most the check reads from one file",
+                    MAX_FILE_BYTES / (1024 * 1024)
+                ),
+            )
+            .help(format!(
+                "keep {role} under the bound: split it, and load bulk data at runtime instead"
+            )),
+            Self::Io(e) => Diagnostic::file(display_path, format!("cannot be read: {e}")),
+        }
+    }
+}
+
+/// What a file that is not a regular one is, in words.
+fn kind_of(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return "a device";
+        }
+    }
+    "not a file"
+}
+
+/// Reads the regular file at `path` (symlinks are followed: a migration
+/// shared through a symlink loads like its target), at most
+/// [`MAX_FILE_BYTES`] of it.
+///
+/// Anything else is refused before it is opened, since opening a FIFO
+/// blocks until a writer comes and a device may never end; the read itself
+/// stops one byte past the bound whatever the file claims its size is.
+pub(crate) fn read_regular(path: &Path) -> Result<Vec<u8>, Unreadable> {
+    let metadata = std::fs::metadata(path).map_err(Unreadable::Io)?;
+    if !metadata.is_file() {
+        return Err(Unreadable::NotRegular(kind_of(metadata.file_type())));
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(Unreadable::TooLarge);
+    }
+    let file = open_no_block(path).map_err(Unreadable::Io)?;
+    // Checked again on what was opened: a file swapped for a FIFO between
+    // the two looks is refused too, never waited on.
+    let opened = file.metadata().map_err(Unreadable::Io)?;
+    if !opened.is_file() {
+        return Err(Unreadable::NotRegular(kind_of(opened.file_type())));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Unreadable::Io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Unreadable::TooLarge);
+    }
+    Ok(bytes)
+}
+
+/// Opens `path` for reading; on Unix without waiting for a writer, so a
+/// FIFO opened by mistake never blocks.
+fn open_no_block(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::File::options();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    options.open(path)
+}
+
+/// The bytes of the file at `path` as the check reads them, for callers
+/// outside the compiler (the CLI quoting a source line): `None` unless it
+/// is a regular file (symlinks followed) of at most [`MAX_FILE_BYTES`].
+/// Never opens a FIFO or a device, and never reads past the bound.
+pub fn read_source(path: &Path) -> Option<Vec<u8>> {
+    read_regular(path).ok()
+}
 
 /// A migration file read from disk, decoded and normalized.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,13 +219,80 @@ pub(crate) fn parse_migration_name(name: &str) -> Result<(u32, &str), NameError>
     Ok((version, description))
 }
 
-/// Joins the directory as the user wrote it with a file name, for messages.
+/// Joins the directory as the user wrote it with a file name, for messages:
+/// `migrations/` and `0001_x.sql` make `migrations/0001_x.sql`, `.` (or
+/// nothing) makes `0001_x.sql`, the root `/` makes `/0001_x.sql`.
 pub(crate) fn display_join(dir: &str, name: &str) -> String {
-    let dir = dir.trim_end_matches('/');
-    if dir.is_empty() || dir == "." {
+    let trimmed = dir.trim_end_matches('/');
+    if trimmed.is_empty() && !dir.is_empty() {
+        format!("/{name}")
+    } else if trimmed.is_empty() || trimmed == "." {
         name.to_owned()
     } else {
-        format!("{dir}/{name}")
+        format!("{trimmed}/{name}")
+    }
+}
+
+/// How a caller resolves a migration directory, for the messages about a
+/// directory that is missing or is not one: the build and the CLI resolve
+/// `dir` against different places and take it from different settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirSetting {
+    /// What `dir` is resolved against, in words: `the crate root, where
+    /// Cargo.toml is`.
+    pub resolved_against: &'static str,
+    /// The setting that names the directory, quoted: `` `dir` ``.
+    pub setting: &'static str,
+}
+
+impl DirSetting {
+    /// The build's: the attribute's `dir`, resolved against
+    /// `CARGO_MANIFEST_DIR`. [`crate::check_dir`] words its directory
+    /// errors so.
+    pub const BUILD: Self = Self {
+        resolved_against: "the crate root, where Cargo.toml is",
+        setting: "`dir`",
+    };
+}
+
+/// Whether `dir` (as the user wrote it, resolved against `base`) is a
+/// directory that can be listed: `None` when it is, else the problem,
+/// worded for `setting` (where `dir` is resolved from, which setting names
+/// it). [`crate::check_dir`] finds the same problem and words it for the
+/// build ([`DirSetting::BUILD`]); a caller that resolves `dir` elsewhere (the CLI,
+/// against the current directory) asks first, in its own words.
+pub fn directory_problem(base: &Path, dir: &str, setting: &DirSetting) -> Option<Diagnostic> {
+    std::fs::read_dir(base.join(dir))
+        .err()
+        .map(|e| directory_error(dir, &e, setting))
+}
+
+/// The problem of a migration directory that `read_dir` refused with `e`.
+fn directory_error(dir: &str, e: &std::io::Error, setting: &DirSetting) -> Diagnostic {
+    let DirSetting {
+        resolved_against,
+        setting,
+    } = setting;
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Diagnostic::plain(format!(
+            "migration directory `{dir}` does not exist (it is resolved against {resolved_against})"
+        ))
+        .help(format!(
+            "create `{}`, or point {setting} at the existing directory",
+            display_join(dir, "0001_init.sql")
+        )),
+        std::io::ErrorKind::NotADirectory => Diagnostic::plain(format!(
+            "migration directory `{dir}` is not a directory (it is resolved against {resolved_against})"
+        ))
+        .help(format!(
+            "point {setting} at the directory that holds the `.sql` migrations"
+        )),
+        _ => Diagnostic::plain(format!(
+            "migration directory `{dir}` cannot be read: {e} (it is resolved against {resolved_against})"
+        ))
+        .help(format!(
+            "make the directory readable, or point {setting} at another one"
+        )),
     }
 }
 
@@ -173,18 +361,8 @@ pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
     let entries = match std::fs::read_dir(&path) {
         Ok(entries) => entries,
         Err(e) => {
-            let why = if e.kind() == std::io::ErrorKind::NotFound {
-                "does not exist".to_owned()
-            } else {
-                format!("cannot be read: {e}")
-            };
             return Loaded {
-                errors: vec![Diagnostic::plain(format!(
-                    "migration directory `{dir}` {why} (it is resolved against the crate root, where Cargo.toml is)"
-                ))
-                .help(format!(
-                    "create `{dir}/0001_init.sql`, or point `dir` at the existing directory"
-                ))],
+                errors: vec![directory_error(dir, &e, &DirSetting::BUILD)],
                 ..Loaded::default()
             };
         }
@@ -259,7 +437,10 @@ pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
     if by_version.is_empty() && errors.is_empty() {
         errors.push(
             Diagnostic::plain(format!("migration directory `{dir}` has no migrations")).help(
-                format!("add `{dir}/0001_init.sql` with your first CREATE TABLE"),
+                format!(
+                    "add `{}` with your first CREATE TABLE",
+                    display_join(dir, "0001_init.sql")
+                ),
             ),
         );
     }
@@ -272,8 +453,9 @@ pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
 }
 
 /// Reads the file at `file_path` into `source` (whose `text` and
-/// `abs_path` this fills in), or explains why it is not a
-/// migration: a directory, unreadable, not UTF-8, or without statements.
+/// `abs_path` this fills in), or explains why it is not a migration: a
+/// directory or another file that is not a regular one, larger than
+/// [`MAX_FILE_BYTES`], unreadable, not UTF-8, or without statements.
 /// `file_path` is in the directory `load_dir` made canonical, and is kept
 /// as the file's `abs_path`.
 pub(crate) fn read_file(
@@ -281,18 +463,16 @@ pub(crate) fn read_file(
     mut source: SourceFile,
 ) -> Result<LoadedFile, Box<Diagnostic>> {
     let display_path = source.display_path.as_str();
-    if file_path.is_dir() {
-        return Err(Box::new(Diagnostic::file(
-            display_path,
-            "is a directory, not a migration file".to_owned(),
-        )));
-    }
-    let bytes = std::fs::read(file_path).map_err(|e| {
-        Box::new(Diagnostic::file(
-            display_path,
-            format!("cannot be read: {e}"),
-        ))
-    })?;
+    let bytes = match read_regular(file_path) {
+        Ok(bytes) => bytes,
+        Err(Unreadable::NotRegular("a directory")) => {
+            return Err(Box::new(Diagnostic::file(
+                display_path,
+                "is a directory, not a migration file".to_owned(),
+            )))
+        }
+        Err(e) => return Err(Box::new(e.diagnostic(display_path, "a migration"))),
+    };
     let text = decode(display_path, &bytes)?;
     if !crate::split::has_statement(&text) {
         return Err(Box::new(
@@ -440,5 +620,125 @@ mod tests {
             "migrations/0001_x.sql"
         );
         assert_eq!(display_join(".", "0001_x.sql"), "0001_x.sql");
+        assert_eq!(display_join("", "0001_x.sql"), "0001_x.sql");
+        assert_eq!(display_join("/", "0001_x.sql"), "/0001_x.sql");
+        assert_eq!(display_join("//", "0001_x.sql"), "/0001_x.sql");
+    }
+
+    use crate::tests::Scratch;
+    use crate::{check_dir, Options};
+
+    const USERS: &[u8] = b"CREATE TABLE users (id INTEGER PRIMARY KEY);\n";
+
+    /// The messages of checking `dir` under `base`, in a thread given a
+    /// generous minute: a check that hangs (a FIFO opened for reading waits
+    /// for a writer forever) fails the test instead of hanging it. The
+    /// thread of a hung check is left behind; the test binary exits anyway.
+    fn messages_within_a_minute(base: &Path, dir: &str) -> Vec<String> {
+        let (send, receive) = std::sync::mpsc::channel();
+        let (base, dir) = (base.to_owned(), dir.to_owned());
+        std::thread::spawn(move || {
+            let result = check_dir(&base, &dir, &Options::default());
+            let _ = send.send(
+                result
+                    .map(|_| ())
+                    .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            );
+        });
+        let result = receive
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the check did not finish within a minute");
+        result.expect_err("the check passed")
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_regular_files_are_read() {
+        let scratch = Scratch::new(
+            "source-special",
+            &[
+                ("m/0001_users.sql", USERS),
+                ("shared/0002_more.sql", b"CREATE TABLE more (id);\n"),
+            ],
+        );
+        let m = scratch.0.join("m");
+        let status = std::process::Command::new("mkfifo")
+            .arg(m.join("0003_fifo.sql"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::os::unix::fs::symlink("/dev/zero", m.join("0004_zero.sql")).unwrap();
+        // A symlink to a regular file loads like the file.
+        std::os::unix::fs::symlink("../shared/0002_more.sql", m.join("0002_more.sql")).unwrap();
+        assert_eq!(
+            messages_within_a_minute(&scratch.0, "m"),
+            [
+                "m/0003_fifo.sql: is not a regular file: it is a FIFO\n  help: a migration must be a regular file (or a symlink to one); replace it with the file itself",
+                "m/0004_zero.sql: is not a regular file: it is a device\n  help: a migration must be a regular file (or a symlink to one); replace it with the file itself",
+            ]
+        );
+        std::fs::remove_file(m.join("0003_fifo.sql")).unwrap();
+        std::fs::remove_file(m.join("0004_zero.sql")).unwrap();
+        let plan = check_dir(&scratch.0, "m", &Options::default()).unwrap();
+        assert_eq!(plan.version(), 2);
+        // The lock and the drizzle journal are read the same way.
+        let status = std::process::Command::new("mkfifo")
+            .arg(m.join(crate::LOCK_FILE))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(
+            messages_within_a_minute(&scratch.0, "m"),
+            ["m/durable-schema.lock: is not a regular file: it is a FIFO\n  help: the lock must be a regular file (or a symlink to one); replace it with the file itself"]
+        );
+        std::fs::remove_file(m.join(crate::LOCK_FILE)).unwrap();
+        std::fs::create_dir(m.join("meta")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", m.join(crate::journal::JOURNAL)).unwrap();
+        assert_eq!(
+            messages_within_a_minute(&scratch.0, "m"),
+            ["m/meta/_journal.json: is not a regular file: it is a device\n  help: the drizzle journal must be a regular file (or a symlink to one); replace it with the file itself"]
+        );
+    }
+
+    #[test]
+    fn a_file_over_the_bound_is_refused_unread() {
+        let scratch = Scratch::new("source-large", &[("0001_users.sql", USERS)]);
+        // Sparse: the bound is checked without writing 16 MiB.
+        let big = std::fs::File::create(scratch.0.join("0002_dump.sql")).unwrap();
+        big.set_len(MAX_FILE_BYTES + 1).unwrap();
+        assert_eq!(
+            messages_within_a_minute(&scratch.0, "."),
+            ["0002_dump.sql: is larger than 16 MiB, the most the check reads from one file\n  help: keep a migration under the bound: split it, and load bulk data at runtime instead"]
+        );
+        // At the bound is fine for the reader (the check then finds no
+        // statement in the NUL bytes, a different problem).
+        big.set_len(MAX_FILE_BYTES).unwrap();
+        assert_eq!(
+            read_regular(&scratch.0.join("0002_dump.sql"))
+                .unwrap()
+                .len() as u64,
+            MAX_FILE_BYTES
+        );
+    }
+
+    #[test]
+    fn a_dir_that_is_a_file_is_one_error_worded_for_the_caller() {
+        let scratch = Scratch::new("source-dir-file", &[("0001_users.sql", USERS)]);
+        let errors = check_dir(&scratch.0, "0001_users.sql", &Options::default()).unwrap_err();
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            ["migration directory `0001_users.sql` is not a directory (it is resolved against the crate root, where Cargo.toml is)\n  help: point `dir` at the directory that holds the `.sql` migrations"]
+        );
+        let cli = DirSetting {
+            resolved_against: "the current directory",
+            setting: "`--dir`",
+        };
+        let missing = directory_problem(&scratch.0, "nope", &cli).unwrap();
+        assert_eq!(
+            missing.to_string(),
+            "migration directory `nope` does not exist (it is resolved against the current directory)\n  help: create `nope/0001_init.sql`, or point `--dir` at the existing directory"
+        );
+        assert_eq!(directory_problem(&scratch.0, ".", &cli), None);
     }
 }
