@@ -127,7 +127,7 @@ pub(crate) fn key(
     files: &[LoadedFile],
 ) -> String {
     let path = base.join(dir);
-    let read = |relative: &str| std::fs::read(path.join(relative)).ok();
+    let read = |relative: &str| crate::source::read_regular(&path.join(relative)).ok();
     key_of(
         options,
         require_lock,
