@@ -209,224 +209,295 @@ thread_local! {
     pub(crate) static REPLAYED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// Replays `scripts` on `replayer`; see [`replay`].
+/// Replays `scripts` on `replayer`; see [`replay`]. Each migration runs in
+/// its own transaction: its statements one by one
+/// ([`Driver::statement`]), then what the executor does before the commit
+/// ([`Driver::settle`]), then the commit ([`Driver::commit`]).
 pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -> Outcome {
     #[cfg(test)]
     RUNS.with(|runs| runs.set(runs.get() + 1));
-    let mut findings = Vec::new();
-    let mut ran = Vec::with_capacity(scripts.len());
-    let mut checks = Vec::with_capacity(scripts.len());
-    let mut unreproducible = Vec::with_capacity(scripts.len());
-    let mut mode = Mode::Normal;
-    for (index, source) in scripts.iter().enumerate() {
+    let mut driver = Driver {
+        replayer,
+        scripts,
+        tracking,
+        outcome: Outcome::default(),
+        mode: Mode::Normal,
+    };
+    for index in 0..scripts.len() {
         #[cfg(test)]
         REPLAYED.with(|replayed| replayed.set(replayed.get() + 1));
-        let mut push = |mut diagnostic: Diagnostic, rule: Option<Rule>| {
-            diagnostic.rule = rule.map(Rule::name);
-            findings.push(Finding {
-                diagnostic,
-                rule,
-                migration: index,
-            })
-        };
-        let mut done = Vec::with_capacity(source.statements.len());
-        let mut not_reproducible = None;
-        let mut ledger = Ledger::default();
-        if let Err(e) = replayer.begin_migration(tracking, source.version) {
-            push(
-                Diagnostic::plain(format!("replay failed to begin: {e}")),
-                None,
-            );
-            return Outcome {
-                findings,
-                ran,
-                checks,
-                unreproducible,
-            };
+        if let Err(e) = replayer.begin_migration(tracking, scripts[index].version) {
+            let diagnostic = Diagnostic::plain(format!("replay failed to begin: {e}"));
+            driver.push(index, diagnostic, None);
+            break;
         }
-        for stmt in source.statements {
-            let sql = stmt.sql(source.text);
-            let (line, col) = (stmt.line, stmt.column);
-            let at = |line, col, message: String| {
-                Diagnostic::at(source.display_path, line, col, message).statement(sql)
-            };
-            if sql.len() > MAX_STATEMENT_BYTES {
-                push(
-                    at(
-                        line,
-                        col,
-                        format!(
-                            "statement is {} bytes, over the Durable Object limit of {MAX_STATEMENT_BYTES} bytes",
-                            sql.len()
-                        ),
-                    )
-                    .help(advice::STATEMENT_TOO_LONG),
-                    Some(Rule::Limit),
-                );
-                if textual::defines_schema(sql) {
-                    mode = Mode::Degraded;
-                }
-                continue;
-            }
-            if let Some(denial) = textual::denial(sql, tracking) {
-                push(
-                    at(line, col, denial.message).help(denial.help),
-                    Some(denial.rule),
-                );
-                mode = Mode::Degraded;
-                continue;
-            }
-            let Failure { error, denial } =
-                match replayer.run(sql, |table| ledger.judge(replayer, table)) {
-                    Ok(dropped) => {
-                        let position = Position {
-                            line,
-                            column: col,
-                            statement: sql.to_owned(),
-                        };
-                        let renamed = textual::rename_target(sql);
-                        if let Some(target) = &renamed {
-                            replayer.touch(target);
-                        }
-                        ledger.ran(&dropped, &position, renamed);
-                        if not_reproducible.is_none() {
-                            not_reproducible = replayer
-                                .unreproducible(sql)
-                                .map(|what| format!("{}:{line}:{col} {what}", source.display_path));
-                        }
-                        done.push(*stmt);
-                        continue;
-                    }
-                    Err(failure) => {
-                        ledger.failed();
-                        failure
-                    }
-                };
-            if let Some(denial) = denial {
-                push(
-                    at(line, col, denial.message).help(denial.help),
-                    Some(denial.rule),
-                );
-                // Refused transaction, pragma and data statements change no
-                // schema, so what follows is still checked in full.
-                if !matches!(denial.rule, Rule::Transaction | Rule::Pragma)
-                    && textual::defines_schema(sql)
-                {
-                    mode = Mode::Degraded;
-                }
-                continue;
-            }
-            let (message, offset) = sqlite_message(&error);
-            let syntax = is_syntax_error(&message);
-            if mode == Mode::Degraded && !syntax {
-                continue;
-            }
-            let (eline, ecol) = match offset {
-                Some(off) => line_col(source.text, stmt.start + off),
-                None => (line, col),
-            };
-            let rule = if foreign_keys_off(replayer, &message) {
-                Some(Rule::ForeignKeysOff)
-            } else {
-                limit_rule(&message).then_some(Rule::Limit)
-            };
-            let mut diag = at(eline, ecol, message.clone());
-            let created_later = |name: &str| {
-                scripts
-                    .iter()
-                    .skip(index + 1)
-                    .find(|s| {
-                        crate::sharpen::creates(s.statements.iter().map(|t| t.sql(s.text)), name)
-                    })
-                    .map(|s| s.display_path)
-            };
-            if let Some(help) = advice::for_sqlite_error(&message, sql, rule, created_later) {
-                diag = diag.help(help);
-            }
-            if syntax {
-                if let Some(note) = crate::sharpen::sqlparser_note(sql, line, col) {
-                    diag.note = Some(format!("sqlparser: {note}"));
-                }
-            }
-            push(diag, rule);
-            // A failed INSERT or UPDATE leaves the schema as the author
-            // meant it; only a failed CREATE / ALTER / DROP can echo later.
-            if textual::defines_schema(sql) {
-                mode = Mode::Degraded;
-            }
-            if !replayer.in_transaction() {
-                // SQLite rolled the whole transaction back (an interrupted
-                // statement, `INSERT OR ROLLBACK`, `RAISE(ROLLBACK)`): the
-                // rest of this migration would run outside it and only echo.
-                mode = Mode::Degraded;
+        let mut migration = Migration::new(scripts[index].statements.len());
+        for stmt in scripts[index].statements {
+            if driver.statement(index, stmt, &mut migration) == Next::Stop {
                 break;
             }
         }
-        ran.push(done);
-        unreproducible.push(not_reproducible);
-        let mut at_risk = Vec::new();
-        if mode == Mode::Normal && replayer.in_transaction() {
-            for (denial, at) in ledger.unsettled(replayer) {
-                let diag = Diagnostic::at(source.display_path, at.line, at.column, denial.message)
-                    .statement(&at.statement);
-                push(diag.help(denial.help), Some(denial.rule));
+        let Migration {
+            done,
+            unreproducible,
+            ledger,
+        } = migration;
+        driver.outcome.ran.push(done);
+        driver.outcome.unreproducible.push(unreproducible);
+        let at_risk = driver.settle(index, ledger);
+        driver.outcome.checks.push(at_risk);
+        driver.commit(index);
+    }
+    driver.outcome
+}
+
+/// Whether the rest of a migration's statements run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Go,
+    /// SQLite rolled the migration's transaction back: what follows would
+    /// run outside it and only echo.
+    Stop,
+}
+
+/// What the replay keeps about the migration it is running.
+struct Migration {
+    /// The statements that ran to completion.
+    done: Vec<PlannedStatement>,
+    /// The first thing it did that a build cannot reproduce.
+    unreproducible: Option<String>,
+    /// Its drops and renames of referenced tables (see [`drops`]).
+    ledger: Ledger,
+}
+
+impl Migration {
+    fn new(statements: usize) -> Self {
+        Self {
+            done: Vec::with_capacity(statements),
+            unreproducible: None,
+            ledger: Ledger::default(),
+        }
+    }
+}
+
+/// The replay of a chain: the findings so far and whether later errors
+/// could be echoes of an earlier one ([`Mode`]).
+struct Driver<'r, 's> {
+    replayer: &'r Replayer,
+    scripts: &'s [Script<'s>],
+    tracking: &'s str,
+    outcome: Outcome,
+    mode: Mode,
+}
+
+impl Driver<'_, '_> {
+    /// Records a finding of migration `index`.
+    fn push(&mut self, index: usize, mut diagnostic: Diagnostic, rule: Option<Rule>) {
+        diagnostic.rule = rule.map(Rule::name);
+        self.outcome.findings.push(Finding {
+            diagnostic,
+            rule,
+            migration: index,
+        });
+    }
+
+    /// A finding at a statement of migration `index`.
+    fn at(&self, index: usize, sql: &str, line: u32, column: u32, message: String) -> Diagnostic {
+        Diagnostic::at(self.scripts[index].display_path, line, column, message).statement(sql)
+    }
+
+    /// Checks and runs one statement of migration `index`: the size limit
+    /// and the textual rules first, then SQLite under the authorizer.
+    fn statement(
+        &mut self,
+        index: usize,
+        stmt: &PlannedStatement,
+        migration: &mut Migration,
+    ) -> Next {
+        let source = self.scripts[index];
+        let sql = stmt.sql(source.text);
+        let (line, col) = (stmt.line, stmt.column);
+        if sql.len() > MAX_STATEMENT_BYTES {
+            let message = format!(
+                "statement is {} bytes, over the Durable Object limit of {MAX_STATEMENT_BYTES} bytes",
+                sql.len()
+            );
+            let diagnostic = self.at(index, sql, line, col, message);
+            self.push(
+                index,
+                diagnostic.help(advice::STATEMENT_TOO_LONG),
+                Some(Rule::Limit),
+            );
+            if textual::defines_schema(sql) {
+                self.mode = Mode::Degraded;
             }
-            // What the executor runs before the commit, run here too.
-            at_risk = keys::tables_at_risk(replayer);
-            if let Some(v) = keys::check(replayer, &at_risk) {
-                let row = v
-                    .rowid
-                    .map_or_else(|| "a row".to_owned(), |r| format!("row {r}"));
-                let diag = Diagnostic::file(
-                    source.display_path,
-                    format!(
-                        "the migration ends with a broken reference: {row} of `{}` points at a missing row of `{}` (SQLite checks deferred keys only when the transaction commits)",
-                        v.table, v.parent
-                    ),
-                );
-                if replayer.asked_foreign_keys_off() {
-                    push(
-                        diag.help(advice::foreign_keys_off()),
-                        Some(Rule::ForeignKeysOff),
-                    );
-                } else {
-                    push(diag.help(advice::BROKEN_REFERENCE), None);
+            return Next::Go;
+        }
+        if let Some(denial) = textual::denial(sql, self.tracking) {
+            let diagnostic = self.at(index, sql, line, col, denial.message);
+            self.push(index, diagnostic.help(denial.help), Some(denial.rule));
+            self.mode = Mode::Degraded;
+            return Next::Go;
+        }
+        let replayer = self.replayer;
+        let ledger = &mut migration.ledger;
+        match replayer.run(sql, |table| ledger.judge(replayer, table)) {
+            Ok(dropped) => {
+                let position = Position {
+                    line,
+                    column: col,
+                    statement: sql.to_owned(),
+                };
+                let renamed = textual::rename_target(sql);
+                if let Some(target) = &renamed {
+                    replayer.touch(target);
                 }
+                ledger.ran(&dropped, &position, renamed);
+                if migration.unreproducible.is_none() {
+                    migration.unreproducible = replayer
+                        .unreproducible(sql)
+                        .map(|what| format!("{}:{line}:{col} {what}", source.display_path));
+                }
+                migration.done.push(*stmt);
+                Next::Go
+            }
+            Err(failure) => {
+                ledger.failed();
+                self.failed(index, stmt, failure)
             }
         }
-        checks.push(at_risk);
-        if !replayer.in_transaction() {
+    }
+
+    /// Reports a statement SQLite or the authorizer refused.
+    fn failed(&mut self, index: usize, stmt: &PlannedStatement, failure: Failure) -> Next {
+        let source = self.scripts[index];
+        let sql = stmt.sql(source.text);
+        let (line, col) = (stmt.line, stmt.column);
+        let Failure { error, denial } = failure;
+        if let Some(denial) = denial {
+            let rule = denial.rule;
+            let diagnostic = self.at(index, sql, line, col, denial.message);
+            self.push(index, diagnostic.help(denial.help), Some(rule));
+            // Refused transaction, pragma and data statements change no
+            // schema, so what follows is still checked in full.
+            if !matches!(rule, Rule::Transaction | Rule::Pragma) && textual::defines_schema(sql) {
+                self.mode = Mode::Degraded;
+            }
+            return Next::Go;
+        }
+        let (message, offset) = sqlite_message(&error);
+        let syntax = is_syntax_error(&message);
+        if self.mode == Mode::Degraded && !syntax {
+            return Next::Go;
+        }
+        let (eline, ecol) = match offset {
+            Some(off) => line_col(source.text, stmt.start + off),
+            None => (line, col),
+        };
+        let rule = if foreign_keys_off(self.replayer, &message) {
+            Some(Rule::ForeignKeysOff)
+        } else {
+            limit_rule(&message).then_some(Rule::Limit)
+        };
+        let mut diag = self.at(index, sql, eline, ecol, message.clone());
+        let created_later = |name: &str| {
+            self.scripts
+                .iter()
+                .skip(index + 1)
+                .find(|s| crate::sharpen::creates(s.statements.iter().map(|t| t.sql(s.text)), name))
+                .map(|s| s.display_path)
+        };
+        if let Some(help) = advice::for_sqlite_error(&message, sql, rule, created_later) {
+            diag = diag.help(help);
+        }
+        if syntax {
+            if let Some(note) = crate::sharpen::sqlparser_note(sql, line, col) {
+                diag.note = Some(format!("sqlparser: {note}"));
+            }
+        }
+        self.push(index, diag, rule);
+        // A failed INSERT or UPDATE leaves the schema as the author meant
+        // it; only a failed CREATE / ALTER / DROP can echo later.
+        if textual::defines_schema(sql) {
+            self.mode = Mode::Degraded;
+        }
+        if !self.replayer.in_transaction() {
+            // SQLite rolled the whole transaction back (an interrupted
+            // statement, `INSERT OR ROLLBACK`, `RAISE(ROLLBACK)`).
+            self.mode = Mode::Degraded;
+            return Next::Stop;
+        }
+        Next::Go
+    }
+
+    /// What the executor does at the end of migration `index`, before its
+    /// commit: drops of referenced tables left unsettled, and the
+    /// foreign-key check of the tables at risk, which it returns.
+    fn settle(&mut self, index: usize, ledger: Ledger) -> Vec<String> {
+        if self.mode != Mode::Normal || !self.replayer.in_transaction() {
+            return Vec::new();
+        }
+        let path = self.scripts[index].display_path;
+        for (denial, at) in ledger.unsettled(self.replayer) {
+            let diag =
+                Diagnostic::at(path, at.line, at.column, denial.message).statement(&at.statement);
+            self.push(index, diag.help(denial.help), Some(denial.rule));
+        }
+        let at_risk = keys::tables_at_risk(self.replayer);
+        if let Some(v) = keys::check(self.replayer, &at_risk) {
+            let row = v
+                .rowid
+                .map_or_else(|| "a row".to_owned(), |r| format!("row {r}"));
+            let diag = Diagnostic::file(
+                path,
+                format!(
+                    "the migration ends with a broken reference: {row} of `{}` points at a missing row of `{}` (SQLite checks deferred keys only when the transaction commits)",
+                    v.table, v.parent
+                ),
+            );
+            if self.replayer.asked_foreign_keys_off() {
+                self.push(
+                    index,
+                    diag.help(advice::foreign_keys_off()),
+                    Some(Rule::ForeignKeysOff),
+                );
+            } else {
+                self.push(index, diag.help(advice::BROKEN_REFERENCE), None);
+            }
+        }
+        at_risk
+    }
+
+    /// Commits migration `index`, reporting what fails only at the commit.
+    fn commit(&mut self, index: usize) {
+        if !self.replayer.in_transaction() {
             // SQLite already rolled the transaction back (an interrupted
             // statement does that): the migration's schema is gone, so what
             // follows can only echo the error already reported.
-            mode = Mode::Degraded;
-            continue;
+            self.mode = Mode::Degraded;
+            return;
         }
-        if let Err(e) = replayer.trusted("COMMIT") {
-            let (message, _) = sqlite_message(&e);
-            if mode == Mode::Normal {
-                let diag = Diagnostic::file(
-                    source.display_path,
-                    format!("the migration fails when its transaction commits: {message}"),
+        let Err(e) = self.replayer.trusted("COMMIT") else {
+            return;
+        };
+        let (message, _) = sqlite_message(&e);
+        if self.mode == Mode::Normal {
+            let diag = Diagnostic::file(
+                self.scripts[index].display_path,
+                format!("the migration fails when its transaction commits: {message}"),
+            );
+            if foreign_keys_off(self.replayer, &message) {
+                self.push(
+                    index,
+                    diag.help(advice::foreign_keys_off()),
+                    Some(Rule::ForeignKeysOff),
                 );
-                if foreign_keys_off(replayer, &message) {
-                    push(
-                        diag.help(advice::foreign_keys_off()),
-                        Some(Rule::ForeignKeysOff),
-                    );
-                } else {
-                    push(diag.help(advice::COMMIT_FAILED), None);
-                }
+            } else {
+                self.push(index, diag.help(advice::COMMIT_FAILED), None);
             }
-            mode = Mode::Degraded;
-            let _ = replayer.trusted("ROLLBACK");
         }
-    }
-    Outcome {
-        findings,
-        ran,
-        checks,
-        unreproducible,
+        self.mode = Mode::Degraded;
+        let _ = self.replayer.trusted("ROLLBACK");
     }
 }
 
