@@ -415,6 +415,47 @@ fn an_empty_hand_rolled_table_over_an_empty_object_is_a_fresh_start() {
     assert_eq!(count(&db, "SELECT count(*) FROM users"), 1, "seeded once");
 }
 
+/// The failure record through the Durable Object backend: `status` (the
+/// same code as natively) shows it, between events too, and `Report`'s
+/// line says what the failed run did.
+#[test]
+fn status_shows_the_failure_record_on_a_durable_object() {
+    let db = testing::at_version(&Broken::SCHEMA, 2);
+    db.exec("INSERT INTO users (id, email) VALUES (1, 'a@example.com'), (2, 'A@example.com')")
+        .unwrap();
+    db.end_event().unwrap();
+    // No failure table: no record, no error.
+    assert_eq!(Broken::SCHEMA.status(&db).unwrap().failure(), None);
+
+    let wake = Broken::SCHEMA.wake(&db);
+    db.end_event().unwrap();
+    let text = wake.report().to_string();
+    assert!(
+        text.starts_with(
+            "migrated from version 2 to 3 (0003_add_user_name.sql), then 0004_unique_email.sql \
+             failed at statement "
+        ),
+        "{text}"
+    );
+    let status = Broken::SCHEMA.status(&db).unwrap();
+    let failure = status.failure().expect("the record");
+    assert_eq!(
+        (failure.version(), failure.file(), failure.attempts()),
+        (4, Some("0004_unique_email.sql"), 1)
+    );
+    assert!(failure.by_this_code());
+    assert!(failure.next_attempt_after().is_some());
+    assert!(
+        status
+            .to_string()
+            .contains("\n  failed   0004  0004_unique_email.sql  1 attempt, last "),
+        "{status}"
+    );
+    // The fixed code does not wait for it.
+    let other = Fixed::SCHEMA.status(&db).unwrap();
+    assert_eq!(other.failure().map(|f| f.by_this_code()), Some(false));
+}
+
 #[test]
 fn fixtures_a_durable_object_would_refuse_fail_here_too() {
     let db = testing::at_version(&Broken::SCHEMA, 4);

@@ -89,12 +89,18 @@ enum Command {
         #[command(flatten)]
         table: TableArg,
     },
-    /// Show applied, pending, ahead and edited migrations of a local database
+    /// Show applied, pending, ahead, edited and failed migrations of a local database
     ///
-    /// The database is an SQLite file, e.g. the one `wrangler dev` keeps for
-    /// an object (under `.wrangler/state/`); it is opened read-only. Exits with
-    /// 1 when its history diverged from the code (an applied migration was
-    /// edited), as a migration run would fail.
+    /// The database is an SQLite file, opened read-only. `wrangler dev` keeps
+    /// one per object at
+    /// `.wrangler/state/v3/do/<script>-<Class>/<object id>.sqlite` (`<script>`
+    /// is `name` in wrangler.toml, `<Class>` the Durable Object's class, the
+    /// object id is the hex id the `object` field of the durable-schema log
+    /// line shows; `--persist-to DIR` replaces `.wrangler/state`). A failed
+    /// migration's record (attempts, when, the error, when the next attempt
+    /// is allowed) is shown as `failed`. Exits with 1 when the history
+    /// diverged from the code (an applied migration was edited), as a
+    /// migration run would fail.
     Status {
         /// The database file
         #[arg(long, value_name = "FILE")]
@@ -103,6 +109,10 @@ enum Command {
         dir: DirArg,
         #[command(flatten)]
         table: TableArg,
+        /// Seconds before the code re-runs a failed migration, as
+        /// `#[durable_schema(retry_after = N)]` says (default 60)
+        #[arg(long, value_name = "SECONDS")]
+        retry_after: Option<u32>,
     },
 }
 
@@ -194,7 +204,12 @@ fn main() -> ExitCode {
         Command::Lock { dir, table } => lock(&dir.dir, &table.options()),
         Command::Schema { dir, at, table } => schema(&dir.dir, at, &table.options()),
         Command::Diff { a, b, dir, table } => diff::run(&dir.dir, a, b, &table.options()),
-        Command::Status { db, dir, table } => status::run(&db, &dir.dir, &table.options()),
+        Command::Status {
+            db,
+            dir,
+            table,
+            retry_after,
+        } => status::run(&db, &dir.dir, &table.options(), retry_after),
     }
 }
 

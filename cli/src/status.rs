@@ -19,7 +19,9 @@ fn short(checksum: &str) -> &str {
 /// The status as lines: a summary, then one line per migration, aligned:
 /// `applied` (with when), `edited` (the recorded checksum differs from the
 /// file's; `replaced` when the lock declares the recorded one replaced),
-/// `ahead` (recorded, unknown to the code) and `pending`.
+/// `ahead` (recorded, unknown to the code) and `pending`; then `failed`, the
+/// failure record a wake-up left (attempts, when, the error, when the next
+/// attempt is allowed).
 pub(crate) fn render(
     db: &str,
     dir: &str,
@@ -90,15 +92,27 @@ pub(crate) fn render(
             String::new(),
         ));
     }
+    if let Some(failure) = status.failure() {
+        let name = failure.file().unwrap_or("-").to_owned();
+        rows.push(("failed", failure.version(), name, "", failure.to_string()));
+    }
     let width = rows.iter().map(|r| r.2.chars().count()).max().unwrap_or(0);
     for (what, version, name, when, remark) in rows {
-        let line = format!("  {what:<8} {version:04}  {name:<width$}  {when}  {remark}");
+        let detail = [when, remark.as_str()]
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("  ");
+        let line = format!("  {what:<8} {version:04}  {name:<width$}  {detail}");
         let _ = writeln!(out, "{}", line.trim_end());
     }
     out
 }
 
-pub(crate) fn run(db: &Path, dir: &str, options: &Options) -> ExitCode {
+/// `retry_after`: the seconds the code waits before re-running a failed
+/// migration (`None`: the attribute's default), for when the next attempt
+/// is allowed.
+pub(crate) fn run(db: &Path, dir: &str, options: &Options, retry_after: Option<u32>) -> ExitCode {
     let shown = db.display().to_string();
     let plan = match checked(dir, options, false) {
         Ok(plan) => plan,
@@ -129,7 +143,10 @@ pub(crate) fn run(db: &Path, dir: &str, options: &Options) -> ExitCode {
         Err(e) => return fail(format!("cannot open `{shown}` read-only: {e}")),
     };
     let schema = match runtime_schema(&plan, &options.table) {
-        Ok(schema) => schema,
+        Ok(schema) => match retry_after {
+            Some(seconds) => schema.__with_retry_after(seconds),
+            None => schema,
+        },
         Err(e) => return fail(e),
     };
     let status = match schema.status(&conn) {

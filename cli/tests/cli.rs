@@ -554,6 +554,94 @@ fn status_of_a_database_migrated_by_the_runtime() {
     );
 }
 
+/// A database whose 0003 failed in a real `Schema::wake` (twice, with
+/// `retry_after = 0`): `status` shows the failure record after the pending
+/// migration, read-only, and when the next attempt is allowed.
+#[test]
+fn status_shows_the_failure_record_of_a_failed_wake() {
+    let s = project("status-failed");
+    s.write(
+        "migrations/0003_index.sql",
+        "CREATE UNIQUE INDEX users_email ON users (email);\n",
+    );
+    migrate(&s, "app.sqlite", 2);
+    let conn = rusqlite::Connection::open(s.0.join("app.sqlite")).unwrap();
+    conn.execute_batch("INSERT INTO users (email) VALUES ('a@example.com'), ('a@example.com')")
+        .unwrap();
+    let plan = check_dir(&s.0, "migrations", &Options::default()).unwrap();
+    let code = schema(&plan, 3).__with_retry_after(0);
+    for _ in 0..2 {
+        assert!(code.wake(&conn).error().is_some());
+    }
+    let failed_at: String = conn
+        .query_row("SELECT attempted_at FROM migrations_failure", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let later = |seconds: u32| -> String {
+        conn.query_row(
+            "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, ?2)",
+            rusqlite::params![failed_at, format!("+{seconds} seconds")],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let before = snapshot(&s, "app.sqlite");
+
+    let r = s.run(&["status", "--db", "app.sqlite"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{}", r.stdout);
+    assert_eq!(lines[3], "  pending  0003  0003_index.sql");
+    assert_eq!(
+        lines[4],
+        format!(
+            "  failed   0003  0003_index.sql  2 attempts, last {failed_at}: migration \
+             0003_index.sql (version 3) failed at statement 1 (0003_index.sql:1:1): UNIQUE \
+             constraint failed: users.email; it was rolled back: fix the statement or the data \
+             it trips over, then deploy again; next attempt after {} or with new code",
+            later(60)
+        )
+    );
+    assert_eq!(
+        snapshot(&s, "app.sqlite"),
+        before,
+        "status changed the database"
+    );
+
+    // The code's own `retry_after`.
+    let r = s.run(&["status", "--db", "app.sqlite", "--retry-after", "600"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.ends_with(&format!(
+            "; next attempt after {} or with new code\n",
+            later(600)
+        )),
+        "{}",
+        r.stdout
+    );
+
+    // Other code (a fixed 0003) does not wait for it.
+    s.write("migrations/0003_index.sql", INDEX);
+    let r = s.run(&["status", "--db", "app.sqlite"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .ends_with("; recorded by other code: the next wake-up of this code tries at once\n"),
+        "{}",
+        r.stdout
+    );
+
+    // The help says where `wrangler dev` keeps an object's database.
+    let help = s.run(&["status", "--help"]);
+    assert!(
+        help.stdout
+            .contains("`.wrangler/state/v3/do/<script>-<Class>/<object id>.sqlite`"),
+        "{}",
+        help.stdout
+    );
+}
+
 #[test]
 fn lock_then_edit_then_check_fails() {
     let s = project("lock");

@@ -38,7 +38,7 @@ pub mod tracking;
 pub mod worker;
 
 pub use error::MigrateError;
-pub use report::{AppliedMigration, Mismatch, Report, SchemaState, Status, Wake};
+pub use report::{AppliedMigration, FailureRecord, Mismatch, Report, SchemaState, Status, Wake};
 #[doc(hidden)]
 pub use schema::__ChainLink;
 pub use schema::{Baseline, Migration, Schema, Statement, StatementIter, Statements};

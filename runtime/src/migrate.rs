@@ -94,7 +94,14 @@ impl Schema {
         let result = exec.run();
         let report = match &result {
             Ok(report) => report.clone(),
-            Err(_) => exec.progress.take(),
+            Err(e) => {
+                let mut report = exec.progress.take();
+                // An adoption commits with the first pending migration:
+                // nothing applied, nothing adopted.
+                report.adopted &= !report.applied.is_empty();
+                report.failed = Some(e.clone());
+                report
+            }
         };
         Wake {
             report,

@@ -5,7 +5,16 @@ use std::fmt;
 
 use crate::{MigrateError, Migration};
 
-/// The outcome of a successful migration run.
+/// What a migration run did: the outcome of [`Schema::migrate`](crate::Schema::migrate),
+/// or of a [`Schema::wake`](crate::Schema::wake) up to its failure
+/// ([`failed`](Report::failed)).
+///
+/// Its `Display` is one line: `migrated from version 1 to 3 (0002_a.sql,
+/// 0003_b.sql)`, `created from the verified baseline at version 3 (one
+/// transaction)`, `migrated from version 1 to 2 (0002_a.sql), then
+/// 0003_b.sql failed at statement 2 (0003_b.sql:2:1): UNIQUE constraint
+/// failed: items.name`, `stayed at version 2: ...`, `database current at
+/// version 3`.
 ///
 /// # Example
 ///
@@ -33,6 +42,7 @@ pub struct Report {
     pub(crate) rows_written: u64,
     pub(crate) baseline: bool,
     pub(crate) baseline_error: Option<String>,
+    pub(crate) failed: Option<MigrateError>,
 }
 
 impl Report {
@@ -48,6 +58,7 @@ impl Report {
             rows_written: 0,
             baseline: false,
             baseline_error: None,
+            failed: None,
         }
     }
 
@@ -121,6 +132,38 @@ impl Report {
     /// the backend counted them (0 when nothing was applied).
     pub fn rows_written(&self) -> u64 {
         self.rows_written
+    }
+
+    /// The error that stopped the run, when this is the report of a failed
+    /// [`Schema::wake`](crate::Schema::wake) (the same as
+    /// [`Wake::error`]); `None` for a run that completed, and always for
+    /// [`Schema::migrate`](crate::Schema::migrate), which returns the error
+    /// instead. [`applied`](Report::applied) still lists what the run
+    /// committed before it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[cfg(feature = "rusqlite")] {
+    /// # use durable_schema_runtime::{MigrateError, Migration, Schema};
+    /// # const SQL: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY)";
+    /// # const SCHEMA: Schema = Schema::__new("migrations", false, &[Migration::__new(
+    /// #     1, "0001_users.sql", "users", SQL, "c", "h", "0,43,1,1")]);
+    /// let conn = rusqlite::Connection::open_in_memory()?;
+    /// conn.execute_batch("CREATE TABLE users (x)")?; // 0001 will fail on this database
+    /// let report = SCHEMA.wake(&conn).report().clone();
+    /// assert!(matches!(report.failed(), Some(MigrateError::Statement { version: 1, .. })));
+    /// assert!(report.applied().is_empty());
+    /// assert_eq!(
+    ///     report.to_string(),
+    ///     "stayed at version 0: 0001_users.sql failed at statement 1 \
+    ///      (0001_users.sql:1:1): table users already exists"
+    /// );
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn failed(&self) -> Option<&MigrateError> {
+        self.failed.as_ref()
     }
 }
 
@@ -235,6 +278,8 @@ pub struct Mismatch {
 }
 
 impl fmt::Display for Report {
+    /// One line: where the run took the database (or that it stayed), how
+    /// (the baseline, or the migrations it applied), and what stopped it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(db) = self.ahead {
             return write!(
@@ -242,9 +287,13 @@ impl fmt::Display for Report {
                 "database at version {db} is ahead of the code; nothing applied"
             );
         }
-        if self.applied.is_empty() {
-            write!(f, "database current at version {}", self.to_version)?;
-        } else {
+        if self.baseline {
+            write!(
+                f,
+                "created from the verified baseline at version {} (one transaction)",
+                self.to_version
+            )?;
+        } else if !self.applied.is_empty() {
             write!(
                 f,
                 "migrated from version {} to {} (",
@@ -257,12 +306,81 @@ impl fmt::Display for Report {
                 f.write_str(m.name())?;
             }
             f.write_str(")")?;
+        } else if self.failed.is_some() {
+            write!(f, "stayed at version {}", self.to_version)?;
+        } else {
+            write!(f, "database current at version {}", self.to_version)?;
+        }
+        if let Some(e) = &self.failed {
+            f.write_str(if self.applied.is_empty() {
+                ": "
+            } else {
+                ", then "
+            })?;
+            write_failure(f, e)?;
+        }
+        if let Some(e) = &self.baseline_error {
+            f.write_str("; the verified baseline failed first (")?;
+            write_one_line(f, e)?;
+            f.write_str("), so the migrations ran one by one")?;
         }
         if self.adopted {
             f.write_str("; adopted the existing history")?;
         }
         Ok(())
     }
+}
+
+/// What stopped a run, for [`Report`]'s line: the file and SQLite's message
+/// where the error names a migration's statement or reference (without
+/// the advice the error's own text adds), else the error's own line.
+fn write_failure(f: &mut fmt::Formatter<'_>, e: &MigrateError) -> fmt::Result {
+    match e {
+        MigrateError::Statement {
+            file,
+            statement,
+            line,
+            column,
+            message,
+            ..
+        } => {
+            write!(
+                f,
+                "{file} failed at statement {statement} ({file}:{line}:{column}): "
+            )?;
+            write_one_line(f, message)
+        }
+        MigrateError::ForeignKey {
+            file,
+            table,
+            rowid,
+            parent,
+            ..
+        } => {
+            let row = rowid.map_or_else(|| "a row".to_owned(), |r| format!("row {r}"));
+            write!(
+                f,
+                "{file} failed: {row} of \"{table}\" points at a missing row of \"{parent}\""
+            )
+        }
+        other => write_one_line(f, &other.to_string()),
+    }
+}
+
+/// `text` with line breaks as spaces: a database's message may span lines,
+/// the report may not.
+fn write_one_line(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    for (i, part) in text
+        .split(['\r', '\n'])
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        if i > 0 {
+            f.write_str(" ")?;
+        }
+        f.write_str(part)?;
+    }
+    Ok(())
 }
 
 /// Where a database stands relative to the code.
@@ -336,6 +454,92 @@ impl AppliedMigration {
     }
 }
 
+/// The failure record of a database, as [`Status::failure`] reports it: the
+/// last failed attempt of [`Schema::wake`](crate::Schema::wake) (table
+/// `<table>_failure`), kept until a run succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureRecord {
+    pub(crate) version: u32,
+    pub(crate) file: Option<&'static str>,
+    pub(crate) error: String,
+    pub(crate) attempts: u32,
+    pub(crate) failed_at: String,
+    pub(crate) by_this_code: bool,
+    pub(crate) retry_in_secs: u32,
+    pub(crate) next_attempt_after: Option<String>,
+}
+
+impl FailureRecord {
+    /// The version that failed.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The file of that version in the code (`None` when the code has no
+    /// such version).
+    pub fn file(&self) -> Option<&'static str> {
+        self.file
+    }
+
+    /// The error, as recorded: the [`MigrateError`]'s one-line text.
+    pub fn error(&self) -> &str {
+        &self.error
+    }
+
+    /// How many attempts of the code that recorded it failed so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// When the last attempt failed (UTC ISO 8601,
+    /// `2025-01-31T12:00:00.000Z`).
+    pub fn failed_at(&self) -> &str {
+        &self.failed_at
+    }
+
+    /// Whether the code this status was computed with recorded it (the same
+    /// migrations). Other code (a new deploy) tries at once.
+    pub fn by_this_code(&self) -> bool {
+        self.by_this_code
+    }
+
+    /// Seconds, as of this status, until a wake-up of this code runs the
+    /// failed migration again ([`Schema::retry_after`](crate::Schema::retry_after)
+    /// after [`failed_at`](FailureRecord::failed_at)); 0 when the next
+    /// wake-up does.
+    pub fn retry_in_secs(&self) -> u32 {
+        self.retry_in_secs
+    }
+
+    /// When wake-ups of this code run the failed migration again
+    /// ([`failed_at`](FailureRecord::failed_at) plus
+    /// [`Schema::retry_after`](crate::Schema::retry_after), UTC ISO 8601);
+    /// `None` when other code recorded it, which this code does not wait for.
+    pub fn next_attempt_after(&self) -> Option<&str> {
+        self.next_attempt_after.as_deref()
+    }
+}
+
+impl fmt::Display for FailureRecord {
+    /// `3 attempts, last 2026-12-06T10:00:00.000Z: <error>; next attempt
+    /// after 2026-12-06T10:01:00.000Z or with new code`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = if self.attempts == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{} attempt{plural}, last {}: ",
+            self.attempts, self.failed_at
+        )?;
+        write_one_line(f, &self.error)?;
+        match &self.next_attempt_after {
+            Some(at) => write!(f, "; next attempt after {at} or with new code"),
+            None => {
+                f.write_str("; recorded by other code: the next wake-up of this code tries at once")
+            }
+        }
+    }
+}
+
 /// The applied/pending view of a database, computed without changing it.
 ///
 /// Unlike a migration run, this reads the whole tracking table: it is for
@@ -347,6 +551,7 @@ pub struct Status {
     pub(crate) state: SchemaState,
     pub(crate) applied: Vec<AppliedMigration>,
     pub(crate) pending: Vec<&'static Migration>,
+    pub(crate) failure: Option<FailureRecord>,
     pub(crate) rows_read: u64,
 }
 
@@ -377,6 +582,13 @@ impl Status {
         &self.pending
     }
 
+    /// The failure record, when a [`Schema::wake`](crate::Schema::wake)
+    /// failed and no run has succeeded since: which version, the error, how
+    /// many attempts, when, and when the next one is allowed.
+    pub fn failure(&self) -> Option<&FailureRecord> {
+        self.failure.as_ref()
+    }
+
     /// Rows read to compute this status, as the backend reported them.
     pub fn rows_read(&self) -> u64 {
         self.rows_read
@@ -402,6 +614,10 @@ impl fmt::Display for Status {
         }
         for m in &self.pending {
             writeln!(f, "  pending  {:04}  {}", m.version(), m.name())?;
+        }
+        if let Some(failure) = &self.failure {
+            let file = failure.file.unwrap_or("-");
+            writeln!(f, "  failed   {:04}  {file}  {failure}", failure.version)?;
         }
         Ok(())
     }

@@ -1,9 +1,9 @@
 //! [`Schema::status`]: where a database stands, computed without changing it.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Value};
 use crate::error::MigrateError;
 use crate::migrate::{text_of, Executor};
-use crate::report::{AppliedMigration, SchemaState, Status};
+use crate::report::{AppliedMigration, FailureRecord, SchemaState, Status};
 use crate::tracking::{self, Shape};
 use crate::Schema;
 
@@ -16,7 +16,8 @@ impl Schema {
     /// not for every wake-up. Fails when the tracking table has a foreign
     /// shape, when it is a hand-rolled one a run would refuse to adopt (with
     /// the run's error), or when the database errors; an edited history is
-    /// reported as [`SchemaState::Diverged`].
+    /// reported as [`SchemaState::Diverged`]. The failure record a failed
+    /// [`wake`](Schema::wake) left is in [`Status::failure`].
     ///
     /// # Example
     ///
@@ -37,7 +38,9 @@ impl Schema {
     pub fn status<B: Backend + ?Sized>(&self, backend: &B) -> Result<Status, MigrateError> {
         let exec = Executor::new(self, backend);
         let code_version = self.version();
-        let (shape, mut rows_read) = exec.inspect()?;
+        let (failure, mut rows_read) = self.failure_record(backend);
+        let (shape, read) = exec.inspect()?;
+        rows_read += read;
         let own = match &shape {
             Shape::Missing => {
                 // drizzle's history, when the code comes from its journal:
@@ -55,6 +58,7 @@ impl Schema {
                     state,
                     applied: Vec::new(),
                     pending: self.pending_after(db_version).iter().collect(),
+                    failure,
                     rows_read,
                 });
             }
@@ -116,7 +120,58 @@ impl Schema {
             state,
             applied,
             pending,
+            failure,
             rows_read,
         })
+    }
+
+    /// The failure record [`wake`](Schema::wake) keeps, read with the
+    /// executor's own query, and the rows that read. Absent (`None`) on a
+    /// database that never failed, which has no such table: that read fails
+    /// and is not an error here.
+    fn failure_record<B: Backend + ?Sized>(&self, backend: &B) -> (Option<FailureRecord>, u64) {
+        let Ok(rows) = backend.query(&tracking::read_failure(self.table()), &[]) else {
+            return (None, 0);
+        };
+        let read = rows.rows_read();
+        let Some(row) = rows.rows().first() else {
+            return (None, read);
+        };
+        let int = |i: usize| row.get(i).and_then(Value::as_i64);
+        let version = int(1).and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+        let failed_at = text_of(row.get(5)).unwrap_or_default().to_owned();
+        // Only the code that recorded it waits (see `Executor::deferral`).
+        let by_this_code = text_of(row.first()) == Some(self.head_chain());
+        let retry_after = self.retry_after();
+        let elapsed = int(4).unwrap_or(i64::MAX).max(0);
+        let retry_in_secs = if by_this_code {
+            u32::try_from(i64::from(retry_after).saturating_sub(elapsed).max(0)).unwrap_or(0)
+        } else {
+            0
+        };
+        let next_attempt_after = if by_this_code {
+            let params = [Value::from(failed_at.as_str()), Value::from(retry_after)];
+            backend
+                .query(tracking::LATER_QUERY, &params)
+                .ok()
+                .and_then(|rows| {
+                    rows.rows()
+                        .first()
+                        .and_then(|r| text_of(r.first()).map(str::to_owned))
+                })
+        } else {
+            None
+        };
+        let record = FailureRecord {
+            version,
+            file: self.migration(version).map(|m| m.name()),
+            error: text_of(row.get(2)).unwrap_or_default().to_owned(),
+            attempts: int(3).and_then(|a| u32::try_from(a).ok()).unwrap_or(1),
+            failed_at,
+            by_this_code,
+            retry_in_secs,
+            next_attempt_after,
+        };
+        (Some(record), read)
     }
 }

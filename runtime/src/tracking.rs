@@ -275,18 +275,26 @@ pub fn create_failure_table(table: &str) -> String {
 }
 
 /// The failure record: `chain` (the code's head chain value when it failed),
-/// `version`, `error`, `attempts`, and the whole seconds since the attempt
-/// (SQLite's clock, so the runtime needs none).
+/// `version`, `error`, `attempts`, the whole seconds since the attempt
+/// (SQLite's clock, so the runtime needs none), and `attempted_at` (for
+/// `Schema::status`; the executor reads the first five).
 pub fn read_failure(table: &str) -> String {
     sql(
         &failure_table(table),
         &[
             "SELECT chain, version, error, attempts, \
-             CAST((julianday('now') - julianday(attempted_at)) * 86400 AS INTEGER) FROM ",
+             CAST((julianday('now') - julianday(attempted_at)) * 86400 AS INTEGER), \
+             attempted_at FROM ",
             " WHERE id = 1",
         ],
     )
 }
+
+/// The time `?1` (as the executor records it) plus `?2` seconds, in the same
+/// format: when the next attempt after a failure is allowed. Computed by
+/// SQLite, like every timestamp here, so the runtime needs no clock.
+pub const LATER_QUERY: &str =
+    "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, '+' || CAST(?2 AS INTEGER) || ' seconds')";
 
 /// Records a failed attempt: `?1` chain, `?2` version, `?3` error. The
 /// attempt count restarts when the code (its chain) changes.

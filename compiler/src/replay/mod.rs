@@ -223,16 +223,16 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
         outcome: Outcome::default(),
         mode: Mode::Normal,
     };
-    for index in 0..scripts.len() {
+    for (index, script) in scripts.iter().enumerate() {
         #[cfg(test)]
         REPLAYED.with(|replayed| replayed.set(replayed.get() + 1));
-        if let Err(e) = replayer.begin_migration(tracking, scripts[index].version) {
+        if let Err(e) = replayer.begin_migration(tracking, script.version) {
             let diagnostic = Diagnostic::plain(format!("replay failed to begin: {e}"));
             driver.push(index, diagnostic, None);
             break;
         }
-        let mut migration = Migration::new(scripts[index].statements.len());
-        for stmt in scripts[index].statements {
+        let mut migration = Migration::new(script.statements.len());
+        for stmt in script.statements {
             if driver.statement(index, stmt, &mut migration) == Next::Stop {
                 break;
             }

@@ -209,3 +209,55 @@ fn a_migration_sees_its_own_tracking_row_as_the_last_write() {
         .unwrap();
     assert_eq!(rows, [(2, 1), (4, 1)]);
 }
+
+/// `Report`'s line names the baseline, and the fallback when it failed.
+#[test]
+fn the_report_says_how_the_object_was_created() {
+    let dir = TempDir::new("baseline-report");
+    let plain = schema(CHAT);
+    let fast = with_baseline(plain, CHAT);
+    let report = fast.migrate(&fresh(&dir, "room.db")).unwrap();
+    assert_eq!(
+        report.to_string(),
+        "created from the verified baseline at version 4 (one transaction)"
+    );
+
+    const SQL: &str =
+        "CREATE TABLE users (id INTEGER PRIMARY KEY);\nINSERT INTO nowhere VALUES (1);\n";
+    const BASELINE: Baseline = Baseline::__new(SQL, "0,43,1,1 45,75,2,1");
+    let broken: Schema = plain.__with_baseline(&BASELINE);
+    let names: Vec<&str> = plain.migrations().iter().map(|m| m.name()).collect();
+    let report = broken.migrate(&fresh(&dir, "fallback.db")).unwrap();
+    assert_eq!(
+        report.to_string(),
+        format!(
+            "migrated from version 0 to 4 ({}); the verified baseline failed first \
+             (statement 2 of the baseline: no such table: nowhere), so the migrations ran one by one",
+            names.join(", ")
+        )
+    );
+
+    // The baseline fails, then the chain fails too (on its second migration).
+    let other = fresh(&dir, "both.db");
+    let refusing = Refusing {
+        inner: &other,
+        marker: plain.migrations()[1].statements().get(0).unwrap().sql(),
+    };
+    let wake = broken.wake(&refusing);
+    assert!(wake.error().is_some());
+    let text = wake.report().to_string();
+    assert!(
+        text.starts_with(&format!(
+            "migrated from version 0 to 1 ({}), then {} failed at statement 1",
+            names[0], names[1]
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "; the verified baseline failed first (statement 2 of the baseline: no such table: \
+             nowhere), so the migrations ran one by one"
+        ),
+        "{text}"
+    );
+}

@@ -575,3 +575,220 @@ fn rows_written_counts_what_the_run_wrote() {
     let rows = Backend::query(&conn, "SELECT count(*) FROM users", &[]).unwrap();
     assert_eq!(rows.rows(), [vec![Value::Integer(1)]]);
 }
+
+/// `Report`'s line after a failed wake-up says what the run did and what
+/// stopped it, never that the database is current.
+#[test]
+fn the_report_of_a_failed_wake_says_what_failed() {
+    let dir = TempDir::new("wake-report");
+    let schema = schema(DUPLICATES);
+
+    // Part of the run applied, then the failure.
+    let partial = open(&dir.db("partial.db"));
+    prefix(&schema, 1).migrate(&partial).unwrap();
+    let wake = schema.wake(&partial);
+    let report = wake.report();
+    assert_eq!(report.failed(), wake.error());
+    assert!(
+        matches!(
+            report.failed(),
+            Some(MigrateError::Statement { version: 3, .. })
+        ),
+        "{:?}",
+        report.failed()
+    );
+    assert_eq!(
+        report.to_string(),
+        "migrated from version 1 to 2 (0002_add_notes.sql), then 0003_unique_items.sql failed \
+         at statement 2 (0003_unique_items.sql:2:1): UNIQUE constraint failed: items.name"
+    );
+
+    // Nothing applied before the failure.
+    let none = open(&dir.db("none.db"));
+    prefix(&schema, 2).migrate(&none).unwrap();
+    let wake = schema.wake(&none);
+    assert_eq!(
+        wake.report().to_string(),
+        "stayed at version 2: 0003_unique_items.sql failed at statement 2 \
+         (0003_unique_items.sql:2:1): UNIQUE constraint failed: items.name"
+    );
+
+    // Deferred: the same code right after, nothing executed.
+    let deferred = schema.wake(&none);
+    let text = deferred.report().to_string();
+    assert!(
+        text.starts_with("stayed at version 2: schema not current: version 3 failed 1 time(s)"),
+        "{text}"
+    );
+    assert!(!text.contains('\n'), "{text}");
+
+    // An error before any migration (an edited history) stays the error's line.
+    let mut edited = DUPLICATES.to_vec();
+    edited[1].1 = "CREATE TABLE notes (id INTEGER PRIMARY KEY);\n";
+    let text = self::schema(&edited).wake(&none).report().to_string();
+    assert!(
+        text.starts_with("stayed at version 2: migration 0002_add_notes.sql (version 2) differs"),
+        "{text}"
+    );
+
+    // A completed run has no failure.
+    let fresh = open(&dir.db("fresh.db"));
+    let ok = prefix(&schema, 2).wake(&fresh);
+    assert_eq!(ok.report().failed(), None);
+    assert_eq!(
+        ok.report().to_string(),
+        "migrated from version 0 to 2 (0001_create_items.sql, 0002_add_notes.sql)"
+    );
+    assert_eq!(
+        prefix(&schema, 2).wake(&fresh).report().to_string(),
+        "database current at version 2"
+    );
+}
+
+/// A hand-rolled table is adopted in the transaction of the first pending
+/// migration: when that migration fails, nothing was adopted, and the
+/// report does not say so.
+#[test]
+fn a_failed_adoption_is_not_reported_as_adopted() {
+    let dir = TempDir::new("wake-adopt-fails");
+    let conn = open(&dir.db("app.db"));
+    let schema = schema(DUPLICATES);
+    for m in &schema.migrations()[..2] {
+        conn.execute_batch(m.sql()).unwrap();
+    }
+    conn.execute_batch(HAND_ROLLED).unwrap();
+    conn.execute_batch(
+        "INSERT INTO migrations VALUES (1, 't', 'create_items');
+         INSERT INTO migrations VALUES (2, 't', 'add_notes');",
+    )
+    .unwrap();
+    let wake = schema.wake(&conn);
+    assert!(matches!(
+        wake.error(),
+        Some(MigrateError::Statement { version: 3, .. })
+    ));
+    assert!(!wake.report().adopted());
+    let text = wake.report().to_string();
+    assert!(text.starts_with("stayed at version 2: "), "{text}");
+    assert!(!text.contains("adopted"), "{text}");
+    assert_eq!(
+        schema.status(&conn).unwrap().state(),
+        SchemaState::Unadopted,
+        "the hand-rolled table is as it was"
+    );
+}
+
+/// `Status` shows the failure record a wake-up left, read-only: which
+/// version and file, the error, attempts, when, and when the next attempt
+/// is allowed; other code does not wait for it; a success clears it.
+#[test]
+fn status_shows_the_failure_record() {
+    let dir = TempDir::new("status-failure");
+    let path = dir.db("app.db");
+    let conn = open(&path);
+    let schema = schema(DUPLICATES);
+    prefix(&schema, 2).migrate(&conn).unwrap();
+    let read_only =
+        || Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    // No failure table yet: no record, and no error.
+    assert_eq!(schema.status(&read_only()).unwrap().failure(), None);
+
+    assert!(schema.wake(&conn).error().is_some());
+    assert!(schema.wake(&conn).error().is_some(), "deferred");
+    let status = schema.status(&read_only()).unwrap();
+    assert_eq!(status.state(), SchemaState::Behind);
+    let failure = status.failure().expect("the record");
+    assert_eq!(failure.version(), 3);
+    assert_eq!(failure.file(), Some("0003_unique_items.sql"));
+    assert!(
+        failure.error().starts_with(
+            "migration 0003_unique_items.sql (version 3) failed at statement 2 \
+             (0003_unique_items.sql:2:1): UNIQUE constraint failed: items.name"
+        ),
+        "{}",
+        failure.error()
+    );
+    assert_eq!(failure.attempts(), 1, "a deferred wake-up is no attempt");
+    let recorded: String = conn
+        .query_row("SELECT attempted_at FROM migrations_failure", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(failure.failed_at(), recorded);
+    assert!(failure.by_this_code());
+    assert!((1..=60).contains(&failure.retry_in_secs()));
+    let next = failure.next_attempt_after().expect("this code waits");
+    let gap: i64 = conn
+        .query_row(
+            "SELECT CAST(round((julianday(?2) - julianday(?1)) * 86400) AS INTEGER)",
+            [failure.failed_at(), next],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(gap, 60, "retry_after after the failure: {next}");
+    let shown = status.to_string();
+    assert!(
+        shown.contains(&format!(
+            "\n  failed   0003  0003_unique_items.sql  1 attempt, last {recorded}: migration \
+             0003_unique_items.sql (version 3) failed at statement 2"
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown
+            .trim_end()
+            .ends_with(&format!("; next attempt after {next} or with new code")),
+        "{shown}"
+    );
+
+    // New code does not wait for it.
+    let mut fixed_files = DUPLICATES.to_vec();
+    fixed_files[2] = (
+        "0003_unique_items.sql",
+        "DELETE FROM items WHERE id NOT IN (SELECT min(id) FROM items GROUP BY name);\n\
+         CREATE UNIQUE INDEX items_name ON items(name);\n",
+    );
+    let fixed = self::schema(&fixed_files);
+    let other = fixed.status(&read_only()).unwrap();
+    let failure = other.failure().expect("the record");
+    assert!(!failure.by_this_code());
+    assert_eq!(
+        (failure.retry_in_secs(), failure.next_attempt_after()),
+        (0, None)
+    );
+    assert!(
+        other.to_string().contains("recorded by other code"),
+        "{other}"
+    );
+
+    // A success clears it.
+    assert_eq!(fixed.wake(&conn).error(), None);
+    assert_eq!(fixed.status(&read_only()).unwrap().failure(), None);
+}
+
+/// The first migration of a new object fails: the tracking table was rolled
+/// back with it, the failure record was not, and `status` shows it.
+#[test]
+fn status_shows_the_failure_record_of_a_new_object() {
+    let dir = TempDir::new("status-failure-fresh");
+    let conn = open(&dir.db("app.db"));
+    conn.execute_batch("CREATE TABLE items (x)").unwrap();
+    let schema = schema(DUPLICATES);
+    let wake = schema.wake(&conn);
+    assert!(
+        wake.report().to_string().starts_with(
+            "stayed at version 0: 0001_create_items.sql failed at statement 1 \
+             (0001_create_items.sql:1:1): table items already exists"
+        ),
+        "{}",
+        wake.report()
+    );
+    assert!(!has_table(&conn, "migrations"));
+    let status = schema.status(&conn).unwrap();
+    assert_eq!(status.state(), SchemaState::Fresh);
+    let failure = status.failure().expect("the record");
+    assert_eq!(
+        (failure.version(), failure.file()),
+        (1, Some("0001_create_items.sql"))
+    );
+}
