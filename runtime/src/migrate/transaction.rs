@@ -4,7 +4,7 @@
 //! [`MigrateError`] that names it.
 
 use super::{text_of, Executor};
-use crate::backend::{Backend, Step, Value};
+use crate::backend::{Backend, Step, TxError, Value};
 use crate::error::MigrateError;
 use crate::Migration;
 
@@ -42,42 +42,51 @@ impl Batch {
 }
 
 impl<B: Backend + ?Sized> Executor<'_, B> {
-    /// Runs one transaction and returns the rows it wrote; on failure names
-    /// what failed.
+    /// Runs one transaction (`m`'s, or the adoption alone for `None`) and
+    /// returns the rows it wrote; on failure names what failed.
     pub(super) fn commit(
         &self,
         batch: Batch,
         m: Option<&'static Migration>,
     ) -> Result<u64, MigrateError> {
         let Batch { steps, roles } = batch;
-        let e = match self.backend.transaction(steps) {
-            Ok(written) => return Ok(written),
-            Err(e) => e,
-        };
+        self.backend
+            .transaction(steps)
+            .map_err(|e| self.failed_step(&e, &roles, m))
+    }
+
+    /// The error naming the cause of a failed transaction: the role of the
+    /// step that failed, when the backend knows which one did.
+    fn failed_step(
+        &self,
+        e: &TxError,
+        roles: &[Role],
+        m: Option<&'static Migration>,
+    ) -> MigrateError {
         let message = e.error().message().to_owned();
         let table = self.table();
         let context = match (e.step().and_then(|i| roles.get(i)), m) {
             (Some(Role::Statement(index)), Some(m)) => {
                 let s = m.statements().get(*index);
-                return Err(MigrateError::Statement {
+                return MigrateError::Statement {
                     version: m.version(),
                     file: m.name(),
                     statement: index + 1,
                     line: s.map_or(0, |s| s.line()),
                     column: s.map_or(0, |s| s.column()),
                     message,
-                });
+                };
             }
             // A row of `PRAGMA foreign_key_check`: table, rowid, parent, fkid.
             (Some(Role::ForeignKeyCheck), Some(m)) if e.row().is_some() => {
                 let row = e.row().unwrap_or_default();
-                return Err(MigrateError::ForeignKey {
+                return MigrateError::ForeignKey {
                     version: m.version(),
                     file: m.name(),
                     table: text_of(row.first()).unwrap_or_default().to_owned(),
                     rowid: row.get(1).and_then(Value::as_i64),
                     parent: text_of(row.get(2)).unwrap_or_default().to_owned(),
-                });
+                };
             }
             (Some(Role::ForeignKeyCheck), Some(m)) => {
                 format!("checking foreign keys after {}", m.name())
@@ -87,11 +96,11 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             // The row's primary key exists: another migrator (another
             // process on the same file) committed this version meanwhile.
             (Some(Role::Record), Some(m)) if message.contains("UNIQUE constraint failed") => {
-                return Err(MigrateError::Concurrent {
+                return MigrateError::Concurrent {
                     version: m.version(),
                     file: m.name(),
                     table,
-                });
+                };
             }
             (Some(Role::Record), Some(m)) => format!(
                 "recording version {} ({}) in table \"{table}\"",
@@ -102,7 +111,7 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             (_, Some(m)) => format!("running migration {}", m.name()),
             (_, None) => format!("adopting table \"{table}\""),
         };
-        Err(MigrateError::Backend { context, message })
+        MigrateError::Backend { context, message }
     }
 }
 
