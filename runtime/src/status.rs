@@ -14,8 +14,9 @@ impl Schema {
     ///
     /// Reads the whole tracking table, so it is for tools and debug routes,
     /// not for every wake-up. Fails when the tracking table has a foreign
-    /// shape, when it is a hand-rolled one a run would refuse to adopt (with
-    /// the run's error), or when the database errors; an edited history is
+    /// shape, when it is a hand-rolled one a run would refuse to adopt or
+    /// any tracking table recording nothing over the user's tables (with the
+    /// run's error), or when the database errors; an edited history is
     /// reported as [`SchemaState::Diverged`]. The failure record a failed
     /// [`wake`](Schema::wake) left is in [`Status::failure`].
     ///
@@ -73,6 +74,11 @@ impl Schema {
         };
         let rows = exec.query(&tracking::rows(self.table(), &shape), &[])?;
         rows_read += rows.rows_read();
+        if own && rows.rows().is_empty() {
+            // Our table recording nothing: the run's decision, as for a
+            // hand-rolled one (`adoptable` above).
+            rows_read += exec.refuse_empty_history()?;
+        }
 
         let mut applied = Vec::with_capacity(rows.rows().len());
         let mut diverged = None;

@@ -503,6 +503,35 @@ fn an_empty_hand_rolled_table_over_user_tables_is_refused_like_our_own() {
     }
 }
 
+/// `status` on the executor's own tracking table left empty over the
+/// user's tables: the error a run returns, as for a hand-rolled one, not
+/// `Behind` with every migration pending (which a run would refuse).
+#[test]
+fn status_of_our_own_empty_table_over_user_tables_is_the_runs_error() {
+    let dir = TempDir::new("empty-own-status");
+    let schema = schema(SEEDED);
+    let own = durable_schema_compiler::tracking::create_table("migrations");
+    for rows in [true, false] {
+        let conn = seeded_database(&dir.db(&format!("own-{rows}.db")), &own, rows);
+        let before = dump(&conn);
+        let run = schema.migrate(&conn).unwrap_err();
+        assert!(
+            matches!(run, MigrateError::EmptyHistory { .. }),
+            "rows {rows}: {run:?}"
+        );
+        assert_eq!(schema.status(&conn).unwrap_err(), run, "rows {rows}");
+        assert_eq!(dump(&conn), before, "rows {rows}: status wrote");
+    }
+    // Over a database without user tables the same empty table is a start
+    // from nothing, which `status` shows as everything pending.
+    let conn = open(&dir.db("own-empty.db"));
+    conn.execute_batch(&own).unwrap();
+    let status = schema.status(&conn).unwrap();
+    assert_eq!(status.state(), SchemaState::Behind);
+    assert_eq!(status.pending().len(), SEEDED.len());
+    assert_eq!(schema.migrate(&conn).unwrap().applied().len(), SEEDED.len());
+}
+
 #[test]
 fn an_empty_hand_rolled_table_over_an_empty_database_is_a_fresh_start() {
     let dir = TempDir::new("empty-legacy-fresh");

@@ -1,0 +1,191 @@
+//! When the head query fails: what exists under the tracking table's name,
+//! and whether the run may take it over.
+//!
+//! A fresh database gets the tracking table; a hand-rolled
+//! `(version, applied_at, description)` table is adopted when what it
+//! records matches the code; drizzle's history is taken over (see
+//! [`drizzle`](super::drizzle)); another tool's table is refused. A history
+//! that records nothing over the user's tables is refused too, in either
+//! shape. Nothing is written here: adoption's statements join the first
+//! pending migration's transaction (see [`apply`](super::apply)).
+
+use super::transaction::{Batch, Role};
+use super::{text_of, Executor, Preamble, Start, Stopped};
+use crate::backend::{Backend, BackendError, Step, Value};
+use crate::error::MigrateError;
+use crate::report::{Mismatch, Report};
+use crate::tracking::{self, Shape};
+
+impl<B: Backend + ?Sized> Executor<'_, B> {
+    /// The slow path: the head query failed. Decide from the table's shape.
+    pub(super) fn inspect_and_adopt(&self, head_error: BackendError) -> Result<Start, Stopped> {
+        let (shape, rows_read) = self.inspect().map_err(Stopped::at(0, 0))?;
+        let refused = Stopped::at(0, rows_read);
+        let (version, preamble, read) = match shape {
+            Shape::Missing => match self.drizzle_ledger().map_err(|s| s.plus_read(rows_read))? {
+                Some(ledger) => (
+                    ledger.version(),
+                    Preamble::Ledger(ledger.applied),
+                    ledger.rows_read,
+                ),
+                None => (0, Preamble::Create, 0),
+            },
+            Shape::Legacy => {
+                let (recorded, read) = self.adoptable().map_err(|s| s.plus_read(rows_read))?;
+                (recorded, Preamble::Adopt(recorded), read)
+            }
+            Shape::Foreign(columns) => return Err(refused(self.foreign(columns))),
+            // Our shape, yet the head query failed: a real database error
+            // (locked, I/O), not something to repair.
+            Shape::Own => return Err(refused(self.read_error(&head_error))),
+        };
+        let report = Report::unchanged(version, rows_read + read);
+        Ok(Start::new(report, Some(preamble)))
+    }
+
+    /// Looks at what exists under the tracking table's name, and how many
+    /// rows that read.
+    pub(crate) fn inspect(&self) -> Result<(Shape, u64), MigrateError> {
+        let table = [Value::from(self.table())];
+        let kind = self.query(tracking::KIND_QUERY, &table)?;
+        let mut rows_read = kind.rows_read();
+        let Some(kind) = kind.rows().first() else {
+            return Ok((Shape::Missing, rows_read));
+        };
+        let info = self.query(tracking::COLUMNS_QUERY, &table)?;
+        rows_read += info.rows_read();
+        let columns = info
+            .rows()
+            .iter()
+            .map(|row| {
+                let name = text_of(row.first()).unwrap_or_default().to_owned();
+                (name, row.get(1).and_then(Value::as_i64) == Some(1))
+            })
+            .collect();
+        Ok((Shape::classify(text_of(kind.first()), columns), rows_read))
+    }
+
+    pub(crate) fn foreign(&self, columns: Vec<String>) -> MigrateError {
+        MigrateError::ForeignTable {
+            table: self.table(),
+            columns,
+        }
+    }
+
+    /// Whether a hand-rolled `(version, applied_at, description)` table can
+    /// be adopted, and up to which version (with the rows read to find
+    /// out). It has no checksums, so what it records is trusted only this
+    /// far: versions `1..=n` without gaps, all known to the code, each with
+    /// the description of the code's migration of that version (compared
+    /// normalized: case, punctuation, a `NNNN_` prefix and a `.sql` suffix
+    /// do not count). Anything else is refused with the full list of
+    /// mismatches, and nothing is written. An empty table is adopted only
+    /// over a database without user tables (see
+    /// [`Executor::refuse_empty_history`]).
+    pub(crate) fn adoptable(&self) -> Result<(u32, u64), Stopped> {
+        let rows = self
+            .query(&tracking::adoption_rows(self.table()), &[])
+            .map_err(Stopped::at(0, 0))?;
+        let rows_read = rows.rows_read();
+        // Until the history is known to be `1..=n`, no version is.
+        let invalid = Stopped::at(0, rows_read);
+        let mut recorded = 0u32;
+        let mut mismatches = Vec::new();
+        for row in rows.rows() {
+            let version = self.version_of(row.first()).map_err(invalid)?;
+            if version != recorded + 1 {
+                return Err(invalid(self.gap(recorded + 1)));
+            }
+            recorded = version;
+            let description = text_of(row.get(1)).unwrap_or_default();
+            if let Some(m) = self.schema.migration(version) {
+                if normalize_description(description) != normalize_description(m.description()) {
+                    mismatches.push(Mismatch {
+                        version,
+                        recorded: description.to_owned(),
+                        expected: m.name(),
+                    });
+                }
+            }
+        }
+        if recorded > self.schema.version() {
+            let error = MigrateError::UnknownVersion {
+                table: self.table(),
+                version: recorded,
+                code: self.schema.version(),
+            };
+            return Err(invalid(error));
+        }
+        // Known from here on: the version the table records.
+        let stop = Stopped::at(recorded, rows_read);
+        if !mismatches.is_empty() {
+            let table = self.table();
+            return Err(stop(MigrateError::AdoptionMismatch { table, mismatches }));
+        }
+        if recorded == 0 {
+            return Ok((0, rows_read + self.refuse_empty_history().map_err(stop)?));
+        }
+        Ok((recorded, rows_read))
+    }
+
+    /// A tracking table that records nothing, ours or a hand-rolled one:
+    /// over an empty database everything is pending (returns the rows read
+    /// to find out); over user tables, with rows or not, running every
+    /// migration again would re-apply them to data they already shaped
+    /// (seed rows twice), so it is refused with
+    /// [`MigrateError::EmptyHistory`] before anything is written. One
+    /// decision for both shapes (and for [`Schema::status`](crate::Schema::status)),
+    /// so they cannot drift apart.
+    pub(crate) fn refuse_empty_history(&self) -> Result<u64, MigrateError> {
+        let table = self.table();
+        let params = [
+            Value::from(table),
+            Value::from(tracking::failure_table(table)),
+        ];
+        let user = self.query(tracking::USER_TABLES_QUERY, &params)?;
+        match user.rows().first().and_then(|r| text_of(r.first())) {
+            Some(found) => Err(MigrateError::EmptyHistory {
+                table,
+                user_table: found.to_owned(),
+            }),
+            None => Ok(user.rows_read()),
+        }
+    }
+
+    /// The steps adopting a hand-rolled table that records `1..=recorded`:
+    /// add the `checksum` and `chain` columns, and fill them from the code.
+    pub(super) fn adoption_steps(&self, recorded: u32, batch: &mut Batch) {
+        let table = self.table();
+        for sql in tracking::adopt(table) {
+            batch.push(Role::Adopt, Step::new(sql));
+        }
+        let fill = tracking::fill_row(table);
+        for m in self
+            .schema
+            .migrations()
+            .iter()
+            .take_while(|m| m.version() <= recorded)
+        {
+            let params = vec![
+                Value::from(m.checksum()),
+                Value::from(m.chain()),
+                Value::from(m.version()),
+            ];
+            batch.push(Role::Adopt, Step::with_params(fill.clone(), params));
+        }
+    }
+}
+
+/// A description compared for adoption: lowercase words, without a
+/// `NNNN_` version prefix or a `.sql` suffix (hand-rolled tables often
+/// record the file name).
+fn normalize_description(text: &str) -> String {
+    let text = text.trim();
+    let text = text.strip_suffix(".sql").unwrap_or(text);
+    let text = text.trim_start_matches(|c: char| c.is_ascii_digit());
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join("_")
+}

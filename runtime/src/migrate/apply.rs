@@ -1,0 +1,151 @@
+//! Applying what is pending: each migration in its own transaction together
+//! with its tracking row, after whatever the tracking table needs first.
+//!
+//! This is where a run writes. The report grows one migration per committed
+//! transaction, so when a transaction fails the run stops with the report
+//! of the ones before it (they stay applied).
+
+use super::transaction::{record, Batch, Role};
+use super::{Executor, Preamble, Start, Stopped};
+use crate::backend::{Backend, Step};
+use crate::error::MigrateError;
+use crate::report::Report;
+use crate::tracking;
+use crate::Migration;
+
+impl<B: Backend + ?Sized> Executor<'_, B> {
+    /// Applies every migration after the version `start` found, each in its
+    /// own transaction with its tracking row; the preamble joins the first
+    /// transaction so a fresh database never ends up with an empty tracking
+    /// table. A new object may be created from the baseline instead.
+    pub(super) fn apply(&self, start: Start) -> Result<Report, Stopped> {
+        let Start {
+            mut report,
+            preamble,
+            prev,
+        } = start;
+        report.adopted = matches!(preamble, Some(Preamble::Adopt(_) | Preamble::Ledger(_)));
+        let pending = self.schema.pending_after(report.from_version);
+        let batch = self.preamble(preamble.as_ref());
+        if pending.is_empty() {
+            // A fresh database with nothing to apply stays untouched; an
+            // adoption with nothing to apply runs its preamble alone.
+            if report.adopted {
+                report.rows_written += self.commit(batch, None).map_err(Stopped::after(&report))?;
+            }
+            return Ok(report);
+        }
+        let failure = self.deferral().map_err(Stopped::after(&report))?;
+        let insert = tracking::insert(self.table());
+        let fresh = report.from_version == 0 && matches!(preamble, None | Some(Preamble::Create));
+        let by_baseline = match self.schema.baseline() {
+            Some(baseline) if fresh => self
+                .baseline(baseline, &batch, &insert, &mut report)
+                .map_err(Stopped::after(&report))?,
+            _ => false,
+        };
+        if !by_baseline {
+            report = self.apply_chain(pending, batch, &insert, prev, report)?;
+        }
+        if failure {
+            self.clear_failure();
+        }
+        Ok(report)
+    }
+
+    /// The tracking-table steps that precede the first pending migration.
+    fn preamble(&self, preamble: Option<&Preamble>) -> Batch {
+        let mut batch = Batch::default();
+        match preamble {
+            None => {}
+            Some(Preamble::Create) => {
+                batch.push(
+                    Role::Create,
+                    Step::new(tracking::create_table(self.table())),
+                );
+            }
+            Some(Preamble::Adopt(recorded)) => self.adoption_steps(*recorded, &mut batch),
+            Some(Preamble::Ledger(applied)) => self.ledger_steps(applied, &mut batch),
+        }
+        batch
+    }
+
+    /// Applies `pending` one transaction each, the first one after `batch`
+    /// (the preamble), and adds each to `report`. `prev` is the head row's
+    /// chain when it is not the code's own history. A failed migration is
+    /// recorded under [`Schema::wake`](crate::Schema::wake) and stops the
+    /// run with the report of the migrations before it.
+    fn apply_chain(
+        &self,
+        pending: &'static [Migration],
+        mut batch: Batch,
+        insert: &str,
+        mut prev: Option<String>,
+        mut report: Report,
+    ) -> Result<Report, Stopped> {
+        for m in pending {
+            let chain = self
+                .next_chain(m, prev.as_deref())
+                .map_err(Stopped::after(&report))?;
+            prev = (chain != m.chain()).then(|| chain.to_owned());
+            migration_steps(m, record(insert, m, chain), &mut batch);
+            match self.commit(std::mem::take(&mut batch), Some(m)) {
+                Ok(written) => report.rows_written += written,
+                Err(error) => {
+                    self.record_failure(&error, m.version());
+                    return Err(Stopped::new(error, report));
+                }
+            }
+            report.applied.push(m);
+            report.to_version = m.version();
+        }
+        Ok(report)
+    }
+
+    /// The chain value `m`'s tracking row records: the code's own, or,
+    /// after a replaced text (`prev`), the one the compiler precomputed for
+    /// that history.
+    fn next_chain(
+        &self,
+        m: &'static Migration,
+        prev: Option<&str>,
+    ) -> Result<&'static str, MigrateError> {
+        let Some(prev) = prev else {
+            return Ok(m.chain());
+        };
+        m.chain_after(prev)
+            .ok_or_else(|| MigrateError::InvalidRecord {
+                table: self.table(),
+                detail: format!(
+                    "a chain value before version {} the code does not know",
+                    m.version()
+                ),
+            })
+    }
+}
+
+/// The steps of `m`'s transaction after `batch`'s: its tracking row
+/// (`record`), its statements, its foreign-key checks.
+fn migration_steps(m: &'static Migration, record: Step, batch: &mut Batch) {
+    // The tracking row goes first: if another migrator applied this
+    // version meanwhile, its primary key fails the transaction before
+    // any of the migration's statements runs, and the error says so
+    // instead of blaming the file ("table already exists").
+    batch.push(Role::Record, record);
+    for (i, s) in m.statements().iter().enumerate() {
+        batch.push(Role::Statement(i), Step::new(s.sql()));
+    }
+    // Deferred foreign keys are checked only at the outermost commit,
+    // which on a Durable Object is workerd's, after the run: check
+    // the tables the compiler found at risk here, then switch
+    // deferral off so it does not leak into the next migration.
+    if !m.foreign_key_checks().is_empty() {
+        for table in m.foreign_key_checks() {
+            batch.push(
+                Role::ForeignKeyCheck,
+                Step::check(tracking::foreign_key_check(table)),
+            );
+        }
+        batch.push(Role::ForeignKeyCheck, Step::new(tracking::DEFER_OFF));
+    }
+}

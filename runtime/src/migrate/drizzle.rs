@@ -1,0 +1,106 @@
+//! Taking over drizzle-kit's history (`__drizzle_migrations`) for a schema
+//! read from a drizzle journal, on a database without the executor's
+//! tracking table.
+//!
+//! drizzle records no versions, only each migration's `created_at` (the
+//! journal's `when`), so its rows are matched to the code's migrations by
+//! that. drizzle's table is read, never changed: the executor creates its
+//! own tracking table beside it and records the matched versions there.
+
+use super::transaction::{Batch, Role};
+use super::{Executor, Stopped};
+use crate::backend::{Backend, Step, Value};
+use crate::error::MigrateError;
+use crate::tracking;
+use crate::Migration;
+
+/// drizzle's history matched to the code: `(version, created_at)` for
+/// versions `1..=n`, and the rows read to find out.
+pub(crate) struct Ledger {
+    pub(super) applied: Vec<(u32, i64)>,
+    pub(crate) rows_read: u64,
+}
+
+impl Ledger {
+    /// The highest version drizzle applied.
+    pub(crate) fn version(&self) -> u32 {
+        self.applied.last().map_or(0, |(v, _)| *v)
+    }
+}
+
+impl<B: Backend + ?Sized> Executor<'_, B> {
+    /// For a schema from a drizzle-kit directory, on a database without our
+    /// tracking table: drizzle's history, matched to the code's migrations by
+    /// `created_at` = journal `when`, as `(version, created_at)` for
+    /// versions `1..=n`; `None` without a drizzle table (or a plain schema,
+    /// which reads nothing). An entry that matches no migration, or a version
+    /// missing below the highest one recorded (drizzle skips a file whose
+    /// `when` is older than the newest it applied), is refused with the
+    /// list, and nothing is written; the report then says where drizzle
+    /// left the object. drizzle's table is never changed.
+    pub(crate) fn drizzle_ledger(&self) -> Result<Option<Ledger>, Stopped> {
+        let migrations = self.schema.migrations();
+        if migrations.iter().all(|m| m.journal_when().is_none()) {
+            return Ok(None);
+        }
+        // No such table: not a drizzle object.
+        let Ok(rows) = self.backend.query(tracking::DRIZZLE_LEDGER_QUERY, &[]) else {
+            return Ok(None);
+        };
+        let mut applied = Vec::new();
+        let mut unmatched = Vec::new();
+        for row in rows.rows() {
+            let Some(when) = row.first().and_then(Value::as_i64) else {
+                continue;
+            };
+            let version = migrations
+                .iter()
+                .find(|m| m.journal_when().and_then(|w| i64::try_from(w).ok()) == Some(when))
+                .map(Migration::version);
+            match version {
+                Some(v) => applied.push((v, when)),
+                None => unmatched.push(when),
+            }
+        }
+        applied.sort_unstable();
+        applied.dedup_by_key(|(v, _)| *v);
+        let ledger = Ledger {
+            applied,
+            rows_read: rows.rows_read(),
+        };
+        let missing: Vec<u32> = (1..=ledger.version())
+            .filter(|v| !ledger.applied.iter().any(|(a, _)| a == v))
+            .collect();
+        if !unmatched.is_empty() || !missing.is_empty() {
+            let error = MigrateError::LedgerMismatch {
+                table: tracking::DRIZZLE_TABLE,
+                unmatched,
+                missing,
+            };
+            // The highest version drizzle recorded, for the run's report.
+            return Err(Stopped::at(ledger.version(), ledger.rows_read)(error));
+        }
+        Ok(Some(ledger))
+    }
+
+    /// The steps taking over drizzle's history `applied`: create the
+    /// tracking table and record each version with drizzle's `created_at`.
+    pub(super) fn ledger_steps(&self, applied: &[(u32, i64)], batch: &mut Batch) {
+        let table = self.table();
+        batch.push(Role::Adopt, Step::new(tracking::create_table(table)));
+        let insert = tracking::insert_adopted(table);
+        for &(version, when) in applied {
+            let Some(m) = self.schema.migration(version) else {
+                continue;
+            };
+            let params = vec![
+                Value::from(version),
+                Value::Integer(when),
+                Value::from(m.description()),
+                Value::from(m.checksum()),
+                Value::from(m.chain()),
+            ];
+            batch.push(Role::Adopt, Step::with_params(insert.clone(), params));
+        }
+    }
+}

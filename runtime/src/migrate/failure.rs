@@ -1,0 +1,86 @@
+//! Under [`Schema::wake`]: the failure record that keeps a fleet from
+//! retrying a failing migration on every wake-up.
+//!
+//! A failed migration is recorded in `<table>_failure` (which code, which
+//! version, the error, when); wake-ups of the same code then return
+//! [`MigrateError::Deferred`] for `retry_after` seconds without executing
+//! anything. New code tries at once; a success clears the record. All of it
+//! is best effort: the record only saves work, it never decides a history.
+
+use super::{text_of, Executor};
+use crate::backend::{Backend, Step, Value};
+use crate::error::MigrateError;
+use crate::tracking;
+#[cfg(doc)]
+use crate::Schema;
+
+impl<B: Backend + ?Sized> Executor<'_, B> {
+    /// Under [`Schema::wake`]: whether a failure record exists, or the error
+    /// that defers this attempt (the same code failed less than
+    /// `retry_after` seconds ago).
+    pub(super) fn deferral(&self) -> Result<bool, MigrateError> {
+        let Some(retry_after) = self.retry else {
+            return Ok(false);
+        };
+        // No table (never failed) or an unreadable one: nothing to defer to.
+        let Ok(rows) = self
+            .backend
+            .query(&tracking::read_failure(self.table()), &[])
+        else {
+            return Ok(false);
+        };
+        let Some(row) = rows.rows().first() else {
+            return Ok(false);
+        };
+        let head = Some(self.schema.head_chain());
+        let elapsed = row.get(4).and_then(Value::as_i64).unwrap_or(i64::MAX);
+        let wait = i64::from(retry_after).saturating_sub(elapsed.max(0));
+        if text_of(row.first()) == head && wait > 0 {
+            return Err(MigrateError::Deferred {
+                version: row
+                    .get(1)
+                    .and_then(Value::as_i64)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .unwrap_or(0),
+                error: text_of(row.get(2)).unwrap_or_default().to_owned(),
+                attempts: row
+                    .get(3)
+                    .and_then(Value::as_i64)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .unwrap_or(1),
+                retry_in_secs: u32::try_from(wait).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(true)
+    }
+
+    /// Under [`Schema::wake`]: remembers a failed migration, so wake-ups of
+    /// the same code do not run it again before `retry_after` seconds.
+    pub(super) fn record_failure(&self, error: &MigrateError, version: u32) {
+        if self.retry.is_none() {
+            return;
+        }
+        let table = self.table();
+        let head = self.schema.head_chain();
+        let params = vec![
+            Value::from(head),
+            Value::from(version),
+            Value::from(error.to_string()),
+        ];
+        // Best effort: if the database refuses this too (it is full, say),
+        // the next wake-up simply tries again.
+        let _ = self.backend.transaction(vec![
+            Step::new(tracking::create_failure_table(table)),
+            Step::with_params(tracking::record_failure(table), params),
+        ]);
+    }
+
+    /// Clears the failure record once the schema is current. Best effort: a
+    /// stale record only delays nothing (the code that wrote it is current
+    /// now) and is overwritten by the next failure.
+    pub(super) fn clear_failure(&self) {
+        let _ = self
+            .backend
+            .transaction(vec![Step::new(tracking::clear_failure(self.table()))]);
+    }
+}

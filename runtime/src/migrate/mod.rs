@@ -1,0 +1,348 @@
+//! The executor: one wake-up of a database, read as its steps.
+//!
+//! Cost model. A Durable Object runs the migrator on every wake-up, so the
+//! common case (database current) must be one statement reading one row,
+//! [`tracking::head_query`]. `version` is the `INTEGER PRIMARY KEY` (the
+//! rowid), so SQLite reads just the last row of the b-tree. Its `chain`
+//! vouches for the whole history because each chain value is hash(previous
+//! chain, version, checksum), precomputed by the compiler: comparing one
+//! string with the code's value compares every applied file. Everything else
+//! (history walk, shape inspection, adoption) happens only when that check
+//! does not say "current".
+//!
+//! The steps, one module each, in the order a wake-up meets them:
+//! - [`head`]: the up-to-date check on the head row, and naming where an
+//!   edited history differs;
+//! - [`adopt`]: when there is no head row to read, what exists under the
+//!   tracking table's name (nothing, a hand-rolled table, another tool's);
+//! - [`drizzle`]: taking over drizzle-kit's history;
+//! - [`failure`]: under [`Schema::wake`], the failure record that defers a
+//!   retry of the same code;
+//! - [`apply`]: the pending migrations, one transaction each;
+//! - [`baseline`]: a new object created in one transaction instead;
+//! - [`transaction`]: one transaction's steps, and what a failed step means.
+//!
+//! Each step returns what it found or did. A step that stops the run
+//! returns a [`Stopped`], the error together with the report so far, which
+//! [`Schema::wake`] keeps in its [`Wake`].
+
+mod adopt;
+mod apply;
+mod baseline;
+mod drizzle;
+mod failure;
+mod head;
+mod transaction;
+
+use std::borrow::Cow;
+
+use crate::backend::{Backend, BackendError, Rows, Value};
+use crate::error::MigrateError;
+use crate::report::{Report, Wake};
+use crate::tracking;
+use crate::{Migration, Schema};
+
+impl Schema {
+    /// Brings the database behind `backend` to this schema's version.
+    ///
+    /// `backend` is a `rusqlite::Connection` (feature `rusqlite`), a Durable
+    /// Object's storage ([`worker::DurableObjectSql`](crate::worker)), or
+    /// any other [`Backend`].
+    ///
+    /// When the database is current this runs exactly one query reading one
+    /// row. Otherwise it applies each pending migration, statement by
+    /// statement, in its own transaction together with its tracking row;
+    /// see [`MigrateError`] for what stops it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[cfg(feature = "rusqlite")] {
+    /// use durable_schema_runtime::{Migration, Schema};
+    /// # const SQL: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY)";
+    /// # const SCHEMA: Schema = Schema::__new("migrations", false, &[Migration::__new(
+    /// #     1, "0001_users.sql", "users", SQL, "c", "h", "0,43,1,1")]);
+    /// // `SCHEMA` is what `#[durable_schema]` generates on a struct.
+    /// let conn = rusqlite::Connection::open_in_memory()?;
+    /// let report = SCHEMA.migrate(&conn)?;
+    /// assert_eq!(report.to_version(), 1);
+    /// assert!(SCHEMA.migrate(&conn)?.is_noop());
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn migrate<B: Backend + ?Sized>(&self, backend: &B) -> Result<Report, MigrateError> {
+        Executor::new(self, backend)
+            .run()
+            .map_err(|stopped| stopped.error)
+    }
+
+    /// What a Durable Object's constructor hook runs on every wake-up:
+    /// [`migrate`](Schema::migrate), made cheap and visible on a fleet.
+    ///
+    /// - When a migration fails, the failure is recorded in the database
+    ///   (table `<table>_failure`: which code, which version, the error,
+    ///   when), and the next wake-ups of the same code do not run it again
+    ///   for [`retry_after`](Schema::retry_after) seconds: they return
+    ///   [`MigrateError::Deferred`] after reading that record, without
+    ///   executing anything. New code (a deploy that changes the migrations)
+    ///   tries at once. A success clears the record.
+    /// - The returned [`Wake`] keeps what the run did even when it failed
+    ///   (migrations applied before the failure stay applied), and renders
+    ///   the one structured log line a run deserves.
+    ///
+    /// The fast path is the same as `migrate`'s: one statement reading one
+    /// row; the failure record is read only when there is work to do.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[cfg(feature = "rusqlite")] {
+    /// # use durable_schema_runtime::{MigrateError, Migration, Schema};
+    /// # const SQL: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY)";
+    /// # const SCHEMA: Schema = Schema::__new("migrations", false, &[Migration::__new(
+    /// #     1, "0001_users.sql", "users", SQL, "c", "h", "0,43,1,1")]);
+    /// let conn = rusqlite::Connection::open_in_memory()?;
+    /// conn.execute_batch("CREATE TABLE users (x)")?; // 0001 will fail on this database
+    /// let first = SCHEMA.wake(&conn);
+    /// assert!(matches!(first.error(), Some(MigrateError::Statement { .. })));
+    /// println!("{}", first.log_line("object-1", 0.0).unwrap());
+    /// // The same code, right after: deferred, nothing executed.
+    /// let second = SCHEMA.wake(&conn);
+    /// assert!(matches!(second.error(), Some(MigrateError::Deferred { attempts: 1, .. })));
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wake<B: Backend + ?Sized>(&self, backend: &B) -> Wake {
+        let exec = Executor {
+            retry: Some(self.retry_after()),
+            ..Executor::new(self, backend)
+        };
+        let result = exec.run();
+        let (report, error) = match result {
+            Ok(report) => (report, None),
+            Err(Stopped { error, report }) => {
+                let mut report = *report;
+                // An adoption commits with the first pending migration:
+                // nothing applied, nothing adopted.
+                report.adopted &= !report.applied.is_empty();
+                report.failed = Some(error.clone());
+                (report, Some(error))
+            }
+        };
+        Wake { report, error }
+    }
+
+    /// The migrations after `version` (all of them for 0).
+    pub(crate) fn pending_after(&self, version: u32) -> &'static [Migration] {
+        // At the head there is nothing to decode (see `Schema::__packed`):
+        // the up-to-date check, the common case, stays one row read.
+        if version >= self.version() {
+            return &[];
+        }
+        let migrations = self.migrations();
+        let start = usize::try_from(version)
+            .unwrap_or(usize::MAX)
+            .min(migrations.len());
+        &migrations[start..]
+    }
+}
+
+/// One migration run (or status) against one backend.
+pub(crate) struct Executor<'a, B: ?Sized> {
+    schema: &'a Schema,
+    backend: &'a B,
+    /// `Some(seconds)` under [`Schema::wake`]: record failures and defer
+    /// retries of the same code.
+    retry: Option<u32>,
+}
+
+/// A run that stopped: the error, and the report of what the run found and
+/// did before it (refinery's `Error { kind, report }`). Migrations applied
+/// before the error stay applied, so [`Wake`] reports them.
+pub(crate) struct Stopped {
+    pub(crate) error: MigrateError,
+    /// Boxed: the error path alone pays for carrying it.
+    pub(crate) report: Box<Report>,
+}
+
+impl Stopped {
+    fn new(error: MigrateError, report: Report) -> Self {
+        Self {
+            error,
+            report: Box::new(report),
+        }
+    }
+
+    /// For `map_err`: the error of a step that found the database at
+    /// `version` after reading `rows_read` rows, and changed nothing.
+    fn at(version: u32, rows_read: u64) -> impl Fn(MigrateError) -> Stopped + Copy {
+        move |error| Stopped::new(error, Report::unchanged(version, rows_read))
+    }
+
+    /// For `map_err`: the error of a step taken after `report`.
+    fn after(report: &Report) -> impl FnOnce(MigrateError) -> Stopped + '_ {
+        move |error| Stopped::new(error, report.clone())
+    }
+
+    /// The same stop, counting `rows` read by the steps before the one that
+    /// stopped.
+    fn plus_read(mut self, rows: u64) -> Self {
+        self.report.rows_read += rows;
+        self
+    }
+}
+
+/// [`Schema::status`] and [`Schema::migrate`] keep only the error.
+impl From<Stopped> for MigrateError {
+    fn from(stopped: Stopped) -> Self {
+        stopped.error
+    }
+}
+
+/// Where the database stands, as the head check or the adoption found it:
+/// what [`Executor::apply`] starts from.
+struct Start {
+    /// The version found and the rows read to find it.
+    report: Report,
+    /// What has to happen before the first pending migration.
+    preamble: Option<Preamble>,
+    /// The head row's chain when it is not the code's own history (it went
+    /// through a replaced text): what the next tracking row chains onto.
+    prev: Option<String>,
+}
+
+impl Start {
+    /// The database at `version` in a tracking table of the executor's
+    /// shape, after reading `rows_read` rows.
+    fn at(version: u32, rows_read: u64) -> Self {
+        Self::new(Report::unchanged(version, rows_read), None)
+    }
+
+    fn new(report: Report, preamble: Option<Preamble>) -> Self {
+        Self {
+            report,
+            preamble,
+            prev: None,
+        }
+    }
+}
+
+/// What has to happen before the first pending migration's statements when
+/// the tracking table is not (yet) in the executor's shape.
+enum Preamble {
+    /// Fresh database: create the tracking table.
+    Create,
+    /// Hand-rolled table recording `1..=n`: add the columns, fill them.
+    Adopt(u32),
+    /// drizzle's ledger recording versions `1..=n` (their `created_at`):
+    /// create the tracking table and record them, leaving drizzle's alone.
+    Ledger(Vec<(u32, i64)>),
+}
+
+impl<'a, B: Backend + ?Sized> Executor<'a, B> {
+    pub(crate) fn new(schema: &'a Schema, backend: &'a B) -> Self {
+        Self {
+            schema,
+            backend,
+            retry: None,
+        }
+    }
+
+    /// The whole run: the up-to-date check, then whatever it calls for.
+    fn run(&self) -> Result<Report, Stopped> {
+        // Embedded by the macro, so the common case builds nothing.
+        let head = match self.schema.__head_query() {
+            Some(query) => Cow::Borrowed(query),
+            None => Cow::Owned(tracking::head_query(self.table())),
+        };
+        let start = match self.backend.query(&head, &[]) {
+            // The fast path: the head row says where the database stands.
+            Ok(rows) => self.check_head(rows)?,
+            // No such table, or no `chain` column: a fresh database, a
+            // hand-rolled table, or another tool's table. Find out which.
+            Err(head_error) => self.inspect_and_adopt(head_error)?,
+        };
+        // Nothing when current; otherwise each pending migration (or the
+        // baseline), under `wake`'s retry rules.
+        self.apply(start)
+    }
+
+    pub(crate) fn table(&self) -> &'static str {
+        self.schema.table()
+    }
+
+    pub(crate) fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, MigrateError> {
+        self.backend
+            .query(sql, params)
+            .map_err(|e| self.read_error(&e))
+    }
+
+    fn read_error(&self, e: &BackendError) -> MigrateError {
+        MigrateError::Backend {
+            context: format!("reading table \"{}\"", self.table()),
+            message: e.message().to_owned(),
+        }
+    }
+
+    /// A tracking row's version: `INTEGER PRIMARY KEY` guarantees an
+    /// integer, but not that it is a plausible version.
+    pub(crate) fn version_of(&self, value: Option<&Value>) -> Result<u32, MigrateError> {
+        let detail = match value {
+            Some(Value::Integer(v)) => match u32::try_from(*v) {
+                Ok(v) if v > 0 => return Ok(v),
+                _ => format!("version {v}"),
+            },
+            Some(Value::Text(t)) => format!("version '{t}'"),
+            Some(Value::Null) | None => "version NULL".to_owned(),
+        };
+        Err(MigrateError::InvalidRecord {
+            table: self.table(),
+            detail,
+        })
+    }
+
+    fn gap(&self, missing: u32) -> MigrateError {
+        MigrateError::Gap {
+            table: self.table(),
+            missing,
+        }
+    }
+}
+
+pub(crate) fn text_of(value: Option<&Value>) -> Option<&str> {
+    value.and_then(Value::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Step, TxError};
+
+    struct NoDb;
+
+    impl Backend for NoDb {
+        fn query(&self, _: &str, _: &[Value]) -> Result<Rows, BackendError> {
+            Err(BackendError::new("unreachable"))
+        }
+        fn transaction(&self, _: Vec<Step>) -> Result<u64, TxError> {
+            Err(TxError::outside_steps(BackendError::new("unreachable")))
+        }
+    }
+
+    #[test]
+    fn a_failing_backend_is_a_backend_error() {
+        let schema = Schema::__new("migrations", false, &[]);
+        let err = schema.migrate(&NoDb).unwrap_err();
+        assert_eq!(
+            err,
+            MigrateError::Backend {
+                context: "reading table \"migrations\"".into(),
+                message: "unreachable".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "database error while reading table \"migrations\": unreachable"
+        );
+    }
+}
