@@ -14,7 +14,8 @@
 //! the normalized text (so a CRLF or BOM checkout is not an edit). A line
 //! may end with `replaces <old-checksum>[,<old-checksum>…]`: a deliberate
 //! replacement of a released migration, whose old checksums databases may
-//! have applied. The lock does not end in `.sql`, so the loader never takes
+//! have applied; `durable-schema lock --replace VERSION` writes it
+//! ([`replace`], after the full check). The lock does not end in `.sql`, so the loader never takes
 //! it for a migration.
 //!
 //! In a directory numbered from `0000_` (wrangler's D1 numbering, see
