@@ -113,7 +113,7 @@ pub fn render_drizzle_lock(entries: &[LockEntry]) -> String {
 }
 
 /// The text of the lock of a directory numbered by `numbering` with
-/// `entries`, as `durable-schema lock` writes it: [`HEADER`], and where the
+/// `entries`, as `durable-schema lock` writes it: the common header, and where the
 /// version is not the file's number, a line that says how they relate.
 pub fn render_lock_for(numbering: Numbering, entries: &[LockEntry]) -> String {
     let extra = match numbering {
