@@ -593,3 +593,44 @@ fn a_drizzle_directory_with_its_lock() {
         ["0000_create_messages.sql", "0001_index_by_author.sql"]
     );
 }
+
+/// A D1 directory as wrangler's `d1 migrations create` numbered it for
+/// years, from `0000_`: version = number + 1, the files keep their names.
+#[durable_schema(dir = "tests/fixtures/pass/d1-zero")]
+struct D1Zero;
+
+#[test]
+fn a_d1_directory_numbered_from_zero() {
+    assert_eq!(D1Zero::CURRENT_SCHEMA_VERSION, 2);
+    let seen: Vec<(u32, &str, &str)> = D1Zero::SCHEMA
+        .migrations()
+        .iter()
+        .map(|m| (m.version(), m.name(), m.description()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, "0000_initial.sql", "initial"),
+            (2, "0001_add_x.sql", "add_x")
+        ]
+    );
+    let conn = migrated(&D1Zero::SCHEMA);
+    let recorded: Vec<(u32, String)> = conn
+        .prepare("SELECT version, description FROM migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        recorded,
+        [(1, "initial".to_owned()), (2, "add_x".to_owned())]
+    );
+    conn.execute("INSERT INTO notes (body) VALUES ('hi')", [])
+        .unwrap();
+    let x: i64 = conn
+        .query_row("SELECT x FROM notes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(x, 0);
+    assert!(D1Zero::migrate(&conn).unwrap().is_noop());
+}

@@ -17,8 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use durable_schema_compiler::{
-    check_dir, check_dir_locked, directory_problem, render_drizzle_lock, render_lock, schemas_at,
-    tracking, Diagnostic, DirSetting, LockEntry, Options, Plan, LOCK_FILE,
+    check_dir, check_dir_locked, check_dir_replacing, directory_problem, render_lock_for,
+    schemas_at, tracking, Diagnostic, DirSetting, LockEntry, Numbering, Options, Plan, LOCK_FILE,
 };
 
 /// Create, check, lock and inspect the SQL migrations of a Cloudflare
@@ -67,6 +67,11 @@ enum Command {
         dir: DirArg,
         #[command(flatten)]
         table: TableArg,
+        /// Record the edited text of released migration VERSION as a
+        /// deliberate replacement (its old checksum goes after `replaces`),
+        /// e.g. a fix of a migration that failed on some objects' data
+        #[arg(long, value_name = "VERSION")]
+        replace: Option<u32>,
     },
     /// Print the schema after a version as SQL (tables, indexes, views, triggers)
     Schema {
@@ -200,8 +205,12 @@ fn main() -> ExitCode {
             format,
             locked,
             table,
-        } => check(&dir.dir, format, locked, &table.options()),
-        Command::Lock { dir, table } => lock(&dir.dir, &table.options()),
+        } => check(&dir.dir, format, locked, &table.options(), cli.verbose),
+        Command::Lock {
+            dir,
+            table,
+            replace,
+        } => lock(&dir.dir, &table.options(), replace),
         Command::Schema { dir, at, table } => schema(&dir.dir, at, &table.options()),
         Command::Diff { a, b, dir, table } => diff::run(&dir.dir, a, b, &table.options()),
         Command::Status {
@@ -236,7 +245,7 @@ fn checked(dir: &str, options: &Options, locked: bool) -> Result<Plan, Vec<Diagn
     }
 }
 
-fn check(dir: &str, format: Format, locked: bool, options: &Options) -> ExitCode {
+fn check(dir: &str, format: Format, locked: bool, options: &Options, verbose: bool) -> ExitCode {
     let result = checked(dir, options, locked);
     match (format, result) {
         (Format::Json, Ok(_)) => ExitCode::SUCCESS,
@@ -266,6 +275,16 @@ fn check(dir: &str, format: Format, locked: bool, options: &Options) -> ExitCode
                 )),
                 Err(why) => term::print(&format!("new objects run every migration: {why}\n")),
             }
+            if verbose {
+                // The checksums the lock and the tracking table record, as
+                // lock lines are written.
+                for m in &plan.migrations {
+                    term::print(&format!(
+                        "{:04} {} {}\n",
+                        m.source.version, m.source.name, m.checksum
+                    ));
+                }
+            }
             ExitCode::SUCCESS
         }
         (Format::Human, Err(errors)) => {
@@ -278,9 +297,19 @@ fn check(dir: &str, format: Format, locked: bool, options: &Options) -> ExitCode
 
 /// Writes the lock: every checked migration, keeping the `replaces` lists
 /// of the existing lock. Refuses while the directory has problems, so a
-/// released migration that was edited cannot be locked over.
-fn lock(dir: &str, options: &Options) -> ExitCode {
-    let plan = match checked(dir, options, false) {
+/// released migration that was edited cannot be locked over, except the
+/// one of version `replace`, whose new text is recorded as a deliberate
+/// replacement (the compiler refuses it when it is not released or its file
+/// is unchanged).
+fn lock(dir: &str, options: &Options, replace: Option<u32>) -> ExitCode {
+    let result = match replace {
+        Some(version) => directory(dir).and_then(|()| {
+            let _progress = term::Progress::start(&format!("checking `{dir}`"));
+            check_dir_replacing(base(), dir, options, version)
+        }),
+        None => checked(dir, options, false),
+    };
+    let plan = match result {
         Ok(plan) => plan,
         Err(errors) => {
             human::eprint(&errors);
@@ -305,16 +334,9 @@ fn lock(dir: &str, options: &Options) -> ExitCode {
             line: 0,
         })
         .collect();
-    // A drizzle-kit directory's lock says how its versions and names relate.
-    let drizzle = plan
-        .migrations
-        .iter()
-        .any(|m| m.source.journal_when.is_some());
-    let text = if drizzle {
-        render_drizzle_lock(&entries)
-    } else {
-        render_lock(&entries)
-    };
+    // The lock of a directory numbered from `0000_` (drizzle-kit's, D1's)
+    // says how its versions and names relate.
+    let text = render_lock_for(Numbering::of_dir(base(), dir), &entries);
     let path = base().join(dir).join(LOCK_FILE);
     let shown = display_join(dir, LOCK_FILE);
     let new: Vec<&str> = entries
@@ -322,6 +344,10 @@ fn lock(dir: &str, options: &Options) -> ExitCode {
         .filter(|e| old.and_then(|l| l.entry(e.version)).is_none())
         .map(|e| e.name.as_str())
         .collect();
+    // What `--replace` recorded: the line's old checksum ended its list.
+    let replaced = replace
+        .and_then(|version| old.and_then(|l| l.entry(version)))
+        .and_then(|e| Some((e, e.replaces.last()?)));
     let current = std::fs::read_to_string(&path).ok();
     if current.as_deref() == Some(text.as_str()) {
         term::print(&format!(
@@ -341,6 +367,12 @@ fn lock(dir: &str, options: &Options) -> ExitCode {
     } else {
         format!(" (new: {})", new.join(", "))
     };
+    if let Some((entry, was)) = replaced {
+        term::print(&format!(
+            "recorded the replacement of `{}` (version {:04}) in `{shown}`: {was} -> {}\n",
+            entry.name, entry.version, entry.checksum
+        ));
+    }
     term::print(&format!(
         "locked {} in `{shown}`{added}\n",
         migrations(entries.len())
@@ -368,14 +400,16 @@ fn display_join(dir: &str, name: &str) -> String {
 }
 
 /// The highest version among the migration file names of `dir` (0 when
-/// there are none), by the loader's naming rule; problems are left to the
-/// check.
+/// there are none), by the loader's naming and numbering rules; problems
+/// are left to the check.
 fn head(dir: &str) -> u32 {
+    let numbering = Numbering::of_dir(base(), dir);
     std::fs::read_dir(base().join(dir))
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|name| durable_schema_compiler::migration_name(&name).map(|(v, _)| v))
+        .filter_map(|name| durable_schema_compiler::migration_name(&name).map(|(n, _)| n))
+        .filter_map(|number| numbering.version(number))
         .max()
         .unwrap_or(0)
 }

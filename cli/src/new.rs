@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use durable_schema_compiler::migration_name;
+use durable_schema_compiler::{migration_name, Numbering};
 
 use crate::{base, display_join, fail, term};
 
@@ -39,7 +39,7 @@ fn refusal(name: &str) -> Option<String> {
     })
 }
 
-/// The file names of `dir` that are migrations, with their versions and
+/// The file names of `dir` that are migrations, with their numbers and
 /// the width of their numeric prefix.
 fn existing(dir: &str) -> std::io::Result<Vec<(u32, usize)>> {
     let mut out = Vec::new();
@@ -47,9 +47,9 @@ fn existing(dir: &str) -> std::io::Result<Vec<(u32, usize)>> {
         let Ok(name) = entry?.file_name().into_string() else {
             continue;
         };
-        if let Some((version, _)) = migration_name(&name) {
+        if let Some((number, _)) = migration_name(&name) {
             let width = name.find('_').unwrap_or(4);
-            out.push((version, width));
+            out.push((number, width));
         }
     }
     Ok(out)
@@ -70,14 +70,18 @@ pub(crate) fn run(name: &str, dir: &str) -> ExitCode {
         }
         Err(e) => return fail(format!("cannot read the directory `{dir}`: {e}")),
     };
-    let last = files.iter().map(|&(v, _)| v).max().unwrap_or(0);
+    // The next file by the directory's own numbering: after `0000_` and
+    // `0001_` (a D1 directory numbered from zero) comes `0002_`, version 3.
+    let last = files.iter().map(|&(n, _)| n).max().unwrap_or(0);
     let width = files.iter().map(|&(_, w)| w).max().unwrap_or(4);
-    let Some(version) = last.checked_add(1) else {
+    let numbering = Numbering::of_dir(base(), dir);
+    let next = last.checked_add(1);
+    let Some((number, version)) = next.and_then(|n| Some((n, numbering.version(n)?))) else {
         return fail(format!("`{dir}` has no version left after {last}"));
     };
-    let file = format!("{version:0width$}_{name}.sql");
+    let file = format!("{number:0width$}_{name}.sql");
     // The loader's own rule is the judge: what `new` writes, the build loads.
-    if migration_name(&file) != Some((version, name)) {
+    if migration_name(&file) != Some((number, name)) {
         return fail(format!(
             "`{file}` would not load as a migration: name it `NNNN_description.sql`"
         ));

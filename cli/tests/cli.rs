@@ -713,7 +713,7 @@ fn lock_then_edit_then_check_fails() {
         r.stderr,
         "error: released migration `0002_names.sql` was edited: its checksum differs from `migrations/durable-schema.lock`\n \
          --> migrations/0002_names.sql\n  \
-         = help: released migrations are immutable: restore it and add the change as `0005_<description>.sql` instead\n\n\
+         = help: restore it and add the change as `0005_<description>.sql`, or record a deliberate fix with `durable-schema lock --replace 0002`\n\n\
          error: `migrations` has 1 problem\n"
     );
     let json = s.run(&["check", "--format", "json"]);
@@ -859,7 +859,7 @@ fn lock_check_and_the_build_agree_on_a_drizzle_directory() {
         r.stderr,
         "error: released migration `0000_create_messages.sql` was edited: its checksum differs from `drizzle/durable-schema.lock`\n \
          --> drizzle/0000_create_messages.sql\n  \
-         = help: released migrations are immutable: restore it and add the change as `0002_<description>.sql` instead\n\n\
+         = help: restore it and add the change as `0002_<description>.sql`, or record a deliberate fix with `durable-schema lock --replace 0001`\n\n\
          error: `drizzle` has 1 problem\n"
     );
     assert_eq!(s.run(&["lock", "--dir", "drizzle"]).code, 1);
@@ -1022,4 +1022,198 @@ fn dir_and_db_arguments_that_name_the_wrong_kind_of_thing() {
         r.stderr,
         "error: `none.sqlite` is not a database file: it does not exist\n"
     );
+}
+
+/// The non-comment lines of `s`'s lock.
+fn lock_lines(s: &Scratch) -> Vec<String> {
+    s.read("migrations/durable-schema.lock")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn lock_replace_records_a_deliberate_fix() {
+    let s = project("lock-replace");
+    assert_eq!(s.run(&["lock"]).code, 0);
+    let sum = durable_schema_compiler::checksum;
+    // The checksums are printed where a user looks for them.
+    let r = s.run(&["check", "--verbose"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains(&format!("\n0002 0002_names.sql {}\n", sum(NAMES))),
+        "{}",
+        r.stdout
+    );
+
+    // A released migration that fails on some objects' data, fixed.
+    let fixed = "ALTER TABLE users ADD COLUMN name TEXT NOT NULL DEFAULT '';\n";
+    s.write("migrations/0002_names.sql", fixed);
+    let r = s.run(&["check"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("or record a deliberate fix with `durable-schema lock --replace 0002`\n"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["lock", "--replace", "0002"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        format!(
+            "recorded the replacement of `0002_names.sql` (version 0002) in `migrations/durable-schema.lock`: {} -> {}\nlocked 3 migrations in `migrations/durable-schema.lock`\n",
+            sum(NAMES),
+            sum(fixed)
+        )
+    );
+    assert_eq!(
+        lock_lines(&s)[1],
+        format!("0002 0002_names.sql {} replaces {}", sum(fixed), sum(NAMES))
+    );
+    assert_eq!(s.run(&["check", "--locked"]).code, 0);
+    // The build takes what `lock --replace` wrote.
+    let plan = check_dir(&s.0, "migrations", &Options::default()).unwrap();
+    assert_eq!(plan.lock.unwrap().entry(2).unwrap().replaces, [sum(NAMES)]);
+
+    // A second replacement appends; the version may be written unpadded.
+    let again = "ALTER TABLE users ADD COLUMN name TEXT NOT NULL DEFAULT 'x';\n";
+    s.write("migrations/0002_names.sql", again);
+    let r = s.run(&["lock", "--replace", "2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        lock_lines(&s)[1],
+        format!(
+            "0002 0002_names.sql {} replaces {},{}",
+            sum(again),
+            sum(NAMES),
+            sum(fixed)
+        )
+    );
+    assert_eq!(s.run(&["check", "--locked"]).code, 0);
+
+    // Refused, and the lock untouched: unchanged, not released, not locked.
+    s.write("migrations/0004_more.sql", "CREATE TABLE more (x);\n");
+    let locked = s.read("migrations/durable-schema.lock");
+    for (version, why) in [
+        ("2", "error: `0002_names.sql` matches its line in `migrations/durable-schema.lock`: there is no new text to record"),
+        ("9", "error: version 9 is not a released migration of `migrations`: `migrations/durable-schema.lock` has no line for it"),
+        ("4", "error: `0004_more.sql` (version 4) is not in `migrations/durable-schema.lock`: it was never released"),
+    ] {
+        let r = s.run(&["lock", "--replace", version]);
+        assert_eq!(r.code, 1, "{version}");
+        assert!(r.stderr.starts_with(why), "{version}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .ends_with("error: `migrations` was not locked: fix the problems above first\n"),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(s.read("migrations/durable-schema.lock"), locked);
+    }
+    // Another edit is not declared by replacing a different version.
+    s.write(
+        "migrations/0001_users.sql",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT);\n",
+    );
+    s.write("migrations/0002_names.sql", NAMES);
+    let r = s.run(&["lock", "--replace", "2"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("`0001_users.sql` was edited"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.read("migrations/durable-schema.lock"), locked);
+}
+
+#[test]
+fn a_d1_directory_numbered_from_zero() {
+    let s = Scratch::new("d1-zero");
+    s.write("migrations/0000_initial.sql", USERS);
+    s.write("migrations/0001_add_names.sql", NAMES);
+    let r = s.run(&["check"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout.lines().next(),
+        Some("`migrations`: 2 migrations checked, schema version 2")
+    );
+    // `new` follows the files' numbering; the template names the version.
+    let r = s.run(&["new", "index"]);
+    assert_eq!(r.stdout, "migrations/0002_index.sql\n", "{}", r.stderr);
+    assert!(s
+        .read("migrations/0002_index.sql")
+        .starts_with("-- 0002_index.sql: migration 3."));
+    s.write("migrations/0002_index.sql", INDEX);
+    let r = s.run(&["lock"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = s.read("migrations/durable-schema.lock");
+    assert!(text.contains("\n# numbered from 0000_"), "{text}");
+    assert_eq!(
+        lock_lines(&s),
+        [
+            format!(
+                "0001 0000_initial.sql {}",
+                durable_schema_compiler::checksum(USERS)
+            ),
+            format!(
+                "0002 0001_add_names.sql {}",
+                durable_schema_compiler::checksum(NAMES)
+            ),
+            format!(
+                "0003 0002_index.sql {}",
+                durable_schema_compiler::checksum(INDEX)
+            ),
+        ]
+    );
+    assert_eq!(s.run(&["check", "--locked"]).code, 0);
+    // `schema` defaults to the last version, 3.
+    let r = s.run(&["schema"]);
+    assert!(
+        r.stdout
+            .starts_with("-- the schema of `migrations` at version 3\n"),
+        "{}",
+        r.stdout
+    );
+    // `status` shows versions with the files' names.
+    migrate(&s, "app.sqlite", 2);
+    let r = s.run(&["status", "--db", "app.sqlite"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "`app.sqlite`: behind: database at version 2, `migrations` at version 3"
+    );
+    assert!(
+        lines[1].starts_with("  applied  0001  0000_initial.sql    20"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines[2].starts_with("  applied  0002  0001_add_names.sql  20"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(lines[3], "  pending  0003  0002_index.sql");
+    // A replacement names the version, as the lock does.
+    s.write(
+        "migrations/0000_initial.sql",
+        &USERS.replace("NOT NULL", "NOT NULL DEFAULT ''"),
+    );
+    let r = s.run(&["check"]);
+    assert!(
+        r.stderr.contains("`durable-schema lock --replace 0001`"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["lock", "--replace", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        lock_lines(&s)[0].starts_with("0001 0000_initial.sql "),
+        "{:?}",
+        lock_lines(&s)
+    );
+    assert_eq!(s.run(&["check", "--locked"]).code, 0);
 }

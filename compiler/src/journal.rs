@@ -576,11 +576,13 @@ mod tests {
     fn a_plain_directory_has_no_journal_when() {
         let plan = check("plain", &[("0001_users.sql", USERS)]).unwrap();
         assert_eq!(plan.migrations[0].source.journal_when, None);
-        // Without a journal, drizzle's `0000_` is refused as before.
-        let errs = errors("plain-zero", &[("0000_users.sql", USERS)]);
+        // Without a journal, a directory from `0000_` is a plain one
+        // numbered from zero (as D1's): version 1, and no `when`.
+        let plan = check("plain-zero", &[("0000_users.sql", USERS)]).unwrap();
+        let source = &plan.migrations[0].source;
         assert_eq!(
-            errs,
-            ["drizzle/0000_users.sql: `0000_users.sql` has version 0, but versions start at 1"]
+            (source.version, source.name.as_str(), source.journal_when),
+            (1, "0000_users.sql", None)
         );
     }
 

@@ -34,11 +34,12 @@
 //!   directory, or none; see [`check_dir`]);
 //! - the CLI's `status` and benchmarks: [`runtime_schema`] (a plan as the
 //!   runtime's `Schema` value, built at run time);
-//! - the CLI (`durable-schema`): [`check_dir_locked`], [`schemas_at`]
+//! - the CLI (`durable-schema`): [`check_dir_locked`],
+//!   [`check_dir_replacing`], [`schemas_at`]
 //!   ([`SchemaDump`], [`SchemaObject`]), the history lock ([`Lock`],
 //!   [`LockEntry`], [`render_lock`], [`render_drizzle_lock`],
-//!   [`LOCK_FILE`]), [`migration_name`], its own wording of a bad `--dir`
-//!   ([`directory_problem`], [`DirSetting`]), the read bound it shares with
+//!   [`render_lock_for`], [`LOCK_FILE`]), [`migration_name`], [`Numbering`],
+//!   its own wording of a bad `--dir` ([`directory_problem`], [`DirSetting`]), the read bound it shares with
 //!   the build ([`MAX_FILE_BYTES`], [`read_source`]), [`cache_place`]
 //!   ([`CachePlace`], for `--verbose`).
 //!
@@ -78,14 +79,15 @@ use std::path::Path;
 pub use baseline::{Baseline, CanonicalDump, NoBaseline};
 pub use diagnostic::Diagnostic;
 pub use hash::{chain, checksum};
-pub use lock::{render_drizzle_lock, render_lock, Lock, LockEntry, LOCK_FILE};
+pub use lock::{render_drizzle_lock, render_lock, render_lock_for, Lock, LockEntry, LOCK_FILE};
 pub use replaced::{ChainLink, MAX_LINKS};
 pub use replay::{replay, replay_baseline, Finding, ReplaySource};
 pub use rules::Rule;
 pub use runtime_schema::{pack_migrations, runtime_schema};
 pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
 pub use source::{
-    directory_problem, normalize_text, read_source, DirSetting, SourceFile, MAX_FILE_BYTES,
+    directory_problem, normalize_text, read_source, DirSetting, Numbering, SourceFile,
+    MAX_FILE_BYTES,
 };
 pub use split::{encode_spans, spans, split_statements, PlannedStatement, SplitStatement};
 
@@ -318,15 +320,39 @@ impl std::fmt::Display for CachePlace {
 }
 
 /// Whether `name` is a migration file name, `NNNN_description.sql` (the rule
-/// the loader applies): its version and description if so.
+/// the loader applies): its number and description if so. The number is
+/// the version in a directory numbered from `0001_`; see [`Numbering`].
 ///
 /// ```
 /// use durable_schema_compiler::migration_name;
 /// assert_eq!(migration_name("0003_add_sessions.sql"), Some((3, "add_sessions")));
+/// assert_eq!(migration_name("0000_initial.sql"), Some((0, "initial")));
 /// assert_eq!(migration_name("0003_add sessions.sql"), None);
 /// ```
 pub fn migration_name(name: &str) -> Option<(u32, &str)> {
     source::parse_migration_name(name).ok()
+}
+
+/// [`check_dir`] for `durable-schema lock --replace`: the released
+/// migration of `version` may differ from its lock line, as a deliberate
+/// replacement. On success the plan's lock is the one to write: that line
+/// has the file's checksum, and the old one ends its `replaces` list. An
+/// error when `version` is not a released migration, or its file is
+/// unchanged; every other problem fails the check as usual.
+pub fn check_dir_replacing(
+    base: &Path,
+    dir: &str,
+    options: &Options,
+    version: u32,
+) -> Result<Plan, Vec<Diagnostic>> {
+    check_dir_replacing_in(
+        base,
+        dir,
+        options,
+        false,
+        cache::from_env().cache(),
+        Some(version),
+    )
 }
 
 /// [`check_dir`], with `require_lock` for [`check_dir_locked`] and the
@@ -338,15 +364,33 @@ fn check_dir_with(
     require_lock: bool,
     cache: Option<&cache::Cache>,
 ) -> Result<Plan, Vec<Diagnostic>> {
+    check_dir_replacing_in(base, dir, options, require_lock, cache, None)
+}
+
+/// [`check_dir_with`], recording the replacement of `replace` in the lock
+/// first ([`check_dir_replacing`]).
+fn check_dir_replacing_in(
+    base: &Path,
+    dir: &str,
+    options: &Options,
+    require_lock: bool,
+    cache: Option<&cache::Cache>,
+    replace: Option<u32>,
+) -> Result<Plan, Vec<Diagnostic>> {
     let Loaded {
         files,
         mut errors,
         replayable,
     } = load_dir(base, dir);
-    let lock = lock::read(base, dir).unwrap_or_else(|problems| {
+    let mut lock = lock::read(base, dir).unwrap_or_else(|problems| {
         errors.extend(problems);
         None
     });
+    if let Some(version) = replace {
+        if let Err(refusal) = lock::replace(dir, lock.as_mut(), &files, version) {
+            errors.push(*refusal);
+        }
+    }
     errors.extend(lock::verify(base, dir, lock.as_ref(), &files, require_lock));
     if errors.is_empty() {
         // Every file rule, the journal and the lock passed: only the

@@ -14,8 +14,14 @@
 //! the normalized text (so a CRLF or BOM checkout is not an edit). A line
 //! may end with `replaces <old-checksum>[,<old-checksum>…]`: a deliberate
 //! replacement of a released migration, whose old checksums databases may
-//! have applied. The lock does not end in `.sql`, so the loader never takes
+//! have applied; `durable-schema lock --replace VERSION` writes it
+//! ([`replace`], after the full check). The lock does not end in `.sql`, so the loader never takes
 //! it for a migration.
+//!
+//! In a directory numbered from `0000_` (wrangler's D1 numbering, see
+//! [`Numbering::FromZero`]) the version is the file's number + 1, so the
+//! first line is `0001 0000_initial.sql …`, and the lock says so in a header
+//! line.
 //!
 //! In a drizzle-kit directory (one with `meta/_journal.json`, see
 //! [`crate::journal`]) the line format is the same, with the loader's
@@ -28,8 +34,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::journal::{self, JOURNAL};
-use crate::source::{display_join, parse_migration_name, read_regular, LoadedFile, Unreadable};
+use crate::journal;
+use crate::source::{
+    display_join, parse_migration_name, read_regular, LoadedFile, Numbering, Unreadable,
+};
 use crate::{checksum, Diagnostic};
 
 /// The lock's file name, in the migrations directory.
@@ -81,22 +89,39 @@ impl Lock {
     }
 }
 
-/// The line [`render_drizzle_lock`] adds to [`HEADER`].
+/// The line a drizzle-kit directory's lock adds to [`HEADER`].
 const DRIZZLE_HEADER: &str = "\
 # drizzle-kit directory: the version is the journal's idx + 1, the file is its tag + .sql.
 ";
 
-/// The text of a lock with `entries`, as `durable-schema lock` writes it.
+/// The line the lock of a directory numbered from `0000_` adds to [`HEADER`].
+const FROM_ZERO_HEADER: &str = "\
+# numbered from 0000_ (wrangler's D1 numbering): the version is the file's number + 1.
+";
+
+/// The text of a lock with `entries`, as `durable-schema lock` writes it,
+/// for a directory numbered from `0001_`.
 pub fn render_lock(entries: &[LockEntry]) -> String {
-    render(String::from(HEADER), entries)
+    render_lock_for(Numbering::FromOne, entries)
 }
 
 /// The text of the lock of a drizzle-kit directory with `entries` (versions
-/// `idx` + 1, drizzle-kit's file names), as `durable-schema lock` writes it:
-/// [`render_lock`]'s, with a header line that says how versions and names
-/// relate there.
+/// `idx` + 1, drizzle-kit's file names): [`render_lock_for`] with
+/// [`Numbering::Drizzle`].
 pub fn render_drizzle_lock(entries: &[LockEntry]) -> String {
-    render(format!("{HEADER}{DRIZZLE_HEADER}"), entries)
+    render_lock_for(Numbering::Drizzle, entries)
+}
+
+/// The text of the lock of a directory numbered by `numbering` with
+/// `entries`, as `durable-schema lock` writes it: the common header, and where the
+/// version is not the file's number, a line that says how they relate.
+pub fn render_lock_for(numbering: Numbering, entries: &[LockEntry]) -> String {
+    let extra = match numbering {
+        Numbering::FromOne => "",
+        Numbering::FromZero => FROM_ZERO_HEADER,
+        Numbering::Drizzle => DRIZZLE_HEADER,
+    };
+    render(format!("{HEADER}{extra}"), entries)
 }
 
 fn render(mut out: String, entries: &[LockEntry]) -> String {
@@ -128,13 +153,11 @@ pub(crate) fn read(base: &Path, dir: &str) -> Result<Option<Lock>, Vec<Diagnosti
         Err(e) => return Err(vec![e.diagnostic(&display_path, "the lock").rule(RULE)]),
     };
     let text = crate::source::decode(&display_path, &bytes).map_err(|d| vec![(*d).rule(RULE)])?;
-    // The loader's test for a drizzle-kit directory, so both agree.
-    let naming = if dir_path.join(JOURNAL).exists() {
-        Naming::Drizzle
-    } else {
-        Naming::Plain
-    };
-    let entries = parse(&display_path, &text, naming)?;
+    // The loader's numbering, so both agree.
+    let numbering = Numbering::of_dir(base, dir);
+    let entries = parse(&display_path, &text, numbering).map_err(|errors| {
+        renumbered(base, dir, &display_path, &text, numbering).unwrap_or(errors)
+    })?;
     let abs_path = std::fs::canonicalize(&path)
         .unwrap_or(path)
         .to_string_lossy()
@@ -144,6 +167,50 @@ pub(crate) fn read(base: &Path, dir: &str) -> Result<Option<Lock>, Vec<Diagnosti
         abs_path,
         entries,
     }))
+}
+
+/// The one error of a lock written for the other plain numbering (every
+/// line fits it), instead of an error per line: a `0000_` file was added to
+/// a directory locked from `0001_`, which would shift every released
+/// version, or the released `0000_` file is gone. `None` when the lock has
+/// other problems.
+fn renumbered(
+    base: &Path,
+    dir: &str,
+    display_path: &str,
+    text: &str,
+    numbering: Numbering,
+) -> Option<Vec<Diagnostic>> {
+    let other = match numbering {
+        Numbering::FromOne => Numbering::FromZero,
+        Numbering::FromZero => Numbering::FromOne,
+        Numbering::Drizzle => return None,
+    };
+    let entries = parse(display_path, text, other).ok()?;
+    let diagnostic = if numbering == Numbering::FromZero {
+        let mut zero: Vec<String> = std::fs::read_dir(base.join(dir))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| matches!(parse_migration_name(name), Ok((0, _))))
+            .collect();
+        zero.sort();
+        let zero = zero.first().map_or("0000_", String::as_str);
+        Diagnostic::file(
+            &display_join(dir, zero),
+            format!("`{zero}` numbers `{dir}` from 0, but `{display_path}` numbers its released migrations from `0001_`"),
+        )
+        .help("a `0000_` file would shift every released version: give it the number after the last file")
+    } else {
+        let first = entries.first().map_or("", |e| e.name.as_str());
+        Diagnostic::plain(format!(
+            "`{display_path}` numbers its released migrations from `0000_`, but `{dir}` has no `0000_` file"
+        ))
+        .help(format!(
+            "released migrations are immutable: restore `{first}`"
+        ))
+    };
+    Some(vec![diagnostic.rule(RULE)])
 }
 
 /// `true` for 64 lowercase hex digits, the form [`crate::checksum`] writes.
@@ -158,27 +225,18 @@ fn column_of(line: &str, token: &str) -> u32 {
     u32::try_from(chars + 1).unwrap_or(u32::MAX)
 }
 
-/// How the files of a directory are named and numbered, which decides what
-/// a lock line may say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Naming {
-    /// `NNNN_description.sql`, the version being `NNNN`.
-    Plain,
-    /// drizzle-kit's: the version is the journal's `idx` + 1, the name its
-    /// `tag` + `.sql` (`0000_x.sql` is version 1).
-    Drizzle,
-}
-
-/// The version a lock line of `name` must have under `naming`: `Ok(Some)`
-/// when the name decides it, `Ok(None)` when any version from 1 is fine (a
-/// drizzle-kit name without an index prefix), `Err` when `name` cannot be a
-/// migration's there.
-fn version_of(name: &str, naming: Naming) -> Result<Option<u32>, ()> {
-    match naming {
-        Naming::Plain => parse_migration_name(name)
-            .map(|(version, _)| Some(version))
-            .map_err(|_| ()),
-        Naming::Drizzle => {
+/// The version a lock line of `name` must have under `numbering`:
+/// `Ok(Some)` when the name decides it, `Ok(None)` when any version from 1
+/// is fine (a drizzle-kit name without an index prefix), `Err` when `name`
+/// cannot be a migration's there.
+fn version_of(name: &str, numbering: Numbering) -> Result<Option<u32>, ()> {
+    match numbering {
+        Numbering::FromOne | Numbering::FromZero => parse_migration_name(name)
+            .ok()
+            .and_then(|(number, _)| numbering.version(number))
+            .map(Some)
+            .ok_or(()),
+        Numbering::Drizzle => {
             let stem = name.strip_suffix(".sql").ok_or(())?;
             if !journal::is_file_stem(stem) {
                 return Err(());
@@ -194,7 +252,7 @@ fn version_of(name: &str, naming: Naming) -> Result<Option<u32>, ()> {
 pub(crate) fn parse(
     display_path: &str,
     text: &str,
-    naming: Naming,
+    numbering: Numbering,
 ) -> Result<Vec<LockEntry>, Vec<Diagnostic>> {
     let mut entries: Vec<LockEntry> = Vec::new();
     let mut errors = Vec::new();
@@ -224,17 +282,17 @@ pub(crate) fn parse(
                 continue;
             }
         };
-        let Ok(named_version) = version_of(name, naming) else {
+        let Ok(named_version) = version_of(name, numbering) else {
             errors.push(
                 at(
                     name,
                     format!("`{name}` in the lock is not a migration file name"),
                 )
-                .help(match naming {
-                    Naming::Plain => {
+                .help(match numbering {
+                    Numbering::FromOne | Numbering::FromZero => {
                         "lock lines name files `NNNN_description.sql`, as in the directory"
                     }
-                    Naming::Drizzle => {
+                    Numbering::Drizzle => {
                         "lock lines name files `<tag>.sql`, as the drizzle journal does"
                     }
                 }),
@@ -251,9 +309,12 @@ pub(crate) fn parse(
                         version,
                         format!("lock line of `{name}` has version `{version}`, not {named}"),
                     )
-                    .help(match naming {
-                        Naming::Plain => "the first field is the version in the file name",
-                        Naming::Drizzle => {
+                    .help(match numbering {
+                        Numbering::FromOne => "the first field is the version in the file name",
+                        Numbering::FromZero => {
+                            "in a directory numbered from `0000_` the version is one more than the file's number"
+                        }
+                        Numbering::Drizzle => {
                             "in a drizzle-kit directory the version is the journal's `idx` + 1, one more than the file's number"
                         }
                     }),
@@ -335,6 +396,69 @@ pub(crate) fn parse(
     }
 }
 
+/// Records in `lock` (of `dir`, whose loaded files are `files`) the
+/// deliberate replacement of the released migration of `version`, for
+/// `durable-schema lock --replace`: its line takes the file's checksum and
+/// the old one ends its `replaces` list (earlier ones are kept). Refused
+/// when there is no lock, when `version` has no line, or when the file
+/// matches its line. A file that was renamed or removed is left to
+/// [`verify`], which reports it.
+pub(crate) fn replace(
+    dir: &str,
+    lock: Option<&mut Lock>,
+    files: &[LoadedFile],
+    version: u32,
+) -> Result<(), Box<Diagnostic>> {
+    let file = files.iter().find(|f| f.source.version == version);
+    let Some(lock) = lock else {
+        return Err(Box::new(Diagnostic::plain(format!(
+            "`{dir}` has no lock, so version {version} was never released and has nothing to replace"
+        ))
+        .help("run `durable-schema lock` without `--replace` to lock the migrations as they are")
+        .rule(RULE)));
+    };
+    let display_path = lock.display_path.clone();
+    let Some(entry) = lock.entries.iter_mut().find(|e| e.version == version) else {
+        let refusal = match file {
+            Some(file) => Diagnostic::file(
+                &file.source.display_path,
+                format!(
+                    "`{}` (version {version}) is not in `{display_path}`: it was never released, so there is nothing to replace",
+                    file.source.name
+                ),
+            )
+            .help("run `durable-schema lock` without `--replace` to lock it as it is"),
+            None => Diagnostic::plain(format!(
+                "version {version} is not a released migration of `{dir}`: `{display_path}` has no line for it"
+            ))
+            .help("give the version in the first field of the migration's line in the lock"),
+        };
+        return Err(Box::new(refusal.rule(RULE)));
+    };
+    let Some(file) = file.filter(|f| f.source.name == entry.name) else {
+        return Ok(());
+    };
+    let new = checksum(&file.source.text);
+    if new == entry.checksum {
+        return Err(Box::new(
+            Diagnostic::file(
+                &file.source.display_path,
+                format!(
+                    "`{}` matches its line in `{display_path}`: there is no new text to record",
+                    entry.name
+                ),
+            )
+            .help("fix the migration's text first, then run `durable-schema lock --replace` again")
+            .rule(RULE),
+        ));
+    }
+    // Back to a text it had before: that checksum is the line's own now.
+    entry.replaces.retain(|old| *old != new);
+    let old = std::mem::replace(&mut entry.checksum, new);
+    entry.replaces.push(old);
+    Ok(())
+}
+
 /// Checks the loaded `files` of `dir` against `lock`: a locked migration
 /// that was edited, renamed or removed is an error; with `require_all`, so
 /// is a migration that is not locked yet (or a missing lock).
@@ -360,14 +484,10 @@ pub(crate) fn verify(
     let last_file = files.iter().map(|f| f.source.version).max().unwrap_or(0);
     let last_locked = lock.entries.iter().map(|e| e.version).max().unwrap_or(0);
     let last = last_file.max(last_locked);
-    // The next file's name as the directory's tool writes it: in a
-    // drizzle-kit directory, numbered by `idx`, one below its version.
-    let drizzle = base.join(dir).join(JOURNAL).exists();
-    let next = if drizzle {
-        format!("{last:04}")
-    } else {
-        format!("{:04}", last.saturating_add(1))
-    };
+    // The next file's name as the directory's tool writes it: numbered
+    // from `0000_` (a D1 or drizzle-kit directory), one below its version.
+    let numbering = Numbering::of_dir(base, dir);
+    let next = format!("{:04}", numbering.number(last.saturating_add(1)));
     for entry in &lock.entries {
         let locked = &entry.name;
         let file = files.iter().find(|f| f.source.version == entry.version);
@@ -424,7 +544,8 @@ pub(crate) fn verify(
                 ),
             )
             .help(format!(
-                "released migrations are immutable: restore it and add the change as `{next}_<description>.sql` instead"
+                "restore it and add the change as `{next}_<description>.sql`, or record a deliberate fix with `durable-schema lock --replace {:04}`",
+                entry.version
             ))
         } else {
             continue;
@@ -454,6 +575,7 @@ pub(crate) fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::JOURNAL;
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -485,7 +607,7 @@ mod tests {
             )),
             "{text}"
         );
-        let parsed = parse("m/durable-schema.lock", &text, Naming::Plain).unwrap();
+        let parsed = parse("m/durable-schema.lock", &text, Numbering::FromOne).unwrap();
         let header = u32::try_from(HEADER.lines().count()).unwrap();
         assert_eq!(parsed.len(), 2);
         for (p, e) in parsed.iter().zip(&entries) {
@@ -498,7 +620,7 @@ mod tests {
         // Versions may be written without padding; blank lines and
         // comments are fine.
         let loose = format!("\n# x\n  2 0002_more.sql {B}\n1 0001_init.sql {A}   \n");
-        let parsed = parse("l", &loose, Naming::Plain).unwrap();
+        let parsed = parse("l", &loose, Numbering::FromOne).unwrap();
         assert_eq!(
             parsed
                 .iter()
@@ -514,7 +636,7 @@ mod tests {
             "0001 0001_init.sql\n0002 two.sql {A}\n0004 0003_x.sql {A}\n0004 0004_x.sql {}\n0005 0005_x.sql {A} replaces {B},nope\n0006 0006_x.sql {A} replaces {A}\n0007 0007_x.sql {A}\n7 0007_y.sql {B}\n0008 0008_x.sql {A} keeps {B}\n",
             A.to_uppercase()
         );
-        let errors = parse("m/durable-schema.lock", &text, Naming::Plain).unwrap_err();
+        let errors = parse("m/durable-schema.lock", &text, Numbering::FromOne).unwrap_err();
         let got: Vec<(Option<(u32, u32)>, &str)> = errors
             .iter()
             .map(|d| (d.position, d.message.as_str()))
@@ -591,7 +713,7 @@ mod tests {
             text.ends_with(&format!("0001 0000_create_messages.sql {A}\n0002 20240101120000_add_index.sql {B}\n0003 wild_drizzle.sql {C}\n")),
             "{text}"
         );
-        let parsed = parse("drizzle/durable-schema.lock", &text, Naming::Drizzle).unwrap();
+        let parsed = parse("drizzle/durable-schema.lock", &text, Numbering::Drizzle).unwrap();
         assert_eq!(
             parsed
                 .iter()
@@ -605,9 +727,9 @@ mod tests {
         );
         // What a plain directory's lock rejects, a drizzle one accepts, and
         // the other way round.
-        assert!(parse("l", &text, Naming::Plain).is_err());
+        assert!(parse("l", &text, Numbering::FromOne).is_err());
         let plain = format!("0001 0001_init.sql {A}\n0000 x.sql {B}\n0001 0000_a.sql {C}\n");
-        let errors = parse("l", &plain, Naming::Drizzle).unwrap_err();
+        let errors = parse("l", &plain, Numbering::Drizzle).unwrap_err();
         let got: Vec<&str> = errors.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(
             got,
@@ -616,7 +738,7 @@ mod tests {
                 "lock line of `x.sql` has version `0000`, not a number from 1",
             ]
         );
-        let errors = parse("l", &format!("0001 notsql {A}\n"), Naming::Drizzle).unwrap_err();
+        let errors = parse("l", &format!("0001 notsql {A}\n"), Numbering::Drizzle).unwrap_err();
         assert_eq!(
             errors[0].message,
             "`notsql` in the lock is not a migration file name"
@@ -689,7 +811,7 @@ mod tests {
         let errors = messages(check_dir(&scratch.0, "drizzle", &options));
         assert_eq!(
             errors,
-            ["drizzle/0000_create_messages.sql: released migration `0000_create_messages.sql` was edited: its checksum differs from `drizzle/durable-schema.lock`\n  help: released migrations are immutable: restore it and add the change as `0002_<description>.sql` instead"]
+            ["drizzle/0000_create_messages.sql: released migration `0000_create_messages.sql` was edited: its checksum differs from `drizzle/durable-schema.lock`\n  help: restore it and add the change as `0002_<description>.sql`, or record a deliberate fix with `durable-schema lock --replace 0001`"]
         );
         std::fs::write(&first, &original).unwrap();
         // A new migration (file and journal entry) is fine, and not locked yet.
@@ -716,7 +838,7 @@ mod tests {
     }
 
     use crate::tests::Scratch;
-    use crate::{check_dir, check_dir_locked, Options};
+    use crate::{check_dir, check_dir_locked, check_dir_replacing, Options};
 
     const ONE: &[u8] = b"CREATE TABLE users (id INTEGER PRIMARY KEY);\n";
     const TWO: &[u8] = b"ALTER TABLE users ADD COLUMN name TEXT;\n";
@@ -802,7 +924,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "0001_users.sql: released migration `0001_users.sql` was edited: its checksum differs from `durable-schema.lock`\n  help: released migrations are immutable: restore it and add the change as `0005_<description>.sql` instead",
+                "0001_users.sql: released migration `0001_users.sql` was edited: its checksum differs from `durable-schema.lock`\n  help: restore it and add the change as `0005_<description>.sql`, or record a deliberate fix with `durable-schema lock --replace 0001`",
                 "0002_renamed.sql: released migration `0002_names.sql` was renamed to `0002_renamed.sql`\n  help: released migrations are immutable: rename it back to `0002_names.sql`",
                 "0003_other.sql: released migration `0003_index.sql` was replaced by `0003_other.sql`\n  help: released migrations are immutable: restore `0003_index.sql` and add `0005_other.sql` instead",
                 "durable-schema.lock:8:1: released migration `0004_gone.sql` was removed\n  help: released migrations are immutable: restore it and add `0005_<description>.sql` to undo it instead",
@@ -841,6 +963,162 @@ mod tests {
         let errors = messages(check_dir(&scratch.0, ".", &Options::default()));
         assert!(
             errors[0].starts_with("durable-schema.lock:1:21: `nope` is not a checksum"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_replacement_is_recorded_after_the_full_check_and_appends() {
+        let lock = lock_of(&[("0001_users.sql", ONE), ("0002_names.sql", TWO)]);
+        let scratch = Scratch::new(
+            "lock-replace",
+            &[
+                ("0001_users.sql", ONE),
+                ("0002_names.sql", TWO),
+                (LOCK_FILE, lock.as_bytes()),
+            ],
+        );
+        let options = Options::default();
+        let sum = |bytes: &[u8]| checksum(std::str::from_utf8(bytes).unwrap());
+        // Unchanged, not locked, not released: refused.
+        let refused = |version| {
+            let errors = messages(check_dir_replacing(&scratch.0, ".", &options, version));
+            errors.join("\n")
+        };
+        assert!(
+            refused(2).starts_with("0002_names.sql: `0002_names.sql` matches its line in `durable-schema.lock`: there is no new text to record"),
+            "{}",
+            refused(2)
+        );
+        assert!(
+            refused(3).starts_with("version 3 is not a released migration of `.`"),
+            "{}",
+            refused(3)
+        );
+        let three: &[u8] = b"CREATE INDEX users_name ON users (name);\n";
+        std::fs::write(scratch.0.join("0003_index.sql"), three).unwrap();
+        assert!(
+            refused(3).starts_with(
+                "0003_index.sql: `0003_index.sql` (version 3) is not in `durable-schema.lock`"
+            ),
+            "{}",
+            refused(3)
+        );
+        // A fixed text of 2: recorded, with the old checksum after `replaces`.
+        let fixed: &[u8] = b"ALTER TABLE users ADD COLUMN name TEXT DEFAULT '';\n";
+        std::fs::write(scratch.0.join("0002_names.sql"), fixed).unwrap();
+        let plan = check_dir_replacing(&scratch.0, ".", &options, 2).unwrap();
+        let entry = plan.lock.as_ref().unwrap().entry(2).unwrap().clone();
+        assert_eq!(entry.checksum, sum(fixed));
+        assert_eq!(entry.replaces, [sum(TWO)]);
+        // Another problem still fails it: the edit of 1 is not declared.
+        std::fs::write(
+            scratch.0.join("0001_users.sql"),
+            b"CREATE TABLE users (id INTEGER PRIMARY KEY, x);\n",
+        )
+        .unwrap();
+        let errors = messages(check_dir_replacing(&scratch.0, ".", &options, 2));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("`0001_users.sql` was edited"),
+            "{errors:?}"
+        );
+        std::fs::write(scratch.0.join("0001_users.sql"), ONE).unwrap();
+        // Written, the build takes it; a second replacement appends.
+        let entries = plan.lock.unwrap().entries;
+        std::fs::write(scratch.0.join(LOCK_FILE), render_lock(&entries)).unwrap();
+        check_dir(&scratch.0, ".", &options).unwrap();
+        let again: &[u8] = b"ALTER TABLE users ADD COLUMN name TEXT DEFAULT 'x';\n";
+        std::fs::write(scratch.0.join("0002_names.sql"), again).unwrap();
+        let plan = check_dir_replacing(&scratch.0, ".", &options, 2).unwrap();
+        let entry = plan.lock.as_ref().unwrap().entry(2).unwrap();
+        assert_eq!(entry.checksum, sum(again));
+        assert_eq!(entry.replaces, [sum(TWO), sum(fixed)]);
+        // Back to the first text: its checksum leaves the list.
+        std::fs::write(
+            scratch.0.join(LOCK_FILE),
+            render_lock(&plan.lock.unwrap().entries),
+        )
+        .unwrap();
+        std::fs::write(scratch.0.join("0002_names.sql"), TWO).unwrap();
+        let plan = check_dir_replacing(&scratch.0, ".", &options, 2).unwrap();
+        let entry = plan.lock.as_ref().unwrap().entry(2).unwrap();
+        assert_eq!(entry.checksum, sum(TWO));
+        assert_eq!(entry.replaces, [sum(fixed), sum(again)]);
+        // Without a lock there is nothing to replace.
+        std::fs::remove_file(scratch.0.join(LOCK_FILE)).unwrap();
+        assert!(refused(2).starts_with("`.` has no lock"), "{}", refused(2));
+    }
+
+    #[test]
+    fn a_directory_numbered_from_zero_locks_with_versions_one_above() {
+        let scratch = Scratch::new(
+            "lock-from-zero",
+            &[("0000_users.sql", ONE), ("0001_names.sql", TWO)],
+        );
+        let options = Options::default();
+        let plan = check_dir(&scratch.0, ".", &options).unwrap();
+        assert_eq!(plan.version(), 2);
+        let entries: Vec<LockEntry> = plan
+            .migrations
+            .iter()
+            .map(|m| LockEntry {
+                version: m.source.version,
+                name: m.source.name.clone(),
+                checksum: m.checksum.clone(),
+                replaces: vec![],
+                line: 0,
+            })
+            .collect();
+        let text = render_lock_for(Numbering::FromZero, &entries);
+        assert!(text[HEADER.len()..].starts_with(FROM_ZERO_HEADER), "{text}");
+        assert!(
+            text.contains(&format!(
+                "\n0001 0000_users.sql {}\n",
+                plan.migrations[0].checksum
+            )),
+            "{text}"
+        );
+        std::fs::write(scratch.0.join(LOCK_FILE), &text).unwrap();
+        check_dir_locked(&scratch.0, ".", &options).unwrap();
+        // An edit asks for the next file by its number.
+        std::fs::write(
+            scratch.0.join("0001_names.sql"),
+            b"ALTER TABLE users ADD COLUMN nick TEXT;\n",
+        )
+        .unwrap();
+        let errors = messages(check_dir(&scratch.0, ".", &options));
+        assert_eq!(
+            errors,
+            ["0001_names.sql: released migration `0001_names.sql` was edited: its checksum differs from `durable-schema.lock`\n  help: restore it and add the change as `0002_<description>.sql`, or record a deliberate fix with `durable-schema lock --replace 0002`"]
+        );
+        std::fs::write(scratch.0.join("0001_names.sql"), TWO).unwrap();
+        // A lock written from `0001_` is one error when a `0000_` file comes.
+        let from_one = Scratch::new(
+            "lock-from-one-then-zero",
+            &[("0001_users.sql", ONE), ("0002_names.sql", TWO)],
+        );
+        let lock = lock_of(&[("0001_users.sql", ONE), ("0002_names.sql", TWO)]);
+        std::fs::write(from_one.0.join(LOCK_FILE), lock).unwrap();
+        std::fs::write(
+            from_one.0.join("0000_early.sql"),
+            b"CREATE TABLE early (x);\n",
+        )
+        .unwrap();
+        let errors = messages(check_dir(&from_one.0, ".", &options));
+        assert_eq!(
+            errors,
+            ["0000_early.sql: `0000_early.sql` numbers `.` from 0, but `durable-schema.lock` numbers its released migrations from `0001_`\n  help: a `0000_` file would shift every released version: give it the number after the last file"]
+        );
+        // And the other way round: the released `0000_` file is gone.
+        std::fs::remove_file(scratch.0.join("0000_users.sql")).unwrap();
+        let errors: Vec<String> = check_dir(&scratch.0, ".", &options)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            errors[0].starts_with("`durable-schema.lock` numbers its released migrations from `0000_`, but `.` has no `0000_` file"),
             "{errors:?}"
         );
     }

@@ -1,4 +1,6 @@
 //! Discovering migration files: naming rules, version order, decoding.
+//! A plain directory is numbered from `0001_`, or from `0000_` as wrangler's
+//! D1 tooling wrote it (see [`Numbering`]).
 //! A directory with drizzle-kit's `meta/_journal.json` follows the journal
 //! instead of the naming rules (see [`crate::journal`]).
 
@@ -131,8 +133,9 @@ pub fn read_source(path: &Path) -> Option<Vec<u8>> {
 /// A migration file read from disk, decoded and normalized.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
-    /// The version: the numeric prefix of the name; in a drizzle-kit
-    /// directory, the journal entry's `idx` + 1.
+    /// The version: the numeric prefix of the name (+ 1 in a directory
+    /// numbered from `0000_`); in a drizzle-kit directory, the journal
+    /// entry's `idx` + 1.
     pub version: u32,
     /// The file name, `0003_add_sessions.sql` (in a drizzle-kit directory,
     /// the entry's tag plus `.sql`).
@@ -190,18 +193,19 @@ impl LoadedFile {
 pub(crate) enum NameError {
     /// Not `NNNN_description.sql`.
     Malformed,
-    /// `0000_x.sql`: versions start at 1.
-    VersionZero,
     /// The numeric prefix does not fit in a `u32`.
     VersionTooLarge,
 }
 
-/// Parses `NNNN_description.sql` into `(version, description)`.
+/// Parses `NNNN_description.sql` into `(number, description)`: the number
+/// is the file's numeric prefix, which is its version in a directory
+/// numbered from `0001_` and one less in one numbered from `0000_` (see
+/// [`Numbering`]).
 ///
 /// The prefix has at least four digits (so names sort in version order); the
 /// description is non-empty and made of ASCII letters, digits, `_` and `-`:
 /// `0003_add_sessions.sql` is `(3, "add_sessions")`, `3_init.sql` is
-/// malformed, `0000_init.sql` has version zero.
+/// malformed, `0000_init.sql` is number zero.
 pub(crate) fn parse_migration_name(name: &str) -> Result<(u32, &str), NameError> {
     let stem = name.strip_suffix(".sql").ok_or(NameError::Malformed)?;
     let (digits, description) = stem.split_once('_').ok_or(NameError::Malformed)?;
@@ -212,11 +216,72 @@ pub(crate) fn parse_migration_name(name: &str) -> Result<(u32, &str), NameError>
     if digits.len() < 4 || !digits.bytes().all(|b| b.is_ascii_digit()) || !description_ok {
         return Err(NameError::Malformed);
     }
-    let version: u32 = digits.parse().map_err(|_| NameError::VersionTooLarge)?;
-    if version == 0 {
-        return Err(NameError::VersionZero);
+    let number: u32 = digits.parse().map_err(|_| NameError::VersionTooLarge)?;
+    Ok((number, description))
+}
+
+/// How a migrations directory numbers its files, which decides each file's
+/// version (and what a lock line of it says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbering {
+    /// `NNNN_description.sql` from `0001_`: the version is the number.
+    FromOne,
+    /// `NNNN_description.sql` from `0000_`, as wrangler's
+    /// `d1 migrations create` numbered files for years: the version is the
+    /// number + 1, so `0000_initial.sql` is version 1.
+    FromZero,
+    /// drizzle-kit's (a directory with `meta/_journal.json`): the version
+    /// is the journal entry's `idx` + 1, the name its `tag` + `.sql`.
+    Drizzle,
+}
+
+impl Numbering {
+    /// The numbering of `dir` (resolved against `base`), by the loader's
+    /// rule: drizzle-kit's when it has `meta/_journal.json`, from zero when
+    /// a `.sql` file is named `0000_…`, from one otherwise (also when the
+    /// directory cannot be read: the check reports that).
+    pub fn of_dir(base: &Path, dir: &str) -> Self {
+        let path = base.join(dir);
+        if path.join(crate::journal::JOURNAL).exists() {
+            return Self::Drizzle;
+        }
+        let names: Vec<String> = std::fs::read_dir(&path)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        Self::of_plain_names(&names)
     }
-    Ok((version, description))
+
+    /// The numbering of a directory without a drizzle journal whose `.sql`
+    /// files are `names`.
+    pub(crate) fn of_plain_names(names: &[String]) -> Self {
+        let zero = names
+            .iter()
+            .any(|name| matches!(parse_migration_name(name), Ok((0, _))));
+        if zero {
+            Self::FromZero
+        } else {
+            Self::FromOne
+        }
+    }
+
+    /// The version of the file numbered `number` (`None` past `u32::MAX`,
+    /// or for number 0 in a directory numbered from one).
+    pub fn version(self, number: u32) -> Option<u32> {
+        match self {
+            Self::FromOne => (number > 0).then_some(number),
+            Self::FromZero | Self::Drizzle => number.checked_add(1),
+        }
+    }
+
+    /// The number of the file of `version`: the prefix its name has.
+    pub fn number(self, version: u32) -> u32 {
+        match self {
+            Self::FromOne => version,
+            Self::FromZero | Self::Drizzle => version.saturating_sub(1),
+        }
+    }
 }
 
 /// Joins the directory as the user wrote it with a file name, for messages:
@@ -352,7 +417,9 @@ pub(crate) struct Loaded {
 /// statement.
 ///
 /// Rules: files ending in `.sql` must be named `NNNN_description.sql`;
-/// versions start at 1, are unique and contiguous; other files are ignored;
+/// numbers start at `0001_` (or at `0000_`, each version then being the
+/// number + 1: see [`Numbering`]), are unique and contiguous; other files
+/// are ignored;
 /// the text must be UTF-8 and contain at least one statement. A directory
 /// with drizzle-kit's `meta/_journal.json` follows the journal instead (see
 /// [`crate::journal::load`]).
@@ -405,11 +472,21 @@ pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
         return crate::journal::load(&path, dir, &names, errors);
     }
 
+    // A directory that starts at `0000_` (wrangler's D1 numbering) is
+    // numbered from zero throughout: every file's version is its number + 1,
+    // as in a drizzle-kit directory.
+    let numbering = Numbering::of_plain_names(&names);
     // version → files claiming it (duplicates are reported together).
     let mut by_version: BTreeMap<u32, Vec<LoadedFile>> = BTreeMap::new();
     for name in &names {
         let display_path = display_join(dir, name);
-        let (version, description) = match parse_migration_name(name) {
+        let parsed = parse_migration_name(name).and_then(|(number, description)| {
+            let version = numbering
+                .version(number)
+                .ok_or(NameError::VersionTooLarge)?;
+            Ok((version, description))
+        });
+        let (version, description) = match parsed {
             Ok(parsed) => parsed,
             Err(err) => {
                 errors.push(name_error(&display_path, name, &err));
@@ -432,7 +509,7 @@ pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
         }
     }
 
-    check_versions(dir, &by_version, &mut errors);
+    check_versions(dir, numbering, &by_version, &mut errors);
 
     if by_version.is_empty() && errors.is_empty() {
         errors.push(
@@ -502,11 +579,6 @@ fn name_error(display_path: &str, name: &str, err: &NameError) -> Diagnostic {
         .help(
             "name migrations `NNNN_description.sql`: at least four digits, `_`, then letters, digits, `_` or `-`, e.g. `0001_create_users.sql`",
         ),
-        NameError::VersionZero => Diagnostic::file(
-            display_path,
-            format!("`{name}` has version 0, but versions start at 1"),
-        )
-        .help("renumber the files from `0001_`"),
         NameError::VersionTooLarge => Diagnostic::file(
             display_path,
             format!("the version of `{name}` does not fit in 32 bits"),
@@ -515,11 +587,16 @@ fn name_error(display_path: &str, name: &str, err: &NameError) -> Diagnostic {
     }
 }
 
+/// Reports duplicate versions and gaps; in a directory numbered from
+/// `0000_`, in the files' numbers, which are what the user sees and renames.
 fn check_versions(
     dir: &str,
+    numbering: Numbering,
     by_version: &BTreeMap<u32, Vec<LoadedFile>>,
     errors: &mut Vec<Diagnostic>,
 ) {
+    let zero = numbering == Numbering::FromZero;
+    let what = if zero { "number" } else { "version" };
     let mut expected = 1u32;
     for (&version, files) in by_version {
         if files.len() > 1 {
@@ -528,25 +605,33 @@ fn check_versions(
                 .map(|f| format!("`{}`", f.source.name))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let shown = numbering.number(version);
             errors.push(
                 Diagnostic::plain(format!(
-                    "duplicate migration version {version} in `{dir}`: {list}"
+                    "duplicate migration {what} {shown} in `{dir}`: {list}"
                 ))
-                .help("each version must be used by exactly one file; renumber one of them"),
+                .help(format!(
+                    "each {what} must be used by exactly one file; renumber one of them"
+                )),
             );
         }
         if version != expected {
-            let missing = if version == expected + 1 {
-                format!("version {expected} is missing")
+            let (from, to) = (numbering.number(expected), numbering.number(version - 1));
+            let missing = if from == to {
+                format!("{what} {from} is missing")
             } else {
-                format!("versions {expected} to {} are missing", version - 1)
+                format!("{what}s {from} to {to} are missing")
             };
             let name = files.first().map_or("", |f| f.source.name.as_str());
             errors.push(
                 Diagnostic::plain(format!(
-                    "gap in migration versions in `{dir}`: {missing} before `{name}`"
+                    "gap in migration {what}s in `{dir}`: {missing} before `{name}`"
                 ))
-                .help("versions must be contiguous from 1; renumber the files"),
+                .help(if zero {
+                    "a directory that starts at `0000_` is numbered contiguously from there; renumber the files"
+                } else {
+                    "versions must be contiguous from 1; renumber the files"
+                }),
             );
         }
         expected = version.saturating_add(1);
@@ -588,10 +673,7 @@ mod tests {
                 "{bad}"
             );
         }
-        assert_eq!(
-            parse_migration_name("0000_x.sql"),
-            Err(NameError::VersionZero)
-        );
+        assert_eq!(parse_migration_name("0000_x.sql"), Ok((0, "x")));
         assert_eq!(
             parse_migration_name("99999999999_x.sql"),
             Err(NameError::VersionTooLarge)
@@ -740,5 +822,51 @@ mod tests {
             "migration directory `nope` does not exist (it is resolved against the current directory)\n  help: create `nope/0001_init.sql`, or point `--dir` at the existing directory"
         );
         assert_eq!(directory_problem(&scratch.0, ".", &cli), None);
+    }
+
+    #[test]
+    fn a_directory_from_zero_is_numbered_from_zero_throughout() {
+        let scratch = Scratch::new(
+            "source-from-zero",
+            &[
+                ("m/0000_initial.sql", USERS),
+                ("m/0001_add_x.sql", b"ALTER TABLE users ADD COLUMN x;\n"),
+            ],
+        );
+        let plan = check_dir(&scratch.0, "m", &Options::default()).unwrap();
+        let seen: Vec<(u32, &str, &str)> = plan
+            .migrations
+            .iter()
+            .map(|m| {
+                (
+                    m.source.version,
+                    m.source.name.as_str(),
+                    m.source.description.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (1, "0000_initial.sql", "initial"),
+                (2, "0001_add_x.sql", "add_x")
+            ]
+        );
+        assert_eq!(Numbering::of_dir(&scratch.0, "m"), Numbering::FromZero);
+        // Gaps and duplicates are still refused, in the files' numbers.
+        std::fs::write(scratch.0.join("m/0001_add_y.sql"), b"SELECT 1;\n").unwrap();
+        std::fs::write(scratch.0.join("m/0004_z.sql"), b"SELECT 1;\n").unwrap();
+        let errors: Vec<String> = check_dir(&scratch.0, "m", &Options::default())
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "duplicate migration number 1 in `m`: `0001_add_x.sql`, `0001_add_y.sql`\n  help: each number must be used by exactly one file; renumber one of them",
+                "gap in migration numbers in `m`: numbers 2 to 3 are missing before `0004_z.sql`\n  help: a directory that starts at `0000_` is numbered contiguously from there; renumber the files",
+            ]
+        );
     }
 }

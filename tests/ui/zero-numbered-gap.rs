@@ -1,6 +1,6 @@
 use durable_schema::durable_schema;
 
-#[durable_schema(dir = "ui-fixtures/version-zero")]
+#[durable_schema(dir = "ui-fixtures/zero-numbered-gap")]
 pub struct Chat;
 
 fn main() {
