@@ -21,7 +21,7 @@
 //! the journal's bytes when present.
 //!
 //! **Where**: `DURABLE_SCHEMA_CACHE` names the directory (`off` disables the
-//! cache), else `durable-schema` in the user's own cache directory; a
+//! cache), else `durable-schema/verdicts` in the user's own cache directory; a
 //! directory another user could steer is not used (see [`place`], which
 //! owns every read and write of the cache's files). One file per key,
 //! `<key>.plan`, `0600`, written to a temporary file and renamed into

@@ -213,7 +213,7 @@ impl Plan {
 /// name and normalized text (and journal `when`), the lock file and the
 /// journal. Entries live in the directory named by the
 /// `DURABLE_SCHEMA_CACHE` environment variable (`DURABLE_SCHEMA_CACHE=off`
-/// turns the cache off), else in `durable-schema` under the user's cache
+/// turns the cache off), else in `durable-schema/verdicts` under the user's cache
 /// directory; one file per key, written atomically, readable by the user
 /// only. A directory that another user could write (or steer through a
 /// symbolic link or a parent directory) is not used: the check then runs

@@ -77,7 +77,11 @@ fn the_default_cache_is_the_users_own_not_the_temp_dir() {
         // No home directory: no default cache at all, which is safe.
         return;
     };
-    assert!(dir.ends_with("durable-schema"), "{}", dir.display());
+    assert!(
+        dir.ends_with("durable-schema/verdicts"),
+        "{}",
+        dir.display()
+    );
     assert_ne!(dir, std::env::temp_dir().join("durable-schema-cache"));
     let home = dirs::home_dir().expect("a cache directory comes from a home");
     if !home.starts_with(std::env::temp_dir()) {

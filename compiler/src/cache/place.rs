@@ -10,7 +10,8 @@
 //! - **A place only this user can write.** The default is the user's own
 //!   cache directory (`$XDG_CACHE_HOME` or `~/.cache` on Linux,
 //!   `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows), plus
-//!   `durable-schema`; never a shared temp directory. The directory is
+//!   `durable-schema/verdicts` (`scripts/wasm-env.sh` keeps the wasm32
+//!   toolchain beside it); never a shared temp directory. The directory is
 //!   created `0700`, files `0600`. A directory that is a symbolic link, is
 //!   not owned by this user, or is writable by group or others is not
 //!   used, nor one below a directory that another user could rename it
@@ -84,9 +85,9 @@ impl Choice {
 }
 
 /// The default cache directory: the user's cache directory plus
-/// `durable-schema`, or `None` without a home directory.
+/// `durable-schema/verdicts`, or `None` without a home directory.
 pub(crate) fn default_dir() -> Option<PathBuf> {
-    dirs::cache_dir().map(|d| d.join("durable-schema"))
+    dirs::cache_dir().map(|d| d.join("durable-schema").join("verdicts"))
 }
 
 /// The directory for the value of [`ENV`]: `None` for `off` (no cache),
