@@ -203,6 +203,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
             #(#includes)*
             const TEXTS: &[&str] = &[#(#texts),*];
             const META: &str = #meta;
+            const _: () = ::durable_schema::__private::check_tag(META);
             const _: [(); #total] = [(); ::durable_schema::__private::total_len(TEXTS)];
             fn decoded() -> &'static [::durable_schema::__private::Migration] {
                 static CELL: ::durable_schema::__private::DecodedCell =
