@@ -372,7 +372,7 @@ impl Baseline {
 }
 
 /// The default of [`Schema::retry_after`], in seconds.
-pub const DEFAULT_RETRY_AFTER: u32 = 60;
+pub(crate) const DEFAULT_RETRY_AFTER: u32 = 60;
 
 /// The whole checked migration chain of one Durable Object class.
 ///
