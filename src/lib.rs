@@ -118,6 +118,8 @@ pub mod testing;
 #[doc(hidden)]
 pub mod __private {
     pub use durable_schema_runtime::__ChainLink as ChainLink;
-    pub use durable_schema_runtime::__private::{decoded, total_len, DecodedCell, MigrateTarget};
+    pub use durable_schema_runtime::__private::{
+        check_tag, decoded, total_len, DecodedCell, MigrateTarget,
+    };
     pub use durable_schema_runtime::{Baseline, Migration, Schema, Statement};
 }

@@ -57,6 +57,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod baseline;
+// `libc::geteuid` for the owner check of the cache directory (unix).
+#[allow(unsafe_code)]
 mod cache;
 mod diagnostic;
 pub mod do_sqlite;

@@ -7,7 +7,7 @@
 use durable_schema_runtime::packed::{self, Entry};
 use durable_schema_runtime::{Baseline, Schema};
 
-use crate::{encode_spans, tracking, ChainLink, Plan};
+use crate::{encode_spans, tracking, ChainLink, Plan, PlannedStatement};
 
 fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
@@ -18,11 +18,6 @@ fn leak(s: &str) -> &'static str {
 /// are [`Plan::chain_links`].
 pub fn pack_migrations(plan: &Plan, links: &[Vec<ChainLink>]) -> String {
     let replaces = plan.replaces();
-    let spans: Vec<String> = plan
-        .migrations
-        .iter()
-        .map(|m| encode_spans(&m.statements))
-        .collect();
     let entries: Vec<Entry<'_>> = plan
         .migrations
         .iter()
@@ -33,7 +28,7 @@ pub fn pack_migrations(plan: &Plan, links: &[Vec<ChainLink>]) -> String {
             description: &m.source.description,
             checksum: &m.checksum,
             chain: &m.chain,
-            spans: &spans[i],
+            spans: m.statements.iter().map(PlannedStatement::span).collect(),
             journal_when: m.source.journal_when,
             foreign_key_checks: m.foreign_key_checks.iter().map(String::as_str).collect(),
             replaces: replaces
@@ -83,7 +78,10 @@ pub fn runtime_schema(plan: &Plan, table: &str) -> Result<Schema, String> {
         .iter()
         .map(|m| leak(&m.source.text))
         .collect();
-    let migrations = packed::decode(Box::leak(texts.into_boxed_slice()), meta);
+    // Decoded as the built code decodes it; an error takes a bug in the
+    // codec, which this reports rather than judging with fewer migrations.
+    let migrations = packed::decode(Box::leak(texts.into_boxed_slice()), meta)
+        .map_err(|e| format!("the packed migrations do not decode: {e}"))?;
     let table = leak(table);
     let schema = Schema::__new(table, false, Box::leak(migrations.into_boxed_slice()))
         .__with_head_query(leak(&tracking::head_query(table)));

@@ -10,6 +10,8 @@
 //! (an unterminated string simply runs to the end of the text, where SQLite
 //! reports it during the replay).
 
+use durable_schema_runtime::packed::Span;
+
 /// A statement found in a script: its text (without the terminating `;`) and
 /// where its first token starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,6 +305,17 @@ pub struct PlannedStatement {
 }
 
 impl PlannedStatement {
+    /// The span as the runtime's span format holds it
+    /// (`durable_schema_runtime::packed`, its one owner).
+    pub fn span(&self) -> Span {
+        Span {
+            start: self.start,
+            end: self.end,
+            line: self.line,
+            column: self.column,
+        }
+    }
+
     /// The statement's text within `text`, the normalized text it was split
     /// from: exactly what SQLite ran, without the terminating `;`. Empty if
     /// `text` is not that text (the span does not fit it).
@@ -319,15 +332,7 @@ impl PlannedStatement {
 /// assert_eq!(encode_spans(&spans("SELECT 1;\nSELECT 2;")), "0,8,1,1 10,18,2,1");
 /// ```
 pub fn encode_spans(statements: &[PlannedStatement]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(statements.len() * 16);
-    for (i, s) in statements.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        let _ = write!(out, "{},{},{},{}", s.start, s.end, s.line, s.column);
-    }
-    out
+    durable_schema_runtime::packed::encode_spans(statements.iter().map(PlannedStatement::span))
 }
 
 /// Splits `text` with [`split_statements`] into spans with positions: the

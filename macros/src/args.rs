@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{Lit, LitStr};
 
 /// The attribute's arguments, validated.
-pub struct Args {
+pub(crate) struct Args {
     /// The `dir` literal: its value is resolved against `CARGO_MANIFEST_DIR`,
     /// and errors about migration files point at it.
     pub dir: LitStr,
@@ -26,7 +26,7 @@ const KEYS: &str = "expected `dir = \"...\"`, `table = \"...\"`, `strict = true|
 
 /// Parses the arguments, collecting every problem instead of stopping at
 /// the first (serde_derive style).
-pub fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
+pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
     let mut dir: Option<LitStr> = None;
     let mut table: Option<LitStr> = None;
     let mut strict: Option<bool> = None;

@@ -11,7 +11,7 @@ use crate::args::{self, Args};
 /// The attribute's entry point. The user's item is always re-emitted
 /// untouched; on error it comes with the `compile_error!`s and stub items so
 /// that code using `CURRENT_SCHEMA_VERSION` or `migrate` reports nothing more.
-pub fn durable_schema(args: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn durable_schema(args: TokenStream, item: TokenStream) -> TokenStream {
     let parsed: syn::Item = match syn::parse2(item.clone()) {
         Ok(parsed) => parsed,
         // rustc reports the item's own syntax error; adding ours would only
@@ -203,6 +203,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -
             #(#includes)*
             const TEXTS: &[&str] = &[#(#texts),*];
             const META: &str = #meta;
+            const _: () = ::durable_schema::__private::check_tag(META);
             const _: [(); #total] = [(); ::durable_schema::__private::total_len(TEXTS)];
             fn decoded() -> &'static [::durable_schema::__private::Migration] {
                 static CELL: ::durable_schema::__private::DecodedCell =

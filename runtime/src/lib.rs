@@ -49,6 +49,7 @@ pub mod __private {
     use crate::backend::Backend;
     use crate::{MigrateError, Migration, Report, Schema};
 
+    pub use crate::packed::check_tag;
     use crate::packed::decode;
 
     /// Where the generated code keeps its decoded migrations (a `static`).
@@ -56,16 +57,26 @@ pub mod __private {
 
     /// The generated `SCHEMA`'s migrations, decoded from the packed `meta`
     /// the first time the process asks and kept in `cell`.
+    ///
+    /// # Panics
+    ///
+    /// When `meta` does not decode to one migration per text. The macro
+    /// wrote it for these texts with this crate's encoder and the build
+    /// checked its format tag ([`check_tag`]), so this takes a bug or
+    /// mismatched crates; `Schema::migrations` cannot carry an error, and
+    /// running fewer migrations than the schema's version says would be
+    /// worse than stopping.
     pub fn decoded(
         cell: &'static DecodedCell,
         texts: &'static [&'static str],
         meta: &'static str,
     ) -> &'static [Migration] {
-        cell.get_or_init(|| {
-            let migrations = decode(texts, meta);
-            // The macro wrote `meta` for these texts: one migration each.
-            debug_assert_eq!(migrations.len(), texts.len(), "packed metadata");
-            migrations
+        cell.get_or_init(|| match decode(texts, meta) {
+            Ok(migrations) => migrations,
+            Err(e) => panic!(
+                "durable-schema: the embedded migrations do not decode ({e}); \
+                 durable-schema-macros and durable-schema-runtime must be the same version"
+            ),
         })
     }
 

@@ -57,7 +57,8 @@ impl Statement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Statements {
     text: &'static str,
-    /// `start,end,line,column` of each statement, separated by spaces: one
+    /// `start,end,line,column` of each statement, separated by spaces (the
+    /// span format, owned by `packed.rs` with the packed metadata): one
     /// string literal in the generated code, where an array of integers
     /// costs rustc a MIR statement per element (forty thousand at a
     /// thousand migrations, a third of a rebuild).
@@ -125,15 +126,12 @@ impl Iterator for StatementIter {
     fn next(&mut self) -> Option<Statement> {
         let span = self.spans.as_mut()?.next()?;
         self.left = self.left.saturating_sub(1);
-        let mut fields = span.split(',').map(|n| n.parse::<u32>().unwrap_or(0));
-        let mut field = || fields.next().unwrap_or(0);
-        let (start, end, line, column) = (field(), field(), field(), field());
-        // The compiler wrote the spans for this text; a span that is not
+        // The compiler wrote the spans for this text (and the decoder of
+        // packed migrations checked that they fit it); a span that is not
         // one (a hand-built value) gives an empty statement, not a panic.
-        let sql = self
-            .text
-            .get(start as usize..end as usize)
-            .unwrap_or_default();
+        let span = crate::packed::span(span).unwrap_or_default();
+        let sql = self.text.get(span.start..span.end).unwrap_or_default();
+        let (line, column) = (span.line, span.column);
         Some(Statement { sql, line, column })
     }
 
@@ -374,7 +372,7 @@ impl Baseline {
 }
 
 /// The default of [`Schema::retry_after`], in seconds.
-pub const DEFAULT_RETRY_AFTER: u32 = 60;
+pub(crate) const DEFAULT_RETRY_AFTER: u32 = 60;
 
 /// The whole checked migration chain of one Durable Object class.
 ///

@@ -15,14 +15,14 @@
 use std::fmt::Write;
 
 /// splitmix64: small, seeded, good enough to vary a schema.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -31,12 +31,12 @@ impl Rng {
     }
 
     /// A number in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
     /// A number in `lo..=hi`.
-    pub fn between(&mut self, lo: usize, hi: usize) -> usize {
+    pub(crate) fn between(&mut self, lo: usize, hi: usize) -> usize {
         lo + self.below(hi - lo + 1)
     }
 }
@@ -82,7 +82,7 @@ struct Chain {
 }
 
 /// `n` migrations, seeded: `(file name, text)` in version order.
-pub fn chain(n: usize, seed: u64) -> Vec<(String, String)> {
+pub(crate) fn chain(n: usize, seed: u64) -> Vec<(String, String)> {
     let mut chain = Chain {
         rng: Rng::new(seed),
         tables: Vec::new(),
@@ -92,7 +92,7 @@ pub fn chain(n: usize, seed: u64) -> Vec<(String, String)> {
 }
 
 /// Writes `chain(n, seed)` into `dir` (created if needed).
-pub fn write_chain(dir: &std::path::Path, n: usize, seed: u64) {
+pub(crate) fn write_chain(dir: &std::path::Path, n: usize, seed: u64) {
     std::fs::create_dir_all(dir).unwrap();
     for (name, text) in chain(n, seed) {
         std::fs::write(dir.join(name), text).unwrap();
@@ -101,11 +101,11 @@ pub fn write_chain(dir: &std::path::Path, n: usize, seed: u64) {
 
 /// A scratch directory under the temp dir holding the chain of every `n`
 /// of `sizes` as `m{n}`, removed on drop: the benches' setup.
-pub struct Chains(pub std::path::PathBuf);
+pub(crate) struct Chains(pub std::path::PathBuf);
 
 impl Chains {
     /// `durable-schema-bench-{label}-{pid}` in the temp dir, emptied first.
-    pub fn new(label: &str, sizes: &[usize], seed: u64) -> Self {
+    pub(crate) fn new(label: &str, sizes: &[usize], seed: u64) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "durable-schema-bench-{label}-{}",
             std::process::id()

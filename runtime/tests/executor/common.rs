@@ -25,13 +25,13 @@ fn leak(s: &str) -> &'static str {
 
 /// The statements of a migration's normalized `text` as the macro embeds
 /// them (located by the compiler's splitter), leaked.
-pub fn statements(text: &str) -> &'static str {
+pub(crate) fn statements(text: &str) -> &'static str {
     leak(&encode_spans(&spans(text)))
 }
 
 /// Builds the migrations for `files` (`NNNN_description.sql`, text), with
 /// versions 1, 2, 3, ... in order, with the compiler's checksums and chain.
-pub fn migrations(files: &[(&str, &str)]) -> &'static [Migration] {
+pub(crate) fn migrations(files: &[(&str, &str)]) -> &'static [Migration] {
     let mut previous = String::new();
     let mut out = Vec::with_capacity(files.len());
     for (i, (name, sql)) in files.iter().enumerate() {
@@ -65,23 +65,23 @@ pub fn migrations(files: &[(&str, &str)]) -> &'static [Migration] {
 }
 
 /// A schema with the default tracking table `migrations`, not strict.
-pub fn schema(files: &[(&str, &str)]) -> Schema {
+pub(crate) fn schema(files: &[(&str, &str)]) -> Schema {
     Schema::__new("migrations", false, migrations(files))
 }
 
 /// A schema with the given table name and strictness.
-pub fn schema_with(table: &'static str, strict: bool, files: &[(&str, &str)]) -> Schema {
+pub(crate) fn schema_with(table: &'static str, strict: bool, files: &[(&str, &str)]) -> Schema {
     Schema::__new(table, strict, migrations(files))
 }
 
 /// The first `n` migrations of `schema` as a schema of their own (an older
 /// build of the same code).
-pub fn prefix(schema: &Schema, n: usize) -> Schema {
+pub(crate) fn prefix(schema: &Schema, n: usize) -> Schema {
     Schema::__new(schema.table(), schema.strict(), &schema.migrations()[..n])
 }
 
 /// Four small migrations with several statements each, some writing data.
-pub const CHAT: &[(&str, &str)] = &[
+pub(crate) const CHAT: &[(&str, &str)] = &[
     (
         "0001_create_users.sql",
         "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n\
@@ -109,7 +109,7 @@ pub const CHAT: &[(&str, &str)] = &[
 
 /// `n` generated migrations, each creating a table and an index and
 /// inserting a row, for scale tests and benchmarks.
-pub fn generated(n: usize) -> Vec<(String, String)> {
+pub(crate) fn generated(n: usize) -> Vec<(String, String)> {
     (1..=n)
         .map(|v| {
             (
@@ -125,7 +125,7 @@ pub fn generated(n: usize) -> Vec<(String, String)> {
 }
 
 /// Borrows generated files as the `(&str, &str)` pairs `schema` takes.
-pub fn as_pairs(files: &[(String, String)]) -> Vec<(&str, &str)> {
+pub(crate) fn as_pairs(files: &[(String, String)]) -> Vec<(&str, &str)> {
     files
         .iter()
         .map(|(n, s)| (n.as_str(), s.as_str()))
@@ -133,10 +133,10 @@ pub fn as_pairs(files: &[(String, String)]) -> Vec<(&str, &str)> {
 }
 
 /// A temporary directory removed on drop.
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    pub fn new(label: &str) -> Self {
+    pub(crate) fn new(label: &str) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()
@@ -150,12 +150,12 @@ impl TempDir {
         Self(dir)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 
     /// A database file path inside the directory.
-    pub fn db(&self, name: &str) -> PathBuf {
+    pub(crate) fn db(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
 }
@@ -167,7 +167,7 @@ impl Drop for TempDir {
 }
 
 /// Opens a file database like a Durable Object sees it (foreign keys on).
-pub fn open(path: &Path) -> Connection {
+pub(crate) fn open(path: &Path) -> Connection {
     let conn = Connection::open(path).expect("open database");
     conn.execute_batch("PRAGMA foreign_keys = ON")
         .expect("enable foreign keys");
@@ -175,7 +175,7 @@ pub fn open(path: &Path) -> Connection {
 }
 
 /// `SELECT type, name, sql FROM sqlite_master ORDER BY name`.
-pub fn dump(conn: &Connection) -> Vec<(String, String, Option<String>)> {
+pub(crate) fn dump(conn: &Connection) -> Vec<(String, String, Option<String>)> {
     triples(
         conn,
         "SELECT type, name, sql FROM sqlite_master ORDER BY name",
@@ -183,7 +183,10 @@ pub fn dump(conn: &Connection) -> Vec<(String, String, Option<String>)> {
 }
 
 /// The rows of a three-column query.
-pub fn triples<A: FromSql, B: FromSql, C: FromSql>(conn: &Connection, sql: &str) -> Vec<(A, B, C)> {
+pub(crate) fn triples<A: FromSql, B: FromSql, C: FromSql>(
+    conn: &Connection,
+    sql: &str,
+) -> Vec<(A, B, C)> {
     let mut stmt = conn.prepare(sql).unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
@@ -192,10 +195,10 @@ pub fn triples<A: FromSql, B: FromSql, C: FromSql>(conn: &Connection, sql: &str)
 }
 
 /// One tracking row: version, description, checksum, chain.
-pub type TrackingRow = (i64, String, Option<String>, Option<String>);
+pub(crate) type TrackingRow = (i64, String, Option<String>, Option<String>);
 
 /// The tracking table's rows (executor shape), by version.
-pub fn tracking(conn: &Connection, table: &str) -> Vec<TrackingRow> {
+pub(crate) fn tracking(conn: &Connection, table: &str) -> Vec<TrackingRow> {
     let sql =
         format!("SELECT version, description, checksum, chain FROM \"{table}\" ORDER BY version");
     let mut stmt = conn.prepare(&sql).unwrap();
@@ -206,7 +209,7 @@ pub fn tracking(conn: &Connection, table: &str) -> Vec<TrackingRow> {
 }
 
 /// The tracking rows `schema`'s first `n` migrations should have left.
-pub fn expected_tracking(schema: &Schema, n: usize) -> Vec<TrackingRow> {
+pub(crate) fn expected_tracking(schema: &Schema, n: usize) -> Vec<TrackingRow> {
     schema.migrations()[..n]
         .iter()
         .map(|m| {
@@ -221,7 +224,7 @@ pub fn expected_tracking(schema: &Schema, n: usize) -> Vec<TrackingRow> {
 }
 
 /// Whether a table exists.
-pub fn has_table(conn: &Connection, name: &str) -> bool {
+pub(crate) fn has_table(conn: &Connection, name: &str) -> bool {
     conn.query_row(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
         [name],
@@ -232,7 +235,7 @@ pub fn has_table(conn: &Connection, name: &str) -> bool {
 }
 
 /// A backend wrapper that counts calls and transaction steps.
-pub struct Counting<B> {
+pub(crate) struct Counting<B> {
     pub inner: B,
     pub queries: Cell<usize>,
     pub transactions: Cell<usize>,
@@ -240,7 +243,7 @@ pub struct Counting<B> {
 }
 
 impl<B> Counting<B> {
-    pub fn new(inner: B) -> Self {
+    pub(crate) fn new(inner: B) -> Self {
         Self {
             inner,
             queries: Cell::new(0),
@@ -266,17 +269,17 @@ impl<B: Backend> Backend for Counting<B> {
 /// A backend wrapper that makes the `fail_at`-th (1-based, counted over all
 /// transaction steps this wrapper sees) statement fail, by substituting a
 /// statement SQLite rejects at run time.
-pub struct FailAt<B> {
+pub(crate) struct FailAt<B> {
     pub inner: B,
     pub fail_at: usize,
     pub seen: Cell<usize>,
 }
 
 /// The message SQLite gives for the substituted statement.
-pub const INJECTED: &str = "no such table: injected_fault";
+pub(crate) const INJECTED: &str = "no such table: injected_fault";
 
 impl<B> FailAt<B> {
-    pub fn new(inner: B, fail_at: usize) -> Self {
+    pub(crate) fn new(inner: B, fail_at: usize) -> Self {
         Self {
             inner,
             fail_at,
@@ -306,7 +309,7 @@ impl<B: Backend> Backend for FailAt<B> {
 /// Every user table's rows (all but the tracking table `skip`), rendered as
 /// text, by table name then rowid: with [`dump`], the whole state of a
 /// database except the tracking table's `applied_at` times.
-pub fn content(conn: &Connection, skip: &str) -> Vec<(String, Vec<Vec<String>>)> {
+pub(crate) fn content(conn: &Connection, skip: &str) -> Vec<(String, Vec<Vec<String>>)> {
     let mut tables = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap();
@@ -342,7 +345,7 @@ pub fn content(conn: &Connection, skip: &str) -> Vec<(String, Vec<Vec<String>>)>
 
 /// `schema` with the baseline the compiler derives for `files` (the same
 /// files `schema` was built from), as the macro embeds it.
-pub fn with_baseline(schema: Schema, files: &[(&str, &str)]) -> Schema {
+pub(crate) fn with_baseline(schema: Schema, files: &[(&str, &str)]) -> Schema {
     let dir = TempDir::new("baseline");
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).unwrap();
