@@ -4,9 +4,9 @@
 # Usage:
 #   scripts/build-worker.sh CRATE_DIR OUT_DIR [DurableObjectClass ...]
 #
-#   CRATE_DIR  a workers-rs cdylib crate (worker 0.8.x) whose .cargo/config.toml has
-#              [unstable] build-std = ["std", "panic_abort"] and whose release profile
-#              has panic = "abort".
+#   CRATE_DIR  a workers-rs cdylib crate (worker 0.8.x) whose release profile has
+#              panic = "abort". std is built from source (-Z build-std=std,panic_abort,
+#              passed here, so the crate needs no .cargo/config.toml for it).
 #   OUT_DIR    output directory (created; previous build outputs in it are replaced).
 #   Classes    names of the #[durable_object] structs to export from the bundle.
 #
@@ -60,7 +60,7 @@ json="$(mktemp)"
 trap 'rm -f "$json"' EXIT
 # shellcheck disable=SC2086
 (cd "$crate" && ds_wasm_cargo build --lib --release --target wasm32-unknown-unknown \
-  --message-format=json-render-diagnostics ${BUILD_WORKER_CARGO_ARGS:-} >"$json")
+  -Z build-std=std,panic_abort --message-format=json-render-diagnostics ${BUILD_WORKER_CARGO_ARGS:-} >"$json")
 manifest="$(realpath "$crate/Cargo.toml")"
 wasm_file="$("$DS_NODE" -e '
   const [file, manifest] = process.argv.slice(1);

@@ -15,18 +15,23 @@
 //! #[durable_schema::durable_schema(dir = "migrations")]
 //! pub struct Chat {
 //!     state: State,
-//!     env: Env,
 //! }
 //!
 //! impl DurableObject for Chat {
-//!     fn new(state: State, env: Env) -> Self {
+//!     fn new(state: State, _env: Env) -> Self {
 //!         // blockConcurrencyWhile + apply pending migrations
 //!         Self::migrate(&state);
-//!         Self { state, env }
+//!         Self { state }
 //!     }
 //!     // fetch ...
 //! }
 //! ```
+//!
+//! The Durable Object backend ([`worker`], `migrate(&State)`) is always
+//! there on wasm32, and on the host through the default feature `worker`,
+//! so a Worker crate checks on the host (`cargo check`, rust-analyzer) with
+//! a plain `durable-schema` dependency. Native-only users (feature
+//! `rusqlite`, no Worker) can drop it with `default-features = false`.
 //!
 //! ## At compile time
 //! `#[durable_schema(dir = "migrations")]` reads `migrations/NNNN_description.sql`
@@ -103,11 +108,12 @@ pub use durable_schema_runtime::{
 /// a test wrapper (fault injection, counters). Migrating needs none of it.
 pub use durable_schema_runtime::backend;
 
-/// The Durable Object backend: `DurableObjectSql`, and `status` /
-/// `sql` (the database once the schema is current), `status` and
-/// `last_wake` for a `/schema` debug route. On wasm32 it needs no feature.
+/// The Durable Object backend: `DurableObjectSql`, `sql` (the database
+/// once the schema is current), and `status` and `last_wake` for a
+/// `/schema` debug route. Always on wasm32; elsewhere with the default
+/// feature `worker`.
 #[cfg(any(target_arch = "wasm32", feature = "worker"))]
-#[cfg_attr(docsrs, doc(cfg(target_arch = "wasm32")))]
+#[cfg_attr(docsrs, doc(cfg(any(target_arch = "wasm32", feature = "worker"))))]
 pub use durable_schema_runtime::worker;
 
 // Test your upgrade paths with `cargo test` (documented in the module).
