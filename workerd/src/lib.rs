@@ -26,8 +26,10 @@
 //! `setupSecurity` in `src/workerd/util/sqlite.c++`; its build defines in
 //! `build/BUILD.sqlite3` (`SQLITE_DEFAULT_FOREIGN_KEYS=1`,
 //! `SQLITE_ENABLE_MATH_FUNCTIONS`); its SQLite patch showing the authorizer
-//! the `RENAME TO` target; the transaction model of a SQLite-backed
-//! object's storage in `src/workerd/io/actor-sqlite.c++`. When workerd
+//! the `RENAME TO` target
+//! (`patches/sqlite/0004-authorizer-rename-to-destination-name.patch`); the
+//! transaction model of a SQLite-backed object's storage (`ActorSqlite`'s
+//! implicit transaction, `src/workerd/io/actor-sqlite.c++`). When workerd
 //! changes, this crate changes with it, and nothing else does.
 //!
 //! **Who uses it.**
