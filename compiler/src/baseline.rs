@@ -54,10 +54,10 @@ use rusqlite::types::Value;
 pub use canonical::CanonicalDump;
 use canonical::{has_rowid_alias, quote, rowid_name, rows, select_columns, table_list};
 
-use crate::do_sqlite::{MAX_STATEMENT_BYTES, MAX_VDBE_OPS};
 use crate::replay::Replayer;
 use crate::split::PlannedStatement;
 use crate::tracking;
+use durable_schema_workerd::{MAX_STATEMENT_BYTES, MAX_VDBE_OPS};
 
 /// The baseline's size above which it must also be smaller than the
 /// migrations' text to be embedded: it ships in the Worker.

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-/// Where the README explains rebuilding a table (and what foreign keys do
-/// to it inside a migration), for help texts that need a recipe.
-pub(crate) const REBUILD_GUIDE: &str = "README.md#rebuilding-a-table-that-others-reference";
+/// Where the README explains rebuilding a table, for help texts that need
+/// a recipe: one link, shared with the rules' own helps.
+pub(crate) use durable_schema_workerd::rules::REBUILD_GUIDE;
 
 /// A problem with a migration, with where it is and how to fix it.
 ///

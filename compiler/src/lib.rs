@@ -8,7 +8,9 @@
 //! [`Plan`]. Each file is split
 //! into statements once, when loaded; the chain is replayed statement by
 //! statement in an in-memory SQLite configured like a Durable Object's,
-//! with workerd's authorizer rules; the plan holds exactly the statements
+//! with workerd's authorizer rules (the model of a Durable Object's SQLite
+//! lives in `durable-schema-workerd`, shared with the facade's `testing`);
+//! the plan holds exactly the statements
 //! the replay ran, and a [`Baseline`] derived from the replay's final
 //! database creates new objects in one transaction. A successful replay's
 //! verdict is cached on disk, keyed by
@@ -23,13 +25,11 @@
 //!   [`CanonicalDump`];
 //! - the corpus test (`compiler/tests/corpus.rs`): [`replay`],
 //!   [`replay_baseline`] ([`Baseline`], [`NoBaseline`], compared by
-//!   [`CanonicalDump`] on databases [`do_sqlite`] configures),
+//!   [`CanonicalDump`] on databases `durable_schema_workerd::configure`
+//!   sets up),
 //!   [`ReplaySource`], [`Finding`], [`Rule`], [`split_statements`],
 //!   [`SplitStatement`], [`normalize_text`];
 //! - the facade's tests: [`checksum`], [`chain`];
-//! - the facade's `testing` module (`durable_schema::testing`, a database
-//!   that behaves like a Durable Object's): [`do_sqlite`], the one
-//!   definition of workerd's rules and limits the replay uses too;
 //! - benchmarks: [`check_dir_cached_in`] (the verdict cache in a given
 //!   directory, or none; see [`check_dir`]);
 //! - the CLI's `status` and benchmarks: [`runtime_schema`] (a plan as the
@@ -61,7 +61,6 @@ mod baseline;
 #[allow(unsafe_code)]
 mod cache;
 mod diagnostic;
-pub mod do_sqlite;
 mod hash;
 mod journal;
 mod lock;
@@ -69,7 +68,6 @@ mod lock;
 mod message_style;
 mod replaced;
 mod replay;
-mod rules;
 mod runtime_schema;
 mod schema_dump;
 mod sharpen;
@@ -80,11 +78,11 @@ use std::path::Path;
 
 pub use baseline::{Baseline, CanonicalDump, NoBaseline};
 pub use diagnostic::Diagnostic;
+pub use durable_schema_workerd::Rule;
 pub use hash::{chain, checksum};
 pub use lock::{render_drizzle_lock, render_lock, render_lock_for, Lock, LockEntry, LOCK_FILE};
 pub use replaced::{ChainLink, MAX_LINKS};
 pub use replay::{replay, replay_baseline, Finding, ReplaySource};
-pub use rules::Rule;
 pub use runtime_schema::{pack_migrations, runtime_schema};
 pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
 pub use source::{

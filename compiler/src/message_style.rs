@@ -8,9 +8,9 @@ use std::path::Path;
 use rusqlite::hooks::{AuthAction, AuthContext, TransactionOperation};
 
 use crate::diagnostic::REBUILD_GUIDE;
-use crate::rules::{self, Rule};
 use crate::tests::Scratch;
 use crate::{check_dir, replay, Diagnostic, Options, ReplaySource};
+use durable_schema_workerd::rules::{self, Rule};
 
 /// Help prose beyond this many characters is a paragraph, not a hint.
 const MAX_HELP_CHARS: usize = 160;

@@ -8,7 +8,7 @@ use sqlparser::ast::Statement as Ast;
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
 
-use crate::split::{unquote, words};
+use durable_schema_workerd::words::{unquote, words};
 
 /// sqlparser's opinion on a statement SQLite found a syntax error in, with
 /// its `Line: l, Column: c` translated into file coordinates (`line:column`

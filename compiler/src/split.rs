@@ -11,6 +11,7 @@
 //! reports it during the replay).
 
 use durable_schema_runtime::packed::Span;
+use durable_schema_workerd::words::{self as lex, find, TokenKind};
 
 /// A statement found in a script: its text (without the terminating `;`) and
 /// where its first token starts.
@@ -63,30 +64,14 @@ fn column(tk: Tk) -> usize {
     }
 }
 
-/// SQLite's `IdChar`: ASCII letters, digits, `_`, `$` and every byte ≥ 0x80.
-fn is_id_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
-}
-
-/// A lexical token as the splitter (and the light name scans built on it)
-/// sees it.
+/// A lexical token as the splitter sees it: the shared tokenizer's
+/// ([`durable_schema_workerd::words`]), classed for complete.c's machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Token<'a> {
+struct Token {
     /// Byte range of the token in the script.
-    pub start: usize,
-    pub end: usize,
-    /// The token's text.
-    pub text: &'a str,
+    start: usize,
+    end: usize,
     kind: Tk,
-}
-
-impl Token<'_> {
-    fn is_ws(&self) -> bool {
-        self.kind == Tk::Ws
-    }
-    fn is_semi(&self) -> bool {
-        self.kind == Tk::Semi
-    }
 }
 
 /// Whether `script` holds a statement: a token other than whitespace,
@@ -113,94 +98,20 @@ pub(crate) fn has_statement(script: &str) -> bool {
 
 /// Tokenizes the way complete.c does. Whitespace and comments are `Ws`;
 /// quoted strings and identifiers are a single `Other`.
-fn tokens(sql: &str) -> Vec<Token<'_>> {
-    let bytes = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let start = i;
-        let kind = match b {
-            b';' => {
-                i += 1;
-                Tk::Semi
-            }
-            b' ' | b'\r' | b'\t' | b'\n' | b'\x0c' => {
-                i += 1;
-                Tk::Ws
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                // Unterminated block comments run to the end of the text.
-                i = find(bytes, i + 2, b"*/").map_or(bytes.len(), |p| p + 2);
-                Tk::Ws
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = find(bytes, i + 2, b"\n").map_or(bytes.len(), |p| p + 1);
-                Tk::Ws
-            }
-            b'[' => {
-                i = find(bytes, i + 1, b"]").map_or(bytes.len(), |p| p + 1);
-                Tk::Other
-            }
-            b'`' | b'"' | b'\'' => {
-                // A doubled quote inside is two adjacent quoted tokens to
-                // complete.c, which is equivalent for splitting purposes.
-                i = find(bytes, i + 1, &[b]).map_or(bytes.len(), |p| p + 1);
-                Tk::Other
-            }
-            _ if is_id_char(b) => {
-                while bytes.get(i).is_some_and(|&c| is_id_char(c)) {
-                    i += 1;
-                }
-                keyword(bytes.get(start..i).unwrap_or_default())
-            }
-            _ => {
-                i += 1;
-                Tk::Other
-            }
-        };
-        // Every arm advances `i` past ASCII bytes or to a position found by
-        // `find` on an ASCII needle, so both ends are char boundaries; `get`
-        // keeps this total regardless.
-        let text = sql.get(start..i).unwrap_or_default();
-        out.push(Token {
-            start,
-            end: i,
-            text,
-            kind,
-        });
-    }
-    out
-}
-
-/// The statement's words: every token but whitespace, comments and `;`,
-/// for the light keyword scans (rename targets, trigger bodies, created
-/// names) that must work even where sqlparser cannot parse.
-pub(crate) fn words(sql: &str) -> Vec<&str> {
-    tokens(sql)
+fn tokens(sql: &str) -> Vec<Token> {
+    lex::tokens(sql)
         .into_iter()
-        .filter(|t| !t.is_ws() && !t.is_semi())
-        .map(|t| t.text)
+        .map(|t| Token {
+            start: t.start,
+            end: t.end,
+            kind: match t.kind {
+                TokenKind::Semi => Tk::Semi,
+                TokenKind::Space => Tk::Ws,
+                TokenKind::Word => keyword(t.text.as_bytes()),
+                TokenKind::Other => Tk::Other,
+            },
+        })
         .collect()
-}
-
-/// Whether word `i` is the keyword `k` (ASCII case-insensitive).
-pub(crate) fn word_is(words: &[&str], i: usize, k: &str) -> bool {
-    words.get(i).is_some_and(|w| w.eq_ignore_ascii_case(k))
-}
-
-/// Removes SQL identifier quoting (`"x"`, `[x]`, `` `x` ``, `'x'`).
-pub(crate) fn unquote(word: &str) -> String {
-    let pairs = [('"', '"'), ('`', '`'), ('[', ']'), ('\'', '\'')];
-    for (open, close) in pairs {
-        if let Some(inner) = word.strip_prefix(open).and_then(|w| w.strip_suffix(close)) {
-            return if open == close {
-                inner.replace(&format!("{close}{close}"), &close.to_string())
-            } else {
-                inner.to_owned()
-            };
-        }
-    }
-    word.to_owned()
 }
 
 fn keyword(word: &[u8]) -> Tk {
@@ -218,13 +129,6 @@ fn keyword(word: &[u8]) -> Tk {
     } else {
         Tk::Other
     }
-}
-
-fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    let rest = haystack.get(from..)?;
-    rest.windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
 }
 
 /// Splits `script` into statements the way SQLite would execute it.
@@ -503,12 +407,5 @@ mod tests {
     #[test]
     fn columns_count_characters() {
         assert_eq!(line_col("é x", 3), (1, 3));
-    }
-
-    #[test]
-    fn unquote_identifiers() {
-        assert_eq!(unquote("\"a\"\"b\""), "a\"b");
-        assert_eq!(unquote("[x y]"), "x y");
-        assert_eq!(unquote("plain"), "plain");
     }
 }

@@ -60,8 +60,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use durable_schema_compiler::{
-    do_sqlite, normalize_text, replay, replay_baseline, split_statements, tracking, Baseline,
-    CanonicalDump, Finding, NoBaseline, ReplaySource, Rule,
+    normalize_text, replay, replay_baseline, split_statements, tracking, Baseline, CanonicalDump,
+    Finding, NoBaseline, ReplaySource, Rule,
 };
 use rusqlite::Connection;
 
@@ -543,7 +543,7 @@ fn run_statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 /// A database built independently of the compiler's replay: configured like
-/// a Durable Object's ([`do_sqlite::configure`], workerd's rules), with the
+/// a Durable Object's ([`durable_schema_workerd::configure`], workerd's rules), with the
 /// tracking table `table`, then each of `transactions` (statements) in a
 /// transaction of its own.
 fn database<'a>(
@@ -551,7 +551,7 @@ fn database<'a>(
     transactions: impl IntoIterator<Item = Vec<&'a str>>,
 ) -> Result<Connection, String> {
     let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
-    let rules = do_sqlite::configure(&conn, None).map_err(|e| e.to_string())?;
+    let rules = durable_schema_workerd::configure(&conn, None).map_err(|e| e.to_string())?;
     conn.execute_batch(&tracking::create_table(table))
         .map_err(|e| format!("cannot create the tracking table: {e}"))?;
     for statements in transactions {

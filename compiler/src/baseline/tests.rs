@@ -30,7 +30,7 @@ fn database<'a>(
     texts: impl IntoIterator<Item = (Option<(u32, &'a str, &'a str, &'a str)>, Vec<&'a str>)>,
 ) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
-    let rules = crate::do_sqlite::configure(&conn, None).unwrap();
+    let rules = durable_schema_workerd::configure(&conn, None).unwrap();
     conn.execute_batch(&tracking::create_table(tracking::DEFAULT_TABLE))
         .unwrap();
     for (record, statements) in texts {

@@ -3,7 +3,7 @@
 
 use super::sandbox::{MAX_COLUMNS, MAX_REPLAY_STEPS};
 use crate::diagnostic::REBUILD_GUIDE;
-use crate::rules::{self, Rule};
+use durable_schema_workerd::rules::{self, Rule};
 
 /// A foreign-key failure that exists only because `PRAGMA foreign_keys =
 /// OFF` is a no-op in a transaction.
@@ -20,13 +20,6 @@ pub(crate) const COMMIT_FAILED: &str = "fix the data in the same migration: `PRA
 /// A statement over workerd's SQL length limit.
 pub(crate) const STATEMENT_TOO_LONG: &str =
     "split it into several statements (e.g. several INSERTs), each under 100 KB";
-
-/// `ALTER TABLE … RENAME TO _cf_…`.
-pub(crate) const RENAME_RESERVED: &str =
-    "names starting with `_cf_` are reserved for Cloudflare's internal tables; pick another name";
-
-/// `ALTER TABLE … RENAME TO <tracking table>`.
-pub(crate) const RENAME_TRACKING: &str = "durable-schema owns this table; choose another name";
 
 /// A trigger body writing the tracking table.
 pub(crate) const TRIGGER_TRACKING: &str =

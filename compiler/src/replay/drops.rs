@@ -12,7 +12,7 @@ use rusqlite::Connection;
 
 use super::advice;
 use super::sandbox::Replayer;
-use crate::rules::{Denial, Rule};
+use durable_schema_workerd::{Denial, Rule};
 
 /// Line, column and text of the statement a verdict points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,7 +296,7 @@ fn verdict(h: &Hazard, table_exists: bool, renamed_under_deferral: bool) -> Opti
 #[cfg(test)]
 mod tests {
     use crate::replay::tests::{run, PARENT_AND_CHILD};
-    use crate::rules::Rule;
+    use durable_schema_workerd::Rule;
 
     #[test]
     fn dropping_a_referenced_table_is_judged_from_the_schema() {

@@ -15,12 +15,11 @@ mod textual;
 
 pub(crate) use sandbox::{reads_connection_history, Replayer};
 use sandbox::{Failure, MAX_STATEMENT_BYTES};
-pub(crate) use textual::rename_denial;
 
-use crate::rules::Rule;
 use crate::split::{line_col, spans, PlannedStatement};
 use crate::{Baseline, Diagnostic, NoBaseline};
 use drops::{Ledger, Position};
+use durable_schema_workerd::Rule;
 
 /// One migration's text, as the corpus test hands it to [`replay`].
 #[derive(Debug, Clone, Copy)]
@@ -348,7 +347,7 @@ impl Driver<'_, '_> {
                     column: col,
                     statement: sql.to_owned(),
                 };
-                let renamed = textual::rename_target(sql);
+                let renamed = durable_schema_workerd::rules::rename_target(sql);
                 if let Some(target) = &renamed {
                     replayer.touch(target);
                 }

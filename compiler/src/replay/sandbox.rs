@@ -1,5 +1,5 @@
 //! The replay database: an in-memory SQLite configured like a Durable
-//! Object's by [`crate::do_sqlite::configure`] (the one definition the
+//! Object's by [`durable_schema_workerd::configure_with`] (the one definition the
 //! facade's `testing` database shares), plus what only the replay needs:
 //! the tracking table protected, what each migration drops, writes and
 //! defers, and a step budget per statement.
@@ -13,10 +13,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use rusqlite::hooks::{AuthAction, AuthContext};
 use rusqlite::Connection;
 
-use crate::do_sqlite::{self, Authorizer};
-pub(crate) use crate::do_sqlite::{MAX_COLUMNS, MAX_STATEMENT_BYTES};
-use crate::rules::{self, Denial};
 use crate::tracking;
+use durable_schema_workerd::{rules, Authorizer, Denial};
+pub(crate) use durable_schema_workerd::{MAX_COLUMNS, MAX_STATEMENT_BYTES};
 
 /// Virtual-machine steps one statement may take during the replay (checked
 /// every [`PROGRESS_STEP`] steps). The replay runs inside rustc and
@@ -309,7 +308,7 @@ impl Replayer {
                 _ => {}
             }
         };
-        let rules = do_sqlite::configure_with(&conn, Some(tracking), observe)
+        let rules = durable_schema_workerd::configure_with(&conn, Some(tracking), observe)
             .map_err(|e| format!("cannot configure the replay database: {e}"))?;
         let progress = Arc::new(AtomicU64::new(0));
         let ticks = Arc::clone(&progress);
@@ -574,7 +573,7 @@ impl Replayer {
 mod tests {
     use super::MAX_STATEMENT_BYTES;
     use crate::replay::tests::{rules, run};
-    use crate::rules::Rule;
+    use durable_schema_workerd::Rule;
 
     #[test]
     fn a_runaway_statement_is_interrupted_with_advice() {

@@ -1,12 +1,13 @@
-//! Checks read from a statement's words, for what the authorizer cannot see:
-//! the new name of `ALTER TABLE … RENAME TO` (stock SQLite does not show it;
-//! workerd patches SQLite to) and the tables a trigger body will touch when
-//! it fires. They work on the lexer's words, so they hold where sqlparser
-//! cannot parse.
+//! Checks read from a statement's words, for what the authorizer cannot see
+//! during the replay: the new name of `ALTER TABLE … RENAME TO` (workerd's
+//! rule, [`rename_denial`], here with the tracking table protected too) and
+//! the tables a trigger body will touch when it fires. They work on the
+//! lexer's words, so they hold where sqlparser cannot parse.
+
+use durable_schema_workerd::rules::{self, rename_denial, Denial, Rule};
+use durable_schema_workerd::words::{unquote, word_is, words};
 
 use super::advice;
-use crate::rules::{self, Denial, Rule};
-use crate::split::{unquote, word_is, words};
 
 /// Whether a statement creates, changes or removes schema objects (its
 /// failure can make later statements fail too).
@@ -20,38 +21,6 @@ pub(crate) fn defines_schema(sql: &str) -> bool {
 /// A DO rule the statement breaks that the authorizer does not see.
 pub(crate) fn denial(sql: &str, tracking: &str) -> Option<Denial> {
     rename_denial(sql, Some(tracking)).or_else(|| trigger_denial(sql, tracking))
-}
-
-/// `ALTER TABLE … RENAME TO x` to a reserved name or, when given, the
-/// tracking table.
-pub(crate) fn rename_denial(sql: &str, tracking: Option<&str>) -> Option<Denial> {
-    let target = rename_target(sql)?;
-    if !rules::is_allowed_name(&target) {
-        return Some(Denial {
-            rule: Rule::ReservedName,
-            message: format!("`{target}` is a reserved name in a Durable Object"),
-            help: advice::RENAME_RESERVED.to_owned(),
-        });
-    }
-    if tracking.is_some_and(|t| durable_schema_runtime::tracking::owns(t, &target)) {
-        return Some(Denial {
-            rule: Rule::TrackingTable,
-            message: format!("migrations must not rename a table to the tracking table `{target}`"),
-            help: advice::RENAME_TRACKING.to_owned(),
-        });
-    }
-    None
-}
-
-/// The new name in `ALTER TABLE … RENAME TO x`, unquoted.
-pub(crate) fn rename_target(sql: &str) -> Option<String> {
-    let words = words(sql);
-    let is = |i: usize, k: &str| word_is(&words, i, k);
-    if !(is(0, "alter") && is(1, "table")) {
-        return None;
-    }
-    let rename = (2..words.len()).find(|&i| is(i, "rename") && is(i + 1, "to"))?;
-    Some(unquote(words.get(rename + 2)?))
 }
 
 /// A trigger body is authorized only when the trigger fires, so a trigger
@@ -111,7 +80,7 @@ fn trigger_denial(sql: &str, tracking: &str) -> Option<Denial> {
 #[cfg(test)]
 mod tests {
     use crate::replay::tests::{rules, run};
-    use crate::rules::Rule;
+    use durable_schema_workerd::Rule;
 
     #[test]
     fn trigger_bodies_may_not_touch_the_tracking_table_or_cf_tables() {

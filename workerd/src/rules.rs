@@ -1,14 +1,25 @@
 //! The Durable Object rules, decided the way workerd's SQLite authorizer
-//! decides them (`src/workerd/util/sqlite.c++`, `SqliteDatabase::isAuthorized`,
-//! release 2026-08-22; see `shared/WORKERD-AUTHORIZER.md`).
+//! decides them. Mirrored from workerd's `src/workerd/util/sqlite.c++`
+//! (`SqliteDatabase::isAuthorized`, its allowlists `ALLOWED_SQLITE_FUNCTIONS`
+//! and the PRAGMA table, `isAllowedName`; release 2026-08-22): when workerd
+//! changes them, this file changes with it.
 //!
 //! [`decide`] is a pure function of one authorizer callback, so the rules are
-//! unit-tested on plain data and hold even for statements sqlparser cannot
-//! parse: SQLite itself reports every action a statement performs.
+//! unit-tested on plain data and hold even for statements no SQL parser
+//! accepts: SQLite itself reports every action a statement performs. The
+//! one rule the callback of a stock SQLite cannot see, the new name of
+//! `ALTER TABLE … RENAME TO`, is read from the statement's words by
+//! [`rename_denial`].
 
 use rusqlite::hooks::{AuthAction, AuthContext, TransactionOperation};
 
-use crate::diagnostic::REBUILD_GUIDE;
+use crate::words::{unquote, word_is, words};
+
+/// Where durable-schema's README explains rebuilding a table (and what
+/// foreign keys do to it inside a migration), for help texts that need a
+/// recipe: a refused `ALTER TABLE` form here, the replay's foreign-key
+/// findings in the compiler.
+pub const REBUILD_GUIDE: &str = "README.md#rebuilding-a-table-that-others-reference";
 
 /// Which Durable Object rule a statement breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,12 +43,14 @@ pub enum Rule {
     /// A limit workerd sets below SQLite's defaults: 100 KB statements, 100
     /// columns, 5 compound terms, expression depth 100, and the like.
     Limit,
-    /// A foreign-key failure that happens only because `PRAGMA foreign_keys =
+    /// (Judged by the compile-time replay, not by the authorizer.) A
+    /// foreign-key failure that happens only because `PRAGMA foreign_keys =
     /// OFF` does nothing inside a transaction: each migration runs in one (on
     /// a Durable Object too), so the keys stay checked where a plain SQLite
     /// session outside a transaction would have switched them off.
     ForeignKeysOff,
-    /// Dropping a table that other tables' foreign keys reference: with the
+    /// (Judged by the compile-time replay, not by the authorizer.) Dropping
+    /// a table that other tables' foreign keys reference: with the
     /// keys on (always, inside a migration's transaction) the drop deletes
     /// or changes the referencing rows (ON DELETE CASCADE / SET NULL / SET
     /// DEFAULT), or fails once there is data (RESTRICT, or NO ACTION without
@@ -68,15 +81,16 @@ impl Rule {
     }
 }
 
-/// A refused action: the rule, what was refused, and how to fix it.
+/// A refused action: the rule, what was refused, and how to fix it. Plain
+/// data: the compile-time replay builds its own for the rules it judges.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     /// The rule broken.
-    pub(crate) rule: Rule,
+    pub rule: Rule,
     /// What was refused, quoting the offending name.
-    pub(crate) message: String,
+    pub message: String,
     /// How to fix it.
-    pub(crate) help: String,
+    pub help: String,
 }
 
 impl Denial {
@@ -105,19 +119,19 @@ fn deny(rule: Rule, message: String, help: impl Into<String>) -> Result<(), Deni
 }
 
 /// `a, b, c`: a rule table as a list in a help text.
-pub(crate) fn name_list(items: &[&str]) -> String {
+pub fn name_list(items: &[&str]) -> String {
     items.join(", ")
 }
 
 /// workerd's `isAllowedName`: false iff the name starts with `_cf_`,
 /// compared case-insensitively.
-pub(crate) fn is_allowed_name(name: &str) -> bool {
-    crate::tracking::reserved_prefix(name) != Some("_cf_")
+pub fn is_allowed_name(name: &str) -> bool {
+    durable_schema_runtime::tracking::reserved_prefix(name) != Some("_cf_")
 }
 
 /// The SQL functions a Durable Object may call (workerd's
 /// `ALLOWED_SQLITE_FUNCTIONS`, all 138 names, exact case).
-pub(crate) const ALLOWED_FUNCTIONS: &[&str] = &[
+pub const ALLOWED_FUNCTIONS: &[&str] = &[
     // core
     "abs",
     "changes",
@@ -267,7 +281,7 @@ pub(crate) const ALLOWED_FUNCTIONS: &[&str] = &[
 ];
 
 /// Virtual-table modules a Durable Object provides.
-pub(crate) const ALLOWED_MODULES: &[&str] = &["fts5", "fts5vocab", "rtree", "rtree_i32"];
+pub const ALLOWED_MODULES: &[&str] = &["fts5", "fts5vocab", "rtree", "rtree_i32"];
 
 /// Pragmas that take an on/off value (or none, to read it).
 const BOOLEAN_PRAGMAS: &[&str] = &[
@@ -298,7 +312,7 @@ const OTHER_PRAGMAS: &[&str] = &[
     "optimize",
 ];
 /// Every pragma a Durable Object allows, in the order the help lists them.
-pub(crate) const ALLOWED_PRAGMAS: [&[&str]; 4] = [
+pub const ALLOWED_PRAGMAS: [&[&str]; 4] = [
     BOOLEAN_PRAGMAS,
     OBJECT_NAME_PRAGMAS,
     OTHER_PRAGMAS,
@@ -314,7 +328,7 @@ const ATTACH_HELP: &str = "a Durable Object has a single database; keep all tabl
 
 /// The help for a virtual-table module a Durable Object lacks, listing
 /// [`ALLOWED_MODULES`].
-pub(crate) fn module_help() -> String {
+pub fn module_help() -> String {
     format!(
         "a Durable Object provides only the modules {} (fts5 for full-text search)",
         name_list(ALLOWED_MODULES)
@@ -380,7 +394,7 @@ fn action_name(action: &AuthAction<'_>) -> String {
 /// is given, the protection of the tracking table (compared
 /// case-insensitively, as SQLite compares identifiers): migrations may not
 /// touch it, while a Durable Object itself (`None`) lets any query do so.
-pub(crate) fn decide(ctx: &AuthContext<'_>, tracking: Option<&str>) -> Result<(), Denial> {
+pub fn decide(ctx: &AuthContext<'_>, tracking: Option<&str>) -> Result<(), Denial> {
     use AuthAction as A;
     // Schema first. For ALTER TABLE workerd reads the schema from arg1.
     let schema = match &ctx.action {
@@ -574,6 +588,48 @@ fn name_ok(name: &str) -> Result<(), Denial> {
     }
 }
 
+/// `ALTER TABLE … RENAME TO _cf_…`.
+pub const RENAME_RESERVED_HELP: &str =
+    "names starting with `_cf_` are reserved for Cloudflare's internal tables; pick another name";
+
+/// `ALTER TABLE … RENAME TO <tracking table>`.
+pub const RENAME_TRACKING_HELP: &str = "durable-schema owns this table; choose another name";
+
+/// The one rule the authorizer of a stock SQLite cannot see: `ALTER TABLE
+/// … RENAME TO` a `_cf_` name (workerd's patched SQLite shows its
+/// authorizer the new name; here it is read from the statement's words)
+/// or, when `tracking` is given, to the tracking table (as in [`decide`]).
+/// `sql` is one statement.
+pub fn rename_denial(sql: &str, tracking: Option<&str>) -> Option<Denial> {
+    let target = rename_target(sql)?;
+    if !is_allowed_name(&target) {
+        return Some(Denial {
+            rule: Rule::ReservedName,
+            message: format!("`{target}` is a reserved name in a Durable Object"),
+            help: RENAME_RESERVED_HELP.to_owned(),
+        });
+    }
+    if tracking.is_some_and(|t| durable_schema_runtime::tracking::owns(t, &target)) {
+        return Some(Denial {
+            rule: Rule::TrackingTable,
+            message: format!("migrations must not rename a table to the tracking table `{target}`"),
+            help: RENAME_TRACKING_HELP.to_owned(),
+        });
+    }
+    None
+}
+
+/// The new name in `ALTER TABLE … RENAME TO x`, unquoted.
+pub fn rename_target(sql: &str) -> Option<String> {
+    let words = words(sql);
+    let is = |i: usize, k: &str| word_is(&words, i, k);
+    if !(is(0, "alter") && is(1, "table")) {
+        return None;
+    }
+    let rename = (2..words.len()).find(|&i| is(i, "rename") && is(i + 1, "to"))?;
+    Some(unquote(words.get(rename + 2)?))
+}
+
 /// SQLite-internal functions that `ALTER TABLE … ADD/DROP CONSTRAINT` and
 /// `ALTER COLUMN … SET/DROP NOT NULL` (SQLite 3.53) call, which workerd does
 /// not allow.
@@ -702,7 +758,7 @@ fn allowed_pragma_name(name: &str) -> bool {
 /// way SQLite reads a boolean pragma (`sqlite3GetBoolean`): a leading digit
 /// means the number (as a byte), `on`/`yes`/`true` mean on, and anything
 /// else means off. `value` is the argument the authorizer sees (unquoted).
-pub(crate) fn turns_foreign_keys_off(name: &str, value: Option<&str>) -> bool {
+pub fn turns_foreign_keys_off(name: &str, value: Option<&str>) -> bool {
     match value {
         Some(value) if name == "foreign_keys" => !is_true(value),
         _ => false,
@@ -711,7 +767,7 @@ pub(crate) fn turns_foreign_keys_off(name: &str, value: Option<&str>) -> bool {
 
 /// Whether SQLite reads a boolean pragma's `value` as on
 /// (`sqlite3GetBoolean`).
-pub(crate) fn is_true(value: &str) -> bool {
+pub fn is_true(value: &str) -> bool {
     if value.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
         // sqlite3Atoi: the leading digits as an i32, 0 when they overflow;
         // getSafetyLevel keeps its low byte.
@@ -768,6 +824,31 @@ mod tests {
         decide(&ctx(action, db), Some("migrations"))
             .err()
             .map(|d| d.rule)
+    }
+
+    #[test]
+    fn renaming_to_a_reserved_name_is_read_from_the_text() {
+        let denial = rename_denial("ALTER TABLE t RENAME TO \"_CF_t\"", None).unwrap();
+        assert_eq!(denial.rule(), Rule::ReservedName);
+        assert_eq!(
+            rename_denial("ALTER TABLE t RENAME TO migrations", None),
+            None
+        );
+        assert_eq!(
+            rename_denial("ALTER TABLE t RENAME TO [Migrations]", Some("migrations"))
+                .map(|d| d.rule),
+            Some(Rule::TrackingTable)
+        );
+        assert_eq!(
+            rename_denial("ALTER TABLE _cf_t RENAME TO t", None),
+            None,
+            "the authorizer's"
+        );
+        assert_eq!(
+            rename_target("alter table main.t /* x */ rename to `a``b`").as_deref(),
+            Some("a`b")
+        );
+        assert_eq!(rename_target("ALTER TABLE t RENAME COLUMN a TO b"), None);
     }
 
     #[test]

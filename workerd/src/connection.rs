@@ -1,18 +1,11 @@
 //! A SQLite connection configured like a Durable Object's: workerd's limits
-//! (`setupSecurity`), defensive mode, foreign keys on, the math functions
-//! workerd compiles in, and an authorizer deciding every action with
-//! workerd's rules (see `shared/WORKERD-AUTHORIZER.md`).
-//!
-//! **For durable-schema's own use**, like the rest of this crate: the
-//! compile-time replay and the facade's `durable_schema::testing` database
-//! both call [`configure`], so the rules a migration is checked against at
-//! build time are the rules a user's test runs under, defined once.
+//! (`setupSecurity` in `src/workerd/util/sqlite.c++`), defensive mode,
+//! foreign keys on, the math functions workerd compiles in, and an
+//! authorizer deciding every action with workerd's rules ([`crate::rules`]).
 //!
 //! ```
-//! use durable_schema_compiler::do_sqlite;
-//!
 //! let conn = rusqlite::Connection::open_in_memory()?;
-//! let rules = do_sqlite::configure(&conn, None)?;
+//! let rules = durable_schema_workerd::configure(&conn, None)?;
 //! assert!(conn.execute_batch("PRAGMA journal_mode = WAL").is_err());
 //! let denial = rules.take_denial().expect("the authorizer refused it");
 //! assert!(denial.message().contains("journal_mode"), "{}", denial.message());
@@ -28,8 +21,7 @@ use rusqlite::hooks::{AuthContext, Authorization};
 use rusqlite::limits::Limit;
 use rusqlite::Connection;
 
-use crate::rules;
-pub use crate::rules::{Denial, Rule};
+use crate::rules::{self, Denial};
 
 /// workerd's per-statement SQL length limit (`SQLITE_LIMIT_SQL_LENGTH`).
 pub const MAX_STATEMENT_BYTES: usize = 100_000;
@@ -56,18 +48,10 @@ pub fn configure(conn: &Connection, tracking: Option<&str>) -> rusqlite::Result<
     configure_with(conn, tracking, |_| {})
 }
 
-/// The one rule the authorizer of a stock SQLite cannot see in `sql` (a
-/// single statement): `ALTER TABLE … RENAME TO` a `_cf_` name. workerd's
-/// patched SQLite shows its authorizer the new name; here it is read from
-/// the statement's words.
-pub fn text_denial(sql: &str) -> Option<Denial> {
-    crate::replay::rename_denial(sql, None)
-}
-
 /// [`configure`], calling `observe` with every action the rules allow
 /// outside [`Authorizer::trusted`] (the replay follows what a migration
 /// drops, writes and defers).
-pub(crate) fn configure_with(
+pub fn configure_with(
     conn: &Connection,
     tracking: Option<&str>,
     mut observe: impl FnMut(&AuthContext<'_>) + Send + 'static,
@@ -248,6 +232,7 @@ fn register_math_functions(conn: &Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Rule;
 
     fn open(tracking: Option<&str>) -> (Connection, Authorizer) {
         let conn = Connection::open_in_memory().unwrap();
@@ -301,18 +286,6 @@ mod tests {
         assert_eq!(
             rules.take_denial().map(|d| d.rule()),
             Some(Rule::TrackingTable)
-        );
-    }
-
-    #[test]
-    fn renaming_to_a_reserved_name_is_read_from_the_text() {
-        let denial = text_denial("ALTER TABLE t RENAME TO \"_CF_t\"").unwrap();
-        assert_eq!(denial.rule(), Rule::ReservedName);
-        assert_eq!(text_denial("ALTER TABLE t RENAME TO migrations"), None);
-        assert_eq!(
-            text_denial("ALTER TABLE _cf_t RENAME TO t"),
-            None,
-            "the authorizer's"
         );
     }
 
