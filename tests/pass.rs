@@ -562,10 +562,10 @@ struct DrizzleLocked;
 #[test]
 fn a_drizzle_directory_with_its_lock() {
     assert_eq!(DrizzleLocked::CURRENT_SCHEMA_VERSION, 2);
-    let plan = durable_schema_compiler::check_dir_locked(
+    let plan = durable_schema_compiler::check_dir(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
         "tests/fixtures/pass/drizzle-locked",
-        &durable_schema_compiler::Options::default(),
+        &durable_schema_compiler::Options::default().require_lock(),
     )
     .unwrap();
     let locked: Vec<(u32, &str)> = plan

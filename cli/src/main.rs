@@ -17,8 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use durable_schema_compiler::{
-    check_dir, check_dir_locked, check_dir_replacing, directory_problem, render_lock_for,
-    schemas_at, tracking, Diagnostic, DirSetting, LockEntry, Numbering, Options, Plan, LOCK_FILE,
+    check_dir, directory_problem, render_lock_for, schemas_at, tracking, Diagnostic, DirSetting,
+    LockEntry, Numbering, Options, Plan, LOCK_FILE,
 };
 
 /// Create, check, lock and inspect the SQL migrations of a Cloudflare
@@ -238,11 +238,11 @@ fn report(errors: &[Diagnostic]) -> ExitCode {
 fn checked(dir: &str, options: &Options, locked: bool) -> Result<Plan, Vec<Diagnostic>> {
     directory(dir)?;
     let _progress = term::Progress::start(&format!("checking `{dir}`"));
-    if locked {
-        check_dir_locked(base(), dir, options)
-    } else {
-        check_dir(base(), dir, options)
-    }
+    let options = Options {
+        locked,
+        ..options.clone()
+    };
+    check_dir(base(), dir, &options)
 }
 
 fn check(dir: &str, format: Format, locked: bool, options: &Options, verbose: bool) -> ExitCode {
@@ -305,7 +305,7 @@ fn lock(dir: &str, options: &Options, replace: Option<u32>) -> ExitCode {
     let result = match replace {
         Some(version) => directory(dir).and_then(|()| {
             let _progress = term::Progress::start(&format!("checking `{dir}`"));
-            check_dir_replacing(base(), dir, options, version)
+            check_dir(base(), dir, &options.clone().replacing(version))
         }),
         None => checked(dir, options, false),
     };

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode};
-use durable_schema_compiler::{check_dir_cached_in, Options};
+use durable_schema_compiler::{check_dir, CacheSetting, Options};
 
 const SIZES: [usize; 3] = [10, 200, 1000];
 const SEED: u64 = 2026;
@@ -61,8 +61,13 @@ fn check(base: &Path, n: usize, cache: Option<&Path>) -> usize {
 }
 
 fn check_in(base: &Path, dir: &str, n: usize, cache: Option<&Path>) -> usize {
-    let plan = check_dir_cached_in(base, dir, &Options::default(), cache)
-        .unwrap_or_else(|e| panic!("{e:#?}"));
+    let plan = check_dir(
+        base,
+        dir,
+        &Options::default()
+            .with_cache(cache.map_or(CacheSetting::Off, |c| CacheSetting::In(c.to_owned()))),
+    )
+    .unwrap_or_else(|e| panic!("{e:#?}"));
     assert_eq!(plan.version() as usize, n);
     plan.migrations.len()
 }

@@ -123,14 +123,13 @@ pub(crate) fn key(
     base: &std::path::Path,
     dir: &str,
     options: &Options,
-    require_lock: bool,
     files: &[LoadedFile],
 ) -> String {
     let path = base.join(dir);
     let read = |relative: &str| crate::source::read_regular(&path.join(relative)).ok();
     key_of(
         options,
-        require_lock,
+        options.locked,
         files,
         read(lock::LOCK_FILE).as_deref(),
         read(journal::JOURNAL).as_deref(),

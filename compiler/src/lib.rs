@@ -17,6 +17,10 @@
 //! everything that decides it, so an unchanged directory is not replayed
 //! again (see [`check_dir`]).
 //!
+//! One entry point, [`check_dir`], whose [`Options`] say how to check (the
+//! attribute's arguments, the CLI's `--locked` and `lock --replace`, where
+//! the verdict cache is: [`CacheSetting`]).
+//!
 //! Public items, by caller:
 //! - the macro: [`check_dir`], [`Options`], [`Plan`], [`PlannedMigration`],
 //!   [`PlannedStatement`], [`SourceFile`], [`Diagnostic`], [`tracking`],
@@ -30,12 +34,12 @@
 //!   [`ReplaySource`], [`Finding`], [`Rule`], [`split_statements`],
 //!   [`SplitStatement`], [`normalize_text`];
 //! - the facade's tests: [`checksum`], [`chain`];
-//! - benchmarks: [`check_dir_cached_in`] (the verdict cache in a given
+//! - benchmarks and tests: [`CacheSetting`] (the verdict cache in a given
 //!   directory, or none; see [`check_dir`]);
 //! - the CLI's `status` and benchmarks: [`runtime_schema`] (a plan as the
 //!   runtime's `Schema` value, built at run time);
-//! - the CLI (`durable-schema`): [`check_dir_locked`],
-//!   [`check_dir_replacing`], [`schemas_at`]
+//! - the CLI (`durable-schema`): [`Options::locked`],
+//!   [`Options::replace`], [`schemas_at`]
 //!   ([`SchemaDump`], [`SchemaObject`]), the history lock ([`Lock`],
 //!   [`LockEntry`], [`render_lock`], [`render_drizzle_lock`],
 //!   [`render_lock_for`], [`LOCK_FILE`]), [`migration_name`], [`Numbering`],
@@ -96,7 +100,18 @@ use source::{load_dir, Loaded, LoadedFile};
 #[cfg(test)]
 use split::line_col;
 
-/// Options of the check, from the attribute's arguments.
+/// Options of the check: the attribute's arguments, and what the CLI and
+/// benchmarks ask beyond them. [`check_dir`] is the one entry point; these
+/// say how it checks.
+///
+/// ```no_run
+/// use std::path::Path;
+/// use durable_schema_compiler::{check_dir, CacheSetting, Options};
+///
+/// // `durable-schema check --locked`, without the verdict cache.
+/// let options = Options::default().require_lock().with_cache(CacheSetting::Off);
+/// let plan = check_dir(Path::new("."), "migrations", &options);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// The tracking table's name, which migrations may not touch.
@@ -104,6 +119,18 @@ pub struct Options {
     /// Whether to derive a [`Baseline`] for new objects (`baseline = false`
     /// in the attribute turns it off).
     pub baseline: bool,
+    /// Release gates (`durable-schema check --locked`): every migration
+    /// must also be in the directory's lock, which must exist.
+    pub locked: bool,
+    /// `durable-schema lock --replace`: the released migration of this
+    /// version may differ from its lock line, as a deliberate replacement.
+    /// The plan's lock is then the one to write: that line has the file's
+    /// checksum, and the old one ends its `replaces` list. The check fails
+    /// when the version is not a released migration or its file is
+    /// unchanged.
+    pub replace: Option<u32>,
+    /// Where the verdict cache is (see [`check_dir`]).
+    pub cache: CacheSetting,
 }
 
 impl Default for Options {
@@ -111,6 +138,57 @@ impl Default for Options {
         Self {
             table: tracking::DEFAULT_TABLE.to_owned(),
             baseline: true,
+            locked: false,
+            replace: None,
+            cache: CacheSetting::FromEnv,
+        }
+    }
+}
+
+impl Options {
+    /// These options with [`Options::locked`] set.
+    pub fn require_lock(mut self) -> Self {
+        self.locked = true;
+        self
+    }
+
+    /// These options replacing the released migration of `version` (see
+    /// [`Options::replace`]).
+    pub fn replacing(mut self, version: u32) -> Self {
+        self.replace = Some(version);
+        self
+    }
+
+    /// These options with the verdict cache `cache`.
+    pub fn with_cache(mut self, cache: CacheSetting) -> Self {
+        self.cache = cache;
+        self
+    }
+}
+
+/// Where [`check_dir`] keeps its verdict cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CacheSetting {
+    /// The directory `DURABLE_SCHEMA_CACHE` names (`off`: none), else
+    /// `durable-schema/verdicts` in the user's cache directory: what the
+    /// macro and the CLI use.
+    #[default]
+    FromEnv,
+    /// No cache: always the full check, and nothing written.
+    Off,
+    /// This directory, which passes the same checks as the default one
+    /// (else the check runs uncached). For benchmarks and tests.
+    In(std::path::PathBuf),
+}
+
+impl CacheSetting {
+    /// The cache this setting names, opened, or why there is none.
+    fn open(&self) -> Option<cache::Choice> {
+        match self {
+            Self::FromEnv => Some(cache::from_env()),
+            Self::Off => None,
+            Self::In(dir) => Some(cache::Cache::open(dir)),
         }
     }
 }
@@ -223,42 +301,18 @@ impl Plan {
 /// entry that is unreadable, corrupt, truncated, of another version,
 /// another key or another user is ignored (the full check runs and
 /// replaces it), and failing to write one is not an error.
-/// [`check_dir_cached_in`] takes the cache directory as an argument.
+/// [`Options::cache`] names another directory, or none.
 ///
 /// A success also stores the replay database after its last migration, so
 /// a directory with new migrations on top of checked ones (any prefix whose
 /// versions and texts are unchanged) replays only the new ones, with the
 /// same plan and the same diagnostics as a full replay.
 pub fn check_dir(base: &Path, dir: &str, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
-    check_dir_with(base, dir, options, false, cache::from_env().cache())
-}
-
-/// [`check_dir`] for release gates (`durable-schema check --locked`): every
-/// migration must also be in the directory's lock, which must exist.
-pub fn check_dir_locked(
-    base: &Path,
-    dir: &str,
-    options: &Options,
-) -> Result<Plan, Vec<Diagnostic>> {
-    check_dir_with(base, dir, options, true, cache::from_env().cache())
-}
-
-/// [`check_dir`] with the verdict cache in `cache` instead of the one the
-/// environment names, or without a cache (`None`: always a full check, and
-/// nothing written). The directory passes the same checks as the default
-/// one (else the check runs uncached). For benchmarks and tests.
-pub fn check_dir_cached_in(
-    base: &Path,
-    dir: &str,
-    options: &Options,
-    cache: Option<&Path>,
-) -> Result<Plan, Vec<Diagnostic>> {
-    let cache = cache.map(cache::Cache::open);
+    let cache = options.cache.open();
     check_dir_with(
         base,
         dir,
         options,
-        false,
         cache.as_ref().and_then(cache::Choice::cache),
     )
 }
@@ -333,49 +387,12 @@ pub fn migration_name(name: &str) -> Option<(u32, &str)> {
     source::parse_migration_name(name).ok()
 }
 
-/// [`check_dir`] for `durable-schema lock --replace`: the released
-/// migration of `version` may differ from its lock line, as a deliberate
-/// replacement. On success the plan's lock is the one to write: that line
-/// has the file's checksum, and the old one ends its `replaces` list. An
-/// error when `version` is not a released migration, or its file is
-/// unchanged; every other problem fails the check as usual.
-pub fn check_dir_replacing(
-    base: &Path,
-    dir: &str,
-    options: &Options,
-    version: u32,
-) -> Result<Plan, Vec<Diagnostic>> {
-    check_dir_replacing_in(
-        base,
-        dir,
-        options,
-        false,
-        cache::from_env().cache(),
-        Some(version),
-    )
-}
-
-/// [`check_dir`], with `require_lock` for [`check_dir_locked`] and the
-/// verdict cache's directory (`None`: no cache).
+/// [`check_dir`] with the verdict cache `cache` (`None`: no cache).
 fn check_dir_with(
     base: &Path,
     dir: &str,
     options: &Options,
-    require_lock: bool,
     cache: Option<&cache::Cache>,
-) -> Result<Plan, Vec<Diagnostic>> {
-    check_dir_replacing_in(base, dir, options, require_lock, cache, None)
-}
-
-/// [`check_dir_with`], recording the replacement of `replace` in the lock
-/// first ([`check_dir_replacing`]).
-fn check_dir_replacing_in(
-    base: &Path,
-    dir: &str,
-    options: &Options,
-    require_lock: bool,
-    cache: Option<&cache::Cache>,
-    replace: Option<u32>,
 ) -> Result<Plan, Vec<Diagnostic>> {
     let Loaded {
         files,
@@ -386,17 +403,23 @@ fn check_dir_replacing_in(
         errors.extend(problems);
         None
     });
-    if let Some(version) = replace {
+    if let Some(version) = options.replace {
         if let Err(refusal) = lock::replace(dir, lock.as_mut(), &files, version) {
             errors.push(*refusal);
         }
     }
-    errors.extend(lock::verify(base, dir, lock.as_ref(), &files, require_lock));
+    errors.extend(lock::verify(
+        base,
+        dir,
+        lock.as_ref(),
+        &files,
+        options.locked,
+    ));
     if errors.is_empty() {
         // Every file rule, the journal and the lock passed: only the
         // replay's verdict may come from the cache.
         let cached = cache.map(|cache| {
-            let key = cache::key(base, dir, options, require_lock, &files);
+            let key = cache::key(base, dir, options, &files);
             let hit = cache::lookup(cache, &key, &files);
             (cache, key, hit)
         });

@@ -801,7 +801,7 @@ mod tests {
         // check and check --locked take the lock lock wrote.
         let plan = check_dir(&scratch.0, "drizzle", &options).unwrap();
         assert_eq!(plan.lock.as_ref().map(|l| l.entries.len()), Some(2));
-        check_dir_locked(&scratch.0, "drizzle", &options).unwrap();
+        check_dir(&scratch.0, "drizzle", &options.clone().require_lock()).unwrap();
         // An edit of a released migration is refused.
         let first = dir.join("0000_create_messages.sql");
         let original = std::fs::read(&first).unwrap();
@@ -828,17 +828,21 @@ mod tests {
         .unwrap();
         let plan = check_dir(&scratch.0, "drizzle", &options).unwrap();
         assert_eq!(plan.version(), 3);
-        let errors = messages(check_dir_locked(&scratch.0, "drizzle", &options));
+        let errors = messages(check_dir(
+            &scratch.0,
+            "drizzle",
+            &options.clone().require_lock(),
+        ));
         assert_eq!(
             errors,
             ["drizzle/0002_add_edited.sql: `0002_add_edited.sql` is not in `drizzle/durable-schema.lock` yet\n  help: run `durable-schema lock` and commit the lock with the migration"]
         );
         std::fs::write(dir.join(LOCK_FILE), lock_of_plan(&plan)).unwrap();
-        check_dir_locked(&scratch.0, "drizzle", &options).unwrap();
+        check_dir(&scratch.0, "drizzle", &options.clone().require_lock()).unwrap();
     }
 
     use crate::tests::Scratch;
-    use crate::{check_dir, check_dir_locked, check_dir_replacing, Options};
+    use crate::{check_dir, Options};
 
     const ONE: &[u8] = b"CREATE TABLE users (id INTEGER PRIMARY KEY);\n";
     const TWO: &[u8] = b"ALTER TABLE users ADD COLUMN name TEXT;\n";
@@ -892,7 +896,11 @@ mod tests {
         assert_eq!(lock.entries.len(), 1);
         assert_eq!(lock.entries[0].checksum, plan.migrations[0].checksum);
         // New files beyond the lock are fine, unless every file must be locked.
-        let errors = messages(check_dir_locked(&scratch.0, ".", &Options::default()));
+        let errors = messages(check_dir(
+            &scratch.0,
+            ".",
+            &Options::default().require_lock(),
+        ));
         assert_eq!(
             errors,
             ["0002_names.sql: `0002_names.sql` is not in `durable-schema.lock` yet\n  help: run `durable-schema lock` and commit the lock with the migration"]
@@ -940,7 +948,7 @@ mod tests {
             "lock-replaces",
             &[("0001_users.sql", ONE), (LOCK_FILE, text.as_bytes())],
         );
-        let plan = check_dir_locked(&scratch.0, ".", &Options::default()).unwrap();
+        let plan = check_dir(&scratch.0, ".", &Options::default().require_lock()).unwrap();
         let lock = plan.lock.unwrap();
         assert_eq!(lock.entries[0].replaces, [A, B]);
         // Going back to an old text is an edit like any other.
@@ -954,7 +962,11 @@ mod tests {
     fn a_missing_or_broken_lock() {
         let scratch = Scratch::new("lock-missing", &[("0001_users.sql", ONE)]);
         assert!(check_dir(&scratch.0, ".", &Options::default()).is_ok());
-        let errors = messages(check_dir_locked(&scratch.0, ".", &Options::default()));
+        let errors = messages(check_dir(
+            &scratch.0,
+            ".",
+            &Options::default().require_lock(),
+        ));
         assert_eq!(
             errors,
             ["`.` has no lock: `durable-schema.lock` is missing\n  help: run `durable-schema lock` and commit the lock with the migrations"]
@@ -982,7 +994,11 @@ mod tests {
         let sum = |bytes: &[u8]| checksum(std::str::from_utf8(bytes).unwrap());
         // Unchanged, not locked, not released: refused.
         let refused = |version| {
-            let errors = messages(check_dir_replacing(&scratch.0, ".", &options, version));
+            let errors = messages(check_dir(
+                &scratch.0,
+                ".",
+                &options.clone().replacing(version),
+            ));
             errors.join("\n")
         };
         assert!(
@@ -1007,7 +1023,7 @@ mod tests {
         // A fixed text of 2: recorded, with the old checksum after `replaces`.
         let fixed: &[u8] = b"ALTER TABLE users ADD COLUMN name TEXT DEFAULT '';\n";
         std::fs::write(scratch.0.join("0002_names.sql"), fixed).unwrap();
-        let plan = check_dir_replacing(&scratch.0, ".", &options, 2).unwrap();
+        let plan = check_dir(&scratch.0, ".", &options.clone().replacing(2)).unwrap();
         let entry = plan.lock.as_ref().unwrap().entry(2).unwrap().clone();
         assert_eq!(entry.checksum, sum(fixed));
         assert_eq!(entry.replaces, [sum(TWO)]);
@@ -1017,7 +1033,7 @@ mod tests {
             b"CREATE TABLE users (id INTEGER PRIMARY KEY, x);\n",
         )
         .unwrap();
-        let errors = messages(check_dir_replacing(&scratch.0, ".", &options, 2));
+        let errors = messages(check_dir(&scratch.0, ".", &options.clone().replacing(2)));
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
             errors[0].contains("`0001_users.sql` was edited"),
@@ -1030,7 +1046,7 @@ mod tests {
         check_dir(&scratch.0, ".", &options).unwrap();
         let again: &[u8] = b"ALTER TABLE users ADD COLUMN name TEXT DEFAULT 'x';\n";
         std::fs::write(scratch.0.join("0002_names.sql"), again).unwrap();
-        let plan = check_dir_replacing(&scratch.0, ".", &options, 2).unwrap();
+        let plan = check_dir(&scratch.0, ".", &options.clone().replacing(2)).unwrap();
         let entry = plan.lock.as_ref().unwrap().entry(2).unwrap();
         assert_eq!(entry.checksum, sum(again));
         assert_eq!(entry.replaces, [sum(TWO), sum(fixed)]);
@@ -1041,7 +1057,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(scratch.0.join("0002_names.sql"), TWO).unwrap();
-        let plan = check_dir_replacing(&scratch.0, ".", &options, 2).unwrap();
+        let plan = check_dir(&scratch.0, ".", &options.clone().replacing(2)).unwrap();
         let entry = plan.lock.as_ref().unwrap().entry(2).unwrap();
         assert_eq!(entry.checksum, sum(TWO));
         assert_eq!(entry.replaces, [sum(fixed), sum(again)]);
@@ -1080,7 +1096,7 @@ mod tests {
             "{text}"
         );
         std::fs::write(scratch.0.join(LOCK_FILE), &text).unwrap();
-        check_dir_locked(&scratch.0, ".", &options).unwrap();
+        check_dir(&scratch.0, ".", &options.clone().require_lock()).unwrap();
         // An edit asks for the next file by its number.
         std::fs::write(
             scratch.0.join("0001_names.sql"),

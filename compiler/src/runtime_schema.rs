@@ -60,9 +60,9 @@ pub fn pack_migrations(plan: &Plan, links: &[Vec<ChainLink>]) -> String {
 /// # let dir = std::env::temp_dir().join(format!("ds-runtime-schema-doc-{}", std::process::id()));
 /// # std::fs::create_dir_all(dir.join("m")).unwrap();
 /// # std::fs::write(dir.join("m/0001_init.sql"), "CREATE TABLE t (x);").unwrap();
-/// use durable_schema_compiler::{check_dir_cached_in, runtime_schema, Options};
+/// use durable_schema_compiler::{check_dir, runtime_schema, CacheSetting, Options};
 ///
-/// let plan = check_dir_cached_in(&dir, "m", &Options::default(), None).unwrap();
+/// let plan = check_dir(&dir, "m", &Options::default().with_cache(CacheSetting::Off)).unwrap();
 /// let schema = runtime_schema(&plan, "migrations").unwrap();
 /// assert_eq!(schema.version(), 1);
 /// assert!(schema.baseline().is_some());

@@ -6,7 +6,7 @@
 mod common_chain;
 
 use common_chain::{chain, write_chain};
-use durable_schema_compiler::{check_dir_cached_in, Options};
+use durable_schema_compiler::{check_dir, CacheSetting, Options};
 
 #[test]
 fn generated_chains_are_seeded_sized_and_valid() {
@@ -38,7 +38,7 @@ fn generated_chains_are_seeded_sized_and_valid() {
     let dir = std::env::temp_dir().join(format!("durable-schema-generated-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     write_chain(&dir.join("m"), 120, 7);
-    let checked = check_dir_cached_in(&dir, "m", &Options::default(), None);
+    let checked = check_dir(&dir, "m", &Options::default().with_cache(CacheSetting::Off));
     let _ = std::fs::remove_dir_all(&dir);
     let plan = checked.unwrap_or_else(|errors| {
         panic!(

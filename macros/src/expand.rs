@@ -104,6 +104,7 @@ fn load_and_check(args: &Args) -> Result<Plan, syn::Error> {
     let options = Options {
         table: args.table.clone(),
         baseline: args.baseline,
+        ..Options::default()
     };
     check_dir(std::path::Path::new(&base), &args.dir.value(), &options).map_err(|diagnostics| {
         let mut all: Option<syn::Error> = None;

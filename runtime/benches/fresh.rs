@@ -7,7 +7,7 @@
 //! uses it: tables with foreign keys, CHECKs and indexes, added columns with
 //! backfills, triggers, views, seed rows; 1–3 KB per migration). Each chain is
 //! written to a temp directory and checked once by
-//! `check_dir_cached_in(.., None)` (no verdict cache), which also derives and
+//! `check_dir` with `CacheSetting::Off` (no verdict cache), which also derives and
 //! verifies the baseline; the plan is then embedded into two `'static`
 //! schemas the way `#[durable_schema]` embeds it (`macros/src/expand.rs`),
 //! one with the baseline and one without.
@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode};
 use durable_schema_compiler::{
-    check_dir_cached_in, runtime_schema, CanonicalDump, NoBaseline, Options, Plan,
+    check_dir, runtime_schema, CacheSetting, CanonicalDump, NoBaseline, Options, Plan,
 };
 use durable_schema_runtime::{Report, Schema};
 use rusqlite::Connection;
@@ -145,8 +145,12 @@ fn fresh_object(c: &mut Criterion) {
     let dir = chain::Chains::new("fresh", &SIZES, SEED);
     let mut group = c.benchmark_group("fresh");
     for n in SIZES {
-        let plan = check_dir_cached_in(&dir.0, &format!("m{n}"), &Options::default(), None)
-            .unwrap_or_else(|e| panic!("{e:#?}"));
+        let plan = check_dir(
+            &dir.0,
+            &format!("m{n}"),
+            &Options::default().with_cache(CacheSetting::Off),
+        )
+        .unwrap_or_else(|e| panic!("{e:#?}"));
         assert_eq!(plan.version() as usize, n);
         let (with, without) = schemas(&plan);
         verify(n, &with, &without);

@@ -2,7 +2,7 @@ use rusqlite::Connection;
 
 use crate::tests::Scratch;
 use crate::{
-    check_dir_cached_in, replay_baseline, tracking, CanonicalDump, NoBaseline, Options, Plan,
+    check_dir, replay_baseline, tracking, CacheSetting, CanonicalDump, NoBaseline, Options, Plan,
     ReplaySource,
 };
 
@@ -17,8 +17,12 @@ fn check(name: &str, files: &[&str]) -> (Scratch, Plan) {
         .map(|(n, f)| (n.as_str(), f.as_bytes()))
         .collect();
     let scratch = Scratch::new(&format!("baseline-{name}"), &entries);
-    let plan = check_dir_cached_in(&scratch.0, "m", &Options::default(), None)
-        .unwrap_or_else(|e| panic!("{e:#?}"));
+    let plan = check_dir(
+        &scratch.0,
+        "m",
+        &Options::default().with_cache(CacheSetting::Off),
+    )
+    .unwrap_or_else(|e| panic!("{e:#?}"));
     (scratch, plan)
 }
 
@@ -306,7 +310,12 @@ fn baseline_false_turns_it_off() {
         baseline: false,
         ..Options::default()
     };
-    let plan = check_dir_cached_in(&scratch.0, "m", &options, None).unwrap();
+    let plan = check_dir(
+        &scratch.0,
+        "m",
+        &options.clone().with_cache(CacheSetting::Off),
+    )
+    .unwrap();
     assert_eq!(plan.baseline, Err(NoBaseline::Off));
     assert_eq!(
         NoBaseline::Off.to_string(),

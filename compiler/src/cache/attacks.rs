@@ -15,7 +15,7 @@ use crate::{check_dir_with, Diagnostic, Plan};
 fn check(base: &Path, dir: &str, cache: &Path) -> (Result<Plan, Vec<Diagnostic>>, usize) {
     let before = RUNS.with(std::cell::Cell::get);
     let choice = Cache::open(cache);
-    let result = check_dir_with(base, dir, &Options::default(), false, choice.cache());
+    let result = check_dir_with(base, dir, &Options::default(), choice.cache());
     (result, RUNS.with(std::cell::Cell::get) - before)
 }
 
@@ -230,7 +230,7 @@ fn a_secret_that_is_not_private_is_not_used() {
 /// The entry `check` stored for the directory `dir` under `base`.
 fn entry_of(base: &Path, dir: &str, cache: &Path) -> (String, PathBuf) {
     let files = load_dir(base, dir).files;
-    let key = key(base, dir, &Options::default(), false, &files);
+    let key = key(base, dir, &Options::default(), &files);
     let path = cache.join(entry_name(&key));
     (key, path)
 }
@@ -309,7 +309,7 @@ fn an_entry_planted_for_a_public_directory_does_not_pass_a_broken_chain() {
     usable(&cache);
     // The key needs only public inputs; the payload claims success.
     let files = load_dir(&scratch.0, ".").files;
-    let key = key(&scratch.0, ".", &Options::default(), false, &files);
+    let key = key(&scratch.0, ".", &Options::default(), &files);
     let payload = Payload {
         migrations: files
             .iter()

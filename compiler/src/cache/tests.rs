@@ -31,13 +31,11 @@ fn check(
 ) -> (Result<Plan, Vec<Diagnostic>>, usize) {
     let before = RUNS.with(std::cell::Cell::get);
     let cache = cache.map(Cache::open);
-    let result = check_dir_with(
-        base,
-        dir,
-        options,
+    let options = Options {
         locked,
-        cache.as_ref().and_then(Choice::cache),
-    );
+        ..options.clone()
+    };
+    let result = check_dir_with(base, dir, &options, cache.as_ref().and_then(Choice::cache));
     (result, RUNS.with(std::cell::Cell::get) - before)
 }
 
@@ -329,7 +327,7 @@ fn the_key_covers_every_input() {
     let options = Options::default();
     let base = key_of(&options, false, &files, None, None);
     assert_eq!(base, key_of(&options, false, &files, None, None));
-    assert_eq!(base, key(&scratch.0, ".", &options, false, &files));
+    assert_eq!(base, key(&scratch.0, ".", &options, &files));
     assert_eq!(base.len(), 64);
     // The build's source fingerprint (build.rs) is in it.
     let fingerprint = env!("DURABLE_SCHEMA_COMPILER_FINGERPRINT");
@@ -530,7 +528,7 @@ fn without_a_cache_nothing_is_written() {
     );
     let dir = Scratch::new("cache-off", &[("0001_t.sql", unique.as_bytes())]);
     let files = load_dir(&dir.0, ".").files;
-    let key = key(&dir.0, ".", &Options::default(), false, &files);
+    let key = key(&dir.0, ".", &Options::default(), &files);
 
     // Through the environment, as the macro and the CLI run it. No other
     // test reads the variable (they pass their cache directory).
@@ -663,7 +661,7 @@ mod generated;
 fn resumed(base: &Path, dir: &str, cache: &Path) -> (Result<Plan, Vec<Diagnostic>>, usize) {
     let before = REPLAYED.with(std::cell::Cell::get);
     let cache = Cache::open(cache);
-    let result = check_dir_with(base, dir, &Options::default(), false, cache.cache());
+    let result = check_dir_with(base, dir, &Options::default(), cache.cache());
     (result, REPLAYED.with(std::cell::Cell::get) - before)
 }
 

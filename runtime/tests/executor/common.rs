@@ -354,8 +354,14 @@ pub(crate) fn with_baseline(schema: Schema, files: &[(&str, &str)]) -> Schema {
         table: schema.table().to_owned(),
         ..Default::default()
     };
-    let plan = durable_schema_compiler::check_dir_cached_in(dir.path(), ".", &options, None)
-        .unwrap_or_else(|e| panic!("{e:#?}"));
+    let plan = durable_schema_compiler::check_dir(
+        dir.path(),
+        ".",
+        &options
+            .clone()
+            .with_cache(durable_schema_compiler::CacheSetting::Off),
+    )
+    .unwrap_or_else(|e| panic!("{e:#?}"));
     // The baseline as the macro embeds it.
     let embedded = durable_schema_compiler::runtime_schema(&plan, schema.table()).unwrap();
     let baseline = embedded
