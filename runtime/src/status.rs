@@ -46,10 +46,10 @@ impl Schema {
             Shape::Missing => {
                 // drizzle's history, when the code comes from its journal:
                 // what a run would adopt, or the same error.
-                let (state, db_version) = match exec.drizzle_ledger()? {
-                    Some(ledger) => {
-                        rows_read += ledger.rows_read;
-                        (SchemaState::Unadopted, ledger.version())
+                let (state, db_version) = match exec.drizzle_history()? {
+                    Some(history) => {
+                        rows_read += history.rows_read;
+                        (SchemaState::Unadopted, history.version())
                     }
                     None => (SchemaState::Fresh, 0),
                 };

@@ -234,9 +234,9 @@ enum Preamble {
     Create,
     /// Hand-rolled table recording `1..=n`: add the columns, fill them.
     Adopt(u32),
-    /// drizzle's ledger recording versions `1..=n` (their `created_at`):
+    /// drizzle's history recording versions `1..=n` (their `created_at`):
     /// create the tracking table and record them, leaving drizzle's alone.
-    Ledger(Vec<(u32, i64)>),
+    DrizzleHistory(Vec<(u32, i64)>),
 }
 
 impl<'a, B: Backend + ?Sized> Executor<'a, B> {
