@@ -65,9 +65,10 @@ pub(crate) const MAX_BYTES: usize = 1 << 20;
 
 /// A script that takes an empty database to the chain's final state, for
 /// the executor to run in one transaction on a new object (see the module
-/// docs).
+/// docs): what the macro embeds as the runtime's
+/// [`Baseline`](durable_schema_runtime::Baseline).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Baseline {
+pub struct BaselineScript {
     /// The statements, one after the other, each ending with `;` and a
     /// newline.
     pub sql: String,
@@ -213,8 +214,8 @@ impl Script {
         self.line += 1 + u32::try_from(statement.matches('\n').count()).unwrap_or(u32::MAX);
     }
 
-    fn into_baseline(self) -> Baseline {
-        Baseline {
+    fn into_baseline(self) -> BaselineScript {
+        BaselineScript {
             sql: self.sql,
             statements: self.statements,
         }
@@ -231,7 +232,7 @@ pub(crate) fn derive<'a>(
     unreproducible: impl IntoIterator<Item = Option<&'a str>>,
     chain_bytes: usize,
     table: &str,
-) -> Result<Baseline, NoBaseline> {
+) -> Result<BaselineScript, NoBaseline> {
     if let Some(note) = unreproducible.into_iter().flatten().next() {
         return Err(NoBaseline::Because(format!(
             "{note}, which a build cannot reproduce"
@@ -465,7 +466,7 @@ fn limit_named(message: &str) -> Option<String> {
 
 /// Applies `baseline` to a fresh replay database, as the executor will on a
 /// new object, and compares the result with the replayed one.
-fn verify(replayer: &Replayer, baseline: &Baseline, table: &str) -> Result<(), String> {
+fn verify(replayer: &Replayer, baseline: &BaselineScript, table: &str) -> Result<(), String> {
     let dump = |r: &Replayer| {
         r.read(|conn| CanonicalDump::of(conn, table))
             .map_err(|e| format!("cannot dump the database: {e}"))
@@ -496,7 +497,7 @@ fn verify(replayer: &Replayer, baseline: &Baseline, table: &str) -> Result<(), S
 }
 
 /// A fresh replay database with `baseline` applied and committed.
-fn apply(baseline: &Baseline, table: &str) -> Result<Replayer, String> {
+fn apply(baseline: &BaselineScript, table: &str) -> Result<Replayer, String> {
     let fresh = Replayer::new(table)?;
     fresh
         .begin()

@@ -87,7 +87,9 @@ use place::default_dir;
 pub(crate) use place::{from_env, Cache, Choice, ENV};
 
 use crate::source::LoadedFile;
-use crate::{journal, lock, Baseline, NoBaseline, Options, PlannedMigration, PlannedStatement};
+use crate::{
+    journal, lock, BaselineScript, NoBaseline, Options, PlannedMigration, PlannedStatement,
+};
 
 /// The entry layout and checks version: bump it when the payload's layout
 /// or any check changes, so older entries are never trusted.
@@ -181,7 +183,7 @@ struct Payload {
     baseline: Option<CachedBaseline>,
 }
 
-/// A plan's [`Baseline`] or why it has none.
+/// A plan's [`BaselineScript`] or why it has none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum CachedBaseline {
     /// The verified script and its statements' `(start, end, line, column)`.
@@ -191,7 +193,7 @@ enum CachedBaseline {
 }
 
 impl CachedBaseline {
-    fn of(baseline: &Result<Baseline, NoBaseline>) -> Self {
+    fn of(baseline: &Result<BaselineScript, NoBaseline>) -> Self {
         match baseline {
             Ok(b) => Self::Built(b.sql.clone(), b.statements.iter().map(span).collect()),
             Err(NoBaseline::Off) => Self::Off,
@@ -200,11 +202,11 @@ impl CachedBaseline {
     }
 
     /// The baseline, or `None` when a span lies outside its text.
-    fn into_baseline(self) -> Option<Result<Baseline, NoBaseline>> {
+    fn into_baseline(self) -> Option<Result<BaselineScript, NoBaseline>> {
         Some(match self {
             Self::Built(sql, spans) => {
                 let statements = statements(&spans, &sql)?;
-                Ok(Baseline { sql, statements })
+                Ok(BaselineScript { sql, statements })
             }
             Self::Off => Err(NoBaseline::Off),
             Self::Because(why) => Err(NoBaseline::Because(why)),
@@ -253,7 +255,7 @@ fn header_words(key: &str) -> String {
 }
 
 /// A cached verdict: the migrations of the plan, and its baseline.
-pub(crate) type Hit = (Vec<CachedPlan>, Result<Baseline, NoBaseline>);
+pub(crate) type Hit = (Vec<CachedPlan>, Result<BaselineScript, NoBaseline>);
 
 /// The plan cached under `key` for `files`, or `None` (a miss) when there
 /// is no such entry or it cannot be trusted.
@@ -316,7 +318,7 @@ impl CachedPlan {
 /// The payload of `migrations`, with `baseline` for a verdict.
 fn payload_of(
     migrations: &[PlannedMigration],
-    baseline: Option<&Result<Baseline, NoBaseline>>,
+    baseline: Option<&Result<BaselineScript, NoBaseline>>,
 ) -> Option<Vec<u8>> {
     let payload = Payload {
         baseline: baseline.map(CachedBaseline::of),
@@ -338,7 +340,7 @@ pub(crate) fn store(
     cache: &Cache,
     key: &str,
     migrations: &[PlannedMigration],
-    baseline: &Result<Baseline, NoBaseline>,
+    baseline: &Result<BaselineScript, NoBaseline>,
 ) {
     let Some(payload) = payload_of(migrations, Some(baseline)) else {
         return;

@@ -32,7 +32,7 @@ const TIMESTAMP_DIGITS: usize = 10;
 
 /// One journal entry with the fields we use.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Entry {
+pub(crate) struct JournalEntry {
     /// Its position in `entries` (0-based): the journal's order.
     pub(crate) position: usize,
     /// Its `idx`, which must equal `position`.
@@ -47,7 +47,7 @@ pub(crate) struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Journal {
     /// The well-formed entries, in journal order.
-    pub(crate) entries: Vec<Entry>,
+    pub(crate) entries: Vec<JournalEntry>,
     /// Problems with the file or with single entries.
     pub(crate) errors: Vec<Diagnostic>,
     /// Whether the journal has an `entries` list (else nothing else can be
@@ -126,7 +126,7 @@ pub(crate) fn parse(display: &str, bytes: &[u8]) -> Journal {
 
 /// One entry, or what is wrong with it and whether it still has a usable
 /// tag.
-fn entry(position: usize, value: &Value) -> Result<Entry, (String, bool)> {
+fn entry(position: usize, value: &Value) -> Result<JournalEntry, (String, bool)> {
     let Some(object) = value.as_object() else {
         return Err((
             format!("entry {position} is {}, not an object", kind(value)),
@@ -157,7 +157,7 @@ fn entry(position: usize, value: &Value) -> Result<Entry, (String, bool)> {
     let when = number("when", "milliseconds as a whole number");
     let tagged = tag.is_ok();
     match (idx, when, tag) {
-        (Ok(idx), Ok(when), Ok(tag)) => Ok(Entry {
+        (Ok(idx), Ok(when), Ok(tag)) => Ok(JournalEntry {
             position,
             idx,
             when,
@@ -267,8 +267,8 @@ pub(crate) fn load(
 
     // Problems of the journal itself first, then of the files.
     let mut replayable = true;
-    let mut by_tag: HashMap<&str, &Entry> = HashMap::new();
-    let mut by_when: HashMap<u64, &Entry> = HashMap::new();
+    let mut by_tag: HashMap<&str, &JournalEntry> = HashMap::new();
+    let mut by_when: HashMap<u64, &JournalEntry> = HashMap::new();
     let mut unique = Vec::new();
     for entry in &entries {
         if let Some(first) = by_when.get(&entry.when) {
@@ -381,7 +381,7 @@ pub(crate) fn load(
 }
 
 /// The first entry whose `idx` is not its position, and how many more.
-fn order_errors(display: &str, entries: &[Entry]) -> Option<Diagnostic> {
+fn order_errors(display: &str, entries: &[JournalEntry]) -> Option<Diagnostic> {
     let mut wrong = entries.iter().filter(|e| e.idx != e.position as u64);
     let first = wrong.next()?;
     let more = match wrong.count() {

@@ -11,7 +11,7 @@
 //! with workerd's authorizer rules (the model of a Durable Object's SQLite
 //! lives in `durable-schema-workerd`, shared with the facade's `testing`);
 //! the plan holds exactly the statements
-//! the replay ran, and a [`Baseline`] derived from the replay's final
+//! the replay ran, and a [`BaselineScript`] derived from the replay's final
 //! database creates new objects in one transaction. A successful replay's
 //! verdict is cached on disk, keyed by
 //! everything that decides it, so an unchanged directory is not replayed
@@ -24,11 +24,11 @@
 //! Public items, by caller:
 //! - the macro: [`check_dir`], [`Options`], [`Plan`], [`PlannedMigration`],
 //!   [`PlannedStatement`], [`SourceFile`], [`Diagnostic`], [`tracking`],
-//!   [`Baseline`] and [`NoBaseline`] (how new objects are created);
+//!   [`BaselineScript`] and [`NoBaseline`] (how new objects are created);
 //! - tests and benchmarks comparing a baseline with its chain:
 //!   [`CanonicalDump`];
 //! - the corpus test (`compiler/tests/corpus.rs`): [`replay`],
-//!   [`replay_baseline`] ([`Baseline`], [`NoBaseline`], compared by
+//!   [`replay_baseline`] ([`BaselineScript`], [`NoBaseline`], compared by
 //!   [`CanonicalDump`] on databases `durable_schema_workerd::configure`
 //!   sets up),
 //!   [`ReplaySource`], [`Finding`], [`Rule`], [`split_statements`],
@@ -74,18 +74,17 @@ mod replaced;
 mod replay;
 mod runtime_schema;
 mod schema_dump;
-mod sharpen;
 mod source;
 mod split;
 
 use std::path::Path;
 
-pub use baseline::{Baseline, CanonicalDump, NoBaseline};
+pub use baseline::{BaselineScript, CanonicalDump, NoBaseline};
 pub use diagnostic::Diagnostic;
 pub use durable_schema_workerd::Rule;
 pub use hash::{chain, checksum};
 pub use lock::{render_drizzle_lock, render_lock, render_lock_for, Lock, LockEntry, LOCK_FILE};
-pub use replaced::{ChainLink, MAX_LINKS};
+pub use replaced::{ReplacedLink, MAX_LINKS};
 pub use replay::{replay, replay_baseline, Finding, ReplaySource};
 pub use runtime_schema::{pack_migrations, runtime_schema};
 pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
@@ -116,7 +115,7 @@ use split::line_col;
 pub struct Options {
     /// The tracking table's name, which migrations may not touch.
     pub table: String,
-    /// Whether to derive a [`Baseline`] for new objects (`baseline = false`
+    /// Whether to derive a [`BaselineScript`] for new objects (`baseline = false`
     /// in the attribute turns it off).
     pub baseline: bool,
     /// Release gates (`durable-schema check --locked`): every migration
@@ -216,7 +215,7 @@ pub struct PlannedMigration {
     /// `total_changes()`, inserting into a table whose column defaults to
     /// one, or writing rows while reading `sqlite_schema`), as
     /// `path:line:column` and what it does: the chain then has no
-    /// [`Baseline`].
+    /// [`BaselineScript`].
     pub unreproducible: Option<String>,
 }
 
@@ -229,8 +228,8 @@ pub struct Plan {
     /// against the migrations, when it has one.
     pub lock: Option<Lock>,
     /// The verified one-transaction script that creates a new object at the
-    /// head (see [`Baseline`]), or why new objects run every migration.
-    pub baseline: Result<Baseline, NoBaseline>,
+    /// head (see [`BaselineScript`]), or why new objects run every migration.
+    pub baseline: Result<BaselineScript, NoBaseline>,
 }
 
 impl Plan {
@@ -255,11 +254,11 @@ impl Plan {
     }
 
     /// For each migration, the chain values of every history through a
-    /// replaced text (see [`ChainLink`]); an error when the lock replaces so
+    /// replaced text (see [`ReplacedLink`]); an error when the lock replaces so
     /// much that a version would accept more than [`MAX_LINKS`] histories.
-    pub fn chain_links(&self) -> Result<Vec<Vec<ChainLink>>, Box<Diagnostic>> {
+    pub fn replaced_links(&self) -> Result<Vec<Vec<ReplacedLink>>, Box<Diagnostic>> {
         let checksums: Vec<String> = self.migrations.iter().map(|m| m.checksum.clone()).collect();
-        replaced::chain_links(&checksums, &self.replaces()).ok_or_else(|| {
+        replaced::replaced_links(&checksums, &self.replaces()).ok_or_else(|| {
             let path = self.lock.as_ref().map_or("durable-schema.lock", |l| l.display_path.as_str());
             Box::new(
                 Diagnostic::file(

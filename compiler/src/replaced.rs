@@ -12,7 +12,7 @@ use crate::hash::chain;
 
 /// One accepted step of a history through a replaced text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainLink {
+pub struct ReplacedLink {
     /// The chain value of the row before.
     pub prev: String,
     /// The checksum recorded at this version (the code's, or a replaced one).
@@ -29,10 +29,10 @@ pub const MAX_LINKS: usize = 64;
 /// The links of every migration: `checksums[i]` is migration i+1's checksum,
 /// `replaces[i]` the old checksums its lock entry lists. Returns `None` when
 /// a version would accept more than [`MAX_LINKS`] histories.
-pub(crate) fn chain_links(
+pub(crate) fn replaced_links(
     checksums: &[String],
     replaces: &[Vec<String>],
-) -> Option<Vec<Vec<ChainLink>>> {
+) -> Option<Vec<Vec<ReplacedLink>>> {
     // The chain values at the previous version: the code's own first, then
     // every alternative.
     let mut previous: Vec<String> = vec![String::new()];
@@ -51,7 +51,7 @@ pub(crate) fn chain_links(
                 }
                 let value = chain(prev, version, sum);
                 current.push(value.clone());
-                links.push(ChainLink {
+                links.push(ReplacedLink {
                     prev: prev.clone(),
                     checksum: sum.clone(),
                     chain: value,
@@ -77,7 +77,7 @@ mod tests {
 
     #[test]
     fn no_replacement_no_links() {
-        let links = chain_links(&sums(3), &[]).unwrap();
+        let links = replaced_links(&sums(3), &[]).unwrap();
         assert!(links.iter().all(Vec::is_empty));
     }
 
@@ -85,13 +85,13 @@ mod tests {
     fn a_replaced_version_and_everything_after_it_get_links() {
         let sums = sums(4);
         let replaces = vec![vec![], vec!["old2".to_owned()], vec![], vec![]];
-        let links = chain_links(&sums, &replaces).unwrap();
+        let links = replaced_links(&sums, &replaces).unwrap();
         let c1 = chain("", 1, "c1");
         let old2 = chain(&c1, 2, "old2");
         assert!(links[0].is_empty());
         assert_eq!(
             links[1],
-            [ChainLink {
+            [ReplacedLink {
                 prev: c1.clone(),
                 checksum: "old2".into(),
                 chain: old2.clone()
@@ -101,7 +101,7 @@ mod tests {
         let old3 = chain(&old2, 3, "c3");
         assert_eq!(
             links[2],
-            [ChainLink {
+            [ReplacedLink {
                 prev: old2,
                 checksum: "c3".into(),
                 chain: old3.clone()
@@ -116,7 +116,7 @@ mod tests {
         let replaces: Vec<Vec<String>> = (0..n).map(|i| vec![format!("old{i}")]).collect();
         // Every version replaced: 2^v histories at version v, all but the
         // code's own are links (2^6 - 1 = 63 fit, 2^7 - 1 = 127 do not).
-        assert!(chain_links(&sums(6), &replaces[..6]).is_some());
-        assert!(chain_links(&sums(n), &replaces).is_none());
+        assert!(replaced_links(&sums(6), &replaces[..6]).is_some());
+        assert!(replaced_links(&sums(n), &replaces).is_none());
     }
 }

@@ -7,7 +7,7 @@
 use durable_schema_runtime::packed::{self, Entry};
 use durable_schema_runtime::{Baseline, Schema};
 
-use crate::{encode_spans, tracking, ChainLink, Plan, PlannedStatement};
+use crate::{encode_spans, tracking, Plan, PlannedStatement, ReplacedLink};
 
 fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
@@ -15,8 +15,8 @@ fn leak(s: &str) -> &'static str {
 
 /// Every migration's metadata packed in one string, as the macro embeds it
 /// and the runtime decodes it (`durable_schema_runtime::packed`); `links`
-/// are [`Plan::chain_links`].
-pub fn pack_migrations(plan: &Plan, links: &[Vec<ChainLink>]) -> String {
+/// are [`Plan::replaced_links`].
+pub fn pack_migrations(plan: &Plan, links: &[Vec<ReplacedLink>]) -> String {
     let replaces = plan.replaces();
     let entries: Vec<Entry<'_>> = plan
         .migrations
@@ -69,7 +69,7 @@ pub fn pack_migrations(plan: &Plan, links: &[Vec<ChainLink>]) -> String {
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn runtime_schema(plan: &Plan, table: &str) -> Result<Schema, String> {
-    let links = plan.chain_links().map_err(|d| d.to_string())?;
+    let links = plan.replaced_links().map_err(|d| d.to_string())?;
     // Through the packed form the macro embeds, so what tools and tests
     // judge with is what the built code decodes.
     let meta = leak(&pack_migrations(plan, &links));

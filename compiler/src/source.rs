@@ -190,7 +190,7 @@ impl LoadedFile {
 
 /// Why a file name is not a migration name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum NameError {
+pub(crate) enum MigrationNameError {
     /// Not `NNNN_description.sql`.
     Malformed,
     /// The numeric prefix does not fit in a `u32`.
@@ -206,17 +206,21 @@ pub(crate) enum NameError {
 /// description is non-empty and made of ASCII letters, digits, `_` and `-`:
 /// `0003_add_sessions.sql` is `(3, "add_sessions")`, `3_init.sql` is
 /// malformed, `0000_init.sql` is number zero.
-pub(crate) fn parse_migration_name(name: &str) -> Result<(u32, &str), NameError> {
-    let stem = name.strip_suffix(".sql").ok_or(NameError::Malformed)?;
-    let (digits, description) = stem.split_once('_').ok_or(NameError::Malformed)?;
+pub(crate) fn parse_migration_name(name: &str) -> Result<(u32, &str), MigrationNameError> {
+    let stem = name
+        .strip_suffix(".sql")
+        .ok_or(MigrationNameError::Malformed)?;
+    let (digits, description) = stem.split_once('_').ok_or(MigrationNameError::Malformed)?;
     let description_ok = !description.is_empty()
         && description
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if digits.len() < 4 || !digits.bytes().all(|b| b.is_ascii_digit()) || !description_ok {
-        return Err(NameError::Malformed);
+        return Err(MigrationNameError::Malformed);
     }
-    let number: u32 = digits.parse().map_err(|_| NameError::VersionTooLarge)?;
+    let number: u32 = digits
+        .parse()
+        .map_err(|_| MigrationNameError::VersionTooLarge)?;
     Ok((number, description))
 }
 
@@ -483,7 +487,7 @@ pub(crate) fn load_dir(base: &Path, dir: &str) -> Loaded {
         let parsed = parse_migration_name(name).and_then(|(number, description)| {
             let version = numbering
                 .version(number)
-                .ok_or(NameError::VersionTooLarge)?;
+                .ok_or(MigrationNameError::VersionTooLarge)?;
             Ok((version, description))
         });
         let (version, description) = match parsed {
@@ -570,16 +574,16 @@ pub(crate) fn read_file(
     })
 }
 
-fn name_error(display_path: &str, name: &str, err: &NameError) -> Diagnostic {
+fn name_error(display_path: &str, name: &str, err: &MigrationNameError) -> Diagnostic {
     match err {
-        NameError::Malformed => Diagnostic::file(
+        MigrationNameError::Malformed => Diagnostic::file(
             display_path,
             format!("`{name}` is not a migration file name"),
         )
         .help(
             "name migrations `NNNN_description.sql`: at least four digits, `_`, then letters, digits, `_` or `-`, e.g. `0001_create_users.sql`",
         ),
-        NameError::VersionTooLarge => Diagnostic::file(
+        MigrationNameError::VersionTooLarge => Diagnostic::file(
             display_path,
             format!("the version of `{name}` does not fit in 32 bits"),
         )
@@ -651,7 +655,7 @@ mod tests {
         );
         assert_eq!(
             parse_migration_name("3_init.sql"),
-            Err(NameError::Malformed)
+            Err(MigrationNameError::Malformed)
         );
         assert_eq!(
             parse_migration_name("00042_add-index_2.sql"),
@@ -669,14 +673,14 @@ mod tests {
         ] {
             assert_eq!(
                 parse_migration_name(bad),
-                Err(NameError::Malformed),
+                Err(MigrationNameError::Malformed),
                 "{bad}"
             );
         }
         assert_eq!(parse_migration_name("0000_x.sql"), Ok((0, "x")));
         assert_eq!(
             parse_migration_name("99999999999_x.sql"),
-            Err(NameError::VersionTooLarge)
+            Err(MigrationNameError::VersionTooLarge)
         );
     }
 

@@ -60,8 +60,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use durable_schema_compiler::{
-    normalize_text, replay, replay_baseline, split_statements, tracking, Baseline, CanonicalDump,
-    Finding, NoBaseline, ReplaySource, Rule,
+    normalize_text, replay, replay_baseline, split_statements, tracking, BaselineScript,
+    CanonicalDump, Finding, NoBaseline, ReplaySource, Rule,
 };
 use rusqlite::Connection;
 
@@ -464,7 +464,7 @@ struct Checked {
     findings: Vec<(usize, Finding)>,
     /// The tracking table name the `up` chain was replayed with last, and
     /// that chain's baseline (none when it has findings).
-    baseline: (&'static str, Result<Baseline, NoBaseline>),
+    baseline: (&'static str, Result<BaselineScript, NoBaseline>),
 }
 
 /// Replays a set: the `up` files as one chain (with its baseline), and each
@@ -571,7 +571,7 @@ fn database<'a>(
 /// Applies the `up` files of `set` one migration per transaction, and
 /// `baseline` in one transaction, each on a fresh database, and compares
 /// their canonical dumps: `None` when they are the same, else the problem.
-fn compare_baseline(set: &Set, tracking: &str, baseline: &Baseline) -> Option<String> {
+fn compare_baseline(set: &Set, tracking: &str, baseline: &BaselineScript) -> Option<String> {
     let chain = database(
         tracking,
         set.files

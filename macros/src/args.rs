@@ -107,7 +107,7 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
 
     let dir = match dir {
         Some(dir) => {
-            check_dir(&dir, &push);
+            validate_dir_literal(&dir, &push);
             Some(dir)
         }
         None => {
@@ -147,7 +147,9 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
     }
 }
 
-fn check_dir(dir: &LitStr, push: &impl Fn(syn::Error)) {
+/// The `dir` literal's own shape (not empty, relative to Cargo.toml); whether
+/// the directory holds a valid chain is for the compiler to judge.
+fn validate_dir_literal(dir: &LitStr, push: &impl Fn(syn::Error)) {
     let value = dir.value();
     if value.trim().is_empty() {
         push(syn::Error::new(

@@ -4,7 +4,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use durable_schema_compiler::{check_dir, ChainLink, Options, Plan};
+use durable_schema_compiler::{check_dir, Options, Plan, ReplacedLink};
 
 use crate::args::{self, Args};
 
@@ -30,7 +30,7 @@ pub(crate) fn durable_schema(args: TokenStream, item: TokenStream) -> TokenStrea
     let result = args.as_ref().map_err(Clone::clone).and_then(|args| {
         let plan = load_and_check(args)?;
         let links = plan
-            .chain_links()
+            .replaced_links()
             .map_err(|d| syn::Error::new(args.dir.span(), d.to_string()))?;
         Ok(expand(&target, args, &plan, &links))
     });
@@ -119,7 +119,7 @@ fn load_and_check(args: &Args) -> Result<Plan, syn::Error> {
     })
 }
 
-fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ChainLink>]) -> TokenStream {
+fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ReplacedLink>]) -> TokenStream {
     let version = plan.version();
     let table = &args.table;
     let strict = args.strict;

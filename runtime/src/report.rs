@@ -145,13 +145,14 @@ impl Report {
     ///
     /// ```
     /// # #[cfg(feature = "rusqlite")] {
-    /// # use durable_schema_runtime::{MigrateError, Migration, Schema};
-    /// # const SQL: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY)";
-    /// # const SCHEMA: Schema = Schema::__new("migrations", false, &[Migration::__new(
-    /// #     1, "0001_users.sql", "users", SQL, "c", "h", "0,43,1,1")]);
+    /// use durable_schema_runtime::MigrateError;
+    /// // migrations/0001_users.sql creates table `users`.
+    /// #[durable_schema::durable_schema(dir = "migrations")]
+    /// struct Db;
+    ///
     /// let conn = rusqlite::Connection::open_in_memory()?;
     /// conn.execute_batch("CREATE TABLE users (x)")?; // 0001 will fail on this database
-    /// let report = SCHEMA.wake(&conn).report().clone();
+    /// let report = Db::SCHEMA.wake(&conn).report().clone();
     /// assert!(matches!(report.failed(), Some(MigrateError::Statement { version: 1, .. })));
     /// assert!(report.applied().is_empty());
     /// assert_eq!(

@@ -45,13 +45,16 @@ impl Statement {
 /// order: each a slice of the text, taken when it is read.
 ///
 /// ```
-/// use durable_schema_runtime::Baseline;
+/// // migrations/0001_users.sql: a table on line 1, an index on line 2.
+/// #[durable_schema::durable_schema(dir = "migrations")]
+/// struct Db;
 ///
-/// const SQL: &str = "CREATE TABLE t (x);\nINSERT INTO t VALUES (1);\n";
-/// const BASELINE: Baseline = Baseline::__new(SQL, "0,18,1,1 20,44,2,1");
-/// let statements = BASELINE.statements();
+/// let statements = Db::SCHEMA.migrations()[0].statements();
 /// assert_eq!(statements.len(), 2);
-/// assert_eq!(statements.get(1).map(|s| s.sql()), Some("INSERT INTO t VALUES (1)"));
+/// assert_eq!(
+///     statements.get(1).map(|s| s.sql()),
+///     Some("CREATE INDEX users_name ON users (name)")
+/// );
 /// assert_eq!(statements.iter().map(|s| s.line()).collect::<Vec<_>>(), [1, 2]);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,12 +341,14 @@ impl Migration {
 /// build cannot reproduce (see [`Schema::baseline_note`]).
 ///
 /// ```
-/// use durable_schema_runtime::Baseline;
+/// // migrations/0001_users.sql creates table `users` and an index.
+/// #[durable_schema::durable_schema(dir = "migrations")]
+/// struct Db;
 ///
-/// const SQL: &str = "CREATE TABLE t (id INTEGER PRIMARY KEY);\n";
-/// const BASELINE: Baseline = Baseline::__new(SQL, "0,39,1,1");
-/// let first = BASELINE.statements().get(0).unwrap();
-/// assert_eq!(first.sql(), "CREATE TABLE t (id INTEGER PRIMARY KEY)");
+/// let baseline = Db::SCHEMA.baseline().expect("the chain has a baseline");
+/// assert!(baseline.sql().contains("CREATE INDEX users_name ON users (name);"));
+/// let mut statements = baseline.statements().iter();
+/// assert!(statements.any(|s| s.sql().starts_with("CREATE TABLE users")));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Baseline {

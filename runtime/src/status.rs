@@ -24,12 +24,13 @@ impl Schema {
     ///
     /// ```
     /// # #[cfg(feature = "rusqlite")] {
-    /// # use durable_schema_runtime::{Migration, Schema, SchemaState};
-    /// # const SQL: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY)";
-    /// # const SCHEMA: Schema = Schema::__new("migrations", false, &[Migration::__new(
-    /// #     1, "0001_users.sql", "users", SQL, "c", "h", "0,43,1,1")]);
+    /// use durable_schema_runtime::SchemaState;
+    /// // migrations/0001_users.sql creates table `users`.
+    /// #[durable_schema::durable_schema(dir = "migrations")]
+    /// struct Db;
+    ///
     /// let conn = rusqlite::Connection::open_in_memory()?;
-    /// let status = SCHEMA.status(&conn)?;
+    /// let status = Db::SCHEMA.status(&conn)?;
     /// assert_eq!(status.state(), SchemaState::Fresh);
     /// assert_eq!(status.pending().len(), 1);
     /// print!("{status}");
@@ -46,10 +47,10 @@ impl Schema {
             Shape::Missing => {
                 // drizzle's history, when the code comes from its journal:
                 // what a run would adopt, or the same error.
-                let (state, db_version) = match exec.drizzle_ledger()? {
-                    Some(ledger) => {
-                        rows_read += ledger.rows_read;
-                        (SchemaState::Unadopted, ledger.version())
+                let (state, db_version) = match exec.drizzle_history()? {
+                    Some(history) => {
+                        rows_read += history.rows_read;
+                        (SchemaState::Unadopted, history.version())
                     }
                     None => (SchemaState::Fresh, 0),
                 };

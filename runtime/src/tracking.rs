@@ -177,7 +177,7 @@ pub const DRIZZLE_TABLE: &str = "__drizzle_migrations";
 /// `when`, milliseconds), in order. drizzle declares `id SERIAL PRIMARY KEY`,
 /// which in SQLite is no rowid alias (ids stay NULL), so only `created_at`
 /// identifies an entry.
-pub const DRIZZLE_LEDGER_QUERY: &str =
+pub const DRIZZLE_HISTORY_QUERY: &str =
     "SELECT CAST(created_at AS INTEGER) FROM \"__drizzle_migrations\" ORDER BY 1";
 
 /// Records a migration another tool applied: `?1` version, `?2` when it

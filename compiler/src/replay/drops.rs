@@ -5,7 +5,7 @@
 //! too: `PRAGMA foreign_keys = OFF` does nothing there). The replay database
 //! has no rows, so what a drop does is read from the schema: a reference
 //! checked at once fails on the spot; the others (ON DELETE actions, deferred
-//! references) are recorded in a [`Ledger`] and judged when the migration
+//! references) are recorded in [`PendingDrops`] and judged when the migration
 //! ends, since what happens next decides whether they are safe.
 
 use rusqlite::Connection;
@@ -97,19 +97,19 @@ struct Hazard {
 
 /// A hazard of a DROP that ran, with where the DROP is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct PendingDrop {
+struct PlacedHazard {
     hazard: Hazard,
     at: Position,
 }
 
 /// The drops of referenced tables in the current migration, judged when it
-/// ends (one ledger per migration).
+/// ends (one per migration).
 #[derive(Debug, Default)]
-pub(crate) struct Ledger {
+pub(crate) struct PendingDrops {
     /// Hazards of the statement being run, placed once it succeeds.
     current: Vec<Hazard>,
     /// Hazards of the statements that ran.
-    pending: Vec<PendingDrop>,
+    pending: Vec<PlacedHazard>,
     /// Tables that became what they are through `ALTER TABLE … RENAME TO`.
     renamed: Vec<String>,
 }
@@ -138,11 +138,11 @@ fn deferred_keys(conn: &Connection) -> rusqlite::Result<bool> {
         .map(|v| v != 0)
 }
 
-impl Ledger {
+impl PendingDrops {
     /// Judges dropping `table` before the statement runs. A reference
     /// checked at once (NO ACTION or RESTRICT without deferred keys) fails
     /// on the spot: refused here. The others are recorded for
-    /// [`Ledger::unsettled`].
+    /// [`PendingDrops::unsettled`].
     pub(crate) fn judge(&mut self, replayer: &Replayer, table: &str) -> Option<Denial> {
         let found = replayer.read(|conn| Ok((references(conn, table)?, deferred_keys(conn)?)));
         // Without an answer the drop is left to SQLite.
@@ -200,7 +200,7 @@ impl Ledger {
                 .any(|d| d.eq_ignore_ascii_case(&p.hazard.child))
         });
         self.pending
-            .extend(self.current.drain(..).map(|hazard| PendingDrop {
+            .extend(self.current.drain(..).map(|hazard| PlacedHazard {
                 hazard,
                 at: at.clone(),
             }));

@@ -1,24 +1,27 @@
 //! Replaying a migration chain in an in-memory SQLite configured like a
 //! Durable Object's. Real SQLite is the arbiter of validity; sqlparser only
-//! sharpens the message once SQLite has rejected a statement.
+//! sharpens the message once SQLite has rejected a statement
+//! ([`sqlparser_hint`]).
 //!
 //! This module is the driver: each migration in its own transaction, each
 //! statement through the textual checks ([`textual`]) and then SQLite
 //! ([`sandbox`]), drops of referenced tables judged at the end of the
-//! migration ([`drops`]), and help for every finding ([`advice`]).
+//! migration ([`drops`]), foreign keys checked when it ends
+//! ([`foreign_keys`]), and help for every finding ([`advice`]).
 
 mod advice;
 mod drops;
-mod keys;
+mod foreign_keys;
 mod sandbox;
+mod sqlparser_hint;
 mod textual;
 
 pub(crate) use sandbox::{reads_connection_history, Replayer};
 use sandbox::{Failure, MAX_STATEMENT_BYTES};
 
 use crate::split::{line_col, spans, PlannedStatement};
-use crate::{Baseline, Diagnostic, NoBaseline};
-use drops::{Ledger, Position};
+use crate::{BaselineScript, Diagnostic, NoBaseline};
+use drops::{PendingDrops, Position};
 use durable_schema_workerd::Rule;
 
 /// One migration's text, as the corpus test hands it to [`replay`].
@@ -141,14 +144,14 @@ pub fn replay(sources: &[ReplaySource<'_>], tracking: &str) -> Vec<Finding> {
     replay_sources(sources, tracking).findings
 }
 
-/// [`replay`], and the [`Baseline`] of the chain when the replay found
+/// [`replay`], and the [`BaselineScript`] of the chain when the replay found
 /// nothing: what [`crate::check_dir`] puts in [`crate::Plan::baseline`],
 /// for texts with any names (the corpus test). A chain with findings has
 /// none (`NoBaseline::Because("the chain has errors")`).
 pub fn replay_baseline(
     sources: &[ReplaySource<'_>],
     tracking: &str,
-) -> (Vec<Finding>, Result<Baseline, NoBaseline>) {
+) -> (Vec<Finding>, Result<BaselineScript, NoBaseline>) {
     let (outcome, replayer) = replay_on(sources, tracking);
     let baseline = match replayer {
         Some(replayer) if outcome.findings.is_empty() => crate::baseline::derive(
@@ -239,11 +242,11 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
         let Migration {
             done,
             unreproducible,
-            ledger,
+            pending_drops,
         } = migration;
         driver.outcome.ran.push(done);
         driver.outcome.unreproducible.push(unreproducible);
-        let at_risk = driver.settle(index, ledger);
+        let at_risk = driver.settle(index, pending_drops);
         driver.outcome.checks.push(at_risk);
         driver.commit(index);
     }
@@ -266,7 +269,7 @@ struct Migration {
     /// The first thing it did that a build cannot reproduce.
     unreproducible: Option<String>,
     /// Its drops and renames of referenced tables (see [`drops`]).
-    ledger: Ledger,
+    pending_drops: PendingDrops,
 }
 
 impl Migration {
@@ -274,7 +277,7 @@ impl Migration {
         Self {
             done: Vec::with_capacity(statements),
             unreproducible: None,
-            ledger: Ledger::default(),
+            pending_drops: PendingDrops::default(),
         }
     }
 }
@@ -339,8 +342,8 @@ impl Driver<'_, '_> {
             return Next::Go;
         }
         let replayer = self.replayer;
-        let ledger = &mut migration.ledger;
-        match replayer.run(sql, |table| ledger.judge(replayer, table)) {
+        let pending_drops = &mut migration.pending_drops;
+        match replayer.run(sql, |table| pending_drops.judge(replayer, table)) {
             Ok(dropped) => {
                 let position = Position {
                     line,
@@ -351,7 +354,7 @@ impl Driver<'_, '_> {
                 if let Some(target) = &renamed {
                     replayer.touch(target);
                 }
-                ledger.ran(&dropped, &position, renamed);
+                pending_drops.ran(&dropped, &position, renamed);
                 if migration.unreproducible.is_none() {
                     migration.unreproducible = replayer
                         .unreproducible(sql)
@@ -361,7 +364,7 @@ impl Driver<'_, '_> {
                 Next::Go
             }
             Err(failure) => {
-                ledger.failed();
+                pending_drops.failed();
                 self.failed(index, stmt, failure)
             }
         }
@@ -403,14 +406,14 @@ impl Driver<'_, '_> {
             self.scripts
                 .iter()
                 .skip(index + 1)
-                .find(|s| crate::sharpen::creates(s.statements.iter().map(|t| t.sql(s.text)), name))
+                .find(|s| sqlparser_hint::creates(s.statements.iter().map(|t| t.sql(s.text)), name))
                 .map(|s| s.display_path)
         };
         if let Some(help) = advice::for_sqlite_error(&message, sql, rule, created_later) {
             diag = diag.help(help);
         }
         if syntax {
-            if let Some(note) = crate::sharpen::sqlparser_note(sql, line, col) {
+            if let Some(note) = sqlparser_hint::sqlparser_note(sql, line, col) {
                 diag.note = Some(format!("sqlparser: {note}"));
             }
         }
@@ -432,18 +435,18 @@ impl Driver<'_, '_> {
     /// What the executor does at the end of migration `index`, before its
     /// commit: drops of referenced tables left unsettled, and the
     /// foreign-key check of the tables at risk, which it returns.
-    fn settle(&mut self, index: usize, ledger: Ledger) -> Vec<String> {
+    fn settle(&mut self, index: usize, pending_drops: PendingDrops) -> Vec<String> {
         if self.mode != Mode::Normal || !self.replayer.in_transaction() {
             return Vec::new();
         }
         let path = self.scripts[index].display_path;
-        for (denial, at) in ledger.unsettled(self.replayer) {
+        for (denial, at) in pending_drops.unsettled(self.replayer) {
             let diag =
                 Diagnostic::at(path, at.line, at.column, denial.message).statement(&at.statement);
             self.push(index, diag.help(denial.help), Some(denial.rule));
         }
-        let at_risk = keys::tables_at_risk(self.replayer);
-        if let Some(v) = keys::check(self.replayer, &at_risk) {
+        let at_risk = foreign_keys::tables_at_risk(self.replayer);
+        if let Some(v) = foreign_keys::check(self.replayer, &at_risk) {
             let row = v
                 .rowid
                 .map_or_else(|| "a row".to_owned(), |r| format!("row {r}"));

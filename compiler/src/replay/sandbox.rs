@@ -496,7 +496,7 @@ impl Replayer {
             defaults.iter().find_map(|(column, default)| {
                 let f = unreproducible_in(default)?;
                 let given = given.get_or_insert_with(|| {
-                    crate::sharpen::insert_columns(sql)
+                    super::sqlparser_hint::insert_columns(sql)
                         .filter(|(target, _)| target.eq_ignore_ascii_case(table))
                         .map(|(_, columns)| columns)
                 });

@@ -22,11 +22,11 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
         let (shape, rows_read) = self.inspect().map_err(Stopped::at(0, 0))?;
         let refused = Stopped::at(0, rows_read);
         let (version, preamble, read) = match shape {
-            Shape::Missing => match self.drizzle_ledger().map_err(|s| s.plus_read(rows_read))? {
-                Some(ledger) => (
-                    ledger.version(),
-                    Preamble::Ledger(ledger.applied),
-                    ledger.rows_read,
+            Shape::Missing => match self.drizzle_history().map_err(|s| s.plus_read(rows_read))? {
+                Some(history) => (
+                    history.version(),
+                    Preamble::DrizzleHistory(history.applied),
+                    history.rows_read,
                 ),
                 None => (0, Preamble::Create, 0),
             },

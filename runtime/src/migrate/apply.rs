@@ -24,7 +24,10 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             preamble,
             prev,
         } = start;
-        report.adopted = matches!(preamble, Some(Preamble::Adopt(_) | Preamble::Ledger(_)));
+        report.adopted = matches!(
+            preamble,
+            Some(Preamble::Adopt(_) | Preamble::DrizzleHistory(_))
+        );
         let pending = self.schema.pending_after(report.from_version);
         let batch = self.preamble(preamble.as_ref());
         if pending.is_empty() {
@@ -65,7 +68,9 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
                 );
             }
             Some(Preamble::Adopt(recorded)) => self.adoption_steps(*recorded, &mut batch),
-            Some(Preamble::Ledger(applied)) => self.ledger_steps(applied, &mut batch),
+            Some(Preamble::DrizzleHistory(applied)) => {
+                self.drizzle_history_steps(applied, &mut batch)
+            }
         }
         batch
     }

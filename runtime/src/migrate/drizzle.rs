@@ -16,12 +16,12 @@ use crate::Migration;
 
 /// drizzle's history matched to the code: `(version, created_at)` for
 /// versions `1..=n`, and the rows read to find out.
-pub(crate) struct Ledger {
+pub(crate) struct DrizzleHistory {
     pub(super) applied: Vec<(u32, i64)>,
     pub(crate) rows_read: u64,
 }
 
-impl Ledger {
+impl DrizzleHistory {
     /// The highest version drizzle applied.
     pub(crate) fn version(&self) -> u32 {
         self.applied.last().map_or(0, |(v, _)| *v)
@@ -38,13 +38,13 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
     /// `when` is older than the newest it applied), is refused with the
     /// list, and nothing is written; the report then says where drizzle
     /// left the object. drizzle's table is never changed.
-    pub(crate) fn drizzle_ledger(&self) -> Result<Option<Ledger>, Stopped> {
+    pub(crate) fn drizzle_history(&self) -> Result<Option<DrizzleHistory>, Stopped> {
         let migrations = self.schema.migrations();
         if migrations.iter().all(|m| m.journal_when().is_none()) {
             return Ok(None);
         }
         // No such table: not a drizzle object.
-        let Ok(rows) = self.backend.query(tracking::DRIZZLE_LEDGER_QUERY, &[]) else {
+        let Ok(rows) = self.backend.query(tracking::DRIZZLE_HISTORY_QUERY, &[]) else {
             return Ok(None);
         };
         let mut applied = Vec::new();
@@ -64,12 +64,12 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
         }
         applied.sort_unstable();
         applied.dedup_by_key(|(v, _)| *v);
-        let ledger = Ledger {
+        let history = DrizzleHistory {
             applied,
             rows_read: rows.rows_read(),
         };
-        let missing: Vec<u32> = (1..=ledger.version())
-            .filter(|v| !ledger.applied.iter().any(|(a, _)| a == v))
+        let missing: Vec<u32> = (1..=history.version())
+            .filter(|v| !history.applied.iter().any(|(a, _)| a == v))
             .collect();
         if !unmatched.is_empty() || !missing.is_empty() {
             let error = MigrateError::LedgerMismatch {
@@ -78,14 +78,14 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
                 missing,
             };
             // The highest version drizzle recorded, for the run's report.
-            return Err(Stopped::at(ledger.version(), ledger.rows_read)(error));
+            return Err(Stopped::at(history.version(), history.rows_read)(error));
         }
-        Ok(Some(ledger))
+        Ok(Some(history))
     }
 
     /// The steps taking over drizzle's history `applied`: create the
     /// tracking table and record each version with drizzle's `created_at`.
-    pub(super) fn ledger_steps(&self, applied: &[(u32, i64)], batch: &mut Batch) {
+    pub(super) fn drizzle_history_steps(&self, applied: &[(u32, i64)], batch: &mut Batch) {
         let table = self.table();
         batch.push(Role::Adopt, Step::new(tracking::create_table(table)));
         let insert = tracking::insert_adopted(table);

@@ -58,15 +58,14 @@ impl Schema {
     ///
     /// ```
     /// # #[cfg(feature = "rusqlite")] {
-    /// use durable_schema_runtime::{Migration, Schema};
-    /// # const SQL: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY)";
-    /// # const SCHEMA: Schema = Schema::__new("migrations", false, &[Migration::__new(
-    /// #     1, "0001_users.sql", "users", SQL, "c", "h", "0,43,1,1")]);
-    /// // `SCHEMA` is what `#[durable_schema]` generates on a struct.
+    /// // migrations/0001_users.sql creates table `users`.
+    /// #[durable_schema::durable_schema(dir = "migrations")]
+    /// struct Db;
+    ///
     /// let conn = rusqlite::Connection::open_in_memory()?;
-    /// let report = SCHEMA.migrate(&conn)?;
+    /// let report = Db::SCHEMA.migrate(&conn)?;
     /// assert_eq!(report.to_version(), 1);
-    /// assert!(SCHEMA.migrate(&conn)?.is_noop());
+    /// assert!(Db::SCHEMA.migrate(&conn)?.is_noop());
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -97,17 +96,18 @@ impl Schema {
     ///
     /// ```
     /// # #[cfg(feature = "rusqlite")] {
-    /// # use durable_schema_runtime::{MigrateError, Migration, Schema};
-    /// # const SQL: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY)";
-    /// # const SCHEMA: Schema = Schema::__new("migrations", false, &[Migration::__new(
-    /// #     1, "0001_users.sql", "users", SQL, "c", "h", "0,43,1,1")]);
+    /// use durable_schema_runtime::MigrateError;
+    /// // migrations/0001_users.sql creates table `users`.
+    /// #[durable_schema::durable_schema(dir = "migrations")]
+    /// struct Db;
+    ///
     /// let conn = rusqlite::Connection::open_in_memory()?;
     /// conn.execute_batch("CREATE TABLE users (x)")?; // 0001 will fail on this database
-    /// let first = SCHEMA.wake(&conn);
+    /// let first = Db::SCHEMA.wake(&conn);
     /// assert!(matches!(first.error(), Some(MigrateError::Statement { .. })));
     /// println!("{}", first.log_line("object-1", 0.0).unwrap());
     /// // The same code, right after: deferred, nothing executed.
-    /// let second = SCHEMA.wake(&conn);
+    /// let second = Db::SCHEMA.wake(&conn);
     /// assert!(matches!(second.error(), Some(MigrateError::Deferred { attempts: 1, .. })));
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -234,9 +234,9 @@ enum Preamble {
     Create,
     /// Hand-rolled table recording `1..=n`: add the columns, fill them.
     Adopt(u32),
-    /// drizzle's ledger recording versions `1..=n` (their `created_at`):
+    /// drizzle's history recording versions `1..=n` (their `created_at`):
     /// create the tracking table and record them, leaving drizzle's alone.
-    Ledger(Vec<(u32, i64)>),
+    DrizzleHistory(Vec<(u32, i64)>),
 }
 
 impl<'a, B: Backend + ?Sized> Executor<'a, B> {
