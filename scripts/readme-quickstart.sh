@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
-# readme-quickstart.sh — the README's "Use it in a Durable Object" quickstart,
-# built from the README itself, so the README cannot drift from what works.
+# readme-quickstart.sh — the quickstart the README links to ("Use it in a
+# Durable Object", docs/quickstart.md), built from that page itself, so it
+# cannot drift from what works.
 #
-# Every fenced block right after a `<!-- quickstart: PATH -->` line of README.md
+# Every fenced block right after a `<!-- quickstart: PATH -->` line of
+# docs/quickstart.md
 # is written to PATH in a fresh crate, $QS_WORK/my-worker, beside a symlink
-# $QS_WORK/durable-schema to this checkout: the README's dependency line
+# $QS_WORK/durable-schema to this checkout: the page's dependency line
 # `durable-schema = { path = "../durable-schema" }` then means this checkout,
 # as it means a clone for a reader. Then:
 #
 #   host     `cargo check` for the host (what rust-analyzer runs): it must
 #            pass with no warning at all (a workers-rs crate, no feature flag).
 #   --run    also: the wasm32 build with scripts/build-worker.sh (as the
-#            README says, no `.cargo/config.toml`), no warning in it either,
-#            `wrangler dev --local`, and the README's `<!-- quickstart-curl -->`
-#            request must answer exactly the line the README shows.
+#            page says, no `.cargo/config.toml`), no warning in it either,
+#            `wrangler dev --local`, and the page's `<!-- quickstart-curl -->`
+#            request must answer exactly the line the page shows.
 #
 # Usage: scripts/readme-quickstart.sh [--run]
 # Env:   QS_WORK         work dir (default ${TMPDIR:-/tmp}/durable-schema-quickstart;
@@ -44,16 +46,18 @@ crate="$work/my-worker"
 logs="$work/logs"
 mkdir -p "$logs"
 
+page="$root/docs/quickstart.md"
+
 E2E_NAME="quickstart"
 # shellcheck source=scripts/e2e-lib.sh
 source "$here/e2e-lib.sh"
 
-# ---- the crate, from the README -------------------------------------------------
+# ---- the crate, from the page ---------------------------------------------------
 # Prints "PATH" lines to stdout, writes each block to $1/PATH; fails on a marker
 # without a fence right after it, an unclosed fence or a path leaving the crate.
 extract() {
   awk -v out="$1" '
-    function fail(msg) { print "README.md:" NR ": " msg > "/dev/stderr"; bad = 1; exit 1 }
+    function fail(msg) { print "docs/quickstart.md:" NR ": " msg > "/dev/stderr"; bad = 1; exit 1 }
     state == 0 && /^<!-- quickstart: [^ ]+ -->$/ {
       path = $3
       if (path ~ /^\// || path ~ /\.\./) fail("quickstart path leaves the crate: " path)
@@ -74,18 +78,18 @@ extract() {
       print $0 >> file
     }
     END { if (!bad && state != 0) fail("unclosed quickstart block at the end") }
-  ' "$root/README.md"
+  ' "$page"
 }
 
 staging="$work/staging"
 rm -rf "$staging"
 mkdir -p "$staging"
-files="$(extract "$staging")" || abort "README quickstart blocks" "see the message above"
+files="$(extract "$staging")" || abort "quickstart blocks" "see the message above"
 for f in Cargo.toml wrangler.toml build.rs src/lib.rs; do
-  grep -qxF "$f" <<<"$files" || abort "README quickstart blocks" "no <!-- quickstart: $f --> block"
+  grep -qxF "$f" <<<"$files" || abort "quickstart blocks" "no <!-- quickstart: $f --> block"
 done
-check "README quickstart: $(wc -l <<<"$files") files" "$(grep -c '^migrations/' <<<"$files") migrations" "2 migrations"
-# The generated crate is exactly the README's files (plus the lock and build
+check "quickstart: $(wc -l <<<"$files") files" "$(grep -c '^migrations/' <<<"$files") migrations" "2 migrations"
+# The generated crate is exactly the page's files (plus the lock and build
 # outputs); unchanged files keep their mtime, so cargo does not rebuild them.
 while IFS= read -r f; do sync_file "$staging/$f" "$crate/$f"; done <<<"$files"
 while IFS= read -r f; do
@@ -96,11 +100,11 @@ done < <(find "$crate" -path "$crate/target" -prune -o -path "$crate/build" -pru
 ln -sfn "$root" "$work/durable-schema"
 [[ -f "$crate/Cargo.lock" ]] || cp "$root/examples/worker-chat/Cargo.lock" "$crate/Cargo.lock"
 
-# ---- host check: the README's lines, no feature flag, no warning --------------------
+# ---- host check: the page's lines, no feature flag, no warning --------------------
 say "cargo check on the host ($(rustc -vV | sed -n 's/^host: //p'))"
 (cd "$crate" && CARGO_TARGET_DIR="$work/target" cargo check --color never) >"$logs/host-check.log" 2>&1
 status=$?
-check "host cargo check of the README's crate succeeds" "$status" "0"
+check "host cargo check of the quickstart crate succeeds" "$status" "0"
 warnings="$(grep -E '^(warning|error)' "$logs/host-check.log" || true)"
 check "host cargo check prints no warning" "$warnings" ""
 [[ $status -eq 0 ]] || tail -n 40 "$logs/host-check.log"
@@ -115,19 +119,19 @@ say "wasm build (scripts/build-worker.sh $crate build Chat)"
 CARGO_TARGET_DIR="${QS_WASM_TARGET:-$root/examples/worker-chat/target}" \
   bash "$root/scripts/build-worker.sh" "$crate" "$crate/build" Chat >"$logs/wasm-build.log" 2>&1
 status=$?
-check "wasm build of the README's crate succeeds" "$status" "0"
+check "wasm build of the quickstart crate succeeds" "$status" "0"
 [[ $status -eq 0 ]] || { tail -n 40 "$logs/wasm-build.log"; finish; }
 say "wasm build: $((SECONDS - t)) s"
 warnings="$(grep -E '^(warning|error)' "$logs/wasm-build.log" || true)"
 check "wasm build prints no warning" "$warnings" ""
 
-# The README's request and the answer it shows.
+# The page's request and the answer it shows.
 curl_block="$(awk '/^<!-- quickstart-curl -->$/ { on = 1; next }
-  on == 1 && /^```/ { on = 2; next } on == 2 && /^```$/ { exit } on == 2 { print }' "$root/README.md")"
+  on == 1 && /^```/ { on = 2; next } on == 2 && /^```$/ { exit } on == 2 { print }' "$page")"
 request="$(sed -n '1s/^\$ //p' <<<"$curl_block")"
 expected="$(sed -n '2p' <<<"$curl_block")"
 [[ "$request" == "curl "*"http://127.0.0.1:8787/"* && -n "$expected" ]] \
-  || abort "README quickstart request" "no '\$ curl ... http://127.0.0.1:8787/...' line and answer after <!-- quickstart-curl -->"
+  || abort "quickstart request" "no '\$ curl ... http://127.0.0.1:8787/...' line and answer after <!-- quickstart-curl -->"
 
 PORT="$(free_port)"
 LOG="$logs/deploy-1.log"
@@ -136,6 +140,6 @@ rm -rf "$work/state"
 wrangler_up "$crate" "$work/state" "quickstart" '{"schema_version":'
 read -r -a args <<<"${request#curl }"
 answer="$(curl --max-time 20 "${args[@]/8787/$PORT}" 2>/dev/null)"
-check "README's request: $request" "$answer" "$expected"
+check "quickstart request: $request" "$answer" "$expected"
 check_deploy_logs
 finish

@@ -1,70 +1,38 @@
 //! # durable-schema
 //!
-//! Versioned SQLite migrations for Cloudflare Durable Objects, checked at
-//! compile time and applied on every construction.
-//!
-//! A SQLite-backed Durable Object keeps its database across deploys while a
-//! running instance may keep old code. Hand-rolled `CREATE TABLE IF NOT
-//! EXISTS` plus in-memory `initialized` flags leave objects stuck on an old
-//! schema. durable-schema replaces them with a recorded, transactional chain:
+//! Schema migrations for Cloudflare Durable Objects (SQLite-backed), correct
+//! by construction: checked against real SQLite and workerd's rules **at
+//! compile time**, applied in order, one transaction per migration, **on
+//! every construction**, under `blockConcurrencyWhile`.
 //!
 //! ```ignore
 //! use worker::*;
 //!
 //! #[durable_object]
-//! #[durable_schema::durable_schema(dir = "migrations")]
+//! #[durable_schema::durable_schema(dir = "migrations")] // relative to Cargo.toml
 //! pub struct Chat {
 //!     state: State,
 //! }
 //!
 //! impl DurableObject for Chat {
 //!     fn new(state: State, _env: Env) -> Self {
-//!         // blockConcurrencyWhile + apply pending migrations
-//!         Self::migrate(&state);
+//!         Self::migrate(&state); // blockConcurrencyWhile + apply pending migrations
 //!         Self { state }
 //!     }
-//!     // fetch ...
+//!     // fetch: `durable_schema::worker::sql(&self.state, &Self::SCHEMA)` is the
+//!     // database once the schema is current, else the migration's error
 //! }
 //! ```
 //!
-//! The Durable Object backend ([`worker`], `migrate(&State)`) is always
-//! there on wasm32, and on the host through the default feature `worker`,
-//! so a Worker crate checks on the host (`cargo check`, rust-analyzer) with
-//! a plain `durable-schema` dependency. Native-only users (feature
-//! `rusqlite`, no Worker) can drop it with `default-features = false`.
-//!
-//! ## At compile time
-//! `#[durable_schema(dir = "migrations")]` reads `migrations/NNNN_description.sql`
-//! (relative to `Cargo.toml`), checks names and order (versions 1, 2, 3…),
-//! splits every file into statements exactly as SQLite does, and replays the
-//! chain in an in-memory SQLite configured like a Durable Object's (foreign
-//! keys on, workerd's limits and authorizer: no BEGIN/COMMIT, no
-//! `PRAGMA journal_mode`, no TEMP tables, only fts5/rtree virtual tables, no
-//! `_cf_` names…). Every problem becomes a compile error pointing at
-//! `migrations/0003_x.sql:LINE:COL`. It then generates, on the struct:
-//!
-//! - `pub const CURRENT_SCHEMA_VERSION: u32`: the highest version;
-//! - `pub const SCHEMA: `[`Schema`]: the embedded, checked migrations;
-//! - `pub fn migrate(target)`: the constructor hook.
-//!
-//! Arguments: `dir` (required), `table = "migrations"` (the tracking table),
-//! `strict = true` (a database ahead of the code is an error instead of being
-//! tolerated during a rollback), `retry_after = 60` (seconds before the hook
-//! runs a migration again that failed with the same code), `baseline =
-//! false` (new objects run every migration instead of the [`Baseline`]).
-//!
-//! ## At run time
-//! The migrator reads one row of the tracking table (the highest version and
-//! its checksum chain value) to know the database is current. Otherwise it
-//! applies each pending migration together with its tracking row in one
-//! transaction. An empty database (a new object) is created in one
-//! transaction from the schema's [`Baseline`], verified at compile time to
-//! give the same database and tracking rows as the whole chain, when the
-//! chain has one ([`Schema::baseline_note`] says why not).
-//!
-//! Natively (feature `rusqlite`), the same schema runs on a local file, which
-//! is how the tests and the native demo use it; `Chat::SCHEMA.migrate(&conn)`
-//! and `Chat::SCHEMA.status(&conn)` work on any [`backend::Backend`]:
+//! [`durable_schema`] reads `migrations/NNNN_description.sql`, replays the
+//! chain in an SQLite configured like a Durable Object's (every problem is a
+//! compile error at `migrations/0003_x.sql:LINE:COL`), and generates on the
+//! struct `CURRENT_SCHEMA_VERSION`, `SCHEMA` (a [`Schema`]) and
+//! `migrate(target)`. The Durable Object backend ([`worker`]) is always
+//! there on wasm32, and on the host through the default feature `worker`;
+//! native-only users (feature `rusqlite`) drop it with
+//! `default-features = false`. Natively the same schema migrates any
+//! [`backend::Backend`]:
 //!
 //! ```
 //! #[durable_schema::durable_schema(dir = "migrations")]
@@ -76,10 +44,9 @@
 //! assert_eq!(Chat::CURRENT_SCHEMA_VERSION, 3);
 //! ```
 //!
-//! ## New files and rebuilds
-//! Each migration is embedded with `include_str!`, so editing one rebuilds the
-//! crate. To rebuild when a file is *added*, call [`build::watch`] from
-//! `build.rs` (with `durable-schema` in `[build-dependencies]`):
+//! Editing a migration rebuilds the crate; to rebuild when a file is
+//! *added*, call [`build::watch`] from `build.rs` (with `durable-schema` in
+//! `[build-dependencies]`):
 //!
 //! ```no_run
 //! // build.rs
@@ -87,6 +54,14 @@
 //!     durable_schema::build::watch("migrations");
 //! }
 //! ```
+//!
+//! The repository's README has the attribute's arguments and the API at a
+//! glance; its `docs/` pages have the rest: the quickstart
+//! (`docs/quickstart.md`), the CLI and the history lock
+//! (`docs/workflow.md`), drizzle (`docs/drizzle.md`), what is checked
+//! (`docs/checks.md`), run time, the baseline and failures
+//! (`docs/runtime.md`, `docs/baseline.md`, `docs/failures.md`), testing
+//! (`docs/testing.md`) and performance (`docs/performance.md`).
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The build-script example is a whole build.rs, where `fn main` is the point.
@@ -95,7 +70,13 @@
 /// Checks a directory of SQL migrations at compile time and generates
 /// `CURRENT_SCHEMA_VERSION`, `SCHEMA` and `migrate` on the struct.
 ///
-/// See the [crate documentation](crate) for the arguments and what is checked.
+/// Arguments: `dir` (required, relative to `Cargo.toml`), `table =
+/// "migrations"` (the tracking table), `strict = true` (a database ahead of
+/// the code is an error instead of being tolerated during a rollback),
+/// `retry_after = 60` (seconds before the hook runs a migration again that
+/// failed with the same code), `baseline = false` (new objects run every
+/// migration instead of the [`Baseline`]). What is checked: the
+/// repository's `docs/checks.md`.
 pub use durable_schema_macros::durable_schema;
 
 pub use durable_schema_runtime::build;

@@ -35,9 +35,9 @@ fn version(db: &DurableObjectDb, schema: &Schema) -> u32 {
     schema.status(db).unwrap().db_version()
 }
 
-// The README's example ("Test your upgrade paths"), as it is written there
+// The example of docs/testing.md ("Test your upgrade paths"), as it is written there
 // (`readme_example_is_this_file` keeps the two equal): run with the first
-// 0004, which must fail with the message the README shows, and with the
+// 0004, which must fail with the message the page shows, and with the
 // fixed one.
 macro_rules! readme_example {
     ($(#[$attr:meta])*) => {
@@ -103,7 +103,7 @@ fn block<'a>(text: &'a str, first: &str) -> Vec<&'a str> {
 
 #[test]
 fn readme_example_is_this_file() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../docs/testing.md");
     let this = include_str!("testing.rs");
     let first = "fn objects_with_duplicate_emails_upgrade_to_4()";
     assert_eq!(block(readme, first), block(this, first));
@@ -116,7 +116,7 @@ fn readme_example_is_this_file() {
             env!("CARGO_MANIFEST_DIR")
         );
         let text = std::fs::read_to_string(path).unwrap();
-        assert!(readme.contains(&text), "the README shows {sql}");
+        assert!(readme.contains(&text), "docs/testing.md shows {sql}");
     }
     // What `readme_first_0004` expects.
     let message = "migration 0004_unique_email.sql (version 4) failed at statement 1 (0004_unique_email.sql:1:1): UNIQUE constraint failed: index 'users_email'; it was rolled back: fix the statement or the data it trips over, then deploy again";

@@ -1,5 +1,6 @@
-//! The README's `durable-schema` session (section "Workflow", the fenced
-//! block after `<!-- cli-session -->`) is what the binary prints: this test
+//! The `durable-schema` session of `docs/workflow.md` (the page the README
+//! links to as "Workflow", the fenced block after `<!-- cli-session -->`) is
+//! what the binary prints: this test
 //! plays the session in a scratch copy of the example schema and compares.
 //! With `UPDATE_README=1` it rewrites the block from the run instead, so
 //! pasted output is regenerated, never edited by hand.
@@ -58,11 +59,7 @@ fn session() -> String {
     // demo.sqlite as `cargo run --example native_demo --features rusqlite`
     // leaves it: the example schema applied, version 3.
     let plan = check_dir(&dir, "migrations", &Options::default()).unwrap();
-    assert_eq!(
-        plan.migrations.len(),
-        3,
-        "the README's session starts at version 3"
-    );
+    assert_eq!(plan.migrations.len(), 3, "the session starts at version 3");
     let mut demo = plan.clone();
     demo.baseline = Err(NoBaseline::Off);
     let conn = rusqlite::Connection::open(dir.join("demo.sqlite")).unwrap();
@@ -96,7 +93,7 @@ fn session() -> String {
 fn block(readme: &str) -> std::ops::Range<usize> {
     let at = readme
         .find(&format!("{MARKER}\n```text\n"))
-        .expect("README.md has `<!-- cli-session -->` followed by a ```text block");
+        .expect("docs/workflow.md has `<!-- cli-session -->` followed by a ```text block");
     let start = at + MARKER.len() + "\n```text\n".len();
     let len = readme[start..]
         .find("\n```\n")
@@ -140,7 +137,7 @@ fn mask_times_replaces_only_timestamps() {
 
 #[test]
 fn readme_session_is_what_the_cli_prints() {
-    let path = repo().join("README.md");
+    let path = repo().join("docs/workflow.md");
     let readme = fs::read_to_string(&path).unwrap();
     let range = block(&readme);
     let actual = session();
@@ -153,7 +150,7 @@ fn readme_session_is_what_the_cli_prints() {
     assert_eq!(
         mask_times(&readme[range]),
         mask_times(&actual),
-        "README.md's durable-schema session differs from what the binary prints; \
+        "docs/workflow.md's durable-schema session differs from what the binary prints; \
          regenerate it with `UPDATE_README=1 cargo test -p durable-schema-cli --test readme`"
     );
 }

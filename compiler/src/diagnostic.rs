@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-/// Where the README explains rebuilding a table, for help texts that need
-/// a recipe: one link, shared with the rules' own helps.
+/// Where the docs explain rebuilding a table, for help texts that need
+/// a recipe: one reference, shared with the rules' own helps.
 pub(crate) use durable_schema_workerd::rules::REBUILD_GUIDE;
 
 /// A problem with a migration, with where it is and how to fix it.

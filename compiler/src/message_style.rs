@@ -1,5 +1,5 @@
 //! The style of every diagnostic: a one-line message, and a help of one
-//! short sentence (a recipe goes to the README, a list comes from its rule
+//! short sentence (a recipe goes to the docs, a list comes from its rule
 //! table). Checked over the UI fixtures, a chain for every help the replay
 //! gives, and the rule table.
 
@@ -15,7 +15,7 @@ use durable_schema_workerd::rules::{self, Rule};
 /// Help prose beyond this many characters is a paragraph, not a hint.
 const MAX_HELP_CHARS: usize = 160;
 
-/// What a help may contain beyond its prose: the README link and the lists
+/// What a help may contain beyond its prose: the docs' section and the lists
 /// derived from the rule tables.
 fn prose(help: &str) -> String {
     help.replace(REBUILD_GUIDE, "…")
@@ -321,28 +321,25 @@ fn the_style_check_can_fail() {
 }
 
 #[test]
-fn the_readme_has_the_section_help_texts_link_to() {
-    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-    let Ok(readme) = std::fs::read_to_string(readme) else {
-        return; // a packaged crate has no workspace README
+fn the_docs_have_the_section_help_texts_link_to() {
+    // REBUILD_GUIDE names a page of the repository and one of its headings.
+    let page = REBUILD_GUIDE
+        .split_whitespace()
+        .find_map(|word| {
+            let word = word.trim_end_matches(',');
+            (word.starts_with("docs/") && word.ends_with(".md")).then_some(word)
+        })
+        .expect("REBUILD_GUIDE names a `docs/*.md` page");
+    let section = REBUILD_GUIDE
+        .split('"')
+        .nth(1)
+        .expect("REBUILD_GUIDE names a section in double quotes");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(page);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return; // a packaged crate has no workspace docs
     };
-    let anchor = REBUILD_GUIDE.trim_start_matches("README.md#");
-    let found = readme.lines().any(|line| {
-        let Some(heading) = line.strip_prefix('#') else {
-            return false;
-        };
-        let slug: String = heading
-            .trim_start_matches('#')
-            .trim()
-            .to_lowercase()
-            .chars()
-            .filter_map(|c| match c {
-                ' ' => Some('-'),
-                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-                _ => None,
-            })
-            .collect();
-        slug == anchor
-    });
-    assert!(found, "README.md has no heading for #{anchor}");
+    let found = text
+        .lines()
+        .any(|line| line.starts_with('#') && line.trim_start_matches('#').trim() == section);
+    assert!(found, "{page} has no heading {section:?}");
 }

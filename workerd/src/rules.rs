@@ -15,11 +15,13 @@ use rusqlite::hooks::{AuthAction, AuthContext, TransactionOperation};
 
 use crate::words::{unquote, word_is, words};
 
-/// Where durable-schema's README explains rebuilding a table (and what
+/// Where durable-schema's docs explain rebuilding a table (and what
 /// foreign keys do to it inside a migration), for help texts that need a
 /// recipe: a refused `ALTER TABLE` form here, the replay's foreign-key
-/// findings in the compiler.
-pub const REBUILD_GUIDE: &str = "README.md#rebuilding-a-table-that-others-reference";
+/// findings in the compiler. A page and a section named in words: the help
+/// is read in the user's crate, where a relative link would not resolve.
+pub const REBUILD_GUIDE: &str =
+    "durable-schema's docs/checks.md, section \"Rebuilding a table that others reference\"";
 
 /// Which Durable Object rule a statement breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
