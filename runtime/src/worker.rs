@@ -116,7 +116,7 @@ fn value(v: SqlStorageValue) -> Value {
         SqlStorageValue::Null => Value::Null,
         SqlStorageValue::Boolean(b) => Value::Integer(i64::from(b)),
         SqlStorageValue::Integer(i) => Value::Integer(i),
-        SqlStorageValue::Float(f) => Value::Text(f.to_string()),
+        SqlStorageValue::Float(f) => Value::Text(crate::number::f64_text(f)),
         SqlStorageValue::String(s) => Value::Text(s),
         SqlStorageValue::Blob(b) => Value::Text(String::from_utf8_lossy(&b).into_owned()),
     }
