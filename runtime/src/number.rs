@@ -35,6 +35,9 @@ fn other(x: f64) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "inf" } else { "-inf" }.to_owned();
     }
+    // `to_string` is deprecated from js-sys 0.3.107 on for
+    // `to_string_with_radix`, which older 0.3 versions lack.
+    #[allow(deprecated)]
     let js = js_sys::Number::from(x)
         .to_string(10)
         .map(String::from)
