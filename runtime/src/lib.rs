@@ -24,6 +24,7 @@ pub mod backend;
 pub mod build;
 mod error;
 mod migrate;
+mod number;
 #[doc(hidden)]
 pub mod packed;
 mod report;

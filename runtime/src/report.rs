@@ -227,7 +227,7 @@ impl Wake {
             r.from_version,
             r.to_version,
             applied.join(","),
-            if duration_ms.is_finite() { duration_ms.max(0.0) } else { 0.0 },
+            crate::number::f64_text(if duration_ms.is_finite() { duration_ms.max(0.0) } else { 0.0 }),
             r.rows_written,
         );
         if !r.applied.is_empty() || r.baseline_error.is_some() {

@@ -47,7 +47,6 @@
 //! ```
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 
@@ -116,7 +115,7 @@ fn value(v: SqlStorageValue) -> Value {
         SqlStorageValue::Null => Value::Null,
         SqlStorageValue::Boolean(b) => Value::Integer(i64::from(b)),
         SqlStorageValue::Integer(i) => Value::Integer(i),
-        SqlStorageValue::Float(f) => Value::Text(f.to_string()),
+        SqlStorageValue::Float(f) => Value::Text(crate::number::f64_text(f)),
         SqlStorageValue::String(s) => Value::Text(s),
         SqlStorageValue::Blob(b) => Value::Text(String::from_utf8_lossy(&b).into_owned()),
     }
@@ -243,8 +242,15 @@ struct Outcome {
 
 thread_local! {
     /// The outcome per object id. An isolate (one wasm instance) may host
-    /// several objects of a class, so it is keyed.
-    static OUTCOMES: RefCell<HashMap<String, Outcome>> = RefCell::new(HashMap::new());
+    /// several objects of a class, so it is keyed. A list, not a `HashMap`:
+    /// at most [`MAX_OBJECTS`] ids (nearly always one), and a hash map with
+    /// its hasher costs every Worker several KB of wasm.
+    static OUTCOMES: RefCell<Vec<(String, Outcome)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The outcome kept for object `id`.
+fn outcome<'a>(outcomes: &'a [(String, Outcome)], id: &str) -> Option<&'a Outcome> {
+    outcomes.iter().find(|(k, _)| k == id).map(|(_, o)| o)
 }
 
 /// Runs [`Schema::wake`] for this object now, logs it, remembers it.
@@ -277,11 +283,15 @@ fn wake_now(id: String, storage: Storage, schema: &Schema) -> Wake {
     };
     OUTCOMES.with(|outcomes| {
         let mut outcomes = outcomes.borrow_mut();
-        // An isolate may host many objects over its life; keep the map small.
-        if outcomes.len() >= MAX_OBJECTS && !outcomes.contains_key(&id) {
+        if let Some(slot) = outcomes.iter_mut().find(|(k, _)| *k == id) {
+            slot.1 = outcome;
+            return;
+        }
+        // An isolate may host many objects over its life; keep the list small.
+        if outcomes.len() >= MAX_OBJECTS {
             outcomes.clear();
         }
-        outcomes.insert(id, outcome);
+        outcomes.push((id, outcome));
     });
     wake
 }
@@ -296,7 +306,7 @@ fn wake_now(id: String, storage: Storage, schema: &Schema) -> Wake {
 pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
     let id = state.id().to_string();
     let known = OUTCOMES.with(|outcomes| {
-        outcomes.borrow().get(&id).map(|o| match o.wake.error() {
+        outcome(&outcomes.borrow(), &id).map(|o| match o.wake.error() {
             None => Ok(()),
             Some(e) if js_sys::Date::now() < o.retry_at_ms => Err(Some(e.clone())),
             Some(_) => Err(None),
@@ -318,7 +328,7 @@ pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
 /// this isolate: its report and error. For debug routes.
 pub fn last_wake(state: &State) -> Option<Wake> {
     let id = state.id().to_string();
-    OUTCOMES.with(|outcomes| outcomes.borrow().get(&id).map(|o| o.wake.clone()))
+    OUTCOMES.with(|outcomes| outcome(&outcomes.borrow(), &id).map(|o| o.wake.clone()))
 }
 
 /// The applied/pending view of this object's database, for a `/schema`

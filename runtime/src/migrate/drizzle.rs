@@ -62,7 +62,9 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
                 None => unmatched.push(when),
             }
         }
-        applied.sort_unstable();
+        // By hand: the slice sorts are several KB of wasm in every Worker,
+        // for a list sorted once per adoption of drizzle's history.
+        insertion_sort(&mut applied);
         applied.dedup_by_key(|(v, _)| *v);
         let history = DrizzleHistory {
             applied,
@@ -101,6 +103,18 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
                 Value::from(m.chain()),
             ];
             batch.push(Role::Adopt, Step::with_params(insert.clone(), params));
+        }
+    }
+}
+
+/// Sorts `items` in place (insertion sort: the list is sorted once, when
+/// drizzle's history is taken over).
+fn insertion_sort<T: Ord>(items: &mut [T]) {
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 && items[j - 1] > items[j] {
+            items.swap(j - 1, j);
+            j -= 1;
         }
     }
 }
