@@ -31,18 +31,21 @@
 //!
 //! ```text
 //! durable-schema-cache <FORMAT> <compiler version> <key> <HMAC-SHA256 of the header's words and the payload>
-//! {"migrations":[{"name":"0001_init.sql","foreign_key_checks":[],"unreproducible":null}],"baseline":{"Built":["PRAGMA defer_foreign_keys = ON;\n…",[[0,30,1,1]]]}}
+//! {"migrations":[{"name":"0001_init.sql","statements":[[0,42,1,1]],"foreign_key_checks":[],"unreproducible":null}],"baseline":{"Built":["PRAGMA defer_foreign_keys = ON;\n…",[[0,30,1,1]]]}}
 //! ```
 //!
-//! **A hit trusts nothing it can recompute.** The payload holds only what
-//! the replay decided and is expensive to decide again: that the directory
-//! passed, the foreign-key checks, what a build cannot reproduce, and the
-//! baseline for new objects, verified before it was stored (or why there
-//! is none); all of it is authenticated by the HMAC under the user's
-//! secret, so an entry written by anyone without the secret is a miss. The
-//! files' names and texts are in the key, and on a hit the checksums, the
-//! chain values and the statements are computed again from the files just
-//! read (so are the absolute paths `include_str!` needs). An entry whose
+//! **A hit trusts nothing it can cheaply recompute.** The payload holds
+//! what the replay decided and is expensive to decide again: that the
+//! directory passed, the statements it ran (splitting a thousand files
+//! costs twice the rest of a hit), the foreign-key checks, what a build
+//! cannot reproduce, and the baseline for new objects, verified before it
+//! was stored (or why there is none); all of it is authenticated by the
+//! HMAC under the user's secret, so an entry written by anyone without the
+//! secret is a miss, and every span is checked to lie in its file's text.
+//! The files' names and texts are in the key (each text by its SHA-256,
+//! which is the plan's checksum: one pass over the text), and on a hit the
+//! checksums and the chain values are computed from the files just read
+//! (so are the absolute paths `include_str!` needs). An entry whose
 //! header, key, tag or payload does not match — corrupt, truncated, of
 //! another format or version, another key's, another user's — is a miss,
 //! and the full check overwrites it. Failing to read or write an entry is a
@@ -93,7 +96,7 @@ use crate::{
 
 /// The entry layout and checks version: bump it when the payload's layout
 /// or any check changes, so older entries are never trusted.
-pub(crate) const FORMAT: u32 = 3;
+pub(crate) const FORMAT: u32 = 4;
 
 /// The first word of an entry's header.
 const MAGIC: &str = "durable-schema-cache";
@@ -162,7 +165,9 @@ fn key_of(
         h.field(s.name.as_bytes());
         h.field(s.description.as_bytes());
         h.field(s.display_path.as_bytes());
-        h.field(s.text.as_bytes());
+        // The text's SHA-256, which the plan's checksum reuses: the key
+        // covers the text without a second pass over it.
+        h.field(f.checksum().as_bytes());
         h.optional(
             s.journal_when
                 .map(u64::to_le_bytes)
@@ -240,6 +245,11 @@ fn statements(spans: &[(usize, usize, u32, u32)], text: &str) -> Option<Vec<Plan
 struct CachedMigration {
     /// The file name, checked against the file on a hit.
     name: String,
+    /// `(start, end, line, column)` of each statement the replay ran: the
+    /// split is the costliest part of a hit (two thirds of it at a thousand
+    /// migrations), so the spans are authenticated with the entry rather
+    /// than computed again, and checked to lie in the text.
+    statements: Vec<(usize, usize, u32, u32)>,
     foreign_key_checks: Vec<String>,
     unreproducible: Option<String>,
 }
@@ -283,7 +293,9 @@ fn verified(payload: Payload, files: &[LoadedFile]) -> Option<Vec<CachedPlan>> {
         .into_iter()
         .zip(files)
         .map(|(m, file)| {
+            let statements = statements(&m.statements, &file.source.text)?;
             (m.name == file.source.name).then_some(CachedPlan {
+                statements,
                 foreign_key_checks: m.foreign_key_checks,
                 unreproducible: m.unreproducible,
             })
@@ -294,21 +306,20 @@ fn verified(payload: Payload, files: &[LoadedFile]) -> Option<Vec<CachedPlan>> {
 /// A cached migration, to join with its file (see [`CachedPlan::with`]).
 #[derive(Debug)]
 pub(crate) struct CachedPlan {
+    statements: Vec<PlannedStatement>,
     foreign_key_checks: Vec<String>,
     unreproducible: Option<String>,
 }
 
 impl CachedPlan {
     /// The planned migration of `file`, whose checksum and chain value are
-    /// `sums` (computed from the file): its statements are the file's, as
-    /// split now, which are those a successful replay ran.
+    /// `sums` (computed from the file).
     pub(crate) fn with(self, file: LoadedFile, sums: (String, String)) -> PlannedMigration {
-        let statements = file.statements().to_vec();
         PlannedMigration {
             source: file.source,
             checksum: sums.0,
             chain: sums.1,
-            statements,
+            statements: self.statements,
             foreign_key_checks: self.foreign_key_checks,
             unreproducible: self.unreproducible,
         }
@@ -326,6 +337,7 @@ fn payload_of(
             .iter()
             .map(|m| CachedMigration {
                 name: m.source.name.clone(),
+                statements: m.statements.iter().map(span).collect(),
                 foreign_key_checks: m.foreign_key_checks.clone(),
                 unreproducible: m.unreproducible.clone(),
             })

@@ -295,8 +295,8 @@ impl Plan {
 /// only. A directory that another user could write (or steer through a
 /// symbolic link or a parent directory) is not used: the check then runs
 /// uncached (see [`cache_place`]). An entry is authenticated with a
-/// per-user secret, and what the files give (checksums, chain values,
-/// statements) is computed again on a hit, never read from the entry. An
+/// per-user secret; the checksums and chain values are computed from the
+/// files on a hit, never read from the entry. An
 /// entry that is unreadable, corrupt, truncated, of another version,
 /// another key or another user is ignored (the full check runs and
 /// replaces it), and failing to write one is not an error.
@@ -462,7 +462,7 @@ fn sums(files: &[LoadedFile]) -> Vec<(String, String)> {
     files
         .iter()
         .map(|f| {
-            let sum = checksum(&f.source.text);
+            let sum = f.checksum().to_owned();
             let link = chain(&previous, f.source.version, &sum);
             previous.clone_from(&link);
             (sum, link)

@@ -102,7 +102,9 @@ pub(crate) fn read_regular(path: &Path) -> Result<Vec<u8>, Unreadable> {
     if !opened.is_file() {
         return Err(Unreadable::NotRegular(kind_of(opened.file_type())));
     }
-    let mut bytes = Vec::new();
+    // Sized from the opened file (at most the bound), as `fs::read` does: a
+    // buffer grown from empty costs a probe read and reallocations per file.
+    let mut bytes = Vec::with_capacity(opened.len().min(MAX_FILE_BYTES) as usize + 1);
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(Unreadable::Io)?;
@@ -168,13 +170,31 @@ pub(crate) struct LoadedFile {
     pub(crate) source: SourceFile,
     /// Its statements, as spans of `source.text`, in order.
     statements: std::cell::OnceCell<Vec<crate::PlannedStatement>>,
+    /// The hex SHA-256 of `source.text`, computed once: the cache key and
+    /// the plan's checksum share it (one pass over the text per check).
+    checksum: std::cell::OnceCell<String>,
 }
 
 impl LoadedFile {
+    /// A loaded `source`, not split or hashed yet.
+    pub(crate) fn new(source: SourceFile) -> Self {
+        Self {
+            source,
+            statements: std::cell::OnceCell::new(),
+            checksum: std::cell::OnceCell::new(),
+        }
+    }
+
     /// Its statements, as spans of `source.text`, in order.
     pub(crate) fn statements(&self) -> &[crate::PlannedStatement] {
         self.statements
             .get_or_init(|| crate::split::spans(&self.source.text))
+    }
+
+    /// The hex SHA-256 of its normalized text ([`crate::checksum`]).
+    pub(crate) fn checksum(&self) -> &str {
+        self.checksum
+            .get_or_init(|| crate::checksum(&self.source.text))
     }
 
     /// The file as the replay runs it.
@@ -568,10 +588,7 @@ pub(crate) fn read_file(
     source.abs_path = file_path.to_string_lossy().into_owned();
     source.verbatim = text.as_bytes() == bytes.as_slice();
     source.text = text;
-    Ok(LoadedFile {
-        source,
-        statements: std::cell::OnceCell::new(),
-    })
+    Ok(LoadedFile::new(source))
 }
 
 fn name_error(display_path: &str, name: &str, err: &MigrationNameError) -> Diagnostic {

@@ -315,6 +315,7 @@ fn an_entry_planted_for_a_public_directory_does_not_pass_a_broken_chain() {
             .iter()
             .map(|f| CachedMigration {
                 name: f.source.name.clone(),
+                statements: f.statements().iter().map(span).collect(),
                 foreign_key_checks: Vec::new(),
                 unreproducible: None,
             })

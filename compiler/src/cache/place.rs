@@ -21,7 +21,8 @@
 //! - **Entries authenticated with a per-user secret.** `secret` (32 random
 //!   bytes, `0600`) in the cache directory keys an HMAC-SHA256 over each
 //!   entry; an entry whose tag does not verify is a miss. What is cheap to
-//!   recompute is never read from an entry at all (see `cache.rs`).
+//!   recompute (checksums, chain values) is never read from an entry at
+//!   all (see `cache.rs`).
 //!
 //! Off Unix (Windows) there are no owner and mode bits to check: the
 //! user's local application data directory is private by its ACL, and
@@ -174,7 +175,10 @@ impl Cache {
     /// symbolic link, or `None`.
     pub(crate) fn read(&self, name: &str) -> Option<Vec<u8>> {
         let mut file = secure::open_regular(&self.path(name)).ok()?;
-        let mut bytes = Vec::new();
+        // Sized from the file, as `fs::read` does (an entry is megabytes at
+        // a thousand migrations).
+        let size = file.metadata().map_or(0, |m| m.len());
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         file.read_to_end(&mut bytes).ok()?;
         Some(bytes)
     }

@@ -362,13 +362,13 @@ fn the_key_covers_every_input() {
     for (i, edit) in edits.iter().enumerate() {
         let mut changed = files.clone();
         edit(&mut changed[i % 2].source);
-        distinct(key_of(&options, false, &changed, None, None));
+        distinct(key_of(&options, false, &fresh(changed), None, None));
     }
     // Field boundaries count: text moved from one file to the next.
     let mut shifted = files.clone();
     let moved = shifted[0].source.text.pop().unwrap();
     shifted[1].source.text.insert(0, moved);
-    distinct(key_of(&options, false, &shifted, None, None));
+    distinct(key_of(&options, false, &fresh(shifted), None, None));
     // Where the directory is does not: only what is in it.
     let mut elsewhere = files.clone();
     elsewhere[0].source.abs_path = "/elsewhere".to_owned();
@@ -376,6 +376,15 @@ fn the_key_covers_every_input() {
 }
 
 type SourceFileOf = crate::SourceFile;
+
+/// `files` loaded anew from their edited sources (nothing split or hashed
+/// from before the edit).
+fn fresh(files: Vec<LoadedFile>) -> Vec<LoadedFile> {
+    files
+        .into_iter()
+        .map(|f| LoadedFile::new(f.source))
+        .collect()
+}
 
 /// The ways an entry can be untrustworthy: each is a miss, the full check
 /// runs and the entry is written anew.
@@ -417,6 +426,10 @@ fn an_untrustworthy_entry_is_ignored_and_overwritten() {
     );
     let other = std::fs::read(only_entry(&other_cache.0)).unwrap();
     let other_payload = &other[other.iter().position(|&b| b == b'\n').unwrap() + 1..];
+    // A payload whose first span no longer fits the text.
+    let mut parsed: Payload = serde_json::from_slice(payload).unwrap();
+    parsed.migrations[0].statements[0].1 = expected.migrations[0].source.text.len() + 1;
+    let wide = serde_json::to_string(&parsed).unwrap();
     // The integrity hash the previous format used, which anyone can
     // recompute over a payload of their own.
     let sha = |payload: &[u8]| {
@@ -456,6 +469,10 @@ fn an_untrustworthy_entry_is_ignored_and_overwritten() {
             with_header(FORMAT, &key, env!("CARGO_PKG_VERSION"), other_payload),
         ),
         ("a SHA-256 instead of the tag", sha(payload)),
+        (
+            "a span off the text, tagged with this user's secret",
+            with_header(FORMAT, &key, env!("CARGO_PKG_VERSION"), wide.as_bytes()),
+        ),
         (
             "another user's tag",
             signed(&other_cache.0, &header_words(&key), payload),
