@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use durable_schema_compiler::{
     check_dir, directory_problem, render_lock_for, schemas_at, tracking, Diagnostic, DirSetting,
-    LockEntry, Numbering, Options, Plan, LOCK_FILE,
+    Numbering, Options, Plan, LOCK_FILE,
 };
 
 /// Create, check, lock and inspect the SQL migrations of a Cloudflare
@@ -320,20 +320,7 @@ fn lock(dir: &str, options: &Options, replace: Option<u32>) -> ExitCode {
         }
     };
     let old = plan.lock.as_ref();
-    let entries: Vec<LockEntry> = plan
-        .migrations
-        .iter()
-        .map(|m| LockEntry {
-            version: m.source.version,
-            name: m.source.name.clone(),
-            checksum: m.checksum.clone(),
-            replaces: old
-                .and_then(|l| l.entry(m.source.version))
-                .map(|e| e.replaces.clone())
-                .unwrap_or_default(),
-            line: 0,
-        })
-        .collect();
+    let entries = plan.lock_entries();
     // The lock of a directory numbered from `0000_` (drizzle-kit's, D1's)
     // says how its versions and names relate.
     let text = render_lock_for(Numbering::of_dir(base(), dir), &entries);

@@ -238,6 +238,27 @@ impl Plan {
         self.migrations.last().map_or(0, |m| m.source.version)
     }
 
+    /// The lock of these migrations, as `durable-schema lock` writes it:
+    /// one entry per migration with its checksum, keeping the `replaces`
+    /// list the directory's lock already declares for that version.
+    pub fn lock_entries(&self) -> Vec<LockEntry> {
+        self.migrations
+            .iter()
+            .map(|m| LockEntry {
+                version: m.source.version,
+                name: m.source.name.clone(),
+                checksum: m.checksum.clone(),
+                replaces: self
+                    .lock
+                    .as_ref()
+                    .and_then(|l| l.entry(m.source.version))
+                    .map(|e| e.replaces.clone())
+                    .unwrap_or_default(),
+                line: 0,
+            })
+            .collect()
+    }
+
     /// For each migration, the checksums of the released texts it replaces
     /// (the lock's `replaces`; empty without a lock).
     pub fn replaces(&self) -> Vec<Vec<String>> {

@@ -769,18 +769,7 @@ mod tests {
 
     /// The lock `durable-schema lock` writes for `plan`.
     fn lock_of_plan(plan: &crate::Plan) -> String {
-        let entries: Vec<LockEntry> = plan
-            .migrations
-            .iter()
-            .map(|m| LockEntry {
-                version: m.source.version,
-                name: m.source.name.clone(),
-                checksum: m.checksum.clone(),
-                replaces: vec![],
-                line: 0,
-            })
-            .collect();
-        render_drizzle_lock(&entries)
+        render_drizzle_lock(&plan.lock_entries())
     }
 
     #[test]
@@ -1075,18 +1064,7 @@ mod tests {
         let options = Options::default();
         let plan = check_dir(&scratch.0, ".", &options).unwrap();
         assert_eq!(plan.version(), 2);
-        let entries: Vec<LockEntry> = plan
-            .migrations
-            .iter()
-            .map(|m| LockEntry {
-                version: m.source.version,
-                name: m.source.name.clone(),
-                checksum: m.checksum.clone(),
-                replaces: vec![],
-                line: 0,
-            })
-            .collect();
-        let text = render_lock_for(Numbering::FromZero, &entries);
+        let text = render_lock_for(Numbering::FromZero, &plan.lock_entries());
         assert!(text[HEADER.len()..].starts_with(FROM_ZERO_HEADER), "{text}");
         assert!(
             text.contains(&format!(

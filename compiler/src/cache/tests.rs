@@ -10,7 +10,7 @@ use super::*;
 use crate::replay::{REPLAYED, RUNS};
 use crate::source::load_dir;
 use crate::tests::Scratch;
-use crate::{check_dir_with, render_lock, Diagnostic, LockEntry, Plan};
+use crate::{check_dir_with, render_lock, Diagnostic, Plan};
 
 /// The workspace root, where the example schema and the macro's fixtures
 /// live.
@@ -120,18 +120,8 @@ fn copy_of(name: &str, dir: &str) -> Scratch {
 /// Writes a lock of every migration of `<base>/<dir>`.
 fn lock_all(base: &Path, dir: &str) {
     let plan = full(base, dir, &Options::default(), false);
-    let entries: Vec<LockEntry> = plan
-        .migrations
-        .iter()
-        .map(|m| LockEntry {
-            version: m.source.version,
-            name: m.source.name.clone(),
-            checksum: m.checksum.clone(),
-            replaces: Vec::new(),
-            line: 0,
-        })
-        .collect();
-    std::fs::write(base.join(dir).join(crate::LOCK_FILE), render_lock(&entries)).unwrap();
+    let text = render_lock(&plan.lock_entries());
+    std::fs::write(base.join(dir).join(crate::LOCK_FILE), text).unwrap();
 }
 
 /// Replaces the byte at `at` (from the end when negative) of `path`.
