@@ -583,7 +583,7 @@ fn check_after(
     let replayed = files.into_iter().zip(ran).zip(checks).zip(unreproducible);
     migrations.extend(replayed.map(
         |(((file, statements), foreign_key_checks), unreproducible)| {
-            let checksum = checksum(&file.source.text);
+            let checksum = file.checksum().to_owned();
             let chain = chain(&previous, file.source.version, &checksum);
             previous.clone_from(&chain);
             PlannedMigration {
