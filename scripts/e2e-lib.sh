@@ -61,6 +61,14 @@
 #   http METHOD PATH [JSON] a request to 127.0.0.1:$PORT; sets CODE (000 when no
 #                           answer) and BODY
 #   log_has TEXT            $LOG mentions TEXT (waits up to 5 s)
+# The e2e scenarios (scripts/e2e/, Node 22's built-in test runner; after toolchain)
+#   harness_selftest        scripts/e2e/harness.test.mjs (the harness on a fake
+#                           wrangler, seconds); aborts when it fails
+#   node_suite FILE [NAME=VALUE...]
+#                           runs FILE's scenarios with `node --test` (the harness
+#                           starts, stops and kills wrangler/workerd itself) and
+#                           adds its counted checks to PASSED/FAILED; installs the
+#                           traps that stop a wrangler it left behind
 # After the last deploy
 #   check_deploy_logs       two checks over $logs/deploy-*.log: no panic or wasm
 #                           trap, no unhandled rejection or uncaught exception
@@ -218,6 +226,65 @@ log_has() {
     sleep 0.2
   done
   return 1
+}
+
+# ---- the scenarios under node --test ----------------------------------------------------
+# node_suite FILE [NAME=VALUE...]: runs the scenarios of FILE (scripts/e2e/*.test.mjs,
+# see scripts/e2e/harness.mjs) with `node --test` and the extra environment, and
+# adds the checks it counted to PASSED and FAILED. --experimental-test-isolation=none
+# runs the file in the runner's own process: a signal forwarded to it reaches the
+# suite's handler, which kills workerd. Should node die with a wrangler up, the
+# process group it recorded in $work/wrangler.pgid is stopped here.
+SUITE_PID=""
+SUITE_PGID_FILE=""
+# harness_selftest: scripts/e2e/harness.test.mjs (the harness on a fake wrangler,
+# a few seconds), before the builds; a failure aborts the run.
+harness_selftest() {
+  "$DS_NODE" --test "$root/scripts/e2e/harness.test.mjs" >"$logs/harness-test.log" 2>&1 \
+    || { tail -n 40 "$logs/harness-test.log"; abort "harness self-test (scripts/e2e/harness.test.mjs)" "see $logs/harness-test.log"; }
+  say "harness self-test: ok"
+}
+suite_cleanup() {
+  if [[ -n "$SUITE_PID" ]]; then
+    kill -TERM "$SUITE_PID" 2>/dev/null || true
+    wait "$SUITE_PID" 2>/dev/null || true
+    SUITE_PID=""
+  fi
+  if [[ -n "$SUITE_PGID_FILE" && -s "$SUITE_PGID_FILE" ]]; then
+    PGID="$(cat "$SUITE_PGID_FILE")"
+    rm -f "$SUITE_PGID_FILE"
+    say "the suite left wrangler (pgid $PGID) running: stopping it"
+    stop_wrangler
+  fi
+}
+node_suite() {
+  local file="$1"; shift
+  local results="$work/results.json" status=0 counts
+  SUITE_PGID_FILE="$work/wrangler.pgid"
+  rm -f "$results" "$SUITE_PGID_FILE"
+  trap 'suite_cleanup' EXIT
+  trap 'say "interrupted"; exit 130' INT
+  trap 'say "terminated"; exit 143' TERM
+  say "scenarios: node --test scripts/e2e/$(basename "$file")"
+  # in the background, so that a signal to this script runs its trap at once
+  env "$@" E2E_NAME="$E2E_NAME" E2E_WORK="$work" E2E_LOGS="$logs" E2E_RESULTS="$results" \
+    E2E_PGID_FILE="$SUITE_PGID_FILE" "$DS_NODE" --disable-warning=ExperimentalWarning \
+    --test --experimental-test-isolation=none --test-reporter=spec "$file" </dev/null &
+  SUITE_PID=$!
+  wait "$SUITE_PID" || status=$?
+  SUITE_PID=""
+  suite_cleanup
+  if [[ ! -s "$results" ]]; then
+    fail "scenarios of $(basename "$file")" "node --test exited with status $status and counted nothing"
+    return
+  fi
+  counts="$("$DS_NODE" -p 'const r = require(process.argv[1]); r.passed + " " + r.failed' "$results")"
+  PASSED=$((PASSED + ${counts% *}))
+  FAILED=$((FAILED + ${counts#* }))
+  # a test that failed outside any check (the harness itself) is one more failure
+  if [[ $status -ne 0 && ${counts#* } -eq 0 ]]; then
+    fail "scenarios of $(basename "$file")" "node --test exited with status $status"
+  fi
 }
 
 # ---- the library's JSON log lines -----------------------------------------------------
