@@ -224,8 +224,13 @@ suite_cleanup() {
   if [[ -n "$SUITE_PGID_FILE" && -s "$SUITE_PGID_FILE" ]]; then
     PGID="$(cat "$SUITE_PGID_FILE")"
     rm -f "$SUITE_PGID_FILE"
-    say "the suite left wrangler (pgid $PGID) running: stopping it"
-    stop_wrangler
+    # a suite ended by a signal kills the group on its way out, but keeps the file
+    if pgrep -g "$PGID" >/dev/null 2>&1; then
+      say "stopping what is left of wrangler's process group $PGID"
+      stop_wrangler
+    else
+      PGID=""
+    fi
   fi
 }
 node_suite() {
