@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# e2e-lib.sh — the shell helpers scripts/e2e.sh and scripts/e2e-drizzle.sh share:
-# PASS/FAIL bookkeeping, the toolchain, JSON fields, wrangler dev under its own
-# process group, requests, and the library's JSON log lines. Sourced, not run:
+# e2e-lib.sh — the shell helpers of scripts/e2e.sh, scripts/e2e-drizzle.sh and
+# scripts/readme-quickstart.sh: PASS/FAIL bookkeeping, the toolchain, the
+# scenario suites under node --test (the e2e runs), and for the quickstart
+# wrangler dev under its own process group and requests. Sourced, not run:
 #
 #   source "$here/e2e-lib.sh"
 #
@@ -9,8 +10,8 @@
 #   E2E_NAME  the run's name: "[E2E_NAME] ..." progress lines and the last line
 #             `E2E_NAME: N passed, M failed`
 #   root      the repository root
-#   work      the work dir (it exists); the lib writes response.body, dslog.js and
-#             wrangler.pgid there
+#   work      the work dir (it exists); the lib writes response.body,
+#             results.json and wrangler.pgid there
 #   logs      the log dir (named in the last progress line; deploy logs are
 #             $logs/deploy-*.log)
 # Sourcing sets PASSED=0, FAILED=0, t_start=$SECONDS and PORT, LOG, PGID, WR_PID
@@ -29,20 +30,20 @@
 #   toolchain LOCKFILE      scripts/wasm-env.sh for LOCKFILE's wasm-bindgen, its env
 #                           file sourced (DS_NODE, DS_WRANGLER, ... exported); aborts
 #                           when that fails or curl is missing
-# Needing DS_NODE (so: after toolchain)
-#   jget EXPR               prints the JS expression EXPR over d = JSON.parse($BODY)
-#                           (strings raw, the rest as JSON; "" when BODY is no JSON
-#                           or EXPR throws or is undefined)
-#   versions                jget of /schema's applied versions, "1,2,3"
-#   free_port               prints a free TCP port on 127.0.0.1
-#   ds_log OBJECT [OUTCOME] BODY = the durable-schema JSON log lines in $LOG for
-#                           OBJECT ("*": every object) with OUTCOME, a JSON array;
-#                           waits up to 5 s for one. DS_WAIT=0 when none is expected:
-#                           waits half a second, reads once
 # Files
 #   sync_file SRC DST       copies only when the content differs (an unchanged file
 #                           keeps its mtime, so cargo does not rebuild)
-# wrangler dev (one at a time; its process group in PGID, the subshell in WR_PID)
+# The e2e scenarios (scripts/e2e/, Node 22's built-in test runner; after toolchain)
+#   harness_selftest        scripts/e2e/harness.test.mjs (the harness on a fake
+#                           wrangler, seconds); aborts when it fails
+#   node_suite FILE [NAME=VALUE...]
+#                           runs FILE's scenarios with `node --test` (the harness
+#                           starts, stops and kills wrangler/workerd itself) and
+#                           adds its counted checks to PASSED/FAILED; installs the
+#                           traps that stop a wrangler it left behind
+# wrangler dev for the quickstart (one at a time; its process group in PGID, the
+# subshell in WR_PID; needing DS_NODE, so after toolchain)
+#   free_port               prints a free TCP port on 127.0.0.1
 #   wrangler_traps          the traps: EXIT stops wrangler; INT and TERM say so and
 #                           exit 130 / 143 (through EXIT). Installed where the script
 #                           starts deploying, so an interrupted build dies as before
@@ -60,10 +61,9 @@
 #                           abort "LABEL: start wrangler" / "LABEL: wrangler ready"
 #   http METHOD PATH [JSON] a request to 127.0.0.1:$PORT; sets CODE (000 when no
 #                           answer) and BODY
-#   log_has TEXT            $LOG mentions TEXT (waits up to 5 s)
-# After the last deploy
 #   check_deploy_logs       two checks over $logs/deploy-*.log: no panic or wasm
 #                           trap, no unhandled rejection or uncaught exception
+#                           (the e2e suites' own: scripts/e2e/harness.mjs)
 
 : "${E2E_NAME:?e2e-lib.sh: set E2E_NAME before sourcing}" \
   "${root:?e2e-lib.sh: set root before sourcing}" \
@@ -107,17 +107,6 @@ toolchain() {
   source "$env_file"
   command -v curl >/dev/null || abort "toolchain" "curl not found"
 }
-
-# JSON field of $BODY (a JS expression over `d`); prints "" when BODY is no JSON.
-jget() {
-  printf '%s' "$BODY" | "$DS_NODE" -e '
-    let d; try { d = JSON.parse(require("fs").readFileSync(0, "utf8")); } catch { process.exit(0); }
-    let v; try { v = eval(process.argv[1]); } catch { process.exit(0); }
-    if (v !== undefined) process.stdout.write(typeof v === "string" ? v : JSON.stringify(v));' "$1"
-}
-
-# the tracking rows' versions of a /schema answer, comma-separated
-versions() { jget '(d.applied || []).map(a => a.version).join(",")'; }
 
 # sync_file SRC DST: copy only when the content differs, so an unchanged file keeps
 # its mtime (no rebuild) and a changed one gets a new mtime (cargo rebuilds).
@@ -210,57 +199,68 @@ http() {
   BODY="$(cat "$out" 2>/dev/null || true)"
 }
 
-# log_has TEXT: wrangler's output of this deploy mentions TEXT (waits up to 5 s).
-log_has() {
-  local i
-  for i in $(seq 1 25); do
-    grep -qF -- "$1" "$LOG" && return 0
-    sleep 0.2
-  done
-  return 1
+# ---- the scenarios under node --test ----------------------------------------------------
+# node_suite FILE [NAME=VALUE...]: runs the scenarios of FILE (scripts/e2e/*.test.mjs,
+# see scripts/e2e/harness.mjs) with `node --test` and the extra environment, and
+# adds the checks it counted to PASSED and FAILED. --experimental-test-isolation=none
+# runs the file in the runner's own process: a signal forwarded to it reaches the
+# suite's handler, which kills workerd. Should node die with a wrangler up, the
+# process group it recorded in $work/wrangler.pgid is stopped here.
+SUITE_PID=""
+SUITE_PGID_FILE=""
+# harness_selftest: scripts/e2e/harness.test.mjs (the harness on a fake wrangler,
+# a few seconds), before the builds; a failure aborts the run.
+harness_selftest() {
+  "$DS_NODE" --test "$root/scripts/e2e/harness.test.mjs" >"$logs/harness-test.log" 2>&1 \
+    || { tail -n 40 "$logs/harness-test.log"; abort "harness self-test (scripts/e2e/harness.test.mjs)" "see $logs/harness-test.log"; }
+  say "harness self-test: ok"
 }
-
-# ---- the library's JSON log lines -----------------------------------------------------
-# One JSON object per line starting with {"event":"durable-schema" (wrangler
-# prefixes console.error output with a colored "✘ [ERROR]"). The reader is
-# written to $work/dslog.js on the first ds_log of a run.
-DSLOG_JS=""
-write_dslog_js() {
-  cat <<'EOF'
-// node dslog.js LOG OBJECT [OUTCOME]: the durable-schema lines of LOG for
-// OBJECT ("*": every object) and OUTCOME, as a JSON array of the parsed lines.
-const [file, object, outcome] = process.argv.slice(2);
-const out = [];
-for (const raw of require("fs").readFileSync(file, "utf8").split("\n")) {
-  const s = raw.replace(/\x1b\[[0-9;]*m/g, "");
-  const i = s.indexOf('{"event":"durable-schema"');
-  if (i < 0) continue;
-  let l;
-  try { l = JSON.parse(s.slice(i, s.lastIndexOf("}") + 1)); } catch { l = { unparsable: s.slice(i) }; }
-  if (object !== "*" && l.object !== undefined && l.object !== object) continue;
-  if (outcome && l.outcome !== outcome) continue;
-  out.push(l);
-}
-process.stdout.write(JSON.stringify(out));
-EOF
-}
-
-# ds_log OBJECT [OUTCOME]: BODY = this deploy's durable-schema lines for OBJECT
-# (with OUTCOME), a JSON array; waits up to 5 s for at least one. DS_WAIT=0
-# when none is expected: gives wrangler's output half a second, reads once.
-ds_log() {
-  if [[ -z "$DSLOG_JS" ]]; then
-    DSLOG_JS="$work/dslog.js"
-    write_dslog_js >"$DSLOG_JS"
+suite_cleanup() {
+  if [[ -n "$SUITE_PID" ]]; then
+    kill -TERM "$SUITE_PID" 2>/dev/null || true
+    wait "$SUITE_PID" 2>/dev/null || true
+    SUITE_PID=""
   fi
-  local i tries=25
-  if [[ "${DS_WAIT:-1}" == 0 ]]; then tries=1; sleep 0.5; fi
-  for i in $(seq 1 "$tries"); do
-    BODY="$("$DS_NODE" "$DSLOG_JS" "$LOG" "$@")"
-    [[ "$BODY" != "[]" ]] && return 0
-    [[ $i -lt $tries ]] && sleep 0.2
-  done
-  return 0
+  if [[ -n "$SUITE_PGID_FILE" && -s "$SUITE_PGID_FILE" ]]; then
+    PGID="$(cat "$SUITE_PGID_FILE")"
+    rm -f "$SUITE_PGID_FILE"
+    # a suite ended by a signal kills the group on its way out, but keeps the file
+    if pgrep -g "$PGID" >/dev/null 2>&1; then
+      say "stopping what is left of wrangler's process group $PGID"
+      stop_wrangler
+    else
+      PGID=""
+    fi
+  fi
+}
+node_suite() {
+  local file="$1"; shift
+  local results="$work/results.json" status=0 counts
+  SUITE_PGID_FILE="$work/wrangler.pgid"
+  rm -f "$results" "$SUITE_PGID_FILE"
+  trap 'suite_cleanup' EXIT
+  trap 'say "interrupted"; exit 130' INT
+  trap 'say "terminated"; exit 143' TERM
+  say "scenarios: node --test scripts/e2e/$(basename "$file")"
+  # in the background, so that a signal to this script runs its trap at once
+  env "$@" E2E_NAME="$E2E_NAME" E2E_WORK="$work" E2E_LOGS="$logs" E2E_RESULTS="$results" \
+    E2E_PGID_FILE="$SUITE_PGID_FILE" "$DS_NODE" --disable-warning=ExperimentalWarning \
+    --test --experimental-test-isolation=none --test-reporter=spec "$file" </dev/null &
+  SUITE_PID=$!
+  wait "$SUITE_PID" || status=$?
+  SUITE_PID=""
+  suite_cleanup
+  if [[ ! -s "$results" ]]; then
+    fail "scenarios of $(basename "$file")" "node --test exited with status $status and counted nothing"
+    return
+  fi
+  counts="$("$DS_NODE" -p 'const r = require(process.argv[1]); r.passed + " " + r.failed' "$results")"
+  PASSED=$((PASSED + ${counts% *}))
+  FAILED=$((FAILED + ${counts#* }))
+  # a test that failed outside any check (the harness itself) is one more failure
+  if [[ $status -ne 0 && ${counts#* } -eq 0 ]]; then
+    fail "scenarios of $(basename "$file")" "node --test exited with status $status"
+  fi
 }
 
 # ---- never a panic, never an unhandled rejection -------------------------------------
