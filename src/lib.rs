@@ -81,8 +81,8 @@ pub use durable_schema_macros::durable_schema;
 
 pub use durable_schema_runtime::build;
 pub use durable_schema_runtime::{
-    AppliedMigration, Baseline, FailureRecord, MigrateError, Migration, Mismatch, Report, Schema,
-    SchemaState, Statement, Status, Wake,
+    AppliedMigration, Baseline, Class, FailureRecord, MigrateError, Migration, Mismatch, Report,
+    Schema, SchemaState, Statement, Status, Wake,
 };
 
 /// The seam between the executor and a database, for writing a backend or

@@ -541,7 +541,7 @@ fn embedded_head_query_matches_the_executor() {
     let schema = Example::SCHEMA;
     assert_eq!(
         schema.__head_query(),
-        Some("SELECT version, chain FROM \"schema_history\" ORDER BY version DESC LIMIT 1")
+        Some("SELECT version, chain, breaks_below FROM \"schema_history\" ORDER BY version DESC LIMIT 1")
     );
     let by_hand =
         durable_schema::Schema::__new(schema.table(), schema.strict(), schema.migrations());

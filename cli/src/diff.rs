@@ -5,9 +5,9 @@
 use std::fmt::Write;
 use std::process::ExitCode;
 
-use durable_schema_compiler::{schemas_at, Options, SchemaDump, SchemaObject};
+use durable_schema_compiler::{classify_dir, schemas_at, Options, SchemaDump, SchemaObject};
 
-use crate::{base, directory, head, report, term};
+use crate::{base, directory, head, human, report, term};
 
 /// One object that differs.
 #[derive(Debug, PartialEq, Eq)]
@@ -104,7 +104,25 @@ pub(crate) fn run(dir: &str, a: u32, b: Option<u32>, options: &Options) -> ExitC
     match schemas_at(base(), dir, options, &[a, b]) {
         Ok(dumps) => match dumps.as_slice() {
             [from, to] => {
-                term::print(&render(dir, from, to));
+                let mut out = render(dir, from, to);
+                // What the migrations between the two versions do to older
+                // code (the classification's findings), when going forward.
+                if let Ok(plan) = classify_dir(base(), dir, options) {
+                    let between = plan
+                        .migrations
+                        .iter()
+                        .filter(|m| m.source.version > a && m.source.version <= b);
+                    let lines: Vec<String> = between
+                        .flat_map(|m| m.changes.iter().map(move |c| human::change(m, c)))
+                        .collect();
+                    if !lines.is_empty() {
+                        out.push_str("\nfindings:\n");
+                        for line in lines {
+                            let _ = writeln!(out, "{line}");
+                        }
+                    }
+                }
+                term::print(&out);
                 ExitCode::SUCCESS
             }
             _ => ExitCode::FAILURE,

@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
-use durable_schema_compiler::{normalize_text, read_source, Diagnostic};
+use durable_schema_compiler::{normalize_text, read_source, Change, Diagnostic, PlannedMigration};
 
 use crate::{base, term};
 
@@ -154,6 +154,39 @@ pub(crate) fn render(diagnostics: &[Diagnostic], base: &Path, styled: bool) -> S
 
 /// One diagnostic as a JSON object on one line: `file`, `line`, `column`,
 /// `rule`, `message`, `help`, `note`, `statement` (`null` when absent).
+/// One finding of the classification, for people:
+/// `migrations/0004_x.sql:1:1: breaking: BC103 column `messages.body` dropped`.
+pub(crate) fn change(m: &PlannedMigration, c: &Change) -> String {
+    format!(
+        "{}:{}:{}: {}: {}",
+        m.source.display_path,
+        c.line,
+        c.column,
+        c.kind.class().as_str(),
+        c.summary()
+    )
+}
+
+/// One finding of the classification as a JSON object on one line; `code`
+/// and `class` tell it from a diagnostic. `locked` and `acknowledged` say
+/// whether the build still judges the migration and whether its file
+/// carries the directive.
+pub(crate) fn change_json(m: &PlannedMigration, c: &Change, locked: bool) -> String {
+    serde_json::json!({
+        "file": m.source.display_path,
+        "line": c.line,
+        "column": c.column,
+        "code": c.kind.code(),
+        "class": c.kind.class().as_str(),
+        "object": c.object,
+        "message": c.summary(),
+        "migration_class": m.class().as_str(),
+        "acknowledged": m.acknowledged(),
+        "locked": locked,
+    })
+    .to_string()
+}
+
 pub(crate) fn json(d: &Diagnostic) -> String {
     serde_json::json!({
         "file": d.file,

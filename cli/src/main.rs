@@ -17,8 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use durable_schema_compiler::{
-    check_dir, directory_problem, render_lock_for, schemas_at, tracking, Diagnostic, DirSetting,
-    Numbering, Options, Plan, LOCK_FILE,
+    check_dir, directory_problem, render_lock_for, schemas_at, tracking, Class, Diagnostic,
+    DirSetting, Numbering, Options, Plan, BREAKING_DIRECTIVE, LOCK_FILE,
 };
 
 /// Create, check, lock and inspect the SQL migrations of a Cloudflare
@@ -248,7 +248,19 @@ fn checked(dir: &str, options: &Options, locked: bool) -> Result<Plan, Vec<Diagn
 fn check(dir: &str, format: Format, locked: bool, options: &Options, verbose: bool) -> ExitCode {
     let result = checked(dir, options, locked);
     match (format, result) {
-        (Format::Json, Ok(_)) => ExitCode::SUCCESS,
+        (Format::Json, Ok(plan)) => {
+            // Every finding of the classification, one object a line.
+            for m in &plan.migrations {
+                let locked = plan
+                    .lock
+                    .as_ref()
+                    .is_some_and(|l| l.entry(m.source.version).is_some());
+                for c in &m.changes {
+                    term::print(&format!("{}\n", human::change_json(m, c, locked)));
+                }
+            }
+            ExitCode::SUCCESS
+        }
         (Format::Json, Err(errors)) => {
             for d in &errors {
                 term::print(&format!("{}\n", human::json(d)));
@@ -274,6 +286,37 @@ fn check(dir: &str, format: Format, locked: bool, options: &Options, verbose: bo
                     b.sql.len().div_ceil(1024)
                 )),
                 Err(why) => term::print(&format!("new objects run every migration: {why}\n")),
+            }
+            // What breaks older code or removes data, always; every
+            // finding with `--verbose`.
+            for m in &plan.migrations {
+                let severe = m.class() != Class::Additive;
+                if !severe && !verbose {
+                    continue;
+                }
+                for c in &m.changes {
+                    if verbose || c.kind.class() != Class::Additive {
+                        term::print(&format!("{}\n", human::change(m, c)));
+                    }
+                }
+                if severe {
+                    let locked = plan
+                        .lock
+                        .as_ref()
+                        .is_some_and(|l| l.entry(m.source.version).is_some());
+                    let ack = if m.acknowledged() {
+                        format!("acknowledged by `{BREAKING_DIRECTIVE}`")
+                    } else if locked {
+                        "released (in the lock)".to_owned()
+                    } else {
+                        format!("not acknowledged (once the directory has a lock, the build requires `{BREAKING_DIRECTIVE}`)")
+                    };
+                    term::print(&format!(
+                        "{}: {} migration, {ack}\n",
+                        m.source.name,
+                        m.class().as_str()
+                    ));
+                }
             }
             if verbose {
                 // The checksums the lock and the tracking table record, as

@@ -164,7 +164,13 @@ fn check_passes_a_good_directory() {
         )
     );
     let r = run(&fixtures(), &["check", "--dir", "ok", "--format", "json"]);
-    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    // A passing check lists the classification's findings.
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(
+        (&v["code"], &v["class"], &v["object"]),
+        (&"AD101".into(), &"additive".into(), &"users".into())
+    );
     let r = run(&fixtures(), &["check", "--dir", "no-such-dir"]);
     assert_eq!(r.code, 1);
     assert!(
@@ -172,6 +178,69 @@ fn check_passes_a_good_directory() {
             .starts_with("error: migration directory `no-such-dir` does not exist"),
         "{}",
         r.stderr
+    );
+}
+
+#[test]
+fn breaking_migrations_are_reported_and_refused_until_acknowledged() {
+    let s = project("breaking");
+    assert_eq!(s.run(&["lock"]).code, 0);
+    s.write(
+        "migrations/0004_drop_name.sql",
+        "-- nobody reads it any more\nALTER TABLE users DROP COLUMN name;\n",
+    );
+    let r = s.run(&["check"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.starts_with(
+            "error: this migration breaks code built for version 3: BC103 column `users.name` dropped, DS102 values of column `users.name` dropped\n \
+             --> migrations/0004_drop_name.sql:2:1\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("= help: expand and contract: deploy code that stops using `users.name` first, then add the line `-- durable-schema: breaking` to this file\n"), "{}", r.stderr);
+    let json = s.run(&["check", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    assert_eq!((&v["rule"], &v["line"]), (&"breaking".into(), &2.into()));
+
+    s.write(
+        "migrations/0004_drop_name.sql",
+        "-- durable-schema: breaking\nALTER TABLE users DROP COLUMN name;\n",
+    );
+    let r = s.run(&["check"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.ends_with(
+            "migrations/0004_drop_name.sql:2:1: breaking: BC103 column `users.name` dropped\n\
+             migrations/0004_drop_name.sql:2:1: destructive: DS102 values of column `users.name` dropped\n\
+             0004_drop_name.sql: breaking migration, acknowledged by `-- durable-schema: breaking`\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    let json = s.run(&["check", "--format", "json"]);
+    let last: serde_json::Value =
+        serde_json::from_str(json.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (
+            &last["code"],
+            &last["migration_class"],
+            &last["acknowledged"],
+            &last["locked"]
+        ),
+        (
+            &"DS102".into(),
+            &"breaking".into(),
+            &true.into(),
+            &false.into()
+        )
+    );
+    let diff = s.run(&["diff", "3"]);
+    assert!(
+        diff.stdout.ends_with("\nfindings:\nmigrations/0004_drop_name.sql:2:1: breaking: BC103 column `users.name` dropped\nmigrations/0004_drop_name.sql:2:1: destructive: DS102 values of column `users.name` dropped\n"),
+        "{}",
+        diff.stdout
     );
 }
 
@@ -245,10 +314,13 @@ fn messages_are_the_compilers_for_every_ui_fixture() {
             "{case}: {}",
             r.stderr
         );
+        // A passing check also lists the classification's findings, which
+        // carry a `code`; the diagnostics do not.
         let got: Vec<serde_json::Value> = r
             .stdout
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v.get("code").is_none())
             .collect();
         assert_eq!(got.len(), expected.len(), "{case}: {}", r.stdout);
         for (g, e) in got.iter().zip(&expected) {
@@ -367,7 +439,11 @@ fn schema_and_diff_between_versions() {
          - CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);\n\
          + CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, name TEXT);\n\
          \nadded view named\n\
-         + CREATE VIEW named AS SELECT id, name FROM users WHERE name IS NOT NULL;\n"
+         + CREATE VIEW named AS SELECT id, name FROM users WHERE name IS NOT NULL;\n\
+         \nfindings:\n\
+         migrations/0002_names.sql:1:1: additive: AD102 column `users.name` added\n\
+         migrations/0003_index.sql:1:1: additive: AD103 index `users_email` added\n\
+         migrations/0004_view.sql:1:1: additive: AD104 view `named` added or redefined\n"
     );
     let r = s.run(&["diff", "3"]);
     assert!(

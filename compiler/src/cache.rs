@@ -96,7 +96,7 @@ use crate::{
 
 /// The entry layout and checks version: bump it when the payload's layout
 /// or any check changes, so older entries are never trusted.
-pub(crate) const FORMAT: u32 = 4;
+pub(crate) const FORMAT: u32 = 5;
 
 /// The first word of an entry's header.
 const MAGIC: &str = "durable-schema-cache";
@@ -252,6 +252,8 @@ struct CachedMigration {
     statements: Vec<(usize, usize, u32, u32)>,
     foreign_key_checks: Vec<String>,
     unreproducible: Option<String>,
+    /// The classification's findings (see [`crate::Change`]).
+    changes: Vec<crate::Change>,
 }
 
 /// The entry's file name for `key`.
@@ -298,6 +300,7 @@ fn verified(payload: Payload, files: &[LoadedFile]) -> Option<Vec<CachedPlan>> {
                 statements,
                 foreign_key_checks: m.foreign_key_checks,
                 unreproducible: m.unreproducible,
+                changes: m.changes,
             })
         })
         .collect()
@@ -309,6 +312,7 @@ pub(crate) struct CachedPlan {
     statements: Vec<PlannedStatement>,
     foreign_key_checks: Vec<String>,
     unreproducible: Option<String>,
+    changes: Vec<crate::Change>,
 }
 
 impl CachedPlan {
@@ -322,6 +326,7 @@ impl CachedPlan {
             statements: self.statements,
             foreign_key_checks: self.foreign_key_checks,
             unreproducible: self.unreproducible,
+            changes: self.changes,
         }
     }
 }
@@ -340,6 +345,7 @@ fn payload_of(
                 statements: m.statements.iter().map(span).collect(),
                 foreign_key_checks: m.foreign_key_checks.clone(),
                 unreproducible: m.unreproducible.clone(),
+                changes: m.changes.clone(),
             })
             .collect(),
     };

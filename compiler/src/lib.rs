@@ -85,6 +85,7 @@ pub use durable_schema_workerd::Rule;
 pub use hash::{chain, checksum};
 pub use lock::{render_drizzle_lock, render_lock, render_lock_for, Lock, LockEntry, LOCK_FILE};
 pub use replaced::{ReplacedLink, MAX_LINKS};
+pub use replay::compat::{class_of, Change, ChangeKind, Class};
 pub use replay::{replay, replay_baseline, Finding, ReplaySource};
 pub use runtime_schema::{pack_migrations, runtime_schema};
 pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
@@ -217,7 +218,42 @@ pub struct PlannedMigration {
     /// `path:line:column` and what it does: the chain then has no
     /// [`BaselineScript`].
     pub unreproducible: Option<String>,
+    /// What the migration does to code written for the schema before it,
+    /// from the replay's schema before and after it (see [`Change`]).
+    pub changes: Vec<Change>,
 }
+
+impl PlannedMigration {
+    /// The migration's class: the most severe of its [`changes`](Self::changes).
+    pub fn class(&self) -> Class {
+        class_of(&self.changes)
+    }
+
+    /// Its breaking and destructive findings, `; `-separated, as the
+    /// tracking row's `findings` column records them (empty: additive).
+    pub fn findings(&self) -> String {
+        let severe: Vec<String> = self
+            .changes
+            .iter()
+            .filter(|c| c.kind.class() != Class::Additive)
+            .map(Change::summary)
+            .collect();
+        severe.join("; ")
+    }
+
+    /// Whether the file carries the directive line [`BREAKING_DIRECTIVE`],
+    /// which acknowledges breaking and destructive changes.
+    pub fn acknowledged(&self) -> bool {
+        self.source
+            .text
+            .lines()
+            .any(|l| l.trim_end() == BREAKING_DIRECTIVE)
+    }
+}
+
+/// The directive line that acknowledges a migration's breaking and
+/// destructive changes, exactly as a line of the file.
+pub const BREAKING_DIRECTIVE: &str = "-- durable-schema: breaking";
 
 /// The checked chain: what the macro embeds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -407,8 +443,97 @@ pub fn migration_name(name: &str) -> Option<(u32, &str)> {
     source::parse_migration_name(name).ok()
 }
 
-/// [`check_dir`] with the verdict cache `cache` (`None`: no cache).
+/// [`check_dir`] with the verdict cache `cache` (`None`: no cache), then
+/// the acknowledgement of breaking changes ([`unacknowledged`]), which
+/// depends on the lock and is never cached.
 fn check_dir_with(
+    base: &Path,
+    dir: &str,
+    options: &Options,
+    cache: Option<&cache::Cache>,
+) -> Result<Plan, Vec<Diagnostic>> {
+    let plan = check_replayed(base, dir, options, cache)?;
+    let refused = unacknowledged(&plan);
+    if refused.is_empty() {
+        Ok(plan)
+    } else {
+        Err(refused)
+    }
+}
+
+/// The migrations of `plan` that must be acknowledged and are not: each
+/// one not in the history lock yet whose changes break older code or
+/// remove data, without the line [`BREAKING_DIRECTIVE`]. Released (locked)
+/// migrations are never judged again. Without a lock nothing is refused:
+/// nothing says which migrations are released, so the judgement would fall
+/// on every migration of a history that was deployed long ago (`check`
+/// still reports the findings).
+pub fn unacknowledged(plan: &Plan) -> Vec<Diagnostic> {
+    let Some(lock) = &plan.lock else {
+        return Vec::new();
+    };
+    plan.migrations
+        .iter()
+        .filter(|m| lock.entry(m.source.version).is_none())
+        .filter(|m| m.class() != Class::Additive && !m.acknowledged())
+        .filter_map(|m| {
+            let severe: Vec<&Change> = m
+                .changes
+                .iter()
+                .filter(|c| c.kind.class() != Class::Additive)
+                .collect();
+            let first = severe.first()?;
+            let list: Vec<String> = severe.iter().map(|c| c.summary()).collect();
+            let older = m.source.version.saturating_sub(1);
+            let (message, help) = if m.class() == Class::Breaking {
+                let object = severe
+                    .iter()
+                    .find(|c| c.kind.class() == Class::Breaking)
+                    .map_or(first.object.as_str(), |c| c.object.as_str());
+                (
+                    format!("this migration breaks code built for version {older}: {}", list.join(", ")),
+                    format!(
+                        "expand and contract: deploy code that stops using `{object}` first, then add the line `{BREAKING_DIRECTIVE}` to this file"
+                    ),
+                )
+            } else {
+                (
+                    format!("this migration removes data: {}", list.join(", ")),
+                    format!(
+                        "make sure no deployed code still needs it, then add the line `{BREAKING_DIRECTIVE}` to this file"
+                    ),
+                )
+            };
+            let mut d = Diagnostic::at(&m.source.display_path, first.line, first.column, message)
+                .help(help);
+            if let Some(stmt) = m
+                .statements
+                .iter()
+                .find(|s| (s.line, s.column) == (first.line, first.column))
+            {
+                d = d.statement(stmt.sql(&m.source.text));
+            }
+            d.rule = Some("breaking");
+            Some(d)
+        })
+        .collect()
+}
+
+/// [`check_dir`] without the acknowledgement of breaking changes
+/// ([`unacknowledged`]): the plan with every migration's findings even
+/// when one is not acknowledged yet, for the CLI's `diff`.
+pub fn classify_dir(base: &Path, dir: &str, options: &Options) -> Result<Plan, Vec<Diagnostic>> {
+    let cache = options.cache.open();
+    check_replayed(
+        base,
+        dir,
+        options,
+        cache.as_ref().and_then(cache::Choice::cache),
+    )
+}
+
+/// [`check_dir_with`] up to the replay's verdict.
+fn check_replayed(
     base: &Path,
     dir: &str,
     options: &Options,
@@ -574,15 +699,21 @@ fn check_after(
         ran,
         checks,
         unreproducible,
+        changes,
     } = replay::run(replayer, &scripts, &options.table);
     if !findings.is_empty() {
         return Err(findings.into_iter().map(|f| f.diagnostic).collect());
     }
     let mut previous = prefix.last().map(|m| m.chain.clone()).unwrap_or_default();
     let mut migrations = prefix;
-    let replayed = files.into_iter().zip(ran).zip(checks).zip(unreproducible);
+    let replayed = files
+        .into_iter()
+        .zip(ran)
+        .zip(checks)
+        .zip(unreproducible)
+        .zip(changes);
     migrations.extend(replayed.map(
-        |(((file, statements), foreign_key_checks), unreproducible)| {
+        |((((file, statements), foreign_key_checks), unreproducible), changes)| {
             let checksum = file.checksum().to_owned();
             let chain = chain(&previous, file.source.version, &checksum);
             previous.clone_from(&chain);
@@ -593,6 +724,7 @@ fn check_after(
                 statements,
                 foreign_key_checks,
                 unreproducible,
+                changes,
             }
         },
     ));
@@ -658,6 +790,101 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+
+    const USERS: &[u8] = b"CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n";
+
+    /// A directory of `users` then `second`, with a lock of the first
+    /// `locked` migrations (none: no lock file).
+    fn acknowledgement(
+        name: &str,
+        second: &[u8],
+        locked: Option<usize>,
+    ) -> Result<Plan, Vec<Diagnostic>> {
+        let scratch = Scratch::new(
+            name,
+            &[("0001_users.sql", USERS), ("0002_next.sql", second)],
+        );
+        let options = Options::default().with_cache(CacheSetting::Off);
+        if let Some(n) = locked {
+            let plan = check_dir(&scratch.0, ".", &options).unwrap();
+            let entries = &plan.lock_entries()[..n];
+            std::fs::write(scratch.0.join(LOCK_FILE), render_lock(entries)).unwrap();
+        }
+        check_dir(&scratch.0, ".", &options)
+    }
+
+    #[test]
+    fn an_unlocked_breaking_migration_must_be_acknowledged() {
+        let errors = acknowledgement(
+            "ack-refused",
+            b"CREATE TABLE rooms (id TEXT);\nALTER TABLE users DROP COLUMN name;\n",
+            Some(1),
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        let d = &errors[0];
+        assert_eq!(d.rule, Some("breaking"));
+        assert_eq!(d.file.as_deref(), Some("0002_next.sql"));
+        assert_eq!(d.position, Some((2, 1)));
+        assert_eq!(
+            d.message,
+            "this migration breaks code built for version 1: BC103 column `users.name` dropped, DS102 values of column `users.name` dropped"
+        );
+        let help = d.help.as_deref().unwrap_or_default();
+        assert!(
+            help.contains("`users.name`") && help.contains(BREAKING_DIRECTIVE),
+            "{help}"
+        );
+    }
+
+    #[test]
+    fn the_directive_acknowledges_and_additive_migrations_need_none() {
+        let acknowledged = b"-- durable-schema: breaking\nALTER TABLE users DROP COLUMN name;\n";
+        let plan = acknowledgement("ack-directive", acknowledged, Some(1)).unwrap();
+        assert_eq!(plan.migrations[1].class(), Class::Breaking);
+        assert!(plan.migrations[1].acknowledged());
+        // The directive's exact text only.
+        let near = b"-- durable-schema: Breaking\nALTER TABLE users DROP COLUMN name;\n";
+        assert!(acknowledgement("ack-near", near, Some(1)).is_err());
+        let additive = b"ALTER TABLE users ADD COLUMN email TEXT;\n";
+        let plan = acknowledgement("ack-additive", additive, Some(1)).unwrap();
+        assert_eq!(plan.migrations[1].class(), Class::Additive);
+        let deletes = b"DELETE FROM users WHERE name IS NULL;\n";
+        let errors = acknowledgement("ack-deletes", deletes, Some(1)).unwrap_err();
+        assert!(
+            errors[0]
+                .message
+                .starts_with("this migration removes data: DS103"),
+            "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn locked_migrations_and_directories_without_a_lock_are_not_judged() {
+        let breaking = b"ALTER TABLE users DROP COLUMN name;\n";
+        let plan = acknowledgement("ack-locked", breaking, Some(2)).unwrap();
+        // Still classified, for `check` and the tracking table.
+        assert_eq!(plan.migrations[1].class(), Class::Breaking);
+        let plan = acknowledgement("ack-no-lock", breaking, None).unwrap();
+        assert_eq!(plan.migrations[1].class(), Class::Breaking);
+    }
+
+    #[test]
+    fn the_cache_keeps_the_findings() {
+        let scratch = Scratch::new(
+            "ack-cache",
+            &[
+                ("0001_users.sql", USERS),
+                ("0002_next.sql", b"ALTER TABLE users DROP COLUMN name;\n"),
+            ],
+        );
+        let cache = Scratch::new("ack-cache-dir", &[]);
+        let options = Options::default().with_cache(CacheSetting::In(cache.0.clone()));
+        let miss = check_dir(&scratch.0, ".", &options).unwrap();
+        let hit = check_dir(&scratch.0, ".", &options).unwrap();
+        assert!(!miss.migrations[1].changes.is_empty());
+        assert_eq!(miss, hit);
     }
 
     #[test]

@@ -18,6 +18,7 @@ fn leak(s: &str) -> &'static str {
 /// are [`Plan::replaced_links`].
 pub fn pack_migrations(plan: &Plan, links: &[Vec<ReplacedLink>]) -> String {
     let replaces = plan.replaces();
+    let findings: Vec<String> = plan.migrations.iter().map(|m| m.findings()).collect();
     let entries: Vec<Entry<'_>> = plan
         .migrations
         .iter()
@@ -43,6 +44,8 @@ pub fn pack_migrations(plan: &Plan, links: &[Vec<ReplacedLink>]) -> String {
                         .collect()
                 })
                 .unwrap_or_default(),
+            class: m.class(),
+            findings: findings.get(i).map_or("", String::as_str),
         })
         .collect();
     packed::encode(&entries)

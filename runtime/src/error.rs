@@ -109,6 +109,24 @@ pub enum MigrateError {
         /// The highest version the code knows.
         code: u32,
     },
+    /// The database is ahead of the code, and a newer migration breaks code
+    /// of this version (it dropped, renamed or tightened something, as the
+    /// build classified it): queries would fail one by one, so schema routes
+    /// get this error instead (map it to a 503). Nothing was applied; status
+    /// and export keep working, and deploying code at `version` or newer
+    /// serves again.
+    Incompatible {
+        /// The highest version recorded in the database.
+        db: u32,
+        /// The highest version the code knows.
+        code: u32,
+        /// The newest recorded migration that breaks older code.
+        version: u32,
+        /// Its description, as its tracking row records it.
+        migration: String,
+        /// Its breaking and destructive findings, with their codes.
+        findings: String,
+    },
     /// Another migrator (another connection to the same database) recorded
     /// this version while this run was applying it. Nothing of this
     /// migration was applied by this run; running again finds it applied.
@@ -255,6 +273,18 @@ impl fmt::Display for MigrateError {
                 "database is at version {db}, ahead of the code's {code}, and `strict = true` \
                  refuses it; nothing was applied: deploy the newer code, or drop `strict`"
             ),
+            MigrateError::Incompatible {
+                db,
+                code,
+                version,
+                migration,
+                findings,
+            } => write!(
+                f,
+                "database is at version {db}, and version {version} ({migration}) breaks code of \
+                 version {code}: {findings}; nothing was applied: deploy code of version \
+                 {version} or newer"
+            ),
             MigrateError::Concurrent {
                 version,
                 file,
@@ -317,6 +347,7 @@ impl MigrateError {
             MigrateError::LedgerMismatch { .. } => "ledger_mismatch",
             MigrateError::Edited { .. } => "edited",
             MigrateError::Ahead { .. } => "ahead",
+            MigrateError::Incompatible { .. } => "incompatible",
             MigrateError::Concurrent { .. } => "concurrent",
             MigrateError::ForeignTable { .. } => "foreign_table",
             MigrateError::Gap { .. } => "gap",
@@ -398,6 +429,19 @@ impl MigrateError {
                     })
                     .collect();
                 field("mismatches", format!("[{}]", items.join(",")));
+            }
+            MigrateError::Incompatible {
+                db,
+                code,
+                version,
+                migration,
+                findings,
+            } => {
+                field("version", version.to_string());
+                field("db", db.to_string());
+                field("code", code.to_string());
+                field("migration", json_string(migration));
+                field("findings", json_string(findings));
             }
             MigrateError::Edited { version, file, .. }
             | MigrateError::Concurrent { version, file, .. } => {

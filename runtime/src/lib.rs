@@ -42,7 +42,7 @@ pub use error::MigrateError;
 pub use report::{AppliedMigration, FailureRecord, Mismatch, Report, SchemaState, Status, Wake};
 #[doc(hidden)]
 pub use schema::__ChainLink;
-pub use schema::{Baseline, Migration, Schema, Statement, StatementIter, Statements};
+pub use schema::{Baseline, Class, Migration, Schema, Statement, StatementIter, Statements};
 
 /// Support for the code `#[durable_schema]` generates. Not a public API.
 #[doc(hidden)]

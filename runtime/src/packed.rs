@@ -20,7 +20,8 @@
 //! not a Worker. Then every field is `<byte length>:<bytes>`, so names,
 //! table names and spans may hold any character. A migration is, in order:
 //! version, name, description, checksum, chain, statement spans, the
-//! journal's `when` (empty when none), then three counted lists: the tables
+//! journal's `when` (empty when none), its [`Class`] (`additive`,
+//! `destructive` or `breaking`) and its findings, then three counted lists: the tables
 //! whose foreign keys are checked, the checksums it replaces, and the chain
 //! links (`prev`, `checksum`, `chain` each). [`decode`] accepts exactly
 //! what [`encode`] writes and reports anything else as an [`Error`], never
@@ -31,11 +32,11 @@
 //! by spaces: one string, where an array of integers would cost rustc a
 //! MIR statement per element.
 
-use crate::schema::{__ChainLink, Migration};
+use crate::schema::{__ChainLink, Class, Migration};
 
 /// The format tag that starts every packed string; bumped whenever the
 /// format changes.
-pub const TAG: &str = "ds1;";
+pub const TAG: &str = "ds2;";
 
 /// Where one statement lies in its text, for [`encode_spans`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,6 +75,10 @@ pub struct Entry<'a> {
     /// Chain links of histories through a replaced text: `(prev, checksum,
     /// chain)`.
     pub links: Vec<(&'a str, &'a str, &'a str)>,
+    /// What it does to older code.
+    pub class: Class,
+    /// Its breaking and destructive findings (see [`Migration::findings`]).
+    pub findings: &'a str,
 }
 
 /// `spans` in the span format: `start,end,line,column` each, separated by
@@ -115,6 +120,8 @@ pub fn encode(entries: &[Entry<'_>]) -> String {
             &mut out,
             &e.journal_when.map(|w| w.to_string()).unwrap_or_default(),
         );
+        field(&mut out, e.class.as_str());
+        field(&mut out, e.findings);
         for list in [&e.foreign_key_checks, &e.replaces] {
             field(&mut out, &list.len().to_string());
             for s in list.iter() {
@@ -300,6 +307,12 @@ impl Cursor {
                 self.error("a journal `when`")
             })?),
         };
+        let at = self.rest;
+        let class = Class::parse(self.field()?).ok_or_else(|| {
+            self.rest = at;
+            self.error("a class (additive, destructive or breaking)")
+        })?;
+        let findings = self.field()?;
         let checks = self.list()?;
         let replaces = self.list()?;
         let mut links = Vec::new();
@@ -310,7 +323,8 @@ impl Cursor {
         let version = u32::try_from(version).map_err(|_| self.error("a version"))?;
         let m = Migration::__new(version, name, description, sql, checksum, chain, spans)
             .__with_foreign_key_checks(checks)
-            .__with_replacements(replaces, leak(links));
+            .__with_replacements(replaces, leak(links))
+            .__with_class(class, findings);
         Ok(match when {
             None => m,
             Some(when) => m.__with_journal_when(when),
@@ -432,6 +446,8 @@ mod tests {
                         links: (0..lists)
                             .map(|_| (s[9].as_str(), s[10].as_str(), s[11].as_str()))
                             .collect(),
+                        class: [Class::Additive, Class::Destructive, Class::Breaking][rng.below(3)],
+                        findings: &s[8],
                     }
                 })
                 .collect();
@@ -448,6 +464,7 @@ mod tests {
                 assert_eq!(m.journal_when(), e.journal_when);
                 assert_eq!(m.foreign_key_checks(), e.foreign_key_checks);
                 assert_eq!(m.replaces(), e.replaces);
+                assert_eq!((m.class(), m.findings()), (e.class, e.findings));
                 for &(prev, checksum, chain) in &e.links {
                     assert!(m.accepts_chain(chain), "round {round}");
                     if checksum == e.checksum {
@@ -496,6 +513,8 @@ mod tests {
                 foreign_key_checks: vec!["t"],
                 replaces: vec!["ee"],
                 links: vec![("bb", "ee", "ff")],
+                class: Class::Breaking,
+                findings: "BC103 column `t.c` dropped",
                 ..Entry::default()
             },
         ]);
@@ -521,8 +540,9 @@ mod tests {
         let body = &meta[TAG.len()..];
         for bad in [
             body.to_owned(),
-            format!("ds2;{body}"),
-            format!("DS1;{body}"),
+            format!("ds1;{body}"),
+            format!("ds3;{body}"),
+            format!("DS2;{body}"),
         ] {
             let e = decode(texts, leak_str(bad)).unwrap_err();
             assert_eq!(e.at(), 0, "{e}");
@@ -530,6 +550,15 @@ mod tests {
         }
         assert!(decode(&[], "").is_err());
         assert_eq!(decode(&[], TAG).map(|m| m.len()), Ok(0));
+    }
+
+    #[test]
+    fn an_unknown_class_is_an_error_at_its_field() {
+        let (texts, meta) = small();
+        let bad = meta.replacen("8:breaking", "8:breakinG", 1);
+        let e = decode(texts, leak_str(bad.clone())).unwrap_err();
+        assert_eq!(e.at(), bad.find("8:breakinG").unwrap(), "{e}");
+        assert_eq!(e.expected(), "a class (additive, destructive or breaking)");
     }
 
     #[test]

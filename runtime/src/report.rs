@@ -408,6 +408,13 @@ pub enum SchemaState {
         /// The first version that differs or is missing.
         version: u32,
     },
+    /// The database is ahead, and its migration `version` breaks the code
+    /// (see [`Status::incompatible`]): schema routes are refused until code
+    /// of that version or newer is deployed.
+    Incompatible {
+        /// The newest recorded migration that breaks the code.
+        version: u32,
+    },
 }
 
 impl fmt::Display for SchemaState {
@@ -419,6 +426,9 @@ impl fmt::Display for SchemaState {
             SchemaState::Ahead => f.write_str("ahead"),
             SchemaState::Unadopted => f.write_str("unadopted"),
             SchemaState::Diverged { version } => write!(f, "diverged at version {version}"),
+            SchemaState::Incompatible { version } => {
+                write!(f, "incompatible (version {version} breaks this code)")
+            }
         }
     }
 }
@@ -430,6 +440,7 @@ pub struct AppliedMigration {
     pub(crate) description: String,
     pub(crate) applied_at: String,
     pub(crate) checksum: Option<String>,
+    pub(crate) class: Option<crate::Class>,
 }
 
 impl AppliedMigration {
@@ -452,6 +463,12 @@ impl AppliedMigration {
     /// The recorded checksum of the file (`None` in a table not yet adopted).
     pub fn checksum(&self) -> Option<&str> {
         self.checksum.as_deref()
+    }
+
+    /// The class the row records (`None` for a row written before classes
+    /// were recorded, or by another tool).
+    pub fn class(&self) -> Option<crate::Class> {
+        self.class
     }
 }
 
@@ -554,9 +571,18 @@ pub struct Status {
     pub(crate) pending: Vec<&'static Migration>,
     pub(crate) failure: Option<FailureRecord>,
     pub(crate) rows_read: u64,
+    pub(crate) incompatible: Option<MigrateError>,
 }
 
 impl Status {
+    /// When a newer migration recorded in the database breaks this code
+    /// ([`SchemaState::Incompatible`]): the error of kind `incompatible`
+    /// that [`Schema::migrate`](crate::Schema::migrate) and schema routes
+    /// get, naming that migration and its findings.
+    pub fn incompatible(&self) -> Option<&MigrateError> {
+        self.incompatible.as_ref()
+    }
+
     /// The highest version the code knows.
     pub fn code_version(&self) -> u32 {
         self.code_version
@@ -615,6 +641,15 @@ impl fmt::Display for Status {
         }
         for m in &self.pending {
             writeln!(f, "  pending  {:04}  {}", m.version(), m.name())?;
+        }
+        if let Some(MigrateError::Incompatible {
+            version,
+            migration,
+            findings,
+            ..
+        }) = &self.incompatible
+        {
+            writeln!(f, "  breaks   {version:04}  {migration}  {findings}")?;
         }
         if let Some(failure) = &self.failure {
             let file = failure.file.unwrap_or("-");

@@ -168,6 +168,48 @@ impl __ChainLink {
     }
 }
 
+/// What a migration does to code built for the schema before it, as the
+/// compiler classified it from the replay's schema before and after it.
+///
+/// Ordered by severity: `Additive < Destructive < Breaking`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Class {
+    /// Older code keeps working (new tables, new nullable or defaulted
+    /// columns, indexes, views, triggers).
+    #[default]
+    Additive,
+    /// Data is removed, but older code's queries still run.
+    Destructive,
+    /// Older code's queries can fail: something they may use was dropped,
+    /// renamed or tightened.
+    Breaking,
+}
+
+impl Class {
+    /// `additive`, `destructive` or `breaking`: how the tracking table's
+    /// `class` column, the packed metadata and the CLI spell it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Additive => "additive",
+            Self::Destructive => "destructive",
+            Self::Breaking => "breaking",
+        }
+    }
+
+    /// The class spelt `text` by [`Class::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Additive, Self::Destructive, Self::Breaking]
+            .into_iter()
+            .find(|c| c.as_str() == text)
+    }
+}
+
+impl core::fmt::Display for Class {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One checked migration file, `NNNN_description.sql`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Migration {
@@ -182,6 +224,8 @@ pub struct Migration {
     journal_when: Option<u64>,
     replaces: &'static [&'static str],
     links: &'static [__ChainLink],
+    class: Class,
+    findings: &'static str,
 }
 
 impl Migration {
@@ -208,7 +252,31 @@ impl Migration {
             journal_when: None,
             replaces: &[],
             links: &[],
+            class: Class::Additive,
+            findings: "",
         }
+    }
+
+    /// The compiler's classification: `class`, and the breaking and
+    /// destructive `findings` (`BC103 column `t.c` dropped`, `; `-separated).
+    #[doc(hidden)]
+    pub const fn __with_class(mut self, class: Class, findings: &'static str) -> Self {
+        self.class = class;
+        self.findings = findings;
+        self
+    }
+
+    /// What this migration does to code built for the schema before it
+    /// (see [`Class`]); recorded in the tracking row's `class` column.
+    pub const fn class(&self) -> Class {
+        self.class
+    }
+
+    /// Its breaking and destructive findings, each with its stable code
+    /// (`BC103 column `messages.body` dropped`), separated by `; `; empty
+    /// for an additive migration.
+    pub const fn findings(&self) -> &'static str {
+        self.findings
     }
 
     /// The released texts this one deliberately replaces (their checksums,
@@ -566,6 +634,19 @@ impl Schema {
             Migrations::Packed { chain, .. } => chain,
             Migrations::Slice(migrations) => migrations.last().map_or("", |m| m.chain),
         }
+    }
+
+    /// The highest version up to `version` whose migration breaks older code
+    /// (0: none): the tracking row's `breaks_below`. Code built at a lower
+    /// version cannot run against a database at `version`.
+    pub fn breaks_below(&self, version: u32) -> u32 {
+        let upto = usize::try_from(version).unwrap_or(usize::MAX);
+        self.migrations()
+            .iter()
+            .take(upto)
+            .rev()
+            .find(|m| m.class == Class::Breaking)
+            .map_or(0, |m| m.version)
     }
 
     /// The migration with this version, if the code knows it.

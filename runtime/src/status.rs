@@ -62,10 +62,11 @@ impl Schema {
                     pending: self.pending_after(db_version).iter().collect(),
                     failure,
                     rows_read,
+                    incompatible: None,
                 });
             }
             Shape::Foreign(columns) => return Err(exec.foreign(columns.clone())),
-            Shape::Own => true,
+            Shape::Own | Shape::Unclassified => true,
             // "Unadopted" only when a run would adopt it; otherwise the
             // same error as the run.
             Shape::Legacy => {
@@ -90,6 +91,7 @@ impl Schema {
                 description: text_of(row.get(1)).unwrap_or_default().to_owned(),
                 applied_at: text_of(row.get(2)).unwrap_or_default().to_owned(),
                 checksum: text_of(row.get(3)).map(str::to_owned),
+                class: text_of(row.get(5)).and_then(crate::Class::parse),
             });
             if diverged.is_some() {
                 continue;
@@ -110,15 +112,47 @@ impl Schema {
             }
         }
         let db_version = applied.last().map_or(0, |r| r.version);
+        // The head row's `breaks_below`, as the run reads it.
+        let head = rows.rows().last();
+        let breaks_below = head
+            .and_then(|r| r.get(6))
+            .and_then(Value::as_i64)
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(0);
+        let incompatible =
+            (diverged.is_none() && db_version > code_version && breaks_below > code_version).then(
+                || {
+                    let row = rows.rows().iter().find(|r| {
+                        r.first().and_then(Value::as_i64) == Some(i64::from(breaks_below))
+                    });
+                    let column = |i: usize| {
+                        row.and_then(|r| text_of(r.get(i)))
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    MigrateError::Incompatible {
+                        db: db_version,
+                        code: code_version,
+                        version: breaks_below,
+                        migration: column(1),
+                        findings: column(7),
+                    }
+                },
+            );
         let state = match diverged {
             Some(version) => SchemaState::Diverged { version },
             None if !own => SchemaState::Unadopted,
+            None if incompatible.is_some() => SchemaState::Incompatible {
+                version: breaks_below,
+            },
             None if db_version > code_version => SchemaState::Ahead,
             None if db_version == code_version => SchemaState::Current,
             None => SchemaState::Behind,
         };
         let pending = match state {
-            SchemaState::Diverged { .. } | SchemaState::Ahead => Vec::new(),
+            SchemaState::Diverged { .. }
+            | SchemaState::Ahead
+            | SchemaState::Incompatible { .. } => Vec::new(),
             _ => self.pending_after(db_version).iter().collect(),
         };
         Ok(Status {
@@ -129,6 +163,7 @@ impl Schema {
             pending,
             failure,
             rows_read,
+            incompatible,
         })
     }
 

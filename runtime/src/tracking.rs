@@ -13,7 +13,7 @@
 //! use durable_schema_runtime::tracking;
 //! assert_eq!(
 //!     tracking::head_query("migrations"),
-//!     r#"SELECT version, chain FROM "migrations" ORDER BY version DESC LIMIT 1"#
+//!     r#"SELECT version, chain, breaks_below FROM "migrations" ORDER BY version DESC LIMIT 1"#
 //! );
 //! assert!(tracking::check_name("_cf_history").is_err());
 //! ```
@@ -25,6 +25,15 @@ pub const DEFAULT_TABLE: &str = "migrations";
 
 /// The executor's own columns. `version` is the `INTEGER PRIMARY KEY`.
 pub const OWN_COLUMNS: [&str; 5] = ["version", "applied_at", "description", "checksum", "chain"];
+
+/// The columns that record what each migration does to older code: its
+/// class (`additive`, `destructive` or `breaking`), its breaking and
+/// destructive findings, and `breaks_below`, the highest breaking version up
+/// to this row (0: none), so code at version `c` reads from the head row
+/// alone whether any newer migration breaks it (`c < breaks_below`). Tables
+/// written by durable-schema before they existed get them on the first run
+/// of newer code ([`upgrade`]).
+pub const CLASS_COLUMNS: [&str; 3] = ["class", "findings", "breaks_below"];
 
 /// The hand-rolled three-column table many projects start with, which the
 /// executor adopts by adding `checksum` and `chain`.
@@ -120,36 +129,77 @@ pub fn create_table(table: &str) -> String {
             "CREATE TABLE ",
             &format!(
                 " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT ({NOW}), \
-                 description TEXT NOT NULL, checksum TEXT, chain TEXT)"
+                 description TEXT NOT NULL, checksum TEXT, chain TEXT, \
+                 class TEXT, findings TEXT, breaks_below INTEGER)"
             ),
         ],
     )
 }
 
-/// The up-to-date check: the highest version and its chain value. `version`
-/// is the rowid, so SQLite reads exactly one row.
+/// The up-to-date check: the highest version, its chain value and its
+/// `breaks_below` (see [`CLASS_COLUMNS`]). `version` is the rowid, so SQLite
+/// reads exactly one row.
 pub fn head_query(table: &str) -> String {
     sql(
         table,
         &[
-            "SELECT version, chain FROM ",
+            "SELECT version, chain, breaks_below FROM ",
             " ORDER BY version DESC LIMIT 1",
         ],
     )
 }
 
 /// Records a migration: `?1` version, `?2` description, `?3` checksum, `?4`
-/// chain. `applied_at` is set explicitly: an adopted hand-rolled table has
-/// no default for it.
+/// chain, `?5` class, `?6` findings, `?7` breaks_below. `applied_at` is set
+/// explicitly: an adopted hand-rolled table has no default for it.
 pub fn insert(table: &str) -> String {
     sql(
         table,
         &[
             "INSERT INTO ",
             &format!(
-                " (version, applied_at, description, checksum, chain) \
-                 VALUES (?1, {NOW}, ?2, ?3, ?4)"
+                " (version, applied_at, description, checksum, chain, class, findings, breaks_below) \
+                 VALUES (?1, {NOW}, ?2, ?3, ?4, ?5, ?6, ?7)"
             ),
+        ],
+    )
+}
+
+/// The newer migration that breaks older code, once the head row's
+/// `breaks_below` named it: version `?1`'s description and findings.
+pub fn breaking_row(table: &str) -> String {
+    sql(
+        table,
+        &["SELECT description, findings FROM ", " WHERE version = ?1"],
+    )
+}
+
+/// Upgrading a table of the executor's shape written before
+/// [`CLASS_COLUMNS`] existed: the statements that add them, before its
+/// rows are classified with [`classify_row`].
+pub fn upgrade(table: &str) -> [String; 3] {
+    CLASS_COLUMNS.map(|column| {
+        let kind = if column == "breaks_below" {
+            "INTEGER"
+        } else {
+            "TEXT"
+        };
+        sql(
+            table,
+            &["ALTER TABLE ", &format!(" ADD COLUMN {column} {kind}")],
+        )
+    })
+}
+
+/// Classifies the row of version `?4` when it records checksum `?5`: `?1`
+/// class, `?2` findings, `?3` breaks_below. A row of another text (an
+/// edited history, which the run then refuses) is left unclassified.
+pub fn classify_row(table: &str) -> String {
+    sql(
+        table,
+        &[
+            "UPDATE ",
+            " SET class = ?1, findings = ?2, breaks_below = ?3 WHERE version = ?4 AND checksum = ?5",
         ],
     )
 }
@@ -182,14 +232,14 @@ pub const DRIZZLE_HISTORY_QUERY: &str =
 
 /// Records a migration another tool applied: `?1` version, `?2` when it
 /// was applied (milliseconds since the epoch), `?3` description, `?4`
-/// checksum, `?5` chain.
+/// checksum, `?5` chain, `?6` class, `?7` findings, `?8` breaks_below.
 pub fn insert_adopted(table: &str) -> String {
     sql(
         table,
         &[
             "INSERT INTO ",
-            " (version, applied_at, description, checksum, chain) \
-             VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', ?2 / 1000.0, 'unixepoch'), ?3, ?4, ?5)",
+            " (version, applied_at, description, checksum, chain, class, findings, breaks_below) \
+             VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', ?2 / 1000.0, 'unixepoch'), ?3, ?4, ?5, ?6, ?7, ?8)",
         ],
     )
 }
@@ -214,32 +264,47 @@ pub fn foreign_key_check(table: &str) -> String {
 /// pragma lasts until workerd's own commit).
 pub const DEFER_OFF: &str = "PRAGMA defer_foreign_keys = OFF";
 
-/// Every row as `version, description, applied_at, checksum, chain`; a
-/// legacy table has NULL for the last two.
+/// Every row as `version, description, applied_at, checksum, chain, class,
+/// breaks_below, findings`; a legacy table has NULL for the last five, a
+/// table not upgraded yet ([`Shape::Unclassified`]) for the last three.
 pub fn rows(table: &str, shape: &Shape) -> String {
     let columns = match shape {
-        Shape::Legacy => "SELECT version, description, applied_at, NULL, NULL FROM ",
-        _ => "SELECT version, description, applied_at, checksum, chain FROM ",
+        Shape::Legacy => {
+            "SELECT version, description, applied_at, NULL, NULL, NULL, NULL, NULL FROM "
+        }
+        Shape::Unclassified => {
+            "SELECT version, description, applied_at, checksum, chain, NULL, NULL, NULL FROM "
+        }
+        _ => {
+            "SELECT version, description, applied_at, checksum, chain, class, breaks_below, \
+              findings FROM "
+        }
     };
     sql(table, &[columns, " ORDER BY version"])
 }
 
 /// Adoption: the statements that turn a legacy table into the executor's,
 /// before its rows are filled with [`fill_row`].
-pub fn adopt(table: &str) -> [String; 2] {
+pub fn adopt(table: &str) -> [String; 5] {
+    let [class, findings, breaks_below] = upgrade(table);
     [
         sql(table, &["ALTER TABLE ", " ADD COLUMN checksum TEXT"]),
         sql(table, &["ALTER TABLE ", " ADD COLUMN chain TEXT"]),
+        class,
+        findings,
+        breaks_below,
     ]
 }
 
-/// Adoption: sets `?1` checksum and `?2` chain on version `?3`.
+/// Adoption: sets `?1` checksum, `?2` chain, `?4` class, `?5` findings and
+/// `?6` breaks_below on version `?3`.
 pub fn fill_row(table: &str) -> String {
     sql(
         table,
         &[
             "UPDATE ",
-            " SET checksum = ?1, chain = ?2 WHERE version = ?3",
+            " SET checksum = ?1, chain = ?2, class = ?4, findings = ?5, breaks_below = ?6 \
+             WHERE version = ?3",
         ],
     )
 }
@@ -352,6 +417,9 @@ pub enum Shape {
     Missing,
     /// The executor's table (extra columns tolerated: it names what it writes).
     Own,
+    /// The executor's table as durable-schema wrote it before
+    /// [`CLASS_COLUMNS`]: the first run of newer code upgrades it in place.
+    Unclassified,
     /// The hand-rolled `(version, applied_at, description)` table, exactly.
     Legacy,
     /// Anything else (another tool's table, a view), with its columns.
@@ -376,8 +444,10 @@ impl Shape {
         let names: Vec<String> = columns.into_iter().map(|(name, _)| name).collect();
         if kind != "table" || !version_is_pk {
             Shape::Foreign(names)
-        } else if has_columns(&names, &OWN_COLUMNS) {
+        } else if has_columns(&names, &OWN_COLUMNS) && has_columns(&names, &CLASS_COLUMNS) {
             Shape::Own
+        } else if has_columns(&names, &OWN_COLUMNS) {
+            Shape::Unclassified
         } else if names.len() == LEGACY_COLUMNS.len() && has_columns(&names, &LEGACY_COLUMNS) {
             Shape::Legacy
         } else {
@@ -410,7 +480,7 @@ mod tests {
         assert_eq!(sql("t", &["no table"]), "no table");
         assert_eq!(
             head_query("m"),
-            "SELECT version, chain FROM \"m\" ORDER BY version DESC LIMIT 1"
+            "SELECT version, chain, breaks_below FROM \"m\" ORDER BY version DESC LIMIT 1"
         );
     }
 
@@ -428,7 +498,13 @@ mod tests {
     #[test]
     fn shapes() {
         assert_eq!(Shape::classify(None, vec![]), Shape::Missing);
-        let own = columns(&OWN_COLUMNS, "version");
+        let unclassified = columns(&OWN_COLUMNS, "version");
+        assert_eq!(
+            Shape::classify(Some("table"), unclassified.clone()),
+            Shape::Unclassified
+        );
+        let mut own = unclassified;
+        own.extend(CLASS_COLUMNS.map(|c| (c.to_owned(), false)));
         assert_eq!(Shape::classify(Some("table"), own.clone()), Shape::Own);
         let mut extra = own;
         extra.push(("note".into(), false));

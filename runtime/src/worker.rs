@@ -302,7 +302,10 @@ fn wake_now(id: String, storage: Storage, schema: &Schema) -> Wake {
 /// Reads nothing on the common path (the constructor hook's outcome is kept
 /// in memory). After a failed run it returns that run's [`MigrateError`]
 /// (map it to a 503), and makes one new attempt when `retry_after` seconds
-/// have passed; a new deploy tries at once, in its constructor.
+/// have passed; a new deploy tries at once, in its constructor. Older code
+/// over a database whose newer migration breaks it (a rollback after a
+/// dropped column) gets [`MigrateError::Incompatible`] here, instead of
+/// queries failing one by one; [`status`] keeps working.
 pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
     let id = state.id().to_string();
     let known = OUTCOMES.with(|outcomes| {

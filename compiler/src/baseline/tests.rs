@@ -42,7 +42,15 @@ fn database<'a>(
         if let Some((version, description, checksum, chain)) = record {
             conn.execute(
                 &tracking::insert(tracking::DEFAULT_TABLE),
-                rusqlite::params![version, description, checksum, chain],
+                rusqlite::params![
+                    version,
+                    description,
+                    checksum,
+                    chain,
+                    "additive",
+                    None::<String>,
+                    0
+                ],
             )
             .unwrap();
         }

@@ -10,6 +10,7 @@
 //! ([`foreign_keys`]), and help for every finding ([`advice`]).
 
 mod advice;
+pub(crate) mod compat;
 mod drops;
 mod foreign_keys;
 mod sandbox;
@@ -70,6 +71,9 @@ pub(crate) struct Outcome {
     /// reproduce (a call of `random()` or `datetime('now')`, ...), as
     /// `path:line:column` and what the statement does.
     pub(crate) unreproducible: Vec<Option<String>>,
+    /// For each migration, what it does to code written for the schema
+    /// before it (see [`compat`]).
+    pub(crate) changes: Vec<Vec<compat::Change>>,
 }
 
 /// A problem found by the replay, with the Durable Object rule it breaks
@@ -165,6 +169,12 @@ pub fn replay_baseline(
     (outcome.findings, baseline)
 }
 
+/// [`replay`], with everything it found and ran (for tests).
+#[cfg(test)]
+pub(crate) fn replay_outcome(sources: &[ReplaySource<'_>], tracking: &str) -> Outcome {
+    replay_sources(sources, tracking)
+}
+
 /// [`replay`], with everything it found and ran.
 fn replay_sources(sources: &[ReplaySource<'_>], tracking: &str) -> Outcome {
     replay_on(sources, tracking).0
@@ -224,7 +234,10 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
         tracking,
         outcome: Outcome::default(),
         mode: Mode::Normal,
+        schema: compat::Snapshot::default(),
+        shapes: compat::Shapes::default(),
     };
+    driver.schema = compat::Snapshot::take(replayer, tracking, &mut driver.shapes);
     for (index, script) in scripts.iter().enumerate() {
         #[cfg(test)]
         REPLAYED.with(|replayed| replayed.set(replayed.get() + 1));
@@ -234,6 +247,8 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
             break;
         }
         let mut migration = Migration::new(script.statements.len());
+        // A failed migration fails the build: judging it would tell nothing.
+        let judge = driver.mode == Mode::Normal;
         for stmt in script.statements {
             if driver.statement(index, stmt, &mut migration) == Next::Stop {
                 break;
@@ -243,12 +258,27 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
             done,
             unreproducible,
             pending_drops,
+            mut changes,
         } = migration;
-        driver.outcome.ran.push(done);
-        driver.outcome.unreproducible.push(unreproducible);
         let at_risk = driver.settle(index, pending_drops);
         driver.outcome.checks.push(at_risk);
         driver.commit(index);
+        if judge && driver.mode == Mode::Normal {
+            let before = std::mem::take(&mut driver.schema);
+            let after = compat::Snapshot::take(replayer, tracking, &mut driver.shapes);
+            let statements = compat::Statements {
+                text: script.text,
+                ran: &done,
+            };
+            let mut schema_changes = compat::diff(&before, &after, &driver.shapes, &statements);
+            schema_changes.append(&mut changes);
+            driver.schema = after;
+            driver.outcome.changes.push(schema_changes);
+        } else {
+            driver.outcome.changes.push(Vec::new());
+        }
+        driver.outcome.ran.push(done);
+        driver.outcome.unreproducible.push(unreproducible);
     }
     driver.outcome
 }
@@ -270,6 +300,8 @@ struct Migration {
     unreproducible: Option<String>,
     /// Its drops and renames of referenced tables (see [`drops`]).
     pending_drops: PendingDrops,
+    /// What its data statements removed (see [`compat::data_changes`]).
+    changes: Vec<compat::Change>,
 }
 
 impl Migration {
@@ -278,6 +310,7 @@ impl Migration {
             done: Vec::with_capacity(statements),
             unreproducible: None,
             pending_drops: PendingDrops::default(),
+            changes: Vec::new(),
         }
     }
 }
@@ -290,6 +323,10 @@ struct Driver<'r, 's> {
     tracking: &'s str,
     outcome: Outcome,
     mode: Mode,
+    /// The schema before the migration being run.
+    schema: compat::Snapshot,
+    /// The shapes of the definitions seen so far.
+    shapes: compat::Shapes,
 }
 
 impl Driver<'_, '_> {
@@ -353,6 +390,12 @@ impl Driver<'_, '_> {
                 let renamed = durable_schema_workerd::rules::rename_target(sql);
                 if let Some(target) = &renamed {
                     replayer.touch(target);
+                }
+                let writes = replayer.row_writes();
+                if !writes.is_empty() {
+                    let found =
+                        compat::data_changes(&self.schema, &self.shapes, &writes, &dropped, stmt);
+                    migration.changes.extend(found);
                 }
                 pending_drops.ran(&dropped, &position, renamed);
                 if migration.unreproducible.is_none() {

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use rusqlite::hooks::{AuthAction, AuthContext};
 use rusqlite::Connection;
 
+use super::compat::RowWrite;
 use crate::tracking;
 use durable_schema_workerd::{rules, Authorizer, Denial};
 pub(crate) use durable_schema_workerd::{MAX_COLUMNS, MAX_STATEMENT_BYTES};
@@ -100,6 +101,9 @@ struct AuthState {
     writes_rows: bool,
     /// The statement being run creates a table, and selects.
     creates_table: bool,
+    /// Rows of user tables the statement being run deletes or updates (its
+    /// triggers' too), for the classification (see `compat`).
+    row_writes: Vec<RowWrite>,
     selects: bool,
 }
 
@@ -290,6 +294,17 @@ impl Replayer {
                     state.keys.touch(table_name);
                     if tracking::reserved_prefix(table_name).is_none() {
                         state.writes_rows = true;
+                        let column = match ctx.action {
+                            AuthAction::Update { column_name, .. } => Some(column_name.to_owned()),
+                            _ => None,
+                        };
+                        let write = RowWrite {
+                            table: table_name.to_owned(),
+                            column,
+                        };
+                        if !state.row_writes.contains(&write) {
+                            state.row_writes.push(write);
+                        }
                     } else if SCHEMA_LISTINGS
                         .iter()
                         .any(|(n, _)| n.eq_ignore_ascii_case(table_name))
@@ -425,7 +440,7 @@ impl Replayer {
         self.as_trusted(|| {
             self.conn.execute(
                 &durable_schema_runtime::tracking::insert(tracking),
-                rusqlite::params![version, "", "", ""],
+                rusqlite::params![version, "", "", "", "additive", None::<String>, 0],
             )
         })?;
         Ok(())
@@ -512,6 +527,11 @@ impl Replayer {
         })
     }
 
+    /// The rows of user tables the statement just run deleted or updated.
+    pub(crate) fn row_writes(&self) -> Vec<RowWrite> {
+        lock(&self.auth).row_writes.clone()
+    }
+
     /// Whether the migration's transaction is still open (SQLite rolls it
     /// back by itself on an interrupt, `INSERT OR ROLLBACK`, `RAISE(ROLLBACK)`).
     pub(crate) fn in_transaction(&self) -> bool {
@@ -540,6 +560,7 @@ impl Replayer {
             state.writes_rows = false;
             state.creates_table = false;
             state.selects = false;
+            state.row_writes.clear();
         }
         self.progress.store(0, Ordering::Relaxed);
         #[cfg(test)]

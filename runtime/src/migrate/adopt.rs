@@ -9,7 +9,7 @@
 //! shape. Nothing is written here: adoption's statements join the first
 //! pending migration's transaction (see [`apply`](super::apply)).
 
-use super::transaction::{Batch, Role};
+use super::transaction::{class_values, Batch, Role};
 use super::{text_of, Executor, Preamble, Start, Stopped};
 use crate::backend::{Backend, BackendError, Step, Value};
 use crate::error::MigrateError;
@@ -35,6 +35,17 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
                 (recorded, Preamble::Adopt(recorded), read)
             }
             Shape::Foreign(columns) => return Err(refused(self.foreign(columns))),
+            // Our table, written before classes were recorded: upgraded in
+            // place, then the up-to-date check runs on it as on any other.
+            Shape::Unclassified => {
+                let written = self.upgrade().map_err(refused)?;
+                let head = tracking::head_query(self.table());
+                let rows = self.query(&head, &[]).map_err(refused)?;
+                let mut start = self.check_head(rows).map_err(|s| s.plus_read(rows_read))?;
+                start.report.rows_read += rows_read;
+                start.report.rows_written += written;
+                return Ok(start);
+            }
             // Our shape, yet the head query failed: a real database error
             // (locked, I/O), not something to repair.
             Shape::Own => return Err(refused(self.read_error(&head_error))),
@@ -152,6 +163,28 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
         }
     }
 
+    /// Upgrades a tracking table written by durable-schema before
+    /// [`tracking::CLASS_COLUMNS`] existed, in one transaction: adds the
+    /// columns and classifies each row the code knows (matched by version
+    /// and checksum); returns the rows written. Rows of versions the code
+    /// does not know (a database ahead) stay unclassified: tolerated as
+    /// before.
+    fn upgrade(&self) -> Result<u64, MigrateError> {
+        let table = self.table();
+        let mut batch = Batch::default();
+        for sql in tracking::upgrade(table) {
+            batch.push(Role::Adopt, Step::new(sql));
+        }
+        let classify = tracking::classify_row(table);
+        for m in self.schema.migrations() {
+            let mut params = class_values(m, self.schema.breaks_below(m.version())).to_vec();
+            params.push(Value::from(m.version()));
+            params.push(Value::from(m.checksum()));
+            batch.push(Role::Adopt, Step::with_params(classify.clone(), params));
+        }
+        self.commit(batch, None)
+    }
+
     /// The steps adopting a hand-rolled table that records `1..=recorded`:
     /// add the `checksum` and `chain` columns, and fill them from the code.
     pub(super) fn adoption_steps(&self, recorded: u32, batch: &mut Batch) {
@@ -166,11 +199,12 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             .iter()
             .take_while(|m| m.version() <= recorded)
         {
-            let params = vec![
+            let mut params = vec![
                 Value::from(m.checksum()),
                 Value::from(m.chain()),
                 Value::from(m.version()),
             ];
+            params.extend(class_values(m, self.schema.breaks_below(m.version())));
             batch.push(Role::Adopt, Step::with_params(fill.clone(), params));
         }
     }

@@ -93,7 +93,8 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
                 .next_chain(m, prev.as_deref())
                 .map_err(Stopped::after(&report))?;
             prev = (chain != m.chain()).then(|| chain.to_owned());
-            migration_steps(m, record(insert, m, chain), &mut batch);
+            let breaks_below = self.schema.breaks_below(m.version());
+            migration_steps(m, record(insert, m, chain, breaks_below), &mut batch);
             match self.commit(std::mem::take(&mut batch), Some(m)) {
                 Ok(written) => report.rows_written += written,
                 Err(error) => {

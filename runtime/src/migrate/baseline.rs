@@ -43,7 +43,8 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
         }
         let migrations = self.schema.migrations();
         for m in migrations {
-            batch.push(Role::Record, record(insert, m, m.chain()));
+            let breaks_below = self.schema.breaks_below(m.version());
+            batch.push(Role::Record, record(insert, m, m.chain(), breaks_below));
         }
         let Batch { steps, roles } = batch;
         match self.backend.transaction(steps) {

@@ -7,7 +7,7 @@
 //! that. drizzle's table is read, never changed: the executor creates its
 //! own tracking table beside it and records the matched versions there.
 
-use super::transaction::{Batch, Role};
+use super::transaction::{class_values, Batch, Role};
 use super::{Executor, Stopped};
 use crate::backend::{Backend, Step, Value};
 use crate::error::MigrateError;
@@ -102,6 +102,8 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
                 Value::from(m.checksum()),
                 Value::from(m.chain()),
             ];
+            let mut params = params;
+            params.extend(class_values(m, self.schema.breaks_below(version)));
             batch.push(Role::Adopt, Step::with_params(insert.clone(), params));
         }
     }

@@ -29,7 +29,14 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             .map_err(Stopped::at(0, rows_read))?;
         // Known from here on, for the report of a run that fails early
         // (edited history, strict and ahead).
-        self.compare_head(version, text_of(row.get(1)), rows_read)
+        // NULL (a row written before classes were recorded): unknown,
+        // tolerated as before.
+        let breaks_below = row
+            .get(2)
+            .and_then(Value::as_i64)
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(0);
+        self.compare_head(version, text_of(row.get(1)), breaks_below, rows_read)
             .map_err(Stopped::at(version, rows_read))
     }
 
@@ -39,6 +46,7 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
         &self,
         version: u32,
         chain: Option<&str>,
+        breaks_below: u32,
         rows_read: u64,
     ) -> Result<Start, MigrateError> {
         let code = self.schema.version();
@@ -48,7 +56,7 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             return Ok(Start::at(version, rows_read));
         }
         if version > code {
-            return self.check_ahead(version, rows_read);
+            return self.check_ahead(version, breaks_below, rows_read);
         }
         let known = self.schema.migration(version);
         if let (Some(m), Some(chain)) = (known, chain) {
@@ -67,11 +75,22 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
     }
 
     /// Database ahead of the code (a rolled-back deploy). `strict` refuses
-    /// outright; otherwise the part of history the code knows must match.
-    fn check_ahead(&self, version: u32, rows_read: u64) -> Result<Start, MigrateError> {
+    /// outright; a newer migration that breaks this code (the head row's
+    /// `breaks_below` is above the code's version) is refused naming it,
+    /// with one more row read; otherwise the part of history the code knows
+    /// must match.
+    fn check_ahead(
+        &self,
+        version: u32,
+        breaks_below: u32,
+        rows_read: u64,
+    ) -> Result<Start, MigrateError> {
         let code = self.schema.version();
         if self.schema.strict() {
             return Err(MigrateError::Ahead { db: version, code });
+        }
+        if breaks_below > code {
+            return Err(self.incompatible(version, breaks_below));
         }
         let mut rows_read = rows_read;
         if code > 0 {
@@ -90,6 +109,31 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             Report::tolerated_ahead(version, rows_read),
             None,
         ))
+    }
+
+    /// The error for a database at `db` whose migration `version` breaks
+    /// this code: its description and findings, from its tracking row.
+    fn incompatible(&self, db: u32, version: u32) -> MigrateError {
+        let row = match self.query(
+            &tracking::breaking_row(self.table()),
+            &[Value::from(version)],
+        ) {
+            Ok(rows) => rows.rows().first().cloned(),
+            Err(e) => return e,
+        };
+        let column = |i: usize| {
+            row.as_ref()
+                .and_then(|r| text_of(r.get(i)))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        MigrateError::Incompatible {
+            db,
+            code: self.schema.version(),
+            version,
+            migration: column(0),
+            findings: column(1),
+        }
     }
 
     /// The recorded chain at `upto` differs from the code's: walk the

@@ -117,13 +117,29 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
 
 /// The tracking row of `m` with chain value `chain`, by `insert`
 /// ([`tracking::insert`](crate::tracking::insert)): the same row whether
-/// the chain or the baseline applied it.
-pub(super) fn record(insert: &str, m: &Migration, chain: &str) -> Step {
-    let params = vec![
+/// the chain or the baseline applied it. `breaks_below` is the schema's
+/// [`Schema::breaks_below`](crate::Schema::breaks_below) at `m`.
+pub(super) fn record(insert: &str, m: &Migration, chain: &str, breaks_below: u32) -> Step {
+    let mut params = vec![
         Value::from(m.version()),
         Value::from(m.description()),
         Value::from(m.checksum()),
         Value::from(chain),
     ];
+    params.extend(class_values(m, breaks_below));
     Step::with_params(insert.to_owned(), params)
+}
+
+/// `m`'s class, findings (NULL when it has none) and `breaks_below`, as the
+/// tracking row records them.
+pub(super) fn class_values(m: &Migration, breaks_below: u32) -> [Value; 3] {
+    let findings = match m.findings() {
+        "" => Value::Null,
+        findings => Value::from(findings),
+    };
+    [
+        Value::from(m.class().as_str()),
+        findings,
+        Value::from(breaks_below),
+    ]
 }

@@ -149,7 +149,7 @@ struct StaleHead<'a> {
 
 impl Backend for StaleHead<'_> {
     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
-        if sql.starts_with("SELECT version, chain FROM") {
+        if sql.starts_with("SELECT version, chain, breaks_below FROM") {
             return Ok(Rows::new(
                 vec![vec![
                     Value::Integer(self.version),

@@ -201,7 +201,7 @@ fn assert_one_statement_one_row(n: usize) {
     assert!(report.is_noop());
     assert_eq!(
         statements,
-        ["SELECT version, chain FROM \"migrations\" ORDER BY version DESC LIMIT 1"],
+        ["SELECT version, chain, breaks_below FROM \"migrations\" ORDER BY version DESC LIMIT 1"],
         "at {n} migrations"
     );
     assert_eq!(rows, 1, "rows at {n} migrations");
@@ -691,7 +691,7 @@ fn custom_table_name_is_quoted() {
     assert!(report.is_noop());
     assert_eq!(
         statements,
-        ["SELECT version, chain FROM \"schema \"\"log\"\" v1\" ORDER BY version DESC LIMIT 1"]
+        ["SELECT version, chain, breaks_below FROM \"schema \"\"log\"\" v1\" ORDER BY version DESC LIMIT 1"]
     );
     assert!(has_table(&conn, "schema \"log\" v1"));
     assert!(!has_table(&conn, "migrations"));

@@ -1,0 +1,950 @@
+//! What each migration does to code written for the schema before it:
+//! additive, breaking for older code, destructive.
+//!
+//! Judged from the replay database, not from statement shapes: the schema
+//! is read before and after each migration ([`Snapshot`]) and compared
+//! object by object, so a table rebuild that keeps every column is
+//! additive however many statements it takes, and an `ALTER TABLE … DROP
+//! COLUMN` hidden in a rebuild is still a dropped column. Data statements
+//! are judged from what the authorizer saw them write: a `DELETE` of rows of
+//! a table that existed before the migration, an `UPDATE` of a column that
+//! existed before it (a backfill of a column the migration adds is not).
+//!
+//! Each finding has a stable code ([`ChangeKind::code`]) that tools and the
+//! tracking table keep, the object it is about and the line of the
+//! statement that did it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::sandbox::Replayer;
+use crate::split::PlannedStatement;
+use crate::tracking;
+
+/// How a migration affects code written for the schema before it: the
+/// runtime's type, which the tracking table records.
+pub use durable_schema_runtime::Class;
+
+/// One kind of change, with its stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ChangeKind {
+    /// `AD101`: a table was created.
+    TableAdded,
+    /// `AD102`: a column that may be left out of an insert was added.
+    ColumnAdded,
+    /// `AD103`: an index was created (a unique one only on a new table).
+    IndexAdded,
+    /// `AD104`: a view was created, or redefined keeping its columns.
+    ViewAdded,
+    /// `AD105`: a trigger that cannot refuse writes was created.
+    TriggerAdded,
+    /// `BC101`: a table was dropped.
+    TableDropped,
+    /// `BC102`: a table was renamed.
+    TableRenamed,
+    /// `BC103`: a column was dropped.
+    ColumnDropped,
+    /// `BC104`: a column was renamed.
+    ColumnRenamed,
+    /// `BC105`: a column's declared type changed.
+    TypeChanged,
+    /// `BC106`: a column became `NOT NULL`.
+    NotNullAdded,
+    /// `BC107`: a table got a new `CHECK` constraint.
+    CheckAdded,
+    /// `BC108`: a unique index or constraint over a table that has data.
+    UniqueAdded,
+    /// `BC109`: a view was dropped or lost columns.
+    ViewChanged,
+    /// `BC110`: a trigger was dropped or changed, or a new one on an
+    /// existing table can refuse writes (`RAISE`).
+    TriggerChanged,
+    /// `BC111`: a `NOT NULL` column without a default was added to a table
+    /// older code inserts into.
+    RequiredColumnAdded,
+    /// `DS101`: a table and its rows were dropped.
+    TableData,
+    /// `DS102`: a column and its values were dropped.
+    ColumnData,
+    /// `DS103`: rows of an existing table were deleted.
+    RowsDeleted,
+    /// `DS104`: existing values were overwritten.
+    ValuesOverwritten,
+}
+
+impl ChangeKind {
+    /// Every kind, in code order.
+    pub const ALL: [ChangeKind; 20] = [
+        Self::TableAdded,
+        Self::ColumnAdded,
+        Self::IndexAdded,
+        Self::ViewAdded,
+        Self::TriggerAdded,
+        Self::TableDropped,
+        Self::TableRenamed,
+        Self::ColumnDropped,
+        Self::ColumnRenamed,
+        Self::TypeChanged,
+        Self::NotNullAdded,
+        Self::CheckAdded,
+        Self::UniqueAdded,
+        Self::ViewChanged,
+        Self::TriggerChanged,
+        Self::RequiredColumnAdded,
+        Self::TableData,
+        Self::ColumnData,
+        Self::RowsDeleted,
+        Self::ValuesOverwritten,
+    ];
+
+    /// The stable code: `AD…` additive, `BC…` breaking, `DS…` destructive.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::TableAdded => "AD101",
+            Self::ColumnAdded => "AD102",
+            Self::IndexAdded => "AD103",
+            Self::ViewAdded => "AD104",
+            Self::TriggerAdded => "AD105",
+            Self::TableDropped => "BC101",
+            Self::TableRenamed => "BC102",
+            Self::ColumnDropped => "BC103",
+            Self::ColumnRenamed => "BC104",
+            Self::TypeChanged => "BC105",
+            Self::NotNullAdded => "BC106",
+            Self::CheckAdded => "BC107",
+            Self::UniqueAdded => "BC108",
+            Self::ViewChanged => "BC109",
+            Self::TriggerChanged => "BC110",
+            Self::RequiredColumnAdded => "BC111",
+            Self::TableData => "DS101",
+            Self::ColumnData => "DS102",
+            Self::RowsDeleted => "DS103",
+            Self::ValuesOverwritten => "DS104",
+        }
+    }
+
+    /// The class of a change of this kind.
+    pub fn class(self) -> Class {
+        match self.code().as_bytes().first() {
+            Some(b'B') => Class::Breaking,
+            Some(b'D') => Class::Destructive,
+            _ => Class::Additive,
+        }
+    }
+}
+
+/// One finding of the classification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// What changed.
+    pub kind: ChangeKind,
+    /// The object, as `table`, `table.column`, or an index, view or trigger
+    /// name.
+    pub object: String,
+    /// What it became, when that says more (the new name, the new type).
+    pub detail: Option<String>,
+    /// 1-based line and column of the statement that did it.
+    pub line: u32,
+    /// See [`Change::line`].
+    pub column: u32,
+}
+
+impl Change {
+    /// `BC103 column `messages.body` dropped`: the code and what happened.
+    pub fn summary(&self) -> String {
+        let o = &self.object;
+        let what = match self.kind {
+            ChangeKind::TableAdded => format!("table `{o}` added"),
+            ChangeKind::ColumnAdded => format!("column `{o}` added"),
+            ChangeKind::IndexAdded => format!("index `{o}` added"),
+            ChangeKind::ViewAdded => format!("view `{o}` added or redefined"),
+            ChangeKind::TriggerAdded => format!("trigger `{o}` added"),
+            ChangeKind::TableDropped => format!("table `{o}` dropped"),
+            ChangeKind::TableRenamed => format!("table `{o}` renamed"),
+            ChangeKind::ColumnDropped => format!("column `{o}` dropped"),
+            ChangeKind::ColumnRenamed => format!("column `{o}` renamed"),
+            ChangeKind::TypeChanged => format!("column `{o}` changed type"),
+            ChangeKind::NotNullAdded => format!("column `{o}` made NOT NULL"),
+            ChangeKind::CheckAdded => format!("table `{o}` got a new CHECK"),
+            ChangeKind::UniqueAdded => format!("unique index on existing table `{o}`"),
+            ChangeKind::ViewChanged => format!("view `{o}` dropped or lost columns"),
+            ChangeKind::TriggerChanged => format!("trigger `{o}` dropped or changed"),
+            ChangeKind::RequiredColumnAdded => {
+                format!("NOT NULL column `{o}` without a default added")
+            }
+            ChangeKind::TableData => format!("rows of table `{o}` dropped"),
+            ChangeKind::ColumnData => format!("values of column `{o}` dropped"),
+            ChangeKind::RowsDeleted => format!("rows of `{o}` deleted"),
+            ChangeKind::ValuesOverwritten => format!("values of `{o}` overwritten"),
+        };
+        match &self.detail {
+            Some(d) => format!("{} {what} ({d})", self.kind.code()),
+            None => format!("{} {what}", self.kind.code()),
+        }
+    }
+}
+
+/// The class of a migration with `changes`: the most severe one's.
+pub fn class_of(changes: &[Change]) -> Class {
+    changes
+        .iter()
+        .map(|c| c.kind.class())
+        .max()
+        .unwrap_or(Class::Additive)
+}
+
+/// A column as `pragma_table_xinfo` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Column {
+    name: String,
+    decl_type: String,
+    not_null: bool,
+    has_default: bool,
+    /// Part of the primary key, or generated: never in an insert.
+    exempt: bool,
+}
+
+/// What the classification needs of a table or view, read once per
+/// definition (keyed by its `CREATE` text, which SQLite rewrites on every
+/// `ALTER`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Shape {
+    columns: Vec<Column>,
+    /// Column sets of its unique constraints (not the primary key).
+    uniques: Vec<Vec<String>>,
+    /// Its `CHECK` clauses, whitespace-normalized and lowercased.
+    checks: Vec<String>,
+}
+
+impl Shape {
+    fn column(&self, name: &str) -> Option<&Column> {
+        self.columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// One object of `sqlite_schema`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Object {
+    kind: String,
+    name: String,
+    table: String,
+    sql: String,
+}
+
+/// The shape of every table and view definition the replay has seen, by
+/// its `CREATE` text: read once, when the definition appears, so the schema
+/// before a migration needs no read of its own.
+pub(crate) type Shapes = HashMap<String, Shape>;
+
+/// The user schema at one point of the replay.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    /// By lowercase name.
+    objects: BTreeMap<String, Object>,
+}
+
+impl Snapshot {
+    /// Reads the schema of the replay database, and adds the shape of each
+    /// table and view definition not seen before to `shapes`.
+    pub(crate) fn take(replayer: &Replayer, tracking_table: &str, shapes: &mut Shapes) -> Snapshot {
+        let objects = replayer
+            .read(|conn| {
+                let mut stmt = conn.prepare(
+                    "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
+                     WHERE sql IS NOT NULL AND type IN ('table', 'index', 'view', 'trigger')",
+                )?;
+                let rows = stmt.query_map([], |r| {
+                    Ok(Object {
+                        kind: r.get(0)?,
+                        name: r.get(1)?,
+                        table: r.get(2)?,
+                        sql: r.get(3)?,
+                    })
+                })?;
+                let mut objects = BTreeMap::new();
+                for o in rows {
+                    let o = o?;
+                    if tracking::reserved_prefix(&o.name).is_some()
+                        || tracking::owns(tracking_table, &o.name)
+                        || tracking::owns(tracking_table, &o.table)
+                    {
+                        continue;
+                    }
+                    if matches!(o.kind.as_str(), "table" | "view") && !shapes.contains_key(&o.sql) {
+                        shapes.insert(o.sql.clone(), shape(conn, &o)?);
+                    }
+                    objects.insert(o.name.to_ascii_lowercase(), o);
+                }
+                Ok(objects)
+            })
+            .unwrap_or_default();
+        Snapshot { objects }
+    }
+
+    fn get(&self, name: &str) -> Option<&Object> {
+        self.objects.get(&name.to_ascii_lowercase())
+    }
+
+    /// Whether `name` is a table here.
+    fn has_table(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|o| o.kind == "table")
+    }
+}
+
+/// The shape of `o`'s definition.
+fn shape_of(shapes: &Shapes, o: &Object) -> Shape {
+    shapes.get(&o.sql).cloned().unwrap_or_default()
+}
+
+/// The shape of table or view `o`, from the live database.
+fn shape(conn: &rusqlite::Connection, o: &Object) -> rusqlite::Result<Shape> {
+    let mut stmt = conn.prepare(
+        "SELECT name, type, \"notnull\", dflt_value IS NOT NULL, pk > 0 OR hidden IN (2, 3) \
+         FROM pragma_table_xinfo(?1) WHERE hidden <> 1",
+    )?;
+    let columns = stmt
+        .query_map([&o.name], |r| {
+            Ok(Column {
+                name: r.get(0)?,
+                decl_type: r.get::<_, String>(1)?.to_ascii_uppercase(),
+                not_null: r.get(2)?,
+                has_default: r.get(3)?,
+                exempt: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut uniques = Vec::new();
+    if o.kind == "table" {
+        let mut stmt = conn.prepare(
+            "SELECT l.name FROM pragma_index_list(?1) AS l WHERE l.\"unique\" AND l.origin = 'u'",
+        )?;
+        let names = stmt
+            .query_map([&o.name], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for index in names {
+            let mut stmt = conn.prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")?;
+            let cols = stmt
+                .query_map([&index], |r| r.get::<_, Option<String>>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            uniques.push(
+                cols.into_iter()
+                    .map(|c| c.unwrap_or_default().to_ascii_lowercase())
+                    .collect(),
+            );
+        }
+    }
+    Ok(Shape {
+        columns,
+        uniques,
+        checks: if o.kind == "table" {
+            checks(&o.sql)
+        } else {
+            Vec::new()
+        },
+    })
+}
+
+/// The `CHECK (…)` clauses of a `CREATE TABLE` text, whitespace-normalized
+/// and lowercased.
+fn checks(sql: &str) -> Vec<String> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            q @ (b'\'' | b'"' | b'`') => i = skip_quoted(bytes, i, q),
+            b'[' => {
+                i = bytes[i..]
+                    .iter()
+                    .position(|&b| b == b']')
+                    .map_or(bytes.len(), |p| i + p + 1)
+            }
+            _ if is_word_at(sql, i, "check") => {
+                let mut j = i + 5;
+                while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+                if bytes.get(j) == Some(&b'(') {
+                    let end = matching_paren(bytes, j);
+                    out.push(normalize(&sql[j..end]));
+                    i = end;
+                } else {
+                    i += 5;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+fn skip_quoted(bytes: &[u8], start: usize, quote: u8) -> usize {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        if bytes[i] == quote {
+            if bytes.get(i + 1) == Some(&quote) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// The offset just past the parenthesis closing the one at `open`.
+fn matching_paren(bytes: &[u8], open: usize) -> usize {
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < bytes.len() {
+        match bytes[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i = skip_quoted(bytes, i, q);
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+fn normalize(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase()
+}
+
+fn is_ident(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+/// Whether `word` (ASCII, lowercase) stands at byte `i` of `text` as a
+/// whole word, in any case.
+fn is_word_at(text: &str, i: usize, word: &str) -> bool {
+    let bytes = text.as_bytes();
+    let Some(candidate) = bytes.get(i..i + word.len()) else {
+        return false;
+    };
+    candidate.eq_ignore_ascii_case(word.as_bytes())
+        && (i == 0 || !is_ident(bytes[i - 1]))
+        && bytes.get(i + word.len()).is_none_or(|&b| !is_ident(b))
+}
+
+/// Whether `text` names `word` as a whole word.
+fn mentions(text: &str, word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    let hay = text.to_ascii_lowercase();
+    hay.match_indices(&lower)
+        .any(|(i, _)| is_word_at(text, i, &lower))
+}
+
+/// The statements of one migration, to place findings.
+pub(crate) struct Statements<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) ran: &'a [PlannedStatement],
+}
+
+impl Statements<'_> {
+    /// Line and column of the first statement that names every word of
+    /// `words` (schema statements first), else of the first that names the
+    /// first word, else of the first statement.
+    fn place(&self, words: &[&str]) -> (u32, u32) {
+        let named = |all: bool, ddl: bool| {
+            self.ran.iter().find(|s| {
+                let sql = s.sql(self.text);
+                (!ddl || super::textual::defines_schema(sql))
+                    && if all {
+                        words.iter().all(|w| mentions(sql, w))
+                    } else {
+                        words.first().is_some_and(|w| mentions(sql, w))
+                    }
+            })
+        };
+        named(true, true)
+            .or_else(|| named(true, false))
+            .or_else(|| named(false, true))
+            .or_else(|| named(false, false))
+            .or(self.ran.first())
+            .map_or((1, 1), |s| (s.line, s.column))
+    }
+}
+
+/// The changes from `before` to `after`, one migration's; `statements`
+/// place them.
+pub(crate) fn diff(
+    before: &Snapshot,
+    after: &Snapshot,
+    shapes: &Shapes,
+    statements: &Statements<'_>,
+) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut push = |kind: ChangeKind, object: String, detail: Option<String>, words: &[&str]| {
+        let (line, column) = statements.place(words);
+        out.push(Change {
+            kind,
+            object,
+            detail,
+            line,
+            column,
+        });
+    };
+    let tables = |s: &Snapshot, kind: &str| -> Vec<Object> {
+        s.objects
+            .values()
+            .filter(|o| o.kind == kind)
+            .cloned()
+            .collect()
+    };
+    let new_tables: Vec<Object> = tables(after, "table")
+        .into_iter()
+        .filter(|t| before.get(&t.name).is_none())
+        .collect();
+    let mut renamed_to: Vec<String> = Vec::new();
+    for old in tables(before, "table") {
+        let old_shape = shape_of(shapes, &old);
+        match after.get(&old.name) {
+            None => {
+                // The same columns under a new name: a rename.
+                let names = |s: &Shape| {
+                    let mut n: Vec<String> = s
+                        .columns
+                        .iter()
+                        .map(|c| c.name.to_ascii_lowercase())
+                        .collect();
+                    n.sort();
+                    n
+                };
+                let target = new_tables.iter().find(|t| {
+                    !renamed_to.contains(&t.name)
+                        && names(&shape_of(shapes, t)) == names(&old_shape)
+                });
+                if let Some(t) = target {
+                    renamed_to.push(t.name.clone());
+                    push(
+                        ChangeKind::TableRenamed,
+                        old.name.clone(),
+                        Some(format!("to `{}`", t.name)),
+                        &[&old.name],
+                    );
+                } else {
+                    push(
+                        ChangeKind::TableDropped,
+                        old.name.clone(),
+                        None,
+                        &[&old.name],
+                    );
+                    push(ChangeKind::TableData, old.name.clone(), None, &[&old.name]);
+                }
+            }
+            Some(new) if new.sql != old.sql => {
+                table_changes(&old, &old_shape, &shape_of(shapes, new), &mut push);
+            }
+            Some(_) => {}
+        }
+    }
+    for t in &new_tables {
+        if !renamed_to.contains(&t.name) {
+            push(ChangeKind::TableAdded, t.name.clone(), None, &[&t.name]);
+        }
+    }
+    for index in after.objects.values().filter(|o| o.kind == "index") {
+        if before.get(&index.name).is_some_and(|o| o.sql == index.sql) {
+            continue;
+        }
+        let unique = normalize(&index.sql).starts_with("create unique index");
+        let existing = before.has_table(&index.table);
+        let kind = if unique && existing {
+            ChangeKind::UniqueAdded
+        } else {
+            ChangeKind::IndexAdded
+        };
+        let object = if kind == ChangeKind::UniqueAdded {
+            index.table.clone()
+        } else {
+            index.name.clone()
+        };
+        push(kind, object, None, &[&index.name]);
+    }
+    for view in before.objects.values().filter(|o| o.kind == "view") {
+        match after.get(&view.name) {
+            Some(new) if new.sql == view.sql => {}
+            Some(new) if new.kind == "view" => {
+                let kept = shape_of(shapes, new);
+                let lost = shape_of(shapes, view)
+                    .columns
+                    .iter()
+                    .any(|c| kept.column(&c.name).is_none());
+                let kind = if lost {
+                    ChangeKind::ViewChanged
+                } else {
+                    ChangeKind::ViewAdded
+                };
+                push(kind, view.name.clone(), None, &[&view.name]);
+            }
+            _ => push(
+                ChangeKind::ViewChanged,
+                view.name.clone(),
+                None,
+                &[&view.name],
+            ),
+        }
+    }
+    for view in after.objects.values().filter(|o| o.kind == "view") {
+        if before.get(&view.name).is_none() {
+            push(
+                ChangeKind::ViewAdded,
+                view.name.clone(),
+                None,
+                &[&view.name],
+            );
+        }
+    }
+    for trigger in before.objects.values().filter(|o| o.kind == "trigger") {
+        let gone_with_table =
+            !after.has_table(&trigger.table) && after.get(&trigger.table).is_none();
+        match after.get(&trigger.name) {
+            Some(new) if new.sql == trigger.sql => {}
+            // Its table was dropped: that finding says it all.
+            None if gone_with_table => {}
+            _ => push(
+                ChangeKind::TriggerChanged,
+                trigger.name.clone(),
+                None,
+                &[&trigger.name],
+            ),
+        }
+    }
+    for trigger in after.objects.values().filter(|o| o.kind == "trigger") {
+        if before.get(&trigger.name).is_some() {
+            continue;
+        }
+        // A new trigger on a table older code writes, that can refuse a
+        // write, breaks that code's writes.
+        let refuses = mentions(&trigger.sql, "raise") && before.get(&trigger.table).is_some();
+        let kind = if refuses {
+            ChangeKind::TriggerChanged
+        } else {
+            ChangeKind::TriggerAdded
+        };
+        push(kind, trigger.name.clone(), None, &[&trigger.name]);
+    }
+    out
+}
+
+/// The changes of a table whose definition changed from `old` to `new`.
+fn table_changes(
+    table: &Object,
+    old: &Shape,
+    new: &Shape,
+    push: &mut impl FnMut(ChangeKind, String, Option<String>, &[&str]),
+) {
+    let t = &table.name;
+    let removed: Vec<&Column> = old
+        .columns
+        .iter()
+        .filter(|c| new.column(&c.name).is_none())
+        .collect();
+    let added: Vec<&Column> = new
+        .columns
+        .iter()
+        .filter(|c| old.column(&c.name).is_none())
+        .collect();
+    // One column gone and one of the same type come: a rename.
+    let rename = match (removed.as_slice(), added.as_slice()) {
+        ([r], [a]) if r.decl_type == a.decl_type => Some((*r, *a)),
+        _ => None,
+    };
+    if let Some((r, a)) = rename {
+        push(
+            ChangeKind::ColumnRenamed,
+            format!("{t}.{}", r.name),
+            Some(format!("to `{}`", a.name)),
+            &[&r.name, &a.name],
+        );
+    } else {
+        for c in &removed {
+            let object = format!("{t}.{}", c.name);
+            push(
+                ChangeKind::ColumnDropped,
+                object.clone(),
+                None,
+                &[&c.name, t],
+            );
+            push(ChangeKind::ColumnData, object, None, &[&c.name, t]);
+        }
+        for c in &added {
+            let kind = if c.not_null && !c.has_default && !c.exempt {
+                ChangeKind::RequiredColumnAdded
+            } else {
+                ChangeKind::ColumnAdded
+            };
+            push(kind, format!("{t}.{}", c.name), None, &[&c.name, t]);
+        }
+    }
+    for c in &old.columns {
+        let Some(n) = new.column(&c.name) else {
+            continue;
+        };
+        let object = format!("{t}.{}", c.name);
+        if n.decl_type != c.decl_type {
+            let detail = format!("`{}` to `{}`", c.decl_type, n.decl_type);
+            push(
+                ChangeKind::TypeChanged,
+                object.clone(),
+                Some(detail),
+                &[&c.name, t],
+            );
+        }
+        if n.not_null && !c.not_null {
+            push(ChangeKind::NotNullAdded, object, None, &[&c.name, t]);
+        }
+    }
+    if new.checks.iter().any(|c| !old.checks.contains(c)) {
+        push(ChangeKind::CheckAdded, t.clone(), None, &[t]);
+    }
+    if new.uniques.iter().any(|u| !old.uniques.contains(u)) {
+        push(ChangeKind::UniqueAdded, t.clone(), None, &[t]);
+    }
+}
+
+/// A row write the authorizer saw: a `DELETE` from `table`, or an `UPDATE`
+/// of `column`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RowWrite {
+    pub(crate) table: String,
+    /// `None` for a delete.
+    pub(crate) column: Option<String>,
+}
+
+/// The destructive findings of the data statement at `stmt`, which wrote
+/// `writes` (and dropped `dropped`), given the schema `before` its
+/// migration.
+pub(crate) fn data_changes(
+    before: &Snapshot,
+    shapes: &Shapes,
+    writes: &[RowWrite],
+    dropped: &[String],
+    stmt: &PlannedStatement,
+) -> Vec<Change> {
+    let mut out: Vec<Change> = Vec::new();
+    for w in writes {
+        if !before.has_table(&w.table) || dropped.iter().any(|d| d.eq_ignore_ascii_case(&w.table)) {
+            continue;
+        }
+        let (kind, object) = match &w.column {
+            None => (ChangeKind::RowsDeleted, w.table.clone()),
+            // A backfill of a column the migration adds overwrites nothing.
+            Some(c)
+                if before
+                    .get(&w.table)
+                    .is_some_and(|t| shape_of(shapes, t).column(c).is_some()) =>
+            {
+                (ChangeKind::ValuesOverwritten, format!("{}.{c}", w.table))
+            }
+            Some(_) => continue,
+        };
+        if !out.iter().any(|c| c.kind == kind && c.object == object) {
+            out.push(Change {
+                kind,
+                object,
+                detail: None,
+                line: stmt.line,
+                column: stmt.column,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::tests::with_sources;
+
+    /// The codes and objects found for the last of `files`.
+    fn last(files: &[&str]) -> Vec<(String, String)> {
+        let outcome = with_sources(files, |s| crate::replay::replay_outcome(s, "migrations"));
+        assert!(outcome.findings.is_empty(), "{:#?}", outcome.findings);
+        outcome
+            .changes
+            .last()
+            .unwrap()
+            .iter()
+            .map(|c| (c.kind.code().to_owned(), c.object.clone()))
+            .collect()
+    }
+
+    fn codes(files: &[&str]) -> Vec<String> {
+        last(files).into_iter().map(|(c, _)| c).collect()
+    }
+
+    const MESSAGES: &str = "CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT, room TEXT);";
+
+    #[test]
+    fn codes_are_unique_and_classes_follow_them() {
+        let mut seen: Vec<&str> = ChangeKind::ALL.iter().map(|k| k.code()).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), ChangeKind::ALL.len());
+        assert_eq!(ChangeKind::ColumnDropped.class(), Class::Breaking);
+        assert_eq!(ChangeKind::RowsDeleted.class(), Class::Destructive);
+        assert_eq!(ChangeKind::IndexAdded.class(), Class::Additive);
+    }
+
+    #[test]
+    fn additive_changes() {
+        assert_eq!(
+            last(&[
+                MESSAGES,
+                "ALTER TABLE messages ADD COLUMN sent_at TEXT;\nCREATE TABLE rooms (id TEXT);\nCREATE INDEX m_room ON messages (room);\nCREATE VIEW v AS SELECT id FROM messages;\nCREATE TRIGGER t AFTER INSERT ON messages BEGIN INSERT INTO rooms VALUES (new.room); END;",
+            ]),
+            [
+                ("AD102".to_owned(), "messages.sent_at".to_owned()),
+                ("AD101".to_owned(), "rooms".to_owned()),
+                ("AD103".to_owned(), "m_room".to_owned()),
+                ("AD104".to_owned(), "v".to_owned()),
+                ("AD105".to_owned(), "t".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn dropped_and_renamed_columns_and_tables() {
+        assert_eq!(
+            last(&[MESSAGES, "ALTER TABLE messages DROP COLUMN body;"]),
+            [
+                ("BC103".to_owned(), "messages.body".to_owned()),
+                ("DS102".to_owned(), "messages.body".to_owned())
+            ]
+        );
+        assert_eq!(
+            codes(&[MESSAGES, "ALTER TABLE messages RENAME COLUMN body TO text;"]),
+            ["BC104"]
+        );
+        assert_eq!(
+            codes(&[MESSAGES, "ALTER TABLE messages RENAME TO posts;"]),
+            ["BC102"]
+        );
+        assert_eq!(
+            codes(&[MESSAGES, "DROP TABLE messages;"]),
+            ["BC101", "DS101"]
+        );
+    }
+
+    #[test]
+    fn a_rebuild_is_judged_by_what_it_leaves() {
+        // Same columns, same constraints: nothing older code could see.
+        let same = "CREATE TABLE new_m (id INTEGER PRIMARY KEY, body TEXT, room TEXT);\nINSERT INTO new_m SELECT * FROM messages;\nDROP TABLE messages;\nALTER TABLE new_m RENAME TO messages;";
+        assert_eq!(codes(&[MESSAGES, same]), Vec::<String>::new());
+        let tighter = "CREATE TABLE new_m (id INTEGER PRIMARY KEY, body INTEGER NOT NULL CHECK (body > 0), room TEXT UNIQUE);\nINSERT INTO new_m SELECT * FROM messages;\nDROP TABLE messages;\nALTER TABLE new_m RENAME TO messages;";
+        assert_eq!(
+            codes(&[MESSAGES, tighter]),
+            ["BC105", "BC106", "BC107", "BC108"]
+        );
+        let required = "CREATE TABLE new_m (id INTEGER PRIMARY KEY, body TEXT, room TEXT, k TEXT NOT NULL);\nINSERT INTO new_m SELECT *, '' FROM messages;\nDROP TABLE messages;\nALTER TABLE new_m RENAME TO messages;";
+        assert_eq!(codes(&[MESSAGES, required]), ["BC111"]);
+    }
+
+    #[test]
+    fn unique_indexes_views_and_triggers() {
+        assert_eq!(
+            codes(&[MESSAGES, "CREATE UNIQUE INDEX u ON messages (room);"]),
+            ["BC108"]
+        );
+        // On a table of the same migration, there is no data to refuse it.
+        assert_eq!(
+            codes(&[
+                MESSAGES,
+                "CREATE TABLE r (x); CREATE UNIQUE INDEX u ON r (x);"
+            ]),
+            ["AD101", "AD103"]
+        );
+        let view = "CREATE VIEW v AS SELECT id, body FROM messages;";
+        assert_eq!(
+            codes(&[
+                MESSAGES,
+                view,
+                "DROP VIEW v; CREATE VIEW v AS SELECT id FROM messages;"
+            ]),
+            ["BC109"]
+        );
+        assert_eq!(
+            codes(&[
+                MESSAGES,
+                view,
+                "DROP VIEW v; CREATE VIEW v AS SELECT id, body, room FROM messages;"
+            ]),
+            ["AD104"]
+        );
+        assert_eq!(
+            codes(&[MESSAGES, "CREATE TRIGGER no_empty BEFORE INSERT ON messages WHEN new.body = '' BEGIN SELECT RAISE(ABORT, 'empty'); END;"]),
+            ["BC110"]
+        );
+    }
+
+    #[test]
+    fn data_statements() {
+        let seeded = "CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT, room TEXT); INSERT INTO messages VALUES (1, 'a', 'r');";
+        assert_eq!(
+            last(&[seeded, "DELETE FROM messages WHERE room IS NULL;"]),
+            [("DS103".to_owned(), "messages".to_owned())]
+        );
+        assert_eq!(
+            last(&[seeded, "UPDATE messages SET body = lower(body);"]),
+            [("DS104".to_owned(), "messages.body".to_owned())]
+        );
+        // A backfill of a new column overwrites nothing.
+        assert_eq!(
+            codes(&[
+                seeded,
+                "ALTER TABLE messages ADD COLUMN n INTEGER;\nUPDATE messages SET n = length(body);"
+            ]),
+            ["AD102"]
+        );
+        // Nor does writing a table the migration creates.
+        assert_eq!(
+            codes(&[
+                seeded,
+                "CREATE TABLE t (x); INSERT INTO t VALUES (1); UPDATE t SET x = 2; DELETE FROM t;"
+            ]),
+            ["AD101"]
+        );
+    }
+
+    #[test]
+    fn findings_point_at_their_statement() {
+        let outcome = with_sources(
+            &[
+                MESSAGES,
+                "CREATE TABLE rooms (id TEXT);\n\n  ALTER TABLE messages DROP COLUMN body;",
+            ],
+            |s| crate::replay::replay_outcome(s, "migrations"),
+        );
+        let dropped = &outcome.changes[1][0];
+        assert_eq!(dropped.kind, ChangeKind::ColumnDropped);
+        assert_eq!((dropped.line, dropped.column), (3, 3));
+        assert_eq!(dropped.summary(), "BC103 column `messages.body` dropped");
+    }
+
+    #[test]
+    fn check_clauses() {
+        assert_eq!(
+            checks("CREATE TABLE t (a CHECK (a > 0), 'check' TEXT, b CHECK(length(b) < 5 AND b <> ')'))"),
+            ["(a > 0)", "(length(b) < 5 and b <> ')')"]
+        );
+    }
+}
