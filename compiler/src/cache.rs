@@ -31,7 +31,7 @@
 //!
 //! ```text
 //! durable-schema-cache <FORMAT> <compiler version> <key> <HMAC-SHA256 of the header's words and the payload>
-//! {"migrations":[{"name":"0001_init.sql","statements":[[0,42,1,1]],"foreign_key_checks":[],"unreproducible":null}],"baseline":{"Built":["PRAGMA defer_foreign_keys = ON;\n…",[[0,30,1,1]]]}}
+//! {"migrations":[{"name":"0001_init.sql","statements":[[0,42,1,1]],"foreign_key_checks":[],"unreproducible":null,"cost_hints":[]}],"baseline":{"Built":["PRAGMA defer_foreign_keys = ON;\n…",[[0,30,1,1]]]}}
 //! ```
 //!
 //! **A hit trusts nothing it can cheaply recompute.** The payload holds
@@ -96,7 +96,7 @@ use crate::{
 
 /// The entry layout and checks version: bump it when the payload's layout
 /// or any check changes, so older entries are never trusted.
-pub(crate) const FORMAT: u32 = 4;
+pub(crate) const FORMAT: u32 = 5;
 
 /// The first word of an entry's header.
 const MAGIC: &str = "durable-schema-cache";
@@ -252,6 +252,7 @@ struct CachedMigration {
     statements: Vec<(usize, usize, u32, u32)>,
     foreign_key_checks: Vec<String>,
     unreproducible: Option<String>,
+    cost_hints: Vec<String>,
 }
 
 /// The entry's file name for `key`.
@@ -298,6 +299,7 @@ fn verified(payload: Payload, files: &[LoadedFile]) -> Option<Vec<CachedPlan>> {
                 statements,
                 foreign_key_checks: m.foreign_key_checks,
                 unreproducible: m.unreproducible,
+                cost_hints: m.cost_hints,
             })
         })
         .collect()
@@ -309,6 +311,7 @@ pub(crate) struct CachedPlan {
     statements: Vec<PlannedStatement>,
     foreign_key_checks: Vec<String>,
     unreproducible: Option<String>,
+    cost_hints: Vec<String>,
 }
 
 impl CachedPlan {
@@ -322,6 +325,7 @@ impl CachedPlan {
             statements: self.statements,
             foreign_key_checks: self.foreign_key_checks,
             unreproducible: self.unreproducible,
+            cost_hints: self.cost_hints,
         }
     }
 }
@@ -340,6 +344,7 @@ fn payload_of(
                 statements: m.statements.iter().map(span).collect(),
                 foreign_key_checks: m.foreign_key_checks.clone(),
                 unreproducible: m.unreproducible.clone(),
+                cost_hints: m.cost_hints.clone(),
             })
             .collect(),
     };

@@ -217,6 +217,15 @@ pub struct PlannedMigration {
     /// `path:line:column` and what it does: the chain then has no
     /// [`BaselineScript`].
     pub unreproducible: Option<String>,
+    /// Its statements whose time grows with the rows an object already
+    /// holds, which the replay's empty tables cannot show: an `UPDATE` or
+    /// `DELETE` of a table that existed before the migration, an insert
+    /// copying such a table's rows (a table rebuild), a `CREATE INDEX` on
+    /// one, an `ALTER TABLE … DROP COLUMN`. Each as `path:line:column` and
+    /// what it does; `durable-schema check` lists them. Hints, not errors:
+    /// on a large object such a migration may outlast workerd's 30-second
+    /// gate (see `docs/failures.md`).
+    pub cost_hints: Vec<String>,
 }
 
 /// The checked chain: what the macro embeds.
@@ -574,15 +583,21 @@ fn check_after(
         ran,
         checks,
         unreproducible,
+        cost_hints,
     } = replay::run(replayer, &scripts, &options.table);
     if !findings.is_empty() {
         return Err(findings.into_iter().map(|f| f.diagnostic).collect());
     }
     let mut previous = prefix.last().map(|m| m.chain.clone()).unwrap_or_default();
     let mut migrations = prefix;
-    let replayed = files.into_iter().zip(ran).zip(checks).zip(unreproducible);
+    let replayed = files
+        .into_iter()
+        .zip(ran)
+        .zip(checks)
+        .zip(unreproducible)
+        .zip(cost_hints);
     migrations.extend(replayed.map(
-        |(((file, statements), foreign_key_checks), unreproducible)| {
+        |((((file, statements), foreign_key_checks), unreproducible), cost_hints)| {
             let checksum = file.checksum().to_owned();
             let chain = chain(&previous, file.source.version, &checksum);
             previous.clone_from(&chain);
@@ -593,6 +608,7 @@ fn check_after(
                 statements,
                 foreign_key_checks,
                 unreproducible,
+                cost_hints,
             }
         },
     ));

@@ -318,6 +318,7 @@ fn an_entry_planted_for_a_public_directory_does_not_pass_a_broken_chain() {
                 statements: f.statements().iter().map(span).collect(),
                 foreign_key_checks: Vec::new(),
                 unreproducible: None,
+                cost_hints: Vec::new(),
             })
             .collect(),
         baseline: Some(CachedBaseline::Off),
