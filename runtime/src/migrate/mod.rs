@@ -91,6 +91,11 @@ impl Schema {
     ///   [`MigrateError::Deferred`] after reading that record, without
     ///   executing anything. New code (a deploy that changes the migrations)
     ///   tries at once. A success clears the record.
+    /// - Before the first migration it executes, the run commits a started
+    ///   record in the same table; a wake-up of the same code that finds it
+    ///   (the run was killed, or the object reset past a time limit) returns
+    ///   [`MigrateError::Interrupted`] naming the file, records it as that
+    ///   failure, and executes nothing.
     /// - The returned [`Wake`] keeps what the run did even when it failed
     ///   (migrations applied before the failure stay applied), and renders
     ///   the one structured log line a run deserves.
