@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # e2e.sh — durable-schema end to end, in real workerd (wrangler dev --local).
 #
-# Builds examples/worker-chat in seven variants (its migrations plus files from
+# Builds examples/worker-chat in eight variants (its migrations plus files from
 # examples/worker-chat/variants/), then deploys them one after another over
 # persisted Durable Object state, driving the Worker with curl on 127.0.0.1.
 # Deploys 1-10 share one state dir ("main"); 11-12 use a second one ("fk"),
@@ -45,6 +45,12 @@
 #   12      fk         fk     0003 creates authors/author_stats, 0004 rebuilds authors
 #                             with deferred keys and loses alice: 503 "foreign_key"
 #                             (author_stats -> authors), 0003 kept, 0004 rolled back
+#   13      v2         slow   a room with a message
+#   14      slow       slow   0003 backfills 30M rows; wrangler and workerd SIGKILLed
+#                             during it
+#   15      slow       slow   restart: 503 "interrupted" naming 0003, 30 parallel
+#                             requests: no re-run; /schema, /export answer
+#   16      slow       slow   restart within retry_after: 503 "deferred", no re-run
 #
 # Last, every deploy's log is searched for panics and unhandled rejections.
 #
@@ -696,6 +702,86 @@ ds_log "$fk_id"
 check "foreign key: one log line: failed, 2 -> 3, applied [3], foreign_key" \
   "$(jget 'd.map(l => [l.outcome, l.from, l.to, l.applied.join("+"), l.error.kind, l.error.table, l.error.parent].join(";")).join(" ")')" \
   "failed;2;3;3;foreign_key;author_stats;authors"
+
+# ==== 13-15. a run killed mid-migration: interrupted, not re-run (issue 21) =============
+# Self-contained: its own build (slow = v2 + variants/slow/0003_fill_filler.sql, a
+# 30-million-row backfill for a room holding a message) and its own state dir
+# ("slow"). The constructor's run commits a started record and awaits
+# storage.sync() before 0003's statements run; workerd is SIGKILLed during them
+# and restarted over the same files: the next run reports 0003 as interrupted
+# (503 naming the file) and executes nothing; status and export keep working.
+state_slow="$work/state-slow"
+rm -rf "$state_slow"
+mkdir -p "$state_slow"
+make_variant slow 3 slow
+deploy v2 "$state_slow"
+http POST /rooms/slowroom/messages '{"author":"zoe","body":"before the backfill"}'
+check "interrupted (v2): room slowroom holds a message (201)" "$CODE" 201
+deploy slow "$state_slow"
+slow_out="$work/slow-request"
+rm -f "$slow_out".*
+curl -s -o "$slow_out.body" -w '%{http_code}' --max-time 120 \
+  "http://127.0.0.1:$PORT/rooms/slowroom/messages" >"$slow_out.code" 2>/dev/null &
+slow_curl=$!
+sleep 5
+if kill -0 "$slow_curl" 2>/dev/null; then
+  pass "interrupted: the request that runs 0003 is still waiting after 5 s (the backfill runs)"
+else
+  fail "interrupted: the request that runs 0003 is still waiting after 5 s" \
+    "it answered $(cat "$slow_out.code" 2>/dev/null): the backfill finished too soon"
+fi
+say "SIGKILL wrangler and workerd (pgid $PGID) in the middle of 0003"
+kill -KILL -- "-$PGID" 2>/dev/null || true
+wait "$WR_PID" 2>/dev/null || true
+PGID=""
+WR_PID=""
+wait "$slow_curl" 2>/dev/null || true
+deploy slow "$state_slow"
+http GET /rooms/slowroom/messages
+check "interrupted: after the restart the room answers 503, kind interrupted" \
+  "$CODE:$(jget d.migration.kind)" "503:interrupted"
+check "interrupted: the error names the file, the version and when the run started" \
+  "$(jget '[d.migration.file, d.migration.version, /^\d{4}-\d\d-\d\dT.*Z$/.test(d.migration.started_at)].join(";")')" \
+  "0003_fill_filler.sql;3;true"
+say "  response: $(printf '%s' "$BODY" | head -c 300)"
+http GET /rooms/slowroom/schema
+slow_id="$(jget d.object_id)"
+check "interrupted: /schema answers (200): stored version 2, nothing applied or written by the run" \
+  "$CODE;$(jget d.stored_version);$(jget '[d.last_run.error.kind, d.last_run.applied.length, d.last_run.rows_written].join(";")')" \
+  "200;2;interrupted;0;0"
+say "30 parallel GETs at the interrupted room"
+parallel 30 GET /rooms/slowroom/messages
+slow_503=0
+slow_named=0
+for i in $(seq 1 30); do
+  [[ "$(cat "$PAR_DIR/$i.code" 2>/dev/null)" == 503 ]] && slow_503=$((slow_503 + 1))
+  BODY="$(cat "$PAR_DIR/$i.body" 2>/dev/null || true)"
+  [[ "$(jget '[d.migration.kind, d.migration.file].join(";")')" == "interrupted;0003_fill_filler.sql" ]] \
+    && slow_named=$((slow_named + 1))
+done
+check "interrupted: 30 parallel requests all answer 503" "$slow_503" 30
+check "interrupted: ... each naming 0003_fill_filler.sql (kind interrupted)" "$slow_named" 30
+http GET /rooms/slowroom/export
+check "interrupted: /export answers: the message kept, no filler table, tracking rows 1,2" \
+  "$CODE;$(jget '[d.messages.rows.map(r => r.author).join(","), "filler" in d, d.migrations.rows.map(r => r.version).join(",")].join(";")')" \
+  "200;zoe;false;1,2"
+check "interrupted: the failure record: version 3, 1 attempt, the interrupted error" \
+  "$(jget 'd.migrations_failure.rows.map(r => [r.version, r.attempts, /0003_fill_filler.sql \(version 3\) was interrupted/.test(r.error)].join(";")).join(" ")')" \
+  "3;1;true"
+ds_log "$slow_id"
+check "interrupted: one log line for the room since the restart: failed, interrupted, nothing applied" \
+  "$(jget 'd.map(l => [l.outcome, l.error.kind, l.error.file, l.applied.length].join(";")).join(" ")')" \
+  "failed;interrupted;0003_fill_filler.sql;0"
+stop_wrangler
+# Restarted again within retry_after: the record defers the same code; still nothing run.
+deploy slow "$state_slow"
+http GET /rooms/slowroom/messages
+check "interrupted (restart within retry_after): 503 deferred, naming the interrupted file" \
+  "$CODE:$(jget d.migration.kind):$(jget '/0003_fill_filler.sql \(version 3\) was interrupted/.test(d.migration.message)')" \
+  "503:deferred:true"
+http GET /rooms/slowroom/export
+check "interrupted (restart within retry_after): nothing re-run (no filler table, 1 attempt)" \
+  "$(jget '["filler" in d, d.migrations_failure.rows[0].attempts].join(";")')" "false;1"
 
 stop_wrangler
 
