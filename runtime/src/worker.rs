@@ -21,7 +21,8 @@
 //!   a savepoint that a reset would roll back with the migration): a run
 //!   killed by the 30-second gate or the CPU limit is then reported by the
 //!   next wake-up as `interrupted`, not run again on every request. One
-//!   migration per step, each made durable before the next starts.
+//!   migration per step, each made durable before the next starts (a new
+//!   object syncs once, before its first migration).
 //! - A run that changed something or failed logs one JSON line
 //!   ([`Wake::log_line`]): `console.log`, or `console.error` on failure.
 //!

@@ -24,7 +24,9 @@
 //! synchronous code returns: the record would be rolled back with the
 //! migration it guards. [`Schema::wake_step`] therefore stops once the record
 //! is written; the worker glue awaits `storage.sync()` (the implicit
-//! transaction committed) and resumes, one migration per step.
+//! transaction committed) and resumes, one migration per step (on a new
+//! object, whose tables are empty, only the first migration waits for a
+//! sync: a reset later in its chain names the first migration).
 //!
 //! Nothing here runs on the up-to-date path: the record is read and written
 //! only when there is something to apply.
@@ -315,15 +317,11 @@ mod tests {
         .ok()
     }
 
-    /// The steps pause before every migration, each time with its started
-    /// record committed and none of its statements run, and end with the
-    /// report one `wake` makes.
-    #[test]
-    fn steps_pause_before_each_migration_with_its_record_committed() {
-        let schema = schema(FILES);
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        let db = &conn;
-        let mut step = schema.wake_step(db, None);
+    /// The steps through `schema` on `conn`: the versions they paused
+    /// before (each time with that version's started record committed and
+    /// none of its statements run), and the wake they end with.
+    fn steps(schema: &Schema, conn: &rusqlite::Connection) -> (Vec<u32>, Wake) {
+        let mut step = schema.wake_step(conn, None);
         let mut paused_at = Vec::new();
         let wake = loop {
             match step {
@@ -331,26 +329,50 @@ mod tests {
                 WakeStep::Paused(resume) => {
                     let version = resume.version;
                     paused_at.push(version);
-                    assert_eq!(attempts(&conn), Some((i64::from(version), -1)));
+                    assert_eq!(attempts(conn), Some((i64::from(version), -1)));
                     assert_eq!(
-                        applied(&conn),
+                        applied(conn),
                         i64::from(version) - 1,
                         "ran before its pause"
                     );
-                    step = schema.wake_step(db, Some(resume));
+                    step = schema.wake_step(conn, Some(resume));
                 }
             }
         };
-        assert_eq!(paused_at, [1, 2, 3]);
+        (paused_at, wake)
+    }
+
+    /// An object behind the code pauses before every migration and ends
+    /// with the report one `wake` makes; a new object pauses only before
+    /// its first.
+    #[test]
+    fn steps_pause_before_each_migration_of_an_existing_object() {
+        let schema = schema(FILES);
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let v1 = Schema::__new("migrations", false, &schema.migrations()[..1]);
+        v1.migrate(&conn).unwrap();
+        let (paused_at, wake) = steps(&schema, &conn);
+        assert_eq!(paused_at, [2, 3]);
         assert!(wake.error().is_none(), "{:?}", wake.error());
-        let whole = schema.wake(&rusqlite::Connection::open_in_memory().unwrap());
+        assert_eq!(
+            (wake.report().from_version(), wake.report().to_version()),
+            (1, 3)
+        );
+        let names: Vec<&str> = wake.report().applied().iter().map(|m| m.name()).collect();
+        assert_eq!(names, ["0002_m.sql", "0003_m.sql"]);
+        assert_eq!(attempts(&conn), None, "cleared with the last migration");
+        assert!(schema.wake_step(&conn, None).is_done_current());
+
+        let fresh = rusqlite::Connection::open_in_memory().unwrap();
+        let (paused_at, wake) = steps(&schema, &fresh);
+        assert_eq!(paused_at, [1]);
         assert_eq!(
             (wake.report().from_version(), wake.report().to_version()),
             (0, 3)
         );
-        assert_eq!(wake.report().applied(), whole.report().applied());
-        assert_eq!(attempts(&conn), None, "cleared with the last migration");
-        assert!(schema.wake_step(db, None).is_done_current());
+        assert_eq!(attempts(&fresh), None);
+        let whole = schema.wake(&rusqlite::Connection::open_in_memory().unwrap());
+        assert_eq!(wake.report().to_string(), whole.report().to_string());
     }
 
     /// A pause the host never resumed (the object reset while its
@@ -359,13 +381,15 @@ mod tests {
     fn a_step_never_resumed_is_interrupted() {
         let schema = schema(FILES);
         let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let v1 = Schema::__new("migrations", false, &schema.migrations()[..1]);
+        v1.migrate(&conn).unwrap();
         let WakeStep::Paused(first) = schema.wake_step(&conn, None) else {
-            panic!("expected a pause before 0001");
-        };
-        let WakeStep::Paused(second) = schema.wake_step(&conn, Some(first)) else {
             panic!("expected a pause before 0002");
         };
-        assert_eq!(second.version, 2);
+        let WakeStep::Paused(second) = schema.wake_step(&conn, Some(first)) else {
+            panic!("expected a pause before 0003");
+        };
+        assert_eq!(second.version, 3);
         drop(second);
         let WakeStep::Done(wake) = schema.wake_step(&conn, None) else {
             panic!("an interrupted run does not pause");
@@ -374,17 +398,17 @@ mod tests {
             matches!(
                 wake.error(),
                 Some(MigrateError::Interrupted {
-                    version: 2,
-                    file: "0002_m.sql",
+                    version: 3,
+                    file: "0003_m.sql",
                     ..
                 })
             ),
             "{:?}",
             wake.error()
         );
-        assert_eq!(attempts(&conn), Some((2, 1)));
-        // Without the record, the same wake would have applied 0002 and 0003.
-        assert_eq!(wake.report().to_version(), 1);
+        assert_eq!(attempts(&conn), Some((3, 1)));
+        // Without the record, the same wake would have applied 0003.
+        assert_eq!(wake.report().to_version(), 2);
     }
 
     impl WakeStep {
