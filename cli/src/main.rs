@@ -318,6 +318,7 @@ fn check(dir: &str, format: Format, locked: bool, options: &Options, verbose: bo
                     ));
                 }
             }
+            term::print(&cost_hints(&plan));
             if verbose {
                 // The checksums the lock and the tracking table record, as
                 // lock lines are written.
@@ -336,6 +337,28 @@ fn check(dir: &str, format: Format, locked: bool, options: &Options, verbose: bo
             ExitCode::FAILURE
         }
     }
+}
+
+/// The statements whose time grows with an object's existing rows, one
+/// line each under a heading (empty when there are none): on a large object
+/// they may outlast workerd's 30-second gate.
+fn cost_hints(plan: &Plan) -> String {
+    let hints: Vec<&String> = plan.migrations.iter().flat_map(|m| &m.cost_hints).collect();
+    if hints.is_empty() {
+        return String::new();
+    }
+    let what = match hints.len() {
+        1 => "1 statement works".to_owned(),
+        n => format!("{n} statements work"),
+    };
+    let mut out = format!(
+        "{what} through the rows an object already holds (slow on a large object; \
+         see docs/failures.md):\n"
+    );
+    for hint in hints {
+        out.push_str(&format!("  {hint}\n"));
+    }
+    out
 }
 
 /// Writes the lock: every checked migration, keeping the `replaces` lists

@@ -31,7 +31,7 @@
 //!
 //! ```text
 //! durable-schema-cache <FORMAT> <compiler version> <key> <HMAC-SHA256 of the header's words and the payload>
-//! {"migrations":[{"name":"0001_init.sql","statements":[[0,42,1,1]],"foreign_key_checks":[],"unreproducible":null}],"baseline":{"Built":["PRAGMA defer_foreign_keys = ON;\n…",[[0,30,1,1]]]}}
+//! {"migrations":[{"name":"0001_init.sql","statements":[[0,42,1,1]],"foreign_key_checks":[],"unreproducible":null,"cost_hints":[]}],"baseline":{"Built":["PRAGMA defer_foreign_keys = ON;\n…",[[0,30,1,1]]]}}
 //! ```
 //!
 //! **A hit trusts nothing it can cheaply recompute.** The payload holds
@@ -96,7 +96,7 @@ use crate::{
 
 /// The entry layout and checks version: bump it when the payload's layout
 /// or any check changes, so older entries are never trusted.
-pub(crate) const FORMAT: u32 = 5;
+pub(crate) const FORMAT: u32 = 6;
 
 /// The first word of an entry's header.
 const MAGIC: &str = "durable-schema-cache";
@@ -254,6 +254,7 @@ struct CachedMigration {
     unreproducible: Option<String>,
     /// The classification's findings (see [`crate::Change`]).
     changes: Vec<crate::Change>,
+    cost_hints: Vec<String>,
 }
 
 /// The entry's file name for `key`.
@@ -301,6 +302,7 @@ fn verified(payload: Payload, files: &[LoadedFile]) -> Option<Vec<CachedPlan>> {
                 foreign_key_checks: m.foreign_key_checks,
                 unreproducible: m.unreproducible,
                 changes: m.changes,
+                cost_hints: m.cost_hints,
             })
         })
         .collect()
@@ -313,6 +315,7 @@ pub(crate) struct CachedPlan {
     foreign_key_checks: Vec<String>,
     unreproducible: Option<String>,
     changes: Vec<crate::Change>,
+    cost_hints: Vec<String>,
 }
 
 impl CachedPlan {
@@ -327,6 +330,7 @@ impl CachedPlan {
             foreign_key_checks: self.foreign_key_checks,
             unreproducible: self.unreproducible,
             changes: self.changes,
+            cost_hints: self.cost_hints,
         }
     }
 }
@@ -346,6 +350,7 @@ fn payload_of(
                 foreign_key_checks: m.foreign_key_checks.clone(),
                 unreproducible: m.unreproducible.clone(),
                 changes: m.changes.clone(),
+                cost_hints: m.cost_hints.clone(),
             })
             .collect(),
     };

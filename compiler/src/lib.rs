@@ -221,6 +221,15 @@ pub struct PlannedMigration {
     /// What the migration does to code written for the schema before it,
     /// from the replay's schema before and after it (see [`Change`]).
     pub changes: Vec<Change>,
+    /// Its statements whose time grows with the rows an object already
+    /// holds, which the replay's empty tables cannot show: an `UPDATE` or
+    /// `DELETE` of a table that existed before the migration, an insert
+    /// copying such a table's rows (a table rebuild), a `CREATE INDEX` on
+    /// one, an `ALTER TABLE … DROP COLUMN`. Each as `path:line:column` and
+    /// what it does; `durable-schema check` lists them. Hints, not errors:
+    /// on a large object such a migration may outlast workerd's 30-second
+    /// gate (see `docs/failures.md`).
+    pub cost_hints: Vec<String>,
 }
 
 impl PlannedMigration {
@@ -700,6 +709,7 @@ fn check_after(
         checks,
         unreproducible,
         changes,
+        cost_hints,
     } = replay::run(replayer, &scripts, &options.table);
     if !findings.is_empty() {
         return Err(findings.into_iter().map(|f| f.diagnostic).collect());
@@ -711,9 +721,10 @@ fn check_after(
         .zip(ran)
         .zip(checks)
         .zip(unreproducible)
-        .zip(changes);
+        .zip(changes)
+        .zip(cost_hints);
     migrations.extend(replayed.map(
-        |((((file, statements), foreign_key_checks), unreproducible), changes)| {
+        |(((((file, statements), foreign_key_checks), unreproducible), changes), cost_hints)| {
             let checksum = file.checksum().to_owned();
             let chain = chain(&previous, file.source.version, &checksum);
             previous.clone_from(&chain);
@@ -725,6 +736,7 @@ fn check_after(
                 foreign_key_checks,
                 unreproducible,
                 changes,
+                cost_hints,
             }
         },
     ));

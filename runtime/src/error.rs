@@ -62,6 +62,20 @@ pub enum MigrateError {
         /// Seconds until the next attempt.
         retry_in_secs: u32,
     },
+    /// A run of [`Schema::wake`](crate::Schema::wake) started this migration
+    /// and never finished: the process was killed, or the object was reset
+    /// (past workerd's 30-second `blockConcurrencyWhile` gate, or its CPU
+    /// limit). Its transaction was rolled back; the wake that finds the
+    /// unfinished run reports it, records it as a failure, and executes
+    /// nothing, so the same code tries again after `retry_after` seconds.
+    Interrupted {
+        /// Version of the migration that did not finish.
+        version: u32,
+        /// Its file name.
+        file: &'static str,
+        /// When that run started it (UTC ISO 8601, SQLite's clock).
+        started_at: String,
+    },
     /// The tracking table (the executor's or a hand-rolled one) is empty
     /// while the database holds user tables: re-applying every migration to
     /// data they already shaped is refused, and nothing is written.
@@ -224,6 +238,16 @@ impl fmt::Display for MigrateError {
                 "schema not current: version {version} failed {attempts} time(s) with this code \
                  ({error}); next attempt in {retry_in_secs} s or with the next deploy"
             ),
+            MigrateError::Interrupted {
+                version,
+                file,
+                started_at,
+            } => write!(
+                f,
+                "migration {file} (version {version}) was interrupted: a run started it at \
+                 {started_at} and never finished (killed, or reset past a time limit); it was \
+                 rolled back: make it shorter or split it into smaller migrations, then deploy again"
+            ),
             MigrateError::EmptyHistory { table, user_table } => write!(
                 f,
                 "table \"{table}\" is empty but the database holds tables (\"{user_table}\"); \
@@ -342,6 +366,7 @@ impl MigrateError {
             MigrateError::Statement { .. } => "statement",
             MigrateError::ForeignKey { .. } => "foreign_key",
             MigrateError::Deferred { .. } => "deferred",
+            MigrateError::Interrupted { .. } => "interrupted",
             MigrateError::EmptyHistory { .. } => "empty_history",
             MigrateError::AdoptionMismatch { .. } => "adoption_mismatch",
             MigrateError::LedgerMismatch { .. } => "ledger_mismatch",
@@ -402,6 +427,15 @@ impl MigrateError {
                 field("version", version.to_string());
                 field("attempts", attempts.to_string());
                 field("retry_in_secs", retry_in_secs.to_string());
+            }
+            MigrateError::Interrupted {
+                version,
+                file,
+                started_at,
+            } => {
+                field("version", version.to_string());
+                field("file", json_string(file));
+                field("started_at", json_string(started_at));
             }
             MigrateError::LedgerMismatch {
                 unmatched, missing, ..

@@ -208,7 +208,10 @@ impl Schema {
             version,
             file: self.migration(version).map(|m| m.name()),
             error: text_of(row.get(2)).unwrap_or_default().to_owned(),
-            attempts: int(3).and_then(|a| u32::try_from(a).ok()).unwrap_or(1),
+            // A started record counts its attempt negatively (see `migrate::started`).
+            attempts: int(3)
+                .and_then(|a| u32::try_from(a.abs()).ok())
+                .unwrap_or(1),
             failed_at,
             by_this_code,
             retry_in_secs,

@@ -362,7 +362,9 @@ pub const LATER_QUERY: &str =
     "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, '+' || CAST(?2 AS INTEGER) || ' seconds')";
 
 /// Records a failed attempt: `?1` chain, `?2` version, `?3` error. The
-/// attempt count restarts when the code (its chain) changes.
+/// attempt count restarts when the code (its chain) changes; a started
+/// record of the same code (negative `attempts`, see [`record_start`])
+/// already counted this attempt.
 pub fn record_failure(table: &str) -> String {
     sql(
         &failure_table(table),
@@ -371,10 +373,57 @@ pub fn record_failure(table: &str) -> String {
             &format!(
                 " (id, chain, version, error, attempts, attempted_at) \
                  VALUES (1, ?1, ?2, ?3, 1, {NOW}) ON CONFLICT (id) DO UPDATE SET \
-                 attempts = CASE WHEN chain = excluded.chain THEN attempts + 1 ELSE 1 END, \
+                 attempts = CASE WHEN chain = excluded.chain \
+                 THEN abs(attempts) + (attempts > 0) ELSE 1 END, \
                  chain = excluded.chain, version = excluded.version, error = excluded.error, \
                  attempted_at = excluded.attempted_at"
             ),
+        ],
+    )
+}
+
+/// Records that a run of [`Schema::wake`](crate::Schema::wake) starts
+/// migration `?2` (`?1` chain, `?3` the text the record shows until the run
+/// ends): the failure record's row with a negative `attempts`, minus the
+/// attempt's number (the previous attempts of the same code plus one). A
+/// failure replaces it, a success deletes it; a wake that finds it reports
+/// the run as interrupted.
+pub fn record_start(table: &str) -> String {
+    sql(
+        &failure_table(table),
+        &[
+            "INSERT INTO ",
+            &format!(
+                " (id, chain, version, error, attempts, attempted_at) \
+                 VALUES (1, ?1, ?2, ?3, -1, {NOW}) ON CONFLICT (id) DO UPDATE SET \
+                 attempts = CASE WHEN chain = excluded.chain THEN -(abs(attempts) + 1) ELSE -1 END, \
+                 chain = excluded.chain, version = excluded.version, error = excluded.error, \
+                 attempted_at = excluded.attempted_at"
+            ),
+        ],
+    )
+}
+
+/// Moves the started record to the run's next migration, `?1` (version),
+/// `?2` (its text), in the transaction of the one before.
+pub fn advance_start(table: &str) -> String {
+    sql(
+        &failure_table(table),
+        &[
+            "UPDATE ",
+            &format!(" SET version = ?1, error = ?2, attempted_at = {NOW} WHERE id = 1"),
+        ],
+    )
+}
+
+/// Turns a started record into the failure record of an interrupted run,
+/// `?1` its error: the attempt was counted when it started.
+pub fn record_interrupted(table: &str) -> String {
+    sql(
+        &failure_table(table),
+        &[
+            "UPDATE ",
+            " SET attempts = -attempts, error = ?1 WHERE id = 1 AND attempts < 0",
         ],
     )
 }

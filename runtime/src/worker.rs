@@ -16,6 +16,13 @@
 //!   Instead the object stays reachable, schema-dependent code asks [`sql`]
 //!   and gets the typed [`MigrateError`] until the schema is current, and
 //!   the next attempt waits for `retry_after` seconds or a new deploy.
+//! - Before a run's first migration it commits a started record, and awaits
+//!   `storage.sync()` before the migration runs (a `transactionSync` alone is
+//!   a savepoint that a reset would roll back with the migration): a run
+//!   killed by the 30-second gate or the CPU limit is then reported by the
+//!   next wake-up as `interrupted`, not run again on every request. One
+//!   migration per step, each made durable before the next starts (a new
+//!   object syncs once, before its first migration).
 //! - A run that changed something or failed logs one JSON line
 //!   ([`Wake::log_line`]): `console.log`, or `console.error` on failure.
 //!
@@ -57,6 +64,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::__private::MigrateTarget;
 use crate::backend::{sqlite_message, Backend, BackendError, Rows, Step, TxError, Value};
+use crate::migrate::WakeStep;
 use crate::{MigrateError, Schema, Status, Wake};
 
 /// A Durable Object's SQLite storage as a [`Backend`].
@@ -254,11 +262,47 @@ fn outcome<'a>(outcomes: &'a [(String, Outcome)], id: &str) -> Option<&'a Outcom
 }
 
 /// Runs [`Schema::wake`] for this object now, logs it, remembers it.
+/// Synchronous: for an object that was not migrated in this isolate.
 fn wake_now(id: String, storage: Storage, schema: &Schema) -> Wake {
-    // workerd advances its clock only at I/O, so a synchronous run usually
-    // measures 0 ms; the figure still orders runs and spans their awaits.
     let started = js_sys::Date::now();
     let wake = schema.wake(&DurableObjectSql::from_storage(storage));
+    remember(id, schema, wake, started)
+}
+
+/// [`Schema::wake`] for this object under `blockConcurrencyWhile`, with
+/// each started record made durable before its migration runs: a
+/// `transactionSync` is only a savepoint inside the object's implicit
+/// transaction, which a reset past the 30-second gate would roll back
+/// together with the migration. `storage.sync()` resolves once that
+/// transaction is committed; no other event runs meanwhile (the gate).
+async fn wake_durably(id: String, storage: Storage, schema: Schema) -> Wake {
+    let started = js_sys::Date::now();
+    let db = DurableObjectSql::from_storage(storage);
+    let mut step = schema.wake_step(&db, None);
+    let wake = loop {
+        match step {
+            WakeStep::Done(wake) => break wake,
+            WakeStep::Paused(resume) => {
+                if let Err(e) = db.storage.sync().await {
+                    // The migration still runs, unguarded: refusing it would
+                    // not make the storage any healthier.
+                    ::worker::console_warn!(
+                        "durable-schema: storage.sync() failed before a migration ({e}); \
+                         a reset during it will not be reported as interrupted"
+                    );
+                }
+                step = schema.wake_step(&db, Some(resume));
+            }
+        }
+    };
+    remember(id, &schema, wake, started)
+}
+
+/// Logs a run that ended (it started at `started`, ms since the epoch) and
+/// keeps its outcome for [`sql`].
+fn remember(id: String, schema: &Schema, wake: Wake, started: f64) -> Wake {
+    // workerd advances its clock only at I/O, so a synchronous run usually
+    // measures 0 ms; the figure still orders runs and spans their awaits.
     let now = js_sys::Date::now();
     if let Some(line) = wake.log_line(&id, now - started) {
         if wake.error().is_some() {
@@ -301,11 +345,13 @@ fn wake_now(id: String, storage: Storage, schema: &Schema) -> Wake {
 ///
 /// Reads nothing on the common path (the constructor hook's outcome is kept
 /// in memory). After a failed run it returns that run's [`MigrateError`]
-/// (map it to a 503), and makes one new attempt when `retry_after` seconds
-/// have passed; a new deploy tries at once, in its constructor. Older code
-/// over a database whose newer migration breaks it (a rollback after a
-/// dropped column) gets [`MigrateError::Incompatible`] here, instead of
-/// queries failing one by one; [`status`] keeps working.
+/// (map it to a 503), and starts one new attempt when `retry_after` seconds
+/// have passed: under `blockConcurrencyWhile` (so its started record is
+/// durable first), answering this call with the last error and the calls
+/// after it with the attempt's outcome. A new deploy tries at once, in its
+/// constructor. Older code over a database whose newer migration breaks it
+/// (a rollback after a dropped column) gets [`MigrateError::Incompatible`]
+/// here, instead of queries failing one by one; [`status`] keeps working.
 pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
     let id = state.id().to_string();
     let known = OUTCOMES.with(|outcomes| {
@@ -318,9 +364,33 @@ pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
     match known {
         Some(Ok(())) => Ok(state.storage().sql()),
         Some(Err(Some(e))) => Err(e),
-        // Not migrated in this isolate yet, or a retry is due. Synchronous,
-        // so no other event of this object runs in between.
-        Some(Err(None)) | None => match wake_now(id, state.storage(), schema).into_result() {
+        // A retry is due: it runs under `blockConcurrencyWhile`, where its
+        // started record can be made durable first (a retry killed by the
+        // time limit is then reported, not retried on every wake-up). This
+        // request gets the last outcome; the next ones wait for the retry's.
+        Some(Err(None)) => {
+            let last = last_wake(state).and_then(|w| w.error().cloned());
+            let schema = *schema;
+            let storage = state.storage();
+            // Retried once per `retry_after`, not once per request until
+            // the gate closes: push the in-memory deadline first.
+            OUTCOMES.with(|outcomes| {
+                if let Some((_, o)) = outcomes.borrow_mut().iter_mut().find(|(k, _)| *k == id) {
+                    o.retry_at_ms = js_sys::Date::now() + f64::from(schema.retry_after()) * 1000.0;
+                }
+            });
+            drop(state.block_concurrency_while(async move {
+                wake_durably(id, storage, schema).await;
+                Ok::<(), ::worker::Error>(())
+            }));
+            match last {
+                Some(e) => Err(e),
+                None => Ok(state.storage().sql()),
+            }
+        }
+        // Not migrated in this isolate yet (no constructor hook ran).
+        // Synchronous, so no other event of this object runs in between.
+        None => match wake_now(id, state.storage(), schema).into_result() {
             Ok(_) => Ok(state.storage().sql()),
             Err(e) => Err(e),
         },
@@ -353,7 +423,7 @@ impl MigrateTarget for State {
             // Never an Err: resetting the object would discard the run's
             // earlier migrations and re-run the failing one on every
             // request. The outcome is remembered for `sql` instead.
-            wake_now(id, storage, &schema);
+            wake_durably(id, storage, schema).await;
             Ok::<(), ::worker::Error>(())
         });
         // Deliberately not awaited: the gate closed when

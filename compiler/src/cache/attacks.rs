@@ -319,6 +319,7 @@ fn an_entry_planted_for_a_public_directory_does_not_pass_a_broken_chain() {
                 foreign_key_checks: Vec::new(),
                 unreproducible: None,
                 changes: Vec::new(),
+                cost_hints: Vec::new(),
             })
             .collect(),
         baseline: Some(CachedBaseline::Off),

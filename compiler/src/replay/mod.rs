@@ -74,6 +74,10 @@ pub(crate) struct Outcome {
     /// For each migration, what it does to code written for the schema
     /// before it (see [`compat`]).
     pub(crate) changes: Vec<Vec<compat::Change>>,
+    /// For each migration, its statements whose time grows with an
+    /// object's rows (see [`Replayer::cost`]), each as `path:line:column`
+    /// and what it does.
+    pub(crate) cost_hints: Vec<Vec<String>>,
 }
 
 /// A problem found by the replay, with the Durable Object rule it breaks
@@ -259,7 +263,9 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
             unreproducible,
             pending_drops,
             mut changes,
+            cost_hints,
         } = migration;
+        driver.outcome.cost_hints.push(cost_hints);
         let at_risk = driver.settle(index, pending_drops);
         driver.outcome.checks.push(at_risk);
         driver.commit(index);
@@ -302,6 +308,8 @@ struct Migration {
     pending_drops: PendingDrops,
     /// What its data statements removed (see [`compat::data_changes`]).
     changes: Vec<compat::Change>,
+    /// Its statements whose time grows with an object's rows.
+    cost_hints: Vec<String>,
 }
 
 impl Migration {
@@ -311,6 +319,7 @@ impl Migration {
             unreproducible: None,
             pending_drops: PendingDrops::default(),
             changes: Vec::new(),
+            cost_hints: Vec::new(),
         }
     }
 }
@@ -402,6 +411,10 @@ impl Driver<'_, '_> {
                     migration.unreproducible = replayer
                         .unreproducible(sql)
                         .map(|what| format!("{}:{line}:{col} {what}", source.display_path));
+                }
+                if let Some(what) = replayer.cost(sql) {
+                    let at = format!("{}:{line}:{col}", source.display_path);
+                    migration.cost_hints.push(format!("{at} {what}"));
                 }
                 migration.done.push(*stmt);
                 Next::Go
@@ -576,6 +589,63 @@ mod tests {
 
     pub(super) fn rules(files: &[&str]) -> Vec<Option<Rule>> {
         run(files).into_iter().map(|f| f.rule).collect()
+    }
+
+    /// Each migration's cost hints (see [`Replayer::cost`]).
+    fn cost_hints(files: &[&str]) -> Vec<Vec<String>> {
+        with_sources(files, |sources| {
+            let outcome = replay_sources(sources, "migrations");
+            assert!(outcome.findings.is_empty(), "{:#?}", outcome.findings);
+            outcome.cost_hints
+        })
+    }
+
+    /// Statements over the rows of tables that existed before their
+    /// migration are marked, where they are, with what they do; the same
+    /// statements over a table the migration creates, and schema-only
+    /// changes, are not.
+    #[test]
+    fn statements_over_existing_rows_are_cost_hints() {
+        let hints = cost_hints(&[
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, v INTEGER, w INTEGER);\n\
+             UPDATE items SET w = v;\n\
+             CREATE INDEX items_v ON items (v);",
+            "UPDATE items SET w = v * 2 WHERE w IS NULL;\n\
+             ALTER TABLE items ADD COLUMN note TEXT;\n\
+             CREATE TABLE log (x, y);\n\
+             DELETE FROM items WHERE v < 0;\n\
+             CREATE INDEX items_w ON items (w);\n\
+             INSERT INTO log (x) SELECT v FROM items;\n\
+             INSERT INTO log (x) VALUES (1);\n\
+             CREATE INDEX log_x ON log (x);",
+            "CREATE TABLE items_new (id INTEGER PRIMARY KEY, v INTEGER NOT NULL);\n\
+             INSERT INTO items_new (id, v) SELECT id, coalesce(v, 0) FROM items;\n\
+             DROP TABLE items;\n\
+             ALTER TABLE items_new RENAME TO items;\n\
+             ALTER TABLE log DROP COLUMN y;\n\
+             CREATE TRIGGER t AFTER INSERT ON items BEGIN UPDATE log SET x = 1; END;",
+        ]);
+        assert_eq!(
+            hints[0],
+            Vec::<String>::new(),
+            "a new table's rows cost nothing"
+        );
+        assert_eq!(
+            hints[1],
+            [
+                "m/0002_x.sql:1:1 rewrites the rows of `items` it matches",
+                "m/0002_x.sql:4:1 deletes the rows of `items` it matches",
+                "m/0002_x.sql:5:1 builds an index over every row of `items`",
+                "m/0002_x.sql:6:1 copies or reads the rows of `items`",
+            ]
+        );
+        assert_eq!(
+            hints[2],
+            [
+                "m/0003_x.sql:2:1 copies or reads the rows of `items`",
+                "m/0003_x.sql:5:1 rewrites every row of `log` (`DROP COLUMN`)",
+            ]
+        );
     }
 
     #[test]

@@ -105,6 +105,24 @@ struct AuthState {
     /// triggers' too), for the classification (see `compat`).
     row_writes: Vec<RowWrite>,
     selects: bool,
+    /// The user tables that existed when the current migration began,
+    /// lower case: what a statement may have to scan on a real object.
+    existing: Vec<String>,
+    /// What the statement being run does to tables (see [`Touch`]), in
+    /// the authorizer's order.
+    touches: Vec<(Touch, String)>,
+}
+
+/// What a statement does to a table, as the authorizer reports it: what
+/// [`Replayer::cost`] needs to tell a statement that works through existing
+/// rows from one that only changes the schema.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Touch {
+    Reads,
+    Updates,
+    Deletes,
+    Indexes,
+    Alters,
 }
 
 /// Functions whose result a build cannot reproduce on a Durable Object: the
@@ -258,6 +276,7 @@ impl Replayer {
                     }
                 }
                 AuthAction::Read { table_name, .. } if !state.schema_rewritten => {
+                    state.touches.push((Touch::Reads, table_name.to_owned()));
                     if let Some((_, shown)) = SCHEMA_LISTINGS
                         .iter()
                         .find(|(n, _)| n.eq_ignore_ascii_case(table_name))
@@ -266,6 +285,9 @@ impl Replayer {
                     }
                 }
                 AuthAction::Select => state.selects = true,
+                AuthAction::CreateIndex { table_name, .. } => {
+                    state.touches.push((Touch::Indexes, table_name.to_owned()));
+                }
                 AuthAction::Insert { table_name } => {
                     state.keys.touch(table_name);
                     // Not SQLite's own tables (`CREATE` inserts into
@@ -287,10 +309,17 @@ impl Replayer {
                     state.keys.reshaped = true;
                 }
                 AuthAction::AlterTable { table_name, .. } => {
+                    state.touches.push((Touch::Alters, table_name.to_owned()));
                     state.keys.touch(table_name);
                     state.keys.reshaped = true;
                 }
                 AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name } => {
+                    let touch = if matches!(ctx.action, AuthAction::Update { .. }) {
+                        Touch::Updates
+                    } else {
+                        Touch::Deletes
+                    };
+                    state.touches.push((touch, table_name.to_owned()));
                     state.keys.touch(table_name);
                     if tracking::reserved_prefix(table_name).is_none() {
                         state.writes_rows = true;
@@ -431,10 +460,22 @@ impl Replayer {
     /// `version` and `changes()` is 1 until the migration's own first write
     /// (see [`CONNECTION_HISTORY`]).
     pub(crate) fn begin_migration(&self, tracking: &str, version: u32) -> rusqlite::Result<()> {
+        let existing = self.read(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT lower(name) FROM sqlite_master WHERE type = 'table'")?;
+            let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            names.collect::<rusqlite::Result<Vec<String>>>()
+        })?;
         {
             let mut state = lock(&self.auth);
             state.foreign_keys_off = false;
             state.keys = KeyEffects::default();
+            state.existing = existing
+                .into_iter()
+                .filter(|t| {
+                    tracking::reserved_prefix(t).is_none() && !t.eq_ignore_ascii_case(tracking)
+                })
+                .collect();
         }
         self.trusted("BEGIN")?;
         self.as_trusted(|| {
@@ -532,6 +573,52 @@ impl Replayer {
         lock(&self.auth).row_writes.clone()
     }
 
+    /// What the statement just run, `sql`, does to the rows of a table that
+    /// existed before its migration, in words: on a real object it works
+    /// through every row there is (or every row it matches), so its time
+    /// grows with the object's data, which the replay (empty tables) cannot
+    /// see. An `UPDATE` or `DELETE` of such a table, an insert (or a
+    /// `CREATE TABLE … AS SELECT`) reading one (the copy of a table
+    /// rebuild), a `CREATE INDEX` on one, an `ALTER TABLE … DROP COLUMN`
+    /// (which rewrites every row). Through triggers too. `None` for the
+    /// rest, e.g. `ALTER TABLE … ADD COLUMN` or a new table's rows.
+    pub(crate) fn cost(&self, sql: &str) -> Option<String> {
+        // SQLite reports a `DROP TABLE` as a delete of its rows, but frees
+        // the pages without reading them.
+        if super::textual::drops_table(sql) {
+            return None;
+        }
+        let state = lock(&self.auth);
+        let existed = |t: &str| state.existing.iter().any(|e| e.eq_ignore_ascii_case(t));
+        let first = |touch: Touch| {
+            state
+                .touches
+                .iter()
+                .find(|(k, t)| *k == touch && existed(t))
+                .map(|(_, t)| t.as_str())
+        };
+        if let Some(t) = first(Touch::Indexes) {
+            return Some(format!("builds an index over every row of `{t}`"));
+        }
+        if let Some(t) = first(Touch::Updates) {
+            return Some(format!("rewrites the rows of `{t}` it matches"));
+        }
+        if let Some(t) = first(Touch::Deletes) {
+            return Some(format!("deletes the rows of `{t}` it matches"));
+        }
+        if state.writes_rows || state.creates_table {
+            if let Some(t) = first(Touch::Reads) {
+                return Some(format!("copies or reads the rows of `{t}`"));
+            }
+        }
+        if let Some(t) = first(Touch::Alters) {
+            if super::textual::drops_column(sql) {
+                return Some(format!("rewrites every row of `{t}` (`DROP COLUMN`)"));
+            }
+        }
+        None
+    }
+
     /// Whether the migration's transaction is still open (SQLite rolls it
     /// back by itself on an interrupt, `INSERT OR ROLLBACK`, `RAISE(ROLLBACK)`).
     pub(crate) fn in_transaction(&self) -> bool {
@@ -561,6 +648,7 @@ impl Replayer {
             state.creates_table = false;
             state.selects = false;
             state.row_writes.clear();
+            state.touches.clear();
         }
         self.progress.store(0, Ordering::Relaxed);
         #[cfg(test)]

@@ -18,6 +18,21 @@ pub(crate) fn defines_schema(sql: &str) -> bool {
         .any(|k| word_is(&words, 0, k))
 }
 
+/// Whether a statement is `ALTER TABLE … DROP [COLUMN] …`, which rewrites
+/// every row of the table (the authorizer names only the table).
+pub(crate) fn drops_column(sql: &str) -> bool {
+    let words = words(sql);
+    word_is(&words, 0, "alter")
+        && word_is(&words, 1, "table")
+        && (2..words.len()).any(|i| word_is(&words, i, "drop"))
+}
+
+/// Whether a statement is a `DROP TABLE`.
+pub(crate) fn drops_table(sql: &str) -> bool {
+    let words = words(sql);
+    word_is(&words, 0, "drop") && word_is(&words, 1, "table")
+}
+
 /// A DO rule the statement breaks that the authorizer does not see.
 pub(crate) fn denial(sql: &str, tracking: &str) -> Option<Denial> {
     rename_denial(sql, Some(tracking)).or_else(|| trigger_denial(sql, tracking))

@@ -5,8 +5,9 @@
 //! transaction, so when a transaction fails the run stops with the report
 //! of the ones before it (they stay applied).
 
+use super::started::Start;
 use super::transaction::{record, Batch, Role};
-use super::{Executor, Preamble, Start, Stopped};
+use super::{Executor, Preamble, Stopped};
 use crate::backend::{Backend, Step};
 use crate::error::MigrateError;
 use crate::report::Report;
@@ -18,8 +19,8 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
     /// own transaction with its tracking row; the preamble joins the first
     /// transaction so a fresh database never ends up with an empty tracking
     /// table. A new object may be created from the baseline instead.
-    pub(super) fn apply(&self, start: Start) -> Result<Report, Stopped> {
-        let Start {
+    pub(super) fn apply(&self, start: super::Start) -> Result<Report, Stopped> {
+        let super::Start {
             mut report,
             preamble,
             prev,
@@ -50,7 +51,9 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
         if !by_baseline {
             report = self.apply_chain(pending, batch, &insert, prev, report)?;
         }
-        if failure {
+        // A paused run keeps its started record; a guarded one deleted it
+        // with its last migration already.
+        if failure && self.pace.paused.get().is_none() {
             self.clear_failure();
         }
         Ok(report)
@@ -88,13 +91,23 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
         mut prev: Option<String>,
         mut report: Report,
     ) -> Result<Report, Stopped> {
-        for m in pending {
+        // Under `wake`, a started record committed before the first
+        // migration runs, and carried by each migration's transaction.
+        let guard = match pending.first().map(|m| self.start(m)) {
+            Some(Start::Pause) => return Ok(report),
+            guard => guard == Some(Start::Kept),
+        };
+        for (i, m) in pending.iter().enumerate() {
             let chain = self
                 .next_chain(m, prev.as_deref())
                 .map_err(Stopped::after(&report))?;
             prev = (chain != m.chain()).then(|| chain.to_owned());
             let breaks_below = self.schema.breaks_below(m.version());
             migration_steps(m, record(insert, m, chain, breaks_below), &mut batch);
+            let next = pending.get(i + 1);
+            if guard {
+                batch.push(Role::Started, self.carry_start(next));
+            }
             match self.commit(std::mem::take(&mut batch), Some(m)) {
                 Ok(written) => report.rows_written += written,
                 Err(error) => {
@@ -104,6 +117,12 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             }
             report.applied.push(m);
             report.to_version = m.version();
+            // A new object pauses only before its first migration: its
+            // tables are empty, and a sync per migration would cost as many
+            // commits as the chain is long (a reset there names the first).
+            if guard && report.from_version > 0 && self.pause_before(next) {
+                return Ok(report);
+            }
         }
         Ok(report)
     }

@@ -6,6 +6,9 @@
 //! [`MigrateError::Deferred`] for `retry_after` seconds without executing
 //! anything. New code tries at once; a success clears the record. All of it
 //! is best effort: the record only saves work, it never decides a history.
+//! The same row announces a run before its first migration
+//! ([`started`](super::started)), so a run that never finishes is a failure
+//! too.
 
 use super::{text_of, Executor};
 use crate::backend::{Backend, Step, Value};
@@ -32,6 +35,11 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
         let Some(row) = rows.rows().first() else {
             return Ok(false);
         };
+        // A negative attempt count is a started record: a run that has not
+        // finished (see `started`).
+        if row.get(3).and_then(Value::as_i64).is_some_and(|a| a < 0) {
+            return self.unfinished(row);
+        }
         let head = Some(self.schema.head_chain());
         let elapsed = row.get(4).and_then(Value::as_i64).unwrap_or(i64::MAX);
         let wait = i64::from(retry_after).saturating_sub(elapsed.max(0));

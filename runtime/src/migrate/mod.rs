@@ -18,6 +18,8 @@
 //! - [`drizzle`]: taking over drizzle-kit's history;
 //! - [`failure`]: under [`Schema::wake`], the failure record that defers a
 //!   retry of the same code;
+//! - [`started`]: under [`Schema::wake`], the started record that makes a
+//!   run killed mid-migration a failure (`interrupted`), not a reset loop;
 //! - [`apply`]: the pending migrations, one transaction each;
 //! - [`baseline`]: a new object created in one transaction instead;
 //! - [`transaction`]: one transaction's steps, and what a failed step means.
@@ -32,7 +34,11 @@ mod baseline;
 mod drizzle;
 mod failure;
 mod head;
+mod started;
 mod transaction;
+
+#[cfg(any(target_arch = "wasm32", feature = "worker"))]
+pub(crate) use started::WakeStep;
 
 use std::borrow::Cow;
 
@@ -85,6 +91,11 @@ impl Schema {
     ///   [`MigrateError::Deferred`] after reading that record, without
     ///   executing anything. New code (a deploy that changes the migrations)
     ///   tries at once. A success clears the record.
+    /// - Before the first migration it executes, the run commits a started
+    ///   record in the same table; a wake-up of the same code that finds it
+    ///   (the run was killed, or the object reset past a time limit) returns
+    ///   [`MigrateError::Interrupted`] naming the file, records it as that
+    ///   failure, and executes nothing.
     /// - The returned [`Wake`] keeps what the run did even when it failed
     ///   (migrations applied before the failure stay applied), and renders
     ///   the one structured log line a run deserves.
@@ -117,19 +128,7 @@ impl Schema {
             retry: Some(self.retry_after()),
             ..Executor::new(self, backend)
         };
-        let result = exec.run();
-        let (report, error) = match result {
-            Ok(report) => (report, None),
-            Err(Stopped { error, report }) => {
-                let mut report = *report;
-                // An adoption commits with the first pending migration:
-                // nothing applied, nothing adopted.
-                report.adopted &= !report.applied.is_empty();
-                report.failed = Some(error.clone());
-                (report, Some(error))
-            }
-        };
-        Wake { report, error }
+        Wake::from_run(exec.run())
     }
 
     /// The migrations after `version` (all of them for 0).
@@ -154,6 +153,9 @@ pub(crate) struct Executor<'a, B: ?Sized> {
     /// `Some(seconds)` under [`Schema::wake`]: record failures and defer
     /// retries of the same code.
     retry: Option<u32>,
+    /// Under [`Schema::wake`]: whether the run pauses after committing a
+    /// started record ([`Schema::wake_step`]).
+    pace: started::Pace,
 }
 
 /// A run that stopped: the error, and the report of what the run found and
@@ -245,6 +247,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             schema,
             backend,
             retry: None,
+            pace: started::Pace::default(),
         }
     }
 

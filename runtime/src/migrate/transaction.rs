@@ -25,6 +25,8 @@ pub(super) enum Role {
     /// A foreign-key check after the migration's statements (or switching
     /// deferral off after them).
     ForeignKeyCheck,
+    /// Carrying the started record to the next migration (or clearing it).
+    Started,
 }
 
 /// The steps of one transaction with the role of each.
@@ -92,6 +94,12 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
                 format!("checking foreign keys after {}", m.name())
             }
             (Some(Role::Create), _) => format!("creating table \"{table}\""),
+            (Some(Role::Started), Some(m)) => {
+                format!(
+                    "recording the end of {} in table \"{table}_failure\"",
+                    m.name()
+                )
+            }
             (Some(Role::Adopt), _) => format!("adopting table \"{table}\""),
             // The row's primary key exists: another migrator (another
             // process on the same file) committed this version meanwhile.

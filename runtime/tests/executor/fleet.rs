@@ -115,8 +115,8 @@ fn a_failed_migration_is_recorded_and_not_rerun_before_retry_after() {
     ));
     assert_eq!(
         counting.transactions.get(),
-        before + 2,
-        "one attempt + its record"
+        before + 3,
+        "its started record, one attempt, its failure record"
     );
     assert_eq!(failure_rows(&conn)[0].2, 2, "second attempt counted");
 }
