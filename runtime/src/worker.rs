@@ -253,32 +253,41 @@ fn outcome<'a>(outcomes: &'a [(String, Outcome)], id: &str) -> Option<&'a Outcom
     outcomes.iter().find(|(k, _)| k == id).map(|(_, o)| o)
 }
 
-/// Runs [`Schema::wake`] for this object now, logs it, remembers it.
-fn wake_now(id: String, storage: Storage, schema: &Schema) -> Wake {
+/// Runs [`Schema::wake`] for this object now, logs it, remembers it, and
+/// returns its error. The `Wake` is moved into the list, not cloned: a
+/// `Report` clone is code every Worker would carry.
+fn wake_now(id: String, storage: Storage, schema: &Schema) -> Option<MigrateError> {
     // workerd advances its clock only at I/O, so a synchronous run usually
     // measures 0 ms; the figure still orders runs and spans their awaits.
     let started = js_sys::Date::now();
     let wake = schema.wake(&DurableObjectSql::from_storage(storage));
     let now = js_sys::Date::now();
+    // The console is called directly: workers-rs's `console_*!` macros
+    // format their text again, a formatting call site each.
+    use ::worker::web_sys::console;
     if let Some(line) = wake.log_line(&id, now - started) {
+        let line = JsValue::from_str(&line);
         if wake.error().is_some() {
-            ::worker::console_error!("{line}");
+            console::error_1(&line);
         } else {
-            ::worker::console_log!("{line}");
+            console::log_1(&line);
         }
     }
     if let Some(db) = wake.report().ahead() {
-        ::worker::console_warn!(
-            "durable-schema: database at version {db} is ahead of the code (version {}); nothing applied",
-            schema.version()
-        );
+        let mut text = String::from("durable-schema: database at version ");
+        crate::json::push_uint(&mut text, db.into());
+        text.push_str(" is ahead of the code (version ");
+        crate::json::push_uint(&mut text, schema.version().into());
+        text.push_str("); nothing applied");
+        console::warn_1(&JsValue::from_str(&text));
     }
     let wait_secs = match wake.error() {
         Some(MigrateError::Deferred { retry_in_secs, .. }) => *retry_in_secs,
         _ => schema.retry_after(),
     };
+    let error = wake.error().cloned();
     let outcome = Outcome {
-        wake: wake.clone(),
+        wake,
         retry_at_ms: now + f64::from(wait_secs) * 1000.0,
     };
     OUTCOMES.with(|outcomes| {
@@ -293,7 +302,7 @@ fn wake_now(id: String, storage: Storage, schema: &Schema) -> Wake {
         }
         outcomes.push((id, outcome));
     });
-    wake
+    error
 }
 
 /// The object's SQL storage once its schema is current: the way for code
@@ -317,9 +326,9 @@ pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
         Some(Err(Some(e))) => Err(e),
         // Not migrated in this isolate yet, or a retry is due. Synchronous,
         // so no other event of this object runs in between.
-        Some(Err(None)) | None => match wake_now(id, state.storage(), schema).into_result() {
-            Ok(_) => Ok(state.storage().sql()),
-            Err(e) => Err(e),
+        Some(Err(None)) | None => match wake_now(id, state.storage(), schema) {
+            None => Ok(state.storage().sql()),
+            Some(e) => Err(e),
         },
     }
 }
