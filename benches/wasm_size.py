@@ -119,8 +119,8 @@ def crate_of(name):
     n = name
     while n.startswith("<"):
         n = n[1:]
-    n = n.lstrip("&*").replace("mut ", "").replace("dyn ", "")
-    head = re.split(r"::|<| |\[|\(", n, maxsplit=1)[0]
+    n = n.lstrip("&*[").replace("mut ", "").replace("dyn ", "")
+    head = re.split(r"::|<|>|\]| |\[|\(", n, maxsplit=1)[0]
     return head or name[:30]
 
 

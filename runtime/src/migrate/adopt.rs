@@ -77,10 +77,10 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
     /// out). It has no checksums, so what it records is trusted only this
     /// far: versions `1..=n` without gaps, all known to the code, each with
     /// the description of the code's migration of that version (compared
-    /// normalized: case, punctuation, a `NNNN_` prefix and a `.sql` suffix
-    /// do not count). Anything else is refused with the full list of
-    /// mismatches, and nothing is written. An empty table is adopted only
-    /// over a database without user tables (see
+    /// by words: ASCII case, punctuation, a `NNNN_` prefix and a `.sql`
+    /// suffix do not count; see [`same_description`]). Anything else is
+    /// refused with the full list of mismatches, and nothing is written. An
+    /// empty table is adopted only over a database without user tables (see
     /// [`Executor::refuse_empty_history`]).
     pub(crate) fn adoptable(&self) -> Result<(u32, u64), Stopped> {
         let rows = self
