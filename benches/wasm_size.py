@@ -8,7 +8,8 @@ largest contributors to the difference: the size of each function's body in
 the code section, named by the module's name section, summed by crate (the
 first path segment of the demangled name; for `<T as Trait>::f`, T's crate)
 and listed by function. Functions are matched across the modules by name with
-the hash suffix (`::h0123...`) removed; data and custom sections are given as
+the hash suffix (`::h0123...`) and the linker's copy number (`.3340`)
+removed; data and custom sections are given as
 totals. Only the standard library: CI runs it as is.
 """
 import gzip
@@ -101,6 +102,9 @@ def parse(path):
 
 
 HASH = re.compile(r"::h[0-9a-f]{16}$")
+# The linker numbers the copies of a function it could not merge (`.3340`),
+# differently in each build: the same function must match across the two.
+COPY = re.compile(r"\.\d+$")
 # v0 demangling names each crate with its disambiguator (`core[92ce...]`),
 # which differs between the two builds for the probe crate itself.
 DISAMBIGUATOR = re.compile(r"\[[0-9a-f]+\]")
@@ -108,15 +112,15 @@ PROBE = re.compile(r"\bwasm_size_(plain|schema)\b")
 
 
 def normal(name):
-    return PROBE.sub("probe", DISAMBIGUATOR.sub("", HASH.sub("", name)))
+    return PROBE.sub("probe", DISAMBIGUATOR.sub("", HASH.sub("", COPY.sub("", name))))
 
 
 def crate_of(name):
     n = name
     while n.startswith("<"):
         n = n[1:]
-    n = n.lstrip("&*").replace("mut ", "").replace("dyn ", "")
-    head = re.split(r"::|<| |\[|\(", n, maxsplit=1)[0]
+    n = n.lstrip("&*[").replace("mut ", "").replace("dyn ", "")
+    head = re.split(r"::|<|>|\]| |\[|\(", n, maxsplit=1)[0]
     return head or name[:30]
 
 

@@ -208,16 +208,39 @@ pub(crate) fn sqlite_message(raw: &str) -> &str {
     // ` (extended: SQLITE_X_Y)` first, if there is one.
     let base = match raw
         .strip_suffix(')')
-        .and_then(|r| r.rsplit_once(" (extended: "))
+        .and_then(|r| rsplit_once(r, " (extended: "))
     {
         Some((base, extended)) if is_code(extended) => base,
         Some(_) => return raw,
         None => raw,
     };
-    match base.rsplit_once(": ") {
+    match rsplit_once(base, ": ") {
         Some((message, code)) if is_code(code) => message,
         _ => raw,
     }
+}
+
+/// `text.rsplit_once(pattern)`, by a plain byte comparison at each offset.
+///
+/// core's substring search (Two-Way, with its searcher state) costs every
+/// Worker about 2 KB of wasm, for the few short messages the runtime looks
+/// into. A match of valid UTF-8 in valid UTF-8 starts at a character
+/// boundary, so the slices are whole characters.
+#[cfg(any(target_arch = "wasm32", feature = "worker", test))]
+fn rsplit_once<'a>(text: &'a str, pattern: &str) -> Option<(&'a str, &'a str)> {
+    let at = text
+        .as_bytes()
+        .windows(pattern.len())
+        .rposition(|w| w == pattern.as_bytes())?;
+    Some((&text[..at], &text[at + pattern.len()..]))
+}
+
+/// `text.contains(pattern)`, without core's substring search (see
+/// [`rsplit_once`]).
+pub(crate) fn contains(text: &str, pattern: &str) -> bool {
+    text.as_bytes()
+        .windows(pattern.len())
+        .any(|w| w == pattern.as_bytes())
 }
 
 /// Why [`Backend::transaction`] failed: which step (0-based index into the
@@ -348,7 +371,26 @@ impl<B: Backend + ?Sized> Backend for &B {
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_message;
+    use super::{contains, rsplit_once, sqlite_message};
+
+    #[test]
+    fn substring_helpers_agree_with_str() {
+        for (text, pattern) in [
+            ("a: b: c", ": "),
+            ("no match", ": "),
+            ("", ": "),
+            (": ", ": "),
+            ("é: ü: ", ": "),
+            ("x (extended: y (extended: z", " (extended: "),
+        ] {
+            assert_eq!(
+                rsplit_once(text, pattern),
+                text.rsplit_once(pattern),
+                "{text:?}"
+            );
+            assert_eq!(contains(text, pattern), text.contains(pattern), "{text:?}");
+        }
+    }
 
     #[test]
     fn workerds_result_code_suffix_is_dropped() {

@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use crate::report::{json_string, Mismatch};
+use crate::json::{self, Object};
+use crate::report::Mismatch;
 
 /// Why [`Schema::migrate`](crate::Schema::migrate) did not bring the
 /// database to the code's version.
@@ -385,10 +386,8 @@ impl MigrateError {
     /// The error as a JSON object: `kind`, `message` (the `Display` text)
     /// and the variant's location fields where it has them.
     pub fn to_json(&self) -> String {
-        let mut out = format!("{{\"kind\":\"{}\"", self.kind());
-        let mut field = |name: &str, value: String| {
-            out.push_str(&format!(",\"{name}\":{value}"));
-        };
+        let mut o = Object::new();
+        o.str("kind", self.kind());
         match self {
             MigrateError::Statement {
                 version,
@@ -398,12 +397,12 @@ impl MigrateError {
                 column,
                 message,
             } => {
-                field("version", version.to_string());
-                field("file", json_string(file));
-                field("statement", statement.to_string());
-                field("line", line.to_string());
-                field("column", column.to_string());
-                field("sqlite", json_string(message));
+                o.uint("version", (*version).into());
+                o.str("file", file);
+                o.uint("statement", *statement as u64);
+                o.uint("line", (*line).into());
+                o.uint("column", (*column).into());
+                o.str("sqlite", message);
             }
             MigrateError::ForeignKey {
                 version,
@@ -412,11 +411,14 @@ impl MigrateError {
                 rowid,
                 parent,
             } => {
-                field("version", version.to_string());
-                field("file", json_string(file));
-                field("table", json_string(table));
-                field("rowid", rowid.map_or("null".to_owned(), |r| r.to_string()));
-                field("parent", json_string(parent));
+                o.uint("version", (*version).into());
+                o.str("file", file);
+                o.str("table", table);
+                match rowid {
+                    Some(r) => o.int("rowid", *r),
+                    None => o.key("rowid").push_str("null"),
+                }
+                o.str("parent", parent);
             }
             MigrateError::Deferred {
                 version,
@@ -424,9 +426,9 @@ impl MigrateError {
                 retry_in_secs,
                 ..
             } => {
-                field("version", version.to_string());
-                field("attempts", attempts.to_string());
-                field("retry_in_secs", retry_in_secs.to_string());
+                o.uint("version", (*version).into());
+                o.uint("attempts", (*attempts).into());
+                o.uint("retry_in_secs", (*retry_in_secs).into());
             }
             MigrateError::Interrupted {
                 version,
@@ -440,29 +442,39 @@ impl MigrateError {
             MigrateError::LedgerMismatch {
                 unmatched, missing, ..
             } => {
-                let list = |v: Vec<String>| format!("[{}]", v.join(","));
-                field(
-                    "unmatched",
-                    list(unmatched.iter().map(i64::to_string).collect()),
-                );
-                field(
-                    "missing",
-                    list(missing.iter().map(u32::to_string).collect()),
-                );
+                let out = o.key("unmatched");
+                out.push('[');
+                for (i, w) in unmatched.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    json::push_int(out, *w);
+                }
+                out.push(']');
+                let out = o.key("missing");
+                out.push('[');
+                for (i, v) in missing.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    json::push_uint(out, (*v).into());
+                }
+                out.push(']');
             }
             MigrateError::AdoptionMismatch { mismatches, .. } => {
-                let items: Vec<String> = mismatches
-                    .iter()
-                    .map(|m| {
-                        format!(
-                            "{{\"version\":{},\"recorded\":{},\"expected\":{}}}",
-                            m.version,
-                            json_string(&m.recorded),
-                            json_string(m.expected)
-                        )
-                    })
-                    .collect();
-                field("mismatches", format!("[{}]", items.join(",")));
+                let out = o.key("mismatches");
+                out.push('[');
+                for (i, m) in mismatches.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let mut item = Object::new();
+                    item.uint("version", m.version.into());
+                    item.str("recorded", &m.recorded);
+                    item.str("expected", m.expected);
+                    out.push_str(&item.finish());
+                }
+                out.push(']');
             }
             MigrateError::Incompatible {
                 db,
@@ -479,15 +491,108 @@ impl MigrateError {
             }
             MigrateError::Edited { version, file, .. }
             | MigrateError::Concurrent { version, file, .. } => {
-                field("version", version.to_string());
-                field("file", json_string(file));
+                o.uint("version", (*version).into());
+                o.str("file", file);
             }
             _ => {}
         }
-        out.push_str(&format!(
-            ",\"message\":{}}}",
-            json_string(&self.to_string())
-        ));
-        out
+        o.str("message", &self.to_string());
+        o.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON of each variant with fields, as the log line carries it.
+    #[test]
+    fn to_json_writes_each_variants_fields() {
+        let cases = [
+            (
+                MigrateError::Statement {
+                    version: 3,
+                    file: "0003_x.sql",
+                    statement: 2,
+                    line: 4,
+                    column: 12,
+                    message: "no such table: \"t\"".into(),
+                },
+                r#"{"kind":"statement","version":3,"file":"0003_x.sql","statement":2,"line":4,"column":12,"sqlite":"no such table: \"t\"","message":"migration 0003_x.sql (version 3) failed at statement 2 (0003_x.sql:4:12): no such table: \"t\"; it was rolled back: fix the statement or the data it trips over, then deploy again"}"#,
+            ),
+            (
+                MigrateError::ForeignKey {
+                    version: 2,
+                    file: "0002_y.sql",
+                    table: "a".into(),
+                    rowid: Some(-7),
+                    parent: "b".into(),
+                },
+                r#"{"kind":"foreign_key","version":2,"file":"0002_y.sql","table":"a","rowid":-7,"parent":"b","message":"migration 0002_y.sql (version 2) left a broken reference: row -7 of \"a\" points at a missing row of \"b\"; it was rolled back: keep the referenced rows (or fix the references) in the migration"}"#,
+            ),
+            (
+                MigrateError::ForeignKey {
+                    version: 2,
+                    file: "0002_y.sql",
+                    table: "a".into(),
+                    rowid: None,
+                    parent: "b".into(),
+                },
+                r#"{"kind":"foreign_key","version":2,"file":"0002_y.sql","table":"a","rowid":null,"parent":"b","message":"migration 0002_y.sql (version 2) left a broken reference: a row of \"a\" points at a missing row of \"b\"; it was rolled back: keep the referenced rows (or fix the references) in the migration"}"#,
+            ),
+            (
+                MigrateError::Deferred {
+                    version: 5,
+                    error: "e".into(),
+                    attempts: 4294967295,
+                    retry_in_secs: 0,
+                },
+                r#"{"kind":"deferred","version":5,"attempts":4294967295,"retry_in_secs":0,"message":"schema not current: version 5 failed 4294967295 time(s) with this code (e); next attempt in 0 s or with the next deploy"}"#,
+            ),
+            (
+                MigrateError::AdoptionMismatch {
+                    table: "migrations",
+                    mismatches: vec![
+                        Mismatch {
+                            version: 1,
+                            recorded: "a\nb".into(),
+                            expected: "0001_a.sql",
+                        },
+                        Mismatch {
+                            version: 2,
+                            recorded: String::new(),
+                            expected: "0002_b.sql",
+                        },
+                    ],
+                },
+                r#"{"kind":"adoption_mismatch","mismatches":[{"version":1,"recorded":"a\nb","expected":"0001_a.sql"},{"version":2,"recorded":"","expected":"0002_b.sql"}],"message":"table \"migrations\" records other migrations than the code (version 1: \"a\nb\" vs 0001_a.sql, version 2: \"\" vs 0002_b.sql); it was not adopted: number the files to match what the table records"}"#,
+            ),
+            (
+                MigrateError::LedgerMismatch {
+                    table: "__drizzle_migrations",
+                    unmatched: vec![-1, 1700000000000],
+                    missing: vec![],
+                },
+                r#"{"kind":"ledger_mismatch","unmatched":[-1,1700000000000],"missing":[],"message":"table \"__drizzle_migrations\" does not match the code's journal (entries matching no journal `when`: created_at -1, created_at 1700000000000); nothing was written: add the missing migrations in a new file, or restore the journal the objects were migrated with"}"#,
+            ),
+            (
+                MigrateError::Concurrent {
+                    version: 9,
+                    file: "0009_z.sql",
+                    table: "migrations",
+                },
+                r#"{"kind":"concurrent","version":9,"file":"0009_z.sql","message":"version 9 (0009_z.sql) was recorded in table \"migrations\" by another migrator during this run; nothing of it was applied here: run again"}"#,
+            ),
+            (
+                MigrateError::Gap {
+                    table: "migrations",
+                    missing: 2,
+                },
+                r#"{"kind":"gap","message":"table \"migrations\" skips version 2; nothing was applied: restore the missing row"}"#,
+            ),
+        ];
+        for (error, json) in cases {
+            assert_eq!(error.to_json(), json);
+        }
     }
 }

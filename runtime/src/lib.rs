@@ -23,6 +23,7 @@ pub mod backend;
 #[allow(clippy::needless_doctest_main)]
 pub mod build;
 mod error;
+mod json;
 mod migrate;
 mod number;
 #[doc(hidden)]

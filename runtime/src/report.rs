@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::json::{self, Object};
 use crate::{MigrateError, Migration};
 
 /// What a migration run did: the outcome of [`Schema::migrate`](crate::Schema::migrate),
@@ -220,50 +221,40 @@ impl Wake {
             None if !r.applied.is_empty() => "applied",
             None => return None,
         };
-        let applied: Vec<String> = r.applied.iter().map(|m| m.version().to_string()).collect();
-        let mut line = format!(
-            "{{\"event\":\"durable-schema\",\"object\":{},\"outcome\":\"{outcome}\",\"from\":{},\"to\":{},\"applied\":[{}],\"duration_ms\":{},\"rows_written\":{}",
-            json_string(object),
-            r.from_version,
-            r.to_version,
-            applied.join(","),
-            crate::number::f64_text(if duration_ms.is_finite() { duration_ms.max(0.0) } else { 0.0 }),
-            r.rows_written,
-        );
+        let mut o = Object::new();
+        o.str("event", "durable-schema");
+        o.str("object", object);
+        o.str("outcome", outcome);
+        o.uint("from", r.from_version.into());
+        o.uint("to", r.to_version.into());
+        let out = o.key("applied");
+        out.push('[');
+        for (i, m) in r.applied.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            json::push_uint(out, m.version().into());
+        }
+        out.push(']');
+        let duration = if duration_ms.is_finite() {
+            duration_ms.max(0.0)
+        } else {
+            0.0
+        };
+        o.key("duration_ms")
+            .push_str(&crate::number::f64_text(duration));
+        o.uint("rows_written", r.rows_written);
         if !r.applied.is_empty() || r.baseline_error.is_some() {
-            let path = if r.baseline { "baseline" } else { "chain" };
-            line.push_str(&format!(",\"path\":\"{path}\""));
+            o.str("path", if r.baseline { "baseline" } else { "chain" });
         }
         if let Some(e) = &r.baseline_error {
-            line.push_str(",\"baseline_error\":");
-            line.push_str(&json_string(e));
+            o.str("baseline_error", e);
         }
         if let Some(e) = &self.error {
-            line.push_str(",\"error\":");
-            line.push_str(&e.to_json());
+            o.key("error").push_str(&e.to_json());
         }
-        line.push('}');
-        Some(line)
+        Some(o.finish())
     }
-}
-
-/// `text` as a JSON string literal.
-pub(crate) fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A recorded migration whose description differs from the code's, found

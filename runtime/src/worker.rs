@@ -261,9 +261,10 @@ fn outcome<'a>(outcomes: &'a [(String, Outcome)], id: &str) -> Option<&'a Outcom
     outcomes.iter().find(|(k, _)| k == id).map(|(_, o)| o)
 }
 
-/// Runs [`Schema::wake`] for this object now, logs it, remembers it.
-/// Synchronous: for an object that was not migrated in this isolate.
-fn wake_now(id: String, storage: Storage, schema: &Schema) -> Wake {
+/// Runs [`Schema::wake`] for this object now, logs it, remembers it, and
+/// returns its error. Synchronous: for an object that was not migrated in
+/// this isolate.
+fn wake_now(id: String, storage: Storage, schema: &Schema) -> Option<MigrateError> {
     let started = js_sys::Date::now();
     let wake = schema.wake(&DurableObjectSql::from_storage(storage));
     remember(id, schema, wake, started)
@@ -275,7 +276,7 @@ fn wake_now(id: String, storage: Storage, schema: &Schema) -> Wake {
 /// transaction, which a reset past the 30-second gate would roll back
 /// together with the migration. `storage.sync()` resolves once that
 /// transaction is committed; no other event runs meanwhile (the gate).
-async fn wake_durably(id: String, storage: Storage, schema: Schema) -> Wake {
+async fn wake_durably(id: String, storage: Storage, schema: Schema) -> Option<MigrateError> {
     let started = js_sys::Date::now();
     let db = DurableObjectSql::from_storage(storage);
     let mut step = schema.wake_step(&db, None);
@@ -298,31 +299,40 @@ async fn wake_durably(id: String, storage: Storage, schema: Schema) -> Wake {
     remember(id, &schema, wake, started)
 }
 
-/// Logs a run that ended (it started at `started`, ms since the epoch) and
-/// keeps its outcome for [`sql`].
-fn remember(id: String, schema: &Schema, wake: Wake, started: f64) -> Wake {
+/// Logs a run that ended (it started at `started`, ms since the epoch),
+/// keeps its outcome for [`sql`] and returns its error. The `Wake` is moved
+/// into the list, not cloned: a `Report` clone is code every Worker would
+/// carry.
+fn remember(id: String, schema: &Schema, wake: Wake, started: f64) -> Option<MigrateError> {
     // workerd advances its clock only at I/O, so a synchronous run usually
     // measures 0 ms; the figure still orders runs and spans their awaits.
     let now = js_sys::Date::now();
+    // The console is called directly: workers-rs's `console_*!` macros
+    // format their text again, a formatting call site each.
+    use ::worker::web_sys::console;
     if let Some(line) = wake.log_line(&id, now - started) {
+        let line = JsValue::from_str(&line);
         if wake.error().is_some() {
-            ::worker::console_error!("{line}");
+            console::error_1(&line);
         } else {
-            ::worker::console_log!("{line}");
+            console::log_1(&line);
         }
     }
     if let Some(db) = wake.report().ahead() {
-        ::worker::console_warn!(
-            "durable-schema: database at version {db} is ahead of the code (version {}); nothing applied",
-            schema.version()
-        );
+        let mut text = String::from("durable-schema: database at version ");
+        crate::json::push_uint(&mut text, db.into());
+        text.push_str(" is ahead of the code (version ");
+        crate::json::push_uint(&mut text, schema.version().into());
+        text.push_str("); nothing applied");
+        console::warn_1(&JsValue::from_str(&text));
     }
     let wait_secs = match wake.error() {
         Some(MigrateError::Deferred { retry_in_secs, .. }) => *retry_in_secs,
         _ => schema.retry_after(),
     };
+    let error = wake.error().cloned();
     let outcome = Outcome {
-        wake: wake.clone(),
+        wake,
         retry_at_ms: now + f64::from(wait_secs) * 1000.0,
     };
     OUTCOMES.with(|outcomes| {
@@ -337,7 +347,7 @@ fn remember(id: String, schema: &Schema, wake: Wake, started: f64) -> Wake {
         }
         outcomes.push((id, outcome));
     });
-    wake
+    error
 }
 
 /// The object's SQL storage once its schema is current: the way for code
@@ -390,9 +400,9 @@ pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
         }
         // Not migrated in this isolate yet (no constructor hook ran).
         // Synchronous, so no other event of this object runs in between.
-        None => match wake_now(id, state.storage(), schema).into_result() {
-            Ok(_) => Ok(state.storage().sql()),
-            Err(e) => Err(e),
+        None => match wake_now(id, state.storage(), schema) {
+            None => Ok(state.storage().sql()),
+            Some(e) => Err(e),
         },
     }
 }

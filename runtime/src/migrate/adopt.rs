@@ -88,10 +88,10 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
     /// out). It has no checksums, so what it records is trusted only this
     /// far: versions `1..=n` without gaps, all known to the code, each with
     /// the description of the code's migration of that version (compared
-    /// normalized: case, punctuation, a `NNNN_` prefix and a `.sql` suffix
-    /// do not count). Anything else is refused with the full list of
-    /// mismatches, and nothing is written. An empty table is adopted only
-    /// over a database without user tables (see
+    /// by words: ASCII case, punctuation, a `NNNN_` prefix and a `.sql`
+    /// suffix do not count; see [`same_description`]). Anything else is
+    /// refused with the full list of mismatches, and nothing is written. An
+    /// empty table is adopted only over a database without user tables (see
     /// [`Executor::refuse_empty_history`]).
     pub(crate) fn adoptable(&self) -> Result<(u32, u64), Stopped> {
         let rows = self
@@ -110,7 +110,7 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             recorded = version;
             let description = text_of(row.get(1)).unwrap_or_default();
             if let Some(m) = self.schema.migration(version) {
-                if normalize_description(description) != normalize_description(m.description()) {
+                if !same_description(description, m.description()) {
                     mismatches.push(Mismatch {
                         version,
                         recorded: description.to_owned(),
@@ -210,16 +210,79 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
     }
 }
 
-/// A description compared for adoption: lowercase words, without a
-/// `NNNN_` version prefix or a `.sql` suffix (hand-rolled tables often
-/// record the file name).
-fn normalize_description(text: &str) -> String {
+/// Whether a recorded description names the code's migration: the same
+/// words, where case (ASCII), punctuation, a `NNNN_` version prefix and a
+/// `.sql` suffix do not count (hand-rolled tables often record the file
+/// name).
+///
+/// ASCII only, like SQLite's own folding of identifiers: the code's side is
+/// a file name of ASCII letters, digits, `_` and `-`, and Unicode case and
+/// letter tables would cost every Worker about 10 KB of wasm. A non-ASCII
+/// character is part of a word and compared exactly, except the Unicode
+/// spaces, dashes and quotes (`U+00A0`, `U+2000..=U+206F`, `U+3000`), which
+/// separate words as ASCII punctuation does. So a description this matches
+/// was matched by the former Unicode comparison too: the difference can only
+/// refuse (and list) an adoption, never make one.
+fn same_description(recorded: &str, expected: &str) -> bool {
+    let (mut a, mut b) = (words(recorded), words(expected));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The words of a description (see [`same_description`]).
+fn words(text: &str) -> impl Iterator<Item = &str> {
     let text = text.trim();
     let text = text.strip_suffix(".sql").unwrap_or(text);
     let text = text.trim_start_matches(|c: char| c.is_ascii_digit());
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join("_")
+    text.split(is_separator).filter(|w| !w.is_empty())
+}
+
+fn is_separator(c: char) -> bool {
+    if c.is_ascii() {
+        return !c.is_ascii_alphanumeric();
+    }
+    matches!(c, '\u{a0}' | '\u{2000}'..='\u{206f}' | '\u{3000}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_description;
+
+    #[test]
+    fn descriptions_match_by_words_whatever_the_case_punctuation_and_file_form() {
+        for recorded in [
+            "create_users",
+            "Create Users",
+            "0002_Create-Users.sql",
+            "  CREATE users  ",
+            "create\u{a0}users",
+            "create \u{2013} users",
+            "\u{201c}create users\u{201d}",
+        ] {
+            assert!(same_description(recorded, "create_users"), "{recorded:?}");
+        }
+        for recorded in [
+            "create_user",
+            "create_users_now",
+            "users_create",
+            "",
+            "0002.sql",
+        ] {
+            assert!(!same_description(recorded, "create_users"), "{recorded:?}");
+        }
+    }
+
+    /// Non-ASCII letters are compared exactly, never folded: such a
+    /// description never matches a file name (ASCII), as before.
+    #[test]
+    fn non_ascii_letters_are_part_of_a_word() {
+        assert!(!same_description("cr\u{e9}er_table", "cr_er_table"));
+        assert!(!same_description("CR\u{c9}ER", "cr\u{e9}er"));
+        assert!(same_description("Cr\u{e9}er", "cr\u{e9}er"));
+    }
 }

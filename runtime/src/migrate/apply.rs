@@ -35,17 +35,26 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             // A fresh database with nothing to apply stays untouched; an
             // adoption with nothing to apply runs its preamble alone.
             if report.adopted {
-                report.rows_written += self.commit(batch, None).map_err(Stopped::after(&report))?;
+                match self.commit(batch, None) {
+                    Ok(written) => report.rows_written += written,
+                    Err(error) => return Err(Stopped::new(error, report)),
+                }
             }
             return Ok(report);
         }
-        let failure = self.deferral().map_err(Stopped::after(&report))?;
+        let failure = match self.deferral() {
+            Ok(failure) => failure,
+            Err(error) => return Err(Stopped::new(error, report)),
+        };
         let insert = tracking::insert(self.table());
         let fresh = report.from_version == 0 && matches!(preamble, None | Some(Preamble::Create));
         let by_baseline = match self.schema.baseline() {
-            Some(baseline) if fresh => self
-                .baseline(baseline, &batch, &insert, &mut report)
-                .map_err(Stopped::after(&report))?,
+            Some(baseline) if fresh => {
+                match self.baseline(baseline, &batch, &insert, &mut report) {
+                    Ok(done) => done,
+                    Err(error) => return Err(Stopped::new(error, report)),
+                }
+            }
             _ => false,
         };
         if !by_baseline {
@@ -98,9 +107,10 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             guard => guard == Some(Start::Kept),
         };
         for (i, m) in pending.iter().enumerate() {
-            let chain = self
-                .next_chain(m, prev.as_deref())
-                .map_err(Stopped::after(&report))?;
+            let chain = match self.next_chain(m, prev.as_deref()) {
+                Ok(chain) => chain,
+                Err(error) => return Err(Stopped::new(error, report)),
+            };
             prev = (chain != m.chain()).then(|| chain.to_owned());
             let breaks_below = self.schema.breaks_below(m.version());
             migration_steps(m, record(insert, m, chain, breaks_below), &mut batch);

@@ -168,6 +168,8 @@ pub(crate) struct Stopped {
 }
 
 impl Stopped {
+    /// The error of a step taken after `report` (moved, not cloned: a
+    /// `Report` clone is code every Worker would carry).
     fn new(error: MigrateError, report: Report) -> Self {
         Self {
             error,
@@ -179,11 +181,6 @@ impl Stopped {
     /// `version` after reading `rows_read` rows, and changed nothing.
     fn at(version: u32, rows_read: u64) -> impl Fn(MigrateError) -> Stopped + Copy {
         move |error| Stopped::new(error, Report::unchanged(version, rows_read))
-    }
-
-    /// For `map_err`: the error of a step taken after `report`.
-    fn after(report: &Report) -> impl FnOnce(MigrateError) -> Stopped + '_ {
-        move |error| Stopped::new(error, report.clone())
     }
 
     /// The same stop, counting `rows` read by the steps before the one that

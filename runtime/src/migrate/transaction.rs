@@ -4,7 +4,7 @@
 //! [`MigrateError`] that names it.
 
 use super::{text_of, Executor};
-use crate::backend::{Backend, Step, TxError, Value};
+use crate::backend::{contains, Backend, Step, TxError, Value};
 use crate::error::MigrateError;
 use crate::Migration;
 
@@ -103,7 +103,7 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             (Some(Role::Adopt), _) => format!("adopting table \"{table}\""),
             // The row's primary key exists: another migrator (another
             // process on the same file) committed this version meanwhile.
-            (Some(Role::Record), Some(m)) if message.contains("UNIQUE constraint failed") => {
+            (Some(Role::Record), Some(m)) if contains(&message, "UNIQUE constraint failed") => {
                 return MigrateError::Concurrent {
                     version: m.version(),
                     file: m.name(),
