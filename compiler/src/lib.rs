@@ -211,12 +211,19 @@ pub struct PlannedMigration {
     /// outermost commit, or never.
     pub foreign_key_checks: Vec<String>,
     /// The first thing the migration does that a build cannot reproduce (a
-    /// statement calling `random()`, `datetime('now')` or
-    /// `total_changes()`, inserting into a table whose column defaults to
-    /// one, or writing rows while reading `sqlite_schema`), as
+    /// statement calling `random()`, `randomblob()` or `total_changes()`,
+    /// inserting into a table whose column defaults to one, or writing rows
+    /// while reading `sqlite_schema`), as
     /// `path:line:column` and what it does: the chain then has no
     /// [`BaselineScript`].
     pub unreproducible: Option<String>,
+    /// The first statement that may have read the clock (a call of
+    /// `datetime('now')` or `CURRENT_TIMESTAMP`, directly or through a
+    /// trigger, or an insert leaving out a column that defaults to one), as
+    /// `path:line:column` and what it does: the chain is then replayed at a
+    /// second instant, and the [`BaselineScript`] writes each value that
+    /// came from the clock as the expression that reads it.
+    pub clock: Option<String>,
 }
 
 /// The checked chain: what the macro embeds.
@@ -523,7 +530,7 @@ fn check_resuming(
         .then(|| cache::lookup_image(cache, options, &files, &sums))
         .flatten();
     if let Some(resume) = resume {
-        if let Ok(replayer) = Replayer::resume(&options.table, &resume.image) {
+        if let Ok(replayer) = Replayer::resume(&options.table, &resume.image, resume.clock) {
             let mut prefix = files;
             let suffix = prefix.split_off(resume.prefix.len());
             let prefix: Vec<PlannedMigration> = resume
@@ -574,15 +581,17 @@ fn check_after(
         ran,
         checks,
         unreproducible,
+        clock,
     } = replay::run(replayer, &scripts, &options.table);
     if !findings.is_empty() {
         return Err(findings.into_iter().map(|f| f.diagnostic).collect());
     }
     let mut previous = prefix.last().map(|m| m.chain.clone()).unwrap_or_default();
     let mut migrations = prefix;
-    let replayed = files.into_iter().zip(ran).zip(checks).zip(unreproducible);
+    let notes = unreproducible.into_iter().zip(clock);
+    let replayed = files.into_iter().zip(ran).zip(checks).zip(notes);
     migrations.extend(replayed.map(
-        |(((file, statements), foreign_key_checks), unreproducible)| {
+        |(((file, statements), foreign_key_checks), (unreproducible, clock))| {
             let checksum = file.checksum().to_owned();
             let chain = chain(&previous, file.source.version, &checksum);
             previous.clone_from(&chain);
@@ -593,6 +602,7 @@ fn check_after(
                 statements,
                 foreign_key_checks,
                 unreproducible,
+                clock,
             }
         },
     ));
@@ -600,12 +610,20 @@ fn check_after(
         if !options.baseline {
             return Err(NoBaseline::Off);
         }
-        baseline::derive(
-            replayer,
-            migrations.iter().map(|m| m.unreproducible.as_deref()),
-            migrations.iter().map(|m| m.source.text.len()).sum(),
-            &options.table,
-        )
+        let replayed: Vec<baseline::Replayed<'_>> = migrations
+            .iter()
+            .map(|m| baseline::Replayed {
+                script: replay::Script {
+                    display_path: &m.source.display_path,
+                    version: m.source.version,
+                    text: &m.source.text,
+                    statements: &m.statements,
+                },
+                unreproducible: m.unreproducible.as_deref(),
+                clock: m.clock.as_deref(),
+            })
+            .collect();
+        baseline::derive(replayer, &replayed, &options.table)
     };
     // The image is taken before the baseline is derived, which only reads
     // the replay database, and written by another thread meanwhile: at a
@@ -614,7 +632,8 @@ fn check_after(
     let image = store_image.and_then(|cache| Some((cache, replayer.image()?)));
     let baseline = match &image {
         Some((cache, image)) => std::thread::scope(|s| {
-            s.spawn(|| cache::store_image(cache, options, &migrations, image));
+            let (clock, migrations) = (replayer.clock(), &migrations);
+            s.spawn(move || cache::store_image(cache, options, migrations, clock, image));
             derive()
         }),
         None => derive(),

@@ -318,8 +318,10 @@ fn an_entry_planted_for_a_public_directory_does_not_pass_a_broken_chain() {
                 statements: f.statements().iter().map(span).collect(),
                 foreign_key_checks: Vec::new(),
                 unreproducible: None,
+                clock: None,
             })
             .collect(),
+        clock: None,
         baseline: Some(CachedBaseline::Off),
     };
     let payload = serde_json::to_vec(&payload).unwrap();
