@@ -780,3 +780,34 @@ fn a_limit_the_baseline_passes_is_named() {
     }
     assert_eq!(super::limit_named("no such table: t"), None);
 }
+
+/// Why the baseline is verified at the second instant too: one that holds
+/// the instant of the build (the values as literals) gives the replay's
+/// database at the replay's instant, and not at another.
+#[test]
+fn a_baseline_holding_the_instant_of_the_build_fails_at_the_second_instant() {
+    let text = "CREATE TABLE t (id INTEGER PRIMARY KEY, at TEXT DEFAULT CURRENT_TIMESTAMP);\nINSERT INTO t (id) VALUES (1);";
+    let statements = crate::split::spans(text);
+    let script = crate::replay::Script {
+        display_path: "m/0001_x.sql",
+        version: 1,
+        text,
+        statements: &statements,
+    };
+    let table = tracking::DEFAULT_TABLE;
+    let first = crate::replay::replay_at(&[script], table, NOW).unwrap();
+    let second = crate::replay::replay_at(&[script], table, NOW + super::SECOND_INSTANT).unwrap();
+    let literal = first
+        .read(|conn| super::build(conn, table, None))
+        .unwrap()
+        .unwrap()
+        .into_baseline();
+    assert!(
+        literal.sql.contains("'2024-02-29 12:34:56'"),
+        "{}",
+        literal.sql
+    );
+    assert_eq!(super::verify(&first, &literal, table), Ok(()));
+    let err = super::verify(&second, &literal, table).unwrap_err();
+    assert!(err.contains("the rows of `t` differ"), "{err}");
+}
