@@ -5,6 +5,7 @@
 use durable_schema::testing::DurableObjectDb;
 use durable_schema::{durable_schema, Schema};
 use durable_schema_compiler::CanonicalDump;
+use durable_schema_workerd::ClockedConnection;
 use rusqlite::Connection;
 
 macro_rules! pair {
@@ -106,6 +107,7 @@ fn a_baseline_passes_the_durable_object_rules() {
         Fts5::SCHEMA,
         Deferred::SCHEMA,
         Example::SCHEMA,
+        ClockSeed::SCHEMA,
     ] {
         let db = DurableObjectDb::new();
         let report = schema.migrate(&db).unwrap();
@@ -121,13 +123,45 @@ fn a_baseline_passes_the_durable_object_rules() {
 struct Seeded;
 
 #[test]
-fn a_seed_row_stamped_with_the_clock_has_no_baseline() {
+fn a_seed_row_with_a_random_token_has_no_baseline() {
     assert_eq!(Seeded::SCHEMA.baseline(), None);
     assert_eq!(
         Seeded::SCHEMA.baseline_note(),
-        Some("tests/fixtures/pass/unreproducible/0002_seed_admin.sql:1:1 inserts into `users`, whose column `created_at` defaults to `strftime`, which a build cannot reproduce")
+        Some("tests/fixtures/pass/unreproducible/0002_seed_admin.sql:1:1 inserts into `users`, whose column `token` defaults to `randomblob`, which a build cannot reproduce")
     );
     let (_, report) = migrated(&Seeded::SCHEMA);
     assert!(!report.baseline());
     assert_eq!(report.applied().len(), 2);
+}
+
+pair!(ClockSeed, ClockSeedChain, "tests/fixtures/pass/clock_seed");
+
+/// A seed row stamped with the clock: the baseline reads the clock when it
+/// runs, so at one instant (a frozen clock) it gives the chain's database.
+#[test]
+fn a_seed_row_stamped_with_the_clock_has_a_baseline_that_reads_it() {
+    assert_eq!(ClockSeed::SCHEMA.baseline_note(), None);
+    let baseline = ClockSeed::SCHEMA.baseline().unwrap();
+    assert!(baseline
+        .sql()
+        .contains("(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"));
+    // 2024-02-29 12:34:56.789 UTC.
+    let at = |schema: &Schema| {
+        let conn = ClockedConnection::open_in_memory(1_709_210_096_789).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        let report = schema.migrate(&*conn).unwrap();
+        (conn, report)
+    };
+    let (created, report) = at(&ClockSeed::SCHEMA);
+    assert!(report.baseline());
+    let (chain, report) = at(&ClockSeedChain::SCHEMA);
+    assert!(!report.baseline());
+    assert_eq!(
+        CanonicalDump::of(&created, "migrations").unwrap(),
+        CanonicalDump::of(&chain, "migrations").unwrap()
+    );
+    let stamp: String = created
+        .query_row("SELECT created_at FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stamp, "2024-02-29T12:34:56.789Z");
 }

@@ -12,14 +12,29 @@
 //! the runtime writes them with the same statement as a full run, so
 //! versions, checksums and chain values are identical.
 //!
+//! Values the chain took from the clock (a seed row's `CURRENT_TIMESTAMP`
+//! default, `datetime('now')`, a trigger stamping `updated_at`) are written
+//! as the expression that reads the clock, not as the instant of the build:
+//! the replay's clock stands still, the chain is replayed again at a second
+//! instant, and each value that differs gets the default or clock call of
+//! the chain that gives both (see the `clock` module), so a new object differs from
+//! one the chain created only in the instants the clock returned.
+//!
 //! It is trusted only once verified: applied to a fresh database configured
-//! like a Durable Object's (workerd's authorizer and limits), it must give
-//! the same [`CanonicalDump`] as the replay. There is no baseline, and new
-//! objects run the chain, when:
+//! like a Durable Object's (workerd's authorizer and limits), its clock at
+//! the replay's instant, it must give the same [`CanonicalDump`] as the
+//! replay, and, when it reads the clock, the same as the second replay at
+//! the second instant. There is no baseline, and new objects run the chain,
+//! when:
 //! - a migration did something a build cannot reproduce: it called
-//!   `random()`, a date or time function (`datetime('now')`), or inserted
-//!   into a table whose column defaults to one (see
-//!   `replay::sandbox::NOT_REPRODUCIBLE`);
+//!   `random()` or `randomblob()`, or inserted into a table whose column
+//!   defaults to one (see `replay::sandbox::NOT_REPRODUCIBLE`);
+//! - the chain's result depends on the clock otherwise than by values a
+//!   clock expression of the chain gives: a clock call in a `WHERE`,
+//!   `WHEN`, `ON` or `HAVING` clause (two instants cannot show what it
+//!   decides), a value computed from the clock and a column
+//!   (`name || datetime('now')`), rows or counters that differ between the
+//!   two instants, or a chain that fails at the second one;
 //! - a migration called `total_changes()`, or inserted into a table whose
 //!   column defaults to it: it counts every write since workerd opened the
 //!   database (see `replay::sandbox::CONNECTION_HISTORY`).
@@ -48,13 +63,16 @@
 //! - it would be larger than both the migrations' text and [`MAX_BYTES`].
 
 mod canonical;
+mod clock;
 
 use rusqlite::types::Value;
 
 pub use canonical::CanonicalDump;
 use canonical::{has_rowid_alias, quote, rowid_name, rows, select_columns, table_list};
+use clock::ClockCells;
+pub(crate) use clock::SECOND_INSTANT;
 
-use crate::replay::Replayer;
+use crate::replay::{self, Replayer};
 use crate::split::PlannedStatement;
 use crate::tracking;
 use durable_schema_workerd::{MAX_STATEMENT_BYTES, MAX_VDBE_OPS};
@@ -122,16 +140,13 @@ impl OpCost {
     /// more as a co-routine, so the costs are the differences between two
     /// and three rows.
     fn measure(conn: &rusqlite::Connection, head: &str, width: usize) -> rusqlite::Result<Self> {
-        let ops = |value: &str, rows: usize| -> rusqlite::Result<usize> {
-            let row = format!("({})", vec![value; width].join(", "));
-            let sql = format!("EXPLAIN {head}{}", vec![row.as_str(); rows].join(", "));
-            let mut stmt = conn.prepare(&sql)?;
-            let mut rows = stmt.raw_query();
-            let mut count = 0;
-            while rows.next()?.is_some() {
-                count += 1;
-            }
-            Ok(count)
+        let ops = |value: &str, rows: usize| {
+            explained(
+                conn,
+                head,
+                &format!("({})", vec![value; width].join(", ")),
+                rows,
+            )
         };
         let cast = "CAST(X'00' AS TEXT)";
         let (two, three) = (ops("NULL", 2)?, ops("NULL", 3)?);
@@ -144,6 +159,27 @@ impl OpCost {
         })
     }
 
+    /// The operations a row of `width` values adds to a statement of
+    /// `head` when one of them is the expression `expr` rather than a
+    /// literal, counting once per row what SQLite may compute once per
+    /// statement.
+    fn expression(
+        &self,
+        conn: &rusqlite::Connection,
+        head: &str,
+        width: usize,
+        expr: &str,
+    ) -> rusqlite::Result<usize> {
+        let row = format!("(({expr}){})", ", NULL".repeat(width.saturating_sub(1)));
+        let (two, three) = (
+            explained(conn, head, &row, 2)?,
+            explained(conn, head, &row, 3)?,
+        );
+        let per_row = three.saturating_sub(two);
+        let fixed = two.saturating_sub(2 * per_row);
+        Ok(per_row.saturating_sub(self.per_row) + fixed.saturating_sub(self.fixed))
+    }
+
     /// The operations `row` adds to a statement.
     fn of(&self, row: &[Value]) -> usize {
         let casts = row
@@ -152,6 +188,24 @@ impl OpCost {
             .count();
         self.per_row + casts * self.per_cast
     }
+}
+
+/// The operations of `head` followed by `rows` copies of `row`, as SQLite
+/// compiles it on `conn`.
+fn explained(
+    conn: &rusqlite::Connection,
+    head: &str,
+    row: &str,
+    rows: usize,
+) -> rusqlite::Result<usize> {
+    let sql = format!("EXPLAIN {head}{}", vec![row; rows].join(", "));
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.raw_query();
+    let mut count = 0;
+    while rows.next()?.is_some() {
+        count += 1;
+    }
+    Ok(count)
 }
 
 /// `value` as an SQL literal that SQLite reads back as the same value.
@@ -222,25 +276,57 @@ impl Script {
     }
 }
 
-/// The baseline of the chain the replayer just replayed without a finding,
-/// verified, or why there is none. `unreproducible` is each migration's
-/// note of what a build cannot reproduce (see
-/// [`PlannedMigration::unreproducible`](crate::PlannedMigration::unreproducible)),
-/// `chain_bytes` the length of the migrations' normalized texts together.
-pub(crate) fn derive<'a>(
+/// A migration of the chain as the baseline sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Replayed<'a> {
+    /// What the replay ran.
+    pub(crate) script: replay::Script<'a>,
+    /// What it did that a build cannot reproduce (see
+    /// [`PlannedMigration::unreproducible`](crate::PlannedMigration::unreproducible)).
+    pub(crate) unreproducible: Option<&'a str>,
+    /// The first value it may have read from the clock (see
+    /// [`PlannedMigration::clock`](crate::PlannedMigration::clock)).
+    pub(crate) clock: Option<&'a str>,
+}
+
+/// The baseline of the chain `migrations` the replayer just replayed
+/// without a finding, verified, or why there is none.
+pub(crate) fn derive(
     replayer: &Replayer,
-    unreproducible: impl IntoIterator<Item = Option<&'a str>>,
-    chain_bytes: usize,
+    migrations: &[Replayed<'_>],
     table: &str,
 ) -> Result<BaselineScript, NoBaseline> {
-    if let Some(note) = unreproducible.into_iter().flatten().next() {
+    if let Some(note) = migrations.iter().find_map(|m| m.unreproducible) {
         return Err(NoBaseline::Because(format!(
             "{note}, which a build cannot reproduce"
         )));
     }
     let because = |why: String| NoBaseline::Because(why);
+    let chain_bytes = migrations
+        .iter()
+        .map(|m| m.script.text.len())
+        .sum::<usize>();
+    // A chain that may have read the clock is replayed again at a second
+    // instant: what differs came from the clock (see `clock`).
+    let second = match migrations.iter().find_map(|m| m.clock) {
+        None => None,
+        Some(note) => {
+            let at = replayer.clock().saturating_add(SECOND_INSTANT);
+            let scripts: Vec<replay::Script<'_>> = migrations.iter().map(|m| m.script).collect();
+            let second = replay::replay_at(&scripts, table, at).map_err(|e| {
+                because(format!(
+                    "{note}, and the chain fails when replayed at another instant ({e}), which a build cannot reproduce"
+                ))
+            })?;
+            let cells = clock::cells(replayer, &second, migrations, table).map_err(|why| {
+                because(format!("{note}, and {why}, which a build cannot reproduce"))
+            })?;
+            Some((second, cells))
+        }
+    };
+    let cells = second.as_ref().map(|(_, cells)| cells);
     let script = replayer
-        .read(|conn| build(conn, table))
+        .read(|conn| build(conn, table, cells))
         .map_err(|e| because(format!("cannot read the replayed database: {e}")))?
         .map_err(because)?;
     if script.sql.len() > MAX_BYTES.max(chain_bytes) {
@@ -253,12 +339,25 @@ pub(crate) fn derive<'a>(
     }
     let baseline = script.into_baseline();
     verify(replayer, &baseline, table).map_err(because)?;
+    // The values of the clock are right at the second instant too: the
+    // baseline reads the clock, it does not hold the first instant.
+    if let Some((second, cells)) = &second {
+        if !cells.is_empty() {
+            verify(second, &baseline, table)
+                .map_err(|why| because(format!("at another instant, {why}")))?;
+        }
+    }
     Ok(baseline)
 }
 
 /// Builds the script from the replayed database `conn` (read past the
-/// authorizer), or says why it cannot.
-fn build(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Result<Script, String>> {
+/// authorizer), or says why it cannot. `cells` are the values that came
+/// from the clock, written as the expressions that give them.
+fn build(
+    conn: &rusqlite::Connection,
+    table: &str,
+    cells: Option<&ClockCells>,
+) -> rusqlite::Result<Result<Script, String>> {
     let list = table_list(conn)?;
     // Table by table: the whole-database pragma compiles to code for every
     // table, which passes workerd's `SQLITE_LIMIT_VDBE_OP` (25,000; SQLite
@@ -329,7 +428,8 @@ fn build(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Result<Sc
                 Err(e) => return Ok(Err(format!("cannot read the virtual table `{name}`: {e}"))),
             }
         }
-        if let Err(why) = insert_rows(conn, name, without_rowid, &mut script)? {
+        let cells = cells.and_then(|c| c.of(name));
+        if let Err(why) = insert_rows(conn, name, without_rowid, cells, &mut script)? {
             return Ok(Err(why));
         }
     }
@@ -376,26 +476,13 @@ fn insert_rows(
     conn: &rusqlite::Connection,
     table: &str,
     without_rowid: bool,
+    cells: Option<&std::collections::HashMap<String, Vec<(usize, String)>>>,
     script: &mut Script,
 ) -> rusqlite::Result<Result<(), String>> {
-    // Generated and hidden columns are computed, not written.
-    let mut stmt =
-        conn.prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 0 ORDER BY cid")?;
-    let columns: Vec<String> = stmt
-        .query_map([table], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut names: Vec<String> = columns.iter().map(|c| quote(c)).collect();
-    // An `INTEGER PRIMARY KEY` column writes the rowid itself.
-    if !without_rowid && !has_rowid_alias(conn, table)? {
-        match rowid_name(&select_columns(conn, table)?) {
-            Some(rowid) => names.insert(0, rowid.to_owned()),
-            None => {
-                return Ok(Err(format!(
-                    "the rowids of `{table}` cannot be written: `rowid`, `_rowid_` and `oid` are all column names"
-                )))
-            }
-        }
-    }
+    let names = match insert_names(conn, table, without_rowid)? {
+        Ok(names) => names,
+        Err(why) => return Ok(Err(why)),
+    };
     let content = rows(conn, table, &names)?;
     if content.is_empty() {
         return Ok(Ok(()));
@@ -406,19 +493,30 @@ fn insert_rows(
         names.join(", ")
     );
     let cost = OpCost::measure(conn, &head, names.len())?;
+    // What each clock expression adds to a row, measured once.
+    let mut expression_ops: std::collections::HashMap<&str, usize> = Default::default();
     let mut statement = String::new();
     let mut ops = 0;
     let mut tuple = String::new();
     for row in content {
-        tuple.clear();
-        tuple.push('(');
-        for (i, value) in row.iter().enumerate() {
-            if i > 0 {
-                tuple.push_str(", ");
+        clock::tuple(&row, &[], &mut tuple);
+        let mut row_ops = cost.of(&row);
+        // A value that came from the clock is written as the expression
+        // that reads it (the row is found by its literal values).
+        if let Some(row_cells) = cells.and_then(|c| c.get(&tuple)) {
+            clock::tuple(&row, row_cells, &mut tuple);
+            for (_, expr) in row_cells {
+                let extra = match expression_ops.get(expr.as_str()) {
+                    Some(extra) => *extra,
+                    None => {
+                        let extra = cost.expression(conn, &head, names.len(), expr)?;
+                        expression_ops.insert(expr, extra);
+                        extra
+                    }
+                };
+                row_ops += extra;
             }
-            literal(value, &mut tuple);
         }
-        tuple.push(')');
         if head.len() + tuple.len() > MAX_STATEMENT_BYTES {
             return Ok(Err(format!(
                 "a row of `{table}` is {} KB of SQL, over a Durable Object's {} KB per statement (`SQLITE_LIMIT_SQL_LENGTH`)",
@@ -426,7 +524,6 @@ fn insert_rows(
                 MAX_STATEMENT_BYTES / 1000
             )));
         }
-        let row_ops = cost.of(&row);
         let full = statement.len() + 2 + tuple.len() > BATCH_BYTES
             || cost.fixed + ops + row_ops > BATCH_OPS;
         if !statement.is_empty() && full {
@@ -439,6 +536,34 @@ fn insert_rows(
     }
     script.push(&statement);
     Ok(Ok(()))
+}
+
+/// The columns an insert of `table`'s rows names, as SQL: every column but
+/// generated and hidden ones (computed, not written), and the rowid first
+/// unless a column is its alias (an `INTEGER PRIMARY KEY` writes it
+/// itself); `Ok(Err(why))` when the rowid has no name left to write it by.
+fn insert_names(
+    conn: &rusqlite::Connection,
+    table: &str,
+    without_rowid: bool,
+) -> rusqlite::Result<Result<Vec<String>, String>> {
+    let mut stmt =
+        conn.prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 0 ORDER BY cid")?;
+    let columns: Vec<String> = stmt
+        .query_map([table], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut names: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+    if !without_rowid && !has_rowid_alias(conn, table)? {
+        match rowid_name(&select_columns(conn, table)?) {
+            Some(rowid) => names.insert(0, rowid.to_owned()),
+            None => {
+                return Ok(Err(format!(
+                    "the rowids of `{table}` cannot be written: `rowid`, `_rowid_` and `oid` are all column names"
+                )))
+            }
+        }
+    }
+    Ok(Ok(names))
 }
 
 /// The Durable Object limit SQLite's `message` for a statement of the
@@ -465,7 +590,8 @@ fn limit_named(message: &str) -> Option<String> {
 }
 
 /// Applies `baseline` to a fresh replay database, as the executor will on a
-/// new object, and compares the result with the replayed one.
+/// new object, its clock standing at the replay's instant, and compares the
+/// result with the replayed one.
 fn verify(replayer: &Replayer, baseline: &BaselineScript, table: &str) -> Result<(), String> {
     let dump = |r: &Replayer| {
         r.read(|conn| CanonicalDump::of(conn, table))
@@ -474,9 +600,10 @@ fn verify(replayer: &Replayer, baseline: &BaselineScript, table: &str) -> Result
     // Applying is most of the time (SQLite scans its schema table at every
     // `CREATE`), so the replayed database is dumped meanwhile, on another
     // thread and connection.
+    let clock = replayer.clock();
     let (fresh, replayed) = std::thread::scope(|s| {
         let fresh = s.spawn(|| {
-            let fresh = apply(baseline, table)?;
+            let fresh = apply(baseline, table, clock)?;
             dump(&fresh)
         });
         let replayed = dump(replayer);
@@ -496,9 +623,10 @@ fn verify(replayer: &Replayer, baseline: &BaselineScript, table: &str) -> Result
     }
 }
 
-/// A fresh replay database with `baseline` applied and committed.
-fn apply(baseline: &BaselineScript, table: &str) -> Result<Replayer, String> {
-    let fresh = Replayer::new(table)?;
+/// A fresh replay database, its clock standing at `clock`, with
+/// `baseline` applied and committed.
+fn apply(baseline: &BaselineScript, table: &str, clock: i64) -> Result<Replayer, String> {
+    let fresh = Replayer::at(table, clock)?;
     fresh
         .begin()
         .map_err(|e| format!("cannot verify the baseline: {e}"))?;

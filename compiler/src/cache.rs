@@ -31,7 +31,7 @@
 //!
 //! ```text
 //! durable-schema-cache <FORMAT> <compiler version> <key> <HMAC-SHA256 of the header's words and the payload>
-//! {"migrations":[{"name":"0001_init.sql","statements":[[0,42,1,1]],"foreign_key_checks":[],"unreproducible":null,"cost_hints":[]}],"baseline":{"Built":["PRAGMA defer_foreign_keys = ON;\n…",[[0,30,1,1]]]}}
+//! {"migrations":[{"name":"0001_init.sql","statements":[[0,42,1,1]],"foreign_key_checks":[],"unreproducible":null,"clock":null,"changes":[],"cost_hints":[]}],"clock":null,"baseline":{"Built":["PRAGMA defer_foreign_keys = ON;\n…",[[0,30,1,1]]]}}
 //! ```
 //!
 //! **A hit trusts nothing it can cheaply recompute.** The payload holds
@@ -66,8 +66,13 @@
 //!
 //! ```text
 //! durable-schema-image <FORMAT> <compiler version> <image key> <HMAC of the header's words, payload and image> <payload length>
-//! <payload, as above: the prefix's plan><the database image>
+//! <payload, as above: the prefix's plan and the replay's clock><the database image>
 //! ```
+//!
+//! The replay runs on a clock standing at one instant (see
+//! `crate::baseline`): an image's payload holds that instant, and the
+//! replay resumed from it stands at the same one, so the values the prefix
+//! read from the clock and those the new migrations read agree.
 //!
 //! An image is used only when its header, key and tag match and its plan's
 //! names are the files' (the key covers the prefix's chain value, computed
@@ -96,7 +101,7 @@ use crate::{
 
 /// The entry layout and checks version: bump it when the payload's layout
 /// or any check changes, so older entries are never trusted.
-pub(crate) const FORMAT: u32 = 6;
+pub(crate) const FORMAT: u32 = 7;
 
 /// The first word of an entry's header.
 const MAGIC: &str = "durable-schema-cache";
@@ -185,6 +190,9 @@ fn key_of(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Payload {
     migrations: Vec<CachedMigration>,
+    /// A replay image's: the instant its replay's clock stood at
+    /// (milliseconds since the Unix epoch).
+    clock: Option<i64>,
     baseline: Option<CachedBaseline>,
 }
 
@@ -255,6 +263,7 @@ struct CachedMigration {
     /// The classification's findings (see [`crate::Change`]).
     changes: Vec<crate::Change>,
     cost_hints: Vec<String>,
+    clock: Option<String>,
 }
 
 /// The entry's file name for `key`.
@@ -303,6 +312,7 @@ fn verified(payload: Payload, files: &[LoadedFile]) -> Option<Vec<CachedPlan>> {
                 unreproducible: m.unreproducible,
                 changes: m.changes,
                 cost_hints: m.cost_hints,
+                clock: m.clock,
             })
         })
         .collect()
@@ -316,6 +326,7 @@ pub(crate) struct CachedPlan {
     unreproducible: Option<String>,
     changes: Vec<crate::Change>,
     cost_hints: Vec<String>,
+    clock: Option<String>,
 }
 
 impl CachedPlan {
@@ -331,6 +342,7 @@ impl CachedPlan {
             unreproducible: self.unreproducible,
             changes: self.changes,
             cost_hints: self.cost_hints,
+            clock: self.clock,
         }
     }
 }
@@ -338,9 +350,11 @@ impl CachedPlan {
 /// The payload of `migrations`, with `baseline` for a verdict.
 fn payload_of(
     migrations: &[PlannedMigration],
+    clock: Option<i64>,
     baseline: Option<&Result<BaselineScript, NoBaseline>>,
 ) -> Option<Vec<u8>> {
     let payload = Payload {
+        clock,
         baseline: baseline.map(CachedBaseline::of),
         migrations: migrations
             .iter()
@@ -351,6 +365,7 @@ fn payload_of(
                 unreproducible: m.unreproducible.clone(),
                 changes: m.changes.clone(),
                 cost_hints: m.cost_hints.clone(),
+                clock: m.clock.clone(),
             })
             .collect(),
     };
@@ -365,7 +380,7 @@ pub(crate) fn store(
     migrations: &[PlannedMigration],
     baseline: &Result<BaselineScript, NoBaseline>,
 ) {
-    let Some(payload) = payload_of(migrations, Some(baseline)) else {
+    let Some(payload) = payload_of(migrations, None, Some(baseline)) else {
         return;
     };
     let words = header_words(key);
@@ -415,18 +430,20 @@ fn image_words(key: &str) -> String {
 
 /// Stores the replay database's `image` after the successful check of
 /// `migrations` (the whole directory: one image per success, for the
-/// head), with their plan, so a later check of the same migrations plus new
-/// ones replays only the new ones. Silently does nothing when that fails.
+/// head), with their plan and the instant `clock` the replay's clock stood
+/// at, so a later check of the same migrations plus new ones replays only
+/// the new ones. Silently does nothing when that fails.
 pub(crate) fn store_image(
     cache: &Cache,
     options: &Options,
     migrations: &[PlannedMigration],
+    clock: i64,
     image: &[u8],
 ) {
     let Some(last) = migrations.last() else {
         return;
     };
-    let Some(payload) = payload_of(migrations, None) else {
+    let Some(payload) = payload_of(migrations, Some(clock), None) else {
         return;
     };
     let key = image_key(options, migrations.len(), &last.chain);
@@ -475,6 +492,8 @@ pub(crate) struct Resume {
     pub(crate) prefix: Vec<CachedPlan>,
     /// The replay database after the prefix.
     pub(crate) image: Vec<u8>,
+    /// The instant the replay's clock stood at.
+    pub(crate) clock: i64,
 }
 
 /// The longest prefix of `files` with a trustworthy replay image in
@@ -514,10 +533,12 @@ fn read_image(cache: &Cache, bytes: &[u8], key: &str, files: &[LoadedFile]) -> O
         return None;
     }
     let payload: Payload = serde_json::from_slice(payload).ok()?;
+    let clock = payload.clock?;
     let prefix = verified(payload, files)?;
     Some(Resume {
         prefix,
         image: image.to_vec(),
+        clock,
     })
 }
 

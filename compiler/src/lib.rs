@@ -212,9 +212,9 @@ pub struct PlannedMigration {
     /// outermost commit, or never.
     pub foreign_key_checks: Vec<String>,
     /// The first thing the migration does that a build cannot reproduce (a
-    /// statement calling `random()`, `datetime('now')` or
-    /// `total_changes()`, inserting into a table whose column defaults to
-    /// one, or writing rows while reading `sqlite_schema`), as
+    /// statement calling `random()`, `randomblob()` or `total_changes()`,
+    /// inserting into a table whose column defaults to one, or writing rows
+    /// while reading `sqlite_schema`), as
     /// `path:line:column` and what it does: the chain then has no
     /// [`BaselineScript`].
     pub unreproducible: Option<String>,
@@ -230,6 +230,13 @@ pub struct PlannedMigration {
     /// on a large object such a migration may outlast workerd's 30-second
     /// gate (see `docs/failures.md`).
     pub cost_hints: Vec<String>,
+    /// The first statement that may have read the clock (a call of
+    /// `datetime('now')` or `CURRENT_TIMESTAMP`, directly or through a
+    /// trigger, or an insert leaving out a column that defaults to one), as
+    /// `path:line:column` and what it does: the chain is then replayed at a
+    /// second instant, and the [`BaselineScript`] writes each value that
+    /// came from the clock as the expression that reads it.
+    pub clock: Option<String>,
 }
 
 impl PlannedMigration {
@@ -657,7 +664,7 @@ fn check_resuming(
         .then(|| cache::lookup_image(cache, options, &files, &sums))
         .flatten();
     if let Some(resume) = resume {
-        if let Ok(replayer) = Replayer::resume(&options.table, &resume.image) {
+        if let Ok(replayer) = Replayer::resume(&options.table, &resume.image, resume.clock) {
             let mut prefix = files;
             let suffix = prefix.split_off(resume.prefix.len());
             let prefix: Vec<PlannedMigration> = resume
@@ -710,6 +717,7 @@ fn check_after(
         unreproducible,
         changes,
         cost_hints,
+        clock,
     } = replay::run(replayer, &scripts, &options.table);
     if !findings.is_empty() {
         return Err(findings.into_iter().map(|f| f.diagnostic).collect());
@@ -721,10 +729,14 @@ fn check_after(
         .zip(ran)
         .zip(checks)
         .zip(unreproducible)
+        .zip(clock)
         .zip(changes)
         .zip(cost_hints);
     migrations.extend(replayed.map(
-        |(((((file, statements), foreign_key_checks), unreproducible), changes), cost_hints)| {
+        |(
+            (((((file, statements), foreign_key_checks), unreproducible), clock), changes),
+            cost_hints,
+        )| {
             let checksum = file.checksum().to_owned();
             let chain = chain(&previous, file.source.version, &checksum);
             previous.clone_from(&chain);
@@ -737,6 +749,7 @@ fn check_after(
                 unreproducible,
                 changes,
                 cost_hints,
+                clock,
             }
         },
     ));
@@ -744,12 +757,20 @@ fn check_after(
         if !options.baseline {
             return Err(NoBaseline::Off);
         }
-        baseline::derive(
-            replayer,
-            migrations.iter().map(|m| m.unreproducible.as_deref()),
-            migrations.iter().map(|m| m.source.text.len()).sum(),
-            &options.table,
-        )
+        let replayed: Vec<baseline::Replayed<'_>> = migrations
+            .iter()
+            .map(|m| baseline::Replayed {
+                script: replay::Script {
+                    display_path: &m.source.display_path,
+                    version: m.source.version,
+                    text: &m.source.text,
+                    statements: &m.statements,
+                },
+                unreproducible: m.unreproducible.as_deref(),
+                clock: m.clock.as_deref(),
+            })
+            .collect();
+        baseline::derive(replayer, &replayed, &options.table)
     };
     // The image is taken before the baseline is derived, which only reads
     // the replay database, and written by another thread meanwhile: at a
@@ -758,7 +779,8 @@ fn check_after(
     let image = store_image.and_then(|cache| Some((cache, replayer.image()?)));
     let baseline = match &image {
         Some((cache, image)) => std::thread::scope(|s| {
-            s.spawn(|| cache::store_image(cache, options, &migrations, image));
+            let (clock, migrations) = (replayer.clock(), &migrations);
+            s.spawn(move || cache::store_image(cache, options, migrations, clock, image));
             derive()
         }),
         None => derive(),

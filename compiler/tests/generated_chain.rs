@@ -62,3 +62,52 @@ fn generated_chains_are_seeded_sized_and_valid() {
     );
     assert!(baseline.sql.len() < chain_bytes);
 }
+
+/// The same chain with the clock in it (`CURRENT_TIMESTAMP` defaults,
+/// seed rows that leave them out, triggers stamping `updated_at`) passes
+/// the check and gets a baseline: the check replayed it at two frozen
+/// instants and verified the baseline at both, and it writes the clock's
+/// values as the expressions that read them.
+#[test]
+fn a_generated_chain_with_the_clock_has_a_baseline_that_reads_it() {
+    let (plain, clocked) = (chain(120, 7), common_chain::chain_with_clock(120, 7));
+    assert_eq!(plain.len(), clocked.len());
+    for ((name, text), (clocked_name, clocked_text)) in plain.iter().zip(&clocked) {
+        assert_eq!(name, clocked_name);
+        assert_eq!(
+            text.lines().next(),
+            clocked_text.lines().next(),
+            "the same steps"
+        );
+        let inserts = |t: &str| t.matches("INSERT INTO").count();
+        assert_eq!(inserts(text), inserts(clocked_text), "the same rows");
+    }
+    let all: String = clocked.iter().map(|(_, text)| text.as_str()).collect();
+    for clock in ["DEFAULT CURRENT_TIMESTAMP", "SET updated_at = strftime("] {
+        assert!(all.contains(clock), "no `{clock}` in the chain");
+    }
+
+    let dir = std::env::temp_dir().join(format!(
+        "durable-schema-generated-clock-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    common_chain::write_chain_with_clock(&dir.join("m"), 120, 7);
+    let checked = check_dir(&dir, "m", &Options::default().with_cache(CacheSetting::Off));
+    let _ = std::fs::remove_dir_all(&dir);
+    let plan = checked.unwrap_or_else(|errors| {
+        panic!(
+            "{}",
+            errors.iter().map(|e| format!("{e}\n")).collect::<String>()
+        )
+    });
+    assert!(plan.migrations.iter().all(|m| m.unreproducible.is_none()));
+    assert!(plan.migrations.iter().any(|m| m.clock.is_some()));
+    let baseline = plan
+        .baseline
+        .unwrap_or_else(|no| panic!("no baseline: {no}"));
+    assert!(baseline.sql.contains("(CURRENT_TIMESTAMP)"));
+    assert!(baseline
+        .sql
+        .contains("(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"));
+}

@@ -12,6 +12,11 @@
 //! schemas the way `#[durable_schema]` embeds it (`macros/src/expand.rs`),
 //! one with the baseline and one without.
 //!
+//! Each size runs twice: the chain as generated (`…/N`), and the same chain
+//! with the clock in it (`…-clock/N`: `CURRENT_TIMESTAMP` defaults that the
+//! seed rows leave out, triggers stamping `updated_at`; see
+//! `chain_with_clock`), whose baseline reads the clock where the chain did.
+//!
 //! - `fresh/chain/N`: `migrate` without a baseline: every migration in its own
 //!   transaction, with its tracking row.
 //! - `fresh/baseline/N`: `migrate` with the baseline: one transaction running
@@ -22,8 +27,9 @@
 //! Every iteration gets a new in-memory connection with `PRAGMA foreign_keys =
 //! ON` (as on a Durable Object), opened outside the timing. Before timing,
 //! the setup checks once that the three paths leave the same database
-//! ([`CanonicalDump`]) and that both executor paths record the same tracking
-//! rows, and prints the baseline's size against the chain's.
+//! ([`CanonicalDump`], each on a connection whose clock stands at the same
+//! instant) and that both executor paths record the same tracking rows, and
+//! prints the baseline's size against the chain's.
 //!
 //! `cargo bench -p durable-schema-runtime --features rusqlite --bench fresh`
 //! (a few minutes, most of it the chain and plain runs at 1000, which take
@@ -40,6 +46,7 @@ use durable_schema_compiler::{
     check_dir, runtime_schema, CacheSetting, CanonicalDump, NoBaseline, Options, Plan,
 };
 use durable_schema_runtime::{Report, Schema};
+use durable_schema_workerd::ClockedConnection;
 use rusqlite::Connection;
 
 const SIZES: [usize; 3] = [10, 200, 1000];
@@ -89,13 +96,22 @@ fn tracking(conn: &Connection) -> Vec<(i64, String, String, String)> {
         .unwrap()
 }
 
+/// A new in-memory database like [`fresh`]'s, its clock standing at
+/// 2024-02-29 12:34:56.789 UTC.
+fn frozen() -> ClockedConnection {
+    let conn = ClockedConnection::open_in_memory(1_709_210_096_789).unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    conn
+}
+
 /// Outside the timing: both executor paths take the path they should,
-/// leave the database plain rusqlite leaves, and record the same rows.
+/// leave the database plain rusqlite leaves (at one instant of the clock),
+/// and record the same rows.
 fn verify(n: usize, with: &Schema, without: &Schema) {
-    let (by_chain, by_baseline, by_raw) = (fresh(), fresh(), fresh());
-    let report = without.migrate(&by_chain).unwrap();
+    let (by_chain, by_baseline, by_raw) = (frozen(), frozen(), frozen());
+    let report = without.migrate(&*by_chain).unwrap();
     assert!(!report.baseline() && report.applied().len() == n);
-    let report = with.migrate(&by_baseline).unwrap();
+    let report = with.migrate(&*by_baseline).unwrap();
     assert!(report.baseline(), "the baseline did not run");
     assert_eq!(report.baseline_error(), None);
     assert_eq!(report.applied().len(), n);
@@ -117,13 +133,13 @@ fn verify(n: usize, with: &Schema, without: &Schema) {
 }
 
 /// Prints the baseline's size against the chain's.
-fn sizes(n: usize, schema: &Schema) {
+fn sizes(n: usize, label: &str, schema: &Schema) {
     let baseline = schema.baseline().unwrap();
     let migrations = schema.migrations();
     let text: usize = migrations.iter().map(|m| m.sql().len()).sum();
     let statements: usize = migrations.iter().map(|m| m.statements().len()).sum();
     println!(
-        "fresh/{n}: chain {n} migrations, {statements} statements, {:.1} KB; \
+        "fresh{label}/{n}: chain {n} migrations, {statements} statements, {:.1} KB; \
          baseline {} statements, {:.1} KB ({:.0} % of the chain's text)",
         text as f64 / 1024.0,
         baseline.statements().len(),
@@ -142,19 +158,22 @@ fn migrate(schema: Schema) -> impl FnMut(Connection) -> (Connection, Report) {
 }
 
 fn fresh_object(c: &mut Criterion) {
-    let dir = chain::Chains::new("fresh", &SIZES, SEED);
+    let dir = chain::Chains::with_clock("fresh", &SIZES, SEED);
     let mut group = c.benchmark_group("fresh");
-    for n in SIZES {
+    for (n, label, chain) in SIZES
+        .into_iter()
+        .flat_map(|n| [(n, "", format!("m{n}")), (n, "-clock", format!("c{n}"))])
+    {
         let plan = check_dir(
             &dir.0,
-            &format!("m{n}"),
+            &chain,
             &Options::default().with_cache(CacheSetting::Off),
         )
         .unwrap_or_else(|e| panic!("{e:#?}"));
         assert_eq!(plan.version() as usize, n);
         let (with, without) = schemas(&plan);
         verify(n, &with, &without);
-        sizes(n, &with);
+        sizes(n, label, &with);
 
         // The chain and plain runs take about 0.4 s per iteration at 200 and
         // seconds at 1000: flat sampling, criterion's minimum of 10 samples
@@ -178,7 +197,7 @@ fn fresh_object(c: &mut Criterion) {
                 .measurement_time(Duration::from_secs(1)),
         };
 
-        group.bench_with_input(BenchmarkId::new("raw", n), &n, |b, _| {
+        group.bench_with_input(BenchmarkId::new(format!("raw{label}"), n), &n, |b, _| {
             b.iter_batched(
                 fresh,
                 |conn| {
@@ -188,12 +207,14 @@ fn fresh_object(c: &mut Criterion) {
                 BatchSize::PerIteration,
             )
         });
-        group.bench_with_input(BenchmarkId::new("chain", n), &n, |b, _| {
+        group.bench_with_input(BenchmarkId::new(format!("chain{label}"), n), &n, |b, _| {
             b.iter_batched(fresh, migrate(without), BatchSize::PerIteration)
         });
-        group.bench_with_input(BenchmarkId::new("baseline", n), &n, |b, _| {
-            b.iter_batched(fresh, migrate(with), BatchSize::PerIteration)
-        });
+        group.bench_with_input(
+            BenchmarkId::new(format!("baseline{label}"), n),
+            &n,
+            |b, _| b.iter_batched(fresh, migrate(with), BatchSize::PerIteration),
+        );
     }
     group.finish();
 }

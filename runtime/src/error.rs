@@ -435,9 +435,9 @@ impl MigrateError {
                 file,
                 started_at,
             } => {
-                field("version", version.to_string());
-                field("file", json_string(file));
-                field("started_at", json_string(started_at));
+                o.uint("version", (*version).into());
+                o.str("file", file);
+                o.str("started_at", started_at);
             }
             MigrateError::LedgerMismatch {
                 unmatched, missing, ..
@@ -483,11 +483,11 @@ impl MigrateError {
                 migration,
                 findings,
             } => {
-                field("version", version.to_string());
-                field("db", db.to_string());
-                field("code", code.to_string());
-                field("migration", json_string(migration));
-                field("findings", json_string(findings));
+                o.uint("version", (*version).into());
+                o.uint("db", (*db).into());
+                o.uint("code", (*code).into());
+                o.str("migration", migration);
+                o.str("findings", findings);
             }
             MigrateError::Edited { version, file, .. }
             | MigrateError::Concurrent { version, file, .. } => {

@@ -15,6 +15,8 @@
 //!   limits ([`MAX_STATEMENT_BYTES`], [`MAX_COLUMNS`], [`MAX_VDBE_OPS`], …),
 //!   defensive mode, foreign keys on, the math functions, the authorizer
 //!   installed on the connection and deciding during prepare and step;
+//!   and a clock that stands still ([`ClockedConnection`]), so the replay
+//!   can tell which values came from the clock;
 //! - **the transaction model** ([`DurableObjectDb`]): an implicit
 //!   transaction per event, `transactionSync` as a savepoint inside it,
 //!   deferred foreign keys checked at the event's commit.
@@ -65,11 +67,16 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+// SQLite's VFS, through FFI: the one `unsafe` of this crate, each block
+// with its `SAFETY` comment.
+#[allow(unsafe_code)]
+mod clock;
 mod connection;
 mod object;
 pub mod rules;
 pub mod words;
 
+pub use clock::{unix_ms_now, ClockedConnection};
 pub use connection::{
     configure, configure_with, Authorizer, MAX_COLUMNS, MAX_STATEMENT_BYTES, MAX_VDBE_OPS,
     TRANSACTION_REFUSED,

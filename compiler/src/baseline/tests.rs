@@ -1,3 +1,4 @@
+use durable_schema_workerd::ClockedConnection;
 use rusqlite::Connection;
 
 use crate::tests::Scratch;
@@ -26,14 +27,20 @@ fn check(name: &str, files: &[&str]) -> (Scratch, Plan) {
     (scratch, plan)
 }
 
+/// The instant the tests' databases run at (2024-02-29 12:34:56.789 UTC):
+/// the chain and the baseline read the same clock.
+const NOW: i64 = 1_709_210_096_789;
+
 /// A database configured like a Durable Object's (workerd's rules) with
-/// the tracking table, and `texts` run on it, each in a transaction after
-/// its tracking row when it has one (`(version, description, checksum,
-/// chain)`), as the executor runs a migration.
-fn database<'a>(
+/// the tracking table, its clock standing at `clock`, and `texts` run on
+/// it, each in a transaction after its tracking row when it has one
+/// (`(version, description, checksum, chain)`), as the executor runs a
+/// migration.
+fn database_at<'a>(
+    clock: i64,
     texts: impl IntoIterator<Item = (Option<(u32, &'a str, &'a str, &'a str)>, Vec<&'a str>)>,
-) -> Connection {
-    let conn = Connection::open_in_memory().unwrap();
+) -> ClockedConnection {
+    let conn = ClockedConnection::open_in_memory(clock).unwrap();
     let rules = durable_schema_workerd::configure(&conn, None).unwrap();
     conn.execute_batch(&tracking::create_table(tracking::DEFAULT_TABLE))
         .unwrap();
@@ -62,9 +69,16 @@ fn database<'a>(
     conn
 }
 
+/// [`database_at`] at [`NOW`].
+fn database<'a>(
+    texts: impl IntoIterator<Item = (Option<(u32, &'a str, &'a str, &'a str)>, Vec<&'a str>)>,
+) -> ClockedConnection {
+    database_at(NOW, texts)
+}
+
 /// The chain applied as the executor applies it: migration by migration,
 /// each in a transaction that writes its tracking row first.
-fn chain(plan: &Plan) -> Connection {
+fn chain(plan: &Plan) -> ClockedConnection {
     database(plan.migrations.iter().map(|m| {
         let record = (
             m.source.version,
@@ -78,9 +92,18 @@ fn chain(plan: &Plan) -> Connection {
 }
 
 /// The plan's baseline applied in one transaction.
-fn baseline(plan: &Plan) -> Connection {
+fn baseline(plan: &Plan) -> ClockedConnection {
+    baseline_at(NOW, plan)
+}
+
+/// The plan's baseline applied in one transaction, the clock standing at
+/// `clock`.
+fn baseline_at(clock: i64, plan: &Plan) -> ClockedConnection {
     let b = plan.baseline.as_ref().unwrap_or_else(|e| panic!("{e}"));
-    database([(None, b.statements.iter().map(|s| s.sql(&b.sql)).collect())])
+    database_at(
+        clock,
+        [(None, b.statements.iter().map(|s| s.sql(&b.sql)).collect())],
+    )
 }
 
 fn dump(conn: &Connection) -> CanonicalDump {
@@ -194,46 +217,46 @@ fn unreproducible_chains_have_no_baseline_and_say_where() {
         Some("m/0002_x.sql:1:1 calls `randomblob()`")
     );
 
-    // Through a trigger.
+    // Through a trigger, and through a column's default, which SQLite does
+    // not show the authorizer.
     let (_dir, plan) = check(
-        "trigger",
+        "random-trigger",
         &["CREATE TABLE t (id INTEGER PRIMARY KEY);
-           CREATE TABLE log (at TEXT);
-           CREATE TRIGGER t_log AFTER INSERT ON t BEGIN INSERT INTO log VALUES (datetime('now')); END;
+           CREATE TABLE log (token BLOB);
+           CREATE TRIGGER t_log AFTER INSERT ON t BEGIN INSERT INTO log VALUES (randomblob(4)); END;
            INSERT INTO t DEFAULT VALUES;"],
     );
     assert!(
-        note(&plan).starts_with("m/0001_x.sql:4:12 calls `datetime()`"),
+        note(&plan).starts_with("m/0001_x.sql:4:12 calls `randomblob()`"),
         "{}",
         note(&plan)
     );
-
-    // Through a column's default, which SQLite does not show the authorizer.
     let (_dir, plan) = check(
-        "default",
+        "random-default",
         &[
-            "CREATE TABLE users (id INTEGER PRIMARY KEY, created TEXT DEFAULT CURRENT_TIMESTAMP);",
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, token TEXT DEFAULT (hex(randomblob(8))));",
             "INSERT INTO users (id) VALUES (1);",
         ],
     );
     assert_eq!(
         note(&plan),
-        "m/0002_x.sql:1:1 inserts into `users`, whose column `created` defaults to `current_timestamp`, which a build cannot reproduce"
+        "m/0002_x.sql:1:1 inserts into `users`, whose column `token` defaults to `randomblob`, which a build cannot reproduce"
     );
 
     // A row that gives the column a value does not use the default, nor
     // does an insert of every column; a trigger's insert is not read.
     let (_dir, plan) = check(
         "default-given",
-        &["CREATE TABLE users (id INTEGER PRIMARY KEY, \"Created\" TEXT DEFAULT CURRENT_TIMESTAMP);",
-          "INSERT INTO users (id, created) VALUES (1, '2024-01-01');
-           INSERT INTO \"USERS\" VALUES (2, '2024-01-02');
-           INSERT INTO users SELECT 3, '2024-01-03';"],
+        &["CREATE TABLE users (id INTEGER PRIMARY KEY, \"Token\" TEXT DEFAULT (hex(randomblob(8))));",
+          "INSERT INTO users (id, token) VALUES (1, 'a');
+           INSERT INTO \"USERS\" VALUES (2, 'b');
+           INSERT INTO users SELECT 3, 'c';"],
     );
     assert!(plan.baseline.is_ok(), "{:?}", plan.baseline);
+    assert!(plan.migrations.iter().all(|m| m.unreproducible.is_none()));
     let (_dir, plan) = check(
         "default-trigger",
-        &["CREATE TABLE users (id INTEGER PRIMARY KEY, created TEXT DEFAULT CURRENT_TIMESTAMP);
+        &["CREATE TABLE users (id INTEGER PRIMARY KEY, token TEXT DEFAULT (hex(randomblob(8))));
            CREATE TABLE log (n INTEGER);
            CREATE TRIGGER log_users AFTER INSERT ON log BEGIN INSERT INTO users (id) VALUES (new.n); END;
            INSERT INTO log (n) VALUES (1);"],
@@ -246,18 +269,124 @@ fn unreproducible_chains_have_no_baseline_and_say_where() {
 
     // The same default without a row: nothing to reproduce.
     let (_dir, plan) = check(
-        "default-empty",
-        &["CREATE TABLE users (id INTEGER PRIMARY KEY, created TEXT DEFAULT (strftime('%s', 'now')));
-           UPDATE users SET created = datetime('now') WHERE 0;"],
-    );
-    // Coarse: the update calls `datetime`, even on no row.
-    assert!(note(&plan).contains("calls `datetime()`"));
-    let (_dir, plan) = check(
         "default-only",
-        &["CREATE TABLE users (id INTEGER PRIMARY KEY, created TEXT DEFAULT (strftime('%s', 'now')));
-           CREATE INDEX users_created ON users (created);"],
+        &[
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, token TEXT DEFAULT (hex(randomblob(8))));
+           CREATE INDEX users_token ON users (token);",
+        ],
     );
     assert!(plan.baseline.is_ok(), "{:?}", plan.baseline);
+}
+
+/// The chain of `files` has a baseline that gives the chain's database when
+/// both run at the same instant, and whose clock values are the clock's
+/// when it runs (one day later, they are a day later); returns the plan.
+fn reads_the_clock(name: &str, files: &[&str]) -> (Scratch, Plan) {
+    let (dir, plan) = check(name, files);
+    assert!(plan.baseline.is_ok(), "{name}: {:?}", plan.baseline);
+    assert!(
+        plan.migrations.iter().any(|m| m.clock.is_some()),
+        "{name}: no clock"
+    );
+    let day = 86_400_000;
+    assert_eq!(dump(&chain(&plan)), dump(&baseline(&plan)), "{name}");
+    let later = database_at(
+        NOW + day,
+        plan.migrations.iter().map(|m| {
+            let statements = m.statements.iter().map(|s| s.sql(&m.source.text)).collect();
+            let record = (m.source.version, "", "", "");
+            (Some(record), statements)
+        }),
+    );
+    assert_eq!(
+        dump(&later),
+        dump(&baseline_at(NOW + day, &plan)),
+        "{name} a day later"
+    );
+    assert_ne!(
+        dump(&later),
+        dump(&baseline(&plan)),
+        "{name}: no clock value"
+    );
+    (dir, plan)
+}
+
+#[test]
+fn values_from_the_clock_are_read_from_the_clock_when_the_baseline_runs() {
+    // A seed row leaves a clock default out: the baseline leaves it to
+    // the same expression.
+    let (_dir, plan) = reads_the_clock(
+        "default",
+        &[
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT,
+                 created TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                 at INTEGER DEFAULT (unixepoch() * 1000),
+                 day TEXT DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));",
+            "INSERT INTO users (id, name) VALUES (1, 'admin'), (2, 'bot');
+             INSERT INTO users (id, name, created) VALUES (3, 'fixed', '2020-01-01');",
+        ],
+    );
+    assert_eq!(
+        plan.migrations[1].clock.as_deref(),
+        Some("m/0002_x.sql:1:1 inserts into `users`, whose column `created` defaults to `current_timestamp`")
+    );
+    assert_eq!(plan.migrations[1].unreproducible, None);
+    let b = plan.baseline.as_ref().unwrap();
+    assert!(b.sql.contains("(CURRENT_TIMESTAMP)"), "{}", b.sql);
+    assert!(b.sql.contains("'2020-01-01'"), "{}", b.sql);
+
+    // Statements and triggers that call the clock, a trigger stamping
+    // `updated_at`, and an expression around the call.
+    reads_the_clock(
+        "calls",
+        &[
+            "CREATE TABLE posts (id INTEGER PRIMARY KEY, body TEXT,
+                 updated_at TEXT, ms INTEGER, day TEXT);
+             CREATE TABLE log (at REAL, what TEXT);
+             CREATE TRIGGER posts_log AFTER INSERT ON posts BEGIN
+                 INSERT INTO log VALUES (julianday('now'), 'post ' || new.id);
+             END;
+             CREATE TRIGGER posts_touch AFTER UPDATE OF body ON posts BEGIN
+                 UPDATE posts SET updated_at = datetime('now') WHERE id = new.id;
+             END;",
+            "INSERT INTO posts (id, body, ms, day) VALUES (1, 'a', unixepoch() * 1000, date('now', '+7 days')), (2, 'b', 0, date());
+             UPDATE posts SET body = 'c' WHERE id = 2;",
+        ],
+    );
+
+    // A date that does not depend on the instant is a plain value.
+    let (_dir, plan) = check(
+        "constant",
+        &["CREATE TABLE t (d TEXT); INSERT INTO t VALUES (date('2020-01-01', '+1 day'));"],
+    );
+    let b = plan.baseline.as_ref().unwrap();
+    assert!(b.sql.contains("'2020-01-02'"), "{}", b.sql);
+    assert!(plan.migrations[0].clock.is_some());
+}
+
+#[test]
+fn clock_values_no_expression_gives_have_no_baseline_and_say_where() {
+    let (_dir, plan) = check(
+        "mixed",
+        &[
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, label TEXT);",
+            "INSERT INTO t VALUES (1, 'a', NULL);\nUPDATE t SET label = name || ' at ' || datetime('now');",
+        ],
+    );
+    assert_eq!(
+        note(&plan),
+        "m/0002_x.sql:2:1 calls `datetime()`, and `t`.\"label\" takes a value from the clock that no clock expression of the chain gives, which a build cannot reproduce"
+    );
+    // Rows that exist or not by the clock: the two instants may agree on
+    // what the clock decides, and the instant the baseline runs not.
+    let (_dir, plan) = check(
+        "rows",
+        &["CREATE TABLE t (x);\nINSERT INTO t SELECT 1 WHERE strftime('%m', 'now') = '02';"],
+    );
+    assert_eq!(
+        note(&plan),
+        "m/0001_x.sql:2:1 calls `strftime()`, and m/0001_x.sql:2:30 reads the clock in a `WHERE` clause, which a build cannot reproduce"
+    );
 }
 
 #[test]
@@ -658,4 +787,35 @@ fn a_limit_the_baseline_passes_is_named() {
         assert!(named.ends_with(&format!("({limit})")), "{message}: {named}");
     }
     assert_eq!(super::limit_named("no such table: t"), None);
+}
+
+/// Why the baseline is verified at the second instant too: one that holds
+/// the instant of the build (the values as literals) gives the replay's
+/// database at the replay's instant, and not at another.
+#[test]
+fn a_baseline_holding_the_instant_of_the_build_fails_at_the_second_instant() {
+    let text = "CREATE TABLE t (id INTEGER PRIMARY KEY, at TEXT DEFAULT CURRENT_TIMESTAMP);\nINSERT INTO t (id) VALUES (1);";
+    let statements = crate::split::spans(text);
+    let script = crate::replay::Script {
+        display_path: "m/0001_x.sql",
+        version: 1,
+        text,
+        statements: &statements,
+    };
+    let table = tracking::DEFAULT_TABLE;
+    let first = crate::replay::replay_at(&[script], table, NOW).unwrap();
+    let second = crate::replay::replay_at(&[script], table, NOW + super::SECOND_INSTANT).unwrap();
+    let literal = first
+        .read(|conn| super::build(conn, table, None))
+        .unwrap()
+        .unwrap()
+        .into_baseline();
+    assert!(
+        literal.sql.contains("'2024-02-29 12:34:56'"),
+        "{}",
+        literal.sql
+    );
+    assert_eq!(super::verify(&first, &literal, table), Ok(()));
+    let err = super::verify(&second, &literal, table).unwrap_err();
+    assert!(err.contains("the rows of `t` differ"), "{err}");
 }

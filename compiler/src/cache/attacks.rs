@@ -320,8 +320,10 @@ fn an_entry_planted_for_a_public_directory_does_not_pass_a_broken_chain() {
                 unreproducible: None,
                 changes: Vec::new(),
                 cost_hints: Vec::new(),
+                clock: None,
             })
             .collect(),
+        clock: None,
         baseline: Some(CachedBaseline::Off),
     };
     let payload = serde_json::to_vec(&payload).unwrap();

@@ -737,6 +737,37 @@ fn a_migration_appended_to_the_example_schema_resumes() {
     assert_eq!(plan, full(&scratch.0, "m", &Options::default(), false));
 }
 
+/// A replay resumed from an image stands at the image's instant, so the
+/// clock's values of the checked migrations and of the new ones agree:
+/// otherwise the second replay's comparison finds prefix values that no
+/// clock expression gives at the resumed instant, and no baseline.
+#[test]
+fn a_chain_reading_the_clock_resumes_at_the_instant_of_its_image() {
+    let scratch = Scratch::new(
+        "resume-clock",
+        &[
+            (
+                "m/0001_users.sql",
+                b"CREATE TABLE users (id INTEGER PRIMARY KEY, at TEXT DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')));\nINSERT INTO users (id) VALUES (1);\n",
+            ),
+        ],
+    );
+    let cache = scratch.0.join("cache");
+    let (first, replayed) = resumed(&scratch.0, "m", &cache);
+    assert_eq!(replayed, 1);
+    assert!(first.unwrap().baseline.is_ok());
+    std::fs::write(
+        scratch.0.join("m/0002_more.sql"),
+        "INSERT INTO users (id) VALUES (2);\n",
+    )
+    .unwrap();
+    let (plan, replayed) = resumed(&scratch.0, "m", &cache);
+    assert_eq!(replayed, 1, "resumed from the image");
+    let plan = plan.unwrap();
+    assert!(plan.migrations.iter().all(|m| m.clock.is_some()));
+    assert_eq!(plan, full(&scratch.0, "m", &Options::default(), false));
+}
+
 #[test]
 fn a_failing_new_migration_has_the_full_checks_diagnostics() {
     let files = generated::chain(12, 7);

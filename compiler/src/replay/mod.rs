@@ -17,7 +17,7 @@ mod sandbox;
 mod sqlparser_hint;
 mod textual;
 
-pub(crate) use sandbox::{reads_connection_history, Replayer};
+pub(crate) use sandbox::{reads_connection_history, unreproducible_in, Replayer};
 use sandbox::{Failure, MAX_STATEMENT_BYTES};
 
 use crate::split::{line_col, spans, PlannedStatement};
@@ -68,7 +68,7 @@ pub(crate) struct Outcome {
     /// end (see [`keys`]).
     pub(crate) checks: Vec<Vec<String>>,
     /// For each migration, the first thing it did that a build cannot
-    /// reproduce (a call of `random()` or `datetime('now')`, ...), as
+    /// reproduce (a call of `random()` or `total_changes()`, ...), as
     /// `path:line:column` and what the statement does.
     pub(crate) unreproducible: Vec<Option<String>>,
     /// For each migration, what it does to code written for the schema
@@ -78,6 +78,10 @@ pub(crate) struct Outcome {
     /// object's rows (see [`Replayer::cost`]), each as `path:line:column`
     /// and what it does.
     pub(crate) cost_hints: Vec<Vec<String>>,
+    /// For each migration, the first value it may have read from the clock
+    /// (a call of `datetime('now')`, an insert taking a `CURRENT_TIMESTAMP`
+    /// default, ...), likewise.
+    pub(crate) clock: Vec<Option<String>>,
 }
 
 /// A problem found by the replay, with the Durable Object rule it breaks
@@ -160,14 +164,25 @@ pub fn replay_baseline(
     sources: &[ReplaySource<'_>],
     tracking: &str,
 ) -> (Vec<Finding>, Result<BaselineScript, NoBaseline>) {
-    let (outcome, replayer) = replay_on(sources, tracking);
+    let spans: Vec<Vec<PlannedStatement>> = sources.iter().map(|s| spans(s.text)).collect();
+    let scripts = scripts_of(sources, &spans);
+    let (outcome, replayer) = replay_scripts(&scripts, tracking);
     let baseline = match replayer {
-        Some(replayer) if outcome.findings.is_empty() => crate::baseline::derive(
-            &replayer,
-            outcome.unreproducible.iter().map(Option::as_deref),
-            sources.iter().map(|s| s.text.len()).sum(),
-            tracking,
-        ),
+        Some(replayer) if outcome.findings.is_empty() => {
+            let migrations: Vec<crate::baseline::Replayed<'_>> = scripts
+                .iter()
+                .zip(&outcome.unreproducible)
+                .zip(&outcome.clock)
+                .map(
+                    |((script, unreproducible), clock)| crate::baseline::Replayed {
+                        script: *script,
+                        unreproducible: unreproducible.as_deref(),
+                        clock: clock.as_deref(),
+                    },
+                )
+                .collect();
+            crate::baseline::derive(&replayer, &migrations, tracking)
+        }
         _ => Err(NoBaseline::Because("the chain has errors".to_owned())),
     };
     (outcome.findings, baseline)
@@ -179,6 +194,22 @@ pub(crate) fn replay_outcome(sources: &[ReplaySource<'_>], tracking: &str) -> Ou
     replay_sources(sources, tracking)
 }
 
+/// Replays `scripts`, a chain that replayed without a finding, again on a
+/// new database whose clock stands at `unix_ms`; the first finding, in
+/// words, when this replay has one.
+pub(crate) fn replay_at(
+    scripts: &[Script<'_>],
+    tracking: &str,
+    unix_ms: i64,
+) -> Result<Replayer, String> {
+    let replayer = Replayer::at(tracking, unix_ms)?;
+    let outcome = run_counted(&replayer, scripts, tracking, false);
+    match outcome.findings.first() {
+        Some(finding) => Err(finding.diagnostic.to_string()),
+        None => Ok(replayer),
+    }
+}
+
 /// [`replay`], with everything it found and ran.
 fn replay_sources(sources: &[ReplaySource<'_>], tracking: &str) -> Outcome {
     replay_on(sources, tracking).0
@@ -188,9 +219,17 @@ fn replay_sources(sources: &[ReplaySource<'_>], tracking: &str) -> Outcome {
 /// could not be opened).
 fn replay_on(sources: &[ReplaySource<'_>], tracking: &str) -> (Outcome, Option<Replayer>) {
     let spans: Vec<Vec<PlannedStatement>> = sources.iter().map(|s| spans(s.text)).collect();
-    let scripts: Vec<Script<'_>> = sources
+    replay_scripts(&scripts_of(sources, &spans), tracking)
+}
+
+/// `sources` as the replay runs them, split into `spans`.
+fn scripts_of<'a>(
+    sources: &[ReplaySource<'a>],
+    spans: &'a [Vec<PlannedStatement>],
+) -> Vec<Script<'a>> {
+    sources
         .iter()
-        .zip(&spans)
+        .zip(spans)
         .zip(1..)
         .map(|((s, statements), version)| Script {
             display_path: s.display_path,
@@ -198,9 +237,13 @@ fn replay_on(sources: &[ReplaySource<'_>], tracking: &str) -> (Outcome, Option<R
             text: s.text,
             statements,
         })
-        .collect();
+        .collect()
+}
+
+/// [`replay_on`] of split scripts.
+fn replay_scripts(scripts: &[Script<'_>], tracking: &str) -> (Outcome, Option<Replayer>) {
     match Replayer::new(tracking) {
-        Ok(replayer) => (run(&replayer, &scripts, tracking), Some(replayer)),
+        Ok(replayer) => (run(&replayer, scripts, tracking), Some(replayer)),
         Err(e) => (
             Outcome {
                 findings: vec![Finding {
@@ -230,8 +273,24 @@ thread_local! {
 /// ([`Driver::statement`]), then what the executor does before the commit
 /// ([`Driver::settle`]), then the commit ([`Driver::commit`]).
 pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -> Outcome {
+    run_counted(replayer, scripts, tracking, true)
+}
+
+/// [`run`], counted in [`RUNS`] and [`REPLAYED`] for tests when `counted`:
+/// the replay at a second instant ([`replay_at`]) is not, as it runs in
+/// full, cache or not, only to derive a baseline.
+fn run_counted(
+    replayer: &Replayer,
+    scripts: &[Script<'_>],
+    tracking: &str,
+    counted: bool,
+) -> Outcome {
     #[cfg(test)]
-    RUNS.with(|runs| runs.set(runs.get() + 1));
+    if counted {
+        RUNS.with(|runs| runs.set(runs.get() + 1));
+    }
+    #[cfg(not(test))]
+    let _ = counted;
     let mut driver = Driver {
         replayer,
         scripts,
@@ -244,7 +303,9 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
     driver.schema = compat::Snapshot::take(replayer, tracking, &mut driver.shapes);
     for (index, script) in scripts.iter().enumerate() {
         #[cfg(test)]
-        REPLAYED.with(|replayed| replayed.set(replayed.get() + 1));
+        if counted {
+            REPLAYED.with(|replayed| replayed.set(replayed.get() + 1));
+        }
         if let Err(e) = replayer.begin_migration(tracking, script.version) {
             let diagnostic = Diagnostic::plain(format!("replay failed to begin: {e}"));
             driver.push(index, diagnostic, None);
@@ -261,11 +322,13 @@ pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -
         let Migration {
             done,
             unreproducible,
+            clock,
             pending_drops,
             mut changes,
             cost_hints,
         } = migration;
         driver.outcome.cost_hints.push(cost_hints);
+        driver.outcome.clock.push(clock);
         let at_risk = driver.settle(index, pending_drops);
         driver.outcome.checks.push(at_risk);
         driver.commit(index);
@@ -304,6 +367,8 @@ struct Migration {
     done: Vec<PlannedStatement>,
     /// The first thing it did that a build cannot reproduce.
     unreproducible: Option<String>,
+    /// The first value it may have read from the clock.
+    clock: Option<String>,
     /// Its drops and renames of referenced tables (see [`drops`]).
     pending_drops: PendingDrops,
     /// What its data statements removed (see [`compat::data_changes`]).
@@ -317,6 +382,7 @@ impl Migration {
         Self {
             done: Vec::with_capacity(statements),
             unreproducible: None,
+            clock: None,
             pending_drops: PendingDrops::default(),
             changes: Vec::new(),
             cost_hints: Vec::new(),
@@ -407,10 +473,15 @@ impl Driver<'_, '_> {
                     migration.changes.extend(found);
                 }
                 pending_drops.ran(&dropped, &position, renamed);
-                if migration.unreproducible.is_none() {
-                    migration.unreproducible = replayer
-                        .unreproducible(sql)
-                        .map(|what| format!("{}:{line}:{col} {what}", source.display_path));
+                if migration.unreproducible.is_none() || migration.clock.is_none() {
+                    let found = replayer.unreproducible(sql);
+                    let at = |what| format!("{}:{line}:{col} {what}", source.display_path);
+                    if migration.unreproducible.is_none() {
+                        migration.unreproducible = found.unreproducible.map(at);
+                    }
+                    if migration.clock.is_none() {
+                        migration.clock = found.clock.map(at);
+                    }
                 }
                 if let Some(what) = replayer.cost(sql) {
                     let at = format!("{}:{line}:{col}", source.display_path);

@@ -14,6 +14,8 @@ use rusqlite::hooks::{AuthAction, AuthContext};
 use rusqlite::Connection;
 
 use super::compat::RowWrite;
+use durable_schema_workerd::ClockedConnection;
+
 use crate::tracking;
 use durable_schema_workerd::{rules, Authorizer, Denial};
 pub(crate) use durable_schema_workerd::{MAX_COLUMNS, MAX_STATEMENT_BYTES};
@@ -125,15 +127,21 @@ enum Touch {
     Alters,
 }
 
-/// Functions whose result a build cannot reproduce on a Durable Object: the
-/// clock (any date and time function may read it: `'now'`, or no argument),
+/// Functions whose result a build cannot reproduce on a Durable Object:
 /// randomness, and the SQLite library's own identity. A migration that
 /// calls one while writing rows leaves data a compile-time baseline cannot
 /// hold (see `crate::baseline`). Lower case, as SQLite names functions to
 /// the authorizer.
-pub(crate) const NOT_REPRODUCIBLE: &[&str] = &[
-    "random",
-    "randomblob",
+pub(crate) const NOT_REPRODUCIBLE: &[&str] =
+    &["random", "randomblob", "sqlite_version", "sqlite_source_id"];
+
+/// The date and time functions: any of them may read the clock (`'now'`,
+/// or no argument). What a migration writes with one the baseline
+/// reproduces by reading the clock when it runs, once the replay at a
+/// second instant showed which values came from it (see
+/// `crate::baseline`). Lower case, as SQLite names functions to the
+/// authorizer.
+pub(crate) const CLOCK: &[&str] = &[
     "date",
     "time",
     "datetime",
@@ -144,8 +152,6 @@ pub(crate) const NOT_REPRODUCIBLE: &[&str] = &[
     "current_date",
     "current_time",
     "current_timestamp",
-    "sqlite_version",
-    "sqlite_source_id",
 ];
 
 /// Functions whose result comes from the connection's history, not the
@@ -171,23 +177,37 @@ const SCHEMA_LISTINGS: &[(&str, &str)] = &[
 ];
 
 /// Whether a call of `function` (lower case) leaves rows a build cannot
-/// reproduce: [`NOT_REPRODUCIBLE`] and [`CONNECTION_HISTORY`].
-fn unreproducible_function(function: &str) -> Option<&'static str> {
-    NOT_REPRODUCIBLE
-        .iter()
-        .chain(CONNECTION_HISTORY)
-        .find(|f| **f == function)
-        .copied()
+/// reproduce ([`NOT_REPRODUCIBLE`] and [`CONNECTION_HISTORY`]: `Some((name,
+/// false))`) or may read the clock ([`CLOCK`]: `Some((name, true))`).
+fn unreproducible_function(function: &str) -> Option<(&'static str, bool)> {
+    let hard = NOT_REPRODUCIBLE.iter().chain(CONNECTION_HISTORY);
+    hard.map(|f| (*f, false))
+        .chain(CLOCK.iter().map(|f| (*f, true)))
+        .find(|(f, _)| *f == function)
 }
 
-/// The first function of [`NOT_REPRODUCIBLE`] or [`CONNECTION_HISTORY`]
-/// that the SQL expression `expr` (a column's default) calls or names
-/// (`CURRENT_TIMESTAMP` is a keyword, not a call).
-pub(crate) fn unreproducible_in(expr: &str) -> Option<&'static str> {
+/// The first function of [`NOT_REPRODUCIBLE`], [`CONNECTION_HISTORY`] or
+/// [`CLOCK`] that the SQL expression `expr` (a column's default) calls or
+/// names (`CURRENT_TIMESTAMP` is a keyword, not a call), and whether it is
+/// a clock's.
+pub(crate) fn unreproducible_in(expr: &str) -> Option<(&'static str, bool)> {
     let lower = expr.to_ascii_lowercase();
     lower
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .find_map(unreproducible_function)
+}
+
+/// What a statement did that the baseline cannot simply copy: the first
+/// thing a build cannot reproduce at all, and the first value it may have
+/// read from the clock, each in words.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Reproduction {
+    /// A call of `random()`, `total_changes()`, ..., rows copied from the
+    /// schema's listing, or an insert taking such a default.
+    pub(crate) unreproducible: Option<String>,
+    /// A call of a date and time function, or an insert taking a default
+    /// that calls one.
+    pub(crate) clock: Option<String>,
 }
 
 /// What a migration did that can leave a foreign-key violation SQLite
@@ -227,7 +247,8 @@ pub(crate) struct Failure {
 
 /// An in-memory database that behaves like a Durable Object's SQLite.
 pub(crate) struct Replayer {
-    conn: Connection,
+    /// The database, on a clock that stands at the replay's instant.
+    conn: ClockedConnection,
     /// workerd's rules (and the tracking table's protection).
     rules: Authorizer,
     /// What the allowed actions of the current migration did.
@@ -246,10 +267,19 @@ fn lock(auth: &Mutex<AuthState>) -> MutexGuard<'_, AuthState> {
 }
 
 impl Replayer {
-    /// Opens the in-memory database. `tracking` is the tracking table name,
-    /// which migrations may not touch.
+    /// Opens the in-memory database, its clock standing at the current
+    /// time. `tracking` is the tracking table name, which migrations may
+    /// not touch.
     pub(crate) fn new(tracking: &str) -> Result<Self, String> {
-        let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
+        Self::at(tracking, durable_schema_workerd::unix_ms_now())
+    }
+
+    /// [`Replayer::new`] with the clock standing at `unix_ms` (milliseconds
+    /// since the Unix epoch): every statement of the replay reads the same
+    /// instant, so a second replay at another instant shows which values
+    /// came from the clock (see `crate::baseline`).
+    pub(crate) fn at(tracking: &str, unix_ms: i64) -> Result<Self, String> {
+        let conn = ClockedConnection::open_in_memory(unix_ms).map_err(|e| e.to_string())?;
         let auth = Arc::new(Mutex::new(AuthState::default()));
         let hook_state = Arc::clone(&auth);
         let observe = move |ctx: &AuthContext<'_>| {
@@ -404,8 +434,8 @@ impl Replayer {
     /// [`Replayer::image`] took between migrations (the tracking table is
     /// in it). An image SQLite refuses, or without the tracking table, is
     /// an error.
-    pub(crate) fn resume(tracking: &str, image: &[u8]) -> Result<Self, String> {
-        let mut replayer = Self::new(tracking)?;
+    pub(crate) fn resume(tracking: &str, image: &[u8], unix_ms: i64) -> Result<Self, String> {
+        let mut replayer = Self::at(tracking, unix_ms)?;
         // SQLite reopens `main` with an `ATTACH`, which the authorizer would
         // refuse.
         let rules = replayer.rules.clone();
@@ -432,6 +462,12 @@ impl Replayer {
             return Err("the replay image is not a replay database".to_owned());
         }
         Ok(replayer)
+    }
+
+    /// The instant the replay's clock stands at, in milliseconds since the
+    /// Unix epoch.
+    pub(crate) fn clock(&self) -> i64 {
+        self.conn.clock()
     }
 
     /// Runs `f` with the authorizer standing aside, like workerd's own
@@ -517,10 +553,13 @@ impl Replayer {
     /// `sqlite_schema` for a `CREATE`, `ALTER` or `DROP` copy nothing into
     /// rows and do not count); or an insert into a table whose column
     /// defaults to one of those functions, unless the statement itself names
-    /// that column (or every column) for that table. Coarse on purpose:
+    /// that column (or every column) for that table. And apart, what may
+    /// have read the clock: the first function of [`CLOCK`] it calls, or an
+    /// insert taking a default that calls one. Coarse on purpose:
     /// `date('2020-01-01')` counts, and so does a trigger's insert; the cost
-    /// of a false positive is only that new objects run the whole chain.
-    pub(crate) fn unreproducible(&self, sql: &str) -> Option<String> {
+    /// of a false positive is only a second replay (for the clock) or that
+    /// new objects run the whole chain.
+    pub(crate) fn unreproducible(&self, sql: &str) -> Reproduction {
         let (functions, inserts, listing) = {
             let state = lock(&self.auth);
             let copies = state.writes_rows || (state.creates_table && state.selects);
@@ -530,12 +569,36 @@ impl Replayer {
                 state.schema_read.filter(|_| copies),
             )
         };
-        if let Some(function) = functions.first() {
-            return Some(format!("calls `{function}()`"));
+        let call = |clock: bool| {
+            functions
+                .iter()
+                .find(|f| unreproducible_function(f).is_some_and(|(_, c)| c == clock))
+                .map(|f| format!("calls `{f}()`"))
+        };
+        let mut found = Reproduction {
+            unreproducible: call(false).or_else(|| {
+                listing.map(|listing| format!("writes rows that depend on `{listing}`"))
+            }),
+            clock: call(true),
+        };
+        for clock in [false, true] {
+            let slot = if clock {
+                &mut found.clock
+            } else {
+                &mut found.unreproducible
+            };
+            if slot.is_none() {
+                *slot = self.default_taken(sql, &inserts, clock);
+            }
         }
-        if let Some(listing) = listing {
-            return Some(format!("writes rows that depend on `{listing}`"));
-        }
+        found
+    }
+
+    /// An insert of `sql` (or of a trigger it fired) into one of `inserts`
+    /// that leaves out a column whose default calls a function of
+    /// [`NOT_REPRODUCIBLE`] or [`CONNECTION_HISTORY`] (`clock` false) or of
+    /// [`CLOCK`] (`clock` true), in words.
+    fn default_taken(&self, sql: &str, inserts: &[String], clock: bool) -> Option<String> {
         inserts.iter().find_map(|table| {
             let defaults: Vec<(String, String)> = self
                 .read(|conn| {
@@ -550,7 +613,9 @@ impl Replayer {
             // the columns it names, when it is an insert into that table.
             let mut given = None;
             defaults.iter().find_map(|(column, default)| {
-                let f = unreproducible_in(default)?;
+                let f = unreproducible_in(default)
+                    .filter(|(_, c)| *c == clock)
+                    .map(|(f, _)| f)?;
                 let given = given.get_or_insert_with(|| {
                     super::sqlparser_hint::insert_columns(sql)
                         .filter(|(target, _)| target.eq_ignore_ascii_case(table))

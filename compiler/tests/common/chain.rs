@@ -9,6 +9,13 @@
 //! a backfill and an index, an audit trigger and the update that fires it,
 //! a view joining a table to its parent, and more seed rows. Every chain
 //! the generator writes passes the check. Same `n` and seed, same files.
+//!
+//! [`chain_with_clock`] writes the same chain (the same steps, rows and
+//! values) with the clock in it, as real applications have: `created_at`
+//! defaults to `CURRENT_TIMESTAMP` (the audit log's `at` too), every table
+//! has an `updated_at` defaulting to `strftime('%Y-%m-%dT%H:%M:%fZ',
+//! 'now')`, and each audit trigger comes with one stamping `updated_at`, so
+//! every seed row, backfill and audited update takes values from the clock.
 
 #![allow(dead_code)]
 
@@ -62,6 +69,9 @@ const NOUNS: [&str; 16] = [
 
 const STATUSES: [&str; 3] = ["active", "archived", "deleted"];
 
+/// What `updated_at` is stamped with in a chain with the clock.
+const UPDATED: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
 /// A table the chain created, as later migrations see it.
 struct Table {
     name: String,
@@ -76,6 +86,13 @@ struct Table {
 /// The generator's view of the schema so far.
 struct Chain {
     rng: Rng,
+    /// Columns and triggers take values from the clock (see
+    /// [`chain_with_clock`]).
+    clock: bool,
+    /// What the clock added to the current migration's text, in bytes
+    /// (negative when shorter): its steps are chosen by the text's size
+    /// without it, so the chain with the clock has the same steps.
+    clock_bytes: isize,
     tables: Vec<Table>,
     /// Numbers views, triggers and added columns, so no name repeats.
     serial: usize,
@@ -83,8 +100,19 @@ struct Chain {
 
 /// `n` migrations, seeded: `(file name, text)` in version order.
 pub(crate) fn chain(n: usize, seed: u64) -> Vec<(String, String)> {
+    generate(n, seed, false)
+}
+
+/// `chain(n, seed)` with the clock in it (see the module docs).
+pub(crate) fn chain_with_clock(n: usize, seed: u64) -> Vec<(String, String)> {
+    generate(n, seed, true)
+}
+
+fn generate(n: usize, seed: u64, clock: bool) -> Vec<(String, String)> {
     let mut chain = Chain {
         rng: Rng::new(seed),
+        clock,
+        clock_bytes: 0,
         tables: Vec::new(),
         serial: 0,
     };
@@ -93,8 +121,17 @@ pub(crate) fn chain(n: usize, seed: u64) -> Vec<(String, String)> {
 
 /// Writes `chain(n, seed)` into `dir` (created if needed).
 pub(crate) fn write_chain(dir: &std::path::Path, n: usize, seed: u64) {
+    write_files(dir, chain(n, seed));
+}
+
+/// Writes `chain_with_clock(n, seed)` into `dir` (created if needed).
+pub(crate) fn write_chain_with_clock(dir: &std::path::Path, n: usize, seed: u64) {
+    write_files(dir, chain_with_clock(n, seed));
+}
+
+fn write_files(dir: &std::path::Path, files: Vec<(String, String)>) {
     std::fs::create_dir_all(dir).unwrap();
-    for (name, text) in chain(n, seed) {
+    for (name, text) in files {
         std::fs::write(dir.join(name), text).unwrap();
     }
 }
@@ -117,6 +154,16 @@ impl Chains {
         }
         Self(dir)
     }
+
+    /// [`Chains::new`], each chain written twice: as `m{n}` and with the
+    /// clock as `c{n}` (see [`chain_with_clock`]).
+    pub(crate) fn with_clock(label: &str, sizes: &[usize], seed: u64) -> Self {
+        let chains = Self::new(label, sizes, seed);
+        for &n in sizes {
+            write_chain_with_clock(&chains.0.join(format!("c{n}")), n, seed);
+        }
+        chains
+    }
 }
 
 impl Drop for Chains {
@@ -129,16 +176,19 @@ impl Chain {
     fn migration(&mut self, version: usize) -> (String, String) {
         let mut sql = String::new();
         let mut steps: Vec<&str> = Vec::new();
+        self.clock_bytes = 0;
         if version == 1 {
-            sql.push_str(
-                "CREATE TABLE audit_log (\n    id         INTEGER PRIMARY KEY,\n    table_name TEXT    NOT NULL,\n    row_id     INTEGER NOT NULL,\n    action     TEXT    NOT NULL CHECK (length(action) <= 200),\n    at         TEXT    NOT NULL DEFAULT '1970-01-01T00:00:00Z'\n);\nCREATE INDEX audit_log_row ON audit_log (table_name, row_id);\n\n",
+            let _ = write!(
+                sql,
+                "CREATE TABLE audit_log (\n    id         INTEGER PRIMARY KEY,\n    table_name TEXT    NOT NULL,\n    row_id     INTEGER NOT NULL,\n    action     TEXT    NOT NULL CHECK (length(action) <= 200),\n    at         TEXT    NOT NULL DEFAULT {}\n);\nCREATE INDEX audit_log_row ON audit_log (table_name, row_id);\n\n",
+                self.created_default()
             );
             steps.push("audit log");
         }
         // Steps until the file is about `target` bytes (the header is about
         // 260): 1–3 KB, as real migrations go.
         let target = self.rng.between(1100, 1900);
-        while steps.len() < 2 || sql.len() + 260 < target {
+        while steps.len() < 2 || (sql.len() as isize - self.clock_bytes) as usize + 260 < target {
             let step = match self.rng.below(10) {
                 _ if self.tables.len() < 2 => self.create_table(&mut sql),
                 0..=3 => self.create_table(&mut sql),
@@ -175,7 +225,17 @@ impl Chain {
         sql.push_str("    name       TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 200),\n");
         sql.push_str("    status     TEXT    NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'archived', 'deleted')),\n");
         sql.push_str("    amount     INTEGER NOT NULL DEFAULT 0 CHECK (amount >= 0),\n");
-        sql.push_str("    created_at TEXT    NOT NULL DEFAULT '1970-01-01T00:00:00Z',\n");
+        let _ = writeln!(
+            sql,
+            "    created_at TEXT    NOT NULL DEFAULT {},",
+            self.created_default()
+        );
+        if self.clock {
+            self.clock_text(
+                sql,
+                &format!("    updated_at TEXT    NOT NULL DEFAULT ({UPDATED}),\n"),
+            );
+        }
         for (column, parent) in &parents {
             let _ = writeln!(
                 sql,
@@ -193,7 +253,7 @@ impl Chain {
         );
         self.tables.push(Table {
             name,
-            columns: 5 + parents.len(),
+            columns: 5 + usize::from(self.clock) + parents.len(),
             rows: 0,
             parents,
         });
@@ -234,6 +294,24 @@ impl Chain {
         sql.push_str(&values.join(",\n"));
         sql.push_str(";\n");
         self.tables[index].rows += rows;
+    }
+
+    /// The default of `created_at` (and the audit log's `at`).
+    fn created_default(&mut self) -> &'static str {
+        const PLAIN: &str = "'1970-01-01T00:00:00Z'";
+        if self.clock {
+            let clock = "CURRENT_TIMESTAMP";
+            self.clock_bytes += clock.len() as isize - PLAIN.len() as isize;
+            clock
+        } else {
+            PLAIN
+        }
+    }
+
+    /// Appends `text`, which only a chain with the clock has.
+    fn clock_text(&mut self, sql: &mut String, text: &str) {
+        sql.push_str(text);
+        self.clock_bytes += text.len() as isize;
     }
 
     fn next_serial(&mut self) -> usize {
@@ -278,6 +356,12 @@ impl Chain {
             sql,
             "CREATE TRIGGER {name}_audit_{serial} AFTER UPDATE OF status ON {name}\nWHEN OLD.status <> NEW.status\nBEGIN\n    INSERT INTO audit_log (table_name, row_id, action)\n    VALUES ('{name}', NEW.id, 'status ' || OLD.status || ' -> ' || NEW.status);\nEND;"
         );
+        if self.clock {
+            self.clock_text(
+                sql,
+                &format!("CREATE TRIGGER {name}_touch_{serial} AFTER UPDATE OF status ON {name}\nBEGIN\n    UPDATE {name} SET updated_at = {UPDATED} WHERE id = NEW.id;\nEND;\n"),
+            );
+        }
         let rows = self.tables[index].rows.max(1);
         let _ = writeln!(
             sql,
