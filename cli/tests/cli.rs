@@ -242,7 +242,7 @@ fn breaking_migrations_are_reported_and_refused_until_acknowledged() {
     let r = s.run(&["check"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stdout.ends_with(
+        r.stdout.contains(
             "migrations/0004_drop_name.sql:2:1: breaking: BC103 column `users.name` dropped\n\
              migrations/0004_drop_name.sql:2:1: destructive: DS102 values of column `users.name` dropped\n\
              0004_drop_name.sql: breaking migration, acknowledged by `-- durable-schema: breaking`\n"
