@@ -230,9 +230,22 @@ pub struct Plan {
     /// The verified one-transaction script that creates a new object at the
     /// head (see [`BaselineScript`]), or why new objects run every migration.
     pub baseline: Result<BaselineScript, NoBaseline>,
+    /// The schema at the head: the user's objects in `sqlite_schema` after
+    /// the last migration, in the order the chain created them, without
+    /// SQLite's internal objects, virtual tables' shadow tables and the
+    /// tracking table. The checked queries (`query!`) prepare against it
+    /// ([`query`]); recorded at the end of the replay and kept in the
+    /// verdict cache with the rest of the verdict.
+    pub head_schema: Vec<SchemaObject>,
 }
 
 impl Plan {
+    /// The chain value of the last migration: it covers every version and
+    /// text, so it names the head schema (empty for no migrations).
+    pub fn head_chain(&self) -> &str {
+        self.migrations.last().map_or("", |m| m.chain.as_str())
+    }
+
     /// The highest version (the schema version once migrated).
     pub fn version(&self) -> u32 {
         self.migrations.last().map_or(0, |m| m.source.version)
@@ -444,7 +457,7 @@ fn check_dir_with(
             (cache, key, hit)
         });
         let key = match cached {
-            Some((_, _, Some((hit, baseline)))) => {
+            Some((_, _, Some((hit, baseline, head_schema)))) => {
                 let sums = sums(&files);
                 let migrations = hit
                     .into_iter()
@@ -455,6 +468,7 @@ fn check_dir_with(
                     migrations: migrations.collect(),
                     lock,
                     baseline,
+                    head_schema,
                 });
             }
             Some((cache, key, None)) => Some((cache, key)),
@@ -465,7 +479,7 @@ fn check_dir_with(
             return Ok(Plan { lock, ..plan });
         };
         let plan = check_resuming(files, options, cache)?;
-        cache::store(cache, &key, &plan.migrations, &plan.baseline);
+        cache::store(cache, &key, &plan);
         return Ok(Plan { lock, ..plan });
     }
     // Replay what loaded anyway, so every problem shows up in one build.
@@ -611,6 +625,8 @@ fn check_after(
     // the replay database, and written by another thread meanwhile: at a
     // thousand migrations it is tens of megabytes to hash and write, while
     // deriving mostly waits on SQLite.
+    let head_schema =
+        schema_dump::head(replayer, &options.table).map_err(|e| vec![Diagnostic::plain(e)])?;
     let image = store_image.and_then(|cache| Some((cache, replayer.image()?)));
     let baseline = match &image {
         Some((cache, image)) => std::thread::scope(|s| {
@@ -623,6 +639,7 @@ fn check_after(
         migrations,
         lock: None,
         baseline,
+        head_schema,
     })
 }
 
