@@ -36,6 +36,8 @@
 //! - the facade's tests: [`checksum`], [`chain`];
 //! - benchmarks and tests: [`CacheSetting`] (the verdict cache in a given
 //!   directory, or none; see [`check_dir`]);
+//! - the checked queries (`query!`, `query_as!`): [`Plan::head_schema`]
+//!   and [`query`] (prepare against the head, describe the result);
 //! - the CLI's `status` and benchmarks: [`runtime_schema`] (a plan as the
 //!   runtime's `Schema` value, built at run time);
 //! - the CLI (`durable-schema`): [`Options::locked`],
@@ -70,6 +72,7 @@ mod journal;
 mod lock;
 #[cfg(test)]
 mod message_style;
+pub mod query;
 mod replaced;
 mod replay;
 mod runtime_schema;
@@ -96,8 +99,6 @@ pub use split::{encode_spans, spans, split_statements, PlannedStatement, SplitSt
 
 use replay::{Outcome, Replayer, Script};
 use source::{load_dir, Loaded, LoadedFile};
-#[cfg(test)]
-use split::line_col;
 
 /// Options of the check: the attribute's arguments, and what the CLI and
 /// benchmarks ask beyond them. [`check_dir`] is the one entry point; these
@@ -710,7 +711,7 @@ mod tests {
             assert_eq!(sliced, expected, "{}", m.source.name);
             for (s, t) in m.statements.iter().zip(&split) {
                 assert_eq!(&text[s.start..s.end], t.sql);
-                assert_eq!((s.line, s.column), line_col(&text, t.offset));
+                assert_eq!((s.line, s.column), crate::split::line_col(&text, t.offset));
                 assert!(!s.sql(&text).ends_with(';'));
             }
             planned.extend(sliced.into_iter().map(str::to_owned));
