@@ -80,6 +80,12 @@
 pub use durable_schema_macros::durable_schema;
 
 pub use durable_schema_runtime::build;
+
+pub use durable_schema_macros::{query, query_as};
+
+/// Checked queries at run time: the [`Query`](query::Query) that
+/// [`query!`] and [`query_as!`] build, its arguments and rows.
+pub use durable_schema_runtime::query;
 pub use durable_schema_runtime::{
     AppliedMigration, Baseline, FailureRecord, MigrateError, Migration, Mismatch, Report, Schema,
     SchemaState, Statement, Status, Wake,
@@ -104,9 +110,11 @@ pub mod testing;
 
 #[doc(hidden)]
 pub mod __private {
+    pub use durable_schema_macros::checked_query;
     pub use durable_schema_runtime::__ChainLink as ChainLink;
     pub use durable_schema_runtime::__private::{
         check_tag, decoded, total_len, DecodedCell, MigrateTarget,
     };
+    pub use durable_schema_runtime::query;
     pub use durable_schema_runtime::{Baseline, Migration, Schema, Statement};
 }
