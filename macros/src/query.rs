@@ -291,8 +291,14 @@ fn expand(input: &Input) -> syn::Result<TokenStream> {
     }
     let columns = &described.columns;
     let fields: Vec<Ident> = columns.iter().map(|c| field_ident(&c.name, span)).collect();
-    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-    let index = 0..columns.len();
+    // Each column's read is spanned at the SQL, so a field that cannot
+    // hold it is reported there; `row` keeps the macro's own span, where
+    // the closure declares it.
+    let row_ident = Ident::new("row", Span::call_site());
+    let reads = columns.iter().enumerate().map(|(i, c)| {
+        let name = c.name.as_str();
+        quote_spanned! {span=> #row_ident.get(#i, #name)? }
+    });
     let (row, mapper, record) = match &input.form {
         Form::Record if columns.is_empty() => (
             quote! { () },
@@ -316,8 +322,8 @@ fn expand(input: &Input) -> syn::Result<TokenStream> {
             (
                 quote! { Record },
                 quote! {
-                    |row| ::std::result::Result::Ok(Record {
-                        #( #fields: row.get(#index, #names)?, )*
+                    |#row_ident| ::std::result::Result::Ok(Record {
+                        #( #fields: #reads, )*
                     })
                 },
                 quote! {
@@ -328,15 +334,22 @@ fn expand(input: &Input) -> syn::Result<TokenStream> {
             )
         }
         Form::Into(path) => {
-            let inferred = columns
+            let checked = columns
                 .iter()
-                .map(|c| column_type(c, span))
+                .enumerate()
+                .map(|(i, c)| {
+                    let inferred = column_type(c, span)?;
+                    let name = c.name.as_str();
+                    Ok(quote_spanned! {span=>
+                        #row_ident.get_checked::<#inferred, _>(#i, #name)?
+                    })
+                })
                 .collect::<syn::Result<Vec<_>>>()?;
             (
                 quote! { #path },
                 quote! {
-                    |row| ::std::result::Result::Ok(#path {
-                        #( #fields: row.get_checked::<#inferred, _>(#index, #names)?, )*
+                    |#row_ident| ::std::result::Result::Ok(#path {
+                        #( #fields: #checked, )*
                     })
                 },
                 TokenStream::new(),
