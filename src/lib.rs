@@ -59,9 +59,10 @@
 //! glance; its `docs/` pages have the rest: the quickstart
 //! (`docs/quickstart.md`), the CLI and the history lock
 //! (`docs/workflow.md`), drizzle (`docs/drizzle.md`), what is checked
-//! (`docs/checks.md`), run time, the baseline and failures
-//! (`docs/runtime.md`, `docs/baseline.md`, `docs/failures.md`), testing
-//! (`docs/testing.md`) and performance (`docs/performance.md`).
+//! (`docs/checks.md`), checked queries ([`query!`], `docs/queries.md`),
+//! run time, the baseline and failures (`docs/runtime.md`,
+//! `docs/baseline.md`, `docs/failures.md`), testing (`docs/testing.md`) and
+//! performance (`docs/performance.md`).
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The build-script example is a whole build.rs, where `fn main` is the point.

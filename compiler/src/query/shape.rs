@@ -169,19 +169,13 @@ impl Shape {
         let compound = words
             .iter()
             .any(|w| matches!(w.as_str(), "union" | "intersect" | "except"));
-        Self {
+        let mut shape = Self {
             all_nullable: outer || aggregate || compound,
-            // Unknown: every origin table counts as read directly.
-            tables: HashSet::new(),
             ..Self::default()
-        }
-        .unknown_tables()
-    }
-
-    /// Marks the tables read as unknown (see [`Shape::reads`]).
-    fn unknown_tables(mut self) -> Self {
-        self.tables.insert(UNKNOWN.to_owned());
-        self
+        };
+        // Which tables it reads directly is unknown: any may be.
+        shape.tables.insert(UNKNOWN.to_owned());
+        shape
     }
 
     /// Whether the query reads rows of `table` directly (see

@@ -297,3 +297,22 @@ fn returning_columns_are_typed_like_the_row_written() {
         ["email: String"]
     );
 }
+
+#[test]
+fn a_query_sqlparser_cannot_parse_is_typed_conservatively() {
+    use sqlparser::dialect::SQLiteDialect;
+    use sqlparser::parser::Parser;
+    let db = db();
+    // The postfix `ISNULL` is SQLite's; sqlparser does not parse it.
+    let joined = "SELECT u.email, p.title FROM users u LEFT JOIN posts p ON p.user_id = u.id WHERE p.title ISNULL";
+    assert!(Parser::parse_sql(&SQLiteDialect {}, joined).is_err());
+    assert_eq!(
+        types(&db, joined),
+        ["email: Option<String>", "title: Option<String>"]
+    );
+    let plain = "SELECT u.email FROM users u WHERE u.name ISNULL";
+    assert!(Parser::parse_sql(&SQLiteDialect {}, plain).is_err());
+    assert_eq!(types(&db, plain), ["email: String"]);
+    assert!(shape::Shape::unparsed("SELECT max(x) FROM t").all_nullable);
+    assert!(shape::Shape::unparsed("SELECT x FROM a UNION SELECT y FROM b").all_nullable);
+}
