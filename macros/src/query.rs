@@ -15,7 +15,7 @@ use syn::spanned::Spanned;
 use syn::{braced, parenthesized, Expr, Ident, LitBool, LitStr, Token};
 
 use durable_schema_compiler::query::{describe, OutputColumn, Override, SqlType};
-use durable_schema_compiler::{check_dir, Options};
+use durable_schema_compiler::Options;
 
 /// The hidden module and `macro_rules!` the attribute emits beside the
 /// struct `ident`: `query!(Chat, ...)` finds the migrations through it.
@@ -238,14 +238,18 @@ fn expand(input: &Input) -> syn::Result<TokenStream> {
         baseline: input.config.baseline,
         ..Options::default()
     };
-    let plan =
-        check_dir(std::path::Path::new(&base), &input.config.dir, &options).map_err(|errors| {
-            let first = errors.first().map(ToString::to_string).unwrap_or_default();
-            syn::Error::new(
-                span,
-                format!("the migrations of this schema do not check: {first}"),
-            )
-        })?;
+    let plan = durable_schema_compiler::query::plan(
+        std::path::Path::new(&base),
+        &input.config.dir,
+        &options,
+    )
+    .map_err(|errors| {
+        let first = errors.first().map(ToString::to_string).unwrap_or_default();
+        syn::Error::new(
+            span,
+            format!("the migrations of this schema do not check: {first}"),
+        )
+    })?;
     let sql = input.sql.value();
     let described = describe(&plan, &input.config.table, &sql)
         .map_err(|d| syn::Error::new(span, d.to_string()))?;

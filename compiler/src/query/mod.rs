@@ -44,7 +44,9 @@ use std::rc::Rc;
 
 use rusqlite::Connection;
 
-use crate::{tracking, Diagnostic, Plan, SchemaObject};
+use std::path::Path;
+
+use crate::{check_dir, tracking, Diagnostic, Options, Plan, SchemaObject};
 use durable_schema_workerd::{configure, Authorizer};
 use shape::Shape;
 
@@ -497,6 +499,88 @@ pub fn head_db(plan: &Plan, table: &str) -> Result<Rc<HeadDb>, Box<Diagnostic>> 
         h.push((key, Rc::clone(&db)));
     });
     Ok(db)
+}
+
+thread_local! {
+    /// The plans checked in this process for queries, by directory and
+    /// options, with the fingerprint of the directory they were checked
+    /// from.
+    static PLANS: RefCell<Vec<(PlanKey, Rc<Plan>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What a memoized plan was checked from: the directory, the options, and
+/// every file's name, length and modification time.
+#[derive(PartialEq, Eq)]
+struct PlanKey {
+    dir: std::path::PathBuf,
+    table: String,
+    baseline: bool,
+    files: Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)>,
+}
+
+impl PlanKey {
+    fn of(base: &Path, dir: &str, options: &Options) -> Option<Self> {
+        let dir = base.join(dir);
+        let mut files = Vec::new();
+        // The migrations, the lock, and a drizzle directory's journal.
+        for listed in [dir.clone(), dir.join("meta")] {
+            let Ok(entries) = std::fs::read_dir(&listed) else {
+                continue;
+            };
+            for entry in entries {
+                let entry = entry.ok()?;
+                let meta = entry.metadata().ok()?;
+                files.push((
+                    entry.path().into_os_string(),
+                    meta.len(),
+                    meta.modified().ok(),
+                ));
+            }
+        }
+        files.sort();
+        Some(Self {
+            dir,
+            table: options.table.clone(),
+            baseline: options.baseline,
+            files,
+        })
+    }
+}
+
+/// The plan of `dir` (under `base`) checked with `options`, for the
+/// checked queries: [`check_dir`] (the verdict cache, else the replay),
+/// memoized in this process while no file of the directory changes its
+/// name, length or modification time. Every `query!` of a crate needs its
+/// schema's plan, and a verdict-cache hit still reads and hashes every
+/// file (milliseconds at 200 migrations); listing the directory costs a
+/// tenth of that. The attribute itself always calls [`check_dir`].
+pub fn plan(base: &Path, dir: &str, options: &Options) -> Result<Rc<Plan>, Vec<Diagnostic>> {
+    let key = PlanKey::of(base, dir, options);
+    if let Some(key) = &key {
+        let found = PLANS.with(|p| {
+            p.borrow()
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, plan)| Rc::clone(plan))
+        });
+        if let Some(plan) = found {
+            return Ok(plan);
+        }
+    }
+    let plan = Rc::new(check_dir(base, dir, options)?);
+    if let Some(key) = key {
+        PLANS.with(|p| {
+            let mut p = p.borrow_mut();
+            p.retain(|(k, _)| {
+                (&k.dir, &k.table, k.baseline) != (&key.dir, &key.table, key.baseline)
+            });
+            if p.len() >= MAX_HEADS {
+                p.remove(0);
+            }
+            p.push((key, Rc::clone(&plan)));
+        });
+    }
+    Ok(plan)
 }
 
 /// Prepares `sql` against the head schema of `plan` (tracking table

@@ -316,3 +316,38 @@ fn a_query_sqlparser_cannot_parse_is_typed_conservatively() {
     assert!(shape::Shape::unparsed("SELECT max(x) FROM t").all_nullable);
     assert!(shape::Shape::unparsed("SELECT x FROM a UNION SELECT y FROM b").all_nullable);
 }
+
+#[test]
+fn the_plan_is_memoized_until_a_file_changes() {
+    let scratch = crate::tests::Scratch::new(
+        "query-plan",
+        &[(
+            "0001_init.sql",
+            b"CREATE TABLE t (id INTEGER PRIMARY KEY);\n",
+        )],
+    );
+    let options = crate::Options::default().with_cache(crate::CacheSetting::Off);
+    let a = plan(&scratch.0, ".", &options).unwrap();
+    let b = plan(&scratch.0, ".", &options).unwrap();
+    assert!(Rc::ptr_eq(&a, &b));
+    // A new migration, and an edit that changes the length: checked again.
+    std::fs::write(
+        scratch.0.join("0002_more.sql"),
+        "ALTER TABLE t ADD COLUMN v TEXT;\n",
+    )
+    .unwrap();
+    let c = plan(&scratch.0, ".", &options).unwrap();
+    assert_eq!(c.version(), 2);
+    assert!(types(&head_db(&c, "migrations").unwrap(), "SELECT v FROM t") == ["v: Option<String>"]);
+    std::fs::write(
+        scratch.0.join("0002_more.sql"),
+        "ALTER TABLE t ADD COLUMN w TEXT NOT NULL DEFAULT '';\n",
+    )
+    .unwrap();
+    let d = plan(&scratch.0, ".", &options).unwrap();
+    assert!(!Rc::ptr_eq(&c, &d));
+    assert_eq!(
+        types(&head_db(&d, "migrations").unwrap(), "SELECT w FROM t"),
+        ["w: String"]
+    );
+}
