@@ -59,9 +59,10 @@
 //! glance; its `docs/` pages have the rest: the quickstart
 //! (`docs/quickstart.md`), the CLI and the history lock
 //! (`docs/workflow.md`), drizzle (`docs/drizzle.md`), what is checked
-//! (`docs/checks.md`), run time, the baseline and failures
-//! (`docs/runtime.md`, `docs/baseline.md`, `docs/failures.md`), testing
-//! (`docs/testing.md`) and performance (`docs/performance.md`).
+//! (`docs/checks.md`), checked queries ([`query!`], `docs/queries.md`),
+//! run time, the baseline and failures (`docs/runtime.md`,
+//! `docs/baseline.md`, `docs/failures.md`), testing (`docs/testing.md`) and
+//! performance (`docs/performance.md`).
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The build-script example is a whole build.rs, where `fn main` is the point.
@@ -80,6 +81,96 @@
 pub use durable_schema_macros::durable_schema;
 
 pub use durable_schema_runtime::build;
+
+/// A SQL statement checked at compile time against the schema of a type
+/// carrying `#[durable_schema]`, at its head version: `query!(Chat, "SQL",
+/// args…)`. Its rows are a generated record whose fields are the result
+/// columns, typed from the declared column types, `Option` where a value
+/// may be null. The rules, their limits and sqlx side by side: the
+/// repository's `docs/queries.md`.
+///
+/// ```
+/// use durable_schema::{durable_schema, query};
+///
+/// #[durable_schema(dir = "migrations")]
+/// pub struct Chat;
+///
+/// let db = rusqlite::Connection::open_in_memory().unwrap();
+/// Chat::migrate(&db).unwrap();
+/// let added = query!(Chat, "INSERT INTO users (email) VALUES (?)", "ada@example.com")
+///     .execute(&db)
+///     .unwrap();
+/// assert_eq!(added, 1);
+///
+/// let user = query!(Chat, "SELECT id, email, last_seen_at FROM users WHERE email = ?", "ada@example.com")
+///     .fetch_one(&db)
+///     .unwrap();
+/// let (id, email, seen): (i64, String, Option<String>) = (user.id, user.email, user.last_seen_at);
+/// assert_eq!((id, email.as_str(), seen), (1, "ada@example.com", None));
+///
+/// // A LEFT JOIN's right side may be missing; `count(*)` needs an alias.
+/// let rows = query!(
+///     Chat,
+///     "SELECT u.email, count(m.id) AS sent FROM users u LEFT JOIN messages m ON m.user_id = u.id GROUP BY u.id",
+/// )
+/// .fetch_all(&db)
+/// .unwrap();
+/// assert_eq!((rows[0].email.as_str(), rows[0].sent), ("ada@example.com", 0));
+/// ```
+///
+/// A statement that does not prepare there does not compile:
+///
+/// ```compile_fail
+/// #[durable_schema::durable_schema(dir = "migrations")]
+/// pub struct Chat;
+///
+/// // error: no such column: nickname (at `nickname`, 1:8 of the query)
+/// let _ = durable_schema::query!(Chat, "SELECT nickname FROM users");
+/// ```
+pub use durable_schema_macros::query;
+
+/// [`query!`] into your own struct: `query_as!(Row, Chat, "SQL", args…)`.
+/// Each field is checked against its column at compile time: a field that
+/// cannot hold the column's inferred type (a nullable column into a
+/// non-`Option` field), a column without a field or a field without a
+/// column does not compile.
+///
+/// ```
+/// use durable_schema::{durable_schema, query, query_as};
+///
+/// #[durable_schema(dir = "migrations")]
+/// pub struct Chat;
+///
+/// #[derive(Debug, PartialEq)]
+/// struct Message {
+///     id: i64,
+///     body: String,
+///     author: Option<String>,
+/// }
+///
+/// let db = rusqlite::Connection::open_in_memory().unwrap();
+/// Chat::migrate(&db).unwrap();
+/// query!(Chat, "INSERT INTO users (id, email, name) VALUES (?, ?, ?)", 1, "ada@example.com", "Ada")
+///     .execute(&db)
+///     .unwrap();
+/// query!(Chat, "INSERT INTO messages (user_id, body) VALUES (?, ?)", 1, "hello")
+///     .execute(&db)
+///     .unwrap();
+/// let messages = query_as!(
+///     Message,
+///     Chat,
+///     "SELECT m.id, m.body, u.name AS author FROM messages m LEFT JOIN users u ON u.id = m.user_id WHERE m.user_id = ?",
+///     1,
+/// )
+/// .fetch_all(&db)
+/// .unwrap();
+/// assert_eq!(messages, [Message { id: 1, body: "hello".into(), author: Some("Ada".into()) }]);
+/// ```
+pub use durable_schema_macros::query_as;
+
+/// Checked queries at run time: the [`Query`](query::Query) that
+/// [`query!`] and [`query_as!`] build, its arguments and rows.
+pub use durable_schema_runtime::query;
 pub use durable_schema_runtime::{
     AppliedMigration, Baseline, Class, FailureRecord, MigrateError, Migration, Mismatch, Report,
     Schema, SchemaState, Statement, Status, Wake,
@@ -104,9 +195,11 @@ pub mod testing;
 
 #[doc(hidden)]
 pub mod __private {
+    pub use durable_schema_macros::checked_query;
     pub use durable_schema_runtime::__ChainLink as ChainLink;
     pub use durable_schema_runtime::__private::{
         check_tag, decoded, total_len, DecodedCell, MigrateTarget,
     };
+    pub use durable_schema_runtime::query;
     pub use durable_schema_runtime::{Baseline, Migration, Schema, Statement};
 }

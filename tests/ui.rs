@@ -73,4 +73,6 @@ fn ui() {
     prepare_fixtures();
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/*.rs");
+    // Checked queries: one case per class of mistake.
+    t.compile_fail("tests/ui/query/*.rs");
 }

@@ -31,7 +31,7 @@
 //!
 //! ```text
 //! durable-schema-cache <FORMAT> <compiler version> <key> <HMAC-SHA256 of the header's words and the payload>
-//! {"migrations":[{"name":"0001_init.sql","statements":[[0,42,1,1]],"foreign_key_checks":[],"unreproducible":null,"clock":null,"changes":[],"cost_hints":[]}],"clock":null,"baseline":{"Built":["PRAGMA defer_foreign_keys = ON;\n…",[[0,30,1,1]]]}}
+//! {"migrations":[{"name":"0001_init.sql","statements":[[0,42,1,1]],"foreign_key_checks":[],"unreproducible":null,"clock":null,"changes":[],"cost_hints":[]}],"clock":null,"baseline":{"Built":["PRAGMA defer_foreign_keys = ON;\n…",[[0,30,1,1]]]},"head_schema":[{"kind":"table","name":"users","table":"users","sql":"CREATE TABLE users (…)"}]}
 //! ```
 //!
 //! **A hit trusts nothing it can cheaply recompute.** The payload holds
@@ -39,7 +39,8 @@
 //! directory passed, the statements it ran (splitting a thousand files
 //! costs twice the rest of a hit), the foreign-key checks, what a build
 //! cannot reproduce, and the baseline for new objects, verified before it
-//! was stored (or why there is none); all of it is authenticated by the
+//! was stored (or why there is none), and the head schema the checked
+//! queries prepare against; all of it is authenticated by the
 //! HMAC under the user's secret, so an entry written by anyone without the
 //! secret is a miss, and every span is checked to lie in its file's text.
 //! The files' names and texts are in the key (each text by its SHA-256,
@@ -96,12 +97,13 @@ pub(crate) use place::{from_env, Cache, Choice, ENV};
 
 use crate::source::LoadedFile;
 use crate::{
-    journal, lock, BaselineScript, NoBaseline, Options, PlannedMigration, PlannedStatement,
+    journal, lock, BaselineScript, NoBaseline, Options, Plan, PlannedMigration, PlannedStatement,
+    SchemaObject,
 };
 
 /// The entry layout and checks version: bump it when the payload's layout
 /// or any check changes, so older entries are never trusted.
-pub(crate) const FORMAT: u32 = 7;
+pub(crate) const FORMAT: u32 = 8;
 
 /// The first word of an entry's header.
 const MAGIC: &str = "durable-schema-cache";
@@ -194,6 +196,9 @@ struct Payload {
     /// (milliseconds since the Unix epoch).
     clock: Option<i64>,
     baseline: Option<CachedBaseline>,
+    /// A verdict's [`crate::Plan::head_schema`] (none in an image's
+    /// payload: a resumed replay reads it from the database).
+    head_schema: Option<Vec<SchemaObject>>,
 }
 
 /// A plan's [`BaselineScript`] or why it has none.
@@ -276,8 +281,13 @@ fn header_words(key: &str) -> String {
     format!("{MAGIC} {FORMAT} {} {key}", env!("CARGO_PKG_VERSION"))
 }
 
-/// A cached verdict: the migrations of the plan, and its baseline.
-pub(crate) type Hit = (Vec<CachedPlan>, Result<BaselineScript, NoBaseline>);
+/// A cached verdict: the migrations of the plan, its baseline and its head
+/// schema.
+pub(crate) type Hit = (
+    Vec<CachedPlan>,
+    Result<BaselineScript, NoBaseline>,
+    Vec<SchemaObject>,
+);
 
 /// The plan cached under `key` for `files`, or `None` (a miss) when there
 /// is no such entry or it cannot be trusted.
@@ -291,7 +301,8 @@ pub(crate) fn lookup(cache: &Cache, key: &str, files: &[LoadedFile]) -> Option<H
     }
     let mut payload: Payload = serde_json::from_slice(payload).ok()?;
     let baseline = payload.baseline.take()?.into_baseline()?;
-    Some((verified(payload, files)?, baseline))
+    let head_schema = payload.head_schema.take()?;
+    Some((verified(payload, files)?, baseline, head_schema))
 }
 
 /// The payload's migrations joined with `files`, or `None` when they do not
@@ -347,15 +358,17 @@ impl CachedPlan {
     }
 }
 
-/// The payload of `migrations`, with `baseline` for a verdict.
+/// The payload of `migrations`, with the baseline and head schema of
+/// `verdict` for a verdict, and the instant of the replay's clock.
 fn payload_of(
     migrations: &[PlannedMigration],
     clock: Option<i64>,
-    baseline: Option<&Result<BaselineScript, NoBaseline>>,
+    verdict: Option<&Plan>,
 ) -> Option<Vec<u8>> {
     let payload = Payload {
         clock,
-        baseline: baseline.map(CachedBaseline::of),
+        baseline: verdict.map(|p| CachedBaseline::of(&p.baseline)),
+        head_schema: verdict.map(|p| p.head_schema.clone()),
         migrations: migrations
             .iter()
             .map(|m| CachedMigration {
@@ -372,15 +385,10 @@ fn payload_of(
     serde_json::to_vec(&payload).ok()
 }
 
-/// Stores `migrations` and `baseline` (a successful check's) under `key`;
-/// silently does nothing when that fails.
-pub(crate) fn store(
-    cache: &Cache,
-    key: &str,
-    migrations: &[PlannedMigration],
-    baseline: &Result<BaselineScript, NoBaseline>,
-) {
-    let Some(payload) = payload_of(migrations, None, Some(baseline)) else {
+/// Stores `plan` (a successful check's: its migrations, baseline and head
+/// schema) under `key`; silently does nothing when that fails.
+pub(crate) fn store(cache: &Cache, key: &str, plan: &Plan) {
+    let Some(payload) = payload_of(&plan.migrations, None, Some(plan)) else {
         return;
     };
     let words = header_words(key);

@@ -36,6 +36,8 @@
 //! - the facade's tests: [`checksum`], [`chain`];
 //! - benchmarks and tests: [`CacheSetting`] (the verdict cache in a given
 //!   directory, or none; see [`check_dir`]);
+//! - the checked queries (`query!`, `query_as!`): [`Plan::head_schema`]
+//!   and [`query`] (prepare against the head, describe the result);
 //! - the CLI's `status` and benchmarks: [`runtime_schema`] (a plan as the
 //!   runtime's `Schema` value, built at run time);
 //! - the CLI (`durable-schema`): [`Options::locked`],
@@ -70,6 +72,7 @@ mod journal;
 mod lock;
 #[cfg(test)]
 mod message_style;
+pub mod query;
 mod replaced;
 mod replay;
 mod runtime_schema;
@@ -97,8 +100,6 @@ pub use split::{encode_spans, spans, split_statements, PlannedStatement, SplitSt
 
 use replay::{Outcome, Replayer, Script};
 use source::{load_dir, Loaded, LoadedFile};
-#[cfg(test)]
-use split::line_col;
 
 /// Options of the check: the attribute's arguments, and what the CLI and
 /// benchmarks ask beyond them. [`check_dir`] is the one entry point; these
@@ -282,9 +283,22 @@ pub struct Plan {
     /// The verified one-transaction script that creates a new object at the
     /// head (see [`BaselineScript`]), or why new objects run every migration.
     pub baseline: Result<BaselineScript, NoBaseline>,
+    /// The schema at the head: the user's objects in `sqlite_schema` after
+    /// the last migration, in the order the chain created them, without
+    /// SQLite's internal objects, virtual tables' shadow tables and the
+    /// tracking table. The checked queries (`query!`) prepare against it
+    /// ([`query`]); recorded at the end of the replay and kept in the
+    /// verdict cache with the rest of the verdict.
+    pub head_schema: Vec<SchemaObject>,
 }
 
 impl Plan {
+    /// The chain value of the last migration: it covers every version and
+    /// text, so it names the head schema (empty for no migrations).
+    pub fn head_chain(&self) -> &str {
+        self.migrations.last().map_or("", |m| m.chain.as_str())
+    }
+
     /// The highest version (the schema version once migrated).
     pub fn version(&self) -> u32 {
         self.migrations.last().map_or(0, |m| m.source.version)
@@ -585,7 +599,7 @@ fn check_replayed(
             (cache, key, hit)
         });
         let key = match cached {
-            Some((_, _, Some((hit, baseline)))) => {
+            Some((_, _, Some((hit, baseline, head_schema)))) => {
                 let sums = sums(&files);
                 let migrations = hit
                     .into_iter()
@@ -596,6 +610,7 @@ fn check_replayed(
                     migrations: migrations.collect(),
                     lock,
                     baseline,
+                    head_schema,
                 });
             }
             Some((cache, key, None)) => Some((cache, key)),
@@ -606,7 +621,7 @@ fn check_replayed(
             return Ok(Plan { lock, ..plan });
         };
         let plan = check_resuming(files, options, cache)?;
-        cache::store(cache, &key, &plan.migrations, &plan.baseline);
+        cache::store(cache, &key, &plan);
         return Ok(Plan { lock, ..plan });
     }
     // Replay what loaded anyway, so every problem shows up in one build.
@@ -776,6 +791,8 @@ fn check_after(
     // the replay database, and written by another thread meanwhile: at a
     // thousand migrations it is tens of megabytes to hash and write, while
     // deriving mostly waits on SQLite.
+    let head_schema =
+        schema_dump::head(replayer, &options.table).map_err(|e| vec![Diagnostic::plain(e)])?;
     let image = store_image.and_then(|cache| Some((cache, replayer.image()?)));
     let baseline = match &image {
         Some((cache, image)) => std::thread::scope(|s| {
@@ -789,6 +806,7 @@ fn check_after(
         migrations,
         lock: None,
         baseline,
+        head_schema,
     })
 }
 
@@ -954,7 +972,7 @@ mod tests {
             assert_eq!(sliced, expected, "{}", m.source.name);
             for (s, t) in m.statements.iter().zip(&split) {
                 assert_eq!(&text[s.start..s.end], t.sql);
-                assert_eq!((s.line, s.column), line_col(&text, t.offset));
+                assert_eq!((s.line, s.column), crate::split::line_col(&text, t.offset));
                 assert!(!s.sql(&text).ends_with(';'));
             }
             planned.extend(sliced.into_iter().map(str::to_owned));

@@ -274,9 +274,49 @@ fn all_rules() -> Vec<Rule> {
     all
 }
 
+/// A checked query's diagnostic for each class of mistake.
+fn query_diagnostics() -> Vec<Diagnostic> {
+    let schema = [crate::SchemaObject {
+        kind: "table".into(),
+        name: "t".into(),
+        table: "t".into(),
+        sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)".into(),
+    }];
+    let db = crate::query::HeadDb::new(&schema, "migrations").unwrap();
+    let many = vec!["?"; 101].join(", ");
+    let long = format!("SELECT '{}' AS x", "x".repeat(100_001));
+    let queries = [
+        "SELECT id FORM t",
+        "SELECT nope FROM t",
+        "SELECT id FROM nope",
+        "SELECT sqlite_version() AS v",
+        "PRAGMA user_version",
+        "SELECT 1 AS a; SELECT 2 AS b",
+        "SELECT id FROM t WHERE id = ?1 OR id = ?3",
+        "SELECT count(*) FROM t",
+        "SELECT id, id FROM t",
+        "SELECT id AS \"n: \" FROM t",
+        "",
+    ];
+    let mut all: Vec<Diagnostic> = queries
+        .iter()
+        .map(|q| *db.describe(q).expect_err(q))
+        .collect();
+    all.push(
+        *db.describe(&format!("SELECT id FROM t WHERE id IN ({many})"))
+            .unwrap_err(),
+    );
+    all.push(*db.describe(&long).unwrap_err());
+    all
+}
+
 #[test]
 fn every_message_is_one_line_and_every_help_one_short_sentence() {
     let mut all: Vec<(Diagnostic, bool)> = Vec::new();
+    for d in query_diagnostics() {
+        assert!(d.help.is_some(), "{d}");
+        all.push((d, true));
+    }
     let mut rules_seen = Vec::new();
     for d in fixture_diagnostics()
         .into_iter()

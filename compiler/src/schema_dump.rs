@@ -11,7 +11,7 @@ use crate::source::{load_dir, Loaded};
 use crate::{tracking, Diagnostic, Options};
 
 /// One object of a schema, as `sqlite_schema` records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SchemaObject {
     /// `table` (virtual tables too), `index`, `view` or `trigger`.
     pub kind: String,
@@ -74,6 +74,19 @@ fn internal(name: &str) -> bool {
 
 /// Reads the schema of the replay database.
 fn dump(replayer: &Replayer, table: &str, version: u32) -> Result<SchemaDump, String> {
+    let mut objects = head(replayer, table)?;
+    objects.sort_by(|a, b| {
+        (kind_rank(&a.kind), &a.name, &a.sql).cmp(&(kind_rank(&b.kind), &b.name, &b.sql))
+    });
+    Ok(SchemaDump { version, objects })
+}
+
+/// The user's objects in the replay database, in the order the chain
+/// created them (`sqlite_schema`'s rowid): what [`crate::Plan::head_schema`]
+/// records. Without SQLite's and Cloudflare's internal objects, virtual
+/// tables' shadow tables (their `CREATE VIRTUAL TABLE` makes them) and the
+/// tables durable-schema owns (`table` and its companions).
+pub(crate) fn head(replayer: &Replayer, table: &str) -> Result<Vec<SchemaObject>, String> {
     let read = replayer.read(|conn| {
         let mut shadow = conn.prepare(
             "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'shadow'",
@@ -83,7 +96,8 @@ fn dump(replayer: &Replayer, table: &str, version: u32) -> Result<SchemaDump, St
             .collect::<rusqlite::Result<_>>()?;
         let mut stmt = conn.prepare(
             "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
-             WHERE sql IS NOT NULL AND type IN ('table', 'index', 'view', 'trigger')",
+             WHERE sql IS NOT NULL AND type IN ('table', 'index', 'view', 'trigger') \
+             ORDER BY rowid",
         )?;
         let rows = stmt
             .query_map([], |r| {
@@ -98,7 +112,7 @@ fn dump(replayer: &Replayer, table: &str, version: u32) -> Result<SchemaDump, St
         Ok((shadow, rows))
     });
     let (shadow, rows) = read.map_err(|e| format!("cannot read the replayed schema: {e}"))?;
-    let mut objects: Vec<SchemaObject> = rows
+    Ok(rows
         .into_iter()
         .filter(|o| {
             !internal(&o.name)
@@ -107,11 +121,7 @@ fn dump(replayer: &Replayer, table: &str, version: u32) -> Result<SchemaDump, St
                 && !tracking::owns(table, &o.table)
                 && !shadow.iter().any(|s| s.eq_ignore_ascii_case(&o.name))
         })
-        .collect();
-    objects.sort_by(|a, b| {
-        (kind_rank(&a.kind), &a.name, &a.sql).cmp(&(kind_rank(&b.kind), &b.name, &b.sql))
-    });
-    Ok(SchemaDump { version, objects })
+        .collect())
 }
 
 /// The schemas of `dir` (resolved against `base`) after each of `versions`

@@ -958,3 +958,213 @@ fn corpus_sets_real_sqlite_accepts_pass_the_validator() {
         failures.join("\n")
     );
 }
+
+/// The checked queries' inference (`durable_schema_compiler::query`)
+/// against real data: for every set whose `up` chain SQLite and the
+/// validator accept, the chain is applied with its seeded rows, and for
+/// each table `SELECT * FROM t` (and, for each single-column foreign key,
+/// the child `LEFT JOIN` its parent) is described against the chain's head
+/// schema and run (the parent `LEFT JOIN` the child too: parents without
+/// children are common in seeded rows, orphans are not): no value may
+/// contradict the inferred type or nullability. Types are judged by storage class, as a decoder reads
+/// them: INTEGER holds integers, REAL reals (or integers, which it reads as
+/// reals), TEXT text, BLOB blobs; `Any` anything.
+#[test]
+fn corpus_rows_never_contradict_the_inferred_types() {
+    use durable_schema_compiler::query::{Description, HeadDb, SqlType};
+    use durable_schema_compiler::SchemaObject;
+    use rusqlite::types::ValueRef;
+
+    let corpus = Corpus::select();
+    let sets = load(&corpus);
+    let mut failures: Vec<String> = Vec::new();
+    let (mut checked_sets, mut queries, mut values) = (0, 0, 0usize);
+    for set in &sets {
+        if !set.accepted() {
+            continue;
+        }
+        let tracking = if set.files.iter().any(|f| {
+            f.text
+                .to_ascii_lowercase()
+                .contains("table if not exists migrations")
+        }) {
+            CORPUS_TRACKING
+        } else {
+            DEFAULT_TRACKING
+        };
+        let chain: Vec<ReplaySource<'_>> = set
+            .files
+            .iter()
+            .filter(|f| f.up)
+            .map(|f| ReplaySource::new(&f.path, &f.text))
+            .collect();
+        if !replay(&chain, tracking).is_empty() {
+            continue;
+        }
+        let Ok(conn) = database(
+            tracking,
+            set.files
+                .iter()
+                .filter(|f| f.up)
+                .map(|f| split_statements(&f.text).iter().map(|s| s.sql).collect()),
+        ) else {
+            continue;
+        };
+        // The head schema as the replay records it (`Plan::head_schema`).
+        let shadow: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_list WHERE type = 'shadow'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let objects: Vec<SchemaObject> = conn
+            .prepare(
+                "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE sql IS NOT NULL \
+                 AND type IN ('table', 'index', 'view', 'trigger') ORDER BY rowid",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok(SchemaObject {
+                    kind: r.get(0)?,
+                    name: r.get(1)?,
+                    table: r.get(2)?,
+                    sql: r.get(3)?,
+                })
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .into_iter()
+            .filter(|o| {
+                let ours =
+                    |n: &str| tracking::owns(tracking, n) || tracking::reserved_prefix(n).is_some();
+                !ours(&o.name) && !ours(&o.table) && !shadow.iter().any(|s| s == &o.name)
+            })
+            .collect();
+        let head = match HeadDb::new(&objects, tracking) {
+            Ok(head) => head,
+            Err(e) => {
+                failures.push(format!("{}: the head schema does not build: {e}", set.name));
+                continue;
+            }
+        };
+        checked_sets += 1;
+        let quoted = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+        let columns_of = |table: &str| -> Vec<String> {
+            conn.prepare("SELECT name FROM pragma_table_info(?1)")
+                .unwrap()
+                .query_map([table], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let mut statements: Vec<(String, String)> = Vec::new();
+        for table in objects.iter().filter(|o| o.kind == "table") {
+            let t = &table.name;
+            statements.push((
+                format!("SELECT * FROM {}", quoted(t)),
+                // For columns whose names are not Rust identifiers.
+                format!(
+                    "SELECT {} FROM {}",
+                    columns_of(t)
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| format!("{} AS c{i}", quoted(c)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    quoted(t)
+                ),
+            ));
+            let keys: Vec<(i64, String, String, Option<String>)> = conn
+                .prepare("SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1)")
+                .unwrap()
+                .query_map([t], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            for (id, parent, from, to) in &keys {
+                let single = keys.iter().filter(|k| k.0 == *id).count() == 1;
+                let (Some(to), true) = (to, single) else {
+                    continue;
+                };
+                let mut list = Vec::new();
+                for (i, c) in columns_of(t).iter().enumerate() {
+                    list.push(format!("c.{} AS c{i}", quoted(c)));
+                }
+                for (i, c) in columns_of(parent).iter().enumerate() {
+                    list.push(format!("p.{} AS p{i}", quoted(c)));
+                }
+                let join = format!(
+                    "SELECT {} FROM {} AS c LEFT JOIN {} AS p ON p.{} = c.{}",
+                    list.join(", "),
+                    quoted(t),
+                    quoted(parent),
+                    quoted(to),
+                    quoted(from)
+                );
+                statements.push((join.clone(), join));
+                // And from the parent: parents without children give a
+                // row of NULLs for the child's NOT NULL columns.
+                let reverse = format!(
+                    "SELECT {} FROM {} AS p LEFT JOIN {} AS c ON c.{} = p.{}",
+                    list.join(", "),
+                    quoted(parent),
+                    quoted(t),
+                    quoted(from),
+                    quoted(to)
+                );
+                statements.push((reverse.clone(), reverse));
+            }
+        }
+        for (sql, aliased) in statements {
+            let described: Description = match head.describe(&sql) {
+                Ok(d) => d,
+                Err(_) => match head.describe(&aliased) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        failures.push(format!("{}: `{aliased}` does not describe: {e}", set.name));
+                        continue;
+                    }
+                },
+            };
+            let sql = if head.describe(&sql).is_ok() {
+                sql
+            } else {
+                aliased
+            };
+            queries += 1;
+            let mut stmt = conn.prepare(&sql).unwrap();
+            let mut rows = stmt.query([]).unwrap();
+            while let Some(row) = rows.next().unwrap() {
+                for (i, column) in described.columns.iter().enumerate() {
+                    values += 1;
+                    let value = row.get_ref(i).unwrap();
+                    let fits = match (value, column.ty) {
+                        (ValueRef::Null, _) => column.nullable || column.ty == SqlType::Any,
+                        (_, SqlType::Any) => true,
+                        (ValueRef::Integer(_), SqlType::Integer) => true,
+                        (ValueRef::Integer(_) | ValueRef::Real(_), SqlType::Real) => true,
+                        (ValueRef::Text(_), SqlType::Text) => true,
+                        (ValueRef::Blob(_), SqlType::Blob) => true,
+                        _ => false,
+                    };
+                    if !fits {
+                        failures.push(format!(
+                            "{}: `{sql}`: column `{}` inferred as {} holds {value:?}",
+                            set.name,
+                            column.name,
+                            column.rust_type()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "query inference: {checked_sets} sets, {queries} queries, {values} values checked"
+    );
+    assert!(queries > 0, "no query was checked");
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}

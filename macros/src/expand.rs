@@ -7,6 +7,7 @@ use syn::spanned::Spanned;
 use durable_schema_compiler::{check_dir, Options, Plan, ReplacedLink};
 
 use crate::args::{self, Args};
+use crate::query;
 
 /// The attribute's entry point. The user's item is always re-emitted
 /// untouched; on error it comes with the `compile_error!`s and stub items so
@@ -21,7 +22,11 @@ pub(crate) fn durable_schema(args: TokenStream, item: TokenStream) -> TokenStrea
     let target = match Target::of(&parsed) {
         Ok(target) => target,
         Err(e) => {
-            let stubs = Target::impl_target(&parsed).map(|t| stubs(&t, "migrations", false));
+            let stubs = Target::impl_target(&parsed).map(|t| {
+                let queries = query::schema_macro(&t.ident, "migrations", "migrations", true, true);
+                let stubs = stubs(&t, "migrations", false);
+                quote! { #stubs #queries }
+            });
             let error = e.into_compile_error();
             return quote! { #item #error #stubs };
         }
@@ -32,7 +37,15 @@ pub(crate) fn durable_schema(args: TokenStream, item: TokenStream) -> TokenStrea
         let links = plan
             .replaced_links()
             .map_err(|d| syn::Error::new(args.dir.span(), d.to_string()))?;
-        Ok(expand(&target, args, &plan, &links))
+        let queries = query::schema_macro(
+            &target.ident,
+            &args.dir.value(),
+            &args.table,
+            args.baseline,
+            false,
+        );
+        let generated = expand(&target, args, &plan, &links);
+        Ok(quote! { #generated #queries })
     });
     match result {
         Ok(generated) => quote! { #item #generated },
@@ -42,8 +55,9 @@ pub(crate) fn durable_schema(args: TokenStream, item: TokenStream) -> TokenStrea
                 Err(_) => ("migrations", false),
             };
             let stubs = stubs(&target, table, strict);
+            let queries = query::schema_macro(&target.ident, "migrations", table, true, true);
             let errors = errors.into_compile_error();
-            quote! { #item #errors #stubs }
+            quote! { #item #errors #stubs #queries }
         }
     }
 }

@@ -8,6 +8,7 @@
 
 mod args;
 mod expand;
+mod query;
 
 use proc_macro::TokenStream;
 
@@ -17,4 +18,25 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn durable_schema(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::durable_schema(args.into(), item.into()).into()
+}
+
+/// A statement checked at compile time against the schema of a struct
+/// carrying `#[durable_schema]`; see the `durable-schema` crate.
+#[proc_macro]
+pub fn query(input: TokenStream) -> TokenStream {
+    query::query(input.into()).into()
+}
+
+/// [`query!`] into the caller's struct; see the `durable-schema` crate.
+#[proc_macro]
+pub fn query_as(input: TokenStream) -> TokenStream {
+    query::query_as(input.into()).into()
+}
+
+/// What the `macro_rules!` that `#[durable_schema]` declares beside its
+/// struct calls. Not a public API.
+#[doc(hidden)]
+#[proc_macro]
+pub fn checked_query(input: TokenStream) -> TokenStream {
+    query::checked_query(input.into()).into()
 }

@@ -28,6 +28,7 @@ mod migrate;
 mod number;
 #[doc(hidden)]
 pub mod packed;
+pub mod query;
 mod report;
 mod schema;
 #[cfg(feature = "rusqlite")]

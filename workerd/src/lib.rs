@@ -42,8 +42,9 @@
 //! - the facade's `durable_schema::testing`: [`DurableObjectDb`],
 //!   re-exported, so a user's upgrade test runs under the rules its
 //!   migrations were checked against;
-//! - next, the compile-time checked queries, which will prepare statements
-//!   against the head schema under the same authorizer.
+//! - the compile-time checked queries (`durable_schema_compiler::query`),
+//!   which prepare statements against the head schema under the same
+//!   authorizer and limits ([`configure`] with no tracking table).
 //!
 //! **Why a crate of its own.** The model used to live in the compiler
 //! (`do_sqlite`, `rules`) and the facade (`testing`): `testing` then

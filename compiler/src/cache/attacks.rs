@@ -325,6 +325,7 @@ fn an_entry_planted_for_a_public_directory_does_not_pass_a_broken_chain() {
             .collect(),
         clock: None,
         baseline: Some(CachedBaseline::Off),
+        head_schema: Some(Vec::new()),
     };
     let payload = serde_json::to_vec(&payload).unwrap();
     for (how, planted) in [

@@ -1035,3 +1035,54 @@ fn editing_the_last_migration_resumes_from_the_ones_before() {
         );
     }
 }
+
+#[test]
+fn the_head_schema_is_in_creation_order_and_the_same_on_a_hit_and_a_resume() {
+    let scratch = copy_of("head-schema", "migrations");
+    let cache = scratch.0.join("cache");
+    let options = Options::default();
+    let plan = full(&scratch.0, "m", &options, false);
+    let names: Vec<String> = plan
+        .head_schema
+        .iter()
+        .map(|o| format!("{} {}", o.kind, o.name))
+        .collect();
+    // Creation order; no autoindex (no SQL), no fts5 shadow tables, no
+    // tracking table.
+    assert_eq!(
+        names,
+        [
+            "table users",
+            "index users_email",
+            "table sessions",
+            "index sessions_user",
+            "trigger sessions_touch_user",
+            "table messages",
+            "table messages_fts",
+            "trigger messages_ai",
+            "trigger messages_ad",
+        ]
+    );
+    assert!(plan.head_schema[0].sql.contains("last_seen_at"));
+    let (first, hit) = cached(&scratch.0, "m", &options, false, &cache);
+    assert!(!hit);
+    assert_eq!(first.head_schema, plan.head_schema);
+    let (second, hit) = cached(&scratch.0, "m", &options, false, &cache);
+    assert!(hit);
+    assert_eq!(second.head_schema, plan.head_schema);
+    // A new migration on top resumes from the image: the head schema is
+    // read from the resumed database.
+    std::fs::write(
+        scratch.0.join("m/0004_drop.sql"),
+        "DROP TRIGGER messages_ad;\nCREATE TABLE notes (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let (resumed, hit) = cached(&scratch.0, "m", &options, false, &cache);
+    assert!(!hit);
+    assert_eq!(resumed, full(&scratch.0, "m", &options, false));
+    assert_eq!(
+        resumed.head_schema.last().map(|o| o.name.as_str()),
+        Some("notes")
+    );
+    assert!(!resumed.head_schema.iter().any(|o| o.name == "messages_ad"));
+}

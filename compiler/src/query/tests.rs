@@ -1,0 +1,353 @@
+//! The inference rules on a schema that exercises each of them.
+
+use super::*;
+
+const SCHEMA: &str = "
+CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, name TEXT, score REAL, avatar BLOB, data, flag BOOLEAN, age NUMERIC);
+CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users (id), title TEXT NOT NULL);
+CREATE TABLE tags (name TEXT PRIMARY KEY, n INT NOT NULL) WITHOUT ROWID;
+CREATE TABLE loose (code TEXT PRIMARY KEY, big INTEGER);
+CREATE TABLE s (k ANY, i INTEGER NOT NULL) STRICT;
+CREATE VIEW user_posts AS SELECT u.email, p.title FROM users u LEFT JOIN posts p ON p.user_id = u.id;
+";
+
+fn db() -> HeadDb {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    conn.execute_batch(SCHEMA).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid")
+        .unwrap();
+    let objects: Vec<SchemaObject> = stmt
+        .query_map([], |r| {
+            Ok(SchemaObject {
+                kind: r.get(0)?,
+                name: r.get(1)?,
+                table: r.get(2)?,
+                sql: r.get(3)?,
+            })
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    HeadDb::new(&objects, "migrations").unwrap()
+}
+
+/// Each column's name and Rust type.
+fn types(db: &HeadDb, sql: &str) -> Vec<String> {
+    let d = db.describe(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    d.columns
+        .iter()
+        .map(|c| format!("{}: {}", c.name, c.rust_type()))
+        .collect()
+}
+
+fn message(db: &HeadDb, sql: &str) -> Diagnostic {
+    *db.describe(sql).expect_err(sql)
+}
+
+#[test]
+fn declared_types_map_by_affinity() {
+    let db = db();
+    assert_eq!(
+        types(
+            &db,
+            "SELECT id, email, name, score, avatar, data, flag, age FROM users"
+        ),
+        [
+            "id: i64",
+            "email: String",
+            "name: Option<String>",
+            "score: Option<f64>",
+            "avatar: Option<Vec<u8>>",
+            "data: Value",
+            "flag: Value",
+            "age: Value",
+        ]
+    );
+    assert_eq!(types(&db, "SELECT k, i FROM s"), ["k: Value", "i: i64"]);
+    assert_eq!(
+        types(&db, "SELECT id + 1 AS x, 'a' AS y FROM users"),
+        ["x: Value", "y: Value"]
+    );
+}
+
+#[test]
+fn keys_and_rowids_are_never_null() {
+    let db = db();
+    assert_eq!(types(&db, "SELECT rowid AS r FROM users"), ["r: i64"]);
+    assert_eq!(
+        types(&db, "SELECT name, n FROM tags"),
+        ["name: String", "n: i64"]
+    );
+    // A rowid table's TEXT key can hold NULL (SQLite's quirk).
+    assert_eq!(
+        types(&db, "SELECT code FROM loose"),
+        ["code: Option<String>"]
+    );
+}
+
+#[test]
+fn outer_joins_aggregates_and_compounds_make_columns_nullable() {
+    let db = db();
+    assert_eq!(
+        types(
+            &db,
+            "SELECT u.email, p.title FROM users u LEFT JOIN posts p ON p.user_id = u.id"
+        ),
+        ["email: String", "title: Option<String>"]
+    );
+    assert_eq!(
+        types(
+            &db,
+            "SELECT u.email, p.title FROM posts p RIGHT JOIN users u ON p.user_id = u.id"
+        ),
+        ["email: String", "title: Option<String>"]
+    );
+    assert_eq!(
+        types(
+            &db,
+            "SELECT u.email, p.title FROM users u JOIN posts p ON p.user_id = u.id"
+        ),
+        ["email: String", "title: String"]
+    );
+    // Through a view with an outer join inside.
+    assert_eq!(
+        types(&db, "SELECT email, title FROM user_posts"),
+        ["email: String", "title: Option<String>"]
+    );
+    assert_eq!(
+        types(&db, "SELECT email, count(*) AS n FROM users"),
+        ["email: Option<String>", "n: i64"]
+    );
+    assert_eq!(
+        types(&db, "SELECT email, count(*) AS n FROM users GROUP BY email"),
+        ["email: String", "n: i64"]
+    );
+    assert_eq!(types(&db, "SELECT max(id) AS m FROM users"), ["m: Value"]);
+    assert_eq!(
+        types(&db, "SELECT email FROM users UNION SELECT title FROM posts"),
+        ["email: Option<String>"]
+    );
+    // A scalar subquery can be empty: its origin is not read directly.
+    assert_eq!(
+        types(
+            &db,
+            "SELECT (SELECT title FROM posts LIMIT 1) AS t FROM users"
+        ),
+        ["t: Option<String>"]
+    );
+}
+
+#[test]
+fn aliases_override_nullability_and_type() {
+    let db = db();
+    assert_eq!(
+        types(
+            &db,
+            r#"SELECT name AS "name!", email AS "email?", flag AS "flag: bool", max(id) AS "m!: i64" FROM users"#
+        ),
+        [
+            "name: String",
+            "email: Option<String>",
+            "flag: bool",
+            "m: i64"
+        ]
+    );
+}
+
+#[test]
+fn parameters_get_the_column_they_are_compared_with() {
+    let db = db();
+    let d = db
+        .describe("SELECT id FROM users WHERE email = ? AND score > ?2 OR ? = id")
+        .unwrap_err();
+    assert!(d.message.contains("skip"), "{d}");
+    let d = db
+        .describe("SELECT u.id FROM users u JOIN posts p ON p.user_id = ? WHERE u.email = :email AND p.title IN (?, ?)")
+        .unwrap();
+    let columns: Vec<Option<(String, SqlType)>> = d
+        .parameters
+        .iter()
+        .map(|p| p.column.as_ref().map(|c| (c.column.clone(), c.ty)))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            Some(("user_id".to_owned(), SqlType::Integer)),
+            Some(("email".to_owned(), SqlType::Text)),
+            Some(("title".to_owned(), SqlType::Text)),
+            Some(("title".to_owned(), SqlType::Text)),
+        ]
+    );
+    assert_eq!(d.parameters[1].name.as_deref(), Some(":email"));
+    let d = db
+        .describe("INSERT INTO posts (user_id, title) VALUES (?, ?) RETURNING id")
+        .unwrap();
+    assert_eq!(d.kind, StatementKind::Insert);
+    assert_eq!(
+        d.parameters
+            .iter()
+            .map(|p| p.column.as_ref().map(|c| c.ty))
+            .collect::<Vec<_>>(),
+        [Some(SqlType::Integer), Some(SqlType::Text)]
+    );
+    let d = db
+        .describe("UPDATE users SET score = ?1, name = ?2 WHERE id = ?3")
+        .unwrap();
+    assert_eq!(
+        d.parameters
+            .iter()
+            .map(|p| p.column.as_ref().map(|c| c.ty))
+            .collect::<Vec<_>>(),
+        [
+            Some(SqlType::Real),
+            Some(SqlType::Text),
+            Some(SqlType::Integer)
+        ]
+    );
+    assert!(d.columns.is_empty());
+    // Unclear: an expression.
+    let d = db
+        .describe("SELECT id FROM users WHERE length(email) = ?")
+        .unwrap();
+    assert_eq!(d.parameters[0].column, None);
+}
+
+#[test]
+fn statements_that_do_not_prepare_point_into_the_query() {
+    let db = db();
+    let e = message(&db, "SELECT id\nFORM users");
+    assert_eq!(
+        e.message,
+        "near \"users\": syntax error (at `users`, 2:6 of the query)"
+    );
+    let e = message(&db, "SELECT nope FROM users");
+    assert!(
+        e.message
+            .starts_with("no such column: nope (at `nope`, 1:8"),
+        "{e}"
+    );
+    let e = message(&db, "SELECT * FROM nope");
+    assert!(e.message.starts_with("no such table: nope"), "{e}");
+    let e = message(&db, "SELECT randomblob(4) AS b, sqlite_version() AS v");
+    assert!(e.message.contains("sqlite_version"), "{e}");
+    let e = message(&db, "PRAGMA user_version");
+    assert!(e.message.contains("Durable Object rule"), "{e}");
+    assert_eq!(e.rule, Some("pragma"));
+    let e = message(&db, "SELECT 1 AS a; SELECT 2 AS b");
+    assert!(e.message.contains("more than one statement"), "{e}");
+    let e = message(&db, "SELECT count(*) FROM users");
+    assert!(e.message.contains("`count(*)`"), "{e}");
+    assert_eq!(
+        e.help.as_deref(),
+        Some("give it an alias, e.g. `count(*) AS \"count\"`")
+    );
+    let many: Vec<&str> = vec!["?"; 101];
+    let e = message(
+        &db,
+        &format!("SELECT id FROM users WHERE id IN ({})", many.join(", ")),
+    );
+    assert!(e.message.contains("too many SQL variables"), "{e}");
+    let e = message(&db, &format!("SELECT '{}' AS x", "x".repeat(100_001)));
+    assert!(e.message.contains("over a Durable Object's limit"), "{e}");
+    assert!(message(&db, "  ;").message.contains("empty"));
+}
+
+#[test]
+fn the_head_database_is_built_once_per_head() {
+    let scratch = crate::tests::Scratch::new(
+        "query-head",
+        &[(
+            "0001_init.sql",
+            b"CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\n",
+        )],
+    );
+    let options = crate::Options::default().with_cache(crate::CacheSetting::Off);
+    let plan = crate::check_dir(&scratch.0, ".", &options).unwrap();
+    let a = head_db(&plan, "migrations").unwrap();
+    let b = head_db(&plan, "migrations").unwrap();
+    assert!(Rc::ptr_eq(&a, &b));
+    // The tracking table is readable, as on a real object.
+    assert_eq!(
+        types(&a, "SELECT version FROM migrations"),
+        ["version: i64"]
+    );
+    assert_eq!(types(&a, "SELECT v FROM t"), ["v: String"]);
+}
+
+#[test]
+fn returning_columns_are_typed_like_the_row_written() {
+    let db = db();
+    assert_eq!(
+        types(
+            &db,
+            "INSERT INTO posts (user_id, title) VALUES (?, ?) RETURNING id, title, user_id AS u"
+        ),
+        ["id: i64", "title: String", "u: i64"]
+    );
+    assert_eq!(
+        types(
+            &db,
+            "UPDATE users SET name = ? WHERE id = ? RETURNING id, name"
+        ),
+        ["id: i64", "name: Option<String>"]
+    );
+    assert_eq!(
+        types(&db, "DELETE FROM users WHERE id = ? RETURNING email"),
+        ["email: String"]
+    );
+}
+
+#[test]
+fn a_query_sqlparser_cannot_parse_is_typed_conservatively() {
+    use sqlparser::dialect::SQLiteDialect;
+    use sqlparser::parser::Parser;
+    let db = db();
+    // The postfix `ISNULL` is SQLite's; sqlparser does not parse it.
+    let joined = "SELECT u.email, p.title FROM users u LEFT JOIN posts p ON p.user_id = u.id WHERE p.title ISNULL";
+    assert!(Parser::parse_sql(&SQLiteDialect {}, joined).is_err());
+    assert_eq!(
+        types(&db, joined),
+        ["email: Option<String>", "title: Option<String>"]
+    );
+    let plain = "SELECT u.email FROM users u WHERE u.name ISNULL";
+    assert!(Parser::parse_sql(&SQLiteDialect {}, plain).is_err());
+    assert_eq!(types(&db, plain), ["email: String"]);
+    assert!(shape::Shape::unparsed("SELECT max(x) FROM t").all_nullable);
+    assert!(shape::Shape::unparsed("SELECT x FROM a UNION SELECT y FROM b").all_nullable);
+}
+
+#[test]
+fn the_plan_is_memoized_until_a_file_changes() {
+    let scratch = crate::tests::Scratch::new(
+        "query-plan",
+        &[(
+            "0001_init.sql",
+            b"CREATE TABLE t (id INTEGER PRIMARY KEY);\n",
+        )],
+    );
+    let options = crate::Options::default().with_cache(crate::CacheSetting::Off);
+    let a = plan(&scratch.0, ".", &options).unwrap();
+    let b = plan(&scratch.0, ".", &options).unwrap();
+    assert!(Rc::ptr_eq(&a, &b));
+    // A new migration, and an edit that changes the length: checked again.
+    std::fs::write(
+        scratch.0.join("0002_more.sql"),
+        "ALTER TABLE t ADD COLUMN v TEXT;\n",
+    )
+    .unwrap();
+    let c = plan(&scratch.0, ".", &options).unwrap();
+    assert_eq!(c.version(), 2);
+    assert!(types(&head_db(&c, "migrations").unwrap(), "SELECT v FROM t") == ["v: Option<String>"]);
+    std::fs::write(
+        scratch.0.join("0002_more.sql"),
+        "ALTER TABLE t ADD COLUMN w TEXT NOT NULL DEFAULT '';\n",
+    )
+    .unwrap();
+    let d = plan(&scratch.0, ".", &options).unwrap();
+    assert!(!Rc::ptr_eq(&c, &d));
+    assert_eq!(
+        types(&head_db(&d, "migrations").unwrap(), "SELECT w FROM t"),
+        ["w: String"]
+    );
+}
