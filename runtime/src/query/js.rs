@@ -15,7 +15,7 @@ use js_sys::{Array, ArrayBuffer, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::{
-    changed_rows, Arg, Executor, QueryError, QueryErrorKind, Row, ValueRef, MAX_SAFE_INTEGER,
+    changed_rows, check_javascript_args, Arg, Executor, QueryError, QueryErrorKind, Row, ValueRef,
 };
 use crate::backend::sqlite_message;
 
@@ -37,20 +37,11 @@ fn js_error(e: &JsValue) -> QueryError {
 
 /// The arguments as `exec` takes them.
 fn bindings(args: &[Arg]) -> Result<Array, QueryError> {
+    check_javascript_args(args)?;
     let array = Array::new_with_length(args.len() as u32);
     for (i, arg) in args.iter().enumerate() {
         let value = match arg {
             Arg::Null => JsValue::NULL,
-            Arg::Integer(n) if n.unsigned_abs() > MAX_SAFE_INTEGER as u64 => {
-                return Err(QueryError::new(
-                    QueryErrorKind::UnsafeInteger,
-                    format!(
-                        "argument {} is {n}, beyond JavaScript's safe integers (±2^53 - 1): \
-                         workerd binds numbers, so it would store a rounded value",
-                        i + 1
-                    ),
-                ));
-            }
             Arg::Integer(n) => JsValue::from_f64(*n as f64),
             Arg::Real(f) => JsValue::from_f64(*f),
             Arg::Text(t) => JsValue::from_str(t),
@@ -130,6 +121,7 @@ impl Executor for SqlStorage {
         each_row(&cursor, &mut |row| {
             each(&Row {
                 inner: super::Inner::Js(row),
+                numbers: false,
             })
         })
     }

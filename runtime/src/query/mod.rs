@@ -422,6 +422,7 @@ impl Encode for Value {
 /// reads it with [`get`](Row::get) (or [`get_checked`](Row::get_checked)).
 pub struct Row<'a> {
     inner: Inner<'a>,
+    numbers: bool,
 }
 
 enum Inner<'a> {
@@ -443,6 +444,7 @@ impl<'a> Row<'a> {
     pub fn from_values(values: &'a [Value]) -> Self {
         Self {
             inner: Inner::Values(values),
+            numbers: false,
         }
     }
 
@@ -451,12 +453,31 @@ impl<'a> Row<'a> {
     pub fn from_rusqlite(row: &'a rusqlite::Row<'a>) -> Self {
         Self {
             inner: Inner::Sqlite(row),
+            numbers: false,
         }
+    }
+
+    /// Reads INTEGER and REAL values as a Durable Object returns them, as
+    /// JavaScript numbers ([`ValueRef::Number`]): for a model of one, such
+    /// as `testing::DurableObjectDb`, so that an integer beyond ±2^53 fails
+    /// in a test as it would in production.
+    pub fn as_javascript_numbers(mut self) -> Self {
+        self.numbers = true;
+        self
     }
 
     /// The value of column `index` (0-based); `column` is its name, for the
     /// error.
     pub fn value(&self, index: usize, column: &'static str) -> Result<ValueRef<'_>, QueryError> {
+        let value = self.exact(index, column)?;
+        Ok(match value {
+            ValueRef::Integer(i) if self.numbers => ValueRef::Number(i as f64),
+            ValueRef::Real(f) if self.numbers => ValueRef::Number(f),
+            other => other,
+        })
+    }
+
+    fn exact(&self, index: usize, column: &'static str) -> Result<ValueRef<'_>, QueryError> {
         let missing = || {
             QueryError::new(
                 QueryErrorKind::Decode,
@@ -782,11 +803,33 @@ pub(crate) fn check_count(expected: usize, args: &[Arg]) -> Result<(), QueryErro
     ))
 }
 
-/// The rows a statement changed: `changes()` holds the count of the last
-/// INSERT, UPDATE or DELETE that completed, which is stale after any other
-/// statement; when `total_changes()` did not move, the statement changed
-/// nothing.
-/// (For backends: [`Executor::execute`]'s count from SQLite's two counters.)
+/// For a backend that binds through JavaScript numbers (a Durable Object,
+/// or a model of one): an [`Arg::Integer`] beyond ±2^53 - 1 would be
+/// stored rounded, so it is a [`QueryError`] of kind
+/// [`UnsafeInteger`](QueryErrorKind::UnsafeInteger) naming the argument.
+pub fn check_javascript_args(args: &[Arg]) -> Result<(), QueryError> {
+    for (i, arg) in args.iter().enumerate() {
+        if let Arg::Integer(n) = arg {
+            if n.unsigned_abs() > MAX_SAFE_INTEGER as u64 {
+                return Err(QueryError::new(
+                    QueryErrorKind::UnsafeInteger,
+                    format!(
+                        "argument {} is {n}, beyond JavaScript's safe integers (±2^53 - 1): \
+                         workerd binds numbers, so it would store a rounded value",
+                        i + 1
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// For a backend's [`Executor::execute`]: the rows a statement changed, from
+/// SQLite's `total_changes()` before it and `total_changes()` and
+/// `changes()` after it. `changes()` alone is the count of the last INSERT,
+/// UPDATE or DELETE that completed, stale after any other statement; when
+/// `total_changes()` did not move, the statement changed nothing.
 pub fn changed_rows(total_before: u64, total_after: u64, changes: u64) -> u64 {
     if total_after == total_before {
         0
