@@ -45,6 +45,10 @@
 #   12      fk         fk     0003 creates authors/author_stats, 0004 rebuilds authors
 #                             with deferred keys and loses alice: 503 "foreign_key"
 #                             (author_stats -> authors), 0003 kept, 0004 rolled back
+#   13      v2         q      checked queries (issue 19; a separate block at the end):
+#                             fetch_all/fetch_one/no_rows/execute counts, a round trip
+#                             of i64/f64/text/blob/NULL, and unsafe_integer for an
+#                             integer beyond 2^53 read or bound
 #
 # Last, every deploy's log is searched for panics and unhandled rejections.
 #
@@ -696,6 +700,52 @@ ds_log "$fk_id"
 check "foreign key: one log line: failed, 2 -> 3, applied [3], foreign_key" \
   "$(jget 'd.map(l => [l.outcome, l.from, l.to, l.applied.join("+"), l.error.kind, l.error.table, l.error.parent].join(";")).join(" ")')" \
   "failed;2;3;3;foreign_key;author_stats;authors"
+
+# ==== checked queries (issue 19, run-time half) ======================================
+# A separate block, to be ported as a unit. The example's `/rooms/:room/q/*` routes run
+# `durable_schema::query::Query`s written as `query!` generates them, through
+# `worker::SqlStorage` (the raw cursor, no serde), on the v2 build over a fresh state.
+state_q="$work/state-q"
+rm -rf "$state_q"
+mkdir -p "$state_q"
+deploy v2 "$state_q"
+http POST /rooms/qroom/messages '{"author":"alice","body":"one"}'
+q1="$CODE"
+http POST /rooms/qroom/messages '{"author":"alice","body":"two"}'
+q2="$CODE"
+http POST /rooms/qroom/messages '{"author":"bob","body":"hi"}'
+check "query: three messages posted (201 x 3)" "$q1,$q2,$CODE" "201,201,201"
+http GET /rooms/qroom/q/by-author/alice
+check "query: fetch_all binds a text argument and decodes i64 and text columns" \
+  "$CODE;$(jget 'd.map(m => [typeof m.id, m.author, m.body].join(":")).join(",")')" \
+  "200;number:alice:one,number:alice:two"
+http GET /rooms/qroom/q/first/bob
+check "query: fetch_one returns the row" "$CODE;$(jget 'd.author + ":" + d.body')" "200;bob:hi"
+http GET /rooms/qroom/q/first/nobody
+check "query: fetch_one with no row answers kind no_rows" "$CODE;$(jget d.kind)" "404;no_rows"
+http POST /rooms/qroom/q/rename/alice/carol
+check "query: execute counts the rows changed (2, not workerd's rowsWritten with the index)" \
+  "$CODE;$(jget d.changed)" "200;2"
+http POST /rooms/qroom/q/rename/alice/carol
+check "query: execute again changes nothing (0)" "$CODE;$(jget d.changed)" "200;0"
+http GET /rooms/qroom/q/by-author/carol
+check "query: the update is visible (carol has 2 messages)" "$CODE;$(jget d.length)" "200;2"
+http GET /rooms/qroom/q/roundtrip
+check "query: i64 (-(2^53 - 1)), f64, text, blob and NULL round-trip through workerd" \
+  "$CODE;$(jget '[d.equal, d.i, d.f, d.t === "\u00e9 \u{1F600} \u0000 end", d.b.join("."), d.n].join(";")')" \
+  "200;true;-9007199254740991;-0.1;true;0.159.255;"
+http GET /rooms/qroom/q/big
+check "query: SELECT 9007199254740993 into i64 is an unsafe_integer error, not a rounded value" \
+  "$CODE;$(jget '[d.kind, d.column, d.error.includes("9.007199254740992e15")].join(";")')" \
+  "500;unsafe_integer;n;true"
+say "  response: $(printf '%s' "$BODY" | head -c 300)"
+http GET /rooms/qroom/q/bind-big
+check "query: binding 2^53 is refused with unsafe_integer before the statement runs" \
+  "$CODE;$(jget '[d.kind, d.error.includes("argument 1 is 9007199254740992")].join(";")')" \
+  "500;unsafe_integer;true"
+http GET /rooms/qroom/q/by-author/bob
+check "query: the object still serves after the errors" "$CODE;$(jget d.length)" "200;1"
+# ==== end of checked queries ==========================================================
 
 stop_wrangler
 
