@@ -468,6 +468,10 @@ impl<'a> Row<'a> {
 
     /// The value of column `index` (0-based); `column` is its name, for the
     /// error.
+    // `#[inline]` on the per-column path (here, `get`, the `Decode` impls):
+    // the generated mapper calls it from the user's crate, where a
+    // non-generic function is otherwise an opaque call per column.
+    #[inline]
     pub fn value(&self, index: usize, column: &'static str) -> Result<ValueRef<'_>, QueryError> {
         let value = self.exact(index, column)?;
         Ok(match value {
@@ -477,6 +481,7 @@ impl<'a> Row<'a> {
         })
     }
 
+    #[inline]
     fn exact(&self, index: usize, column: &'static str) -> Result<ValueRef<'_>, QueryError> {
         let missing = || {
             QueryError::new(
@@ -502,6 +507,7 @@ impl<'a> Row<'a> {
 
     /// Column `index` (0-based) as `T`; `column` is its name, for the
     /// error.
+    #[inline]
     pub fn get<T: Decode>(&self, index: usize, column: &'static str) -> Result<T, QueryError> {
         T::decode(self.value(index, column)?)
             .map_err(|e| e.with_column(column).in_column(column, index))
@@ -560,6 +566,7 @@ fn number_to_i64(n: f64, expected: &str, value: &ValueRef<'_>) -> Result<i64, Qu
 }
 
 impl Decode for i64 {
+    #[inline]
     fn decode(value: ValueRef<'_>) -> Result<Self, QueryError> {
         match value {
             ValueRef::Integer(i) => Ok(i),
@@ -577,6 +584,7 @@ impl Decode for i64 {
 }
 
 impl Decode for f64 {
+    #[inline]
     fn decode(value: ValueRef<'_>) -> Result<Self, QueryError> {
         match value {
             ValueRef::Real(f) | ValueRef::Number(f) => Ok(f),
@@ -587,6 +595,7 @@ impl Decode for f64 {
 }
 
 impl Decode for bool {
+    #[inline]
     fn decode(value: ValueRef<'_>) -> Result<Self, QueryError> {
         match i64::decode(value.clone()) {
             Ok(0) => Ok(false),
@@ -602,6 +611,7 @@ impl Decode for bool {
 }
 
 impl Decode for String {
+    #[inline]
     fn decode(value: ValueRef<'_>) -> Result<Self, QueryError> {
         match value {
             ValueRef::Text(t) => Ok(t.into_owned()),
@@ -611,6 +621,7 @@ impl Decode for String {
 }
 
 impl Decode for Vec<u8> {
+    #[inline]
     fn decode(value: ValueRef<'_>) -> Result<Self, QueryError> {
         match value {
             ValueRef::Blob(b) => Ok(b.into_owned()),
@@ -620,6 +631,7 @@ impl Decode for Vec<u8> {
 }
 
 impl Decode for Value {
+    #[inline]
     fn decode(value: ValueRef<'_>) -> Result<Self, QueryError> {
         Ok(match value {
             ValueRef::Null => Value::Null,
@@ -640,6 +652,7 @@ impl Decode for Value {
 }
 
 impl<T: Decode> Decode for Option<T> {
+    #[inline]
     fn decode(value: ValueRef<'_>) -> Result<Self, QueryError> {
         match value {
             ValueRef::Null => Ok(None),

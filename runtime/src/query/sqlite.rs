@@ -23,18 +23,24 @@ impl ToSql for Arg {
 impl<'a> From<SqlValueRef<'a>> for ValueRef<'a> {
     /// TEXT that is not UTF-8 (SQLite does not check what it is given) is
     /// read with replacement characters rather than refused.
+    #[inline]
     fn from(v: SqlValueRef<'a>) -> Self {
         match v {
             SqlValueRef::Null => ValueRef::Null,
             SqlValueRef::Integer(i) => ValueRef::Integer(i),
             SqlValueRef::Real(f) => ValueRef::Real(f),
-            SqlValueRef::Text(t) => ValueRef::Text(String::from_utf8_lossy(t)),
+            // `from_utf8` first: the lossy path is slower on valid text.
+            SqlValueRef::Text(t) => ValueRef::Text(match std::str::from_utf8(t) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => String::from_utf8_lossy(t),
+            }),
             SqlValueRef::Blob(b) => ValueRef::Blob(Cow::Borrowed(b)),
         }
     }
 }
 
 /// Column `index` of a rusqlite row.
+#[inline]
 pub(super) fn value<'a>(
     row: &'a rusqlite::Row<'a>,
     index: usize,
