@@ -544,12 +544,15 @@ fn mismatch(value: &ValueRef<'_>, expected: &str) -> QueryError {
 }
 
 /// A JavaScript number that is not a safe integer, read for an integer.
+/// Printed by `number::f64_text`, not `{:e}`: core's float formatting would
+/// add several KB to every Worker for this one message.
 fn unsafe_integer(n: f64) -> QueryError {
     QueryError::new(
         QueryErrorKind::UnsafeInteger,
         format!(
-            "holds {n:e}, beyond JavaScript's safe integers (±2^53 - 1): workerd returns integers \
-             as numbers, so the stored value may have been rounded"
+            "holds {}, beyond JavaScript's safe integers (±2^53 - 1): workerd returns integers \
+             as numbers, so the stored value may have been rounded",
+            crate::number::f64_text(n)
         ),
     )
 }

@@ -199,7 +199,7 @@ fn durable_object_numbers_beyond_2_pow_53_are_refused_for_integers() {
     let err = unsafe_integer(9_007_199_254_740_992.0).in_column("big", 0);
     assert_eq!(
         err.to_string(),
-        "unsafe integer: column `big` (index 0) holds 9.007199254740992e15, beyond JavaScript's \
+        "unsafe integer: column `big` (index 0) holds 9007199254740992, beyond JavaScript's \
          safe integers (±2^53 - 1): workerd returns integers as numbers, so the stored value may \
          have been rounded; keep such values in TEXT or BLOB columns on a Durable Object"
     );
