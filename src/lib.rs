@@ -168,9 +168,6 @@ pub use durable_schema_macros::query;
 /// ```
 pub use durable_schema_macros::query_as;
 
-/// Checked queries at run time: the [`Query`](query::Query) that
-/// [`query!`] and [`query_as!`] build, its arguments and rows.
-pub use durable_schema_runtime::query;
 pub use durable_schema_runtime::{
     AppliedMigration, Baseline, Class, FailureRecord, MigrateError, Migration, Mismatch, Report,
     Schema, SchemaState, Statement, Status, Wake,
@@ -179,6 +176,16 @@ pub use durable_schema_runtime::{
 /// The seam between the executor and a database, for writing a backend or
 /// a test wrapper (fault injection, counters). Migrating needs none of it.
 pub use durable_schema_runtime::backend;
+
+/// Checked queries at run time: [`Query`](query::Query) (what `query!`
+/// and `query_as!` generate, run with `fetch_all`, `fetch_one`,
+/// `fetch_optional` or `execute`), the argument and column types
+/// ([`Encode`](query::Encode), [`Decode`](query::Decode),
+/// [`Value`](query::Value)), [`QueryError`](query::QueryError) and the seam
+/// to a database, [`Executor`](query::Executor): a Durable Object's
+/// `worker::SqlStorage`, a `rusqlite::Connection` (feature `rusqlite`) or
+/// `testing::DurableObjectDb`.
+pub use durable_schema_runtime::query;
 
 /// The Durable Object backend: `DurableObjectSql`, `sql` (the database
 /// once the schema is current), and `status` and `last_wake` for a
@@ -200,6 +207,8 @@ pub mod __private {
     pub use durable_schema_runtime::__private::{
         check_tag, decoded, total_len, DecodedCell, MigrateTarget,
     };
-    pub use durable_schema_runtime::query;
     pub use durable_schema_runtime::{Baseline, Migration, Schema, Statement};
+
+    /// What `query!`/`query_as!` expand to.
+    pub use durable_schema_runtime::__private::query;
 }
