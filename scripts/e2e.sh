@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # e2e.sh — durable-schema end to end, in real workerd (wrangler dev --local).
 #
-# Builds examples/worker-chat in seven variants (its migrations plus files from
+# Builds examples/worker-chat in nine variants (its migrations plus files from
 # examples/worker-chat/variants/), then runs the scenarios of
 # scripts/e2e/worker-chat.test.mjs with `node --test`: they deploy the builds
 # one after another over persisted Durable Object state and drive the Worker
@@ -17,6 +17,9 @@
 #   v2-strict  v2 with `strict = true`
 #   edited     v2 with variants/edited's 0002 (edited after it was applied)
 #   fk         + variants/fk (0003, 0004 leaving a deferred foreign key dangling)
+#   additive   + variants/v3, variants/additive (an additive 0004: a new column)
+#   breaking   + variants/v3, variants/breaking (a 0004 dropping reactions, acknowledged
+#              with `-- durable-schema: breaking`; its src/lib.rs reads no reactions)
 #
 # Before the deploys, durable_schema::testing's model of a Durable Object
 # fails the bad 0004 natively (tests/testing.rs), for the suite to compare
@@ -24,11 +27,11 @@
 #
 # Usage: scripts/e2e.sh   installs the toolchain on first use (scripts/wasm-env.sh,
 #                          ~14 min on a fresh machine). Then: ~5 min with a cold wasm
-#                          target dir, ~2 min when the crate changed (7 x ~8 s
+#                          target dir, ~2 min when the crate changed (9 x ~8 s
 #                          builds + ~1 min of deploys), ~1.5 min when nothing changed.
 # Env:   E2E_WORK   work dir (default examples/worker-chat/target/e2e)
 #        E2E_KEEP=1 keep the main state dir of the previous run (default: start
-#                   fresh; the fk state dir always starts fresh)
+#                   fresh; the fk and rollback state dirs always start fresh)
 # Output: PASS/FAIL per check, node's report per scenario, and last a line
 #         `e2e: N passed, M failed` (exit status 1 when M > 0). Logs: $E2E_WORK/logs/.
 set -uo pipefail
@@ -41,6 +44,7 @@ mkdir -p "$work"
 work="$(cd "$work" && pwd)"
 state="$work/state"
 state_fk="$work/state-fk"
+state_rollback="$work/state-rollback"
 logs="$work/logs"
 class="ChatRoom"
 
@@ -65,6 +69,8 @@ harness_selftest
 # crate plus the extra migration files, built into $work/crates/NAME/build.
 # A variant file named like a base file (or like one of an earlier subdir)
 # replaces it: variants/edited/0002_... stands in for migrations/0002_...
+# A subdir's durable-schema.lock becomes the copy's history lock, and its
+# lib.rs.sed (a sed script) edits the copy's src/lib.rs.
 # --strict: the copy's attribute gets `strict = true`.
 # Each copy gets its own package name (worker-chat-e2e-NAME): with one shared
 # target dir, same-named copies would share one cargo unit and fingerprint, and
@@ -79,6 +85,7 @@ make_variant() {
   # basename -> source file; later sources win
   local -A pick=()
   local lock_src=""
+  local -a seds=()
   for f in "$example"/migrations/*.sql; do pick[$(basename "$f")]="$f"; done
   local v
   for v in "$@"; do
@@ -86,6 +93,9 @@ make_variant() {
     for f in "$example/variants/$v"/*.sql; do pick[$(basename "$f")]="$f"; done
     # a history lock (durable-schema.lock) travels with its variant
     [[ -f "$example/variants/$v/durable-schema.lock" ]] && lock_src="$example/variants/$v/durable-schema.lock"
+    # so does a sed script for the copy's src/lib.rs (code that adapts to a
+    # migration CURRENT_SCHEMA_VERSION cannot tell apart: a dropped column)
+    [[ -f "$example/variants/$v/lib.rs.sed" ]] && seds+=("$example/variants/$v/lib.rs.sed")
   done
   # the migration set: exactly the picked files
   for f in "$dir"/migrations/*; do
@@ -100,12 +110,25 @@ make_variant() {
     rm -f "$dir/migrations/durable-schema.lock"
   fi
   for f in "$example"/src/*.rs; do sync_file "$f" "$dir/src/$(basename "$f")"; done
+  if [[ $strict -eq 1 || ${#seds[@]} -gt 0 ]]; then
+    cp "$example/src/lib.rs" "$dir/lib.rs.new"
+  fi
   if [[ $strict -eq 1 ]]; then
     local attr='#[durable_schema(dir = "migrations")]'
     grep -qF "$attr" "$example/src/lib.rs" || abort "build $name" "src/lib.rs has no $attr to make strict"
-    sed -e 's/^#\[durable_schema(dir = "migrations")\]$/#[durable_schema(dir = "migrations", strict = true)]/' \
-      "$example/src/lib.rs" >"$dir/lib.rs.new"
+    sed -i -e 's/^#\[durable_schema(dir = "migrations")\]$/#[durable_schema(dir = "migrations", strict = true)]/' \
+      "$dir/lib.rs.new"
     grep -qF 'strict = true' "$dir/lib.rs.new" || abort "build $name" "could not set strict = true"
+  fi
+  local script
+  for script in "${seds[@]}"; do
+    cp "$dir/lib.rs.new" "$dir/lib.rs.before"
+    sed -i -f "$script" "$dir/lib.rs.new"
+    # a script that no longer matches the example would build the unchanged code
+    ! cmp -s "$dir/lib.rs.before" "$dir/lib.rs.new" || abort "build $name" "$script changed nothing in src/lib.rs"
+    rm -f "$dir/lib.rs.before"
+  done
+  if [[ -f "$dir/lib.rs.new" ]]; then
     sync_file "$dir/lib.rs.new" "$dir/src/lib.rs"; rm -f "$dir/lib.rs.new"
   fi
   sync_file "$example/build.rs" "$dir/build.rs"
@@ -118,7 +141,7 @@ make_variant() {
       -e "s#path = \"\\.\\./\\.\\./runtime\"#path = \"$root/runtime\"#" \
       -e "s#path = \"\\.\\./\\.\\.\"#path = \"$root\"#" "$example/Cargo.toml" >"$dir/Cargo.toml.new"
   sync_file "$dir/Cargo.toml.new" "$dir/Cargo.toml"; rm -f "$dir/Cargo.toml.new"
-  say "build $name: migrations $(cd "$dir/migrations" && echo *.sql)$([[ $strict -eq 1 ]] && echo ' (strict = true)')"
+  say "build $name: migrations $(cd "$dir/migrations" && echo *.sql)$([[ $strict -eq 1 ]] && echo ' (strict = true)')$([[ ${#seds[@]} -gt 0 ]] && echo ' (src/lib.rs edited by' "${seds[@]#"$example"/}"')')"
   if ! bash "$root/scripts/build-worker.sh" "$dir" "$dir/build" "$class" >"$logs/build-$name.log" 2>&1; then
     tail -n 30 "$logs/build-$name.log"
     abort "build $name" "see $logs/build-$name.log"
@@ -145,11 +168,13 @@ make_variant fixed v3 fixed
 make_variant v2-strict --strict
 make_variant edited edited
 make_variant fk fk
+make_variant additive v3 additive
+make_variant breaking v3 breaking
 say "builds done in $((SECONDS - t_build)) s"
 
 # ---- the scenarios ------------------------------------------------------------------
 if [[ -z "${E2E_KEEP:-}" ]]; then rm -rf "$state"; fi
-rm -rf "$state_fk"
-mkdir -p "$state" "$state_fk"
+rm -rf "$state_fk" "$state_rollback"
+mkdir -p "$state" "$state_fk" "$state_rollback"
 node_suite "$here/e2e/worker-chat.test.mjs" E2E_CROSSCHECK="$crosscheck"
 finish

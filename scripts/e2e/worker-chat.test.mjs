@@ -1,13 +1,13 @@
 // worker-chat.test.mjs — durable-schema end to end in real workerd: the
-// scenarios of scripts/e2e.sh, which builds examples/worker-chat in seven
+// scenarios of scripts/e2e.sh, which builds examples/worker-chat in nine
 // variants into $E2E_WORK/crates/NAME/build and then runs this file with
 // `node --test`.
 //
 // The builds are deployed one after another over persisted Durable Object
 // state (`wrangler dev --local`, 127.0.0.1): deploys 1-10 share one state dir
-// ("main"), 11-12 a second one ("fk") whose version numbers must not meet the
-// main sequence's. The scenarios run in file order, each on what the ones
-// before it left behind:
+// ("main"), 11-12 a second one ("fk") and 13-18 a third ("rollback"), whose
+// version numbers must not meet the main sequence's. The scenarios run in
+// file order, each on what the ones before it left behind:
 //
 //   deploy  build      state  scenario
 //   1       v2         main   fresh objects, 30 parallel POSTs, rooms for later
@@ -22,9 +22,17 @@
 //   7       fixed      main   the fixed migration applies at once; a replaced
 //                             release is kept where it applied
 //   8       v2-strict  main   strict = true over a newer database: 503 ahead
-//   9       v2         main   rollback: old code keeps serving
+//   9       v2         main   rollback: old code keeps serving a room whose
+//                             newer migration is additive, answers 503
+//                             incompatible where it is breaking (0004)
 //   10      edited     main   an applied migration edited: 503 edited
 //   11-12   v2, fk     fk     a deferred foreign key left dangling
+//   13-15   v3, additive, v3
+//                      rollback  old code over an additive version 4: serves
+//   16-18   breaking, v3, breaking
+//                      rollback  old code over a breaking version 4 (a dropped
+//                                column): 503 incompatible, no "no such column";
+//                                version 4 again serves
 //
 // Last, every deploy's log is searched for panics and unhandled rejections.
 // Environment: harness.mjs's, and E2E_CROSSCHECK (the native model's error
@@ -41,11 +49,12 @@ const work = env("E2E_WORK");
 const logs = env("E2E_LOGS");
 const state = path.join(work, "state");
 const stateFk = path.join(work, "state-fk");
+const stateRollback = path.join(work, "state-rollback");
 // `name` in wrangler.toml and the class: the DO state lives in <script>-<class>/
 const doDir = path.join(state, "v3", "do", "worker-chat-ChatRoom");
 
 // Each build's CURRENT_SCHEMA_VERSION: the migrations scripts/e2e.sh put in it.
-const BUILD_VERSION = { v2: 2, v3: 3, bad: 4, fixed: 4, "v2-strict": 2, edited: 2, fk: 4 };
+const BUILD_VERSION = { v2: 2, v3: 3, bad: 4, fixed: 4, "v2-strict": 2, edited: 2, fk: 4, additive: 4, breaking: 4 };
 
 let deployN = 0;
 let port;
@@ -422,6 +431,9 @@ scenario("the previous good build serves the objects the failing one left behind
   r = await get("/rooms/lagging/schema");
   check("lagging: stored version 3, tracking rows 1,2,3, nothing to apply",
     () => [r.d.stored_version, versions(r.d), r.d.last_run.applied.length, r.d.last_run.error], [3, "1,2,3", 0, null]);
+  // steady: left at version 3 (0003 only adds a column) for the rollback to v2
+  check("steady (v3): a room written at version 3 and not visited again until the rollback (201)",
+    (await post("/rooms/steady/messages", message("sam", "written at version 3"))).code, 201);
 });
 
 scenario("the fixed migration applies at once despite the failure record, and clears it", async () => {
@@ -485,34 +497,47 @@ scenario("a strict build over a newer database answers 503 ahead", async () => {
     (await dsLog(log, alphaId)).map((l) => [l.outcome, l.error?.kind]), [["failed", "ahead"]]);
 });
 
-scenario("a rollback to older code keeps serving a newer database", async () => {
+scenario("a rollback to older code keeps serving a newer database unless a newer migration breaks it", async () => {
   await deploy("v2");
-  let r = await get("/rooms/alpha/messages");
-  check("rollback: the v2 build over the v4 object keeps serving (200)", r.code, 200);
-  check("rollback: served by code version 2, data there", () => [r.d.code_version, r.d.count], [2, 2]);
+  // steady is at version 3: 0003 added a column, which the v2 code never names
+  let r = await get("/rooms/steady/messages");
+  check("rollback: the v2 build over a room at version 3 keeps serving (200)", r.code, 200);
+  check("rollback: served by code version 2, data there", () => [r.d.code_version, r.d.count], [2, 1]);
   check("rollback: the old code can still write (201)",
-    (await post("/rooms/alpha/messages", message("carol", "written by the old code"))).code, 201);
-  r = await get("/rooms/alpha/schema");
-  check("rollback: schema shows stored version 4 > code version 2 (state ahead)",
-    () => [r.d.code_version, r.d.stored_version, r.d.state], [2, 4, "ahead"]);
-  check("rollback: the constructor's run tolerated it (ahead = 4, nothing applied)",
-    () => [r.d.last_run.ahead, r.d.last_run.applied.length], [4, 0]);
+    (await post("/rooms/steady/messages", message("carol", "written by the old code"))).code, 201);
+  r = await get("/rooms/steady/schema");
+  const steadyId = r.d?.object_id;
+  check("rollback: schema shows stored version 3 > code version 2 (state ahead)",
+    () => [r.d.code_version, r.d.stored_version, r.d.state], [2, 3, "ahead"]);
+  check("rollback: the constructor's run tolerated it (ahead = 3, nothing applied)",
+    () => [r.d.last_run.ahead, r.d.last_run.applied.length], [3, 0]);
   check("rollback: a warning is logged (ahead of the code)", await logHas(log, "ahead of the code"), true);
+  // alpha is at version 4: fixed/0004 adds a unique index over existing rows
+  // (BC108) and deletes rows (DS103), which the build classifies as breaking
+  r = await get("/rooms/alpha/messages");
+  check("rollback: over alpha, whose 0004 is breaking, the v2 build answers 503 incompatible naming it",
+    () => [r.code, r.d.migration.kind, r.d.migration.version, r.d.migration.migration, /BC108/.test(r.d.migration.findings)],
+    [503, "incompatible", 4, "unique_messages", true]);
+  check("rollback: no durable-schema log line for steady (a tolerated run only warns)",
+    (await dsLog(log, steadyId, undefined, { none: true })).length, 0);
 });
 
 scenario("an applied migration edited afterwards answers 503 edited and leaves the data alone", async () => {
   await deploy("edited");
-  let r = await get("/rooms/alpha/messages");
+  // steady (version 3, tolerated by v2 code): the history the code knows, up
+  // to 0002, is compared, and its 0002 differs
+  let r = await get("/rooms/steady/messages");
   check("edited: a build whose 0002 differs from the applied one answers 503 edited",
     () => [r.code, r.d.migration.kind, r.d.migration.file, r.d.migration.version],
     [503, "edited", "0002_index_messages_by_author.sql", 2]);
   say(`  response: ${r.text.slice(0, 300)}`);
-  r = await get("/rooms/alpha/export");
-  check("edited: data intact, tracking rows 1..4 unchanged (/export)",
+  r = await get("/rooms/steady/export");
+  const steadyId = (await get("/rooms/steady/schema")).d?.object_id;
+  check("edited: data intact, tracking rows 1..3 unchanged (/export)",
     () => [r.code, r.d.messages.rows.map((x) => x.author), r.d.migrations.rows.map((x) => x.version)],
-    [200, ["alice", "bob", "carol"], [1, 2, 3, 4]]);
+    [200, ["sam", "carol"], [1, 2, 3]]);
   check("edited: one \"failed\" log line (edited)",
-    (await dsLog(log, alphaId)).map((l) => [l.outcome, l.error?.kind]), [["failed", "edited"]]);
+    (await dsLog(log, steadyId)).map((l) => [l.outcome, l.error?.kind]), [["failed", "edited"]]);
 });
 
 scenario("a deferred foreign key left dangling rolls its migration back", async () => {
@@ -543,9 +568,113 @@ scenario("a deferred foreign key left dangling rolls its migration back", async 
     [["failed", 2, 3, [3], "foreign_key", "author_stats", "authors"]]);
 });
 
+// Old code over a newer schema (issue 20), over the "rollback" state dir:
+// room `added` meets an additive 0004 (variants/additive: a new column), room
+// `dropped` a breaking one (variants/breaking: reactions dropped, acknowledged
+// with `-- durable-schema: breaking`); the v3 build, which reads `reactions` on
+// every listing and reaction, is deployed over each.
+const reactions = (d) => d.messages.map((m) => `${m.author}:${m.body}:${m.reactions}`);
+/** Answers that carry SQLite's "no such column"/"no such table" (the failure the guard prevents). */
+const noSuch = (rs) => rs.filter((r) => /no such (column|table)/.test(r.text)).length;
+/** The tracking row of `version` in an /export answer: [class, breaks_below, findings]. */
+const classOf = (d, version) => d.migrations.rows.filter((x) => x.version === version)
+  .map((x) => [x.class, x.breaks_below, x.findings])[0];
+let droppedId;
+
+scenario("old code over an additive newer migration keeps serving", async () => {
+  await deploy("v3", stateRollback);
+  const codes = [];
+  for (const room of ["added", "dropped"]) {
+    codes.push((await post(`/rooms/${room}/messages`, message("ann", "first"))).code);
+    codes.push((await post(`/rooms/${room}/messages`, message("ben", "second"))).code);
+    codes.push((await post(`/rooms/${room}/messages/1/react`)).code);
+  }
+  check("rollback (v3): rooms added and dropped get 2 messages and a reaction each (201, 201, 200 x 2)",
+    codes, [201, 201, 200, 201, 201, 200]);
+  droppedId = (await get("/rooms/dropped/schema")).d?.object_id;
+
+  await deploy("additive", stateRollback);
+  let r = await get("/rooms/added/messages");
+  check("additive: the v4 build applies the additive 0004 to room added (200, code version 4, reactions kept)",
+    () => [r.code, r.d.code_version, reactions(r.d)], [200, 4, ["ann:first:1", "ben:second:0"]]);
+  r = await get("/rooms/added/export");
+  check("additive: row 4 records class additive, breaks_below 0; messages gained edited_at (/export)",
+    () => [classOf(r.d, 4).slice(0, 2), r.d.messages.columns.includes("edited_at")], [["additive", 0], true]);
+
+  await deploy("v3", stateRollback);
+  say("30 parallel GETs of the v3 build at the room migrated to the additive version 4 (room added)");
+  const rs = await parallel(30, "GET", "/rooms/added/messages");
+  check("additive rollback: the v3 build over the additive v4 answers all 30 parallel GETs (200)", ok(rs), 30);
+  check("additive rollback: none fails with \"no such column\" or \"no such table\"", noSuch(rs), 0);
+  r = await get("/rooms/added/messages");
+  check("additive rollback: served by code version 3, reactions read (200)",
+    () => [r.code, r.d.code_version, reactions(r.d)], [200, 3, ["ann:first:1", "ben:second:0"]]);
+  check("additive rollback: the old code still writes and reacts (201, 200)",
+    [(await post("/rooms/added/messages", message("cid", "third"))).code,
+      (await post("/rooms/added/messages/1/react")).code], [201, 200]);
+  r = await get("/rooms/added/schema");
+  check("additive rollback: /schema stored 4, state ahead, tolerated (ahead 4, no error)",
+    () => [r.code, r.d.stored_version, r.d.state, r.d.last_run.ahead, r.d.last_run.error], [200, 4, "ahead", 4, null]);
+});
+
+scenario("old code over a breaking newer migration stops with 503 incompatible, never \"no such column\"", async () => {
+  await deploy("breaking", stateRollback);
+  let r = await get("/rooms/dropped/messages");
+  check("breaking: the v4 build drops reactions in room dropped (200, code version 4, messages without reactions)",
+    () => [r.code, r.d.code_version, r.d.messages.map((m) => `${m.author}:${m.body}:${"reactions" in m}`)],
+    [200, 4, ["ann:first:false", "ben:second:false"]]);
+  r = await get("/rooms/dropped/export");
+  const row4 = classOf(r.d, 4);
+  check("breaking: row 4 records class breaking, breaks_below 4, BC103 for messages.reactions (/export)",
+    () => [row4[0], row4[1], /BC103 column `messages.reactions` dropped/.test(row4[2])], ["breaking", 4, true]);
+
+  await deploy("v3", stateRollback);
+  say("30 parallel GETs and 30 parallel reactions of the v3 build at the room whose 0004 dropped reactions (room dropped)");
+  const reads = await parallel(30, "GET", "/rooms/dropped/messages");
+  const reacts = await parallel(30, "POST", "/rooms/dropped/messages/1/react");
+  const rs = [...reads, ...reacts];
+  measured.noSuch = noSuch(rs);
+  check("breaking rollback: not one of 60 requests reading reactions fails with \"no such column\" or \"no such table\"",
+    measured.noSuch, 0);
+  check("breaking rollback: all 60 answer 503 kind incompatible",
+    rs.filter((x) => x.code === 503 && x.d?.migration?.kind === "incompatible").length, 60);
+  const m = reads[0].d?.migration;
+  say(`  response: ${reads[0].text.slice(0, 400)}`);
+  check("breaking rollback: the error names the newer migration (version 4, drop_reactions; db 4, code 3)",
+    () => [m.version, m.migration, m.db, m.code], [4, "drop_reactions", 4, 3]);
+  check("breaking rollback: the error carries its findings (BC103, DS102 for messages.reactions)",
+    () => [/BC103 column `messages.reactions` dropped/.test(m.findings), /DS102/.test(m.findings)], [true, true]);
+  r = await post("/rooms/dropped/messages", message("cid", "written by the old code"));
+  check("breaking rollback: a write stops too (503 incompatible)", () => [r.code, r.d.migration.kind], [503, "incompatible"]);
+  r = await get("/rooms/dropped/schema");
+  check("breaking rollback: /schema works (200): stored 4, state incompatible, last_run.error incompatible, nothing applied",
+    () => [r.code, r.d.stored_version, r.d.state, r.d.last_run.error.kind, r.d.last_run.applied.length],
+    [200, 4, "incompatible (version 4 breaks this code)", "incompatible", 0]);
+  r = await get("/rooms/dropped/export");
+  check("breaking rollback: /export works (200): 2 messages, no reactions column, tracking rows 1..4",
+    () => [r.code, r.d.messages.rows.length, r.d.messages.columns.includes("reactions"), r.d.migrations.rows.map((x) => x.version)],
+    [200, 2, false, [1, 2, 3, 4]]);
+  r = await get("/rooms/added/messages");
+  check("breaking rollback: the same build still serves the room at the additive version 4 (200)",
+    () => [r.code, r.d.code_version], [200, 3]);
+  check("breaking rollback: one \"failed\" log line for room dropped (incompatible)",
+    (await dsLog(log, droppedId)).map((l) => [l.outcome, l.error?.kind]), [["failed", "incompatible"]]);
+  check("breaking rollback: the deploy's log has no \"no such column\"", await logHas(log, "no such column"), false);
+
+  await deploy("breaking", stateRollback);
+  r = await get("/rooms/dropped/messages");
+  check("breaking again: version 4 serves room dropped again (200, code version 4, 2 messages)",
+    () => [r.code, r.d.code_version, r.d.count], [200, 4, 2]);
+  check("breaking again: and writes (201)", (await post("/rooms/dropped/messages", message("cid", "third"))).code, 201);
+  r = await get("/rooms/dropped/schema");
+  check("breaking again: /schema current, nothing applied, no error, one row read",
+    () => [r.d.state, r.d.last_run.applied.length, r.d.last_run.error, r.d.last_run.rows_read], ["current", 0, null, 1]);
+});
+
 scenario("no deploy's log shows a panic, a wasm trap or an unhandled rejection", async () => {
   await stopWrangler();
   checkDeployLogs(logs);
   say(`measured rows_read of the up-to-date check: ${measured.rowsRead ?? "?"}`);
+  say(`measured in the breaking rollback: requests failing with "no such column/table": ${measured.noSuch ?? "?"} of 60`);
   say(`measured after the failure (deploy bad, 31 requests to alpha through the guard): failed lines ${measured.failedLines ?? "?"}, deferred lines ${measured.deferredLines ?? "?"}; after the restart of the bad build: deferred lines ${measured.deferredLines2 ?? "?"}`);
 });
