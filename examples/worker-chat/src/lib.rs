@@ -13,8 +13,8 @@
 //!   (including `rows_read` of its up-to-date check, and its error).
 //! - `GET  /rooms/:room/export`                every table with its columns and rows,
 //!   read without the schema guard: an operator can look inside a stuck room.
-//! - `GET  /rooms/:room/q/by-author/:author`   checked queries (`durable_schema::query`):
-//!   the author's messages; `.../q/first/:author` the first one (404 `no_rows`);
+//! - `GET  /rooms/:room/q/by-author/:author`   the author's messages;
+//!   `.../q/first/:author` the first one (404 `no_rows`);
 //!   `POST .../q/rename/:from/:to` renames an author (rows changed);
 //!   `GET .../q/roundtrip` binds and reads back i64, f64, text, blob and NULL;
 //!   `GET .../q/big` reads `SELECT 9007199254740993` (500 `unsafe_integer`);
@@ -25,12 +25,22 @@
 //! the schema is current: those routes answer 503 with it (file, statement,
 //! SQLite's message), while `schema` and `export` keep working.
 //!
-//! The code adapts to the migrations it ships with through
-//! `ChatRoom::CURRENT_SCHEMA_VERSION`, a compile-time constant: the same
-//! source builds with or without `migrations/0003_add_reactions.sql`.
+//! Every statement of those routes is a checked query
+//! (`durable_schema::query!`/`query_as!`): prepared at compile time against
+//! the schema the migrations leave behind, so a migration that drops or
+//! renames a column they use fails the build. `schema` uses the library's
+//! status API and `export` reads tables whose names it only learns at run
+//! time, so they stay on the raw storage API.
+//!
+//! The code adapts to the migrations it ships with: the same source builds
+//! with or without `migrations/0003_add_reactions.sql`. A checked query
+//! naming `reactions` does not compile without it, so `build.rs` sets
+//! `cfg(reactions)` when that file ships, and the queries that use the
+//! column are compiled under it.
 
-use durable_schema::durable_schema;
+use durable_schema::query::QueryError;
 use durable_schema::worker as ds;
+use durable_schema::{durable_schema, query, query_as};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::*;
@@ -41,8 +51,9 @@ pub struct ChatRoom {
     state: State,
 }
 
-/// `messages.reactions` exists from version 3 on (`0003_add_reactions.sql`).
-const HAS_REACTIONS: bool = ChatRoom::CURRENT_SCHEMA_VERSION >= 3;
+/// `messages.reactions` exists when `0003_add_reactions.sql` ships (set by
+/// `build.rs`; the queries that name the column need it at compile time).
+const HAS_REACTIONS: bool = cfg!(reactions);
 /// Longest author name / message body accepted, in bytes.
 const MAX_AUTHOR: usize = 64;
 const MAX_BODY: usize = 4000;
@@ -69,6 +80,12 @@ fn json_status(value: &serde_json::Value, status: u16) -> Result<Response> {
 
 fn error(status: u16, message: impl Into<String>) -> Result<Response> {
     json_status(&json!({ "error": message.into() }), status)
+}
+
+/// A query's error as the routes report it when it is not one they answer
+/// themselves: a failed request (the Worker answers 500 for the room).
+fn failed(e: QueryError) -> Error {
+    Error::RustError(e.to_string())
 }
 
 /// 503 with the migration error: `kind`, `file`, `sqlite`, `message`...
@@ -108,16 +125,25 @@ impl DurableObject for ChatRoom {
 
 impl ChatRoom {
     fn list(&self) -> Result<Response> {
-        let query = if HAS_REACTIONS {
-            "SELECT id, author, body, sent_at, reactions FROM messages ORDER BY id LIMIT 1000"
-        } else {
-            "SELECT id, author, body, sent_at FROM messages ORDER BY id LIMIT 1000"
-        };
         let sql = match ds::sql(&self.state, &Self::SCHEMA) {
             Ok(sql) => sql,
             Err(e) => return unavailable(&e),
         };
-        let messages: Vec<Message> = sql.exec(query, None)?.to_array()?;
+        #[cfg(reactions)]
+        let messages = query_as!(
+            Message,
+            ChatRoom,
+            "SELECT id, author, body, sent_at, reactions FROM messages ORDER BY id LIMIT 1000"
+        );
+        // Without the column the field stays `None`, left out of the JSON.
+        #[cfg(not(reactions))]
+        let messages = query_as!(
+            Message,
+            ChatRoom,
+            r#"SELECT id, author, body, sent_at, NULL AS "reactions: Option<i64>"
+               FROM messages ORDER BY id LIMIT 1000"#
+        );
+        let messages = messages.fetch_all(&sql).map_err(failed)?;
         json_status(
             &json!({
                 "code_version": Self::CURRENT_SCHEMA_VERSION,
@@ -140,13 +166,17 @@ impl ChatRoom {
             Ok(sql) => sql,
             Err(e) => return unavailable(&e),
         };
-        let inserted: Result<Vec<Message>> = sql
-            .exec(
-                "INSERT INTO messages (author, body) VALUES (?, ?) \
-                 RETURNING id, author, body, sent_at",
-                vec![author.into(), body.into()],
-            )
-            .and_then(|cursor| cursor.to_array());
+        // `reactions` left out (`None`) even where the column exists: the
+        // answer to a POST has never carried it.
+        let inserted = query_as!(
+            Message,
+            ChatRoom,
+            r#"INSERT INTO messages (author, body) VALUES (?, ?)
+               RETURNING id, author, body, sent_at, NULL AS "reactions: Option<i64>""#,
+            author,
+            body
+        )
+        .fetch_all(&sql);
         match inserted {
             Ok(mut rows) if !rows.is_empty() => {
                 let message = rows.swap_remove(0);
@@ -157,7 +187,7 @@ impl ChatRoom {
             Err(e) if e.to_string().contains("UNIQUE constraint failed") => {
                 error(409, "duplicate message")
             }
-            Err(e) => Err(e),
+            Err(e) => Err(failed(e)),
         }
     }
 
@@ -172,17 +202,30 @@ impl ChatRoom {
             Ok(sql) => sql,
             Err(e) => return unavailable(&e),
         };
-        let mut rows: Vec<Message> = sql
-            .exec(
-                "UPDATE messages SET reactions = reactions + 1 WHERE id = ? \
-                 RETURNING id, author, body, sent_at, reactions",
-                vec![id.into()],
-            )?
-            .to_array()?;
+        self.react_to(&sql, id)
+    }
+
+    #[cfg(reactions)]
+    fn react_to(&self, sql: &SqlStorage, id: i64) -> Result<Response> {
+        let mut rows = query_as!(
+            Message,
+            ChatRoom,
+            "UPDATE messages SET reactions = reactions + 1 WHERE id = ? \
+             RETURNING id, author, body, sent_at, reactions",
+            id
+        )
+        .fetch_all(sql)
+        .map_err(failed)?;
         if rows.is_empty() {
             return error(404, "no such message");
         }
         json_status(&serde_json::to_value(rows.swap_remove(0))?, 200)
+    }
+
+    /// Unreachable: `react` answers 404 first when the column is missing.
+    #[cfg(not(reactions))]
+    fn react_to(&self, _sql: &SqlStorage, _id: i64) -> Result<Response> {
+        error(404, "reactions need schema version 3")
     }
 
     /// Debug view of the schema: what the code has, what the database has,
@@ -317,15 +360,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
 }
 
-/// Checked queries, written as `durable_schema::query!` generates them
-/// (`Query::__new` with the mapper the macro would write), so the run-time
-/// half is proven in workerd on its own; the macros replace these by hand
-/// mappers once they land.
+/// The `/q/*` routes' rows and error responses: the run time of checked
+/// queries (decoding, the ±2^53 guard, `no_rows`) proven in workerd.
 mod checked {
-    use durable_schema::query::{Encode, Query, QueryError};
+    use durable_schema::query::QueryError;
     use serde_json::json;
 
-    /// `query!(ChatRoom, "SELECT id, author, body FROM messages WHERE author = ? ORDER BY id", author)`
+    /// A row of `SELECT id, author, body FROM messages ...`.
     #[derive(Debug)]
     pub(crate) struct ByAuthor {
         pub(crate) id: i64,
@@ -333,33 +374,7 @@ mod checked {
         pub(crate) body: String,
     }
 
-    pub(crate) fn by_author(author: &str) -> Query<ByAuthor> {
-        durable_schema::__private::query::check_arg::<durable_schema::__private::query::Text, _>(
-            &author,
-        );
-        Query::__new(
-            "SELECT id, author, body FROM messages WHERE author = ? ORDER BY id",
-            vec![Encode::encode(&author)],
-            |row| {
-                Ok(ByAuthor {
-                    id: row.get(0, "id")?,
-                    author: row.get(1, "author")?,
-                    body: row.get(2, "body")?,
-                })
-            },
-        )
-    }
-
-    /// `query!(ChatRoom, "UPDATE messages SET author = ? WHERE author = ?", to, from)`
-    pub(crate) fn rename(from: &str, to: &str) -> Query<()> {
-        Query::__new(
-            "UPDATE messages SET author = ? WHERE author = ?",
-            vec![Encode::encode(&to), Encode::encode(&from)],
-            |_| Ok(()),
-        )
-    }
-
-    /// `query!(ChatRoom, "SELECT ? AS \"i!: i64\", ? AS \"f!: f64\", ? AS \"t!: String\", ? AS \"b!: Vec<u8>\", ? AS n", ...)`
+    /// i64, f64, text, blob and NULL, bound and read back.
     #[derive(Debug, PartialEq)]
     pub(crate) struct RoundTrip {
         pub(crate) i: i64,
@@ -367,43 +382,6 @@ mod checked {
         pub(crate) t: String,
         pub(crate) b: Vec<u8>,
         pub(crate) n: Option<i64>,
-    }
-
-    pub(crate) fn round_trip(v: &RoundTrip) -> Query<RoundTrip> {
-        Query::__new(
-            "SELECT ? AS i, ? AS f, ? AS t, ? AS b, ? AS n",
-            vec![
-                Encode::encode(&v.i),
-                Encode::encode(&v.f),
-                Encode::encode(&v.t),
-                Encode::encode(&v.b),
-                Encode::encode(&v.n),
-            ],
-            |row| {
-                Ok(RoundTrip {
-                    i: row.get(0, "i")?,
-                    f: row.get(1, "f")?,
-                    t: row.get(2, "t")?,
-                    b: row.get(3, "b")?,
-                    n: row.get(4, "n")?,
-                })
-            },
-        )
-    }
-
-    /// `query!(ChatRoom, "SELECT 9007199254740993 AS \"n!: i64\"")`: workerd
-    /// returns it as the number 9007199254740992.
-    pub(crate) fn big() -> Query<i64> {
-        Query::__new("SELECT 9007199254740993 AS n", vec![], |row| {
-            row.get(0, "n")
-        })
-    }
-
-    /// `query!(ChatRoom, "SELECT ? AS n", n)`
-    pub(crate) fn echo(n: i64) -> Query<Option<i64>> {
-        Query::__new("SELECT ? AS n", vec![Encode::encode(&n)], |row| {
-            row.get(0, "n")
-        })
     }
 
     /// 500 (404 for `no_rows`) with the error's kind, column and message.
@@ -430,21 +408,34 @@ impl ChatRoom {
         };
         let message =
             |m: checked::ByAuthor| json!({ "id": m.id, "author": m.author, "body": m.body });
+        let by_author = |author: &str| {
+            query_as!(
+                checked::ByAuthor,
+                ChatRoom,
+                "SELECT id, author, body FROM messages WHERE author = ? ORDER BY id",
+                author
+            )
+        };
         match (method, rest) {
-            (Method::Get, ["by-author", author]) => {
-                match checked::by_author(author).fetch_all(&sql) {
-                    Ok(rows) => json_status(
-                        &json!(rows.into_iter().map(message).collect::<Vec<_>>()),
-                        200,
-                    ),
-                    Err(e) => checked::failed(&e),
-                }
-            }
-            (Method::Get, ["first", author]) => match checked::by_author(author).fetch_one(&sql) {
+            (Method::Get, ["by-author", author]) => match by_author(author).fetch_all(&sql) {
+                Ok(rows) => json_status(
+                    &json!(rows.into_iter().map(message).collect::<Vec<_>>()),
+                    200,
+                ),
+                Err(e) => checked::failed(&e),
+            },
+            (Method::Get, ["first", author]) => match by_author(author).fetch_one(&sql) {
                 Ok(m) => json_status(&message(m), 200),
                 Err(e) => checked::failed(&e),
             },
-            (Method::Post, ["rename", from, to]) => match checked::rename(from, to).execute(&sql) {
+            (Method::Post, ["rename", from, to]) => match query!(
+                ChatRoom,
+                "UPDATE messages SET author = ? WHERE author = ?",
+                *to,
+                *from
+            )
+            .execute(&sql)
+            {
                 Ok(changed) => json_status(&json!({ "changed": changed }), 200),
                 Err(e) => checked::failed(&e),
             },
@@ -456,7 +447,19 @@ impl ChatRoom {
                     b: vec![0, 159, 255],
                     n: None,
                 };
-                match checked::round_trip(&sent).fetch_one(&sql) {
+                let got = query_as!(
+                    checked::RoundTrip,
+                    ChatRoom,
+                    r#"SELECT ? AS "i!: i64", ? AS "f!: f64", ? AS "t!: String",
+                              ? AS "b!: Vec<u8>", ? AS "n: Option<i64>""#,
+                    sent.i,
+                    sent.f,
+                    &sent.t,
+                    &sent.b,
+                    sent.n
+                )
+                .fetch_one(&sql);
+                match got {
                     Ok(got) => json_status(
                         &json!({
                             "equal": got == sent,
@@ -471,14 +474,21 @@ impl ChatRoom {
                     Err(e) => checked::failed(&e),
                 }
             }
-            (Method::Get, ["big"]) => match checked::big().fetch_one(&sql) {
-                Ok(n) => json_status(&json!({ "n": n }), 200),
-                Err(e) => checked::failed(&e),
-            },
-            (Method::Get, ["bind-big"]) => match checked::echo(1 << 53).fetch_one(&sql) {
-                Ok(n) => json_status(&json!({ "n": n }), 200),
-                Err(e) => checked::failed(&e),
-            },
+            // workerd returns it as the number 9007199254740992: refused.
+            (Method::Get, ["big"]) => {
+                match query!(ChatRoom, r#"SELECT 9007199254740993 AS "n!: i64""#).fetch_one(&sql) {
+                    Ok(row) => json_status(&json!({ "n": row.n }), 200),
+                    Err(e) => checked::failed(&e),
+                }
+            }
+            (Method::Get, ["bind-big"]) => {
+                match query!(ChatRoom, r#"SELECT ? AS "n: Option<i64>""#, 1_i64 << 53)
+                    .fetch_one(&sql)
+                {
+                    Ok(row) => json_status(&json!({ "n": row.n }), 200),
+                    Err(e) => checked::failed(&e),
+                }
+            }
             _ => error(404, "no such route"),
         }
     }
