@@ -89,6 +89,16 @@ pub use durable_schema_runtime::{
 /// a test wrapper (fault injection, counters). Migrating needs none of it.
 pub use durable_schema_runtime::backend;
 
+/// Checked queries at run time: [`Query`](query::Query) (what `query!`
+/// and `query_as!` generate, run with `fetch_all`, `fetch_one`,
+/// `fetch_optional` or `execute`), the argument and column types
+/// ([`Encode`](query::Encode), [`Decode`](query::Decode),
+/// [`Value`](query::Value)), [`QueryError`](query::QueryError) and the seam
+/// to a database, [`Executor`](query::Executor): a Durable Object's
+/// `worker::SqlStorage`, a `rusqlite::Connection` (feature `rusqlite`) or
+/// `testing::DurableObjectDb`.
+pub use durable_schema_runtime::query;
+
 /// The Durable Object backend: `DurableObjectSql`, `sql` (the database
 /// once the schema is current), and `status` and `last_wake` for a
 /// `/schema` debug route. Always on wasm32; elsewhere with the default
@@ -109,4 +119,7 @@ pub mod __private {
         check_tag, decoded, total_len, DecodedCell, MigrateTarget,
     };
     pub use durable_schema_runtime::{Baseline, Migration, Schema, Statement};
+
+    /// What `query!`/`query_as!` expand to.
+    pub use durable_schema_runtime::__private::query;
 }

@@ -8,6 +8,8 @@
 //! - [`Schema::migrate`] and [`Schema::status`]: the executor, over a
 //!   `rusqlite::Connection` (feature `rusqlite`), a Durable Object's storage
 //!   ([`worker`], on wasm32) or any [`backend::Backend`].
+//! - [`query`]: checked queries at run time (what `query!` and `query_as!`
+//!   generate) and their seam to a database, [`query::Executor`].
 //! - [`Report`], [`Status`], [`SchemaState`], [`AppliedMigration`],
 //!   [`MigrateError`]: what happened, where the database stands, what went
 //!   wrong.
@@ -28,6 +30,7 @@ mod migrate;
 mod number;
 #[doc(hidden)]
 pub mod packed;
+pub mod query;
 mod report;
 mod schema;
 #[cfg(feature = "rusqlite")]
@@ -52,6 +55,15 @@ pub mod __private {
     use crate::{MigrateError, Migration, Report, Schema};
 
     pub use crate::packed::check_tag;
+
+    /// What `query!`/`query_as!` expand to: the [`query`](crate::query)
+    /// module's items under one path the generated code names.
+    pub mod query {
+        pub use crate::query::{
+            check_arg, Any, Arg, BindsTo, Blob, Decode, Encode, Executor, FromColumn, Integer,
+            Query, QueryError, QueryErrorKind, Real, Row, Text, Value, ValueRef,
+        };
+    }
     use crate::packed::decode;
 
     /// Where the generated code keeps its decoded migrations (a `static`).

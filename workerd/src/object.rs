@@ -16,6 +16,7 @@
 use std::fmt;
 
 use durable_schema_runtime::backend::{Backend, BackendError, Rows, Step, TxError, Value};
+use durable_schema_runtime::query::{self, Arg, Executor, QueryError, QueryErrorKind};
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::{Batch, Connection, Params, Row};
 
@@ -351,6 +352,94 @@ impl Backend for DurableObjectDb {
     }
 }
 
+/// Checked queries (`durable_schema::query!`) on the model: every
+/// statement under workerd's rules, inside the current event, and values
+/// as a Durable Object passes them, JavaScript numbers: an integer beyond
+/// ±2^53 read into `i64` (or bound) is the same `unsafe_integer` error as
+/// in production, and a REAL `2.0` reads into `i64` as workerd's number 2
+/// does.
+impl DurableObjectDb {
+    /// Prepares `sql` under the rules and binds `args`; on failure, the
+    /// error with the rule that refused it, if one did.
+    fn prepare_query(
+        &self,
+        sql: &str,
+        args: &[Arg],
+    ) -> Result<rusqlite::Statement<'_>, QueryError> {
+        self.begin_event()
+            .map_err(|e| QueryError::new(QueryErrorKind::Backend, e.message()))?;
+        self.rules.take_denial();
+        if let Some(denial) = rename_denial(sql, None) {
+            return Err(QueryError::new(
+                QueryErrorKind::Prepare,
+                refused(&denial).message(),
+            ));
+        }
+        let mut stmt = self
+            .conn
+            .prepare(sql)
+            .map_err(|e| self.query_error(QueryErrorKind::Prepare, &e))?;
+        query::check_javascript_args(args)?;
+        if stmt.parameter_count() != args.len() {
+            return Err(QueryError::new(
+                QueryErrorKind::Bind,
+                format!(
+                    "the statement has {} parameter(s) and got {} argument(s)",
+                    stmt.parameter_count(),
+                    args.len()
+                ),
+            ));
+        }
+        for (i, arg) in args.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, arg)
+                .map_err(|e| self.query_error(QueryErrorKind::Bind, &e))?;
+        }
+        Ok(stmt)
+    }
+
+    fn query_error(&self, kind: QueryErrorKind, e: &rusqlite::Error) -> QueryError {
+        QueryError::new(kind, error(e, self.rules.take_denial()).message())
+    }
+}
+
+impl Executor for DurableObjectDb {
+    fn fetch(
+        &self,
+        sql: &str,
+        args: &[Arg],
+        each: &mut dyn FnMut(&query::Row<'_>) -> Result<(), QueryError>,
+    ) -> Result<(), QueryError> {
+        let mut stmt = self.prepare_query(sql, args)?;
+        let mut rows = stmt.raw_query();
+        loop {
+            match rows.next() {
+                Ok(Some(row)) => each(&query::Row::from_rusqlite(row).as_javascript_numbers())?,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(self.query_error(QueryErrorKind::Backend, &e)),
+            }
+        }
+    }
+
+    fn execute(&self, sql: &str, args: &[Arg]) -> Result<u64, QueryError> {
+        let mut stmt = self.prepare_query(sql, args)?;
+        let before = self.conn.total_changes();
+        let mut rows = stmt.raw_query();
+        loop {
+            match rows.next() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => return Err(self.query_error(QueryErrorKind::Backend, &e)),
+            }
+        }
+        drop(rows);
+        Ok(query::changed_rows(
+            before,
+            self.conn.total_changes(),
+            self.conn.changes(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,5 +629,125 @@ mod tests {
         assert!(none.unwrap_err().message().contains("got no results"));
         let many = db.query_row("SELECT 1 UNION ALL SELECT 2", [], |r| r.get::<_, i64>(0));
         assert!(many.unwrap_err().message().contains("multiple results"));
+    }
+
+    mod checked_queries {
+        use super::*;
+        use durable_schema_runtime::query::{Encode, Query, Value};
+
+        fn run(sql: &'static str, args: Vec<Arg>) -> Query<Vec<Value>> {
+            Query::__new(sql, args, |row| (0..2).map(|i| row.get(i, "c")).collect())
+        }
+
+        #[test]
+        fn queries_run_inside_the_event_under_the_rules() {
+            let db = DurableObjectDb::new();
+            db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT NOT NULL, b BLOB, f REAL)")
+                .unwrap();
+            db.end_event().unwrap();
+            let insert = Query::<()>::__new(
+                "INSERT INTO t (s, b, f) VALUES (?, ?, ?), ('two', NULL, NULL)",
+                vec![
+                    Encode::encode("one"),
+                    Encode::encode(&vec![0u8, 255]),
+                    Encode::encode(&0.5),
+                ],
+                |_| Ok(()),
+            );
+            assert_eq!(insert.execute(&db).unwrap(), 2);
+            assert!(db.in_event(), "a query opens the event, as any statement");
+            let rows = run("SELECT s, b FROM t ORDER BY id", vec![])
+                .fetch_all(&db)
+                .unwrap();
+            assert_eq!(
+                rows,
+                [
+                    vec![Value::Text("one".into()), Value::Blob(vec![0, 255])],
+                    vec![Value::Text("two".into()), Value::Null]
+                ]
+            );
+            // Not the stale count of the INSERT.
+            assert_eq!(run("SELECT id, s FROM t", vec![]).execute(&db).unwrap(), 0);
+            let f = Query::<f64>::__new(
+                "SELECT f FROM t WHERE s = ?",
+                vec![Encode::encode("one")],
+                |r| r.get(0, "f"),
+            );
+            assert_eq!(f.fetch_one(&db).unwrap(), 0.5);
+
+            let err = run("SELECT sqlite_version(), 1", vec![])
+                .fetch_all(&db)
+                .unwrap_err();
+            assert_eq!(err.kind(), QueryErrorKind::Prepare);
+            assert!(
+                err.message().contains("not authorized to use function"),
+                "{err}"
+            );
+            let err = run("PRAGMA journal_mode = WAL", vec![])
+                .execute(&db)
+                .unwrap_err();
+            assert!(err.message().contains("`PRAGMA journal_mode"), "{err}");
+            let err = run("ALTER TABLE t RENAME TO _cf_t", vec![])
+                .execute(&db)
+                .unwrap_err();
+            assert!(err.message().contains("reserved name"), "{err}");
+            let err = run("INSERT INTO t (s) VALUES (NULL)", vec![])
+                .execute(&db)
+                .unwrap_err();
+            assert_eq!(err.kind(), QueryErrorKind::Backend);
+            assert_eq!(err.message(), "NOT NULL constraint failed: t.s");
+            let err = run("SELECT ?, ?", vec![Arg::Null])
+                .fetch_all(&db)
+                .unwrap_err();
+            assert_eq!(err.kind(), QueryErrorKind::Bind);
+            db.end_event().unwrap();
+            assert_eq!(count(&db, "t"), 2);
+        }
+
+        #[test]
+        fn fetch_one_and_optional_and_decoding_errors() {
+            let db = DurableObjectDb::new();
+            db.exec("CREATE TABLE t (x INTEGER, y TEXT); INSERT INTO t VALUES (1, NULL), (2, 'b')")
+                .unwrap();
+            let x = |min: i64| {
+                Query::<i64>::__new(
+                    "SELECT x FROM t WHERE x >= ? ORDER BY x",
+                    vec![Encode::encode(&min)],
+                    |r| r.get(0, "x"),
+                )
+            };
+            assert_eq!(x(0).fetch_one(&db).unwrap(), 1);
+            assert_eq!(x(2).fetch_optional(&db).unwrap(), Some(2));
+            assert_eq!(x(3).fetch_optional(&db).unwrap(), None);
+            assert_eq!(
+                x(3).fetch_one(&db).unwrap_err().kind(),
+                QueryErrorKind::NoRows
+            );
+            let y = Query::<String>::__new("SELECT y FROM t ORDER BY x", vec![], |r| r.get(0, "y"));
+            let err = y.fetch_all(&db).unwrap_err();
+            assert_eq!(
+                (err.kind(), err.column()),
+                (QueryErrorKind::Decode, Some("y"))
+            );
+            // workerd's numbers: never a rounded integer, as in production.
+            let big = Query::<i64>::__new("SELECT 9007199254740993", vec![], |r| r.get(0, "n"));
+            let err = big.fetch_one(&db).unwrap_err();
+            assert_eq!(
+                (err.kind(), err.column()),
+                (QueryErrorKind::UnsafeInteger, Some("n"))
+            );
+            let safe = Query::<(i64, i64)>::__new("SELECT 9007199254740991, 2.0", vec![], |r| {
+                Ok((r.get(0, "a")?, r.get(1, "b")?))
+            });
+            assert_eq!(safe.fetch_one(&db).unwrap(), (9_007_199_254_740_991, 2));
+            let bound =
+                Query::<()>::__new("SELECT ?", vec![Encode::encode(&(1i64 << 53))], |_| Ok(()));
+            let err = bound.execute(&db).unwrap_err();
+            assert_eq!(err.kind(), QueryErrorKind::UnsafeInteger);
+            assert!(
+                err.message().starts_with("argument 1 is 9007199254740992"),
+                "{err}"
+            );
+        }
     }
 }
