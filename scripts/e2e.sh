@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # e2e.sh — durable-schema end to end, in real workerd (wrangler dev --local).
 #
-# Builds examples/worker-chat in seven variants (its migrations plus files from
-# examples/worker-chat/variants/), then runs the scenarios of
-# scripts/e2e/worker-chat.test.mjs with `node --test`: they deploy the builds
-# one after another over persisted Durable Object state and drive the Worker
-# with fetch on 127.0.0.1 (the table of deploys and what each proves is at the
-# top of that file; the start, stop and kill of wrangler/workerd, the requests
-# and the counted checks are scripts/e2e/harness.mjs).
+# Builds examples/worker-chat in eight variants (its migrations plus files from
+# examples/worker-chat/variants/), then runs three suites of scenarios with
+# `node --test`, each over state dirs of its own: they deploy the builds one
+# after another over persisted Durable Object state and drive the Worker with
+# fetch on 127.0.0.1 (the table of deploys and what each proves is at the top
+# of each file; the start, stop and kill of wrangler/workerd, the requests and
+# the counted checks are scripts/e2e/harness.mjs).
+#
+#   suite (scripts/e2e/)  deploys  state     scenarios
+#   interrupted.test.mjs  13-16    slow      a run SIGKILLed mid-migration: reported
+#                                            interrupted, not re-run (issue 21)
+#   queries.test.mjs      17       q         checked queries (issue 19)
+#   worker-chat.test.mjs  1-12     main, fk  fresh objects ... a dangling foreign key;
+#                                            last, every deploy's log of the run
+#
+# The two small suites run first so that worker-chat.test.mjs's last scenario,
+# which searches every deploy-*.log for panics and unhandled rejections,
+# covers their deploys too; their deploys are numbered after its twelve.
 #
 #   build      migrations
 #   v2         the example's 0001, 0002
@@ -17,6 +28,7 @@
 #   v2-strict  v2 with `strict = true`
 #   edited     v2 with variants/edited's 0002 (edited after it was applied)
 #   fk         + variants/fk (0003, 0004 leaving a deferred foreign key dangling)
+#   slow       + variants/slow (0003, a 30-million-row backfill to be killed)
 #
 # Before the deploys, durable_schema::testing's model of a Durable Object
 # fails the bad 0004 natively (tests/testing.rs), for the suite to compare
@@ -24,13 +36,14 @@
 #
 # Usage: scripts/e2e.sh   installs the toolchain on first use (scripts/wasm-env.sh,
 #                          ~14 min on a fresh machine). Then: ~5 min with a cold wasm
-#                          target dir, ~2 min when the crate changed (7 x ~8 s
-#                          builds + ~1 min of deploys), ~1.5 min when nothing changed.
+#                          target dir, ~2 min when the crate changed (8 x ~8 s
+#                          builds + ~1.5 min of deploys), ~1.5 min when nothing changed.
 # Env:   E2E_WORK   work dir (default examples/worker-chat/target/e2e)
 #        E2E_KEEP=1 keep the main state dir of the previous run (default: start
-#                   fresh; the fk state dir always starts fresh)
+#                   fresh; the fk, slow and q state dirs always start fresh)
 # Output: PASS/FAIL per check, node's report per scenario, and last a line
-#         `e2e: N passed, M failed` (exit status 1 when M > 0). Logs: $E2E_WORK/logs/.
+#         `e2e: N passed, M failed` over the three suites (exit status 1 when
+#         M > 0). Logs: $E2E_WORK/logs/.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,6 +54,8 @@ mkdir -p "$work"
 work="$(cd "$work" && pwd)"
 state="$work/state"
 state_fk="$work/state-fk"
+state_slow="$work/state-slow"
+state_q="$work/state-q"
 logs="$work/logs"
 class="ChatRoom"
 
@@ -145,11 +160,15 @@ make_variant fixed v3 fixed
 make_variant v2-strict --strict
 make_variant edited edited
 make_variant fk fk
+make_variant slow slow
 say "builds done in $((SECONDS - t_build)) s"
 
 # ---- the scenarios ------------------------------------------------------------------
 if [[ -z "${E2E_KEEP:-}" ]]; then rm -rf "$state"; fi
-rm -rf "$state_fk"
-mkdir -p "$state" "$state_fk"
+rm -rf "$state_fk" "$state_slow" "$state_q"
+mkdir -p "$state" "$state_fk" "$state_slow" "$state_q"
+# node_suite adds each suite's counts to the last line's
+node_suite "$here/e2e/interrupted.test.mjs"
+node_suite "$here/e2e/queries.test.mjs"
 node_suite "$here/e2e/worker-chat.test.mjs" E2E_CROSSCHECK="$crosscheck"
 finish
