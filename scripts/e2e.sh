@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # e2e.sh — durable-schema end to end, in real workerd (wrangler dev --local).
 #
-# Builds examples/worker-chat in nine variants (its migrations plus files from
-# examples/worker-chat/variants/), then runs the scenarios of
-# scripts/e2e/worker-chat.test.mjs with `node --test`: they deploy the builds
-# one after another over persisted Durable Object state and drive the Worker
-# with fetch on 127.0.0.1 (the table of deploys and what each proves is at the
-# top of that file; the start, stop and kill of wrangler/workerd, the requests
-# and the counted checks are scripts/e2e/harness.mjs).
+# Builds examples/worker-chat in ten variants (its migrations plus files from
+# examples/worker-chat/variants/), then runs three suites of scenarios with
+# `node --test`, each over state dirs of its own: they deploy the builds one
+# after another over persisted Durable Object state and drive the Worker with
+# fetch on 127.0.0.1 (the table of deploys and what each proves is at the top
+# of each file; the start, stop and kill of wrangler/workerd, the requests and
+# the counted checks are scripts/e2e/harness.mjs).
+#
+#   suite (scripts/e2e/)  deploys  state     scenarios
+#   interrupted.test.mjs  19-22    slow      a run SIGKILLed mid-migration: reported
+#                                            interrupted, not re-run (issue 21)
+#   queries.test.mjs      23       q         checked queries (issue 19)
+#   worker-chat.test.mjs  1-18     main, fk, rollback  fresh objects ... a dangling foreign key;
+#                                            last, every deploy's log of the run
+#
+# The two small suites run first so that worker-chat.test.mjs's last scenario,
+# which searches every deploy-*.log for panics and unhandled rejections,
+# covers their deploys too; their deploys are numbered after its eighteen.
 #
 #   build      migrations
 #   v2         the example's 0001, 0002
@@ -20,6 +31,7 @@
 #   additive   + variants/v3, variants/additive (an additive 0004: a new column)
 #   breaking   + variants/v3, variants/breaking (a 0004 dropping reactions, acknowledged
 #              with `-- durable-schema: breaking`; its src/lib.rs reads no reactions)
+#   slow       + variants/slow (0003, a 30-million-row backfill to be killed)
 #
 # Before the deploys, durable_schema::testing's model of a Durable Object
 # fails the bad 0004 natively (tests/testing.rs), for the suite to compare
@@ -27,13 +39,14 @@
 #
 # Usage: scripts/e2e.sh   installs the toolchain on first use (scripts/wasm-env.sh,
 #                          ~14 min on a fresh machine). Then: ~5 min with a cold wasm
-#                          target dir, ~2 min when the crate changed (9 x ~8 s
-#                          builds + ~1 min of deploys), ~1.5 min when nothing changed.
+#                          target dir, ~2 min when the crate changed (10 x ~8 s
+#                          builds + ~1.5 min of deploys), ~1.5 min when nothing changed.
 # Env:   E2E_WORK   work dir (default examples/worker-chat/target/e2e)
 #        E2E_KEEP=1 keep the main state dir of the previous run (default: start
-#                   fresh; the fk and rollback state dirs always start fresh)
+#                   fresh; the fk, rollback, slow and q state dirs always start fresh)
 # Output: PASS/FAIL per check, node's report per scenario, and last a line
-#         `e2e: N passed, M failed` (exit status 1 when M > 0). Logs: $E2E_WORK/logs/.
+#         `e2e: N passed, M failed` over the three suites (exit status 1 when
+#         M > 0). Logs: $E2E_WORK/logs/.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -45,6 +58,8 @@ work="$(cd "$work" && pwd)"
 state="$work/state"
 state_fk="$work/state-fk"
 state_rollback="$work/state-rollback"
+state_slow="$work/state-slow"
+state_q="$work/state-q"
 logs="$work/logs"
 class="ChatRoom"
 
@@ -170,11 +185,15 @@ make_variant edited edited
 make_variant fk fk
 make_variant additive v3 additive
 make_variant breaking v3 breaking
+make_variant slow slow
 say "builds done in $((SECONDS - t_build)) s"
 
 # ---- the scenarios ------------------------------------------------------------------
 if [[ -z "${E2E_KEEP:-}" ]]; then rm -rf "$state"; fi
-rm -rf "$state_fk" "$state_rollback"
-mkdir -p "$state" "$state_fk" "$state_rollback"
+rm -rf "$state_fk" "$state_rollback" "$state_slow" "$state_q"
+mkdir -p "$state" "$state_fk" "$state_rollback" "$state_slow" "$state_q"
+# node_suite adds each suite's counts to the last line's
+node_suite "$here/e2e/interrupted.test.mjs"
+node_suite "$here/e2e/queries.test.mjs"
 node_suite "$here/e2e/worker-chat.test.mjs" E2E_CROSSCHECK="$crosscheck"
 finish

@@ -1,5 +1,5 @@
 // harness.mjs — what the end-to-end suites (worker-chat.test.mjs,
-// drizzle-chat.test.mjs) share: counted checks, `wrangler dev --local` in a
+// interrupted.test.mjs, queries.test.mjs, drizzle-chat.test.mjs) share: counted checks, `wrangler dev --local` in a
 // process group of its own, requests, and the library's JSON log lines.
 //
 // The suites run under `node --test` (Node 22 from scripts/wasm-env.sh), one
@@ -180,6 +180,25 @@ export async function stopWrangler() {
     killGroup("SIGKILL");
   }
   await exited;
+  running = null;
+  fs.rmSync(env("E2E_PGID_FILE"), { force: true });
+}
+
+/**
+ * SIGKILL to wrangler's process group, workerd included, as a crash or an
+ * eviction would end it: no shutdown, whatever the running request was doing
+ * is cut off (what the interrupted-run scenarios need). Returns once wrangler
+ * has exited; the next `startWrangler` may reuse the same state dir.
+ */
+export async function killWrangler() {
+  if (!running) return;
+  const { pgid, exited } = running;
+  say(`SIGKILL wrangler and workerd (pgid ${pgid})`);
+  killGroup("SIGKILL");
+  await exited;
+  // the group's other members (workerd) die with the signal, but the kernel
+  // may take a moment to remove them
+  for (let i = 0; i < 50 && groupAlive(pgid); i++) await sleep(100);
   running = null;
   fs.rmSync(env("E2E_PGID_FILE"), { force: true });
 }

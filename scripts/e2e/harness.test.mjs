@@ -1,7 +1,8 @@
 // harness.test.mjs — what the e2e suites rely on harness.mjs for, proved on
 // a fake wrangler (fixtures/fake-wrangler.mjs) in a few seconds: the counts,
 // soft checks, workerd killed at the end whatever the outcome, also when the
-// suite is interrupted, and a deploy that cannot start skipping the rest.
+// suite is interrupted, a wrangler SIGKILLed mid-run (killWrangler) and
+// started again, and a deploy that cannot start skipping the rest.
 // scripts/e2e.sh runs it before its builds:
 //   node --test scripts/e2e/harness.test.mjs
 
@@ -99,4 +100,15 @@ test("a wrangler that cannot start is one failed check, and the scenarios after 
   assert.deepEqual(run.results, { passed: 2, failed: 3 }, run.stdout);
   assert.match(run.stdout, /^FAIL  wrangler is started and left running: fixture: wrangler ready/m);
   assert.match(run.stdout, /# SKIP not run: fixture: wrangler ready/);
+});
+
+test("killWrangler SIGKILLs workerd with wrangler, and a wrangler starts again after it", async () => {
+  const run = await runFixture({ FIXTURE_KILL: "1" });
+  // the first scenario's 2 + 2, then the banner, the three kill checks, the last scenario
+  assert.deepEqual(run.results, { passed: 7, failed: 2 }, run.stdout);
+  assert.match(run.stdout, /^PASS  killWrangler: the fake workerd is gone$/m);
+  assert.match(run.stdout, /^PASS  killWrangler: a wrangler starts again afterwards$/m);
+  // the second wrangler's workerd is stopped at the end like any other
+  assert.equal(alive(run.childPid), false, "the second fake workerd outlived the suite");
+  assert.equal(run.pgidFile, null);
 });
