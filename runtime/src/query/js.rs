@@ -143,3 +143,27 @@ impl Executor for SqlStorage {
         }
     }
 }
+
+/// `?` in a Durable Object's `fetch`: a checked query's error becomes
+/// `worker::Error::RustError` with its one-line message (which names the
+/// kind and, where there is one, the column).
+impl From<QueryError> for ::worker::Error {
+    fn from(e: QueryError) -> Self {
+        ::worker::Error::RustError(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_error_is_a_worker_error_with_its_message() {
+        let e = QueryError::new(QueryErrorKind::NoRows, "the statement returned no row");
+        let text = e.to_string();
+        match ::worker::Error::from(e) {
+            ::worker::Error::RustError(m) => assert_eq!(m, text),
+            other => panic!("expected RustError, got {other:?}"),
+        }
+    }
+}
