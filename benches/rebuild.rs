@@ -53,6 +53,7 @@
 //! cargo bench --bench rebuild -- --quick     # smoke check: N = 10, one iteration
 //! cargo bench --bench rebuild -- --sizes 10,200 --iters 3 --cold-iters 1
 //! cargo bench --bench rebuild -- --sizes 1000 --use-schema
+//! cargo bench --bench rebuild -- --sizes 200 --queries 100   # 100 checked queries
 //! ```
 //!
 //! Without `--bench` (which `cargo bench` passes; `cargo test --benches`
@@ -82,10 +83,15 @@ struct Config {
     /// The measured crate's `main` reads `SCHEMA` too, so its data is
     /// compiled into the binary.
     use_schema: bool,
+    /// With K > 0, what K checked queries cost instead: both crates carry
+    /// the attribute, the measured one has K `query!` calls and the control
+    /// the same K statements as plain strings (what `sql.exec` takes), and
+    /// only the `hit` case runs (a warm rebuild).
+    queries: usize,
 }
 
 const USAGE: &str = "usage: cargo bench --bench rebuild -- [--quick] [--sizes 10,200,1000] \
-                     [--iters K] [--cold-iters K] [--use-schema]";
+                     [--iters K] [--cold-iters K] [--use-schema] [--queries K]";
 
 impl Config {
     fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
@@ -94,6 +100,7 @@ impl Config {
             iters: 5,
             cold_iters: 3,
             use_schema: false,
+            queries: 0,
         };
         let mut bench = false;
         let mut quick = false;
@@ -106,6 +113,7 @@ impl Config {
                 "--iters" => config.iters = count(&value("--iters")?)?,
                 "--cold-iters" => config.cold_iters = count(&value("--cold-iters")?)?,
                 "--use-schema" => config.use_schema = true,
+                "--queries" => config.queries = count(&value("--queries")?)?,
                 "--sizes" => {
                     config.sizes = value("--sizes")?
                         .split(',')
@@ -417,6 +425,9 @@ fn bench_size(bench: &Bench, config: &Config, n: usize, rows: &mut Vec<Row>) -> 
     } else {
         ("", "")
     };
+    if config.queries > 0 {
+        return bench_queries(bench, config, n, rows);
+    }
     let control = bench.krate(
         &format!("control-n{n}"),
         &format!(
@@ -525,6 +536,55 @@ fn bench_size(bench: &Bench, config: &Config, n: usize, rows: &mut Vec<Row>) -> 
         rows.push(size.measure("one new", config.iters, Cache::In(&cache), reset, stored)?);
         bench.expect_version(subject, n)?;
     }
+    Ok(())
+}
+
+/// The statement of the `i`-th query: over `audit_log`, the table the
+/// generated chain's first migration creates, each one distinct.
+fn query_sql(i: usize) -> String {
+    format!("SELECT id, action, at FROM audit_log WHERE row_id = ? AND id > {i} ORDER BY id")
+}
+
+/// `--queries K`: a warm rebuild of a crate with K checked queries against
+/// the same crate with the K statements as plain strings, both with the
+/// attribute on the chain of `n`.
+fn bench_queries(bench: &Bench, config: &Config, n: usize, rows: &mut Vec<Row>) -> Result<()> {
+    let k = config.queries;
+    let mut plain = String::new();
+    let mut checked = String::new();
+    for i in 0..k {
+        let sql = query_sql(i);
+        plain.push_str(&format!("    std::hint::black_box(({sql:?}, 1i64));\n"));
+        checked.push_str(&format!(
+            "    std::hint::black_box(durable_schema::query!(Room, {sql:?}, 1i64));\n"
+        ));
+    }
+    let source = |body: &str| {
+        format!(
+            "#[durable_schema::durable_schema(dir = \"migrations\")]\n\
+             struct Room;\n\n\
+             fn main() {{\n    println!(\"{{}}\", Room::CURRENT_SCHEMA_VERSION);\n{body}}}\n"
+        )
+    };
+    let control = bench.krate(&format!("plain-n{n}-q{k}"), &source(&plain))?;
+    let subject = bench.krate(&format!("rebuild-n{n}-q{k}"), &source(&checked))?;
+    chain::write_chain(&control.migrations(), n, SEED);
+    chain::write_chain(&subject.migrations(), n, SEED);
+    let cache = bench.scratch.join(format!("cache-n{n}-q{k}"));
+    let start = Instant::now();
+    bench.build(&control, Cache::In(&cache))?;
+    bench.build(&subject, Cache::In(&cache))?;
+    eprintln!("  first builds: {}", secs(start.elapsed()));
+    bench.expect_version(&control, n)?;
+    bench.expect_version(&subject, n)?;
+    let size = Size {
+        bench,
+        n,
+        control,
+        subject,
+    };
+    let none = || Ok(());
+    rows.push(size.measure("hit", config.iters, Cache::In(&cache), none, none)?);
     Ok(())
 }
 
