@@ -212,13 +212,19 @@ impl Bench {
 
     /// Writes a binary crate `name` depending on the facade, with `main_rs`.
     fn krate(&self, name: &str, main_rs: &str) -> Result<Krate> {
+        self.krate_with(name, main_rs, "", "")
+    }
+
+    /// [`Bench::krate`], with `features` of the facade (`, features = [...]`)
+    /// and more `[dependencies]` lines.
+    fn krate_with(&self, name: &str, main_rs: &str, features: &str, deps: &str) -> Result<Krate> {
         let dir = self.scratch.join(name);
         io(dir.display(), fs::create_dir_all(dir.join("src")))?;
         let facade = self.root.display().to_string().replace('\\', "/");
         let manifest = format!(
             "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
              # Not a member of the repository's workspace.\n[workspace]\n\n\
-             [dependencies]\ndurable-schema = {{ path = \"{facade}\" }}\n"
+             [dependencies]\ndurable-schema = {{ path = \"{facade}\"{features} }}\n{deps}"
         );
         write(&dir.join("Cargo.toml"), &manifest)?;
         // The repository's versions, so nothing is resolved or fetched.
@@ -545,29 +551,43 @@ fn query_sql(i: usize) -> String {
     format!("SELECT id, action, at FROM audit_log WHERE row_id = ? AND id > {i} ORDER BY id")
 }
 
-/// `--queries K`: a warm rebuild of a crate with K checked queries against
-/// the same crate with the K statements as plain strings, both with the
-/// attribute on the chain of `n`.
+/// `--queries K`: a warm rebuild of a crate running K checked queries on
+/// rusqlite against the same crate running the K statements with plain
+/// rusqlite calls and rows mapped by hand, both with the attribute on the
+/// chain of `n` (and migrating an in-memory database with it).
 fn bench_queries(bench: &Bench, config: &Config, n: usize, rows: &mut Vec<Row>) -> Result<()> {
     let k = config.queries;
     let mut plain = String::new();
     let mut checked = String::new();
     for i in 0..k {
         let sql = query_sql(i);
-        plain.push_str(&format!("    std::hint::black_box(({sql:?}, 1i64));\n"));
+        plain.push_str(&format!(
+            "    let rows: Vec<(i64, String, String)> = conn\n        .prepare({sql:?})\n        .unwrap()\n        \
+             .query_map([1i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))\n        .unwrap()\n        \
+             .collect::<Result<_, _>>()\n        .unwrap();\n    std::hint::black_box(rows);\n"
+        ));
         checked.push_str(&format!(
-            "    std::hint::black_box(durable_schema::query!(Room, {sql:?}, 1i64));\n"
+            "    std::hint::black_box(durable_schema::query!(Room, {sql:?}, 1i64).fetch_all(&conn).unwrap());\n"
         ));
     }
     let source = |body: &str| {
         format!(
             "#[durable_schema::durable_schema(dir = \"migrations\")]\n\
              struct Room;\n\n\
-             fn main() {{\n    println!(\"{{}}\", Room::CURRENT_SCHEMA_VERSION);\n{body}}}\n"
+             fn main() {{\n    println!(\"{{}}\", Room::CURRENT_SCHEMA_VERSION);\n    \
+             let conn = rusqlite::Connection::open_in_memory().unwrap();\n    \
+             Room::migrate(&conn).unwrap();\n{body}}}\n"
         )
     };
-    let control = bench.krate(&format!("plain-n{n}-q{k}"), &source(&plain))?;
-    let subject = bench.krate(&format!("rebuild-n{n}-q{k}"), &source(&checked))?;
+    let features = ", default-features = false, features = [\"rusqlite\"]";
+    let deps = "rusqlite = { version = \"0.40\", default-features = false }\n";
+    let control = bench.krate_with(&format!("plain-n{n}-q{k}"), &source(&plain), features, deps)?;
+    let subject = bench.krate_with(
+        &format!("rebuild-n{n}-q{k}"),
+        &source(&checked),
+        features,
+        deps,
+    )?;
     chain::write_chain(&control.migrations(), n, SEED);
     chain::write_chain(&subject.migrations(), n, SEED);
     let cache = bench.scratch.join(format!("cache-n{n}-q{k}"));
