@@ -53,7 +53,7 @@
 //! cargo bench --bench rebuild -- --quick     # smoke check: N = 10, one iteration
 //! cargo bench --bench rebuild -- --sizes 10,200 --iters 3 --cold-iters 1
 //! cargo bench --bench rebuild -- --sizes 1000 --use-schema
-//! cargo bench --bench rebuild -- --sizes 200 --queries 100   # 100 checked queries
+//! cargo bench --bench rebuild -- --sizes 200 --queries 100   # 100 checked queries vs plain calls
 //! ```
 //!
 //! Without `--bench` (which `cargo bench` passes; `cargo test --benches`
@@ -84,9 +84,9 @@ struct Config {
     /// compiled into the binary.
     use_schema: bool,
     /// With K > 0, what K checked queries cost instead: both crates carry
-    /// the attribute, the measured one has K `query!` calls and the control
-    /// the same K statements as plain strings (what `sql.exec` takes), and
-    /// only the `hit` case runs (a warm rebuild).
+    /// the attribute, the measured one runs K `query!` calls and the control
+    /// the same K statements with plain rusqlite calls, rows mapped by hand,
+    /// and only the `hit` case runs (a warm rebuild).
     queries: usize,
 }
 
