@@ -91,7 +91,7 @@ pub use replaced::{ReplacedLink, MAX_LINKS};
 pub use replay::compat::{class_of, Change, ChangeKind, Class};
 pub use replay::{replay, replay_baseline, Finding, ReplaySource};
 pub use runtime_schema::{pack_migrations, runtime_schema};
-pub use schema_dump::{schemas_at, SchemaDump, SchemaObject};
+pub use schema_dump::{head_schema, schemas_at, SchemaDump, SchemaObject};
 pub use source::{
     directory_problem, normalize_text, read_source, DirSetting, Numbering, SourceFile,
     MAX_FILE_BYTES,

@@ -82,36 +82,44 @@ fn dump(replayer: &Replayer, table: &str, version: u32) -> Result<SchemaDump, St
 }
 
 /// The user's objects in the replay database, in the order the chain
-/// created them (`sqlite_schema`'s rowid): what [`crate::Plan::head_schema`]
-/// records. Without SQLite's and Cloudflare's internal objects, virtual
-/// tables' shadow tables (their `CREATE VIRTUAL TABLE` makes them) and the
-/// tables durable-schema owns (`table` and its companions).
+/// created them: what [`crate::Plan::head_schema`] records (see
+/// [`head_schema`]).
 pub(crate) fn head(replayer: &Replayer, table: &str) -> Result<Vec<SchemaObject>, String> {
-    let read = replayer.read(|conn| {
-        let mut shadow = conn.prepare(
-            "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'shadow'",
-        )?;
-        let shadow: Vec<String> = shadow
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut stmt = conn.prepare(
-            "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
-             WHERE sql IS NOT NULL AND type IN ('table', 'index', 'view', 'trigger') \
-             ORDER BY rowid",
-        )?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(SchemaObject {
-                    kind: r.get(0)?,
-                    name: r.get(1)?,
-                    table: r.get(2)?,
-                    sql: r.get(3)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok((shadow, rows))
-    });
-    let (shadow, rows) = read.map_err(|e| format!("cannot read the replayed schema: {e}"))?;
+    replayer
+        .read(|conn| head_schema(conn, table))
+        .map_err(|e| format!("cannot read the replayed schema: {e}"))
+}
+
+/// The user's objects in `conn`, in the order they were created
+/// (`sqlite_schema`'s rowid), as [`crate::Plan::head_schema`] records them:
+/// without SQLite's and Cloudflare's internal objects, virtual tables'
+/// shadow tables (their `CREATE VIRTUAL TABLE` makes them) and the tables
+/// durable-schema owns (the tracking table `table` and its companions). For
+/// the replay, and for tests that build a chain's database themselves.
+pub fn head_schema(
+    conn: &rusqlite::Connection,
+    table: &str,
+) -> rusqlite::Result<Vec<SchemaObject>> {
+    let mut shadow = conn
+        .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'shadow'")?;
+    let shadow: Vec<String> = shadow
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
+         WHERE sql IS NOT NULL AND type IN ('table', 'index', 'view', 'trigger') \
+         ORDER BY rowid",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(SchemaObject {
+                kind: r.get(0)?,
+                name: r.get(1)?,
+                table: r.get(2)?,
+                sql: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows
         .into_iter()
         .filter(|o| {

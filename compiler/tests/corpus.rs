@@ -971,8 +971,8 @@ fn corpus_sets_real_sqlite_accepts_pass_the_validator() {
 /// reals), TEXT text, BLOB blobs; `Any` anything.
 #[test]
 fn corpus_rows_never_contradict_the_inferred_types() {
+    use durable_schema_compiler::head_schema;
     use durable_schema_compiler::query::{Description, HeadDb, SqlType};
-    use durable_schema_compiler::SchemaObject;
     use rusqlite::types::ValueRef;
 
     let corpus = Corpus::select();
@@ -1011,37 +1011,7 @@ fn corpus_rows_never_contradict_the_inferred_types() {
             continue;
         };
         // The head schema as the replay records it (`Plan::head_schema`).
-        let shadow: Vec<String> = conn
-            .prepare("SELECT name FROM pragma_table_list WHERE type = 'shadow'")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let objects: Vec<SchemaObject> = conn
-            .prepare(
-                "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE sql IS NOT NULL \
-                 AND type IN ('table', 'index', 'view', 'trigger') ORDER BY rowid",
-            )
-            .unwrap()
-            .query_map([], |r| {
-                Ok(SchemaObject {
-                    kind: r.get(0)?,
-                    name: r.get(1)?,
-                    table: r.get(2)?,
-                    sql: r.get(3)?,
-                })
-            })
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap()
-            .into_iter()
-            .filter(|o| {
-                let ours =
-                    |n: &str| tracking::owns(tracking, n) || tracking::reserved_prefix(n).is_some();
-                !ours(&o.name) && !ours(&o.table) && !shadow.iter().any(|s| s == &o.name)
-            })
-            .collect();
+        let objects = head_schema(&conn, tracking).unwrap();
         let head = match HeadDb::new(&objects, tracking) {
             Ok(head) => head,
             Err(e) => {

@@ -14,21 +14,7 @@ CREATE VIEW user_posts AS SELECT u.email, p.title FROM users u LEFT JOIN posts p
 fn db() -> HeadDb {
     let conn = rusqlite::Connection::open_in_memory().unwrap();
     conn.execute_batch(SCHEMA).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid")
-        .unwrap();
-    let objects: Vec<SchemaObject> = stmt
-        .query_map([], |r| {
-            Ok(SchemaObject {
-                kind: r.get(0)?,
-                name: r.get(1)?,
-                table: r.get(2)?,
-                sql: r.get(3)?,
-            })
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let objects = crate::head_schema(&conn, "migrations").unwrap();
     HeadDb::new(&objects, "migrations").unwrap()
 }
 
