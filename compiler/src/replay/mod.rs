@@ -203,7 +203,7 @@ pub(crate) fn replay_at(
     unix_ms: i64,
 ) -> Result<Replayer, String> {
     let replayer = Replayer::at(tracking, unix_ms)?;
-    let outcome = run_counted(&replayer, scripts, tracking, false);
+    let outcome = run_as(&replayer, scripts, tracking, Pass::SecondInstant);
     match outcome.findings.first() {
         Some(finding) => Err(finding.diagnostic.to_string()),
         None => Ok(replayer),
@@ -273,37 +273,44 @@ thread_local! {
 /// ([`Driver::statement`]), then what the executor does before the commit
 /// ([`Driver::settle`]), then the commit ([`Driver::commit`]).
 pub(crate) fn run(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str) -> Outcome {
-    run_counted(replayer, scripts, tracking, true)
+    run_as(replayer, scripts, tracking, Pass::Primary)
 }
 
-/// [`run`], counted in [`RUNS`] and [`REPLAYED`] for tests when `counted`:
-/// the replay at a second instant ([`replay_at`]) is not, as it runs in
-/// full, cache or not, only to derive a baseline.
-fn run_counted(
-    replayer: &Replayer,
-    scripts: &[Script<'_>],
-    tracking: &str,
-    counted: bool,
-) -> Outcome {
+/// Which replay of a chain [`run_as`] runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// The check's replay ([`run`]): counted in [`RUNS`] and [`REPLAYED`]
+    /// for tests, and each migration classified (see [`compat`]).
+    Primary,
+    /// The replay at a second instant ([`replay_at`]), only to derive a
+    /// baseline: it runs in full, cache or not, so it is not counted, and
+    /// it does not classify again what the primary replay classified.
+    SecondInstant,
+}
+
+/// [`run`], or the replay at a second instant (see [`Pass`]).
+fn run_as(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str, pass: Pass) -> Outcome {
+    let primary = pass == Pass::Primary;
     #[cfg(test)]
-    if counted {
+    if primary {
         RUNS.with(|runs| runs.set(runs.get() + 1));
     }
-    #[cfg(not(test))]
-    let _ = counted;
     let mut driver = Driver {
         replayer,
         scripts,
         tracking,
         outcome: Outcome::default(),
         mode: Mode::Normal,
+        classify: primary,
         schema: compat::Snapshot::default(),
         shapes: compat::Shapes::default(),
     };
-    driver.schema = compat::Snapshot::take(replayer, tracking, &mut driver.shapes);
+    if primary {
+        driver.schema = compat::Snapshot::take(replayer, tracking, &mut driver.shapes);
+    }
     for (index, script) in scripts.iter().enumerate() {
         #[cfg(test)]
-        if counted {
+        if primary {
             REPLAYED.with(|replayed| replayed.set(replayed.get() + 1));
         }
         if let Err(e) = replayer.begin_migration(tracking, script.version) {
@@ -313,7 +320,7 @@ fn run_counted(
         }
         let mut migration = Migration::new(script.statements.len());
         // A failed migration fails the build: judging it would tell nothing.
-        let judge = driver.mode == Mode::Normal;
+        let judge = primary && driver.mode == Mode::Normal;
         for stmt in script.statements {
             if driver.statement(index, stmt, &mut migration) == Next::Stop {
                 break;
@@ -398,6 +405,8 @@ struct Driver<'r, 's> {
     tracking: &'s str,
     outcome: Outcome,
     mode: Mode,
+    /// Whether migrations are classified ([`Pass::Primary`]).
+    classify: bool,
     /// The schema before the migration being run.
     schema: compat::Snapshot,
     /// The shapes of the definitions seen so far.
@@ -467,7 +476,7 @@ impl Driver<'_, '_> {
                     replayer.touch(target);
                 }
                 let writes = replayer.row_writes();
-                if !writes.is_empty() {
+                if self.classify && !writes.is_empty() {
                     let found =
                         compat::data_changes(&self.schema, &self.shapes, &writes, &dropped, stmt);
                     migration.changes.extend(found);
