@@ -217,6 +217,7 @@ impl PlannedStatement {
             end: self.end,
             line: self.line,
             column: self.column,
+            batch: false,
         }
     }
 

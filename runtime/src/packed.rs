@@ -28,7 +28,8 @@
 //! as fewer migrations.
 //!
 //! Spans are `start,end,line,column` per statement (byte offsets of the
-//! statement in its text, 1-based position of its first token), separated
+//! statement in its text, 1-based position of its first token), followed
+//! by `,b` for a batch statement (`-- durable-schema: batch`), separated
 //! by spaces: one string, where an array of integers would cost rustc a
 //! MIR statement per element.
 
@@ -36,7 +37,7 @@ use crate::schema::{__ChainLink, Class, Migration};
 
 /// The format tag that starts every packed string; bumped whenever the
 /// format changes.
-pub const TAG: &str = "ds2;";
+pub const TAG: &str = "ds3;";
 
 /// Where one statement lies in its text, for [`encode_spans`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,6 +50,10 @@ pub struct Span {
     pub line: u32,
     /// 1-based column (in characters) of its first token.
     pub column: u32,
+    /// Whether the statement is a batch (the directive line
+    /// `-- durable-schema: batch` precedes it): the executor repeats it, each
+    /// repetition in its own transaction, until it changes no row.
+    pub batch: bool,
 }
 
 /// One migration's metadata, as the compiler holds it, for [`encode`].
@@ -97,6 +102,9 @@ pub fn encode_spans(spans: impl IntoIterator<Item = Span>) -> String {
                 out.push(',');
             }
             out.push_str(&n.to_string());
+        }
+        if s.batch {
+            out.push_str(",b");
         }
     }
     out
@@ -205,12 +213,17 @@ pub(crate) fn number(digits: &str) -> Option<u64> {
     Some(n)
 }
 
-/// One span, `start,end,line,column`, if it is one.
+/// One span, `start,end,line,column` and `,b` for a batch, if it is one.
 pub(crate) fn span(text: &str) -> Option<Span> {
     let mut fields = text.split(',');
     let mut next = || number(fields.next()?);
     let (start, end) = (next()?, next()?);
     let (line, column) = (next()?, next()?);
+    let batch = match fields.next() {
+        None => false,
+        Some("b") => true,
+        Some(_) => return None,
+    };
     if fields.next().is_some() {
         return None;
     }
@@ -219,6 +232,7 @@ pub(crate) fn span(text: &str) -> Option<Span> {
         end: usize::try_from(end).ok()?,
         line: u32::try_from(line).ok()?,
         column: u32::try_from(column).ok()?,
+        batch,
     })
 }
 
@@ -415,6 +429,7 @@ mod tests {
                     end: a.max(b),
                     line: rng.below(1000) as u32 + 1,
                     column: rng.below(100) as u32 + 1,
+                    batch: false,
                 }
             })
             .collect()
@@ -501,6 +516,7 @@ mod tests {
                     end: 8,
                     line: 1,
                     column: 1,
+                    batch: false,
                 }],
                 ..Entry::default()
             },
@@ -541,8 +557,8 @@ mod tests {
         for bad in [
             body.to_owned(),
             format!("ds1;{body}"),
-            format!("ds3;{body}"),
-            format!("DS2;{body}"),
+            format!("ds2;{body}"),
+            format!("DS3;{body}"),
         ] {
             let e = decode(texts, leak_str(bad)).unwrap_err();
             assert_eq!(e.at(), 0, "{e}");
@@ -635,16 +651,18 @@ mod tests {
                 end: 8,
                 line: 1,
                 column: 1,
+                batch: false,
             },
             Span {
                 start: 10,
                 end: 18,
                 line: 2,
                 column: 3,
+                batch: true,
             },
         ];
         let text = encode_spans(spans);
-        assert_eq!(text, "0,8,1,1 10,18,2,3");
+        assert_eq!(text, "0,8,1,1 10,18,2,3,b");
         assert_eq!(
             text.split(' ').map(span).collect::<Vec<_>>(),
             spans.map(Some)
@@ -654,6 +672,8 @@ mod tests {
             "",
             "1,2,3",
             "1,2,3,4,5",
+            "1,2,3,4,b,b",
+            "1,2,3,4,B",
             "1,2,3,x",
             "-1,2,3,4",
             "1,2,3,4294967296",
