@@ -21,6 +21,8 @@
 //! - [`started`]: under [`Schema::wake`], the started record that makes a
 //!   run killed mid-migration a failure (`interrupted`), not a reset loop;
 //! - [`apply`]: the pending migrations, one transaction each;
+//! - [`batch`]: a migration with batched statements, in phases that a
+//!   later run resumes, within `wake`'s time budget;
 //! - [`baseline`]: a new object created in one transaction instead;
 //! - [`transaction`]: one transaction's steps, and what a failed step means.
 //!
@@ -31,6 +33,7 @@
 mod adopt;
 mod apply;
 mod baseline;
+mod batch;
 mod drizzle;
 mod failure;
 mod head;
@@ -126,6 +129,7 @@ impl Schema {
     pub fn wake<B: Backend + ?Sized>(&self, backend: &B) -> Wake {
         let exec = Executor {
             retry: Some(self.retry_after()),
+            budget: Some(batch::Budget::new(self.budget_ms())),
             ..Executor::new(self, backend)
         };
         Wake::from_run(exec.run())
@@ -156,6 +160,9 @@ pub(crate) struct Executor<'a, B: ?Sized> {
     /// Under [`Schema::wake`]: whether the run pauses after committing a
     /// started record ([`Schema::wake_step`]).
     pace: started::Pace,
+    /// Under [`Schema::wake`]: when it stops repeating a batched statement
+    /// (see [`batch`]); `None` runs every batch to its end.
+    budget: Option<batch::Budget>,
 }
 
 /// A run that stopped: the error, and the report of what the run found and
@@ -245,6 +252,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             backend,
             retry: None,
             pace: started::Pace::default(),
+            budget: None,
         }
     }
 

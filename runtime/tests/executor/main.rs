@@ -17,6 +17,7 @@
 #![cfg(feature = "rusqlite")]
 
 mod baseline;
+mod batch;
 mod common;
 mod crash;
 mod drizzle;
