@@ -23,6 +23,15 @@
 //!   next wake-up as `interrupted`, not run again on every request. One
 //!   migration per step, each made durable before the next starts (a new
 //!   object syncs once, before its first migration).
+//! - A migration with batched statements (`-- durable-schema: batch`) runs
+//!   in phases, each repetition synced like a started record, so a reset
+//!   loses at most the repetition it interrupted. The budget (`budget_ms`)
+//!   is measured across those awaits (workerd's clock stands still in
+//!   synchronous code); once it is spent between two repetitions the
+//!   `blockConcurrencyWhile` slice ends with [`MigrateError::InProgress`],
+//!   the events queued behind it get that error from [`sql`], and the next
+//!   slice starts on its own (a background task: a zero-delay timer, then
+//!   `blockConcurrencyWhile` again), until the migration is applied.
 //! - A run that changed something or failed logs one JSON line
 //!   ([`Wake::log_line`]): `console.log`, or `console.error` on failure.
 //!
@@ -416,6 +425,9 @@ fn remember(id: String, schema: &Schema, wake: Wake, started: f64) -> Option<Mig
 /// constructor. Older code over a database whose newer migration breaks it
 /// (a rollback after a dropped column) gets [`MigrateError::Incompatible`]
 /// here, instead of queries failing one by one; [`status`] keeps working.
+/// While a batched statement is being repeated across slices it returns
+/// [`MigrateError::InProgress`] (map it to a 503 too): the object's own
+/// slices finish the migration, no request needs to.
 pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
     let id = state.id().to_string();
     let known = OUTCOMES.with(|outcomes| {

@@ -421,3 +421,136 @@ fn expected(table: &str, version: u32, chain: &str, progress: Option<&Progress>)
     params.push(Value::from(version));
     Step::check_with_params(tracking::progress_differs(table), params)
 }
+
+#[cfg(all(test, feature = "rusqlite"))]
+mod tests {
+    use super::super::started::WakeStep;
+    use super::*;
+    use crate::{packed, Schema};
+
+    fn leak(s: String) -> &'static str {
+        Box::leak(s.into_boxed_str())
+    }
+
+    /// A schema of `files` as the compiler builds it, a statement after the
+    /// line `-- durable-schema: batch` marked as a batch.
+    fn schema(files: &[&str]) -> Schema {
+        use durable_schema_compiler::{chain, checksum, normalize_text, spans};
+        let mut prev = String::new();
+        let mut out = Vec::new();
+        for (i, sql) in files.iter().enumerate() {
+            let version = u32::try_from(i + 1).unwrap();
+            let text = leak(normalize_text(sql));
+            let sum = checksum(text);
+            prev = chain(&prev, version, &sum);
+            // The compiler's `Span` is another build of this crate's.
+            let marked = spans(text).into_iter().map(|s| {
+                let s = s.span();
+                packed::Span {
+                    start: s.start,
+                    end: s.end,
+                    line: s.line,
+                    column: s.column,
+                    batch: text[..s.start]
+                        .trim_end()
+                        .ends_with("-- durable-schema: batch"),
+                }
+            });
+            out.push(Migration::__new(
+                version,
+                leak(format!("{version:04}_m.sql")),
+                "m",
+                text,
+                leak(sum),
+                leak(prev.clone()),
+                leak(packed::encode_spans(marked)),
+            ));
+        }
+        Schema::__new("migrations", false, Box::leak(out.into_boxed_slice()))
+    }
+
+    const FILES: &[&str] = &[
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, w INTEGER);\n\
+         INSERT INTO t (id) VALUES (1), (2), (3), (4), (5);\n",
+        "CREATE TABLE u (x);\n\
+         -- durable-schema: batch\n\
+         UPDATE t SET w = id WHERE id IN (SELECT id FROM t WHERE w IS NULL LIMIT 2);\n\
+         CREATE INDEX t_w ON t (w);\n",
+    ];
+
+    /// The worker glue's steps through a batched migration: a pause after
+    /// each phase (the host syncs), marked `mid_batch` between repetitions
+    /// only; `wake_stop` there ends the slice with `in_progress` and a clean
+    /// stop, and the next slice's steps resume and complete it.
+    #[test]
+    fn steps_pause_after_each_phase_and_stop_between_repetitions() {
+        let schema = schema(FILES);
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        Schema::__new("migrations", false, &schema.migrations()[..1])
+            .migrate(&conn)
+            .unwrap();
+        // Before 0002 (started record), after its first phase, after the
+        // first repetition.
+        let mut pauses = Vec::new();
+        let mut step = schema.wake_step(&conn, None);
+        let resume = loop {
+            match step {
+                WakeStep::Paused(resume) if resume.mid_batch => break resume,
+                WakeStep::Paused(resume) => {
+                    pauses.push(resume.version);
+                    step = schema.wake_step(&conn, Some(resume));
+                }
+                WakeStep::Done(wake) => panic!("{:?}", wake.error()),
+            }
+        };
+        assert_eq!(pauses, [2, 2]);
+        let WakeStep::Done(wake) = schema.wake_stop(&conn, resume) else {
+            panic!("a pause between repetitions stops");
+        };
+        assert!(
+            matches!(
+                wake.error(),
+                Some(MigrateError::InProgress {
+                    version: 2,
+                    statement: 2,
+                    line: 3,
+                    repetitions: 1,
+                    rows: 2,
+                    ..
+                })
+            ),
+            "{:?}",
+            wake.error()
+        );
+        let unfinished: i64 = conn
+            .query_row("SELECT unfinished FROM migrations_failure", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(unfinished, 0, "a clean stop");
+        // The next slice: steps to the end.
+        let mut step = schema.wake_step(&conn, None);
+        let mut mid = 0;
+        let wake = loop {
+            match step {
+                WakeStep::Done(wake) => break wake,
+                WakeStep::Paused(resume) => {
+                    mid += usize::from(resume.mid_batch);
+                    step = schema.wake_step(&conn, Some(resume));
+                }
+            }
+        };
+        assert!(wake.error().is_none(), "{:?}", wake.error());
+        // Repetitions 2 (2 rows) and 3 (1 row) continue the batch; 4
+        // changes none and ends it.
+        assert_eq!(mid, 2);
+        let done: i64 = conn
+            .query_row("SELECT count(*) FROM t WHERE w = id", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(done, 5);
+        let records: i64 = conn
+            .query_row("SELECT count(*) FROM migrations_failure", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(records, 0);
+    }
+}

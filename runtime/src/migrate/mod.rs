@@ -61,7 +61,9 @@ impl Schema {
     /// When the database is current this runs exactly one query reading one
     /// row. Otherwise it applies each pending migration, statement by
     /// statement, in its own transaction together with its tracking row;
-    /// see [`MigrateError`] for what stops it.
+    /// see [`MigrateError`] for what stops it. A migration with batched
+    /// statements runs in phases, each repetition of a batch its own
+    /// transaction, to the end: `migrate` has no time budget.
     ///
     /// # Example
     ///
@@ -99,6 +101,11 @@ impl Schema {
     ///   (the run was killed, or the object reset past a time limit) returns
     ///   [`MigrateError::Interrupted`] naming the file, records it as that
     ///   failure, and executes nothing.
+    /// - A batched statement (`-- durable-schema: batch`) is repeated, each
+    ///   repetition committed with its progress, until the run has spent
+    ///   [`budget_ms`](Schema::budget_ms): it then stops between two
+    ///   repetitions with [`MigrateError::InProgress`] (not a failure), and
+    ///   the next wake-up resumes where it stopped.
     /// - The returned [`Wake`] keeps what the run did even when it failed
     ///   (migrations applied before the failure stay applied), and renders
     ///   the one structured log line a run deserves.

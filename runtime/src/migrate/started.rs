@@ -89,7 +89,7 @@ pub(crate) enum WakeStep {
 /// so far.
 #[derive(Debug)]
 pub(crate) struct Resume {
-    version: u32,
+    pub(super) version: u32,
     so_far: Report,
     /// Paused between two repetitions of a batch: the host may end its
     /// slice here, with [`Schema::wake_stop`].
