@@ -372,7 +372,11 @@ fn remember(id: String, schema: &Schema, wake: Wake, started: f64) -> Option<Mig
     use ::worker::web_sys::console;
     if let Some(line) = wake.log_line(&id, now - started) {
         let line = JsValue::from_str(&line);
-        if wake.error().is_some() {
+        // A batch going on is news, not an error.
+        if wake
+            .error()
+            .is_some_and(|e| !matches!(e, MigrateError::InProgress { .. }))
+        {
             console::error_1(&line);
         } else {
             console::log_1(&line);
