@@ -166,7 +166,7 @@ fn check_lists_the_statements_over_existing_rows() {
     assert!(
         r.stdout.ends_with(
             "2 statements work through the rows an object already holds (slow on a large object; see docs/failures.md):\n  \
-             migrations/0002_backfill.sql:2:1 rewrites the rows of `items` it matches\n  \
+             migrations/0002_backfill.sql:2:1 rewrites the rows of `items` it matches; on a large object, make it a batch (docs/batches.md)\n  \
              migrations/0002_backfill.sql:3:1 builds an index over every row of `items`\n"
         ),
         "{}",
