@@ -884,13 +884,18 @@ mod tests {
              INSERT INTO archive SELECT id, v FROM items WHERE id NOT IN (SELECT id FROM archive) LIMIT 1000;\n\
              -- durable-schema: batch\n\
              WITH old AS (SELECT id FROM items WHERE id > 2000 LIMIT 300) DELETE FROM items WHERE id IN old;\n\
+             CREATE TABLE copy (id INTEGER PRIMARY KEY, v INTEGER);\n\
+             -- durable-schema: batch\n\
+             INSERT INTO copy SELECT id, v FROM items WHERE id > (SELECT coalesce(max(id), 0) FROM copy) ORDER BY id LIMIT 1000;\n\
+             -- durable-schema: batch\n\
+             INSERT INTO copy (id, v) SELECT id, 0 FROM items WHERE id <= 10 ON CONFLICT (id) DO UPDATE SET v = excluded.v WHERE copy.v <> 0;\n\
              -- durable-schema: batch\n\
              REPLACE INTO archive SELECT id, v FROM items WHERE 0;\n\
              -- durable-schema: batch\n\
              DELETE FROM log WHERE rowid IN (SELECT rowid FROM log LIMIT 10);",
         ]);
         assert!(findings.is_empty(), "{findings:#?}");
-        assert_eq!(repetitions, [4, 3, 1, 1]);
+        assert_eq!(repetitions, [4, 3, 3, 2, 1, 1]);
     }
 
     #[test]
