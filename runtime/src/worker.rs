@@ -423,9 +423,9 @@ pub fn checked(
 ) -> Result<crate::query::Checked<SqlStorage>, MigrateError> {
     match sql(state, schema) {
         Ok(storage) => Ok(crate::query::Checked::current(storage)),
-        Err(MigrateError::Incompatible { .. }) => {
-            let breaking =
-                crate::query::checked::breaking_after(schema, &DurableObjectSql::new(state))?;
+        Err(refusal @ MigrateError::Incompatible { .. }) => {
+            let db = DurableObjectSql::new(state);
+            let breaking = crate::query::checked::breaking_after(schema, &db, refusal)?;
             Ok(crate::query::Checked::ahead(
                 state.storage().sql(),
                 breaking,

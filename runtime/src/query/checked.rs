@@ -159,9 +159,12 @@ impl<E: Executor> Executor for Checked<E> {
 /// the code ([`MigrateError::Incompatible`]): one statement, which also
 /// reads the code's own version's row, whose chain must match (as for any
 /// database ahead of the code: the history the code knows must be its own).
+/// When no row is classified `breaking` after all (the table changed in
+/// between), `refusal` (the check's error) stands: nothing to judge by.
 pub(crate) fn breaking_after<B: Backend + ?Sized>(
     schema: &Schema,
     backend: &B,
+    refusal: MigrateError,
 ) -> Result<Vec<Breaking>, MigrateError> {
     let code = schema.version();
     let table = schema.table();
@@ -201,6 +204,9 @@ pub(crate) fn breaking_after<B: Backend + ?Sized>(
         // `migrate` names it for a database ahead of the code.
         return Err(crate::migrate::divergence(schema, backend, code));
     }
+    if out.is_empty() {
+        return Err(refusal);
+    }
     Ok(out)
 }
 
@@ -237,9 +243,10 @@ impl Schema {
     ) -> Result<Checked<&'b B>, MigrateError> {
         match self.wake(backend).into_result() {
             Ok(_) => Ok(Checked::current(backend)),
-            Err(MigrateError::Incompatible { .. }) => {
-                Ok(Checked::ahead(backend, breaking_after(self, backend)?))
-            }
+            Err(refusal @ MigrateError::Incompatible { .. }) => Ok(Checked::ahead(
+                backend,
+                breaking_after(self, backend, refusal)?,
+            )),
             Err(e) => Err(e),
         }
     }

@@ -19,7 +19,10 @@
 //! The database is anything that implements [`Executor`]: a Durable Object's
 //! storage (`worker::SqlStorage`, what `durable_schema::worker::sql`
 //! returns), a `rusqlite::Connection` (feature `rusqlite`) or
-//! `durable_schema::testing::DurableObjectDb`.
+//! `durable_schema::testing::DurableObjectDb`; or one of those in a
+//! [`Checked`] (`durable_schema::worker::checked`, `Schema::checked`),
+//! which judges each query by what it uses ([`Query::uses`], module
+//! [`uses`]) against the newer migrations that break older code.
 //!
 //! # Types
 //!
