@@ -52,8 +52,12 @@ impl Breaking {
 }
 
 /// A database for checked queries, with the newer breaking migrations it
-/// judges them against (none when the database is current). See the
-/// [module documentation](self).
+/// judges them against (none when the database is current): what
+/// [`Schema::checked`] and `worker::checked` return. A query that uses what
+/// one of them removed or changed (the rules: [`uses`](super::uses)) is
+/// refused with a [`QueryError`] of kind
+/// [`Incompatible`](QueryErrorKind::Incompatible) naming the migration and
+/// the finding, before anything runs; the others run on the database.
 #[derive(Debug, Clone)]
 pub struct Checked<E> {
     db: E,
