@@ -75,8 +75,9 @@
 /// "migrations"` (the tracking table), `strict = true` (a database ahead of
 /// the code is an error instead of being tolerated during a rollback),
 /// `retry_after = 60` (seconds before the hook runs a migration again that
-/// failed with the same code), `baseline = false` (new objects run every
-/// migration instead of the [`Baseline`]). What is checked: the
+/// failed with the same code), `budget_ms = 10000` (milliseconds of batch
+/// repetitions one wake runs; not 0), `baseline = false` (new objects run
+/// every migration instead of the [`Baseline`]). What is checked: the
 /// repository's `docs/checks.md`.
 pub use durable_schema_macros::durable_schema;
 

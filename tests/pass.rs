@@ -634,3 +634,23 @@ fn a_d1_directory_numbered_from_zero() {
     assert_eq!(x, 0);
     assert!(D1Zero::migrate(&conn).unwrap().is_noop());
 }
+
+#[durable_schema(dir = "tests/fixtures/pass/batch", budget_ms = 2500)]
+struct Batched;
+
+/// The statement after `-- durable-schema: batch`, and only it, is a batch
+/// in the built schema; `budget_ms` reaches it (and defaults to 10000).
+#[test]
+fn a_batch_migration_compiles_with_its_mark_and_budget() {
+    let marks: Vec<Vec<bool>> = Batched::SCHEMA
+        .migrations()
+        .iter()
+        .map(|m| m.statements().iter().map(|s| s.is_batch()).collect())
+        .collect();
+    assert_eq!(marks, [vec![false, false], vec![false, true, false]]);
+    let batch = Batched::SCHEMA.migrations()[1].statements().get(1).unwrap();
+    assert_eq!((batch.line(), batch.column()), (4, 1));
+    assert!(batch.sql().starts_with("UPDATE items SET w = v * 2"));
+    assert_eq!(Batched::SCHEMA.budget_ms(), 2500);
+    assert_eq!(Triggers::SCHEMA.budget_ms(), 10_000);
+}

@@ -173,6 +173,7 @@ pub(crate) fn change(m: &PlannedMigration, c: &Change) -> String {
 /// carries the directive.
 pub(crate) fn change_json(m: &PlannedMigration, c: &Change, locked: bool) -> String {
     serde_json::json!({
+        "kind": "change",
         "file": m.source.display_path,
         "line": c.line,
         "column": c.column,
@@ -185,6 +186,56 @@ pub(crate) fn change_json(m: &PlannedMigration, c: &Change, locked: bool) -> Str
         "locked": locked,
     })
     .to_string()
+}
+
+/// The statements of `m` that `check` points out, as JSON objects on one
+/// line each: its batch statements (`"kind": "batch"`, with the statement)
+/// and its cost hints (`"kind": "cost"`, the hint's words as `message`, and
+/// whether the statement is a batch), in the order of the file.
+pub(crate) fn statements_json(m: &PlannedMigration) -> Vec<String> {
+    let mut out: Vec<(u32, u32, String)> = Vec::new();
+    for s in m.statements.iter().filter(|s| s.batch) {
+        let v = serde_json::json!({
+            "kind": "batch",
+            "file": m.source.display_path,
+            "line": s.line,
+            "column": s.column,
+            "message": "repeated until it changes no row, one transaction per repetition",
+            "statement": s.sql(&m.source.text),
+        });
+        out.push((s.line, s.column, v.to_string()));
+    }
+    for hint in &m.cost_hints {
+        // A hint is `path:line:column what` (`PlannedMigration::cost_hints`).
+        let rest = hint
+            .strip_prefix(m.source.display_path.as_str())
+            .and_then(|r| r.strip_prefix(':'));
+        let Some((at, what)) = rest.and_then(|r| r.split_once(' ')) else {
+            continue;
+        };
+        let Some((line, column)) = at
+            .split_once(':')
+            .and_then(|(l, c)| Some((l.parse::<u32>().ok()?, c.parse::<u32>().ok()?)))
+        else {
+            continue;
+        };
+        let batch = m
+            .statements
+            .iter()
+            .any(|s| s.batch && (s.line, s.column) == (line, column));
+        let v = serde_json::json!({
+            "kind": "cost",
+            "file": m.source.display_path,
+            "line": line,
+            "column": column,
+            "message": what,
+            "batch": batch,
+        });
+        out.push((line, column, v.to_string()));
+    }
+    // Stable: a batch's object before its cost hint.
+    out.sort_by_key(|(line, column, _)| (*line, *column));
+    out.into_iter().map(|(_, _, v)| v).collect()
 }
 
 pub(crate) fn json(d: &Diagnostic) -> String {

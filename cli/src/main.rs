@@ -255,6 +255,11 @@ fn check(dir: &str, format: Format, locked: bool, options: &Options, verbose: bo
                     .lock
                     .as_ref()
                     .is_some_and(|l| l.entry(m.source.version).is_some());
+                // The statement-level facts first, so a migration's last
+                // line stays its last finding.
+                for line in human::statements_json(m) {
+                    term::print(&format!("{line}\n"));
+                }
                 for c in &m.changes {
                     term::print(&format!("{}\n", human::change_json(m, c, locked)));
                 }
@@ -319,6 +324,7 @@ fn check(dir: &str, format: Format, locked: bool, options: &Options, verbose: bo
                 }
             }
             term::print(&cost_hints(&plan));
+            term::print(&batches(&plan));
             if verbose {
                 // The checksums the lock and the tracking table record, as
                 // lock lines are written.
@@ -357,6 +363,27 @@ fn cost_hints(plan: &Plan) -> String {
     );
     for hint in hints {
         out.push_str(&format!("  {hint}\n"));
+    }
+    out
+}
+
+/// The batch statements (`-- durable-schema: batch`), one line each under a
+/// heading (empty when there are none).
+fn batches(plan: &Plan) -> String {
+    let batches: Vec<String> = plan.migrations.iter().flat_map(|m| m.batches()).collect();
+    if batches.is_empty() {
+        return String::new();
+    }
+    let what = match batches.len() {
+        1 => "1 batch statement".to_owned(),
+        n => format!("{n} batch statements"),
+    };
+    let mut out = format!(
+        "{what}, each repeated until it changes no row, one transaction per repetition \
+         (see docs/batches.md):\n"
+    );
+    for at in batches {
+        out.push_str(&format!("  {at}\n"));
     }
     out
 }

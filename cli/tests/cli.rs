@@ -166,7 +166,7 @@ fn check_lists_the_statements_over_existing_rows() {
     assert!(
         r.stdout.ends_with(
             "2 statements work through the rows an object already holds (slow on a large object; see docs/failures.md):\n  \
-             migrations/0002_backfill.sql:2:1 rewrites the rows of `items` it matches\n  \
+             migrations/0002_backfill.sql:2:1 rewrites the rows of `items` it matches; on a large object, make it a batch (docs/batches.md)\n  \
              migrations/0002_backfill.sql:3:1 builds an index over every row of `items`\n"
         ),
         "{}",
@@ -176,6 +176,67 @@ fn check_lists_the_statements_over_existing_rows() {
     let r = s.run(&["check", "--dir", "migrations"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stdout.contains("work"), "{}", r.stdout);
+}
+
+/// `check` lists the batch statements, after the cost hints, and its JSON
+/// has an object for each batch and each cost hint, the statement-level
+/// objects of a migration before its classification's findings.
+#[test]
+fn check_lists_the_batch_statements() {
+    let s = Scratch::new("batches");
+    s.write(
+        "migrations/0001_items.sql",
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, v INTEGER NOT NULL);\nINSERT INTO items (v) VALUES (1), (2), (3);\n",
+    );
+    s.write(
+        "migrations/0002_backfill.sql",
+        "ALTER TABLE items ADD COLUMN w INTEGER;\n\
+         -- durable-schema: batch\n\
+         UPDATE items SET w = v * 2 WHERE id IN (SELECT id FROM items WHERE w IS NULL LIMIT 2);\n\
+         DELETE FROM items WHERE v > 2;\n",
+    );
+    let r = s.run(&["check", "--dir", "migrations"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{}", r.stdout);
+    assert!(
+        r.stdout.ends_with(
+            "2 statements work through the rows an object already holds (slow on a large object; see docs/failures.md):\n  \
+             migrations/0002_backfill.sql:3:1 rewrites the rows of `items` it matches, as a batch (a transaction per repetition)\n  \
+             migrations/0002_backfill.sql:4:1 deletes the rows of `items` it matches; on a large object, make it a batch (docs/batches.md)\n\
+             1 batch statement, each repeated until it changes no row, one transaction per repetition (see docs/batches.md):\n  \
+             migrations/0002_backfill.sql:3:1\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    let json = s.run(&["check", "--dir", "migrations", "--format", "json"]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let lines: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["file"] == "migrations/0002_backfill.sql")
+        .collect();
+    let kinds: Vec<(&str, u64)> = lines
+        .iter()
+        .map(|v| (v["kind"].as_str().unwrap(), v["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds[..3],
+        [("batch", 3), ("cost", 3), ("cost", 4)],
+        "{}",
+        json.stdout
+    );
+    assert!(kinds[3..].iter().all(|(k, _)| *k == "change"), "{kinds:?}");
+    assert_eq!(
+        lines[0]["statement"],
+        "UPDATE items SET w = v * 2 WHERE id IN (SELECT id FROM items WHERE w IS NULL LIMIT 2)"
+    );
+    assert_eq!(lines[0]["file"], "migrations/0002_backfill.sql");
+    assert_eq!(
+        (&lines[1]["batch"], &lines[2]["batch"]),
+        (&true.into(), &false.into())
+    );
+    assert_eq!(lines[2]["message"], "deletes the rows of `items` it matches; on a large object, make it a batch (docs/batches.md)");
 }
 
 #[test]

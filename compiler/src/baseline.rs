@@ -263,6 +263,8 @@ impl Script {
             end,
             line: self.line + 1,
             column: 1,
+            // A new object has no rows to work through in batches.
+            batch: false,
         });
         self.sql.push_str(";\n");
         self.line += 1 + u32::try_from(statement.matches('\n').count()).unwrap_or(u32::MAX);

@@ -31,7 +31,7 @@
 //!
 //! ```text
 //! durable-schema-cache <FORMAT> <compiler version> <key> <HMAC-SHA256 of the header's words and the payload>
-//! {"migrations":[{"name":"0001_init.sql","statements":[[0,42,1,1]],"foreign_key_checks":[],"unreproducible":null,"clock":null,"changes":[],"cost_hints":[]}],"clock":null,"baseline":{"Built":["PRAGMA defer_foreign_keys = ON;\n…",[[0,30,1,1]]]},"head_schema":[{"kind":"table","name":"users","table":"users","sql":"CREATE TABLE users (…)"}]}
+//! {"migrations":[{"name":"0001_init.sql","statements":[[0,42,1,1,false]],"foreign_key_checks":[],"unreproducible":null,"clock":null,"changes":[],"cost_hints":[]}],"clock":null,"baseline":{"Built":["PRAGMA defer_foreign_keys = ON;\n…",[[0,30,1,1,false]]]},"head_schema":[{"kind":"table","name":"users","table":"users","sql":"CREATE TABLE users (…)"}]}
 //! ```
 //!
 //! **A hit trusts nothing it can cheaply recompute.** The payload holds
@@ -103,7 +103,7 @@ use crate::{
 
 /// The entry layout and checks version: bump it when the payload's layout
 /// or any check changes, so older entries are never trusted.
-pub(crate) const FORMAT: u32 = 8;
+pub(crate) const FORMAT: u32 = 10;
 
 /// The first word of an entry's header.
 const MAGIC: &str = "durable-schema-cache";
@@ -204,8 +204,8 @@ struct Payload {
 /// A plan's [`BaselineScript`] or why it has none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum CachedBaseline {
-    /// The verified script and its statements' `(start, end, line, column)`.
-    Built(String, Vec<(usize, usize, u32, u32)>),
+    /// The verified script and its statements' spans.
+    Built(String, Vec<CachedSpan>),
     Off,
     Because(String),
 }
@@ -232,20 +232,25 @@ impl CachedBaseline {
     }
 }
 
-fn span(s: &PlannedStatement) -> (usize, usize, u32, u32) {
-    (s.start, s.end, s.line, s.column)
+/// A statement as an entry holds it: `(start, end, line, column, batch)`
+/// (see [`PlannedStatement`]).
+type CachedSpan = (usize, usize, u32, u32, bool);
+
+fn span(s: &PlannedStatement) -> CachedSpan {
+    (s.start, s.end, s.line, s.column, s.batch)
 }
 
 /// The statements of `spans`, or `None` when one lies outside `text`.
-fn statements(spans: &[(usize, usize, u32, u32)], text: &str) -> Option<Vec<PlannedStatement>> {
+fn statements(spans: &[CachedSpan], text: &str) -> Option<Vec<PlannedStatement>> {
     spans
         .iter()
-        .map(|&(start, end, line, column)| {
+        .map(|&(start, end, line, column, batch)| {
             (start <= end && text.get(start..end).is_some()).then_some(PlannedStatement {
                 start,
                 end,
                 line,
                 column,
+                batch,
             })
         })
         .collect()
@@ -258,11 +263,12 @@ fn statements(spans: &[(usize, usize, u32, u32)], text: &str) -> Option<Vec<Plan
 struct CachedMigration {
     /// The file name, checked against the file on a hit.
     name: String,
-    /// `(start, end, line, column)` of each statement the replay ran: the
-    /// split is the costliest part of a hit (two thirds of it at a thousand
-    /// migrations), so the spans are authenticated with the entry rather
-    /// than computed again, and checked to lie in the text.
-    statements: Vec<(usize, usize, u32, u32)>,
+    /// `(start, end, line, column, batch)` of each statement the replay
+    /// ran: the split is the costliest part of a hit (two thirds of it at a
+    /// thousand migrations), so the spans (and their batch marks) are
+    /// authenticated with the entry rather than computed again, and checked
+    /// to lie in the text.
+    statements: Vec<CachedSpan>,
     foreign_key_checks: Vec<String>,
     unreproducible: Option<String>,
     /// The classification's findings (see [`crate::Change`]).

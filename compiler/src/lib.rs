@@ -67,6 +67,7 @@ mod baseline;
 #[allow(unsafe_code)]
 mod cache;
 mod diagnostic;
+mod directive;
 mod hash;
 mod journal;
 mod lock;
@@ -84,6 +85,7 @@ use std::path::Path;
 
 pub use baseline::{BaselineScript, CanonicalDump, NoBaseline};
 pub use diagnostic::Diagnostic;
+pub use directive::{BATCH_DIRECTIVE, BREAKING_DIRECTIVE};
 pub use durable_schema_workerd::Rule;
 pub use hash::{chain, checksum};
 pub use lock::{render_drizzle_lock, render_lock, render_lock_for, Lock, LockEntry, LOCK_FILE};
@@ -261,16 +263,20 @@ impl PlannedMigration {
     /// Whether the file carries the directive line [`BREAKING_DIRECTIVE`],
     /// which acknowledges breaking and destructive changes.
     pub fn acknowledged(&self) -> bool {
-        self.source
-            .text
-            .lines()
-            .any(|l| l.trim_end() == BREAKING_DIRECTIVE)
+        directive::has(&self.source.text, BREAKING_DIRECTIVE)
+    }
+
+    /// Its batch statements (those the line [`BATCH_DIRECTIVE`] precedes),
+    /// each as `path:line:column`: the executor repeats each, one
+    /// transaction per repetition, until it changes no row.
+    pub fn batches(&self) -> Vec<String> {
+        self.statements
+            .iter()
+            .filter(|s| s.batch)
+            .map(|s| format!("{}:{}:{}", self.source.display_path, s.line, s.column))
+            .collect()
     }
 }
-
-/// The directive line that acknowledges a migration's breaking and
-/// destructive changes, exactly as a line of the file.
-pub const BREAKING_DIRECTIVE: &str = "-- durable-schema: breaking";
 
 /// The checked chain: what the macro embeds.
 #[derive(Debug, Clone, PartialEq, Eq)]

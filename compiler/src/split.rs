@@ -193,7 +193,7 @@ fn push<'a>(out: &mut Vec<SplitStatement<'a>>, script: &'a str, start: usize, en
 /// use durable_schema_compiler::{split_statements, PlannedStatement};
 /// let text = "CREATE TABLE t(x);\n  INSERT INTO t VALUES (';');\n";
 /// let first = split_statements(text)[1].clone();
-/// let s = PlannedStatement { start: first.offset, end: first.offset + first.sql.len(), line: 2, column: 3 };
+/// let s = PlannedStatement { start: first.offset, end: first.offset + first.sql.len(), line: 2, column: 3, batch: false };
 /// assert_eq!(s.sql(text), "INSERT INTO t VALUES (';')");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -206,6 +206,11 @@ pub struct PlannedStatement {
     pub line: u32,
     /// 1-based column (in characters) of its first token.
     pub column: u32,
+    /// Whether the statement is a batch: the line
+    /// [`BATCH_DIRECTIVE`](crate::BATCH_DIRECTIVE) precedes it in its file,
+    /// and the executor repeats it, each repetition in its own transaction,
+    /// until it changes no row.
+    pub batch: bool,
 }
 
 impl PlannedStatement {
@@ -217,7 +222,7 @@ impl PlannedStatement {
             end: self.end,
             line: self.line,
             column: self.column,
-            batch: false,
+            batch: self.batch,
         }
     }
 
@@ -230,19 +235,37 @@ impl PlannedStatement {
 }
 
 /// `statements` as the runtime embeds them (`durable_schema::Statements`):
-/// `start,end,line,column` of each, separated by spaces.
+/// `start,end,line,column` of each, and `,b` for a batch, separated by
+/// spaces.
 ///
 /// ```
 /// use durable_schema_compiler::{encode_spans, spans};
 /// assert_eq!(encode_spans(&spans("SELECT 1;\nSELECT 2;")), "0,8,1,1 10,18,2,1");
+/// let batch = "CREATE TABLE t(x);\n-- durable-schema: batch\nDELETE FROM t;";
+/// assert_eq!(encode_spans(&spans(batch)), "0,17,1,1 44,57,3,1,b");
 /// ```
 pub fn encode_spans(statements: &[PlannedStatement]) -> String {
     durable_schema_runtime::packed::encode_spans(statements.iter().map(PlannedStatement::span))
 }
 
-/// Splits `text` with [`split_statements`] into spans with positions: the
-/// one way a migration is split, at load time.
+/// Splits `text` with [`split_statements`] into spans with positions, each
+/// marked a batch when the line [`BATCH_DIRECTIVE`](crate::BATCH_DIRECTIVE)
+/// precedes it: the one way a migration is split, at load time.
+///
+/// ```
+/// use durable_schema_compiler::spans;
+/// let text = "CREATE TABLE t(x);\n-- durable-schema: batch\nDELETE FROM t WHERE rowid IN (SELECT rowid FROM t LIMIT 100);";
+/// let batch: Vec<bool> = spans(text).iter().map(|s| s.batch).collect();
+/// assert_eq!(batch, [false, true]);
+/// ```
 pub fn spans(text: &str) -> Vec<PlannedStatement> {
+    let mut spans = positions(text);
+    crate::directive::mark_batches(text, &mut spans);
+    spans
+}
+
+/// [`spans`] without the batch marks.
+fn positions(text: &str) -> Vec<PlannedStatement> {
     // Positions are computed incrementally: each statement continues from
     // the previous one, so a long file is scanned once.
     let (mut line, mut column, mut at) = (1u32, 1u32, 0usize);
@@ -263,6 +286,7 @@ pub fn spans(text: &str) -> Vec<PlannedStatement> {
                 end: s.offset + s.sql.len(),
                 line,
                 column,
+                batch: false,
             }
         })
         .collect()
@@ -403,6 +427,17 @@ mod tests {
             assert_eq!((span.line, span.column), line_col(text, s.offset));
         }
         assert_eq!(spans[0].sql("short"), "");
+    }
+
+    #[test]
+    fn batch_statements_are_packed_with_their_mark() {
+        let text = "CREATE TABLE t(x);\n-- durable-schema: batch\nDELETE FROM t WHERE rowid IN (SELECT rowid FROM t LIMIT 9);\nDROP TABLE t;";
+        let spans = spans(text);
+        assert_eq!(
+            spans.iter().map(|s| s.span().batch).collect::<Vec<_>>(),
+            [false, true, false]
+        );
+        assert_eq!(encode_spans(&spans), "0,17,1,1 44,102,3,1,b 104,116,4,1");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `#[durable_schema(dir = "...", table = "...", strict = true, retry_after = 60, baseline = false)]`.
+//! `#[durable_schema(dir = "...", table = "...", strict = true, retry_after = 60, budget_ms = 10000, baseline = false)]`.
 
 use durable_schema_compiler::tracking;
 use proc_macro2::TokenStream;
@@ -17,12 +17,15 @@ pub(crate) struct Args {
     /// Seconds before the constructor hook runs a failed migration of the
     /// same code again (`None`: the runtime's default).
     pub retry_after: Option<u32>,
+    /// Milliseconds of batch repetitions one wake runs before it stops
+    /// between two repetitions (`None`: the runtime's default).
+    pub budget_ms: Option<u32>,
     /// Whether new objects are created from the compile-time baseline
     /// (`baseline = false` turns it off).
     pub baseline: bool,
 }
 
-const KEYS: &str = "expected `dir = \"...\"`, `table = \"...\"`, `strict = true|false`, `retry_after = SECONDS` or `baseline = true|false`";
+const KEYS: &str = "expected `dir = \"...\"`, `table = \"...\"`, `strict = true|false`, `retry_after = SECONDS`, `budget_ms = MILLISECONDS` or `baseline = true|false`";
 
 /// Parses the arguments, collecting every problem instead of stopping at
 /// the first (serde_derive style).
@@ -31,6 +34,7 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
     let mut table: Option<LitStr> = None;
     let mut strict: Option<bool> = None;
     let mut retry_after: Option<u32> = None;
+    let mut budget_ms: Option<u32> = None;
     let mut baseline: Option<bool> = None;
     let errors = std::cell::RefCell::new(Errors(None));
     let push = |e: syn::Error| errors.borrow_mut().push(e);
@@ -42,7 +46,7 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
             .map(ToString::to_string)
             .unwrap_or_default();
         match key.as_str() {
-            "dir" | "table" | "strict" | "retry_after" | "baseline" => {}
+            "dir" | "table" | "strict" | "retry_after" | "budget_ms" | "baseline" => {}
             _ => {
                 // Consume a `= value` so the next argument still parses.
                 if meta.input.peek(syn::Token![=]) {
@@ -60,6 +64,7 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
             "dir" => dir.is_some(),
             "table" => table.is_some(),
             "retry_after" => retry_after.is_some(),
+            "budget_ms" => budget_ms.is_some(),
             "baseline" => baseline.is_some(),
             _ => strict.is_some(),
         };
@@ -93,6 +98,23 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
             ("retry_after", other) => push(syn::Error::new(
                 other.span(),
                 "`retry_after` takes whole seconds, e.g. `retry_after = 60` (0 retries on every wake-up)",
+            )),
+            ("budget_ms", Lit::Int(n)) => match n.base10_parse::<u32>() {
+                // No repetition fits in no time: the batch would never
+                // advance, and its migration would stay pending forever.
+                Ok(0) => push(syn::Error::new(
+                    n.span(),
+                    "`budget_ms = 0` leaves no time for a batch to advance; give milliseconds per wake, e.g. `budget_ms = 10000`",
+                )),
+                Ok(n) => budget_ms = Some(n),
+                Err(_) => push(syn::Error::new(
+                    n.span(),
+                    "`budget_ms` takes whole milliseconds that fit a u32, e.g. `budget_ms = 10000`",
+                )),
+            },
+            ("budget_ms", other) => push(syn::Error::new(
+                other.span(),
+                "`budget_ms` takes whole milliseconds, e.g. `budget_ms = 10000` (well under the 30-second gate)",
             )),
             (key, other) => push(syn::Error::new(
                 other.span(),
@@ -138,6 +160,7 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
             table: table_name,
             strict: strict.unwrap_or(false),
             retry_after,
+            budget_ms,
             baseline: baseline.unwrap_or(true),
         }),
         (None, None) => Err(syn::Error::new(

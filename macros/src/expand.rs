@@ -205,6 +205,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ReplacedLink>]
     let retry_after = args
         .retry_after
         .map(|seconds| quote! { .__with_retry_after(#seconds) });
+    let budget_ms = args.budget_ms.map(|ms| quote! { .__with_budget_ms(#ms) });
     let dir = args.dir.value();
     let doc_version = format!(
         " The schema version of this Durable Object: the highest migration in `{dir}` ({version})."
@@ -230,6 +231,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ReplacedLink>]
             )
                 .__with_head_query(#head_query)
                 #retry_after
+                #budget_ms
                 #baseline
         };
     };

@@ -361,6 +361,9 @@ fn expand(input: &Input) -> syn::Result<TokenStream> {
         }
     };
     let sql_literal = &input.sql;
+    // What the statement reads and writes, for the judgement over a newer
+    // schema at run time (`query::Checked`).
+    let uses = &described.uses;
     Ok(quote! {{
         #record
         #( #bindings )*
@@ -369,6 +372,7 @@ fn expand(input: &Input) -> syn::Result<TokenStream> {
             ::std::vec![ #( #encoded ),* ],
             #mapper,
         )
+        .__with_uses(#uses)
     }})
 }
 

@@ -174,6 +174,19 @@ pub fn breaking_row(table: &str) -> String {
     )
 }
 
+/// Code at version `?1` over a database a newer breaking migration is
+/// recorded in: the code's own row (its chain, which must match) and every
+/// newer row classified `breaking` (description and findings), in order.
+pub fn breaking_after(table: &str) -> String {
+    sql(
+        table,
+        &[
+            "SELECT version, description, findings, chain FROM ",
+            " WHERE version = ?1 OR (version > ?1 AND class = 'breaking') ORDER BY version",
+        ],
+    )
+}
+
 /// Upgrading a table of the executor's shape written before
 /// [`CLASS_COLUMNS`] existed: the statements that add them, before its
 /// rows are classified with [`classify_row`].

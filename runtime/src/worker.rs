@@ -478,6 +478,34 @@ pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
     }
 }
 
+/// The object's SQL storage for checked queries (`query!`): [`sql`], except
+/// that a database whose newer migration breaks older code is not refused
+/// as a whole. Then the findings of every newer breaking migration are read
+/// (one statement, only in that case) and each checked query is judged
+/// before it runs: one that uses what a migration removed or changed gets a
+/// [`QueryError`](crate::query::QueryError) of kind `incompatible` (map it
+/// to a 503) and nothing runs; the others serve. Everything else [`sql`]
+/// refuses (a failed, deferred or interrupted run, `strict`, edited
+/// history) is refused here too. Raw statements through
+/// [`Checked::inner`](crate::query::Checked::inner) are not judged.
+pub fn checked(
+    state: &State,
+    schema: &Schema,
+) -> Result<crate::query::Checked<SqlStorage>, MigrateError> {
+    match sql(state, schema) {
+        Ok(storage) => Ok(crate::query::Checked::current(storage)),
+        Err(refusal @ MigrateError::Incompatible { .. }) => {
+            let db = DurableObjectSql::new(state);
+            let breaking = crate::query::checked::breaking_after(schema, &db, refusal)?;
+            Ok(crate::query::Checked::ahead(
+                state.storage().sql(),
+                breaking,
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The last run of the constructor hook (or of [`sql`]) for this object in
 /// this isolate: its report and error. For debug routes.
 pub fn last_wake(state: &State) -> Option<Wake> {

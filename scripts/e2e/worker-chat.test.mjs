@@ -23,16 +23,18 @@
 //                             release is kept where it applied
 //   8       v2-strict  main   strict = true over a newer database: 503 ahead
 //   9       v2         main   rollback: old code keeps serving a room whose
-//                             newer migration is additive, answers 503
-//                             incompatible where it is breaking (0004)
+//                             newer migration is additive; where it is
+//                             breaking (0004: a unique index) its reads
+//                             serve and its writes answer 503 incompatible
 //   10      edited     main   an applied migration edited: 503 edited
 //   11-12   v2, fk     fk     a deferred foreign key left dangling
 //   13-15   v3, additive, v3
 //                      rollback  old code over an additive version 4: serves
 //   16-18   breaking, v3, breaking
 //                      rollback  old code over a breaking version 4 (a dropped
-//                                column): 503 incompatible, no "no such column";
-//                                version 4 again serves
+//                                column): the routes whose queries use it answer
+//                                503 incompatible, the others serve, no "no such
+//                                column"; version 4 again serves
 //
 // Last, every deploy's log is searched for panics and unhandled rejections.
 // Environment: harness.mjs's, and E2E_CROSSCHECK (the native model's error
@@ -513,9 +515,17 @@ scenario("a rollback to older code keeps serving a newer database unless a newer
     () => [r.d.last_run.ahead, r.d.last_run.applied.length], [3, 0]);
   check("rollback: a warning is logged (ahead of the code)", await logHas(log, "ahead of the code"), true);
   // alpha is at version 4: fixed/0004 adds a unique index over existing rows
-  // (BC108) and deletes rows (DS103), which the build classifies as breaking
+  // (BC108) and deletes rows (DS103), which the build classifies as breaking.
+  // `ds::checked` judges each query: a unique index breaks writers only.
   r = await get("/rooms/alpha/messages");
-  check("rollback: over alpha, whose 0004 is breaking, the v2 build answers 503 incompatible naming it",
+  check("rollback: over alpha, whose 0004 is breaking for writers (BC108), the v2 build still lists (200)",
+    () => [r.code, r.d.code_version, r.d.count > 0], [200, 2, true]);
+  r = await post("/rooms/alpha/messages", message("dan", "written by the old code"));
+  check("rollback: over alpha, a POST (it writes messages) answers 503 incompatible naming 0004 and BC108",
+    () => [r.code, r.d.kind, /version 4 \(unique_messages\) breaks it: BC108 unique index on existing table `messages`/.test(r.d.message)],
+    [503, "incompatible", true]);
+  r = await get("/rooms/alpha/q/roundtrip");
+  check("rollback: over alpha, a route left on ds::sql (no table used) answers 503 incompatible naming 0004",
     () => [r.code, r.d.migration.kind, r.d.migration.version, r.d.migration.migration, /BC108/.test(r.d.migration.findings)],
     [503, "incompatible", 4, "unique_messages", true]);
   check("rollback: no durable-schema log line for steady (a tolerated run only warns)",
@@ -572,7 +582,10 @@ scenario("a deferred foreign key left dangling rolls its migration back", async 
 // room `added` meets an additive 0004 (variants/additive: a new column), room
 // `dropped` a breaking one (variants/breaking: reactions dropped, acknowledged
 // with `-- durable-schema: breaking`); the v3 build, which reads `reactions` on
-// every listing and reaction, is deployed over each.
+// every listing and reaction, is deployed over each. Its schema routes use
+// `ds::checked`: over the breaking 0004, the queries that use `reactions`
+// answer 503 incompatible and the others serve; `/q/roundtrip` stays on
+// `ds::sql`, which refuses the whole code.
 const reactions = (d) => d.messages.map((m) => `${m.author}:${m.body}:${m.reactions}`);
 /** Answers that carry SQLite's "no such column"/"no such table" (the failure the guard prevents). */
 const noSuch = (rs) => rs.filter((r) => /no such (column|table)/.test(r.text)).length;
@@ -629,31 +642,42 @@ scenario("old code over a breaking newer migration stops with 503 incompatible, 
     () => [row4[0], row4[1], /BC103 column `messages.reactions` dropped/.test(row4[2])], ["breaking", 4, true]);
 
   await deploy("v3", stateRollback);
-  say("30 parallel GETs and 30 parallel reactions of the v3 build at the room whose 0004 dropped reactions (room dropped)");
+  say("30 parallel GETs and 30 parallel reactions (they use reactions), 30 parallel GETs by author (they do not) of the v3 build at the room whose 0004 dropped reactions (room dropped)");
   const reads = await parallel(30, "GET", "/rooms/dropped/messages");
   const reacts = await parallel(30, "POST", "/rooms/dropped/messages/1/react");
+  const byAuthor = await parallel(30, "GET", "/rooms/dropped/q/by-author/ann");
   const rs = [...reads, ...reacts];
-  measured.noSuch = noSuch(rs);
-  check("breaking rollback: not one of 60 requests reading reactions fails with \"no such column\" or \"no such table\"",
+  measured.noSuch = noSuch([...rs, ...byAuthor]);
+  check("breaking rollback: not one of 90 requests fails with \"no such column\" or \"no such table\"",
     measured.noSuch, 0);
-  check("breaking rollback: all 60 answer 503 kind incompatible",
-    rs.filter((x) => x.code === 503 && x.d?.migration?.kind === "incompatible").length, 60);
-  const m = reads[0].d?.migration;
+  check("breaking rollback: all 60 whose queries use reactions answer 503 kind incompatible",
+    rs.filter((x) => x.code === 503 && x.d?.kind === "incompatible").length, 60);
   say(`  response: ${reads[0].text.slice(0, 400)}`);
-  check("breaking rollback: the error names the newer migration (version 4, drop_reactions; db 4, code 3)",
-    () => [m.version, m.migration, m.db, m.code], [4, "drop_reactions", 4, 3]);
-  check("breaking rollback: the error carries its findings (BC103, DS102 for messages.reactions)",
-    () => [/BC103 column `messages.reactions` dropped/.test(m.findings), /DS102/.test(m.findings)], [true, true]);
+  check("breaking rollback: the refusal names the newer migration and the finding (version 4, drop_reactions, BC103 messages.reactions)",
+    () => [/version 4 \(drop_reactions\) breaks it: BC103 column `messages.reactions` dropped/.test(reads[0].d.message),
+      /version 4 \(drop_reactions\) breaks it: BC103 column `messages.reactions` dropped/.test(reacts[0].d.message)], [true, true]);
+  check("breaking rollback: all 30 reads by author (no reactions in the query) serve (200, ann's message)",
+    byAuthor.filter((x) => x.code === 200 && x.d?.[0]?.body === "first").length, 30);
   r = await post("/rooms/dropped/messages", message("cid", "written by the old code"));
-  check("breaking rollback: a write stops too (503 incompatible)", () => [r.code, r.d.migration.kind], [503, "incompatible"]);
+  check("breaking rollback: a write that leaves reactions out serves (201)", () => [r.code, r.d.author], [201, "cid"]);
+  r = await http(port, "POST", "/rooms/dropped/q/rename/cid/cyd");
+  check("breaking rollback: an UPDATE of another column serves (200, 1 row changed)", () => [r.code, r.d.changed], [200, 1]);
+  r = await get("/rooms/dropped/q/roundtrip");
+  const m = r.d?.migration;
+  check("breaking rollback: the route left on ds::sql answers 503 incompatible although its query uses no table",
+    () => [r.code, m.kind], [503, "incompatible"]);
+  check("breaking rollback: its error names the newer migration (version 4, drop_reactions; db 4, code 3)",
+    () => [m.version, m.migration, m.db, m.code], [4, "drop_reactions", 4, 3]);
+  check("breaking rollback: and carries its findings (BC103, DS102 for messages.reactions)",
+    () => [/BC103 column `messages.reactions` dropped/.test(m.findings), /DS102/.test(m.findings)], [true, true]);
   r = await get("/rooms/dropped/schema");
   check("breaking rollback: /schema works (200): stored 4, state incompatible, last_run.error incompatible, nothing applied",
     () => [r.code, r.d.stored_version, r.d.state, r.d.last_run.error.kind, r.d.last_run.applied.length],
     [200, 4, "incompatible (version 4 breaks this code)", "incompatible", 0]);
   r = await get("/rooms/dropped/export");
-  check("breaking rollback: /export works (200): 2 messages, no reactions column, tracking rows 1..4",
-    () => [r.code, r.d.messages.rows.length, r.d.messages.columns.includes("reactions"), r.d.migrations.rows.map((x) => x.version)],
-    [200, 2, false, [1, 2, 3, 4]]);
+  check("breaking rollback: /export works (200): 3 messages (cyd's written by the old code), no reactions column, tracking rows 1..4",
+    () => [r.code, r.d.messages.rows.map((x) => x.author), r.d.messages.columns.includes("reactions"), r.d.migrations.rows.map((x) => x.version)],
+    [200, ["ann", "ben", "cyd"], false, [1, 2, 3, 4]]);
   r = await get("/rooms/added/messages");
   check("breaking rollback: the same build still serves the room at the additive version 4 (200)",
     () => [r.code, r.d.code_version], [200, 3]);
@@ -663,8 +687,8 @@ scenario("old code over a breaking newer migration stops with 503 incompatible, 
 
   await deploy("breaking", stateRollback);
   r = await get("/rooms/dropped/messages");
-  check("breaking again: version 4 serves room dropped again (200, code version 4, 2 messages)",
-    () => [r.code, r.d.code_version, r.d.count], [200, 4, 2]);
+  check("breaking again: version 4 serves room dropped again (200, code version 4, 3 messages)",
+    () => [r.code, r.d.code_version, r.d.count], [200, 4, 3]);
   check("breaking again: and writes (201)", (await post("/rooms/dropped/messages", message("cid", "third"))).code, 201);
   r = await get("/rooms/dropped/schema");
   check("breaking again: /schema current, nothing applied, no error, one row read",
@@ -675,6 +699,6 @@ scenario("no deploy's log shows a panic, a wasm trap or an unhandled rejection",
   await stopWrangler();
   checkDeployLogs(logs);
   say(`measured rows_read of the up-to-date check: ${measured.rowsRead ?? "?"}`);
-  say(`measured in the breaking rollback: requests failing with "no such column/table": ${measured.noSuch ?? "?"} of 60`);
+  say(`measured in the breaking rollback: requests failing with "no such column/table": ${measured.noSuch ?? "?"} of 90`);
   say(`measured after the failure (deploy bad, 31 requests to alpha through the guard): failed lines ${measured.failedLines ?? "?"}, deferred lines ${measured.deferredLines ?? "?"}; after the restart of the bad build: deferred lines ${measured.deferredLines2 ?? "?"}`);
 });

@@ -1086,3 +1086,54 @@ fn the_head_schema_is_in_creation_order_and_the_same_on_a_hit_and_a_resume() {
     );
     assert!(!resumed.head_schema.iter().any(|o| o.name == "messages_ad"));
 }
+
+/// A batch mark is part of the cached plan: a hit, and a check resumed from
+/// a cached replay image, return it, and it reaches the runtime's
+/// statements through the packed spans.
+#[test]
+fn batch_marks_survive_the_cache_and_reach_the_runtime() {
+    let first: &[u8] = b"CREATE TABLE items (id INTEGER PRIMARY KEY, v INTEGER NOT NULL, w INTEGER);\nINSERT INTO items (v) VALUES (1), (2), (3);\n";
+    let second: &[u8] = b"CREATE INDEX items_v ON items (v);\n-- durable-schema: batch\nUPDATE items SET w = v * 2 WHERE id IN (SELECT id FROM items WHERE w IS NULL LIMIT 2);\n";
+    let dir = Scratch::new(
+        "cache-batch",
+        &[("m/0001_items.sql", first), ("m/0002_backfill.sql", second)],
+    );
+    let cache = Scratch::new("cache-batch-dir", &[]);
+    let options = Options::default();
+    let (miss, runs) = check(&dir.0, "m", &options, false, Some(&cache.0));
+    let miss = miss.unwrap();
+    assert_eq!(runs, 1);
+    let marks = |plan: &Plan| -> Vec<Vec<bool>> {
+        plan.migrations
+            .iter()
+            .map(|m| m.statements.iter().map(|s| s.batch).collect())
+            .collect()
+    };
+    assert_eq!(marks(&miss), [vec![false, false], vec![false, true]]);
+    let (hit, runs) = check(&dir.0, "m", &options, false, Some(&cache.0));
+    assert_eq!((runs, &hit.unwrap()), (0, &miss));
+
+    // A third migration: the first two come from the cached image.
+    std::fs::write(
+        dir.0.join("m/0003_more.sql"),
+        "DELETE FROM items WHERE v = 1;\n",
+    )
+    .unwrap();
+    let before = REPLAYED.with(std::cell::Cell::get);
+    let (resumed, _) = check(&dir.0, "m", &options, false, Some(&cache.0));
+    let resumed = resumed.unwrap();
+    assert_eq!(REPLAYED.with(std::cell::Cell::get) - before, 1);
+    assert_eq!(marks(&resumed)[..2], marks(&miss)[..]);
+    assert_eq!(resumed.migrations[1].batches(), ["m/0002_backfill.sql:3:1"]);
+
+    let schema = crate::runtime_schema(&resumed, "migrations").unwrap();
+    let runtime: Vec<Vec<bool>> = schema
+        .migrations()
+        .iter()
+        .map(|m| m.statements().iter().map(|s| s.is_batch()).collect())
+        .collect();
+    assert_eq!(
+        runtime,
+        [vec![false, false], vec![false, true], vec![false]]
+    );
+}

@@ -39,15 +39,18 @@
 mod shape;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::Connection;
 
 use std::path::Path;
 
 use crate::{check_dir, tracking, Diagnostic, Options, Plan, SchemaObject};
-use durable_schema_workerd::{configure, Authorizer};
+use durable_schema_runtime::query::uses::UsesBuilder;
+use durable_schema_workerd::{configure_with, Authorizer};
+use rusqlite::hooks::{AuthAction, AuthContext};
 use shape::Shape;
 
 /// A declared type's class, as the generated code maps it to Rust.
@@ -213,6 +216,49 @@ pub struct Description {
     pub columns: Vec<OutputColumn>,
     /// Its parameters, in order.
     pub parameters: Vec<Parameter>,
+    /// What it reads and writes, in the runtime's format
+    /// (`durable_schema_runtime::query::Uses`), recorded from SQLite's
+    /// authorizer while it prepared: the judgement of this query over a
+    /// newer schema at run time.
+    pub uses: String,
+}
+
+/// One action the authorizer allowed while a query prepared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Used {
+    /// A column read (`None`: the table without a column, `count(*)`).
+    Read(String, Option<String>),
+    /// An `INSERT` into the table.
+    Insert(String),
+    /// An `UPDATE` of the column.
+    Update(String, String),
+    /// A `DELETE` from the table.
+    Delete(String),
+}
+
+/// What the authorizer saw while a query prepared: each action and the
+/// trigger or view it came from (the authorizer's accessor).
+type Seen = Arc<Mutex<Option<Vec<(Used, Option<String>)>>>>;
+
+fn observed(ctx: &AuthContext<'_>) -> Option<Used> {
+    Some(match ctx.action {
+        AuthAction::Read {
+            table_name,
+            column_name,
+        } => Used::Read(
+            table_name.to_owned(),
+            Some(column_name)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned),
+        ),
+        AuthAction::Insert { table_name } => Used::Insert(table_name.to_owned()),
+        AuthAction::Update {
+            table_name,
+            column_name,
+        } => Used::Update(table_name.to_owned(), column_name.to_owned()),
+        AuthAction::Delete { table_name } => Used::Delete(table_name.to_owned()),
+        _ => return None,
+    })
 }
 
 /// The schema at a plan's head, in an SQLite configured like a Durable
@@ -222,6 +268,11 @@ pub struct HeadDb {
     rules: Authorizer,
     /// Lowercase view name → its `CREATE VIEW`.
     views: HashMap<String, String>,
+    /// Lowercase trigger names: an accessor that is one means the
+    /// statement fires it.
+    triggers: HashSet<String>,
+    /// Filled while [`HeadDb::describe`] prepares a query.
+    seen: Seen,
 }
 
 impl std::fmt::Debug for HeadDb {
@@ -237,7 +288,17 @@ impl HeadDb {
     /// object).
     pub fn new(schema: &[SchemaObject], table: &str) -> Result<Self, String> {
         let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
-        let rules = configure(&conn, None).map_err(|e| e.to_string())?;
+        let seen: Seen = Arc::default();
+        let record = Arc::clone(&seen);
+        // Only what the rules allow, outside trusted reads, while a query
+        // prepares (`describe` switches the record on and off).
+        let rules = configure_with(&conn, None, move |ctx| {
+            let mut record = record.lock().unwrap_or_else(PoisonError::into_inner);
+            if let (Some(list), Some(used)) = (record.as_mut(), observed(ctx)) {
+                list.push((used, ctx.accessor.map(str::to_owned)));
+            }
+        })
+        .map_err(|e| e.to_string())?;
         // Tables and indexes first, then views and triggers, each in the
         // order the chain created them: a view over a table the chain
         // rebuilt later was created before the new table.
@@ -260,7 +321,18 @@ impl HeadDb {
             .filter(|o| o.kind == "view")
             .map(|o| (o.name.to_ascii_lowercase(), o.sql.clone()))
             .collect();
-        Ok(Self { conn, rules, views })
+        let triggers = schema
+            .iter()
+            .filter(|o| o.kind == "trigger")
+            .map(|o| o.name.to_ascii_lowercase())
+            .collect();
+        Ok(Self {
+            conn,
+            rules,
+            views,
+            triggers,
+            seen,
+        })
     }
 
     /// The connection, with the rules installed (for tests that run the
@@ -291,7 +363,15 @@ impl HeadDb {
                 .help("split the statement, or bind large values as arguments"),
             ));
         }
-        let stmt = match self.conn.prepare(sql) {
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(Vec::new());
+        let prepared = self.conn.prepare(sql);
+        let seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or_default();
+        let stmt = match prepared {
             Ok(stmt) => stmt,
             Err(e) => return Err(Box::new(self.prepare_error(sql, &e))),
         };
@@ -314,7 +394,70 @@ impl HeadDb {
             readonly: stmt.readonly(),
             columns,
             parameters,
+            uses: self.uses(&seen, &shape),
         })
+    }
+
+    /// The [`Description::uses`] of a statement whose preparation the
+    /// authorizer reported as `seen`.
+    ///
+    /// The authorizer reports every column read (each one of `SELECT *`,
+    /// those of `RETURNING`, the view and the tables behind it, each with
+    /// the view or trigger it came from), each column an `UPDATE` assigns,
+    /// and the table of an `INSERT` or `DELETE`, but not an `INSERT`'s
+    /// columns: those come from its column list (the parse), or are every
+    /// column of the table (no list, a trigger's insert, or a statement the
+    /// parser cannot read), which is what such an insert needs.
+    fn uses(&self, seen: &[(Used, Option<String>)], shape: &Shape) -> String {
+        let mut uses = UsesBuilder::new();
+        for (used, accessor) in seen {
+            if let Some(trigger) = accessor
+                .as_deref()
+                .filter(|a| self.triggers.contains(&a.to_ascii_lowercase()))
+            {
+                uses.trigger(trigger);
+            }
+            match used {
+                Used::Read(table, column) => uses.read(table, column.as_deref()),
+                Used::Update(table, column) => uses.write(table, Some(column)),
+                Used::Delete(table) => uses.write(table, None),
+                Used::Insert(table) => {
+                    let listed = shape.insert.as_ref().filter(|(t, columns)| {
+                        accessor.is_none() && t.eq_ignore_ascii_case(table) && !columns.is_empty()
+                    });
+                    let columns = match listed {
+                        Some((_, columns)) => columns.clone(),
+                        None => self.all_columns(table),
+                    };
+                    uses.write(table, None);
+                    for c in &columns {
+                        uses.write(table, Some(c));
+                    }
+                }
+            }
+        }
+        // An upsert's `DO UPDATE SET` columns, which the parse names.
+        if let Some((table, _)) = &shape.insert {
+            for c in &shape.upsert_columns {
+                uses.write(table, Some(c));
+            }
+        }
+        uses.finish()
+    }
+
+    /// Every column of `table` (hidden ones too: generated columns).
+    fn all_columns(&self, table: &str) -> Vec<String> {
+        self.rules
+            .trusted(|| -> rusqlite::Result<Vec<String>> {
+                let mut stmt = self
+                    .conn
+                    .prepare("SELECT name FROM pragma_table_xinfo(?1)")?;
+                let names = stmt
+                    .query_map([table], |r| r.get::<_, String>(0))?
+                    .collect();
+                names
+            })
+            .unwrap_or_default()
     }
 
     /// The diagnostic of a statement SQLite refused.

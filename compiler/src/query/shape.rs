@@ -12,8 +12,8 @@ use std::collections::{HashMap, HashSet};
 
 use sqlparser::ast::{
     AssignmentTarget, BinaryOperator, Expr, FromTable, FunctionArguments, GroupByExpr, InTarget,
-    JoinOperator, ObjectName, Query, SelectItem, SetExpr, Statement, TableFactor, TableObject,
-    TableWithJoins, Value,
+    JoinOperator, ObjectName, OnConflict, OnConflictAction, OnInsert, Query, SelectItem, SetExpr,
+    Statement, TableFactor, TableObject, TableWithJoins, Value,
 };
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
@@ -64,6 +64,10 @@ pub(crate) struct Shape {
     /// For parameters (by SQLite's 1-based index), the `(table, column)`
     /// the statement compares them with or assigns them to.
     pub(crate) parameter_columns: HashMap<usize, (String, String)>,
+    /// An `INSERT`'s table and listed columns (empty without a list).
+    pub(crate) insert: Option<(String, Vec<String>)>,
+    /// The columns an upsert's `DO UPDATE SET` assigns.
+    pub(crate) upsert_columns: Vec<String>,
 }
 
 impl Shape {
@@ -93,6 +97,18 @@ impl Shape {
                     let table = last_part(name);
                     shape.tables.insert(table.to_ascii_lowercase());
                     let columns: Vec<String> = insert.columns.iter().map(last_part).collect();
+                    shape.insert = Some((table.clone(), columns.clone()));
+                    if let Some(OnInsert::OnConflict(OnConflict {
+                        action: OnConflictAction::DoUpdate(update),
+                        ..
+                    })) = &insert.on
+                    {
+                        for assignment in &update.assignments {
+                            if let AssignmentTarget::ColumnName(column) = &assignment.target {
+                                shape.upsert_columns.push(last_part(column));
+                            }
+                        }
+                    }
                     if let Some(source) = &insert.source {
                         if let SetExpr::Values(values) = source.body.as_ref() {
                             for row in &values.rows {

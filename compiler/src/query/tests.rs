@@ -337,3 +337,120 @@ fn the_plan_is_memoized_until_a_file_changes() {
         ["w: String"]
     );
 }
+
+/// What a query uses, recorded from the authorizer ([`Description::uses`]).
+mod uses {
+    use super::*;
+
+    const SCHEMA: &str = "
+CREATE TABLE rooms (id INTEGER PRIMARY KEY, name TEXT NOT NULL, topic TEXT);
+CREATE TABLE messages (id INTEGER PRIMARY KEY, room_id INTEGER REFERENCES rooms (id), body TEXT, reactions INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE audit (at TEXT, what TEXT);
+CREATE VIEW named AS SELECT id, name FROM rooms;
+CREATE VIEW busy AS SELECT n.name, m.body FROM named n JOIN messages m ON m.room_id = n.id;
+CREATE TRIGGER messages_audit AFTER INSERT ON messages BEGIN INSERT INTO audit (what) VALUES (new.body); END;
+CREATE TRIGGER rooms_guard BEFORE UPDATE OF topic ON rooms BEGIN SELECT RAISE(ABORT, 'no') WHERE new.topic = ''; END;
+";
+
+    fn uses(sql: &str) -> String {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let objects = crate::head_schema(&conn, "migrations").unwrap();
+        let db = HeadDb::new(&objects, "migrations").unwrap();
+        db.describe(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .uses
+    }
+
+    #[test]
+    fn select_star_reads_every_column_and_count_reads_none() {
+        assert_eq!(uses("SELECT * FROM rooms"), "rrooms:id,name,topic");
+        assert_eq!(uses("SELECT count(*) AS n FROM audit"), "raudit");
+        assert_eq!(uses("SELECT 1 AS one"), "");
+    }
+
+    #[test]
+    fn joins_read_the_columns_named_anywhere() {
+        assert_eq!(
+            uses(
+                "SELECT r.name, m.body FROM rooms r LEFT JOIN messages m ON m.room_id = r.id \
+                 WHERE r.topic IS NULL"
+            ),
+            "rmessages:body,room_id;rrooms:id,name,topic"
+        );
+    }
+
+    #[test]
+    fn views_record_the_view_and_the_tables_behind_it() {
+        assert_eq!(
+            uses("SELECT name FROM busy"),
+            "rbusy:name;rmessages:body,room_id;rnamed:id,name;rrooms:id,name"
+        );
+    }
+
+    #[test]
+    fn ctes_record_the_tables_they_read() {
+        assert_eq!(
+            uses("WITH t AS (SELECT id, body FROM messages) SELECT body FROM t"),
+            "rmessages:body,id"
+        );
+    }
+
+    #[test]
+    fn inserts_write_their_listed_columns_and_what_their_triggers_do() {
+        assert_eq!(
+            uses("INSERT INTO messages (room_id, body) VALUES (?, ?)"),
+            // The trigger's insert: every column of `audit`; the foreign
+            // key's check reads its parent.
+            "waudit:at,what;wmessages:body,room_id;rrooms:id;tmessages_audit"
+        );
+        // Without a list: every column.
+        assert_eq!(
+            uses("INSERT INTO rooms VALUES (?, ?, ?)"),
+            "wrooms:id,name,topic"
+        );
+    }
+
+    #[test]
+    fn updates_write_their_columns_and_fire_the_triggers_on_them() {
+        assert_eq!(
+            uses("UPDATE rooms SET name = ? WHERE id = ?"),
+            "wrooms:id,name"
+        );
+        assert_eq!(
+            uses("UPDATE rooms SET topic = ? WHERE id = ?"),
+            "wrooms:id,topic;trooms_guard"
+        );
+    }
+
+    #[test]
+    fn deletes_write_the_table_and_read_their_filter() {
+        assert_eq!(uses("DELETE FROM audit"), "waudit");
+        assert_eq!(
+            uses("DELETE FROM messages WHERE body = ?"),
+            // The foreign key's check of the deleted rows' parent.
+            "wmessages:body;rrooms:id"
+        );
+    }
+
+    #[test]
+    fn returning_reads_its_columns() {
+        assert_eq!(
+            uses("UPDATE messages SET reactions = reactions + 1 WHERE id = ? RETURNING id, body"),
+            "wmessages:body,id,reactions"
+        );
+        assert_eq!(
+            uses("INSERT INTO rooms (name) VALUES (?) RETURNING id, topic"),
+            // A new `rooms.id` may meet orphans referencing it.
+            "rmessages:room_id;wrooms:id,name,topic"
+        );
+    }
+
+    #[test]
+    fn an_upsert_writes_its_do_update_columns() {
+        assert_eq!(
+            uses("INSERT INTO rooms (id, name) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET topic = excluded.name"),
+            "rmessages:room_id;wrooms:id,name,topic;trooms_guard"
+        );
+    }
+}

@@ -17,6 +17,14 @@ pub(crate) const BROKEN_REFERENCE: &str =
 
 pub(crate) const COMMIT_FAILED: &str = "fix the data in the same migration: `PRAGMA defer_foreign_keys = ON` only delays the check to the commit";
 
+/// A batch directive on a statement that is not a data statement.
+pub(crate) const BATCH_NOT_DML: &str =
+    "remove the `-- durable-schema: batch` line: only a data statement can be repeated until it changes no row";
+
+/// A batch that does not reach a repetition that changes no row.
+pub(crate) const BATCH_ENDLESS: &str =
+    "each repetition must leave the rows it changed unmatched, e.g. `… WHERE w IS NULL LIMIT 1000)` on a column it sets";
+
 /// A statement over workerd's SQL length limit.
 pub(crate) const STATEMENT_TOO_LONG: &str =
     "split it into several statements (e.g. several INSERTs), each under 100 KB";

@@ -620,10 +620,12 @@ pub(crate) fn diff(
             Some(new) if new.sql == trigger.sql => {}
             // Its table was dropped: that finding says it all.
             None if gone_with_table => {}
+            // The table in the detail: the runtime judges a checked query
+            // by whether it writes that table (`query::uses`).
             _ => push(
                 ChangeKind::TriggerChanged,
                 trigger.name.clone(),
-                None,
+                Some(format!("on `{}`", trigger.table)),
                 &[&trigger.name],
             ),
         }
@@ -640,7 +642,8 @@ pub(crate) fn diff(
         } else {
             ChangeKind::TriggerAdded
         };
-        push(kind, trigger.name.clone(), None, &[&trigger.name]);
+        let detail = refuses.then(|| format!("on `{}`", trigger.table));
+        push(kind, trigger.name.clone(), detail, &[&trigger.name]);
     }
     out
 }
@@ -938,6 +941,31 @@ mod tests {
         assert_eq!(dropped.kind, ChangeKind::ColumnDropped);
         assert_eq!((dropped.line, dropped.column), (3, 3));
         assert_eq!(dropped.summary(), "BC103 column `messages.body` dropped");
+    }
+
+    #[test]
+    fn a_trigger_finding_names_its_table() {
+        let trigger = "CREATE TRIGGER no_empty BEFORE INSERT ON messages WHEN new.body = '' \
+                       BEGIN SELECT RAISE(ABORT, 'empty'); END;";
+        let summaries = |files: &[&str]| {
+            let outcome = with_sources(files, |s| crate::replay::replay_outcome(s, "migrations"));
+            outcome
+                .changes
+                .last()
+                .unwrap()
+                .iter()
+                .map(Change::summary)
+                .collect::<Vec<_>>()
+        };
+        // A new one that can refuse writes, and a dropped one.
+        assert_eq!(
+            summaries(&[MESSAGES, trigger]),
+            ["BC110 trigger `no_empty` dropped or changed (on `messages`)"]
+        );
+        assert_eq!(
+            summaries(&[MESSAGES, trigger, "DROP TRIGGER no_empty;"]),
+            ["BC110 trigger `no_empty` dropped or changed (on `messages`)"]
+        );
     }
 
     #[test]

@@ -258,8 +258,23 @@ fn replay_scripts(scripts: &[Script<'_>], tracking: &str) -> (Outcome, Option<Re
     }
 }
 
+/// How many times the replay runs a batch statement at most before it
+/// refuses it as one that never ends. A batch meant for a real object
+/// changes a bounded number of rows per repetition (e.g. `LIMIT 1000`),
+/// and the replay's tables hold only what the chain's own statements put
+/// there, so a batch that ends needs a handful of repetitions here; one
+/// that still changes rows after this many (each repetition cheap on the
+/// replay's few rows, all within one statement's step budget) most likely
+/// changes rows it matches again, which on a real object would repeat
+/// forever.
+pub(crate) const MAX_BATCH_REPETITIONS: u32 = 10_000;
+
 #[cfg(test)]
 thread_local! {
+    /// The repetitions of each batch this thread's replays ran, in order,
+    /// the one that changed no row included.
+    pub(crate) static BATCH_REPETITIONS: std::cell::RefCell<Vec<u32>> =
+        const { std::cell::RefCell::new(Vec::new()) };
     /// How many times this thread ran [`run`]: the verdict cache's tests
     /// prove a hit replays nothing.
     pub(crate) static RUNS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
@@ -317,6 +332,11 @@ fn run_as(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str, pass: Pas
             let diagnostic = Diagnostic::plain(format!("replay failed to begin: {e}"));
             driver.push(index, diagnostic, None);
             break;
+        }
+        for problem in crate::directive::batch_problems(script.text, script.statements) {
+            let diagnostic = Diagnostic::at(script.display_path, problem.line, 1, problem.message)
+                .help(problem.help);
+            driver.push(index, diagnostic, None);
         }
         let mut migration = Migration::new(script.statements.len());
         // A failed migration fails the build: judging it would tell nothing.
@@ -492,9 +512,21 @@ impl Driver<'_, '_> {
                         migration.clock = found.clock.map(at);
                     }
                 }
-                if let Some(what) = replayer.cost(sql) {
+                if let Some((what, batchable)) = replayer.cost(sql) {
                     let at = format!("{}:{line}:{col}", source.display_path);
-                    migration.cost_hints.push(format!("{at} {what}"));
+                    let remedy = if stmt.batch {
+                        ", as a batch (a transaction per repetition)"
+                    } else if batchable && replayer.is_data_statement() {
+                        "; on a large object, make it a batch (docs/batches.md)"
+                    } else {
+                        ""
+                    };
+                    migration.cost_hints.push(format!("{at} {what}{remedy}"));
+                }
+                if stmt.batch {
+                    if let Next::Stop = self.batch(index, stmt) {
+                        return Next::Stop;
+                    }
                 }
                 migration.done.push(*stmt);
                 Next::Go
@@ -504,6 +536,58 @@ impl Driver<'_, '_> {
                 self.failed(index, stmt, failure)
             }
         }
+    }
+
+    /// Runs the batch statement `stmt` of migration `index`, which just ran
+    /// once, again and again as the executor will, until a repetition
+    /// changes no row; refuses it when it is no data statement, or when
+    /// it still changes rows after [`MAX_BATCH_REPETITIONS`].
+    fn batch(&mut self, index: usize, stmt: &PlannedStatement) -> Next {
+        let sql = stmt.sql(self.scripts[index].text);
+        let (line, col) = (stmt.line, stmt.column);
+        if !self.replayer.is_data_statement() {
+            let message = format!(
+                "a batch must be an `INSERT`, `UPDATE`, `DELETE` or `REPLACE` statement, not `{}`",
+                textual::first_word(sql)
+            );
+            let diagnostic = self.at(index, sql, line, col, message);
+            self.push(index, diagnostic.help(advice::BATCH_NOT_DML), None);
+            return Next::Go;
+        }
+        let mut repetitions: u32 = 1;
+        let mut changed = self.replayer.changes();
+        while changed > 0 {
+            if repetitions >= MAX_BATCH_REPETITIONS {
+                let message = format!(
+                    "the batch still changes rows after {MAX_BATCH_REPETITIONS} repetitions on the replay's data"
+                );
+                let diagnostic = self.at(index, sql, line, col, message);
+                self.push(index, diagnostic.help(advice::BATCH_ENDLESS), None);
+                return Next::Go;
+            }
+            match self.replayer.repeat(sql) {
+                Ok(n) => {
+                    changed = n;
+                    repetitions += 1;
+                }
+                Err(failure) if sandbox::interrupted(&failure) => {
+                    let message = format!(
+                        "the batch still changes rows after {repetitions} repetitions, when the replay's step budget ran out"
+                    );
+                    let diagnostic = self.at(index, sql, line, col, message);
+                    self.push(index, diagnostic.help(advice::BATCH_ENDLESS), None);
+                    if !self.replayer.in_transaction() {
+                        self.mode = Mode::Degraded;
+                        return Next::Stop;
+                    }
+                    return Next::Go;
+                }
+                Err(failure) => return self.failed(index, stmt, failure),
+            }
+        }
+        #[cfg(test)]
+        BATCH_REPETITIONS.with(|r| r.borrow_mut().push(repetitions));
+        Next::Go
     }
 
     /// Reports a statement SQLite or the authorizer refused.
@@ -710,22 +794,194 @@ mod tests {
             Vec::<String>::new(),
             "a new table's rows cost nothing"
         );
+        let remedy = "; on a large object, make it a batch (docs/batches.md)";
         assert_eq!(
             hints[1],
             [
-                "m/0002_x.sql:1:1 rewrites the rows of `items` it matches",
-                "m/0002_x.sql:4:1 deletes the rows of `items` it matches",
-                "m/0002_x.sql:5:1 builds an index over every row of `items`",
-                "m/0002_x.sql:6:1 copies or reads the rows of `items`",
+                format!("m/0002_x.sql:1:1 rewrites the rows of `items` it matches{remedy}"),
+                format!("m/0002_x.sql:4:1 deletes the rows of `items` it matches{remedy}"),
+                "m/0002_x.sql:5:1 builds an index over every row of `items`".to_owned(),
+                format!("m/0002_x.sql:6:1 copies or reads the rows of `items`{remedy}"),
             ]
         );
         assert_eq!(
             hints[2],
             [
-                "m/0003_x.sql:2:1 copies or reads the rows of `items`",
-                "m/0003_x.sql:5:1 rewrites every row of `log` (`DROP COLUMN`)",
+                format!("m/0003_x.sql:2:1 copies or reads the rows of `items`{remedy}"),
+                "m/0003_x.sql:5:1 rewrites every row of `log` (`DROP COLUMN`)".to_owned(),
             ]
         );
+        // A copy into a new table is no data statement a batch could
+        // repeat; a batch's hint says it is one.
+        let hints = cost_hints(&[
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, v INTEGER);",
+            "CREATE TABLE copy AS SELECT * FROM items;\n\
+             -- durable-schema: batch\n\
+             DELETE FROM items WHERE id IN (SELECT id FROM items LIMIT 10);",
+        ]);
+        assert_eq!(
+            hints[1],
+            [
+                "m/0002_x.sql:1:1 copies or reads the rows of `items`",
+                "m/0002_x.sql:3:1 deletes the rows of `items` it matches, as a batch (a transaction per repetition)",
+            ]
+        );
+    }
+
+    /// 2,500 rows of `items`, `w` unset, and a log table.
+    const ITEMS: &str =
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, v INTEGER NOT NULL, w INTEGER);\n\
+        CREATE TABLE log (what TEXT, n INTEGER);\n\
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)\n\
+        INSERT INTO items (id, v) SELECT i, i FROM n;";
+
+    /// Replays `files`, returning the findings, the repetitions of each
+    /// batch, and the rows of `log` afterwards.
+    fn batches(files: &[&str]) -> (Vec<Finding>, Vec<u32>, Vec<(String, i64)>) {
+        BATCH_REPETITIONS.with(|r| r.borrow_mut().clear());
+        with_sources(files, |sources| {
+            let (outcome, replayer) = replay_on(sources, "migrations");
+            let log = replayer
+                .unwrap()
+                .read(|conn| {
+                    let mut stmt = conn.prepare("SELECT what, n FROM log ORDER BY rowid")?;
+                    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    rows.collect()
+                })
+                .unwrap_or_default();
+            let repetitions = BATCH_REPETITIONS.with(|r| r.take());
+            (outcome.findings, repetitions, log)
+        })
+    }
+
+    #[test]
+    fn a_batch_repeats_until_it_changes_no_row_then_the_migration_goes_on() {
+        let (findings, repetitions, log) = batches(&[
+            ITEMS,
+            "INSERT INTO log VALUES ('before', (SELECT count(*) FROM items WHERE w IS NULL));\n\
+             -- durable-schema: batch\n\
+             UPDATE items SET w = v * 2 WHERE id IN (SELECT id FROM items WHERE w IS NULL LIMIT 1000);\n\
+             INSERT INTO log VALUES ('after', (SELECT count(*) FROM items WHERE w IS NULL));\n\
+             INSERT INTO log VALUES ('sum', (SELECT sum(w) FROM items));",
+        ]);
+        assert!(findings.is_empty(), "{findings:#?}");
+        // 1000, 1000 and 500 rows, then a repetition that changes none.
+        assert_eq!(repetitions, [4]);
+        assert_eq!(
+            log,
+            [
+                ("before".to_owned(), 2500),
+                ("after".to_owned(), 0),
+                ("sum".to_owned(), 2500 * 2501),
+            ]
+        );
+        // Every data statement qualifies, behind `WITH` too; on an empty
+        // table, one run.
+        let (findings, repetitions, _) = batches(&[
+            ITEMS,
+            "CREATE TABLE archive (id INTEGER PRIMARY KEY, v INTEGER);\n\
+             -- durable-schema: batch\n\
+             INSERT INTO archive SELECT id, v FROM items WHERE id NOT IN (SELECT id FROM archive) LIMIT 1000;\n\
+             -- durable-schema: batch\n\
+             WITH old AS (SELECT id FROM items WHERE id > 2000 LIMIT 300) DELETE FROM items WHERE id IN old;\n\
+             CREATE TABLE copy (id INTEGER PRIMARY KEY, v INTEGER);\n\
+             -- durable-schema: batch\n\
+             INSERT INTO copy SELECT id, v FROM items WHERE id > (SELECT coalesce(max(id), 0) FROM copy) ORDER BY id LIMIT 1000;\n\
+             -- durable-schema: batch\n\
+             INSERT INTO copy (id, v) SELECT id, 0 FROM items WHERE id <= 10 ON CONFLICT (id) DO UPDATE SET v = excluded.v WHERE copy.v <> 0;\n\
+             -- durable-schema: batch\n\
+             REPLACE INTO archive SELECT id, v FROM items WHERE 0;\n\
+             -- durable-schema: batch\n\
+             DELETE FROM log WHERE rowid IN (SELECT rowid FROM log LIMIT 10);",
+        ]);
+        assert!(findings.is_empty(), "{findings:#?}");
+        assert_eq!(repetitions, [4, 3, 3, 2, 1, 1]);
+    }
+
+    #[test]
+    fn a_batch_that_does_not_end_is_refused() {
+        let (findings, repetitions, _) = batches(&[
+            ITEMS,
+            "-- durable-schema: batch\n\
+             UPDATE items SET v = v + 1 WHERE id IN (SELECT id FROM items LIMIT 10);\n\
+             -- durable-schema: batch\n\
+             UPDATE items SET w = v * 2 WHERE id IN (SELECT id FROM items WHERE w IS NULL LIMIT 1000);",
+        ]);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let d = &findings[0].diagnostic;
+        assert_eq!(
+            d.message,
+            format!("the batch still changes rows after {MAX_BATCH_REPETITIONS} repetitions on the replay's data")
+        );
+        assert_eq!(d.position, Some((2, 1)));
+        assert_eq!(d.help.as_deref(), Some(advice::BATCH_ENDLESS));
+        // The replay went on with the next batch.
+        assert_eq!(repetitions, [4]);
+    }
+
+    #[test]
+    fn a_batch_must_be_a_data_statement() {
+        let refused = [
+            ("CREATE TABLE t2 (x)", "CREATE"),
+            ("CREATE TABLE t2 AS SELECT * FROM items", "CREATE"),
+            ("SELECT count(*) FROM items", "SELECT"),
+            ("WITH a AS (SELECT 1) SELECT * FROM a", "WITH"),
+            ("DROP TABLE log", "DROP"),
+            ("CREATE INDEX items_v ON items (v)", "CREATE"),
+            ("PRAGMA defer_foreign_keys = ON", "PRAGMA"),
+            (
+                "CREATE TRIGGER tr AFTER INSERT ON items BEGIN DELETE FROM log; END",
+                "CREATE",
+            ),
+        ];
+        for (sql, word) in refused {
+            let migration = format!("-- durable-schema: batch\n{sql};\n");
+            let (findings, repetitions, _) = batches(&[ITEMS, &migration]);
+            assert_eq!(findings.len(), 1, "{sql}: {findings:#?}");
+            let d = &findings[0].diagnostic;
+            assert_eq!(
+                d.message,
+                format!("a batch must be an `INSERT`, `UPDATE`, `DELETE` or `REPLACE` statement, not `{word}`"),
+                "{sql}"
+            );
+            assert_eq!(d.position, Some((2, 1)), "{sql}");
+            assert!(repetitions.is_empty(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn misplaced_batch_directives_are_located_errors() {
+        let f = run(&[
+            "CREATE TABLE t (x);\n-- durable-schema: batch\n",
+            "-- durable-schema: batch\n-- durable-schema: batch\nDELETE FROM t;",
+        ]);
+        type Located<'a> = (usize, Option<(u32, u32)>, &'a str);
+        let got: Vec<Located<'_>> = f
+            .iter()
+            .map(|f| {
+                (
+                    f.migration,
+                    f.diagnostic.position,
+                    f.diagnostic.message.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    0,
+                    Some((2, 1)),
+                    "`-- durable-schema: batch` is not followed by a statement in this file"
+                ),
+                (
+                    1,
+                    Some((2, 1)),
+                    "the statement at line 3:1 has a second `-- durable-schema: batch` line"
+                ),
+            ]
+        );
+        assert_eq!(f[0].diagnostic.file.as_deref(), Some("m/0001_x.sql"));
     }
 
     #[test]

@@ -69,6 +69,15 @@ pub(crate) fn reads_connection_history(text: &str) -> bool {
     })
 }
 
+/// Whether `failure` is SQLite's interrupt: the statement ran out of the
+/// replay's step budget ([`MAX_REPLAY_STEPS`]).
+pub(crate) fn interrupted(failure: &Failure) -> bool {
+    matches!(
+        &failure.error,
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::OperationInterrupted
+    )
+}
+
 /// What the authorizer allowed that the replay follows, shared with its
 /// callback.
 #[derive(Default)]
@@ -113,6 +122,13 @@ struct AuthState {
     /// What the statement being run does to tables (see [`Touch`]), in
     /// the authorizer's order.
     touches: Vec<(Touch, String)>,
+    /// The statement being run, itself (not a trigger it fires), inserts,
+    /// updates or deletes rows of a user table.
+    writes_itself: bool,
+    /// The statement being run, itself, does something else than read and
+    /// write rows: it creates, drops or alters, sets a pragma, ... (see
+    /// [`Replayer::is_data_statement`]).
+    does_more: bool,
 }
 
 /// What a statement does to a table, as the authorizer reports it: what
@@ -284,6 +300,24 @@ impl Replayer {
         let hook_state = Arc::clone(&auth);
         let observe = move |ctx: &AuthContext<'_>| {
             let mut state = lock(&hook_state);
+            if ctx.accessor.is_none() {
+                // What the statement does itself, as SQLite tells it (a
+                // trigger's or view's actions name their accessor).
+                match ctx.action {
+                    AuthAction::Insert { table_name }
+                    | AuthAction::Update { table_name, .. }
+                    | AuthAction::Delete { table_name }
+                        if tracking::reserved_prefix(table_name).is_none() =>
+                    {
+                        state.writes_itself = true;
+                    }
+                    AuthAction::Read { .. }
+                    | AuthAction::Select
+                    | AuthAction::Function { .. }
+                    | AuthAction::Recursive => {}
+                    _ => state.does_more = true,
+                }
+            }
             if let AuthAction::Pragma {
                 pragma_name,
                 pragma_value,
@@ -647,7 +681,11 @@ impl Replayer {
     /// rebuild), a `CREATE INDEX` on one, an `ALTER TABLE … DROP COLUMN`
     /// (which rewrites every row). Through triggers too. `None` for the
     /// rest, e.g. `ALTER TABLE … ADD COLUMN` or a new table's rows.
-    pub(crate) fn cost(&self, sql: &str) -> Option<String> {
+    ///
+    /// With the words, whether the statement's work is one a batch can
+    /// split: an update, a delete or a copy of existing rows (not an index
+    /// build or a `DROP COLUMN`, which SQLite does in one go).
+    pub(crate) fn cost(&self, sql: &str) -> Option<(String, bool)> {
         // SQLite reports a `DROP TABLE` as a delete of its rows, but frees
         // the pages without reading them.
         if super::textual::drops_table(sql) {
@@ -663,22 +701,25 @@ impl Replayer {
                 .map(|(_, t)| t.as_str())
         };
         if let Some(t) = first(Touch::Indexes) {
-            return Some(format!("builds an index over every row of `{t}`"));
+            return Some((format!("builds an index over every row of `{t}`"), false));
         }
         if let Some(t) = first(Touch::Updates) {
-            return Some(format!("rewrites the rows of `{t}` it matches"));
+            return Some((format!("rewrites the rows of `{t}` it matches"), true));
         }
         if let Some(t) = first(Touch::Deletes) {
-            return Some(format!("deletes the rows of `{t}` it matches"));
+            return Some((format!("deletes the rows of `{t}` it matches"), true));
         }
         if state.writes_rows || state.creates_table {
             if let Some(t) = first(Touch::Reads) {
-                return Some(format!("copies or reads the rows of `{t}`"));
+                return Some((format!("copies or reads the rows of `{t}`"), true));
             }
         }
         if let Some(t) = first(Touch::Alters) {
             if super::textual::drops_column(sql) {
-                return Some(format!("rewrites every row of `{t}` (`DROP COLUMN`)"));
+                return Some((
+                    format!("rewrites every row of `{t}` (`DROP COLUMN`)"),
+                    false,
+                ));
             }
         }
         None
@@ -699,6 +740,57 @@ impl Replayer {
     pub(crate) fn run(
         &self,
         sql: &str,
+        judge_drop: impl FnMut(&str) -> Option<Denial>,
+    ) -> Result<Vec<String>, Failure> {
+        self.progress.store(0, Ordering::Relaxed);
+        self.run_on_budget(sql, judge_drop)
+    }
+
+    /// Whether the statement just run is a data statement: SQLite's
+    /// authorizer saw it (not a trigger it fired) insert, update or delete
+    /// rows of a user table, and do nothing but read besides. So an
+    /// `INSERT`, `REPLACE`, `UPDATE` or `DELETE`, behind a `WITH` or not;
+    /// not a `SELECT`, a `CREATE … AS SELECT`, a `DROP`, a pragma. Only
+    /// after such a statement does `changes()` count its rows.
+    pub(crate) fn is_data_statement(&self) -> bool {
+        let state = lock(&self.auth);
+        state.writes_itself && !state.does_more
+    }
+
+    /// The rows the last data statement inserted, updated or deleted
+    /// (`changes()`; a trigger's rows do not count).
+    pub(crate) fn changes(&self) -> u64 {
+        self.conn.changes()
+    }
+
+    /// Runs the batch statement `sql` (a data statement that just ran) once
+    /// more, in a savepoint of its own as the executor gives each
+    /// repetition a transaction of its own, and returns the rows it
+    /// changed. The step budget is not renewed: the repetitions of one
+    /// batch share the budget of one statement, so a batch that never ends
+    /// cannot hold a build for 10,000 statements' worth of steps.
+    pub(crate) fn repeat(&self, sql: &str) -> Result<u64, Failure> {
+        let savepoint = |sql: &str| {
+            self.trusted(sql).map_err(|error| Failure {
+                error,
+                denial: None,
+            })
+        };
+        savepoint("SAVEPOINT durable_schema_batch")?;
+        self.run_on_budget(sql, |_| None)?;
+        let changed = self.changes();
+        // SQLite may have rolled the whole transaction back (`RAISE(ROLLBACK)`
+        // in a trigger), savepoint and all.
+        if self.in_transaction() {
+            savepoint("RELEASE durable_schema_batch")?;
+        }
+        Ok(changed)
+    }
+
+    /// [`Replayer::run`] on the step budget left.
+    fn run_on_budget(
+        &self,
+        sql: &str,
         mut judge_drop: impl FnMut(&str) -> Option<Denial>,
     ) -> Result<Vec<String>, Failure> {
         self.rules.take_denial();
@@ -714,8 +806,9 @@ impl Replayer {
             state.selects = false;
             state.row_writes.clear();
             state.touches.clear();
+            state.writes_itself = false;
+            state.does_more = false;
         }
-        self.progress.store(0, Ordering::Relaxed);
         #[cfg(test)]
         self.executed.borrow_mut().push(sql.to_owned());
         let mut judged = None;

@@ -27,6 +27,14 @@ pub(crate) fn drops_column(sql: &str) -> bool {
         && (2..words.len()).any(|i| word_is(&words, i, "drop"))
 }
 
+/// The first word of a statement, upper case (`CREATE`, `SELECT`, `WITH`),
+/// to name what kind of statement it is in a message.
+pub(crate) fn first_word(sql: &str) -> String {
+    words(sql)
+        .first()
+        .map_or_else(String::new, |w| w.to_ascii_uppercase())
+}
+
 /// Whether a statement is a `DROP TABLE`.
 pub(crate) fn drops_table(sql: &str) -> bool {
     let words = words(sql);

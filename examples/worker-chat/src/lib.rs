@@ -21,9 +21,16 @@
 //!   `GET .../q/bind-big` binds 2^53 (500 `unsafe_integer`). See `mod checked`.
 //!
 //! Routes that need the schema reach the database through
-//! `durable_schema::worker::sql`, which answers the migration's error until
-//! the schema is current: those routes answer 503 with it (file, statement,
-//! SQLite's message), while `schema` and `export` keep working.
+//! `durable_schema::worker::checked`, which answers the migration's error
+//! until the schema is current: those routes answer 503 with it (file,
+//! statement, SQLite's message), while `schema` and `export` keep working.
+//! Over a database whose newer migration breaks older code (a rollback),
+//! `checked` judges each query instead of the whole code: a query that uses
+//! what the migration removed or changed answers 503 `incompatible`, the
+//! others serve. `/q/roundtrip`, `/q/big` and `/q/bind-big` stay on
+//! `durable_schema::worker::sql`, which refuses everything in that case (it
+//! hands out raw storage, which cannot be judged): they use no table, and
+//! still answer 503 there.
 //!
 //! Every statement of those routes is a checked query
 //! (`durable_schema::query!`/`query_as!`): prepared at compile time against
@@ -38,7 +45,7 @@
 //! `cfg(reactions)` when that file ships, and the queries that use the
 //! column are compiled under it.
 
-use durable_schema::query::QueryError;
+use durable_schema::query::{Checked, QueryError, QueryErrorKind};
 use durable_schema::worker as ds;
 use durable_schema::{durable_schema, query, query_as};
 use serde::{Deserialize, Serialize};
@@ -88,6 +95,19 @@ fn failed(e: QueryError) -> Error {
     Error::RustError(e.to_string())
 }
 
+/// A query refused by `ds::checked` because a newer migration breaks it
+/// (kind `incompatible`): 503, like the migration errors. Anything else is
+/// a failed request (500).
+fn query_failed(e: QueryError) -> Result<Response> {
+    if e.kind() == QueryErrorKind::Incompatible {
+        return json_status(
+            &json!({ "error": "query incompatible", "kind": e.kind().as_str(), "message": e.to_string() }),
+            503,
+        );
+    }
+    Err(failed(e))
+}
+
 /// 503 with the migration error: `kind`, `file`, `sqlite`, `message`...
 fn unavailable(e: &durable_schema::MigrateError) -> Result<Response> {
     let detail: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap_or_default();
@@ -125,7 +145,7 @@ impl DurableObject for ChatRoom {
 
 impl ChatRoom {
     fn list(&self) -> Result<Response> {
-        let sql = match ds::sql(&self.state, &Self::SCHEMA) {
+        let sql = match ds::checked(&self.state, &Self::SCHEMA) {
             Ok(sql) => sql,
             Err(e) => return unavailable(&e),
         };
@@ -143,7 +163,10 @@ impl ChatRoom {
             r#"SELECT id, author, body, sent_at, NULL AS "reactions: Option<i64>"
                FROM messages ORDER BY id LIMIT 1000"#
         );
-        let messages = messages.fetch_all(&sql).map_err(failed)?;
+        let messages = match messages.fetch_all(&sql) {
+            Ok(messages) => messages,
+            Err(e) => return query_failed(e),
+        };
         json_status(
             &json!({
                 "code_version": Self::CURRENT_SCHEMA_VERSION,
@@ -162,7 +185,7 @@ impl ChatRoom {
         if body.is_empty() || body.len() > MAX_BODY {
             return error(400, format!("body must be 1 to {MAX_BODY} bytes"));
         }
-        let sql = match ds::sql(&self.state, &Self::SCHEMA) {
+        let sql = match ds::checked(&self.state, &Self::SCHEMA) {
             Ok(sql) => sql,
             Err(e) => return unavailable(&e),
         };
@@ -187,7 +210,7 @@ impl ChatRoom {
             Err(e) if e.to_string().contains("UNIQUE constraint failed") => {
                 error(409, "duplicate message")
             }
-            Err(e) => Err(failed(e)),
+            Err(e) => query_failed(e),
         }
     }
 
@@ -198,7 +221,7 @@ impl ChatRoom {
         let Ok(id) = id.parse::<i64>() else {
             return error(400, "message id must be an integer");
         };
-        let sql = match ds::sql(&self.state, &Self::SCHEMA) {
+        let sql = match ds::checked(&self.state, &Self::SCHEMA) {
             Ok(sql) => sql,
             Err(e) => return unavailable(&e),
         };
@@ -206,16 +229,19 @@ impl ChatRoom {
     }
 
     #[cfg(reactions)]
-    fn react_to(&self, sql: &SqlStorage, id: i64) -> Result<Response> {
-        let mut rows = query_as!(
+    fn react_to(&self, sql: &Checked<SqlStorage>, id: i64) -> Result<Response> {
+        let rows = query_as!(
             Message,
             ChatRoom,
             "UPDATE messages SET reactions = reactions + 1 WHERE id = ? \
              RETURNING id, author, body, sent_at, reactions",
             id
         )
-        .fetch_all(sql)
-        .map_err(failed)?;
+        .fetch_all(sql);
+        let mut rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => return query_failed(e),
+        };
         if rows.is_empty() {
             return error(404, "no such message");
         }
@@ -224,7 +250,7 @@ impl ChatRoom {
 
     /// Unreachable: `react` answers 404 first when the column is missing.
     #[cfg(not(reactions))]
-    fn react_to(&self, _sql: &SqlStorage, _id: i64) -> Result<Response> {
+    fn react_to(&self, _sql: &Checked<SqlStorage>, _id: i64) -> Result<Response> {
         error(404, "reactions need schema version 3")
     }
 
@@ -389,12 +415,13 @@ mod checked {
         pub(crate) n: Option<i64>,
     }
 
-    /// 500 (404 for `no_rows`) with the error's kind, column and message.
+    /// 500 (404 for `no_rows`, 503 for `incompatible`) with the error's
+    /// kind, column and message.
     pub(crate) fn failed(e: &QueryError) -> worker::Result<worker::Response> {
-        let status = if e.kind().as_str() == "no_rows" {
-            404
-        } else {
-            500
+        let status = match e.kind().as_str() {
+            "no_rows" => 404,
+            "incompatible" => 503,
+            _ => 500,
         };
         Ok(worker::Response::from_json(&json!({
             "error": e.to_string(),
@@ -407,7 +434,16 @@ mod checked {
 
 impl ChatRoom {
     fn checked(&self, method: Method, rest: &[&str]) -> Result<Response> {
-        let sql = match ds::sql(&self.state, &Self::SCHEMA) {
+        // The routes that read the transport, not the schema, stay on
+        // `ds::sql` (see the crate's documentation).
+        if let (Method::Get, ["roundtrip" | "big" | "bind-big"]) = (&method, rest) {
+            let sql = match ds::sql(&self.state, &Self::SCHEMA) {
+                Ok(sql) => sql,
+                Err(e) => return unavailable(&e),
+            };
+            return Self::transport(rest, &sql);
+        }
+        let sql = match ds::checked(&self.state, &Self::SCHEMA) {
             Ok(sql) => sql,
             Err(e) => return unavailable(&e),
         };
@@ -444,7 +480,14 @@ impl ChatRoom {
                 Ok(changed) => json_status(&json!({ "changed": changed }), 200),
                 Err(e) => checked::failed(&e),
             },
-            (Method::Get, ["roundtrip"]) => {
+            _ => error(404, "no such route"),
+        }
+    }
+
+    /// `/q/roundtrip`, `/q/big`, `/q/bind-big`.
+    fn transport(rest: &[&str], sql: &SqlStorage) -> Result<Response> {
+        match rest {
+            ["roundtrip"] => {
                 let sent = checked::RoundTrip {
                     i: -9_007_199_254_740_991,
                     f: -0.1,
@@ -463,7 +506,7 @@ impl ChatRoom {
                     &sent.b,
                     sent.n
                 )
-                .fetch_one(&sql);
+                .fetch_one(sql);
                 match got {
                     Ok(got) => json_status(
                         &json!({
@@ -480,15 +523,15 @@ impl ChatRoom {
                 }
             }
             // workerd returns it as the number 9007199254740992: refused.
-            (Method::Get, ["big"]) => {
-                match query!(ChatRoom, r#"SELECT 9007199254740993 AS "n!: i64""#).fetch_one(&sql) {
+            ["big"] => {
+                match query!(ChatRoom, r#"SELECT 9007199254740993 AS "n!: i64""#).fetch_one(sql) {
                     Ok(row) => json_status(&json!({ "n": row.n }), 200),
                     Err(e) => checked::failed(&e),
                 }
             }
-            (Method::Get, ["bind-big"]) => {
+            ["bind-big"] => {
                 match query!(ChatRoom, r#"SELECT ? AS "n: Option<i64>""#, 1_i64 << 53)
-                    .fetch_one(&sql)
+                    .fetch_one(sql)
                 {
                     Ok(row) => json_status(&json!({ "n": row.n }), 200),
                     Err(e) => checked::failed(&e),

@@ -138,7 +138,7 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
 
     /// The recorded chain at `upto` differs from the code's: walk the
     /// history (slow path only) to name the first version that differs.
-    fn divergence(&self, upto: u32) -> MigrateError {
+    pub(super) fn divergence(&self, upto: u32) -> MigrateError {
         let rows = match self.query(&tracking::history_upto(self.table()), &[Value::from(upto)]) {
             Ok(rows) => rows,
             Err(e) => return e,

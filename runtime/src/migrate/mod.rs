@@ -324,6 +324,16 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
     }
 }
 
+/// What differs in the history up to `upto` (the first edited version, or a
+/// gap), for a reader outside the executor ([`Schema::checked`]).
+pub(crate) fn divergence<B: Backend + ?Sized>(
+    schema: &Schema,
+    backend: &B,
+    upto: u32,
+) -> MigrateError {
+    Executor::new(schema, backend).divergence(upto)
+}
+
 pub(crate) fn text_of(value: Option<&Value>) -> Option<&str> {
     value.and_then(Value::as_str)
 }

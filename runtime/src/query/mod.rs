@@ -19,7 +19,10 @@
 //! The database is anything that implements [`Executor`]: a Durable Object's
 //! storage (`worker::SqlStorage`, what `durable_schema::worker::sql`
 //! returns), a `rusqlite::Connection` (feature `rusqlite`) or
-//! `durable_schema::testing::DurableObjectDb`.
+//! `durable_schema::testing::DurableObjectDb`; or one of those in a
+//! [`Checked`] (`durable_schema::worker::checked`, `Schema::checked`),
+//! which judges each query by what it uses ([`Query::uses`], module
+//! [`uses`]) against the newer migrations that break older code.
 //!
 //! # Types
 //!
@@ -95,8 +98,13 @@
 use std::borrow::Cow;
 use std::fmt;
 
+pub(crate) mod checked;
 #[cfg(any(target_arch = "wasm32", feature = "worker"))]
 mod js;
+pub mod uses;
+
+pub use checked::{Breaking, Checked};
+pub use uses::Uses;
 #[cfg(feature = "rusqlite")]
 mod sqlite;
 
@@ -112,6 +120,7 @@ pub struct Query<R> {
     sql: &'static str,
     args: Vec<Arg>,
     map: fn(&Row<'_>) -> Result<R, QueryError>,
+    uses: Option<Uses<'static>>,
 }
 
 impl<R> fmt::Debug for Query<R> {
@@ -119,6 +128,7 @@ impl<R> fmt::Debug for Query<R> {
         f.debug_struct("Query")
             .field("sql", &self.sql)
             .field("args", &self.args)
+            .field("uses", &self.uses)
             .finish_non_exhaustive()
     }
 }
@@ -132,7 +142,28 @@ impl<R> Query<R> {
         args: Vec<Arg>,
         map: fn(&Row<'_>) -> Result<R, QueryError>,
     ) -> Self {
-        Self { sql, args, map }
+        Self {
+            sql,
+            args,
+            map,
+            uses: None,
+        }
+    }
+
+    /// What the macros generate after [`__new`](Query::__new): what the
+    /// statement reads and writes, recorded at compile time (see
+    /// [`Uses`]). Not a public API.
+    #[doc(hidden)]
+    pub fn __with_uses(mut self, uses: &'static str) -> Self {
+        self.uses = Some(Uses::new(uses));
+        self
+    }
+
+    /// What the statement reads and writes, as `query!` recorded it at
+    /// compile time; `None` for a query built without the macro (then a
+    /// [`Checked`] database judges it as using everything).
+    pub fn uses(&self) -> Option<Uses<'static>> {
+        self.uses
     }
 
     /// The SQL text, as written in the macro call.
@@ -149,7 +180,7 @@ impl<R> Query<R> {
     pub fn fetch_all<E: Executor + ?Sized>(self, db: &E) -> Result<Vec<R>, QueryError> {
         let mut out = Vec::new();
         let map = self.map;
-        db.fetch(self.sql, &self.args, &mut |row| {
+        db.fetch_checked(self.uses, self.sql, &self.args, &mut |row| {
             out.push(map(row)?);
             Ok(())
         })?;
@@ -170,7 +201,7 @@ impl<R> Query<R> {
     pub fn fetch_optional<E: Executor + ?Sized>(self, db: &E) -> Result<Option<R>, QueryError> {
         let mut first = None;
         let map = self.map;
-        db.fetch(self.sql, &self.args, &mut |row| {
+        db.fetch_checked(self.uses, self.sql, &self.args, &mut |row| {
             if first.is_none() {
                 first = Some(map(row)?);
             }
@@ -184,7 +215,7 @@ impl<R> Query<R> {
     /// by triggers or foreign-key actions; 0 for a statement that changes
     /// no row, such as a `SELECT` or DDL). Rows it returns are not decoded.
     pub fn execute<E: Executor + ?Sized>(self, db: &E) -> Result<u64, QueryError> {
-        db.execute(self.sql, &self.args)
+        db.execute_checked(self.uses, self.sql, &self.args)
     }
 }
 
@@ -210,6 +241,32 @@ pub trait Executor {
     /// Runs `sql` to its end and returns the rows it changed, as
     /// [`Query::execute`] documents.
     fn execute(&self, sql: &str, args: &[Arg]) -> Result<u64, QueryError>;
+
+    /// [`fetch`](Executor::fetch) for a checked query, with what it uses
+    /// ([`Query::uses`]): what a [`Query`] calls. A database that judges
+    /// queries ([`Checked`]) decides here; the others just run it.
+    fn fetch_checked(
+        &self,
+        uses: Option<Uses<'_>>,
+        sql: &str,
+        args: &[Arg],
+        each: &mut dyn FnMut(&Row<'_>) -> Result<(), QueryError>,
+    ) -> Result<(), QueryError> {
+        let _ = uses;
+        self.fetch(sql, args, each)
+    }
+
+    /// [`execute`](Executor::execute) for a checked query, as
+    /// [`fetch_checked`](Executor::fetch_checked).
+    fn execute_checked(
+        &self,
+        uses: Option<Uses<'_>>,
+        sql: &str,
+        args: &[Arg],
+    ) -> Result<u64, QueryError> {
+        let _ = uses;
+        self.execute(sql, args)
+    }
 }
 
 impl<E: Executor + ?Sized> Executor for &E {
@@ -224,6 +281,25 @@ impl<E: Executor + ?Sized> Executor for &E {
 
     fn execute(&self, sql: &str, args: &[Arg]) -> Result<u64, QueryError> {
         (**self).execute(sql, args)
+    }
+
+    fn fetch_checked(
+        &self,
+        uses: Option<Uses<'_>>,
+        sql: &str,
+        args: &[Arg],
+        each: &mut dyn FnMut(&Row<'_>) -> Result<(), QueryError>,
+    ) -> Result<(), QueryError> {
+        (**self).fetch_checked(uses, sql, args, each)
+    }
+
+    fn execute_checked(
+        &self,
+        uses: Option<Uses<'_>>,
+        sql: &str,
+        args: &[Arg],
+    ) -> Result<u64, QueryError> {
+        (**self).execute_checked(uses, sql, args)
     }
 }
 
@@ -700,11 +776,16 @@ pub enum QueryErrorKind {
     /// The database failed while running the statement (a constraint, a
     /// limit, workerd's rules).
     Backend,
+    /// A newer migration recorded in the database breaks this query (it
+    /// dropped, renamed or tightened something the query uses): refused
+    /// by a [`Checked`] database before anything ran. Map it to a 503, as
+    /// `MigrateError::Incompatible`.
+    Incompatible,
 }
 
 impl QueryErrorKind {
     /// The kind as a lowercase word: `prepare`, `bind`, `no_rows`, `decode`,
-    /// `unsafe_integer`, `backend`.
+    /// `unsafe_integer`, `backend`, `incompatible`.
     pub fn as_str(self) -> &'static str {
         match self {
             QueryErrorKind::Prepare => "prepare",
@@ -713,6 +794,7 @@ impl QueryErrorKind {
             QueryErrorKind::Decode => "decode",
             QueryErrorKind::UnsafeInteger => "unsafe_integer",
             QueryErrorKind::Backend => "backend",
+            QueryErrorKind::Incompatible => "incompatible",
         }
     }
 }
@@ -798,6 +880,9 @@ impl fmt::Display for QueryError {
                 self.message
             ),
             QueryErrorKind::Backend => write!(f, "query failed: {}", self.message),
+            QueryErrorKind::Incompatible => {
+                write!(f, "query incompatible with the database: {}", self.message)
+            }
         }
     }
 }

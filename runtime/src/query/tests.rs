@@ -228,6 +228,7 @@ fn kinds_have_stable_names() {
         QueryErrorKind::Decode,
         QueryErrorKind::UnsafeInteger,
         QueryErrorKind::Backend,
+        QueryErrorKind::Incompatible,
     ]
     .iter()
     .map(|k| k.to_string())
@@ -240,7 +241,8 @@ fn kinds_have_stable_names() {
             "no_rows",
             "decode",
             "unsafe_integer",
-            "backend"
+            "backend",
+            "incompatible"
         ]
     );
 }
