@@ -75,8 +75,9 @@ scenario("batch: one request, then none: the backfill completes in later slices"
   say(`  response: ${r.text.slice(0, 300)}`);
   r = await d.get("/rooms/quietroom/schema");
   ids.quietroom = r.d?.object_id;
-  check("batch (quiet): /schema shows the batch in progress (status)",
-    () => [r.code, r.d.stored_version, r.d.in_progress.kind, r.d.in_progress.rows > 0], [200, 2, "in_progress", true]);
+  check("batch (quiet): /schema shows 0003 applied and 0004's batch in progress (status)",
+    () => [r.code, r.d.stored_version, r.d.pending, r.d.in_progress.kind, r.d.in_progress.rows > 0],
+    [200, 3, ["0004_backfill_filler.sql"], "in_progress", true]);
   // No request for a while: only the object's own slices can finish it.
   let done = false;
   for (let i = 0; i < 120 && !done; i++) {

@@ -249,10 +249,11 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
     }
 
     /// Applies the batched migration `m` from `progress` (none: from its
-    /// start), phase by phase. `first` holds the steps that join its last
-    /// transaction before anything of `m` (the preamble), `record` is its
-    /// tracking row, `carry` the started record's move after it; `chain` is
-    /// the chain value the row records.
+    /// start), phase by phase, adding what each phase wrote to `report`.
+    /// `ends` holds what joins its last transaction (the preamble, its
+    /// tracking row, the started record's move); `chain` is the chain value
+    /// the row records. Stepwise, it pauses after each phase; under a
+    /// budget, it stops between two repetitions once the budget is spent.
     pub(super) fn apply_phased(
         &self,
         m: &'static Migration,
@@ -432,8 +433,8 @@ mod tests {
         Box::leak(s.into_boxed_str())
     }
 
-    /// A schema of `files` as the compiler builds it, a statement after the
-    /// line `-- durable-schema: batch` marked as a batch.
+    /// A schema of `files` as the compiler builds it (a statement after the
+    /// line `-- durable-schema: batch` is a batch).
     fn schema(files: &[&str]) -> Schema {
         use durable_schema_compiler::{chain, checksum, normalize_text, spans};
         let mut prev = String::new();
@@ -451,9 +452,7 @@ mod tests {
                     end: s.end,
                     line: s.line,
                     column: s.column,
-                    batch: text[..s.start]
-                        .trim_end()
-                        .ends_with("-- durable-schema: batch"),
+                    batch: s.batch,
                 }
             });
             out.push(Migration::__new(

@@ -13,7 +13,7 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use durable_schema_compiler::{chain, checksum, normalize_text, spans};
+use durable_schema_compiler::{chain, checksum, encode_spans, normalize_text, spans};
 use durable_schema_runtime::backend::{Backend, BackendError, Rows, Step, TxError, Value};
 use durable_schema_runtime::{Migration, Schema};
 use rusqlite::types::FromSql;
@@ -26,18 +26,7 @@ fn leak(s: &str) -> &'static str {
 /// The statements of a migration's normalized `text` as the macro embeds
 /// them (located by the compiler's splitter), leaked.
 pub(crate) fn statements(text: &str) -> &'static str {
-    // A statement after the directive line `-- durable-schema: batch` is a
-    // batch, as the compiler marks it.
-    let marked = spans(text).into_iter().map(|s| {
-        let mut span = s.span();
-        let before = text.get(..span.start).unwrap_or_default().trim_end();
-        span.batch |= before
-            .lines()
-            .last()
-            .is_some_and(|l| l.trim() == "-- durable-schema: batch");
-        span
-    });
-    leak(&durable_schema_runtime::packed::encode_spans(marked))
+    leak(&encode_spans(&spans(text)))
 }
 
 /// Builds the migrations for `files` (`NNNN_description.sql`, text), with
