@@ -534,3 +534,115 @@ fn on_the_durable_object_model() {
 fn schema_from(files: &[(&str, &str)]) -> Schema {
     schema(files)
 }
+
+/// 200,000 items and their backfill, 1,000 rows a repetition: for a child
+/// process to be killed in the middle of.
+fn big_files() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "0001_items.sql",
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, v INTEGER NOT NULL);\n\
+             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000)\n\
+             INSERT INTO items (id, v) SELECT x, x FROM c;\n",
+        ),
+        (
+            "0002_backfill.sql",
+            "ALTER TABLE items ADD COLUMN w INTEGER;\n\
+             -- durable-schema: batch\n\
+             UPDATE items SET w = v * 2 WHERE id IN (SELECT id FROM items WHERE w IS NULL LIMIT 1000);\n",
+        ),
+    ]
+}
+
+/// Prints `DS_BATCH_REPETITION n` once the transaction of repetition `n`
+/// committed.
+struct Announce<'c>(&'c Connection);
+
+impl Backend for Announce<'_> {
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
+        Backend::query(self.0, sql, params)
+    }
+
+    fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
+        let repetition = steps.iter().any(|s| s.sql().starts_with("UPDATE items"));
+        let result = Backend::transaction(self.0, steps);
+        if repetition && result.is_ok() {
+            use std::io::Write;
+            let n = progress(self.0).map_or(0, |p| p.1);
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "DS_BATCH_REPETITION {n}");
+            let _ = out.flush();
+        }
+        result
+    }
+}
+
+#[test]
+#[ignore = "helper: run as a child process by the kill test below"]
+fn batch_kill_child() {
+    let path = std::env::var("DS_BATCH_DB").expect("DS_BATCH_DB is set by the parent test");
+    let conn = open(std::path::Path::new(&path));
+    let wake = schema(&big_files()).wake(&Announce(&conn));
+    assert!(wake.error().is_none(), "{:?}", wake.error());
+    println!("DS_BATCH_CHILD_FINISHED");
+}
+
+/// A real kill (SIGKILL of a child process running `wake`) in the middle of
+/// the repetitions: every repetition the child saw committed is in the
+/// database, the next `wake` retries from there (not `interrupted`) and
+/// completes.
+#[test]
+fn a_process_killed_mid_batch_keeps_its_committed_repetitions() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = TempDir::new("batch-kill");
+    let path = dir.db("app.db");
+    let schema = schema(&big_files());
+    prefix(&schema, 1).migrate(&open(&path)).unwrap();
+    let module = module_path!();
+    let module = module.split_once("::").map_or(module, |(_, m)| m);
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            &format!("{module}::batch_kill_child"),
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("DS_BATCH_DB", &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = 0;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        assert!(
+            !line.contains("DS_BATCH_CHILD_FINISHED"),
+            "the backfill finished before the kill"
+        );
+        if let Some(n) = line.strip_prefix("DS_BATCH_REPETITION ") {
+            seen = n.trim().parse().unwrap();
+            if seen >= 5 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    assert!(!child.wait().unwrap().success());
+    let conn = open(&path);
+    let (_, repetitions, changed, unfinished) = progress(&conn).expect("progress survives");
+    assert!(
+        repetitions >= seen,
+        "{repetitions} < {seen}: a committed repetition was lost"
+    );
+    assert_eq!(changed, repetitions * 1000);
+    assert_eq!(unfinished, 1);
+    let rec = Recorder::new(&conn);
+    let wake = schema.wake(&rec);
+    assert!(wake.error().is_none(), "{:?}", wake.error());
+    // The rest: 200 that change rows and one that changes none, in all.
+    assert_eq!(rec.repetitions() as i64, 201 - repetitions);
+    assert!(backfilled(&conn));
+    assert_eq!(version(&conn), 2);
+}
