@@ -28,6 +28,11 @@
 //! object, whose tables are empty, only the first migration waits for a
 //! sync: a reset later in its chain names the first migration).
 //!
+//! A migration with batched statements commits in phases; the record then
+//! also holds its progress ([`batch`](super::batch)), each phase is a step
+//! of its own, and a wake that finds the progress of a phase at most one run
+//! left unfinished resumes it instead of reporting `interrupted`.
+//!
 //! Nothing here runs on the up-to-date path: the record is read and written
 //! only when there is something to apply.
 
