@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # e2e.sh — durable-schema end to end, in real workerd (wrangler dev --local).
 #
-# Builds examples/worker-chat in ten variants (its migrations plus files from
-# examples/worker-chat/variants/), then runs three suites of scenarios with
+# Builds examples/worker-chat in eleven variants (its migrations plus files from
+# examples/worker-chat/variants/), then runs four suites of scenarios with
 # `node --test`, each over state dirs of its own: they deploy the builds one
 # after another over persisted Durable Object state and drive the Worker with
 # fetch on 127.0.0.1 (the table of deploys and what each proves is at the top
@@ -13,10 +13,12 @@
 #   interrupted.test.mjs  19-22    slow      a run SIGKILLed mid-migration: reported
 #                                            interrupted, not re-run (issue 21)
 #   queries.test.mjs      23       q         checked queries (issue 19)
+#   batch.test.mjs        24-26    batch     a batched backfill over many budgets, served
+#                                            meanwhile, a kill mid-way (issue 21)
 #   worker-chat.test.mjs  1-18     main, fk, rollback  fresh objects ... a dangling foreign key;
 #                                            last, every deploy's log of the run
 #
-# The two small suites run first so that worker-chat.test.mjs's last scenario,
+# The three small suites run first so that worker-chat.test.mjs's last scenario,
 # which searches every deploy-*.log for panics and unhandled rejections,
 # covers their deploys too; their deploys are numbered after its eighteen.
 #
@@ -32,6 +34,8 @@
 #   breaking   + variants/v3, variants/breaking (a 0004 dropping reactions, acknowledged
 #              with `-- durable-schema: breaking`; its src/lib.rs reads no reactions)
 #   slow       + variants/slow (0003, a 30-million-row backfill to be killed)
+#   batch      + variants/batch (0003 fills 500,000 rows, 0004 backfills them with
+#              `-- durable-schema: batch`; its src/lib.rs sets budget_ms = 100)
 #
 # Before the deploys, durable_schema::testing's model of a Durable Object
 # fails the bad 0004 natively (tests/testing.rs), for the suite to compare
@@ -45,7 +49,7 @@
 #        E2E_KEEP=1 keep the main state dir of the previous run (default: start
 #                   fresh; the fk, rollback, slow and q state dirs always start fresh)
 # Output: PASS/FAIL per check, node's report per scenario, and last a line
-#         `e2e: N passed, M failed` over the three suites (exit status 1 when
+#         `e2e: N passed, M failed` over the four suites (exit status 1 when
 #         M > 0). Logs: $E2E_WORK/logs/.
 set -uo pipefail
 
@@ -60,6 +64,7 @@ state_fk="$work/state-fk"
 state_rollback="$work/state-rollback"
 state_slow="$work/state-slow"
 state_q="$work/state-q"
+state_batch="$work/state-batch"
 logs="$work/logs"
 class="ChatRoom"
 
@@ -186,14 +191,16 @@ make_variant fk fk
 make_variant additive v3 additive
 make_variant breaking v3 breaking
 make_variant slow slow
+make_variant batch batch
 say "builds done in $((SECONDS - t_build)) s"
 
 # ---- the scenarios ------------------------------------------------------------------
 if [[ -z "${E2E_KEEP:-}" ]]; then rm -rf "$state"; fi
-rm -rf "$state_fk" "$state_rollback" "$state_slow" "$state_q"
-mkdir -p "$state" "$state_fk" "$state_rollback" "$state_slow" "$state_q"
+rm -rf "$state_fk" "$state_rollback" "$state_slow" "$state_q" "$state_batch"
+mkdir -p "$state" "$state_fk" "$state_rollback" "$state_slow" "$state_q" "$state_batch"
 # node_suite adds each suite's counts to the last line's
 node_suite "$here/e2e/interrupted.test.mjs"
 node_suite "$here/e2e/queries.test.mjs"
+node_suite "$here/e2e/batch.test.mjs"
 node_suite "$here/e2e/worker-chat.test.mjs" E2E_CROSSCHECK="$crosscheck"
 finish

@@ -150,6 +150,14 @@ impl Step {
         }
     }
 
+    /// A [`check`](Step::check) with positional parameters.
+    pub fn check_with_params(sql: impl Into<Cow<'static, str>>, params: Vec<Value>) -> Self {
+        Self {
+            check: true,
+            ..Self::with_params(sql, params)
+        }
+    }
+
     /// Whether this step is a [`check`](Step::check).
     pub fn is_check(&self) -> bool {
         self.check

@@ -77,6 +77,29 @@ pub enum MigrateError {
         /// When that run started it (UTC ISO 8601, SQLite's clock).
         started_at: String,
     },
+    /// A batched statement (`-- durable-schema: batch`) is being repeated
+    /// and [`Schema::wake`](crate::Schema::wake) stopped between two
+    /// repetitions once its budget (`budget_ms`) was spent: the repetitions
+    /// so far are committed, this migration and the ones after it are
+    /// pending, and the next run continues where this one stopped (on a
+    /// Durable Object without a new request). Not a failure: nothing is
+    /// recorded as failed and nothing waits for `retry_after`.
+    InProgress {
+        /// Version of the migration being applied.
+        version: u32,
+        /// Its file name.
+        file: &'static str,
+        /// 1-based index of the batched statement within the file.
+        statement: usize,
+        /// 1-based line of the statement's first token in the file.
+        line: u32,
+        /// 1-based column of the statement's first token.
+        column: u32,
+        /// Repetitions of the statement committed so far.
+        repetitions: u64,
+        /// Rows they changed (SQLite's `changes()`, summed).
+        rows: u64,
+    },
     /// The tracking table (the executor's or a hand-rolled one) is empty
     /// while the database holds user tables: re-applying every migration to
     /// data they already shaped is refused, and nothing is written.
@@ -249,6 +272,20 @@ impl fmt::Display for MigrateError {
                  {started_at} and never finished (killed, or reset past a time limit); it was \
                  rolled back: make it shorter or split it into smaller migrations, then deploy again"
             ),
+            MigrateError::InProgress {
+                version,
+                file,
+                statement,
+                line,
+                column,
+                repetitions,
+                rows,
+            } => write!(
+                f,
+                "schema not current yet: migration {file} (version {version}) is repeating its \
+                 batched statement {statement} ({file}:{line}:{column}), {repetitions} \
+                 repetition(s) changing {rows} row(s) so far; it continues on its own: retry shortly"
+            ),
             MigrateError::EmptyHistory { table, user_table } => write!(
                 f,
                 "table \"{table}\" is empty but the database holds tables (\"{user_table}\"); \
@@ -368,6 +405,7 @@ impl MigrateError {
             MigrateError::ForeignKey { .. } => "foreign_key",
             MigrateError::Deferred { .. } => "deferred",
             MigrateError::Interrupted { .. } => "interrupted",
+            MigrateError::InProgress { .. } => "in_progress",
             MigrateError::EmptyHistory { .. } => "empty_history",
             MigrateError::AdoptionMismatch { .. } => "adoption_mismatch",
             MigrateError::LedgerMismatch { .. } => "ledger_mismatch",
@@ -438,6 +476,23 @@ impl MigrateError {
                 o.uint("version", (*version).into());
                 o.str("file", file);
                 o.str("started_at", started_at);
+            }
+            MigrateError::InProgress {
+                version,
+                file,
+                statement,
+                line,
+                column,
+                repetitions,
+                rows,
+            } => {
+                o.uint("version", (*version).into());
+                o.str("file", file);
+                o.uint("statement", *statement as u64);
+                o.uint("line", (*line).into());
+                o.uint("column", (*column).into());
+                o.uint("repetitions", *repetitions);
+                o.uint("rows", *rows);
             }
             MigrateError::LedgerMismatch {
                 unmatched, missing, ..
@@ -582,6 +637,18 @@ mod tests {
                     table: "migrations",
                 },
                 r#"{"kind":"concurrent","version":9,"file":"0009_z.sql","message":"version 9 (0009_z.sql) was recorded in table \"migrations\" by another migrator during this run; nothing of it was applied here: run again"}"#,
+            ),
+            (
+                MigrateError::InProgress {
+                    version: 6,
+                    file: "0006_backfill.sql",
+                    statement: 2,
+                    line: 4,
+                    column: 1,
+                    repetitions: 3,
+                    rows: 2500,
+                },
+                r#"{"kind":"in_progress","version":6,"file":"0006_backfill.sql","statement":2,"line":4,"column":1,"repetitions":3,"rows":2500,"message":"schema not current yet: migration 0006_backfill.sql (version 6) is repeating its batched statement 2 (0006_backfill.sql:4:1), 3 repetition(s) changing 2500 row(s) so far; it continues on its own: retry shortly"}"#,
             ),
             (
                 MigrateError::Gap {

@@ -203,7 +203,8 @@ impl Wake {
     /// `duration_ms` is what the caller measured around the run.
     ///
     /// Fields: `event` (`"durable-schema"`), `object`, `outcome`
-    /// (`adopted`, `applied`, `failed`, `deferred`), `from`, `to`, `applied`
+    /// (`adopted`, `applied`, `failed`, `deferred`, `in_progress`), `from`,
+    /// `to`, `applied`
     /// (versions), `duration_ms`, `rows_written`, `path` when migrations
     /// were applied or tried (`baseline`: a new object created from the
     /// [`Baseline`](crate::Baseline); `chain`: one migration at a time),
@@ -214,6 +215,8 @@ impl Wake {
         let r = &self.report;
         let outcome = match &self.error {
             Some(MigrateError::Deferred { .. }) => "deferred",
+            // Not a failure: a batch goes on in the next run.
+            Some(MigrateError::InProgress { .. }) => "in_progress",
             Some(_) => "failed",
             // An adoption is the news even when the run also applied
             // migrations (`applied` lists them).
@@ -476,6 +479,8 @@ pub struct FailureRecord {
     pub(crate) by_this_code: bool,
     pub(crate) retry_in_secs: u32,
     pub(crate) next_attempt_after: Option<String>,
+    /// A started record (a run announced, not a failure).
+    pub(crate) started: bool,
 }
 
 impl FailureRecord {
@@ -563,9 +568,17 @@ pub struct Status {
     pub(crate) failure: Option<FailureRecord>,
     pub(crate) rows_read: u64,
     pub(crate) incompatible: Option<MigrateError>,
+    pub(crate) in_progress: Option<MigrateError>,
 }
 
 impl Status {
+    /// When the first pending migration has batched statements and a run
+    /// stopped (or was killed) half-way through it: the error of kind
+    /// `in_progress` naming the batch, its repetitions and rows so far.
+    pub fn in_progress(&self) -> Option<&MigrateError> {
+        self.in_progress.as_ref()
+    }
+
     /// When a newer migration recorded in the database breaks this code
     /// ([`SchemaState::Incompatible`]): the error of kind `incompatible`
     /// that [`Schema::migrate`](crate::Schema::migrate) and schema routes
@@ -632,6 +645,22 @@ impl fmt::Display for Status {
         }
         for m in &self.pending {
             writeln!(f, "  pending  {:04}  {}", m.version(), m.name())?;
+        }
+        if let Some(MigrateError::InProgress {
+            version,
+            file,
+            statement,
+            line,
+            column,
+            repetitions,
+            rows,
+        }) = &self.in_progress
+        {
+            writeln!(
+                f,
+                "  running  {version:04}  {file}  statement {statement} ({file}:{line}:{column}): \
+                 {repetitions} repetition(s), {rows} row(s) so far"
+            )?;
         }
         if let Some(MigrateError::Incompatible {
             version,

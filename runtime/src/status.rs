@@ -63,6 +63,7 @@ impl Schema {
                     failure,
                     rows_read,
                     incompatible: None,
+                    in_progress: None,
                 });
             }
             Shape::Foreign(columns) => return Err(exec.foreign(columns.clone())),
@@ -155,6 +156,10 @@ impl Schema {
             | SchemaState::Incompatible { .. } => Vec::new(),
             _ => self.pending_after(db_version).iter().collect(),
         };
+        // A batch half-way through the first pending migration.
+        let in_progress = pending.first().and_then(|m| exec.in_progress_of(m));
+        // Its started record is the run going on, not a failure to show.
+        let failure = failure.filter(|f| !(f.started && in_progress.is_some()));
         Ok(Status {
             code_version,
             db_version,
@@ -164,6 +169,7 @@ impl Schema {
             failure,
             rows_read,
             incompatible,
+            in_progress,
         })
     }
 
@@ -180,6 +186,11 @@ impl Schema {
             return (None, read);
         };
         let int = |i: usize| row.get(i).and_then(Value::as_i64);
+        if int(3) == Some(0) {
+            // A batch's progress alone, written under `migrate`: no
+            // attempt failed or started ([`Status::in_progress`] shows it).
+            return (None, read);
+        }
         let version = int(1).and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
         let failed_at = text_of(row.get(5)).unwrap_or_default().to_owned();
         // Only the code that recorded it waits (see `Executor::deferral`).
@@ -216,6 +227,7 @@ impl Schema {
             by_this_code,
             retry_in_secs,
             next_attempt_after,
+            started: int(3).is_some_and(|a| a < 0),
         };
         (Some(record), read)
     }

@@ -346,23 +346,161 @@ pub fn create_failure_table(table: &str) -> String {
             &format!(
                 " (id INTEGER PRIMARY KEY CHECK (id = 1), chain TEXT NOT NULL, \
                  version INTEGER NOT NULL, error TEXT NOT NULL, attempts INTEGER NOT NULL, \
-                 attempted_at TEXT NOT NULL DEFAULT ({NOW}))"
+                 attempted_at TEXT NOT NULL DEFAULT ({NOW}), {PROGRESS_DEFS})"
             ),
         ],
+    )
+}
+
+/// The failure record's columns that record a batched migration's progress
+/// (see `migrate::batch`): `progress_chain`, the chain value of the
+/// migration partly applied (NULL: no progress); `statement`, the 0-based
+/// index of its first statement not committed yet; `repetitions` and
+/// `changed`, what the batch at `statement` did so far (SQLite's `changes()`
+/// of each repetition, summed); `unfinished`, how many runs started on the
+/// current phase without ending it (0 after a run stopped cleanly between
+/// repetitions). Tables written before they existed get them on the first
+/// run that applies a batch ([`upgrade_failure`]).
+pub const PROGRESS_COLUMNS: [&str; 5] = [
+    "progress_chain",
+    "statement",
+    "repetitions",
+    "changed",
+    "unfinished",
+];
+
+/// The column definitions of [`PROGRESS_COLUMNS`], in order.
+const PROGRESS_DEFS: &str = "progress_chain TEXT, statement INTEGER, repetitions INTEGER, \
+     changed INTEGER, unfinished INTEGER";
+
+/// Upgrading a failure table written before [`PROGRESS_COLUMNS`]: the
+/// statement adding `column` (one of them).
+pub fn upgrade_failure(table: &str, column: &str) -> String {
+    let kind = if column == "progress_chain" {
+        "TEXT"
+    } else {
+        "INTEGER"
+    };
+    sql(
+        &failure_table(table),
+        &["ALTER TABLE ", &format!(" ADD COLUMN {column} {kind}")],
+    )
+}
+
+/// A batched migration's progress: `version`, `attempts`, `chain` (the
+/// code's head chain that wrote the row), then [`PROGRESS_COLUMNS`]. Fails on
+/// a table without them (never upgraded: no progress).
+pub fn read_progress(table: &str) -> String {
+    sql(
+        &failure_table(table),
+        &[
+            "SELECT version, attempts, chain, progress_chain, statement, repetitions, changed, \
+             unfinished FROM ",
+            " WHERE id = 1 AND progress_chain IS NOT NULL",
+        ],
+    )
+}
+
+/// Records that a batched migration's statements before index `?5` are
+/// committed and the batch at `?5` starts: `?1` the code's head chain, `?2`
+/// version, `?3` the text the record shows, `?4` the migration's chain
+/// value. Creates the row (`attempts` 0: progress without a started record,
+/// under `migrate`) or keeps its failure columns.
+pub fn record_progress(table: &str) -> String {
+    sql(
+        &failure_table(table),
+        &[
+            "INSERT INTO ",
+            &format!(
+                " (id, chain, version, error, attempts, attempted_at, progress_chain, statement, \
+                 repetitions, changed, unfinished) VALUES (1, ?1, ?2, ?3, 0, {NOW}, ?4, ?5, 0, 0, 1) \
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version, \
+                 progress_chain = excluded.progress_chain, statement = excluded.statement, \
+                 repetitions = 0, changed = 0, unfinished = 1"
+            ),
+        ],
+    )
+}
+
+/// After one repetition of the batch at the recorded `statement`, in its
+/// transaction: counts it with the rows it changed, SQLite's `changes()` of
+/// the batch statement that ran just before (the statement's own rows, not
+/// the index entries or trigger rows a storage engine counts), and moves
+/// `statement` to `?1` when it changed none (the batch is done).
+pub fn repeated(table: &str) -> String {
+    sql(
+        &failure_table(table),
+        &[
+            "UPDATE ",
+            " SET repetitions = repetitions + 1, changed = changed + changes(), \
+             statement = CASE WHEN changes() = 0 THEN ?1 ELSE statement END, unfinished = 1 \
+             WHERE id = 1",
+        ],
+    )
+}
+
+/// The check that opens each transaction of a batched migration: a row
+/// when progress of version `?4` is recorded and is not `?1` (chain), `?2`
+/// (statement), `?3` (repetitions), all NULL for none: another migrator
+/// committed a phase meanwhile.
+pub fn progress_differs(table: &str) -> String {
+    sql(
+        &failure_table(table),
+        &[
+            "SELECT 1 FROM ",
+            " WHERE id = 1 AND version = ?4 AND progress_chain IS NOT NULL \
+             AND (progress_chain IS NOT ?1 OR statement IS NOT ?2 OR repetitions IS NOT ?3)",
+        ],
+    )
+}
+
+/// Sets `unfinished` to `?1`: 0 when a run stops cleanly between two
+/// repetitions, the next count when a run resumes the recorded phase.
+pub fn mark_unfinished(table: &str) -> String {
+    sql(
+        &failure_table(table),
+        &["UPDATE ", " SET unfinished = ?1 WHERE id = 1"],
+    )
+}
+
+/// Ends a batched migration's progress, in its last transaction: clears the
+/// progress columns (the started record, if a run keeps one, moves on).
+pub fn clear_progress(table: &str) -> String {
+    sql(
+        &failure_table(table),
+        &[
+            "UPDATE ",
+            " SET progress_chain = NULL, statement = NULL, repetitions = NULL, changed = NULL, \
+             unfinished = NULL WHERE id = 1",
+        ],
+    )
+}
+
+/// Ends a batched migration's row under a run that keeps no started record
+/// (`migrate`), in its last transaction: the progress alone (`attempts` 0)
+/// or the started record of a run this one completed; a failure record
+/// stays.
+pub fn drop_progress(table: &str) -> String {
+    sql(
+        &failure_table(table),
+        &["DELETE FROM ", " WHERE id = 1 AND attempts <= 0"],
     )
 }
 
 /// The failure record: `chain` (the code's head chain value when it failed),
 /// `version`, `error`, `attempts`, the whole seconds since the attempt
 /// (SQLite's clock, so the runtime needs none), and `attempted_at` (for
-/// `Schema::status`; the executor reads the first five).
+/// `Schema::status`; the executor reads the first five), then every column
+/// of the row (`*`): from index 12 the [`PROGRESS_COLUMNS`] of a table that
+/// has them, so a run reads a batch's progress with the same query, and an
+/// older table still answers it.
 pub fn read_failure(table: &str) -> String {
     sql(
         &failure_table(table),
         &[
             "SELECT chain, version, error, attempts, \
              CAST((julianday('now') - julianday(attempted_at)) * 86400 AS INTEGER), \
-             attempted_at FROM ",
+             attempted_at, * FROM ",
             " WHERE id = 1",
         ],
     )

@@ -23,6 +23,15 @@
 //!   next wake-up as `interrupted`, not run again on every request. One
 //!   migration per step, each made durable before the next starts (a new
 //!   object syncs once, before its first migration).
+//! - A migration with batched statements (`-- durable-schema: batch`) runs
+//!   in phases, each repetition synced like a started record, so a reset
+//!   loses at most the repetition it interrupted. The budget (`budget_ms`)
+//!   is measured across those awaits (workerd's clock stands still in
+//!   synchronous code); once it is spent between two repetitions the
+//!   `blockConcurrencyWhile` slice ends with [`MigrateError::InProgress`],
+//!   the events queued behind it get that error from [`sql`], and the next
+//!   slice starts on its own (a background task: a zero-delay timer, then
+//!   `blockConcurrencyWhile` again), until the migration is applied.
 //! - A run that changed something or failed logs one JSON line
 //!   ([`Wake::log_line`]): `console.log`, or `console.error` on failure.
 //!
@@ -263,7 +272,8 @@ fn outcome<'a>(outcomes: &'a [(String, Outcome)], id: &str) -> Option<&'a Outcom
 
 /// Runs [`Schema::wake`] for this object now, logs it, remembers it, and
 /// returns its error. Synchronous: for an object that was not migrated in
-/// this isolate.
+/// this isolate (a batch then runs one repetition here, and the rest in
+/// [`slices`]).
 fn wake_now(id: String, storage: Storage, schema: &Schema) -> Option<MigrateError> {
     let started = js_sys::Date::now();
     let wake = schema.wake(&DurableObjectSql::from_storage(storage));
@@ -276,7 +286,14 @@ fn wake_now(id: String, storage: Storage, schema: &Schema) -> Option<MigrateErro
 /// transaction, which a reset past the 30-second gate would roll back
 /// together with the migration. `storage.sync()` resolves once that
 /// transaction is committed; no other event runs meanwhile (the gate).
-async fn wake_durably(id: String, storage: Storage, schema: Schema) -> Option<MigrateError> {
+///
+/// A batched statement's repetitions are made durable the same way, one
+/// `sync` each, so a reset loses at most the repetition it interrupted.
+/// workerd's clock advances only across I/O, so the budget is measured
+/// here, across those awaits: once `budget_ms` is spent between two
+/// repetitions, the slice ends with [`MigrateError::InProgress`] and this
+/// returns `true`: [`slices`] runs the next one.
+async fn wake_durably(id: String, storage: Storage, schema: Schema) -> bool {
     let started = js_sys::Date::now();
     let db = DurableObjectSql::from_storage(storage);
     let mut step = schema.wake_step(&db, None);
@@ -292,11 +309,54 @@ async fn wake_durably(id: String, storage: Storage, schema: Schema) -> Option<Mi
                          a reset during it will not be reported as interrupted"
                     );
                 }
-                step = schema.wake_step(&db, Some(resume));
+                let spent = js_sys::Date::now() - started >= f64::from(schema.budget_ms());
+                step = match (spent, resume.mid_batch) {
+                    (true, true) => schema.wake_stop(&db, resume),
+                    _ => schema.wake_step(&db, Some(resume)),
+                };
             }
         }
     };
-    remember(id, &schema, wake, started)
+    let in_progress = matches!(wake.error(), Some(MigrateError::InProgress { .. }));
+    remember(id, &schema, wake, started);
+    in_progress
+}
+
+/// One slice: [`wake_durably`] under `blockConcurrencyWhile`. The gate
+/// closes at this call (not when the future is first polled), so the
+/// constructor hook can call it and return; the future says whether a
+/// batch goes on.
+fn slice(state: &State, schema: Schema) -> impl std::future::Future<Output = bool> + 'static {
+    let (id, storage) = (state.id().to_string(), state.storage());
+    let gate = state.block_concurrency_while(async move {
+        // Never an Err: resetting the object would discard the run's
+        // earlier migrations and re-run the failing one on every request.
+        // The outcome is remembered for `sql` instead.
+        Ok::<bool, ::worker::Error>(wake_durably(id, storage, schema).await)
+    });
+    async move { matches!(gate.await, Ok(true)) }
+}
+
+/// Runs `first` (a slice already gating the object, or the outcome of a
+/// synchronous run), then, while a batch goes on, the next slices without a
+/// new request: after each, a zero-delay timer lets the events queued
+/// behind the gate in (they get [`MigrateError::InProgress`] from [`sql`]),
+/// then the next slice closes the gate again. Runs in the object's
+/// background; an evicted object resumes in its next constructor.
+fn slices(state: &State, schema: Schema, first: impl std::future::Future<Output = bool> + 'static) {
+    // `DurableObjectState` is not `Clone`; its JavaScript object is.
+    let raw: JsValue = AsRef::<JsValue>::as_ref(state.as_raw()).clone();
+    ::worker::wasm_bindgen_futures::spawn_local(async move {
+        let mut more = first.await;
+        while more {
+            ::worker::Delay::from(std::time::Duration::from_millis(0)).await;
+            let state = State::from(
+                raw.clone()
+                    .unchecked_into::<::worker::worker_sys::DurableObjectState>(),
+            );
+            more = slice(&state, schema).await;
+        }
+    });
 }
 
 /// Logs a run that ended (it started at `started`, ms since the epoch),
@@ -312,7 +372,11 @@ fn remember(id: String, schema: &Schema, wake: Wake, started: f64) -> Option<Mig
     use ::worker::web_sys::console;
     if let Some(line) = wake.log_line(&id, now - started) {
         let line = JsValue::from_str(&line);
-        if wake.error().is_some() {
+        // A batch going on is news, not an error.
+        if wake
+            .error()
+            .is_some_and(|e| !matches!(e, MigrateError::InProgress { .. }))
+        {
             console::error_1(&line);
         } else {
             console::log_1(&line);
@@ -326,14 +390,17 @@ fn remember(id: String, schema: &Schema, wake: Wake, started: f64) -> Option<Mig
         text.push_str("); nothing applied");
         console::warn_1(&JsValue::from_str(&text));
     }
-    let wait_secs = match wake.error() {
-        Some(MigrateError::Deferred { retry_in_secs, .. }) => *retry_in_secs,
-        _ => schema.retry_after(),
+    let wait_ms = match wake.error() {
+        Some(MigrateError::Deferred { retry_in_secs, .. }) => f64::from(*retry_in_secs) * 1000.0,
+        // The next slice is already on its way; `sql` starts one itself
+        // only if none came by then (the isolate lost it).
+        Some(MigrateError::InProgress { .. }) => f64::from(schema.budget_ms()) * 2.0 + 1000.0,
+        _ => f64::from(schema.retry_after()) * 1000.0,
     };
     let error = wake.error().cloned();
     let outcome = Outcome {
         wake,
-        retry_at_ms: now + f64::from(wait_secs) * 1000.0,
+        retry_at_ms: now + wait_ms,
     };
     OUTCOMES.with(|outcomes| {
         let mut outcomes = outcomes.borrow_mut();
@@ -362,6 +429,9 @@ fn remember(id: String, schema: &Schema, wake: Wake, started: f64) -> Option<Mig
 /// constructor. Older code over a database whose newer migration breaks it
 /// (a rollback after a dropped column) gets [`MigrateError::Incompatible`]
 /// here, instead of queries failing one by one; [`status`] keeps working.
+/// While a batched statement is being repeated across slices it returns
+/// [`MigrateError::InProgress`] (map it to a 503 too): the object's own
+/// slices finish the migration, no request needs to.
 pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
     let id = state.id().to_string();
     let known = OUTCOMES.with(|outcomes| {
@@ -381,7 +451,6 @@ pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
         Some(Err(None)) => {
             let last = last_wake(state).and_then(|w| w.error().cloned());
             let schema = *schema;
-            let storage = state.storage();
             // Retried once per `retry_after`, not once per request until
             // the gate closes: push the in-memory deadline first.
             OUTCOMES.with(|outcomes| {
@@ -389,10 +458,7 @@ pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
                     o.retry_at_ms = js_sys::Date::now() + f64::from(schema.retry_after()) * 1000.0;
                 }
             });
-            drop(state.block_concurrency_while(async move {
-                wake_durably(id, storage, schema).await;
-                Ok::<(), ::worker::Error>(())
-            }));
+            slices(state, schema, slice(state, schema));
             match last {
                 Some(e) => Err(e),
                 None => Ok(state.storage().sql()),
@@ -402,7 +468,12 @@ pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
         // Synchronous, so no other event of this object runs in between.
         None => match wake_now(id, state.storage(), schema) {
             None => Ok(state.storage().sql()),
-            Some(e) => Err(e),
+            Some(e) => {
+                if matches!(e, MigrateError::InProgress { .. }) {
+                    slices(state, *schema, async { true });
+                }
+                Err(e)
+            }
         },
     }
 }
@@ -456,17 +527,9 @@ impl MigrateTarget for State {
 
     fn __migrate(&self, schema: &Schema) {
         let schema = *schema;
-        let (id, storage) = (self.id().to_string(), self.storage());
-        let gate = self.block_concurrency_while(async move {
-            // Never an Err: resetting the object would discard the run's
-            // earlier migrations and re-run the failing one on every
-            // request. The outcome is remembered for `sql` instead.
-            wake_durably(id, storage, schema).await;
-            Ok::<(), ::worker::Error>(())
-        });
-        // Deliberately not awaited: the gate closed when
-        // `block_concurrency_while` was called, and the constructor cannot
-        // await. The migration runs before any event is delivered.
-        drop(gate);
+        // The gate closes at this call, and the constructor cannot await:
+        // the migration runs before any event is delivered, and a batch
+        // that needs more than one budget goes on in later slices.
+        slices(self, schema, slice(self, schema));
     }
 }

@@ -317,6 +317,11 @@ impl ChatRoom {
                 "state": status.state().to_string(),
                 "applied": applied,
                 "pending": pending,
+                // A batched statement half-way through the first pending
+                // migration: its repetitions and rows so far.
+                "in_progress": status.in_progress().map(|e| {
+                    serde_json::from_str::<serde_json::Value>(&e.to_json()).unwrap_or_default()
+                }),
                 "last_run": last_run,
             }),
             200,

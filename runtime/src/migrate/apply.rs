@@ -5,6 +5,7 @@
 //! transaction, so when a transaction fails the run stops with the report
 //! of the ones before it (they stay applied).
 
+use super::batch::{has_batch, Ends, Phased, Progress};
 use super::started::Start;
 use super::transaction::{record, Batch, Role};
 use super::{Executor, Preamble, Stopped};
@@ -42,8 +43,10 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             }
             return Ok(report);
         }
-        let failure = match self.deferral() {
-            Ok(failure) => failure,
+        // With the failure record, where a batched migration half-way
+        // through stands (see `batch`).
+        let (failure, progress) = match self.deferral(&pending[0]) {
+            Ok(found) => found,
             Err(error) => return Err(Stopped::new(error, report)),
         };
         let insert = tracking::insert(self.table());
@@ -58,7 +61,7 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             _ => false,
         };
         if !by_baseline {
-            report = self.apply_chain(pending, batch, &insert, prev, report)?;
+            report = self.apply_chain(pending, batch, &insert, prev, progress, report)?;
         }
         // A paused run keeps its started record; a guarded one deleted it
         // with its last migration already.
@@ -98,11 +101,12 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
         mut batch: Batch,
         insert: &str,
         mut prev: Option<String>,
+        mut progress: Option<Progress>,
         mut report: Report,
     ) -> Result<Report, Stopped> {
         // Under `wake`, a started record committed before the first
         // migration runs, and carried by each migration's transaction.
-        let guard = match pending.first().map(|m| self.start(m)) {
+        let guard = match pending.first().map(|m| self.start(m, progress.as_ref())) {
             Some(Start::Pause) => return Ok(report),
             guard => guard == Some(Start::Kept),
         };
@@ -113,17 +117,33 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             };
             prev = (chain != m.chain()).then(|| chain.to_owned());
             let breaks_below = self.schema.breaks_below(m.version());
-            migration_steps(m, record(insert, m, chain, breaks_below), &mut batch);
+            let record = record(insert, m, chain, breaks_below);
             let next = pending.get(i + 1);
-            if guard {
-                batch.push(Role::Started, self.carry_start(next));
-            }
-            match self.commit(std::mem::take(&mut batch), Some(m)) {
-                Ok(written) => report.rows_written += written,
-                Err(error) => {
-                    self.record_failure(&error, m.version());
-                    return Err(Stopped::new(error, report));
+            let carry = guard.then(|| self.carry_start(next));
+            let committed = if has_batch(m) {
+                // Phases, each its own transaction (see `batch`).
+                let ends = Ends {
+                    first: std::mem::take(&mut batch),
+                    record,
+                    carry,
+                };
+                match self.apply_phased(m, chain, progress.take(), ends, &mut report) {
+                    Ok(Phased::Done) => Ok(()),
+                    Ok(Phased::Paused) => return Ok(report),
+                    Ok(Phased::OutOfBudget(error)) => return Err(Stopped::new(error, report)),
+                    Err(error) => Err(error),
                 }
+            } else {
+                migration_steps(m, record, 0, &mut batch);
+                if let Some(carry) = carry {
+                    batch.push(Role::Started, carry);
+                }
+                self.commit(std::mem::take(&mut batch), Some(m))
+                    .map(|written| report.rows_written += written)
+            };
+            if let Err(error) = committed {
+                self.record_failure(&error, m.version());
+                return Err(Stopped::new(error, report));
             }
             report.applied.push(m);
             report.to_version = m.version();
@@ -160,14 +180,15 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
 }
 
 /// The steps of `m`'s transaction after `batch`'s: its tracking row
-/// (`record`), its statements, its foreign-key checks.
-fn migration_steps(m: &'static Migration, record: Step, batch: &mut Batch) {
+/// (`record`), its statements from index `from` (those before it were
+/// committed by earlier phases, see `batch`), its foreign-key checks.
+pub(super) fn migration_steps(m: &'static Migration, record: Step, from: usize, batch: &mut Batch) {
     // The tracking row goes first: if another migrator applied this
     // version meanwhile, its primary key fails the transaction before
     // any of the migration's statements runs, and the error says so
     // instead of blaming the file ("table already exists").
     batch.push(Role::Record, record);
-    for (i, s) in m.statements().iter().enumerate() {
+    for (i, s) in m.statements().iter().enumerate().skip(from) {
         batch.push(Role::Statement(i), Step::new(s.sql()));
     }
     // Deferred foreign keys are checked only at the outermost commit,

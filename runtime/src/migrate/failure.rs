@@ -10,35 +10,52 @@
 //! ([`started`](super::started)), so a run that never finishes is a failure
 //! too.
 
+use super::batch::{has_batch, Progress};
 use super::{text_of, Executor};
 use crate::backend::{Backend, Step, Value};
 use crate::error::MigrateError;
 use crate::tracking;
+use crate::Migration;
 #[cfg(doc)]
 use crate::Schema;
 
 impl<B: Backend + ?Sized> Executor<'_, B> {
     /// Under [`Schema::wake`]: whether a failure record exists, or the error
     /// that defers this attempt (the same code failed less than
-    /// `retry_after` seconds ago).
-    pub(super) fn deferral(&self) -> Result<bool, MigrateError> {
+    /// `retry_after` seconds ago); and the progress of a batch in `first`,
+    /// the first pending migration (see [`batch`](super::batch)), read
+    /// with the record (under `migrate`, only when `first` has a batch).
+    pub(super) fn deferral(
+        &self,
+        first: &'static Migration,
+    ) -> Result<(bool, Option<Progress>), MigrateError> {
         let Some(retry_after) = self.retry else {
-            return Ok(false);
+            let progress = if has_batch(first) {
+                self.progress_of(first)?
+            } else {
+                None
+            };
+            return Ok((false, progress));
         };
         // No table (never failed) or an unreadable one: nothing to defer to.
         let Ok(rows) = self
             .backend
             .query(&tracking::read_failure(self.table()), &[])
         else {
-            return Ok(false);
+            return Ok((false, None));
         };
         let Some(row) = rows.rows().first() else {
-            return Ok(false);
+            return Ok((false, None));
         };
-        // A negative attempt count is a started record: a run that has not
-        // finished (see `started`).
-        if row.get(3).and_then(Value::as_i64).is_some_and(|a| a < 0) {
-            return self.unfinished(row);
+        let progress = self.progress_in_failure(first, row)?;
+        match row.get(3).and_then(Value::as_i64) {
+            // A negative attempt count is a started record: a run that has
+            // not finished (see `started`).
+            Some(a) if a < 0 => return Ok((self.unfinished(row, progress.as_ref())?, progress)),
+            // A batch's progress alone (written under `migrate`): nothing
+            // failed, the run resumes it.
+            Some(0) => return Ok((true, progress)),
+            _ => {}
         }
         let head = Some(self.schema.head_chain());
         let elapsed = row.get(4).and_then(Value::as_i64).unwrap_or(i64::MAX);
@@ -59,7 +76,7 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
                 retry_in_secs: u32::try_from(wait).unwrap_or(u32::MAX),
             });
         }
-        Ok(true)
+        Ok((true, progress))
     }
 
     /// Under [`Schema::wake`]: remembers a failed migration, so wake-ups of

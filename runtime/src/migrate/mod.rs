@@ -21,6 +21,8 @@
 //! - [`started`]: under [`Schema::wake`], the started record that makes a
 //!   run killed mid-migration a failure (`interrupted`), not a reset loop;
 //! - [`apply`]: the pending migrations, one transaction each;
+//! - [`batch`]: a migration with batched statements, in phases that a
+//!   later run resumes, within `wake`'s time budget;
 //! - [`baseline`]: a new object created in one transaction instead;
 //! - [`transaction`]: one transaction's steps, and what a failed step means.
 //!
@@ -31,6 +33,7 @@
 mod adopt;
 mod apply;
 mod baseline;
+mod batch;
 mod drizzle;
 mod failure;
 mod head;
@@ -58,7 +61,9 @@ impl Schema {
     /// When the database is current this runs exactly one query reading one
     /// row. Otherwise it applies each pending migration, statement by
     /// statement, in its own transaction together with its tracking row;
-    /// see [`MigrateError`] for what stops it.
+    /// see [`MigrateError`] for what stops it. A migration with batched
+    /// statements runs in phases, each repetition of a batch its own
+    /// transaction, to the end: `migrate` has no time budget.
     ///
     /// # Example
     ///
@@ -96,6 +101,11 @@ impl Schema {
     ///   (the run was killed, or the object reset past a time limit) returns
     ///   [`MigrateError::Interrupted`] naming the file, records it as that
     ///   failure, and executes nothing.
+    /// - A batched statement (`-- durable-schema: batch`) is repeated, each
+    ///   repetition committed with its progress, until the run has spent
+    ///   [`budget_ms`](Schema::budget_ms): it then stops between two
+    ///   repetitions with [`MigrateError::InProgress`] (not a failure), and
+    ///   the next wake-up resumes where it stopped.
     /// - The returned [`Wake`] keeps what the run did even when it failed
     ///   (migrations applied before the failure stay applied), and renders
     ///   the one structured log line a run deserves.
@@ -126,6 +136,7 @@ impl Schema {
     pub fn wake<B: Backend + ?Sized>(&self, backend: &B) -> Wake {
         let exec = Executor {
             retry: Some(self.retry_after()),
+            budget: Some(batch::Budget::new(self.budget_ms())),
             ..Executor::new(self, backend)
         };
         Wake::from_run(exec.run())
@@ -156,6 +167,9 @@ pub(crate) struct Executor<'a, B: ?Sized> {
     /// Under [`Schema::wake`]: whether the run pauses after committing a
     /// started record ([`Schema::wake_step`]).
     pace: started::Pace,
+    /// Under [`Schema::wake`]: when it stops repeating a batched statement
+    /// (see [`batch`]); `None` runs every batch to its end.
+    budget: Option<batch::Budget>,
 }
 
 /// A run that stopped: the error, and the report of what the run found and
@@ -245,6 +259,7 @@ impl<'a, B: Backend + ?Sized> Executor<'a, B> {
             backend,
             retry: None,
             pace: started::Pace::default(),
+            budget: None,
         }
     }
 

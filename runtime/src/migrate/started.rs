@@ -28,11 +28,17 @@
 //! object, whose tables are empty, only the first migration waits for a
 //! sync: a reset later in its chain names the first migration).
 //!
+//! A migration with batched statements commits in phases; the record then
+//! also holds its progress ([`batch`](super::batch)), each phase is a step
+//! of its own, and a wake that finds the progress of a phase at most one run
+//! left unfinished resumes it instead of reporting `interrupted`.
+//!
 //! Nothing here runs on the up-to-date path: the record is read and written
 //! only when there is something to apply.
 
 use std::cell::Cell;
 
+use super::batch::Progress;
 use super::{text_of, Executor, Stopped};
 use crate::backend::{Backend, Step, Value};
 use crate::error::MigrateError;
@@ -45,12 +51,16 @@ use crate::{Migration, Schema};
 pub(super) struct Pace {
     /// `true` for [`Schema::wake_step`]: stop as soon as a started record
     /// is written, before the migration it announces runs.
-    stepwise: bool,
+    pub(super) stepwise: bool,
     /// The version whose started record the previous step wrote: this run's
     /// own record, not an interrupted run's.
     resume: Option<u32>,
-    /// Set when the run stopped before the migration of this version.
+    /// Set when the run stopped before the migration of this version (or
+    /// between two phases of it, when it has batched statements).
     pub(super) paused: Cell<Option<u32>>,
+    /// Set when the run paused between two repetitions of a batch: where
+    /// the host may end its slice ([`Schema::wake_stop`]).
+    pub(super) mid_batch: Cell<bool>,
 }
 
 /// What a run does after [`Executor::start`].
@@ -80,11 +90,15 @@ pub(crate) enum WakeStep {
     Paused(Resume),
 }
 
-/// A paused run: the migration it stopped before, and what it did so far.
+/// A paused run: the migration it stopped before (or in), and what it did
+/// so far.
 #[derive(Debug)]
 pub(crate) struct Resume {
-    version: u32,
+    pub(super) version: u32,
     so_far: Report,
+    /// Paused between two repetitions of a batch: the host may end its
+    /// slice here, with [`Schema::wake_stop`].
+    pub(crate) mid_batch: bool,
 }
 
 #[cfg_attr(
@@ -103,7 +117,9 @@ impl Schema {
         resume: Option<Resume>,
     ) -> WakeStep {
         let (resume_at, so_far) = match resume {
-            Some(Resume { version, so_far }) => (Some(version), Some(so_far)),
+            Some(Resume {
+                version, so_far, ..
+            }) => (Some(version), Some(so_far)),
             None => (None, None),
         };
         let exec = Executor {
@@ -112,11 +128,13 @@ impl Schema {
                 stepwise: true,
                 resume: resume_at,
                 paused: Cell::new(None),
+                mid_batch: Cell::new(false),
             },
             ..Executor::new(self, backend)
         };
         let result = exec.run();
         let paused = exec.pace.paused.get();
+        let mid_batch = exec.pace.mid_batch.get();
         let mut wake = Wake::from_run(result);
         if let Some(mut before) = so_far {
             // One report for the whole run, as `wake` would have made it.
@@ -137,9 +155,38 @@ impl Schema {
             Some(version) if wake.error.is_none() => WakeStep::Paused(Resume {
                 version,
                 so_far: wake.report,
+                mid_batch,
             }),
             _ => WakeStep::Done(wake),
         }
+    }
+
+    /// Ends a host's slice of [`wake_step`](Schema::wake_step)s paused
+    /// between two repetitions of a batch (its budget is spent): records
+    /// the clean stop, so the next run resumes without counting a kill, and
+    /// returns the wake with [`MigrateError::InProgress`]. A pause anywhere
+    /// else has nothing to stop: the same pause comes back, step on.
+    pub(crate) fn wake_stop<B: Backend + ?Sized>(&self, backend: &B, resume: Resume) -> WakeStep {
+        let exec = Executor::new(self, backend);
+        let m = match self.migration(resume.version) {
+            Some(m) if resume.mid_batch => m,
+            _ => return WakeStep::Paused(resume),
+        };
+        let progress = match exec.progress_of(m) {
+            Ok(Some(progress)) => progress,
+            _ => return WakeStep::Paused(resume),
+        };
+        let _ = backend.transaction(vec![Step::with_params(
+            tracking::mark_unfinished(self.table()),
+            vec![Value::from(0i64)],
+        )]);
+        let error = super::batch::in_progress(m, &progress);
+        let mut report = resume.so_far;
+        report.failed = Some(error.clone());
+        WakeStep::Done(Wake {
+            report,
+            error: Some(error),
+        })
     }
 }
 
@@ -147,7 +194,7 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
     /// Under [`Schema::wake`], before the first pending migration `m`:
     /// commits the started record in a transaction of its own, and says
     /// what the run does next.
-    pub(super) fn start(&self, m: &'static Migration) -> Start {
+    pub(super) fn start(&self, m: &'static Migration, progress: Option<&Progress>) -> Start {
         if self.retry.is_none() {
             return Start::Unguarded;
         }
@@ -161,10 +208,25 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             Value::from(m.version()),
             Value::from(running(m)),
         ];
-        let written = self.backend.transaction(vec![
-            Step::new(tracking::create_failure_table(table)),
-            Step::with_params(tracking::record_start(table), params),
-        ]);
+        let steps = match progress {
+            // This code's run on a batch, stopped or killed between
+            // phases: the same attempt goes on, one more run on the phase.
+            Some(p) if p.own_start => vec![self.resume_step(p)],
+            // A new attempt (another code's, or after a failure) on a
+            // batch's progress: the first run on its phase.
+            Some(p) => vec![
+                Step::with_params(tracking::record_start(table), params),
+                self.resume_step(&Progress {
+                    unfinished: 0,
+                    ..p.clone()
+                }),
+            ],
+            None => vec![
+                Step::new(tracking::create_failure_table(table)),
+                Step::with_params(tracking::record_start(table), params),
+            ],
+        };
+        let written = self.backend.transaction(steps);
         match written {
             // Best effort, like the failure record: the migration runs
             // unguarded rather than not at all.
@@ -207,7 +269,11 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
     /// as [`tracking::read_failure`] reads it). `Ok(true)`: a record to
     /// overwrite (another code's, or this run's own); the error: the same
     /// code's run that never finished, now recorded as failed.
-    pub(super) fn unfinished(&self, row: &[Value]) -> Result<bool, MigrateError> {
+    pub(super) fn unfinished(
+        &self,
+        row: &[Value],
+        progress: Option<&Progress>,
+    ) -> Result<bool, MigrateError> {
         let version = row
             .get(1)
             .and_then(Value::as_i64)
@@ -216,6 +282,12 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
         if text_of(row.first()) != Some(self.schema.head_chain())
             || self.pace.resume == Some(version)
         {
+            return Ok(true);
+        }
+        // A batch's phase that no more than one run left unfinished: the
+        // run resumes it (see `batch`); the second kill in a row of the
+        // same phase is an interruption like any other.
+        if progress.is_some_and(|p| p.version == version && p.unfinished < 2) {
             return Ok(true);
         }
         let error = MigrateError::Interrupted {
@@ -234,7 +306,7 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
 }
 
 /// What the record says while `m` runs (what `status` shows meanwhile).
-fn running(m: &Migration) -> String {
+pub(super) fn running(m: &Migration) -> String {
     format!(
         "migration {} (version {}) started and has not finished: interrupted, unless a run is \
          still applying it",

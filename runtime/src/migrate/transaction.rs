@@ -27,6 +27,11 @@ pub(super) enum Role {
     ForeignKeyCheck,
     /// Carrying the started record to the next migration (or clearing it).
     Started,
+    /// Recording a batched migration's progress (or upgrading the table
+    /// that holds it).
+    Progress,
+    /// The check that the recorded progress is the one the run continues.
+    Expected,
 }
 
 /// The steps of one transaction with the role of each.
@@ -101,6 +106,18 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
                 )
             }
             (Some(Role::Adopt), _) => format!("adopting table \"{table}\""),
+            // Another migrator committed a phase of this migration meanwhile.
+            (Some(Role::Expected), Some(m)) if e.row().is_some() => {
+                return MigrateError::Concurrent {
+                    version: m.version(),
+                    file: m.name(),
+                    table,
+                };
+            }
+            (Some(Role::Progress | Role::Expected), Some(m)) => format!(
+                "recording the progress of {} in table \"{table}_failure\"",
+                m.name()
+            ),
             // The row's primary key exists: another migrator (another
             // process on the same file) committed this version meanwhile.
             (Some(Role::Record), Some(m)) if contains(&message, "UNIQUE constraint failed") => {

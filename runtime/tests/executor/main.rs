@@ -6,6 +6,7 @@
 //!   tables;
 //! - `faults`: a failure injected at every statement from every version;
 //! - `crash`: a process killed mid-migration;
+//! - `batch`: batched statements in phases, budgets, kills (issue 21);
 //! - `fleet`: failure on a fleet (`Schema::wake`), foreign-key checks before
 //!   commit, safe adoption;
 //! - `drizzle`: adopting drizzle-orm's Durable Object history;
@@ -17,6 +18,7 @@
 #![cfg(feature = "rusqlite")]
 
 mod baseline;
+mod batch;
 mod common;
 mod crash;
 mod drizzle;
