@@ -113,7 +113,7 @@ impl Schema {
                 resume: resume_at,
                 paused: Cell::new(None),
             },
-            ..Executor::new(self, backend)
+            ..Executor::new(self, &backend)
         };
         let result = exec.run();
         let paused = exec.pace.paused.get();
@@ -143,7 +143,7 @@ impl Schema {
     }
 }
 
-impl<B: Backend + ?Sized> Executor<'_, B> {
+impl Executor<'_> {
     /// Under [`Schema::wake`], before the first pending migration `m`:
     /// commits the started record in a transaction of its own, and says
     /// what the run does next.
