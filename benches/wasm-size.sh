@@ -24,6 +24,11 @@
 #        WS_WASM_TARGET CARGO_TARGET_DIR (default examples/worker-chat/target: after
 #                       scripts/e2e.sh every dependency is built there, same profile)
 #        WS_TOP         how many rows in each breakdown (default 15)
+#        WS_WASM_OPT    a binaryen wasm-opt (e.g. npm binaryen@132's): also
+#                       reports both modules after what workers-rs's
+#                       worker-build runs on a release build (`wasm-opt -O
+#                       --all-features --debuginfo`, names kept), what ships
+#                       from a worker-build project. Both reports, never one.
 # The crates start from examples/worker-chat/Cargo.lock (the versions e2e builds).
 set -euo pipefail
 
@@ -174,4 +179,13 @@ for v in plain schema; do
 done
 
 # ---- sizes and breakdown ------------------------------------------------------------
+echo "== as built by scripts/build-worker.sh (what the e2e suites deploy)"
 python3 "$here/wasm_size.py" --top "$top" "$work/plain/build/index_bg.wasm" "$work/schema/build/index_bg.wasm"
+if [[ -n "${WS_WASM_OPT:-}" ]]; then
+  for v in plain schema; do
+    "$WS_WASM_OPT" -O --all-features --debuginfo "$work/$v/build/index_bg.wasm" -o "$work/$v/build/opt.wasm"
+  done
+  echo
+  echo "== after worker-build's wasm-opt ($("$WS_WASM_OPT" --version): -O --all-features --debuginfo)"
+  python3 "$here/wasm_size.py" --top "$top" "$work/plain/build/opt.wasm" "$work/schema/build/opt.wasm"
+fi

@@ -295,6 +295,44 @@ fn drizzle_journal_directory() {
         .all(|m| m.journal_when().is_none()));
 }
 
+/// The macro links the executor's drizzle path into a schema from a journal
+/// (and only there: see `Paths`): a database with drizzle's history of the
+/// first two files is taken over at version 2, and only the third runs.
+#[test]
+fn a_journal_schema_takes_drizzles_history_over() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE \"__drizzle_migrations\" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)",
+    )
+    .unwrap();
+    for m in &DrizzleJournal::SCHEMA.migrations()[..2] {
+        for s in m.statements().iter() {
+            conn.execute_batch(s.sql()).unwrap();
+        }
+        let when = i64::try_from(m.journal_when().unwrap()).unwrap();
+        conn.execute(
+            "INSERT INTO \"__drizzle_migrations\" (hash, created_at) VALUES ('', ?1)",
+            [when],
+        )
+        .unwrap();
+    }
+    let report = DrizzleJournal::migrate(&conn).unwrap();
+    assert!(report.adopted());
+    assert_eq!((report.from_version(), report.to_version()), (2, 3));
+    assert_eq!(report.applied().len(), 1);
+    // The same database under a schema without a journal: not drizzle's
+    // history to take over, so the run starts from a fresh tracking table.
+    let plain = Connection::open_in_memory().unwrap();
+    plain
+        .execute_batch(
+            "CREATE TABLE \"__drizzle_migrations\" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)",
+        )
+        .unwrap();
+    let report = Example::migrate(&plain).unwrap();
+    assert!(!report.adopted());
+    assert_eq!(report.from_version(), 0);
+}
+
 #[durable_schema(dir = "tests/fixtures/pass/crlf-bom")]
 struct CrlfBom;
 

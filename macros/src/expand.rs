@@ -162,6 +162,13 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ReplacedLink>]
     if let Some(journal) = journal.and_then(|p| p.to_str().map(str::to_owned)) {
         paths.push(journal);
     }
+    // The executor's drizzle path (taking drizzle's history over) is linked
+    // only into a program whose schema comes from a journal.
+    let from_journal = plan
+        .migrations
+        .iter()
+        .any(|m| m.source.journal_when.is_some());
+    let drizzle = from_journal.then(|| quote! { .__with_drizzle() });
     let includes = paths.iter().map(|path| {
         quote! { const _: &str = include_str!(#path); }
     });
@@ -232,6 +239,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ReplacedLink>]
                 .__with_head_query(#head_query)
                 #retry_after
                 #budget_ms
+                #drizzle
                 #baseline
         };
     };

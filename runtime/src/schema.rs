@@ -13,6 +13,8 @@
 //! `packed.rs`), and a migration's statements are one string of integers
 //! (where each lies in the text) sliced when read.
 
+use crate::migrate::Paths;
+
 /// One SQL statement of a migration, split the way SQLite splits a script.
 ///
 /// `line` and `column` (1-based) locate the statement's first token in the
@@ -480,6 +482,9 @@ pub struct Schema {
     head_query: Option<&'static str>,
     /// How new objects are created: the baseline, or why there is none.
     baseline: Result<&'static Baseline, &'static str>,
+    /// The executor's optional paths this schema can take (drizzle's
+    /// history, the baseline), set with the data that makes them reachable.
+    paths: Paths,
 }
 
 /// Where a [`Schema`]'s migrations are: a slice built by hand, or the
@@ -530,6 +535,18 @@ impl Schema {
         strict: bool,
         migrations: &'static [Migration],
     ) -> Self {
+        // A migration from a drizzle-kit journal: drizzle's history may be
+        // there to take over. (The macro's packed schema says so with
+        // `__with_drizzle`: its migrations are decoded only at run time.)
+        let mut paths = Paths::NONE;
+        let mut i = 0;
+        while i < migrations.len() {
+            if migrations[i].journal_when.is_some() {
+                paths = paths.with_drizzle();
+                break;
+            }
+            i += 1;
+        }
         Self {
             table,
             strict,
@@ -538,6 +555,7 @@ impl Schema {
             migrations: Migrations::Slice(migrations),
             head_query: None,
             baseline: Err("the schema was built without one"),
+            paths,
         }
     }
 
@@ -564,7 +582,24 @@ impl Schema {
     #[doc(hidden)]
     pub const fn __with_baseline(mut self, baseline: &'static Baseline) -> Self {
         self.baseline = Ok(baseline);
+        self.paths = self.paths.with_baseline();
         self
+    }
+
+    /// The migrations come from a drizzle-kit journal (each has a
+    /// [`journal_when`](Migration::journal_when)): a run takes drizzle's
+    /// history over. The macro says so for its packed migrations, which
+    /// `__packed` cannot look into; without it, such a schema treats a
+    /// database with only drizzle's history as fresh.
+    #[doc(hidden)]
+    pub const fn __with_drizzle(mut self) -> Self {
+        self.paths = self.paths.with_drizzle();
+        self
+    }
+
+    /// The executor's optional paths this schema links.
+    pub(crate) const fn paths(&self) -> Paths {
+        self.paths
     }
 
     #[doc(hidden)]
@@ -694,6 +729,43 @@ impl Schema {
 
 #[cfg(test)]
 mod tests {
+    use super::{Migration, Schema};
+
+    /// The executor's optional paths are set by the data that makes them
+    /// reachable: a journal (`__new` looks, the macro says so with
+    /// `__with_drizzle`), a baseline.
+    #[test]
+    fn optional_paths_follow_the_data() {
+        static PLAIN: [Migration; 1] = [Migration::__new(
+            1,
+            "0001_a.sql",
+            "a",
+            "SELECT 1;",
+            "h",
+            "c",
+            "",
+        )];
+        static JOURNAL: [Migration; 1] =
+            [
+                Migration::__new(1, "0000_a.sql", "a", "SELECT 1;", "h", "c", "")
+                    .__with_journal_when(7),
+            ];
+        static BASELINE: Baseline = Baseline::__new("SELECT 1;", "");
+        let linked = |s: Schema| format!("{:?}", s.paths());
+        let plain = Schema::__new("migrations", false, &PLAIN);
+        let none = "Paths { drizzle: false, baseline: false }";
+        assert_eq!(linked(plain), none);
+        let journal = Schema::__new("migrations", false, &JOURNAL);
+        assert_eq!(linked(journal), "Paths { drizzle: true, baseline: false }");
+        assert_eq!(
+            linked(plain.__with_drizzle()),
+            "Paths { drizzle: true, baseline: false }"
+        );
+        let with = plain.__with_baseline(&BASELINE);
+        assert_eq!(linked(with), "Paths { drizzle: false, baseline: true }");
+        assert_eq!(linked(plain.__without_baseline("no")), none);
+    }
+
     use super::Baseline;
 
     #[test]

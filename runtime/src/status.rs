@@ -38,7 +38,7 @@ impl Schema {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn status<B: Backend + ?Sized>(&self, backend: &B) -> Result<Status, MigrateError> {
-        let exec = Executor::new(self, backend);
+        let exec = Executor::new(self, &backend);
         let code_version = self.version();
         let (failure, mut rows_read) = self.failure_record(backend);
         let (shape, read) = exec.inspect()?;

@@ -11,12 +11,12 @@
 
 use super::transaction::{class_values, Batch, Role};
 use super::{text_of, Executor, Preamble, Start, Stopped};
-use crate::backend::{Backend, BackendError, Step, Value};
+use crate::backend::{BackendError, Step, Value};
 use crate::error::MigrateError;
 use crate::report::{Mismatch, Report};
 use crate::tracking::{self, Shape};
 
-impl<B: Backend + ?Sized> Executor<'_, B> {
+impl Executor<'_> {
     /// The slow path: the head query failed. Decide from the table's shape.
     pub(super) fn inspect_and_adopt(&self, head_error: BackendError) -> Result<Start, Stopped> {
         let (shape, rows_read) = self.inspect().map_err(Stopped::at(0, 0))?;

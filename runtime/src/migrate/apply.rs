@@ -9,13 +9,13 @@ use super::batch::{has_batch, Ends, Phased, Progress};
 use super::started::Start;
 use super::transaction::{record, Batch, Role};
 use super::{Executor, Preamble, Stopped};
-use crate::backend::{Backend, Step};
+use crate::backend::Step;
 use crate::error::MigrateError;
 use crate::report::Report;
 use crate::tracking;
 use crate::Migration;
 
-impl<B: Backend + ?Sized> Executor<'_, B> {
+impl Executor<'_> {
     /// Applies every migration after the version `start` found, each in its
     /// own transaction with its tracking row; the preamble joins the first
     /// transaction so a fresh database never ends up with an empty tracking

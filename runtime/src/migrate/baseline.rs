@@ -7,13 +7,13 @@
 
 use super::transaction::{record, Batch, Role};
 use super::Executor;
-use crate::backend::{Backend, Step, Value};
+use crate::backend::{Step, Value};
 use crate::error::MigrateError;
 use crate::report::Report;
 use crate::tracking;
 use crate::Baseline;
 
-impl<B: Backend + ?Sized> Executor<'_, B> {
+impl Executor<'_> {
     /// Creates a new object from `baseline` in one transaction: `preamble`
     /// (creating the tracking table, unless it exists empty), the
     /// baseline's statements, then the tracking row of every version, as a
@@ -21,6 +21,21 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
     /// user's; `false` when it does, or when the transaction failed (it
     /// leaves nothing; the report keeps the error): the chain runs instead.
     pub(super) fn baseline(
+        &self,
+        baseline: &'static Baseline,
+        preamble: &Batch,
+        insert: &str,
+        report: &mut Report,
+    ) -> Result<bool, MigrateError> {
+        // Linked only into programs whose schema embeds a baseline (see
+        // `Paths`).
+        match self.schema.paths().baseline {
+            Some(create) => create(self, baseline, preamble, insert, report),
+            None => Ok(false),
+        }
+    }
+
+    fn create_from_baseline(
         &self,
         baseline: &'static Baseline,
         preamble: &Batch,
@@ -69,4 +84,16 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             }
         }
     }
+}
+
+/// The baseline path's function (see `Paths`): a free function, so that it is
+/// a pointer for any `Executor` lifetime.
+pub(super) fn create(
+    exec: &Executor<'_>,
+    baseline: &'static Baseline,
+    preamble: &Batch,
+    insert: &str,
+    report: &mut Report,
+) -> Result<bool, MigrateError> {
+    exec.create_from_baseline(baseline, preamble, insert, report)
 }

@@ -60,7 +60,7 @@
 
 use super::transaction::{Batch, Role};
 use super::{text_of, Executor};
-use crate::backend::{Backend, Step, Value};
+use crate::backend::{Step, Value};
 use crate::error::MigrateError;
 use crate::report::Report;
 use crate::tracking;
@@ -152,7 +152,7 @@ pub(super) fn in_progress(m: &'static Migration, progress: &Progress) -> Migrate
     }
 }
 
-impl<B: Backend + ?Sized> Executor<'_, B> {
+impl Executor<'_> {
     /// The progress recorded for `m` (the first pending migration), if any;
     /// the error when it is progress of another text of `m`. One query,
     /// which fails (no progress) on a database without the columns.

@@ -9,7 +9,7 @@
 
 use super::transaction::{class_values, Batch, Role};
 use super::{Executor, Stopped};
-use crate::backend::{Backend, Step, Value};
+use crate::backend::{Step, Value};
 use crate::error::MigrateError;
 use crate::tracking;
 use crate::Migration;
@@ -28,7 +28,7 @@ impl DrizzleHistory {
     }
 }
 
-impl<B: Backend + ?Sized> Executor<'_, B> {
+impl Executor<'_> {
     /// For a schema from a drizzle-kit directory, on a database without our
     /// tracking table: drizzle's history, matched to the code's migrations by
     /// `created_at` = journal `when`, as `(version, created_at)` for
@@ -39,6 +39,17 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
     /// list, and nothing is written; the report then says where drizzle
     /// left the object. drizzle's table is never changed.
     pub(crate) fn drizzle_history(&self) -> Result<Option<DrizzleHistory>, Stopped> {
+        // Linked only into programs whose schema comes from a journal (see
+        // `Paths`); any other schema has no `when` to match rows by.
+        match self.schema.paths().drizzle {
+            Some(path) => (path.history)(self),
+            None => Ok(None),
+        }
+    }
+
+    /// [`drizzle_history`](Executor::drizzle_history) for a schema from a
+    /// drizzle-kit journal.
+    fn read_drizzle_history(&self) -> Result<Option<DrizzleHistory>, Stopped> {
         let migrations = self.schema.migrations();
         if migrations.iter().all(|m| m.journal_when().is_none()) {
             return Ok(None);
@@ -88,6 +99,13 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
     /// The steps taking over drizzle's history `applied`: create the
     /// tracking table and record each version with drizzle's `created_at`.
     pub(super) fn drizzle_history_steps(&self, applied: &[(u32, i64)], batch: &mut Batch) {
+        // Only a schema with the drizzle path finds a history to record.
+        if let Some(path) = self.schema.paths().drizzle {
+            (path.steps)(self, applied, batch);
+        }
+    }
+
+    fn record_drizzle_history(&self, applied: &[(u32, i64)], batch: &mut Batch) {
         let table = self.table();
         batch.push(Role::Adopt, Step::new(tracking::create_table(table)));
         let insert = tracking::insert_adopted(table);
@@ -107,6 +125,16 @@ impl<B: Backend + ?Sized> Executor<'_, B> {
             batch.push(Role::Adopt, Step::with_params(insert.clone(), params));
         }
     }
+}
+
+/// The drizzle path's functions (see `Paths`): free functions, so that they
+/// are pointers for any `Executor` lifetime.
+pub(super) fn read_history(exec: &Executor<'_>) -> Result<Option<DrizzleHistory>, Stopped> {
+    exec.read_drizzle_history()
+}
+
+pub(super) fn history_steps(exec: &Executor<'_>, applied: &[(u32, i64)], batch: &mut Batch) {
+    exec.record_drizzle_history(applied, batch);
 }
 
 /// Sorts `items` in place (insertion sort: the list is sorted once, when

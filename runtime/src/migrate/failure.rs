@@ -12,14 +12,14 @@
 
 use super::batch::{has_batch, Progress};
 use super::{text_of, Executor};
-use crate::backend::{Backend, Step, Value};
+use crate::backend::{Step, Value};
 use crate::error::MigrateError;
 use crate::tracking;
 use crate::Migration;
 #[cfg(doc)]
 use crate::Schema;
 
-impl<B: Backend + ?Sized> Executor<'_, B> {
+impl Executor<'_> {
     /// Under [`Schema::wake`]: whether a failure record exists, or the error
     /// that defers this attempt (the same code failed less than
     /// `retry_after` seconds ago); and the progress of a batch in `first`,

@@ -6,13 +6,13 @@
 //! history is walked once to name the first version that differs.
 
 use super::{text_of, Executor, Start, Stopped};
-use crate::backend::{Backend, Rows, Value};
+use crate::backend::{Rows, Value};
 use crate::error::MigrateError;
 use crate::report::Report;
 use crate::tracking;
 use crate::Migration;
 
-impl<B: Backend + ?Sized> Executor<'_, B> {
+impl Executor<'_> {
     /// The fast path: the head query succeeded.
     pub(super) fn check_head(&self, rows: Rows) -> Result<Start, Stopped> {
         let rows_read = rows.rows_read();

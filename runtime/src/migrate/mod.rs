@@ -43,6 +43,8 @@ mod transaction;
 #[cfg(any(target_arch = "wasm32", feature = "worker"))]
 pub(crate) use started::WakeStep;
 
+use transaction::Batch;
+
 use std::borrow::Cow;
 
 use crate::backend::{Backend, BackendError, Rows, Value};
@@ -81,7 +83,7 @@ impl Schema {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn migrate<B: Backend + ?Sized>(&self, backend: &B) -> Result<Report, MigrateError> {
-        Executor::new(self, backend)
+        Executor::new(self, &backend)
             .run()
             .map_err(|stopped| stopped.error)
     }
@@ -137,7 +139,7 @@ impl Schema {
         let exec = Executor {
             retry: Some(self.retry_after()),
             budget: Some(batch::Budget::new(self.budget_ms())),
-            ..Executor::new(self, backend)
+            ..Executor::new(self, &backend)
         };
         Wake::from_run(exec.run())
     }
@@ -157,10 +159,87 @@ impl Schema {
     }
 }
 
+/// The executor's paths that only some schemas can take, as function
+/// pointers that the schema's builders set: taking drizzle's history over
+/// (a schema read from a drizzle-kit journal) and creating a new object from
+/// the baseline (a schema that embeds one). A program links a path only
+/// when a schema it builds can take it, so a Worker whose schema has neither
+/// does not carry their code. Unset, the path is one a run with this schema
+/// never takes: without a journal there is no drizzle history to match
+/// (the run finds a fresh database, as before), without a baseline the
+/// chain runs.
+#[derive(Clone, Copy)]
+pub(crate) struct Paths {
+    drizzle: Option<DrizzlePath>,
+    baseline: Option<BaselineFn>,
+}
+
+/// drizzle's history: reading and matching it, and the steps recording it.
+#[derive(Clone, Copy)]
+struct DrizzlePath {
+    history: fn(&Executor<'_>) -> Result<Option<drizzle::DrizzleHistory>, Stopped>,
+    steps: fn(&Executor<'_>, &[(u32, i64)], &mut Batch),
+}
+
+/// See [`Executor::baseline`].
+type BaselineFn = fn(
+    &Executor<'_>,
+    &'static crate::Baseline,
+    &Batch,
+    &str,
+    &mut Report,
+) -> Result<bool, MigrateError>;
+
+impl Paths {
+    /// No optional path: a schema without a journal and without a baseline.
+    pub(crate) const NONE: Self = Self {
+        drizzle: None,
+        baseline: None,
+    };
+
+    /// With drizzle's history (a schema from a drizzle-kit journal).
+    pub(crate) const fn with_drizzle(mut self) -> Self {
+        self.drizzle = Some(DrizzlePath {
+            history: drizzle::read_history,
+            steps: drizzle::history_steps,
+        });
+        self
+    }
+
+    /// With the baseline path (a schema that embeds a baseline).
+    pub(crate) const fn with_baseline(mut self) -> Self {
+        self.baseline = Some(baseline::create);
+        self
+    }
+}
+
+// Set from the schema's other fields (its journal, its baseline), so they
+// add nothing to a comparison; printed as which paths are linked.
+impl PartialEq for Paths {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Paths {}
+
+impl std::fmt::Debug for Paths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Paths")
+            .field("drizzle", &self.drizzle.is_some())
+            .field("baseline", &self.baseline.is_some())
+            .finish()
+    }
+}
+
 /// One migration run (or status) against one backend.
-pub(crate) struct Executor<'a, B: ?Sized> {
+///
+/// Over `dyn Backend`, not generic: a program has one copy of the executor
+/// whatever its backends, and the optional paths a schema links
+/// are plain function pointers (see `Paths` in `schema.rs`).
+pub(crate) struct Executor<'a> {
     schema: &'a Schema,
-    backend: &'a B,
+    backend: &'a dyn Backend,
     /// `Some(seconds)` under [`Schema::wake`]: record failures and defer
     /// retries of the same code.
     retry: Option<u32>,
@@ -252,8 +331,10 @@ enum Preamble {
     DrizzleHistory(Vec<(u32, i64)>),
 }
 
-impl<'a, B: Backend + ?Sized> Executor<'a, B> {
-    pub(crate) fn new(schema: &'a Schema, backend: &'a B) -> Self {
+impl<'a> Executor<'a> {
+    /// A run over `backend`; a caller holding `backend: &B` for an unsized
+    /// `B` passes `&backend` (`&B` is a `Backend` too).
+    pub(crate) fn new(schema: &'a Schema, backend: &'a dyn Backend) -> Self {
         Self {
             schema,
             backend,
@@ -331,7 +412,7 @@ pub(crate) fn divergence<B: Backend + ?Sized>(
     backend: &B,
     upto: u32,
 ) -> MigrateError {
-    Executor::new(schema, backend).divergence(upto)
+    Executor::new(schema, &backend).divergence(upto)
 }
 
 pub(crate) fn text_of(value: Option<&Value>) -> Option<&str> {

@@ -130,7 +130,7 @@ impl Schema {
                 paused: Cell::new(None),
                 mid_batch: Cell::new(false),
             },
-            ..Executor::new(self, backend)
+            ..Executor::new(self, &backend)
         };
         let result = exec.run();
         let paused = exec.pace.paused.get();
@@ -167,7 +167,7 @@ impl Schema {
     /// returns the wake with [`MigrateError::InProgress`]. A pause anywhere
     /// else has nothing to stop: the same pause comes back, step on.
     pub(crate) fn wake_stop<B: Backend + ?Sized>(&self, backend: &B, resume: Resume) -> WakeStep {
-        let exec = Executor::new(self, backend);
+        let exec = Executor::new(self, &backend);
         let m = match self.migration(resume.version) {
             Some(m) if resume.mid_batch => m,
             _ => return WakeStep::Paused(resume),
@@ -190,7 +190,7 @@ impl Schema {
     }
 }
 
-impl<B: Backend + ?Sized> Executor<'_, B> {
+impl Executor<'_> {
     /// Under [`Schema::wake`], before the first pending migration `m`:
     /// commits the started record in a transaction of its own, and says
     /// what the run does next.

@@ -4,7 +4,7 @@
 //! [`MigrateError`] that names it.
 
 use super::{text_of, Executor};
-use crate::backend::{contains, Backend, Step, TxError, Value};
+use crate::backend::{contains, Step, TxError, Value};
 use crate::error::MigrateError;
 use crate::Migration;
 
@@ -48,7 +48,7 @@ impl Batch {
     }
 }
 
-impl<B: Backend + ?Sized> Executor<'_, B> {
+impl Executor<'_> {
     /// Runs one transaction (`m`'s, or the adoption alone for `None`) and
     /// returns the rows it wrote; on failure names what failed.
     pub(super) fn commit(
