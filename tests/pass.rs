@@ -692,3 +692,24 @@ fn a_batch_migration_compiles_with_its_mark_and_budget() {
     assert_eq!(Batched::SCHEMA.budget_ms(), 2500);
     assert_eq!(Triggers::SCHEMA.budget_ms(), 10_000);
 }
+
+#[durable_schema(dir = "tests/fixtures/pass/batch", baseline = false)]
+struct BatchedChain;
+
+/// The macro links the phases of batched statements into a program whose
+/// schema has a batch (`__with_batches`): without them the run would refuse
+/// the migration instead of repeating its batch.
+#[test]
+fn a_batch_migration_runs_its_phases_through_the_macro() {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    let report = BatchedChain::SCHEMA.migrate(&conn).unwrap();
+    assert_eq!(report.to_version(), 2);
+    let (filled, wrong): (i64, i64) = conn
+        .query_row(
+            "SELECT count(w), count(*) FILTER (WHERE w IS NOT v * 2) FROM items",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((filled, wrong), (2500, 0));
+}

@@ -169,6 +169,12 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ReplacedLink>]
         .iter()
         .any(|m| m.source.journal_when.is_some());
     let drizzle = from_journal.then(|| quote! { .__with_drizzle() });
+    // Likewise the phases of batched statements: only with a batch.
+    let has_batch = plan
+        .migrations
+        .iter()
+        .any(|m| m.statements.iter().any(|s| s.batch));
+    let batches = has_batch.then(|| quote! { .__with_batches() });
     let includes = paths.iter().map(|path| {
         quote! { const _: &str = include_str!(#path); }
     });
@@ -240,6 +246,7 @@ fn expand(target: &Target, args: &Args, plan: &Plan, links: &[Vec<ReplacedLink>]
                 #retry_after
                 #budget_ms
                 #drizzle
+                #batches
                 #baseline
         };
     };

@@ -547,6 +547,15 @@ impl Schema {
             }
             i += 1;
         }
+        // A batched statement (`,b` in its spans): its phases may run.
+        let mut i = 0;
+        while i < migrations.len() {
+            if spans_have_batch(migrations[i].spans) {
+                paths = paths.with_batches();
+                break;
+            }
+            i += 1;
+        }
         Self {
             table,
             strict,
@@ -594,6 +603,16 @@ impl Schema {
     #[doc(hidden)]
     pub const fn __with_drizzle(mut self) -> Self {
         self.paths = self.paths.with_drizzle();
+        self
+    }
+
+    /// A migration has a statement marked `-- durable-schema: batch`: a run
+    /// may apply it in phases. The macro says so for its packed migrations,
+    /// which `__packed` cannot look into; a schema with a batch but without
+    /// it refuses to apply that migration rather than run the batch once.
+    #[doc(hidden)]
+    pub const fn __with_batches(mut self) -> Self {
+        self.paths = self.paths.with_batches();
         self
     }
 
@@ -727,6 +746,20 @@ impl Schema {
     }
 }
 
+/// Whether a span string (see `packed.rs`) marks a statement as a batch:
+/// a span ending in `,b`. A `const fn` for [`Schema::__new`].
+const fn spans_have_batch(spans: &str) -> bool {
+    let b = spans.as_bytes();
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] == b',' && b[i + 1] == b'b' && (i + 2 == b.len() || b[i + 2] == b' ') {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Migration, Schema};
@@ -753,17 +786,37 @@ mod tests {
         static BASELINE: Baseline = Baseline::__new("SELECT 1;", "");
         let linked = |s: Schema| format!("{:?}", s.paths());
         let plain = Schema::__new("migrations", false, &PLAIN);
-        let none = "Paths { drizzle: false, baseline: false }";
+        let none = "Paths { drizzle: false, baseline: false, batches: false }";
         assert_eq!(linked(plain), none);
         let journal = Schema::__new("migrations", false, &JOURNAL);
-        assert_eq!(linked(journal), "Paths { drizzle: true, baseline: false }");
+        assert_eq!(
+            linked(journal),
+            "Paths { drizzle: true, baseline: false, batches: false }"
+        );
         assert_eq!(
             linked(plain.__with_drizzle()),
-            "Paths { drizzle: true, baseline: false }"
+            "Paths { drizzle: true, baseline: false, batches: false }"
         );
         let with = plain.__with_baseline(&BASELINE);
-        assert_eq!(linked(with), "Paths { drizzle: false, baseline: true }");
+        assert_eq!(
+            linked(with),
+            "Paths { drizzle: false, baseline: true, batches: false }"
+        );
         assert_eq!(linked(plain.__without_baseline("no")), none);
+        static BATCH: [Migration; 1] = [Migration::__new(
+            1,
+            "0001_a.sql",
+            "a",
+            "SELECT 1;\nUPDATE t SET x = 1;",
+            "h",
+            "c",
+            "0,8,1,1 10,28,2,1,b",
+        )];
+        let batch = "Paths { drizzle: false, baseline: false, batches: true }";
+        assert_eq!(linked(Schema::__new("migrations", false, &BATCH)), batch);
+        assert_eq!(linked(plain.__with_batches()), batch);
+        assert!(super::spans_have_batch("0,8,1,1,b"));
+        assert!(!super::spans_have_batch("0,8,1,1 2,3,4,5"));
     }
 
     use super::Baseline;

@@ -127,7 +127,23 @@ impl Executor<'_> {
                     record,
                     carry,
                 };
-                match self.apply_phased(m, chain, progress.take(), ends, &mut report) {
+                // Linked only into programs whose schema has a batch; a
+                // schema that has one without the path (built by hand
+                // without `__with_batches`) stops here rather than run the
+                // batch once as if it were a plain statement.
+                let phased = self
+                    .schema
+                    .paths()
+                    .phased()
+                    .ok_or_else(|| MigrateError::Backend {
+                        context: format!("applying version {}", m.version()),
+                        message: "it has a batched statement, but the schema was built without \
+                              batch support (`Schema::__with_batches`)"
+                            .to_owned(),
+                    });
+                let phased =
+                    phased.and_then(|f| f(self, m, chain, progress.take(), ends, &mut report));
+                match phased {
                     Ok(Phased::Done) => Ok(()),
                     Ok(Phased::Paused) => return Ok(report),
                     Ok(Phased::OutOfBudget(error)) => return Err(Stopped::new(error, report)),

@@ -70,7 +70,7 @@ use crate::{Migration, Statement};
 
 /// A batched migration's progress, as the failure record's row holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Progress {
+pub(crate) struct Progress {
     /// The migration's version.
     pub(super) version: u32,
     /// Whether the row is a started record of this code (not a failure
@@ -87,7 +87,7 @@ pub(super) struct Progress {
 }
 
 /// How a batched migration's run ended.
-pub(super) enum Phased {
+pub(crate) enum Phased {
     /// The last phase committed: the migration is applied.
     Done,
     /// A phase committed and the run pauses (stepwise), so the host makes it
@@ -124,6 +124,20 @@ impl Budget {
         #[cfg(target_arch = "wasm32")]
         true
     }
+}
+
+/// [`Executor::apply_phased`] as a plain function, for the pointer a schema
+/// with a batch links (`Paths::with_batches`): programs whose schemas have
+/// none do not carry the phases.
+pub(crate) fn phased(
+    exec: &Executor<'_>,
+    m: &'static Migration,
+    chain: &str,
+    progress: Option<Progress>,
+    ends: Ends,
+    report: &mut Report,
+) -> Result<Phased, MigrateError> {
+    exec.apply_phased(m, chain, progress, ends, report)
 }
 
 /// Whether `m` has a batched statement.
@@ -254,7 +268,7 @@ impl Executor<'_> {
     /// tracking row, the started record's move); `chain` is the chain value
     /// the row records. Stepwise, it pauses after each phase; under a
     /// budget, it stops between two repetitions once the budget is spent.
-    pub(super) fn apply_phased(
+    fn apply_phased(
         &self,
         m: &'static Migration,
         chain: &str,
@@ -385,7 +399,7 @@ impl Executor<'_> {
 }
 
 /// The ends of a batched migration's last transaction.
-pub(super) struct Ends {
+pub(crate) struct Ends {
     /// Steps before anything of the migration (the preamble).
     pub(super) first: Batch,
     /// Its tracking row.

@@ -33,7 +33,7 @@
 mod adopt;
 mod apply;
 mod baseline;
-mod batch;
+pub(crate) mod batch;
 mod drizzle;
 mod failure;
 mod head;
@@ -172,7 +172,19 @@ impl Schema {
 pub(crate) struct Paths {
     drizzle: Option<DrizzlePath>,
     baseline: Option<BaselineFn>,
+    phased: Option<PhasedFn>,
 }
+
+/// See [`Executor::apply_phased`]: a migration with a batched statement,
+/// run as phases.
+pub(crate) type PhasedFn = fn(
+    &Executor<'_>,
+    &'static Migration,
+    &str,
+    Option<batch::Progress>,
+    batch::Ends,
+    &mut Report,
+) -> Result<batch::Phased, MigrateError>;
 
 /// drizzle's history: reading and matching it, and the steps recording it.
 #[derive(Clone, Copy)]
@@ -195,6 +207,7 @@ impl Paths {
     pub(crate) const NONE: Self = Self {
         drizzle: None,
         baseline: None,
+        phased: None,
     };
 
     /// With drizzle's history (a schema from a drizzle-kit journal).
@@ -210,6 +223,18 @@ impl Paths {
     pub(crate) const fn with_baseline(mut self) -> Self {
         self.baseline = Some(baseline::create);
         self
+    }
+
+    /// With batched statements run as phases (a schema with a statement
+    /// marked `-- durable-schema: batch`).
+    pub(crate) const fn with_batches(mut self) -> Self {
+        self.phased = Some(batch::phased);
+        self
+    }
+
+    /// The phases of a batched migration, when the schema has one.
+    pub(crate) fn phased(&self) -> Option<PhasedFn> {
+        self.phased
     }
 }
 
@@ -228,6 +253,7 @@ impl std::fmt::Debug for Paths {
         f.debug_struct("Paths")
             .field("drizzle", &self.drizzle.is_some())
             .field("baseline", &self.baseline.is_some())
+            .field("batches", &self.phased.is_some())
             .finish()
     }
 }
