@@ -328,6 +328,18 @@ impl Migration {
         chain == self.chain || self.links.iter().any(|l| l.chain == chain)
     }
 
+    /// Whether `chain` is one this very text records (its own, or after a
+    /// replaced earlier text): what a batch's progress must carry to be
+    /// resumed. A replaced text of this migration is another text, whose
+    /// committed phases this one cannot continue.
+    pub(crate) fn is_chain_of_this_text(&self, chain: &str) -> bool {
+        chain == self.chain
+            || self
+                .links
+                .iter()
+                .any(|l| l.chain == chain && l.checksum == self.checksum)
+    }
+
     /// The chain value to record when this text is applied after a row
     /// whose chain is `prev`, if `prev` is not this history's own.
     pub(crate) fn chain_after(&self, prev: &str) -> Option<&'static str> {

@@ -157,9 +157,13 @@ impl Schema {
             _ => self.pending_after(db_version).iter().collect(),
         };
         // A batch half-way through the first pending migration.
-        let in_progress = pending.first().and_then(|m| exec.in_progress_of(m));
-        // Its started record is the run going on, not a failure to show.
-        let failure = failure.filter(|f| !(f.started && in_progress.is_some()));
+        let batch = pending.first().and_then(|m| exec.in_progress_of(m));
+        // Its started record is the run going on, not a failure to show,
+        // unless the next wake reports it as `interrupted` (a phase that two
+        // runs left unfinished).
+        let resumes = batch.as_ref().is_some_and(|(_, resumes)| *resumes);
+        let failure = failure.filter(|f| !(f.started && resumes));
+        let in_progress = batch.map(|(error, _)| error);
         Ok(Status {
             code_version,
             db_version,

@@ -297,6 +297,11 @@ async fn wake_durably(id: String, storage: Storage, schema: Schema) -> bool {
     let started = js_sys::Date::now();
     let db = DurableObjectSql::from_storage(storage);
     let mut step = schema.wake_step(&db, None);
+    // Whether to try ending the slice at the next pause once the budget is
+    // spent. A stop that cannot read the progress hands the pause back; the
+    // run then steps once more before trying again, never spinning on the
+    // same pause until the gate resets the object.
+    let mut try_stop = true;
     let wake = loop {
         match step {
             WakeStep::Done(wake) => break wake,
@@ -310,9 +315,12 @@ async fn wake_durably(id: String, storage: Storage, schema: Schema) -> bool {
                     );
                 }
                 let spent = js_sys::Date::now() - started >= f64::from(schema.budget_ms());
-                step = match (spent, resume.mid_batch) {
-                    (true, true) => schema.wake_stop(&db, resume),
-                    _ => schema.wake_step(&db, Some(resume)),
+                step = if spent && try_stop && resume.mid_batch {
+                    try_stop = false;
+                    schema.wake_stop(&db, resume)
+                } else {
+                    try_stop = true;
+                    schema.wake_step(&db, Some(resume))
                 };
             }
         }

@@ -45,12 +45,12 @@ impl Executor<'_> {
         }
         // With the failure record, where a batched migration half-way
         // through stands (see `batch`).
-        let (failure, progress) = match self.deferral(&pending[0]) {
+        let fresh = report.from_version == 0 && matches!(preamble, None | Some(Preamble::Create));
+        let (failure, progress) = match self.deferral(&pending[0], fresh) {
             Ok(found) => found,
             Err(error) => return Err(Stopped::new(error, report)),
         };
         let insert = tracking::insert(self.table());
-        let fresh = report.from_version == 0 && matches!(preamble, None | Some(Preamble::Create));
         let by_baseline = match self.schema.baseline() {
             Some(baseline) if fresh => {
                 match self.baseline(baseline, &batch, &insert, &mut report) {
@@ -207,10 +207,16 @@ pub(super) fn migration_steps(m: &'static Migration, record: Step, from: usize, 
     for (i, s) in m.statements().iter().enumerate().skip(from) {
         batch.push(Role::Statement(i), Step::new(s.sql()));
     }
-    // Deferred foreign keys are checked only at the outermost commit,
-    // which on a Durable Object is workerd's, after the run: check
-    // the tables the compiler found at risk here, then switch
-    // deferral off so it does not leak into the next migration.
+    foreign_key_steps(m, batch);
+}
+
+/// `m`'s foreign-key checks, at the end of each of its transactions.
+/// Deferred foreign keys are checked only at the outermost commit, which on
+/// a Durable Object is workerd's, after the run: check the tables the
+/// compiler found at risk here, then switch deferral off so it does not
+/// leak into the next transaction. A batched migration commits in phases,
+/// so each of its phases ends with them.
+pub(super) fn foreign_key_steps(m: &'static Migration, batch: &mut Batch) {
     if !m.foreign_key_checks().is_empty() {
         for table in m.foreign_key_checks() {
             batch.push(

@@ -216,7 +216,10 @@ impl Executor<'_> {
             // Stale: left by a history this database no longer follows.
             return Ok(None);
         }
-        if !m.accepts_chain(progress_chain) {
+        // Only this very text's progress: a text the lock replaced (the
+        // usual repair of a migration that failed half-way) is another
+        // text, and so is an edit.
+        if !m.is_chain_of_this_text(progress_chain) {
             return Err(MigrateError::Edited {
                 version: m.version(),
                 file: m.name(),
@@ -234,10 +237,12 @@ impl Executor<'_> {
     }
 
     /// For [`Schema::status`]: the progress of a batch in `m` as the error
-    /// a stopped run returns, if there is one.
-    pub(crate) fn in_progress_of(&self, m: &'static Migration) -> Option<MigrateError> {
+    /// a stopped run returns, if there is one, and whether the next run
+    /// resumes it (no more than one run left its phase unfinished; after
+    /// two, the next wake reports `interrupted`).
+    pub(crate) fn in_progress_of(&self, m: &'static Migration) -> Option<(MigrateError, bool)> {
         let progress = self.progress_of(m).ok().flatten()?;
-        has_batch(m).then(|| in_progress(m, &progress))
+        has_batch(m).then(|| (in_progress(m, &progress), progress.unfinished < 2))
     }
 
     /// The steps that bring an older failure table to the progress columns
@@ -336,6 +341,7 @@ impl Executor<'_> {
                     ),
                 );
                 if b > at {
+                    super::apply::foreign_key_steps(m, &mut tx);
                     report.rows_written += self.commit(tx, Some(m))?;
                     progress = Some(Progress::at(m.version(), b));
                     if self.pace.stepwise {
@@ -353,6 +359,9 @@ impl Executor<'_> {
                 Role::Progress,
                 Step::with_params(tracking::repeated(table), vec![Value::from((b + 1) as i64)]),
             );
+            // After the progress step, which reads `changes()` of the
+            // repetition: the checks change no row.
+            super::apply::foreign_key_steps(m, &mut tx);
             report.rows_written += self.commit(tx, Some(m))?;
             let now = self.progress_of(m)?.ok_or_else(|| MigrateError::Backend {
                 context: format!(

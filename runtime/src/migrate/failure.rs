@@ -24,13 +24,21 @@ impl Executor<'_> {
     /// that defers this attempt (the same code failed less than
     /// `retry_after` seconds ago); and the progress of a batch in `first`,
     /// the first pending migration (see [`batch`](super::batch)), read
-    /// with the record (under `migrate`, only when `first` has a batch).
+    /// with the record (under `migrate`, also when `first` has no batch,
+    /// unless the database is `fresh`: it has no tracking table yet).
     pub(super) fn deferral(
         &self,
         first: &'static Migration,
+        fresh: bool,
     ) -> Result<(bool, Option<Progress>), MigrateError> {
         let Some(retry_after) = self.retry else {
-            let progress = if has_batch(first) {
+            // Read even when `first` has no batch: progress of another text
+            // of it (edited, or replaced by the lock) means phases of that
+            // text are committed, and this text must not run over them. Not
+            // on a database without a tracking table when `first` has no
+            // batch: the new object's case, whose query count stays as it
+            // was (`wake` reads the record there anyway).
+            let progress = if has_batch(first) || !fresh {
                 self.progress_of(first)?
             } else {
                 None

@@ -290,6 +290,14 @@ fn a_kill_loses_one_repetition_and_two_in_a_row_are_interrupted() {
     // second is the repetition, killed again.
     killed(&schema, &conn, 2);
     assert_eq!(progress(&conn), Some((2, 1, 1000, 2)));
+    // Status says what the next wake will: the run that never finished,
+    // not only a batch going on.
+    let status = schema.status(&conn).unwrap();
+    assert!(
+        status.failure().is_some_and(|f| f.version() == 2),
+        "{status}"
+    );
+    assert!(status.in_progress().is_some(), "{status}");
     let rec = Recorder::new(&conn);
     let wake = schema.wake(&rec);
     assert!(
@@ -357,10 +365,8 @@ fn progress_of_other_code() {
 
     let conn = at_v1(&schema);
     assert!(schema.wake(&conn).error().is_some());
-    // The same version, another text: with a batch of its own (both runs
-    // read the progress), or without (only `wake` reads it without a batch
-    // pending: `migrate`, for tests and tools, would fail on the column
-    // the committed phase added).
+    // The same version, another text: with a batch of its own or without,
+    // both runs read the progress and stop before executing anything.
     let edited = schema_from(&[
         ("0001_items.sql", CREATE),
         (
@@ -378,12 +384,32 @@ fn progress_of_other_code() {
              UPDATE items SET w = v * 3;\n",
         ),
     ]);
+    // The edited text again, declared in the lock as replacing the text
+    // whose phases are committed (`lock --replace`, the usual repair of a
+    // migration that failed half-way): still another text, never resumed.
+    let old = schema.migrations()[1];
+    let replacing = {
+        let ms = edited.migrations();
+        let link =
+            durable_schema_runtime::__ChainLink::__new(ms[0].chain(), old.checksum(), old.chain());
+        let replaced: Vec<durable_schema_runtime::Migration> = vec![
+            ms[0],
+            ms[1].__with_replacements(
+                Box::leak(vec![old.checksum()].into_boxed_slice()),
+                Box::leak(vec![link].into_boxed_slice()),
+            ),
+        ];
+        Schema::__new("migrations", false, Box::leak(replaced.into_boxed_slice()))
+    };
     let before = dump(&conn);
     let rec = Recorder::new(&conn);
     for err in [
         edited.wake(&rec).error().cloned(),
         edited.migrate(&rec).err(),
         unbatched.wake(&rec).error().cloned(),
+        unbatched.migrate(&rec).err(),
+        replacing.wake(&rec).error().cloned(),
+        replacing.migrate(&rec).err(),
     ] {
         assert!(
             matches!(
@@ -529,6 +555,55 @@ fn on_the_durable_object_model() {
         })
         .unwrap();
     assert_eq!(wrong, 0);
+}
+
+/// On a Durable Object's model, a batched migration under
+/// `defer_foreign_keys` whose repetition leaves an orphan fails as
+/// `foreign_key` naming the row, commits nothing of that repetition, and
+/// leaves the event's commit clean. (Each phase ends with the migration's
+/// foreign-key checks and deferral off, as a whole migration does.)
+#[test]
+fn each_phase_checks_foreign_keys_on_the_durable_object_model() {
+    use durable_schema_runtime::Migration;
+    use durable_schema_workerd::DurableObjectDb;
+    let files = [
+        (
+            "0001_tree.sql",
+            "CREATE TABLE parents (id INTEGER PRIMARY KEY);
+             CREATE TABLE kids (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parents (id), moved INTEGER);
+             INSERT INTO parents VALUES (1), (2);
+             INSERT INTO kids (id, parent) VALUES (1, 1), (2, 1), (3, 2);
+",
+        ),
+        (
+            "0002_move.sql",
+            "PRAGMA defer_foreign_keys = ON;
+             -- durable-schema: batch
+             UPDATE kids SET parent = parent + 10, moved = 1 WHERE id IN (SELECT id FROM kids WHERE moved IS NULL LIMIT 1);
+",
+        ),
+    ];
+    let built = schema(&files);
+    let ms: Vec<Migration> = vec![
+        built.migrations()[0],
+        built.migrations()[1].__with_foreign_key_checks(&["kids"]),
+    ];
+    let schema = Schema::__new("migrations", false, Box::leak(ms.into_boxed_slice()));
+    let db = DurableObjectDb::new();
+    prefix(&schema, 1).migrate(&db).unwrap();
+    db.end_event().unwrap();
+    let err = schema.migrate(&db).unwrap_err();
+    assert!(
+        matches!(err, MigrateError::ForeignKey { version: 2, .. }),
+        "{err:?}"
+    );
+    db.end_event().unwrap();
+    let orphans: i64 = db
+        .query_row("SELECT count(*) FROM kids WHERE parent > 2", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(orphans, 0);
 }
 
 fn schema_from(files: &[(&str, &str)]) -> Schema {
