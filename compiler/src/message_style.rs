@@ -186,6 +186,7 @@ fn replay_diagnostics() -> Vec<(Diagnostic, Option<Rule>)> {
         &[PARENT_CHILD, "PRAGMA foreign_keys = OFF; PRAGMA defer_foreign_keys = ON; INSERT INTO c VALUES (1, 42);"],
         &[PARENT_CHILD, "PRAGMA defer_foreign_keys = ON; INSERT INTO c VALUES (1, 42);"],
         &["CREATE TABLE t(x);\n-- durable-schema: batch\n-- durable-schema: batch\nCREATE INDEX i ON t(x);\nINSERT INTO t VALUES (1), (2);\n-- durable-schema: batch\nUPDATE t SET x = x + 1;\nINSERT INTO t VALUES ('\n-- durable-schema: batch\n');\n-- durable-schema: batch\n"],
+        &["CREATE TABLE t(x, y);", "ALTER TABLE t RENAME COLUMN y TO z;\n-- durable-schema: batch\nUPDATE t SET x = 1 WHERE x IS NULL;"],
     ];
     let mut out = Vec::new();
     for chain in chains {

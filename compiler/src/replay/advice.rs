@@ -25,6 +25,12 @@ pub(crate) const BATCH_NOT_DML: &str =
 pub(crate) const BATCH_ENDLESS: &str =
     "each repetition must leave the rows it changed unmatched, e.g. `… WHERE w IS NULL LIMIT 1000)` on a column it sets";
 
+/// A breaking change that would commit before the last batch (at `line`)
+/// of its migration, so before the tracking row names the new version.
+pub(crate) fn breaking_before_batch(line: u32) -> String {
+    format!("move it after the last batch (line {line}) or into a later migration; `-- durable-schema: breaking` acknowledges it but does not make this order safe")
+}
+
 /// A statement over workerd's SQL length limit.
 pub(crate) const STATEMENT_TOO_LONG: &str =
     "split it into several statements (e.g. several INSERTs), each under 100 KB";

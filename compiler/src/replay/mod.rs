@@ -341,7 +341,14 @@ fn run_as(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str, pass: Pas
         let mut migration = Migration::new(script.statements.len());
         // A failed migration fails the build: judging it would tell nothing.
         let judge = primary && driver.mode == Mode::Normal;
+        // The schema each batch's phases run over, with the statements
+        // committed before it: what older code meets while the batch runs.
+        let mut at_batches: Vec<(compat::Snapshot, usize)> = Vec::new();
         for stmt in script.statements {
+            if judge && stmt.batch && driver.mode == Mode::Normal {
+                let schema = compat::Snapshot::take(replayer, tracking, &mut driver.shapes);
+                at_batches.push((schema, migration.done.len()));
+            }
             if driver.statement(index, stmt, &mut migration) == Next::Stop {
                 break;
             }
@@ -368,6 +375,7 @@ fn run_as(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str, pass: Pas
             };
             let mut schema_changes = compat::diff(&before, &after, &driver.shapes, &statements);
             schema_changes.append(&mut changes);
+            driver.breaking_before_batch(index, &before, &at_batches, &done);
             driver.schema = after;
             driver.outcome.changes.push(schema_changes);
         } else {
@@ -535,6 +543,69 @@ impl Driver<'_, '_> {
                 pending_drops.failed();
                 self.failed(index, stmt, failure)
             }
+        }
+    }
+
+    /// Refuses the breaking changes that migration `index` commits before
+    /// one of its batches: `at_batches` holds the schema each batch starts
+    /// over and how many statements of `done` ran before it. Those phases
+    /// commit while the tracking row still names the previous version, so
+    /// code of that version (a rollback while the batch runs) takes its
+    /// fast path and serves over a schema its queries no longer match,
+    /// with no `incompatible` protection (see `docs/batches.md`). The
+    /// schema itself is compared, not the statements, so a change undone
+    /// after the batch is refused too; additive and destructive changes
+    /// break no older code, and the line `-- durable-schema: breaking`
+    /// does not change the order. One error per statement the changes are
+    /// placed at (among those before the batch), listing its findings.
+    fn breaking_before_batch(
+        &mut self,
+        index: usize,
+        before: &compat::Snapshot,
+        at_batches: &[(compat::Snapshot, usize)],
+        done: &[PlannedStatement],
+    ) {
+        let script = self.scripts[index];
+        let Some(last) = script.statements.iter().rev().find(|s| s.batch) else {
+            return;
+        };
+        let mut refused: Vec<((u32, u32), Vec<String>)> = Vec::new();
+        for (schema, ran) in at_batches {
+            let statements = compat::Statements {
+                text: script.text,
+                ran: &done[..(*ran).min(done.len())],
+            };
+            for change in compat::diff(before, schema, &self.shapes, &statements) {
+                if change.kind.class() != compat::Class::Breaking {
+                    continue;
+                }
+                let at = (change.line, change.column);
+                let summary = change.summary();
+                match refused.iter_mut().find(|(position, _)| *position == at) {
+                    Some((_, list)) if list.contains(&summary) => {}
+                    Some((_, list)) => list.push(summary),
+                    None => refused.push((at, vec![summary])),
+                }
+            }
+        }
+        refused.sort_by_key(|(position, _)| *position);
+        for ((line, column), list) in refused {
+            let message = format!(
+                "this breaking change commits before the migration's last batch, while code built for version {} still runs over it: {}",
+                script.version.saturating_sub(1),
+                list.join(", ")
+            );
+            let help = advice::breaking_before_batch(last.line);
+            let mut diagnostic =
+                Diagnostic::at(script.display_path, line, column, message).help(help);
+            if let Some(stmt) = script
+                .statements
+                .iter()
+                .find(|s| (s.line, s.column) == (line, column))
+            {
+                diagnostic = diagnostic.statement(stmt.sql(script.text));
+            }
+            self.push(index, diagnostic, None);
         }
     }
 
@@ -947,6 +1018,83 @@ mod tests {
             assert_eq!(d.position, Some((2, 1)), "{sql}");
             assert!(repetitions.is_empty(), "{sql}");
         }
+    }
+
+    #[test]
+    fn a_breaking_change_before_the_last_batch_is_refused() {
+        const BATCH: &str = "-- durable-schema: batch\n\
+             UPDATE items SET w = 1 WHERE id IN (SELECT id FROM items WHERE w IS NULL LIMIT 1000);\n";
+        // The rename commits with the first phase, while the tracking row
+        // still names version 1: refused, even acknowledged.
+        let before = format!(
+            "-- durable-schema: breaking\n\
+             CREATE TABLE tags (id INTEGER);\n  ALTER TABLE items RENAME COLUMN v TO v_old;\n{BATCH}"
+        );
+        let (findings, repetitions, _) = batches(&[ITEMS, &before]);
+        assert_eq!(repetitions, [4], "the batch still ran");
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.migration, 1);
+        let d = &f.diagnostic;
+        assert_eq!(d.file.as_deref(), Some("m/0002_x.sql"));
+        assert_eq!(d.position, Some((3, 3)));
+        assert_eq!(
+            d.message,
+            "this breaking change commits before the migration's last batch, while code built for version 1 still runs over it: BC104 column `items.v` renamed (to `v_old`)"
+        );
+        let help = d.help.as_deref().unwrap_or_default();
+        assert!(help.contains("after the last batch (line 5)"), "{help}");
+        assert_eq!(
+            d.statement.as_deref(),
+            Some("ALTER TABLE items RENAME COLUMN v TO v_old")
+        );
+
+        // After the last batch it commits with the tracking row.
+        let after = format!("{BATCH}ALTER TABLE items RENAME COLUMN v TO v_old;\n");
+        let (findings, repetitions, _) = batches(&[ITEMS, &after]);
+        assert_eq!(findings, [], "{findings:#?}");
+        assert_eq!(repetitions, [4]);
+
+        // Additive and destructive changes before a batch break no older code.
+        let harmless =
+            format!("ALTER TABLE items ADD COLUMN note TEXT;\nDELETE FROM log;\n{BATCH}");
+        let (findings, _, _) = batches(&[ITEMS, &harmless]);
+        assert_eq!(findings, [], "{findings:#?}");
+
+        // Before the last of two batches is still before a batch.
+        let between = format!(
+            "{BATCH}ALTER TABLE items DROP COLUMN v;\n\
+             -- durable-schema: batch\n\
+             DELETE FROM log WHERE rowid IN (SELECT rowid FROM log LIMIT 10);\n"
+        );
+        let (findings, _, _) = batches(&[ITEMS, &between]);
+        let got: Vec<_> = findings
+            .iter()
+            .map(|f| (f.diagnostic.position, f.diagnostic.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                Some((3, 1)),
+                "this breaking change commits before the migration's last batch, while code built for version 1 still runs over it: BC103 column `items.v` dropped"
+            )]
+        );
+
+        // The schema the batch runs over is compared, not the statements:
+        // a rename undone after the batch still broke older code meanwhile.
+        let undone = format!(
+            "ALTER TABLE items RENAME COLUMN v TO v_old;\n{BATCH}ALTER TABLE items RENAME COLUMN v_old TO v;\n"
+        );
+        let (findings, _, _) = batches(&[ITEMS, &undone]);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].diagnostic.position, Some((1, 1)));
+        // An index before the batch on the column a later statement drops
+        // names the same words, but commits nothing breaking.
+        let index_first = format!(
+            "CREATE INDEX items_w ON items (w);\n{BATCH}DROP INDEX items_w;\nALTER TABLE items DROP COLUMN w;\n"
+        );
+        let (findings, _, _) = batches(&[ITEMS, &index_first]);
+        assert_eq!(findings, [], "{findings:#?}");
     }
 
     #[test]
