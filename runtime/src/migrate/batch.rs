@@ -450,46 +450,9 @@ fn expected(table: &str, version: u32, chain: &str, progress: Option<&Progress>)
 mod tests {
     use super::super::started::WakeStep;
     use super::*;
-    use crate::{packed, Schema};
+    use crate::Schema;
 
-    fn leak(s: String) -> &'static str {
-        Box::leak(s.into_boxed_str())
-    }
-
-    /// A schema of `files` as the compiler builds it (a statement after the
-    /// line `-- durable-schema: batch` is a batch).
-    fn schema(files: &[&str]) -> Schema {
-        use durable_schema_compiler::{chain, checksum, normalize_text, spans};
-        let mut prev = String::new();
-        let mut out = Vec::new();
-        for (i, sql) in files.iter().enumerate() {
-            let version = u32::try_from(i + 1).unwrap();
-            let text = leak(normalize_text(sql));
-            let sum = checksum(text);
-            prev = chain(&prev, version, &sum);
-            // The compiler's `Span` is another build of this crate's.
-            let marked = spans(text).into_iter().map(|s| {
-                let s = s.span();
-                packed::Span {
-                    start: s.start,
-                    end: s.end,
-                    line: s.line,
-                    column: s.column,
-                    batch: s.batch,
-                }
-            });
-            out.push(Migration::__new(
-                version,
-                leak(format!("{version:04}_m.sql")),
-                "m",
-                text,
-                leak(sum),
-                leak(prev.clone()),
-                leak(packed::encode_spans(marked)),
-            ));
-        }
-        Schema::__new("migrations", false, Box::leak(out.into_boxed_slice()))
-    }
+    use super::super::test_schema as schema;
 
     const FILES: &[&str] = &[
         "CREATE TABLE t (id INTEGER PRIMARY KEY, w INTEGER);\n\

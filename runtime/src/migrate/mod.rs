@@ -445,6 +445,35 @@ pub(crate) fn text_of(value: Option<&Value>) -> Option<&str> {
     value.and_then(Value::as_str)
 }
 
+/// For the executor's unit tests: a schema of `files` (version 1, 2, …) as
+/// the compiler builds it for the macro, a statement after the line
+/// `-- durable-schema: batch` marked a batch.
+#[cfg(all(test, feature = "rusqlite"))]
+pub(crate) fn test_schema(files: &[&str]) -> Schema {
+    use durable_schema_compiler::{chain, checksum, encode_spans, normalize_text, spans};
+    fn leak(s: String) -> &'static str {
+        Box::leak(s.into_boxed_str())
+    }
+    let mut prev = String::new();
+    let mut out = Vec::new();
+    for (i, sql) in files.iter().enumerate() {
+        let version = u32::try_from(i + 1).unwrap();
+        let text = leak(normalize_text(sql));
+        let sum = checksum(text);
+        prev = chain(&prev, version, &sum);
+        out.push(Migration::__new(
+            version,
+            leak(format!("{version:04}_m.sql")),
+            "m",
+            text,
+            leak(sum),
+            leak(prev.clone()),
+            leak(encode_spans(&spans(text))),
+        ));
+    }
+    Schema::__new("migrations", false, Box::leak(out.into_boxed_slice()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

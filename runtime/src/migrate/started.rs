@@ -337,32 +337,7 @@ impl Wake {
 mod tests {
     use super::*;
 
-    fn leak(s: String) -> &'static str {
-        Box::leak(s.into_boxed_str())
-    }
-
-    /// A schema of `files` built as the compiler builds it for the macro.
-    fn schema(files: &[&str]) -> Schema {
-        use durable_schema_compiler::{chain, checksum, encode_spans, normalize_text, spans};
-        let mut prev = String::new();
-        let mut out = Vec::new();
-        for (i, sql) in files.iter().enumerate() {
-            let version = u32::try_from(i + 1).unwrap();
-            let text = leak(normalize_text(sql));
-            let sum = checksum(text);
-            prev = chain(&prev, version, &sum);
-            out.push(Migration::__new(
-                version,
-                leak(format!("{version:04}_m.sql")),
-                "m",
-                text,
-                leak(sum),
-                leak(prev.clone()),
-                leak(encode_spans(&spans(text))),
-            ));
-        }
-        Schema::__new("migrations", false, Box::leak(out.into_boxed_slice()))
-    }
+    use super::super::test_schema as schema;
 
     const FILES: &[&str] = &[
         "CREATE TABLE a (x);\n",
