@@ -64,6 +64,16 @@ pub enum ChangeKind {
     /// `BC111`: a `NOT NULL` column without a default was added to a table
     /// older code inserts into.
     RequiredColumnAdded,
+    /// `BC112`: a table's columns moved (a rebuild that reorders them, or
+    /// puts a new column before an existing one): `SELECT *` and an
+    /// `INSERT` without a column list see other columns at each position.
+    ColumnsMoved,
+    /// `BC113`: a `NOT NULL` column lost its default: an insert that
+    /// leaves it out fails.
+    DefaultRemoved,
+    /// `BC114`: an existing table got a new foreign key: writes older code
+    /// makes can fail its check.
+    ForeignKeyAdded,
     /// `DS101`: a table and its rows were dropped.
     TableData,
     /// `DS102`: a column and its values were dropped.
@@ -76,7 +86,7 @@ pub enum ChangeKind {
 
 impl ChangeKind {
     /// Every kind, in code order.
-    pub const ALL: [ChangeKind; 20] = [
+    pub const ALL: [ChangeKind; 23] = [
         Self::TableAdded,
         Self::ColumnAdded,
         Self::IndexAdded,
@@ -93,6 +103,9 @@ impl ChangeKind {
         Self::ViewChanged,
         Self::TriggerChanged,
         Self::RequiredColumnAdded,
+        Self::ColumnsMoved,
+        Self::DefaultRemoved,
+        Self::ForeignKeyAdded,
         Self::TableData,
         Self::ColumnData,
         Self::RowsDeleted,
@@ -118,6 +131,9 @@ impl ChangeKind {
             Self::ViewChanged => "BC109",
             Self::TriggerChanged => "BC110",
             Self::RequiredColumnAdded => "BC111",
+            Self::ColumnsMoved => "BC112",
+            Self::DefaultRemoved => "BC113",
+            Self::ForeignKeyAdded => "BC114",
             Self::TableData => "DS101",
             Self::ColumnData => "DS102",
             Self::RowsDeleted => "DS103",
@@ -174,6 +190,9 @@ impl Change {
             ChangeKind::RequiredColumnAdded => {
                 format!("NOT NULL column `{o}` without a default added")
             }
+            ChangeKind::ColumnsMoved => format!("columns of table `{o}` moved"),
+            ChangeKind::DefaultRemoved => format!("NOT NULL column `{o}` lost its default"),
+            ChangeKind::ForeignKeyAdded => format!("table `{o}` got a new foreign key"),
             ChangeKind::TableData => format!("rows of table `{o}` dropped"),
             ChangeKind::ColumnData => format!("values of column `{o}` dropped"),
             ChangeKind::RowsDeleted => format!("rows of `{o}` deleted"),
@@ -216,6 +235,9 @@ pub(crate) struct Shape {
     uniques: Vec<Vec<String>>,
     /// Its `CHECK` clauses, whitespace-normalized and lowercased.
     checks: Vec<String>,
+    /// Its foreign keys, each `from columns -> parent(parent columns)`,
+    /// lowercased.
+    foreign_keys: Vec<String>,
 }
 
 impl Shape {
@@ -337,9 +359,31 @@ fn shape(conn: &rusqlite::Connection, o: &Object) -> rusqlite::Result<Shape> {
             );
         }
     }
+    let mut foreign_keys = Vec::new();
+    if o.kind == "table" {
+        // One row per column of each key (`id`), in `seq` order; a key
+        // without parent columns references the parent's primary key.
+        let mut stmt = conn.prepare(
+            "SELECT \"table\", group_concat(\"from\", ','), group_concat(coalesce(\"to\", ''), ',') \
+             FROM (SELECT * FROM pragma_foreign_key_list(?1) ORDER BY id, seq) GROUP BY id",
+        )?;
+        foreign_keys = stmt
+            .query_map([&o.name], |r| {
+                Ok(format!(
+                    "{} -> {}({})",
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(2)?
+                )
+                .to_ascii_lowercase())
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        foreign_keys.sort();
+    }
     Ok(Shape {
         columns,
         uniques,
+        foreign_keys,
         checks: if o.kind == "table" {
             checks(&o.sql)
         } else {
@@ -714,7 +758,23 @@ fn table_changes(
         }
         if n.not_null && !c.not_null {
             push(ChangeKind::NotNullAdded, object, None, &[&c.name, t]);
+        } else if c.not_null && c.has_default && n.not_null && !n.has_default && !n.exempt {
+            push(ChangeKind::DefaultRemoved, object, None, &[&c.name, t]);
         }
+    }
+    if columns_moved(
+        old,
+        new,
+        rename.map(|(r, a)| (r.name.as_str(), a.name.as_str())),
+    ) {
+        push(ChangeKind::ColumnsMoved, t.clone(), None, &[t]);
+    }
+    if new
+        .foreign_keys
+        .iter()
+        .any(|k| !old.foreign_keys.contains(k))
+    {
+        push(ChangeKind::ForeignKeyAdded, t.clone(), None, &[t]);
     }
     if new.checks.iter().any(|c| !old.checks.contains(c)) {
         push(ChangeKind::CheckAdded, t.clone(), None, &[t]);
@@ -722,6 +782,34 @@ fn table_changes(
     if new.uniques.iter().any(|u| !old.uniques.contains(u)) {
         push(ChangeKind::UniqueAdded, t.clone(), None, &[t]);
     }
+}
+
+/// Whether the columns `old` and `new` share (a renamed column, `rename`
+/// as `(old name, new name)`, counting as shared) stand at other positions
+/// relative to each other, or a new column stands before a shared one: what
+/// code reading rows by position (`SELECT *`) or inserting without a column
+/// list meets. A column dropped or added at the end moves nothing here (a
+/// drop is its own finding).
+fn columns_moved(old: &Shape, new: &Shape, rename: Option<(&str, &str)>) -> bool {
+    let old_names: Vec<String> = old
+        .columns
+        .iter()
+        .map(|c| c.name.to_ascii_lowercase())
+        .collect();
+    let new_names: Vec<String> = new
+        .columns
+        .iter()
+        .map(|c| match rename {
+            Some((from, to)) if c.name.eq_ignore_ascii_case(to) => from.to_ascii_lowercase(),
+            _ => c.name.to_ascii_lowercase(),
+        })
+        .collect();
+    let shared_old: Vec<&String> = old_names.iter().filter(|n| new_names.contains(n)).collect();
+    let shared_new: Vec<&String> = new_names.iter().filter(|n| old_names.contains(n)).collect();
+    let last_shared = new_names.iter().rposition(|n| old_names.contains(n));
+    let inserted =
+        last_shared.is_some_and(|p| new_names[..p].iter().any(|n| !old_names.contains(n)));
+    shared_old != shared_new || inserted
 }
 
 /// A row write the authorizer saw: a `DELETE` from `table`, or an `UPDATE`
@@ -860,6 +948,71 @@ mod tests {
         );
         let required = "CREATE TABLE new_m (id INTEGER PRIMARY KEY, body TEXT, room TEXT, k TEXT NOT NULL);\nINSERT INTO new_m SELECT *, '' FROM messages;\nDROP TABLE messages;\nALTER TABLE new_m RENAME TO messages;";
         assert_eq!(codes(&[MESSAGES, required]), ["BC111"]);
+    }
+
+    /// The gaps a review found: columns moved by a rebuild, a default
+    /// removed from a `NOT NULL` column, a foreign key added by a rebuild.
+    #[test]
+    fn moved_columns_lost_defaults_and_new_foreign_keys() {
+        let rebuild = |columns: &str, select: &str| {
+            format!(
+                "CREATE TABLE new_m ({columns});\nINSERT INTO new_m SELECT {select} FROM messages;\n\
+                 DROP TABLE messages;\nALTER TABLE new_m RENAME TO messages;"
+            )
+        };
+        let swapped = rebuild(
+            "id INTEGER PRIMARY KEY, room TEXT, body TEXT",
+            "id, room, body",
+        );
+        assert_eq!(
+            last(&[MESSAGES, &swapped]),
+            [("BC112".to_owned(), "messages".to_owned())]
+        );
+        let inserted = rebuild(
+            "id INTEGER PRIMARY KEY, body TEXT, at TEXT, room TEXT",
+            "id, body, NULL, room",
+        );
+        assert_eq!(codes(&[MESSAGES, &inserted]), ["AD102", "BC112"]);
+        // At the end, or after a dropped column: nothing moves.
+        let appended = "ALTER TABLE messages ADD COLUMN at TEXT;";
+        assert_eq!(codes(&[MESSAGES, appended]), ["AD102"]);
+        let dropped = rebuild("id INTEGER PRIMARY KEY, room TEXT", "id, room");
+        assert_eq!(codes(&[MESSAGES, &dropped]), ["BC103", "DS102"]);
+        // A renamed column in place moves nothing either.
+        let renamed = "ALTER TABLE messages RENAME COLUMN body TO text;";
+        assert_eq!(codes(&[MESSAGES, renamed]), ["BC104"]);
+
+        let defaulted = "CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT NOT NULL DEFAULT '', room TEXT);";
+        let no_default = rebuild(
+            "id INTEGER PRIMARY KEY, body TEXT NOT NULL, room TEXT",
+            "id, body, room",
+        );
+        assert_eq!(
+            last(&[defaulted, &no_default]),
+            [("BC113".to_owned(), "messages.body".to_owned())]
+        );
+        let other_default = rebuild(
+            "id INTEGER PRIMARY KEY, body TEXT NOT NULL DEFAULT 'x', room TEXT",
+            "id, body, room",
+        );
+        assert_eq!(codes(&[defaulted, &other_default]), Vec::<String>::new());
+
+        let rooms = "CREATE TABLE rooms (name TEXT PRIMARY KEY);";
+        let referenced = rebuild(
+            "id INTEGER PRIMARY KEY, body TEXT, room TEXT REFERENCES rooms (name)",
+            "id, body, room",
+        );
+        assert_eq!(
+            last(&[MESSAGES, rooms, &referenced]),
+            [("BC114".to_owned(), "messages".to_owned())]
+        );
+        // The same key again, written otherwise: nothing new.
+        let with_key = "CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT, room TEXT REFERENCES rooms (name));";
+        let same_key = rebuild(
+            "id INTEGER PRIMARY KEY, body TEXT, room TEXT, FOREIGN KEY (room) REFERENCES rooms (name)",
+            "id, body, room",
+        );
+        assert_eq!(codes(&[rooms, with_key, &same_key]), Vec::<String>::new());
     }
 
     #[test]

@@ -33,12 +33,16 @@
 //! A finding (a tracking row's `findings`, one summary each, `; `-separated:
 //! `BC103 column `messages.body` dropped`) breaks a query when
 //!
-//! - `BC101` table dropped, `BC102` table renamed: the query uses that
-//!   table (reads or writes it, through a view or a trigger too);
+//! - `BC101` table dropped, `BC102` table renamed, `BC112` columns moved:
+//!   the query uses that table (reads or writes it, through a view or a
+//!   trigger too; for `BC112` conservatively, as the uses do not say
+//!   whether the query read `*` or inserted without a column list);
 //! - `BC103` column dropped, `BC104` renamed, `BC105` type changed: the
 //!   query reads or writes that column;
-//! - `BC106` `NOT NULL` added, `BC111` required column added, `BC107`
-//!   `CHECK` added, `BC108` unique index added: the query writes that table;
+//! - `BC106` `NOT NULL` added, `BC111` required column added, `BC113` a
+//!   `NOT NULL` column's default removed, `BC107` `CHECK` added, `BC108`
+//!   unique index added, `BC114` foreign key added: the query writes that
+//!   table;
 //! - `BC109` view changed: the query uses that view;
 //! - `BC110` trigger changed: the query fires that trigger, or writes the
 //!   table the finding names (`(on `t`)`, which newer builds record; a
@@ -307,11 +311,13 @@ pub fn breaks(finding: &str, uses: Option<Uses<'_>>) -> bool {
         (same(prefix, &e.name) && rest.starts_with('.')).then(|| rest[1..].to_owned())
     };
     match code {
-        "BC101" | "BC102" | "BC109" => tables().any(|e| same(&e.name, object)),
+        // A query that names its columns is not affected by BC112, but the
+        // uses do not say whether `*` or a list without columns stood in it.
+        "BC101" | "BC102" | "BC109" | "BC112" => tables().any(|e| same(&e.name, object)),
         "BC103" | "BC104" | "BC105" => tables()
             .any(|e| column_of(e).is_some_and(|c| e.columns.iter().any(|used| same(used, &c)))),
-        "BC106" | "BC111" => written().any(|e| column_of(e).is_some()),
-        "BC107" | "BC108" => written().any(|e| same(&e.name, object)),
+        "BC106" | "BC111" | "BC113" => written().any(|e| column_of(e).is_some()),
+        "BC107" | "BC108" | "BC114" => written().any(|e| same(&e.name, object)),
         "BC110" => {
             entries
                 .iter()
@@ -406,6 +412,23 @@ mod tests {
         ));
         assert!(!judged("BC107 table `messages` got a new CHECK"));
         assert!(!judged("BC108 unique index on existing table `messages`"));
+    }
+
+    /// The codes a review added: moved columns break any use of the table
+    /// (conservatively), a lost default and a new foreign key its writes.
+    #[test]
+    fn bc112_breaks_any_use_bc113_bc114_writes() {
+        assert!(judged("BC112 columns of table `messages` moved"));
+        assert!(judged("BC112 columns of table `rooms` moved"));
+        assert!(!judged("BC112 columns of table `users` moved"));
+        assert!(judged(
+            "BC113 NOT NULL column `rooms.topic` lost its default"
+        ));
+        assert!(!judged(
+            "BC113 NOT NULL column `messages.body` lost its default"
+        ));
+        assert!(judged("BC114 table `rooms` got a new foreign key"));
+        assert!(!judged("BC114 table `messages` got a new foreign key"));
     }
 
     #[test]
