@@ -392,6 +392,23 @@ fn run_as(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str, pass: Pas
     driver.outcome
 }
 
+/// `table` as a range batch directive names it: bare when it is a plain
+/// identifier, else double-quoted.
+fn directive_name(table: &str) -> String {
+    let plain = table
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && table
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if plain {
+        table.to_owned()
+    } else {
+        format!("\"{table}\"")
+    }
+}
+
 /// A range batch's slice as the replay read it (see `tracking::slice`).
 #[derive(Clone, Copy)]
 struct Slice {
@@ -565,11 +582,15 @@ impl Driver<'_, '_> {
                     }
                 }
                 if let Some((what, batchable)) = replayer.cost(sql) {
+                    let batchable = batchable.filter(|_| replayer.is_data_statement());
                     let at = format!("{}:{line}:{col}", source.display_path);
                     let remedy = if stmt.batch {
                         ", as a batch (a transaction per repetition)"
-                    } else if batchable && replayer.is_data_statement() {
-                        "; on a large object, make it a batch (docs/batches.md)"
+                    } else if let Some(table) = &batchable {
+                        &format!(
+                            "; on a large object, make it a batch, e.g. `-- durable-schema: batch over {} limit 10000` (docs/batches.md)",
+                            directive_name(table)
+                        )
                     } else {
                         ""
                     };
@@ -1083,7 +1104,7 @@ mod tests {
             Vec::<String>::new(),
             "a new table's rows cost nothing"
         );
-        let remedy = "; on a large object, make it a batch (docs/batches.md)";
+        let remedy = "; on a large object, make it a batch, e.g. `-- durable-schema: batch over items limit 10000` (docs/batches.md)";
         assert_eq!(
             hints[1],
             [

@@ -682,10 +682,10 @@ impl Replayer {
     /// (which rewrites every row). Through triggers too. `None` for the
     /// rest, e.g. `ALTER TABLE … ADD COLUMN` or a new table's rows.
     ///
-    /// With the words, whether the statement's work is one a batch can
-    /// split: an update, a delete or a copy of existing rows (not an index
-    /// build or a `DROP COLUMN`, which SQLite does in one go).
-    pub(crate) fn cost(&self, sql: &str) -> Option<(String, bool)> {
+    /// With the words, the table whose rows a batch could split the work
+    /// by, when it can: an update, a delete or a copy of existing rows (not
+    /// an index build or a `DROP COLUMN`, which SQLite does in one go).
+    pub(crate) fn cost(&self, sql: &str) -> Option<(String, Option<String>)> {
         // SQLite reports a `DROP TABLE` as a delete of its rows, but frees
         // the pages without reading them.
         if super::textual::drops_table(sql) {
@@ -701,25 +701,25 @@ impl Replayer {
                 .map(|(_, t)| t.as_str())
         };
         if let Some(t) = first(Touch::Indexes) {
-            return Some((format!("builds an index over every row of `{t}`"), false));
+            return Some((format!("builds an index over every row of `{t}`"), None));
         }
         if let Some(t) = first(Touch::Updates) {
-            return Some((format!("rewrites the rows of `{t}` it matches"), true));
+            let what = format!("rewrites the rows of `{t}` it matches");
+            return Some((what, Some(t.to_owned())));
         }
         if let Some(t) = first(Touch::Deletes) {
-            return Some((format!("deletes the rows of `{t}` it matches"), true));
+            let what = format!("deletes the rows of `{t}` it matches");
+            return Some((what, Some(t.to_owned())));
         }
         if state.writes_rows || state.creates_table {
             if let Some(t) = first(Touch::Reads) {
-                return Some((format!("copies or reads the rows of `{t}`"), true));
+                let what = format!("copies or reads the rows of `{t}`");
+                return Some((what, Some(t.to_owned())));
             }
         }
         if let Some(t) = first(Touch::Alters) {
             if super::textual::drops_column(sql) {
-                return Some((
-                    format!("rewrites every row of `{t}` (`DROP COLUMN`)"),
-                    false,
-                ));
+                return Some((format!("rewrites every row of `{t}` (`DROP COLUMN`)"), None));
             }
         }
         None
