@@ -132,6 +132,22 @@ fn slicing(line: &str, start: usize) -> Result<Option<Over>, (u32, String, &'sta
         return Err((column(name_end), message, FORM));
     };
     let limit_at = name_end + " limit ".len();
+    // Digits only (`parse` would take a leading `+`); past `u64`, as past
+    // the cap, too many rows.
+    let too_many = || {
+        Err((
+            column(limit_at),
+            format!("the batch's limit `{limit}` is over {MAX_BATCH_LIMIT} rows"),
+            "keep a slice small enough to commit well within a wake's budget, e.g. `limit 1000`",
+        ))
+    };
+    if limit.is_empty() || !limit.bytes().all(|b| b.is_ascii_digit()) {
+        return Err((
+            column(limit_at),
+            format!("the batch's limit `{limit}` is not a positive whole number"),
+            "give the most rows one repetition works through as digits, e.g. `limit 1000`",
+        ));
+    }
     let n = match limit.parse::<u64>() {
         Ok(0) => {
             return Err((
@@ -140,24 +156,11 @@ fn slicing(line: &str, start: usize) -> Result<Option<Over>, (u32, String, &'sta
                 "give the most rows one repetition works through, e.g. `limit 1000`",
             ))
         }
-        Ok(n) if n <= u64::from(MAX_BATCH_LIMIT) => n as u32,
-        Ok(_) => return Err((
-            column(limit_at),
-            format!("the batch's limit `{limit}` is over {MAX_BATCH_LIMIT} rows"),
-            "keep a slice small enough to commit well within a wake's budget, e.g. `limit 1000`",
-        )),
-        Err(_) if limit.bytes().all(|b| b.is_ascii_digit()) && !limit.is_empty() => return Err((
-            column(limit_at),
-            format!("the batch's limit `{limit}` is over {MAX_BATCH_LIMIT} rows"),
-            "keep a slice small enough to commit well within a wake's budget, e.g. `limit 1000`",
-        )),
-        Err(_) => {
-            return Err((
-                column(limit_at),
-                format!("the batch's limit `{limit}` is not a positive whole number"),
-                "give the most rows one repetition works through as digits, e.g. `limit 1000`",
-            ))
-        }
+        Ok(n) => match u32::try_from(n) {
+            Ok(n) if n <= MAX_BATCH_LIMIT => n,
+            _ => return too_many(),
+        },
+        Err(_) => return too_many(),
     };
     Ok(Some(Over {
         limit: n,
@@ -396,7 +399,7 @@ mod tests {
 
     #[test]
     fn a_malformed_range_directive_is_a_problem_at_its_token() {
-        let cases: [(&str, u32, &str); 10] = [
+        let cases: [(&str, u32, &str); 11] = [
             (
                 "-- durable-schema: batch over",
                 1,
@@ -421,6 +424,11 @@ mod tests {
                 "-- durable-schema: batch over items limit 1e3",
                 43,
                 "the batch's limit `1e3` is not a positive whole number",
+            ),
+            (
+                "-- durable-schema: batch over items limit +5",
+                43,
+                "the batch's limit `+5` is not a positive whole number",
             ),
             (
                 "-- durable-schema: batch over items limit 1000001",
