@@ -330,3 +330,48 @@ fn progress_without_the_cursor_column_resumes() {
         assert_eq!(cursor, 1, "the run added the column");
     }
 }
+
+/// The slice query reads its slice and nothing before it: past a cursor
+/// near the end, the 500 rows of the last slice take fewer of SQLite's
+/// virtual-machine steps than the 1,000 of the first, where a query that
+/// walked from the start (a plain batch's `IN (SELECT … LIMIT n)` past the
+/// rows done) would take more. And its plan is a search on the rowid.
+#[test]
+fn the_slice_query_reads_only_its_slice() {
+    use durable_schema_runtime::tracking;
+    use rusqlite::StatementStatus;
+    let conn = at_v1(&range_schema(1000, ""));
+    let steps = |cursor: Option<i64>| {
+        let sql = tracking::slice("items", 1000, cursor.is_some());
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let rows: (i64, i64, i64) = stmt
+            .query_row(rusqlite::params_from_iter(cursor), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        (rows, stmt.get_status(StatementStatus::VmStep))
+    };
+    let (first, first_steps) = steps(None);
+    let (last, last_steps) = steps(Some(2000));
+    assert_eq!(first, (1, 1000, 1000));
+    assert_eq!(last, (2001, 2500, 500));
+    assert!(
+        last_steps < first_steps,
+        "{last_steps} steps for the last 500 rows, {first_steps} for the first 1000"
+    );
+    let plan: Vec<String> = conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            tracking::slice("items", 1000, true)
+        ))
+        .unwrap()
+        .query_map([2000], |r| r.get(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|d| d.contains("SEARCH items USING INTEGER PRIMARY KEY (rowid>?)")),
+        "{plan:?}"
+    );
+}
