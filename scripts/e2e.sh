@@ -13,7 +13,7 @@
 #   interrupted.test.mjs  19-22    slow      a run SIGKILLed mid-migration: reported
 #                                            interrupted, not re-run (issue 21)
 #   queries.test.mjs      23       q         checked queries (issue 19)
-#   batch.test.mjs        24-26    batch     a batched backfill over many budgets, served
+#   batch.test.mjs        24-27    batch     a batched backfill over many budgets, served
 #                                            meanwhile, a kill mid-way (issue 21)
 #   worker-chat.test.mjs  1-18     main, fk, rollback  fresh objects ... a dangling foreign key;
 #                                            last, every deploy's log of the run
@@ -35,7 +35,8 @@
 #              with `-- durable-schema: breaking`; its src/lib.rs reads no reactions)
 #   slow       + variants/slow (0003, a 30-million-row backfill to be killed)
 #   batch      + variants/batch (0003 fills 500,000 rows, 0004 backfills them with
-#              `-- durable-schema: batch`; its src/lib.rs sets budget_ms = 100)
+#              `-- durable-schema: batch`, 0005 with a range batch, `batch over
+#              filler limit 1000`; its src/lib.rs sets budget_ms = 100)
 #
 # Before the deploys, durable_schema::testing's model of a Durable Object
 # fails the bad 0004 natively (tests/testing.rs), for the suite to compare

@@ -166,7 +166,7 @@ fn check_lists_the_statements_over_existing_rows() {
     assert!(
         r.stdout.ends_with(
             "2 statements work through the rows an object already holds (slow on a large object; see docs/failures.md):\n  \
-             migrations/0002_backfill.sql:2:1 rewrites the rows of `items` it matches; on a large object, make it a batch (docs/batches.md)\n  \
+             migrations/0002_backfill.sql:2:1 rewrites the rows of `items` it matches; on a large object, make it a batch, e.g. `-- durable-schema: batch over items limit 10000` (docs/batches.md)\n  \
              migrations/0002_backfill.sql:3:1 builds an index over every row of `items`\n"
         ),
         "{}",
@@ -201,7 +201,7 @@ fn check_lists_the_batch_statements() {
         r.stdout.ends_with(
             "2 statements work through the rows an object already holds (slow on a large object; see docs/failures.md):\n  \
              migrations/0002_backfill.sql:3:1 rewrites the rows of `items` it matches, as a batch (a transaction per repetition)\n  \
-             migrations/0002_backfill.sql:4:1 deletes the rows of `items` it matches; on a large object, make it a batch (docs/batches.md)\n\
+             migrations/0002_backfill.sql:4:1 deletes the rows of `items` it matches; on a large object, make it a batch, e.g. `-- durable-schema: batch over items limit 10000` (docs/batches.md)\n\
              1 batch statement, each repeated until it changes no row, one transaction per repetition (see docs/batches.md):\n  \
              migrations/0002_backfill.sql:3:1\n"
         ),
@@ -236,7 +236,7 @@ fn check_lists_the_batch_statements() {
         (&lines[1]["batch"], &lines[2]["batch"]),
         (&true.into(), &false.into())
     );
-    assert_eq!(lines[2]["message"], "deletes the rows of `items` it matches; on a large object, make it a batch (docs/batches.md)");
+    assert_eq!(lines[2]["message"], "deletes the rows of `items` it matches; on a large object, make it a batch, e.g. `-- durable-schema: batch over items limit 10000` (docs/batches.md)");
 }
 
 #[test]

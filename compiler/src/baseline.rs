@@ -265,6 +265,7 @@ impl Script {
             column: 1,
             // A new object has no rows to work through in batches.
             batch: false,
+            over: None,
         });
         self.sql.push_str(";\n");
         self.line += 1 + u32::try_from(statement.matches('\n').count()).unwrap_or(u32::MAX);

@@ -86,6 +86,7 @@
 
 mod place;
 
+use durable_schema_runtime::packed::Over;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -232,26 +233,37 @@ impl CachedBaseline {
     }
 }
 
-/// A statement as an entry holds it: `(start, end, line, column, batch)`
-/// (see [`PlannedStatement`]).
-type CachedSpan = (usize, usize, u32, u32, bool);
+/// A statement as an entry holds it: `(start, end, line, column, batch,
+/// over)`, `over` a range batch's `(limit, table start, table end)` (see
+/// [`PlannedStatement`]).
+type CachedSpan = (usize, usize, u32, u32, bool, Option<(u32, usize, usize)>);
 
 fn span(s: &PlannedStatement) -> CachedSpan {
-    (s.start, s.end, s.line, s.column, s.batch)
+    let over = s.over.map(|o| (o.limit, o.table_start, o.table_end));
+    (s.start, s.end, s.line, s.column, s.batch, over)
 }
 
 /// The statements of `spans`, or `None` when one lies outside `text`.
 fn statements(spans: &[CachedSpan], text: &str) -> Option<Vec<PlannedStatement>> {
     spans
         .iter()
-        .map(|&(start, end, line, column, batch)| {
-            (start <= end && text.get(start..end).is_some()).then_some(PlannedStatement {
-                start,
-                end,
-                line,
-                column,
-                batch,
-            })
+        .map(|&(start, end, line, column, batch, over)| {
+            let over = over.map(|(limit, table_start, table_end)| Over {
+                limit,
+                table_start,
+                table_end,
+            });
+            let fits = |a: usize, b: usize| a <= b && text.get(a..b).is_some();
+            (fits(start, end) && over.is_none_or(|o| fits(o.table_start, o.table_end))).then_some(
+                PlannedStatement {
+                    start,
+                    end,
+                    line,
+                    column,
+                    batch,
+                    over,
+                },
+            )
         })
         .collect()
 }

@@ -85,7 +85,7 @@ use std::path::Path;
 
 pub use baseline::{BaselineScript, CanonicalDump, NoBaseline};
 pub use diagnostic::Diagnostic;
-pub use directive::{BATCH_DIRECTIVE, BREAKING_DIRECTIVE};
+pub use directive::{BATCH_DIRECTIVE, BATCH_OVER_DIRECTIVE, BREAKING_DIRECTIVE, MAX_BATCH_LIMIT};
 pub use durable_schema_workerd::Rule;
 pub use hash::{chain, checksum};
 pub use lock::{render_drizzle_lock, render_lock, render_lock_for, Lock, LockEntry, LOCK_FILE};
@@ -266,7 +266,8 @@ impl PlannedMigration {
         directive::has(&self.source.text, BREAKING_DIRECTIVE)
     }
 
-    /// Its batch statements (those the line [`BATCH_DIRECTIVE`] precedes),
+    /// Its batch statements (those the line [`BATCH_DIRECTIVE`] or
+    /// [`BATCH_OVER_DIRECTIVE`] precedes),
     /// each as `path:line:column`: the executor repeats each, one
     /// transaction per repetition, until it changes no row.
     pub fn batches(&self) -> Vec<String> {

@@ -10,7 +10,7 @@
 //! (an unterminated string simply runs to the end of the text, where SQLite
 //! reports it during the replay).
 
-use durable_schema_runtime::packed::Span;
+use durable_schema_runtime::packed::{Over, Span};
 use durable_schema_workerd::words::{self as lex, find, TokenKind};
 
 /// A statement found in a script: its text (without the terminating `;`) and
@@ -193,7 +193,7 @@ fn push<'a>(out: &mut Vec<SplitStatement<'a>>, script: &'a str, start: usize, en
 /// use durable_schema_compiler::{split_statements, PlannedStatement};
 /// let text = "CREATE TABLE t(x);\n  INSERT INTO t VALUES (';');\n";
 /// let first = split_statements(text)[1].clone();
-/// let s = PlannedStatement { start: first.offset, end: first.offset + first.sql.len(), line: 2, column: 3, batch: false };
+/// let s = PlannedStatement { start: first.offset, end: first.offset + first.sql.len(), line: 2, column: 3, batch: false, over: None };
 /// assert_eq!(s.sql(text), "INSERT INTO t VALUES (';')");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -211,6 +211,11 @@ pub struct PlannedStatement {
     /// and the executor repeats it, each repetition in its own transaction,
     /// until it changes no row.
     pub batch: bool,
+    /// For a range batch (the line
+    /// [`BATCH_OVER_DIRECTIVE`](crate::BATCH_OVER_DIRECTIVE) precedes it;
+    /// `batch` is set too): its slice size and where its table's name lies
+    /// in the text.
+    pub over: Option<Over>,
 }
 
 impl PlannedStatement {
@@ -223,6 +228,7 @@ impl PlannedStatement {
             line: self.line,
             column: self.column,
             batch: self.batch,
+            over: self.over,
         }
     }
 
@@ -287,6 +293,7 @@ fn positions(text: &str) -> Vec<PlannedStatement> {
                 line,
                 column,
                 batch: false,
+                over: None,
             }
         })
         .collect()

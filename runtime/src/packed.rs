@@ -29,15 +29,18 @@
 //!
 //! Spans are `start,end,line,column` per statement (byte offsets of the
 //! statement in its text, 1-based position of its first token), followed
-//! by `,b` for a batch statement (`-- durable-schema: batch`), separated
-//! by spaces: one string, where an array of integers would cost rustc a
-//! MIR statement per element.
+//! by `,b` for a batch statement (`-- durable-schema: batch`), or by
+//! `,b,<limit>,<table start>,<table end>` for a range batch (`-- durable-schema:
+//! batch over <table> limit <n>`: the slice size and the byte offsets of
+//! the table's name in the text, whose directive line is part of it),
+//! separated by spaces: one string, where an array of integers would cost
+//! rustc a MIR statement per element.
 
 use crate::schema::{__ChainLink, Class, Migration};
 
 /// The format tag that starts every packed string; bumped whenever the
 /// format changes.
-pub const TAG: &str = "ds3;";
+pub const TAG: &str = "ds4;";
 
 /// Where one statement lies in its text, for [`encode_spans`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -54,6 +57,22 @@ pub struct Span {
     /// `-- durable-schema: batch` precedes it): the executor repeats it, each
     /// repetition in its own transaction, until it changes no row.
     pub batch: bool,
+    /// The slicing of a range batch (`-- durable-schema: batch over <table>
+    /// limit <n>`; `batch` is set too): the executor walks the table's
+    /// rowids in slices and binds each slice's bounds.
+    pub over: Option<Over>,
+}
+
+/// How a range batch slices its table, for [`Span::over`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Over {
+    /// The most rows of one slice (`limit <n>`).
+    pub limit: u32,
+    /// Byte offset of the table's name in the migration text (inside the
+    /// quotes of a quoted name).
+    pub table_start: usize,
+    /// Byte offset just past it.
+    pub table_end: usize,
 }
 
 /// One migration's metadata, as the compiler holds it, for [`encode`].
@@ -103,8 +122,14 @@ pub fn encode_spans(spans: impl IntoIterator<Item = Span>) -> String {
             }
             out.push_str(&n.to_string());
         }
-        if s.batch {
+        if s.batch || s.over.is_some() {
             out.push_str(",b");
+        }
+        if let Some(over) = s.over {
+            for n in [over.limit as usize, over.table_start, over.table_end] {
+                out.push(',');
+                out.push_str(&n.to_string());
+            }
         }
     }
     out
@@ -213,7 +238,8 @@ pub(crate) fn number(digits: &str) -> Option<u64> {
     Some(n)
 }
 
-/// One span, `start,end,line,column` and `,b` for a batch, if it is one.
+/// One span, `start,end,line,column`, then `,b` for a batch and
+/// `,<limit>,<table start>,<table end>` for a range batch, if it is one.
 pub(crate) fn span(text: &str) -> Option<Span> {
     let mut fields = text.split(',');
     let mut next = || number(fields.next()?);
@@ -224,6 +250,19 @@ pub(crate) fn span(text: &str) -> Option<Span> {
         Some("b") => true,
         Some(_) => return None,
     };
+    let over = match fields.next() {
+        None => None,
+        Some(limit) => {
+            let limit = u32::try_from(number(limit)?).ok().filter(|&l| l > 0)?;
+            let table_start = usize::try_from(number(fields.next()?)?).ok()?;
+            let table_end = usize::try_from(number(fields.next()?)?).ok()?;
+            Some(Over {
+                limit,
+                table_start,
+                table_end,
+            })
+        }
+    };
     if fields.next().is_some() {
         return None;
     }
@@ -233,6 +272,7 @@ pub(crate) fn span(text: &str) -> Option<Span> {
         line: u32::try_from(line).ok()?,
         column: u32::try_from(column).ok()?,
         batch,
+        over,
     })
 }
 
@@ -242,7 +282,14 @@ pub(crate) fn span(text: &str) -> Option<Span> {
 fn spans_fit(spans: &str, text: &str) -> bool {
     spans.is_empty()
         || spans.split(' ').all(|s| {
-            span(s).is_some_and(|s| s.start <= s.end && text.get(s.start..s.end).is_some())
+            span(s).is_some_and(|s| {
+                s.start <= s.end
+                    && text.get(s.start..s.end).is_some()
+                    && s.over.is_none_or(|o| {
+                        o.table_start < o.table_end
+                            && text.get(o.table_start..o.table_end).is_some()
+                    })
+            })
         })
 }
 
@@ -424,12 +471,20 @@ mod tests {
                     bounds[rng.below(bounds.len())],
                     bounds[rng.below(bounds.len())],
                 );
+                // Some range batches, whose table name is a non-empty
+                // slice of the text too.
+                let over = (rng.below(3) == 0 && a != b).then(|| Over {
+                    limit: rng.below(5000) as u32 + 1,
+                    table_start: a.min(b),
+                    table_end: a.max(b),
+                });
                 Span {
                     start: a.min(b),
                     end: a.max(b),
                     line: rng.below(1000) as u32 + 1,
                     column: rng.below(100) as u32 + 1,
-                    batch: false,
+                    batch: over.is_some(),
+                    over,
                 }
             })
             .collect()
@@ -517,6 +572,7 @@ mod tests {
                     line: 1,
                     column: 1,
                     batch: false,
+                    over: None,
                 }],
                 ..Entry::default()
             },
@@ -652,6 +708,7 @@ mod tests {
                 line: 1,
                 column: 1,
                 batch: false,
+                over: None,
             },
             Span {
                 start: 10,
@@ -659,10 +716,23 @@ mod tests {
                 line: 2,
                 column: 3,
                 batch: true,
+                over: None,
+            },
+            Span {
+                start: 40,
+                end: 60,
+                line: 4,
+                column: 1,
+                batch: true,
+                over: Some(Over {
+                    limit: 1000,
+                    table_start: 30,
+                    table_end: 35,
+                }),
             },
         ];
         let text = encode_spans(spans);
-        assert_eq!(text, "0,8,1,1 10,18,2,3,b");
+        assert_eq!(text, "0,8,1,1 10,18,2,3,b 40,60,4,1,b,1000,30,35");
         assert_eq!(
             text.split(' ').map(span).collect::<Vec<_>>(),
             spans.map(Some)
@@ -673,6 +743,10 @@ mod tests {
             "1,2,3",
             "1,2,3,4,5",
             "1,2,3,4,b,b",
+            "1,2,3,4,b,0,1,2",
+            "1,2,3,4,b,10,1",
+            "1,2,3,4,b,10,1,2,3",
+            "1,2,3,4,b,4294967296,1,2",
             "1,2,3,4,B",
             "1,2,3,x",
             "-1,2,3,4",

@@ -25,6 +25,9 @@ pub struct Statement {
     line: u32,
     column: u32,
     batch: bool,
+    /// A range batch's table and slice size (`limit` 0: none).
+    over_table: &'static str,
+    over_limit: u32,
 }
 
 impl Statement {
@@ -49,6 +52,19 @@ impl Statement {
     /// no row.
     pub const fn is_batch(&self) -> bool {
         self.batch
+    }
+
+    /// For a range batch (the directive line `-- durable-schema: batch over
+    /// <table> limit <n>` precedes it), the table whose rowids it walks and
+    /// the most rows of one slice: the executor binds each slice's first
+    /// and last rowid to `:from` and `:to` and keeps its cursor in the
+    /// progress row. `None` for any other statement, a plain batch included.
+    pub const fn batch_over(&self) -> Option<(&'static str, u32)> {
+        if self.over_limit == 0 {
+            None
+        } else {
+            Some((self.over_table, self.over_limit))
+        }
     }
 }
 
@@ -146,11 +162,17 @@ impl Iterator for StatementIter {
         let span = crate::packed::span(span).unwrap_or_default();
         let sql = self.text.get(span.start..span.end).unwrap_or_default();
         let (line, column, batch) = (span.line, span.column, span.batch);
+        let (over_table, over_limit) = span
+            .over
+            .and_then(|o| Some((self.text.get(o.table_start..o.table_end)?, o.limit)))
+            .unwrap_or(("", 0));
         Some(Statement {
             sql,
             line,
             column,
             batch,
+            over_table,
+            over_limit,
         })
     }
 
@@ -759,12 +781,16 @@ impl Schema {
 }
 
 /// Whether a span string (see `packed.rs`) marks a statement as a batch:
-/// a span ending in `,b`. A `const fn` for [`Schema::__new`].
+/// a span ending in `,b`, or with `,b,` before a range batch's slicing. A
+/// `const fn` for [`Schema::__new`].
 const fn spans_have_batch(spans: &str) -> bool {
     let b = spans.as_bytes();
     let mut i = 0;
     while i + 1 < b.len() {
-        if b[i] == b',' && b[i + 1] == b'b' && (i + 2 == b.len() || b[i + 2] == b' ') {
+        if b[i] == b','
+            && b[i + 1] == b'b'
+            && (i + 2 == b.len() || b[i + 2] == b' ' || b[i + 2] == b',')
+        {
             return true;
         }
         i += 1;
@@ -828,6 +854,7 @@ mod tests {
         assert_eq!(linked(Schema::__new("migrations", false, &BATCH)), batch);
         assert_eq!(linked(plain.__with_batches()), batch);
         assert!(super::spans_have_batch("0,8,1,1,b"));
+        assert!(super::spans_have_batch("0,8,1,1 9,20,2,1,b,1000,3,4"));
         assert!(!super::spans_have_batch("0,8,1,1 2,3,4,5"));
     }
 

@@ -363,19 +363,30 @@ pub fn create_failure_table(table: &str) -> String {
 /// `changed`, what the batch at `statement` did so far (SQLite's `changes()`
 /// of each repetition, summed); `unfinished`, how many runs started on the
 /// current phase without ending it (0 after a run stopped cleanly between
-/// repetitions). Tables written before they existed get them on the first
-/// run that applies a batch ([`upgrade_failure`]).
-pub const PROGRESS_COLUMNS: [&str; 5] = [
+/// repetitions); `cursor`, the last rowid a range batch's committed slices
+/// reached (NULL before its first slice). Tables written before they
+/// existed get them on the first run that applies a batch, `cursor` also
+/// on a run that resumes one ([`upgrade_failure`]).
+pub const PROGRESS_COLUMNS: [&str; 6] = [
     "progress_chain",
     "statement",
     "repetitions",
     "changed",
     "unfinished",
+    "cursor",
 ];
 
 /// The column definitions of [`PROGRESS_COLUMNS`], in order.
 const PROGRESS_DEFS: &str = "progress_chain TEXT, statement INTEGER, repetitions INTEGER, \
-     changed INTEGER, unfinished INTEGER";
+     changed INTEGER, unfinished INTEGER, cursor INTEGER";
+
+/// The 0-based position of `cursor` among the failure table's columns (its
+/// `*`): the last of [`PROGRESS_COLUMNS`], after the six columns of the
+/// record, in a table created with it and in one [`upgrade_failure`]
+/// brought to it (columns are added at the end, in that order). A table of
+/// the release before range batches has one column fewer, so a reader of
+/// `*` finds no value there instead of failing.
+pub const CURSOR_POSITION: usize = 11;
 
 /// Upgrading a failure table written before [`PROGRESS_COLUMNS`]: the
 /// statement adding `column` (one of them).
@@ -392,14 +403,18 @@ pub fn upgrade_failure(table: &str, column: &str) -> String {
 }
 
 /// A batched migration's progress: `version`, `attempts`, `chain` (the
-/// code's head chain that wrote the row), then [`PROGRESS_COLUMNS`]. Fails on
-/// a table without them (never upgraded: no progress).
+/// code's head chain that wrote the row), the first five
+/// [`PROGRESS_COLUMNS`], then every column (`*`), where `cursor` is at
+/// [`CURSOR_POSITION`] when the table has it: a table written by the
+/// release before range batches, half-way through a plain batch, still
+/// answers. Fails on a table without the first five (never upgraded: no
+/// progress).
 pub fn read_progress(table: &str) -> String {
     sql(
         &failure_table(table),
         &[
             "SELECT version, attempts, chain, progress_chain, statement, repetitions, changed, \
-             unfinished FROM ",
+             unfinished, * FROM ",
             " WHERE id = 1 AND progress_chain IS NOT NULL",
         ],
     )
@@ -409,7 +424,8 @@ pub fn read_progress(table: &str) -> String {
 /// committed and the batch at `?5` starts: `?1` the code's head chain, `?2`
 /// version, `?3` the text the record shows, `?4` the migration's chain
 /// value. Creates the row (`attempts` 0: progress without a started record,
-/// under `migrate`) or keeps its failure columns.
+/// under `migrate`) or keeps its failure columns. A range batch starts with
+/// no cursor.
 pub fn record_progress(table: &str) -> String {
     sql(
         &failure_table(table),
@@ -417,10 +433,11 @@ pub fn record_progress(table: &str) -> String {
             "INSERT INTO ",
             &format!(
                 " (id, chain, version, error, attempts, attempted_at, progress_chain, statement, \
-                 repetitions, changed, unfinished) VALUES (1, ?1, ?2, ?3, 0, {NOW}, ?4, ?5, 0, 0, 1) \
+                 repetitions, changed, unfinished, cursor) \
+                 VALUES (1, ?1, ?2, ?3, 0, {NOW}, ?4, ?5, 0, 0, 1, NULL) \
                  ON CONFLICT (id) DO UPDATE SET version = excluded.version, \
                  progress_chain = excluded.progress_chain, statement = excluded.statement, \
-                 repetitions = 0, changed = 0, unfinished = 1"
+                 repetitions = 0, changed = 0, unfinished = 1, cursor = NULL"
             ),
         ],
     )
@@ -439,6 +456,44 @@ pub fn repeated(table: &str) -> String {
             " SET repetitions = repetitions + 1, changed = changed + changes(), \
              statement = CASE WHEN changes() = 0 THEN ?1 ELSE statement END, unfinished = 1 \
              WHERE id = 1",
+        ],
+    )
+}
+
+/// After one slice of the range batch at the recorded `statement`, in its
+/// transaction: counts the repetition with the rows the statement changed
+/// (`changes()`, when `?4` says it ran: an empty slice runs nothing, and
+/// `changes()` would then be an older statement's), stores the cursor `?2`
+/// (the slice's last rowid; unchanged when NULL), and moves `statement` to
+/// `?1` when `?3` is 1: the slice had fewer rows than the limit, so the
+/// batch is done in this same transaction.
+pub fn sliced(table: &str) -> String {
+    sql(
+        &failure_table(table),
+        &[
+            "UPDATE ",
+            " SET repetitions = repetitions + 1, \
+             changed = changed + CASE WHEN ?4 THEN changes() ELSE 0 END, \
+             cursor = coalesce(?2, cursor), \
+             statement = CASE WHEN ?3 THEN ?1 ELSE statement END, unfinished = 1 WHERE id = 1",
+        ],
+    )
+}
+
+/// The next slice of a range batch over `table` (see
+/// [`Statement::batch_over`](crate::Statement::batch_over)): its first and
+/// last rowid and its row count, at most `limit` rows in rowid order, after
+/// the cursor `?1` when `after` (not on the first slice). One query on the
+/// rowid b-tree, which reads the slice's rows and nothing before them: the
+/// executor binds the bounds to the statement's `:from` and `:to`, and the
+/// compile-time replay slices the same way with the same text.
+pub fn slice(table: &str, limit: u32, after: bool) -> String {
+    let filter = if after { " WHERE rowid > ?1" } else { "" };
+    sql(
+        table,
+        &[
+            "SELECT min(rowid), max(rowid), count(*) FROM (SELECT rowid FROM ",
+            &format!("{filter} ORDER BY rowid LIMIT {limit})"),
         ],
     )
 }
@@ -475,7 +530,7 @@ pub fn clear_progress(table: &str) -> String {
         &[
             "UPDATE ",
             " SET progress_chain = NULL, statement = NULL, repetitions = NULL, changed = NULL, \
-             unfinished = NULL WHERE id = 1",
+             unfinished = NULL, cursor = NULL WHERE id = 1",
         ],
     )
 }
@@ -496,8 +551,9 @@ pub fn drop_progress(table: &str) -> String {
 /// (SQLite's clock, so the runtime needs none), and `attempted_at` (for
 /// `Schema::status`; the executor reads the first five), then every column
 /// of the row (`*`): from index 12 the [`PROGRESS_COLUMNS`] of a table that
-/// has them, so a run reads a batch's progress with the same query, and an
-/// older table still answers it.
+/// has them (`cursor` at 6 + [`CURSOR_POSITION`] when it has that one), so
+/// a run reads a batch's progress with the same query, and an older table
+/// still answers it.
 pub fn read_failure(table: &str) -> String {
     sql(
         &failure_table(table),

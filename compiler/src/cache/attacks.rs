@@ -274,7 +274,7 @@ fn a_rewritten_baseline_is_never_embedded() {
     let evil = "INSERT INTO users (name) VALUES ('admin');\nCREATE TRIGGER steal AFTER INSERT ON users BEGIN DELETE FROM users; END;\n";
     let at = sql.len();
     sql.push_str(evil);
-    spans.push((at, at + evil.len(), 99, 1, false));
+    spans.push((at, at + evil.len(), 99, 1, false, None));
     let evil_payload = serde_json::to_vec(&payload).unwrap();
     for (how, planted) in [
         ("hashed", hashed(&key, &evil_payload)),

@@ -21,6 +21,27 @@ pub(crate) const COMMIT_FAILED: &str = "fix the data in the same migration: `PRA
 pub(crate) const BATCH_NOT_DML: &str =
     "remove the `-- durable-schema: batch` line: only a data statement can be repeated until it changes no row";
 
+/// A plain batch with parameters: nothing binds them.
+pub(crate) const BATCH_PARAMETERS: &str =
+    "write the values into the statement, or use `-- durable-schema: batch over <table> limit <n>`, whose slices bind `:from` and `:to`";
+
+/// A range batch whose parameters are not `:from` then `:to`.
+pub(crate) const BATCH_OVER_PARAMETERS: &str =
+    "bound the statement by its slice with `:from` first and `:to` second, e.g. `WHERE id BETWEEN :from AND :to`, and no other parameter";
+
+/// A range batch over something that is no table of this chain.
+pub(crate) const BATCH_OVER_TABLE: &str =
+    "name an ordinary table that the migrations before the statement create, usually the one it updates";
+
+/// A range batch over a table without usable rowids.
+pub(crate) const BATCH_OVER_NO_ROWID: &str =
+    "use a plain `-- durable-schema: batch` that picks its rows by the table's key, e.g. `… WHERE id IN (SELECT id FROM t WHERE w IS NULL LIMIT 1000)`";
+
+/// A range batch that keeps finding full slices: it adds rows past its
+/// own cursor.
+pub(crate) const BATCH_OVER_ENDLESS: &str =
+    "a slice must not insert rows into the table it walks; copy into another table, or use a plain batch";
+
 /// A batch that does not reach a repetition that changes no row.
 pub(crate) const BATCH_ENDLESS: &str =
     "each repetition must leave the rows it changed unmatched, e.g. `… WHERE w IS NULL LIMIT 1000)` on a column it sets";

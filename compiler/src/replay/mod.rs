@@ -334,8 +334,13 @@ fn run_as(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str, pass: Pas
             break;
         }
         for problem in crate::directive::batch_problems(script.text, script.statements) {
-            let diagnostic = Diagnostic::at(script.display_path, problem.line, 1, problem.message)
-                .help(problem.help);
+            let diagnostic = Diagnostic::at(
+                script.display_path,
+                problem.line,
+                problem.column,
+                problem.message,
+            )
+            .help(problem.help);
             driver.push(index, diagnostic, None);
         }
         let mut migration = Migration::new(script.statements.len());
@@ -385,6 +390,36 @@ fn run_as(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str, pass: Pas
         driver.outcome.unreproducible.push(unreproducible);
     }
     driver.outcome
+}
+
+/// `table` as a range batch directive names it: bare when it is a plain
+/// identifier, else double-quoted.
+fn directive_name(table: &str) -> String {
+    let plain = table
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && table
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if plain {
+        table.to_owned()
+    } else {
+        format!("\"{table}\"")
+    }
+}
+
+/// A range batch's slice as the replay read it (see `tracking::slice`).
+#[derive(Clone, Copy)]
+struct Slice {
+    /// Where the table's name lies in the migration's text.
+    table_name: (usize, usize),
+    /// Its first rowid (`:from`), `None` when it is empty.
+    first: Option<i64>,
+    /// Its last rowid (`:to`).
+    last: Option<i64>,
+    /// Its rows.
+    rows: u64,
 }
 
 /// Whether the rest of a migration's statements run.
@@ -490,9 +525,35 @@ impl Driver<'_, '_> {
             self.mode = Mode::Degraded;
             return Next::Go;
         }
+        // A batch's parameters and a range batch's table, checked before it
+        // runs; a range batch's first execution is bound to its first slice.
+        let first_slice = if stmt.batch {
+            match self.batch_start(index, stmt) {
+                Ok(first) => first,
+                Err(()) => return Next::Go,
+            }
+        } else {
+            None
+        };
+        let params = first_slice.map_or_else(Vec::new, |s| vec![s.first, s.last]);
         let replayer = self.replayer;
+        // An empty first slice: the executor does not run the statement,
+        // so the replay checks it and undoes what it did.
+        let undo = first_slice.is_some_and(|s| s.rows == 0)
+            && replayer
+                .trusted("SAVEPOINT durable_schema_empty_slice")
+                .is_ok();
         let pending_drops = &mut migration.pending_drops;
-        match replayer.run(sql, |table| pending_drops.judge(replayer, table)) {
+        let ran = replayer.run_bound(sql, &params, |table| pending_drops.judge(replayer, table));
+        if undo && replayer.in_transaction() {
+            let end = if ran.is_ok() {
+                "ROLLBACK TO durable_schema_empty_slice; RELEASE durable_schema_empty_slice"
+            } else {
+                "RELEASE durable_schema_empty_slice"
+            };
+            let _ = replayer.trusted(end);
+        }
+        match ran {
             Ok(dropped) => {
                 let position = Position {
                     line,
@@ -521,18 +582,22 @@ impl Driver<'_, '_> {
                     }
                 }
                 if let Some((what, batchable)) = replayer.cost(sql) {
+                    let batchable = batchable.filter(|_| replayer.is_data_statement());
                     let at = format!("{}:{line}:{col}", source.display_path);
                     let remedy = if stmt.batch {
                         ", as a batch (a transaction per repetition)"
-                    } else if batchable && replayer.is_data_statement() {
-                        "; on a large object, make it a batch (docs/batches.md)"
+                    } else if let Some(table) = &batchable {
+                        &format!(
+                            "; on a large object, make it a batch, e.g. `-- durable-schema: batch over {} limit 10000` (docs/batches.md)",
+                            directive_name(table)
+                        )
                     } else {
                         ""
                     };
                     migration.cost_hints.push(format!("{at} {what}{remedy}"));
                 }
                 if stmt.batch {
-                    if let Next::Stop = self.batch(index, stmt) {
+                    if let Next::Stop = self.batch(index, stmt, first_slice) {
                         return Next::Stop;
                     }
                 }
@@ -613,7 +678,7 @@ impl Driver<'_, '_> {
     /// once, again and again as the executor will, until a repetition
     /// changes no row; refuses it when it is no data statement, or when
     /// it still changes rows after [`MAX_BATCH_REPETITIONS`].
-    fn batch(&mut self, index: usize, stmt: &PlannedStatement) -> Next {
+    fn batch(&mut self, index: usize, stmt: &PlannedStatement, first: Option<Slice>) -> Next {
         let sql = stmt.sql(self.scripts[index].text);
         let (line, col) = (stmt.line, stmt.column);
         if !self.replayer.is_data_statement() {
@@ -624,6 +689,9 @@ impl Driver<'_, '_> {
             let diagnostic = self.at(index, sql, line, col, message);
             self.push(index, diagnostic.help(advice::BATCH_NOT_DML), None);
             return Next::Go;
+        }
+        if let (Some(over), Some(first)) = (stmt.over, first) {
+            return self.range_batch(index, stmt, over, first);
         }
         let mut repetitions: u32 = 1;
         let mut changed = self.replayer.changes();
@@ -647,6 +715,177 @@ impl Driver<'_, '_> {
                     );
                     let diagnostic = self.at(index, sql, line, col, message);
                     self.push(index, diagnostic.help(advice::BATCH_ENDLESS), None);
+                    if !self.replayer.in_transaction() {
+                        self.mode = Mode::Degraded;
+                        return Next::Stop;
+                    }
+                    return Next::Go;
+                }
+                Err(failure) => return self.failed(index, stmt, failure),
+            }
+        }
+        #[cfg(test)]
+        BATCH_REPETITIONS.with(|r| r.borrow_mut().push(repetitions));
+        Next::Go
+    }
+
+    /// Checks the batch `stmt` of migration `index` before it runs: a plain
+    /// batch has no parameters; a range batch has exactly `:from` and
+    /// `:to`, in that order, and walks an ordinary rowid table that exists
+    /// here (no view, no `WITHOUT ROWID` table, no column named `rowid`).
+    /// Reports every problem (`Err` then) or returns a range batch's first
+    /// slice, read as the executor reads it.
+    fn batch_start(&mut self, index: usize, stmt: &PlannedStatement) -> Result<Option<Slice>, ()> {
+        let source = self.scripts[index];
+        let sql = stmt.sql(source.text);
+        let (line, col) = (stmt.line, stmt.column);
+        let mut problems: Vec<Diagnostic> = Vec::new();
+        if let Some(names) = self.replayer.parameters(sql) {
+            let shown = |names: &[Option<String>]| {
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        format!("`{}`", n.clone().unwrap_or_else(|| format!("?{}", i + 1)))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let wanted = [Some(":from".to_owned()), Some(":to".to_owned())];
+            if stmt.over.is_none() && !names.is_empty() {
+                let message = format!("a plain batch takes no parameters, found {}", shown(&names));
+                problems.push(
+                    self.at(index, sql, line, col, message)
+                        .help(advice::BATCH_PARAMETERS),
+                );
+            } else if stmt.over.is_some() && names != wanted {
+                let found = if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    shown(&names)
+                };
+                let message = format!(
+                    "a range batch takes the parameters `:from` and `:to`, in that order, found {found}"
+                );
+                problems.push(
+                    self.at(index, sql, line, col, message)
+                        .help(advice::BATCH_OVER_PARAMETERS),
+                );
+            }
+        }
+        let mut first = None;
+        if let Some(over) = stmt.over {
+            let name = source
+                .text
+                .get(over.table_start..over.table_end)
+                .unwrap_or_default();
+            let (tline, tcol) = line_col(source.text, over.table_start);
+            let refuse = |message: String, help: &'static str| {
+                Diagnostic::at(source.display_path, tline, tcol, message).help(help)
+            };
+            match self.replayer.table_shape(name) {
+                Ok(None) => problems.push(refuse(
+                    format!("the batch's table `{name}` does not exist at this point of the chain"),
+                    advice::BATCH_OVER_TABLE,
+                )),
+                Ok(Some((kind, _, _))) if kind != "table" => problems.push(refuse(
+                    format!("the batch's table `{name}` is a {kind}, not a table with rowids"),
+                    advice::BATCH_OVER_TABLE,
+                )),
+                Ok(Some((_, true, _))) => problems.push(refuse(
+                    format!("the batch's table `{name}` is a `WITHOUT ROWID` table, which has no rowids to slice"),
+                    advice::BATCH_OVER_NO_ROWID,
+                )),
+                Ok(Some((_, _, true))) => problems.push(refuse(
+                    format!("the batch's table `{name}` has a column named `rowid`, which hides the rowids the slices follow"),
+                    advice::BATCH_OVER_NO_ROWID,
+                )),
+                Ok(Some(_)) if problems.is_empty() => {
+                    match self.replayer.slice(name, over.limit, None) {
+                        Ok((first_id, last, rows)) => {
+                            first = Some(Slice {
+                                table_name: (over.table_start, over.table_end),
+                                first: first_id,
+                                last,
+                                rows,
+                            })
+                        }
+                        Err(e) => problems.push(refuse(
+                            format!("reading the first slice of `{name}` failed: {e}"),
+                            advice::BATCH_OVER_TABLE,
+                        )),
+                    }
+                }
+                Ok(Some(_)) => {}
+                Err(e) => problems.push(refuse(
+                    format!("reading the shape of `{name}` failed: {e}"),
+                    advice::BATCH_OVER_TABLE,
+                )),
+            }
+        }
+        if problems.is_empty() {
+            return Ok(first);
+        }
+        for diagnostic in problems {
+            self.push(index, diagnostic, None);
+        }
+        Err(())
+    }
+
+    /// Runs the rest of the range batch `stmt` of migration `index` as the
+    /// executor does, after its `first` slice: the next slice past the
+    /// cursor (at most `over.limit` rows), the statement bound to its first
+    /// and last rowid in a savepoint of its own, until a slice is short;
+    /// an empty slice runs nothing. Refuses a batch still finding full
+    /// slices after [`MAX_BATCH_REPETITIONS`] (it adds rows past its own
+    /// cursor).
+    fn range_batch(
+        &mut self,
+        index: usize,
+        stmt: &PlannedStatement,
+        over: durable_schema_runtime::packed::Over,
+        first: Slice,
+    ) -> Next {
+        let text = self.scripts[index].text;
+        let sql = stmt.sql(text);
+        let (line, col) = (stmt.line, stmt.column);
+        let name = text
+            .get(first.table_name.0..first.table_name.1)
+            .unwrap_or_default();
+        let mut repetitions: u32 = 1;
+        let (mut rows, mut cursor) = (first.rows, first.last);
+        while rows >= u64::from(over.limit) {
+            if repetitions >= MAX_BATCH_REPETITIONS {
+                let message = format!(
+                    "the range batch still finds full slices of `{name}` after {MAX_BATCH_REPETITIONS} repetitions on the replay's data"
+                );
+                let diagnostic = self.at(index, sql, line, col, message);
+                self.push(index, diagnostic.help(advice::BATCH_OVER_ENDLESS), None);
+                return Next::Go;
+            }
+            let (from, to, n) = match self.replayer.slice(name, over.limit, cursor) {
+                Ok(slice) => slice,
+                Err(e) => {
+                    let message = format!("reading the next slice of `{name}` failed: {e}");
+                    let diagnostic = self.at(index, sql, line, col, message);
+                    self.push(index, diagnostic.help(advice::BATCH_OVER_TABLE), None);
+                    return Next::Go;
+                }
+            };
+            repetitions += 1;
+            rows = n;
+            if n == 0 {
+                break;
+            }
+            cursor = to;
+            match self.replayer.repeat_bound(sql, &[from, to]) {
+                Ok(_) => {}
+                Err(failure) if sandbox::interrupted(&failure) => {
+                    let message = format!(
+                        "the range batch still finds full slices of `{name}` after {repetitions} repetitions, when the replay's step budget ran out"
+                    );
+                    let diagnostic = self.at(index, sql, line, col, message);
+                    self.push(index, diagnostic.help(advice::BATCH_OVER_ENDLESS), None);
                     if !self.replayer.in_transaction() {
                         self.mode = Mode::Degraded;
                         return Next::Stop;
@@ -865,7 +1104,7 @@ mod tests {
             Vec::<String>::new(),
             "a new table's rows cost nothing"
         );
-        let remedy = "; on a large object, make it a batch (docs/batches.md)";
+        let remedy = "; on a large object, make it a batch, e.g. `-- durable-schema: batch over items limit 10000` (docs/batches.md)";
         assert_eq!(
             hints[1],
             [
@@ -967,6 +1206,110 @@ mod tests {
         ]);
         assert!(findings.is_empty(), "{findings:#?}");
         assert_eq!(repetitions, [4, 3, 3, 2, 1, 1]);
+    }
+
+    #[test]
+    fn a_range_batch_runs_slice_by_slice_and_ends_by_its_cursor() {
+        // 2,500 rows, slices of 1000: 1000, 1000, 500 (short: the last).
+        // The filter skips rows the statement already did and every odd
+        // row: a slice that changes nothing does not end the batch early.
+        let (findings, repetitions, log) = batches(&[
+            ITEMS,
+            "UPDATE items SET w = 0 WHERE id <= 1000;\n\
+             -- durable-schema: batch over items limit 1000\n\
+             UPDATE items SET w = v * 2 WHERE id BETWEEN :from AND :to AND w IS NULL AND id % 2 = 0;\n\
+             INSERT INTO log VALUES ('done', (SELECT count(*) FROM items WHERE w = v * 2));\n\
+             INSERT INTO log VALUES ('left', (SELECT count(*) FROM items WHERE w IS NULL));",
+        ]);
+        assert!(findings.is_empty(), "{findings:#?}");
+        assert_eq!(repetitions, [3]);
+        assert_eq!(log, [("done".to_owned(), 750), ("left".to_owned(), 750)]);
+        // A multiple of the limit takes one more, empty, slice; an empty
+        // table one slice, in which the statement's work is undone (the
+        // executor does not run it); a quoted name with a space.
+        let (findings, repetitions, log) = batches(&[
+            ITEMS,
+            "CREATE TABLE \"odd name\" (x);\n\
+             -- durable-schema: batch over \"odd name\" limit 7\n\
+             INSERT INTO log SELECT 'empty', count(*) FROM \"odd name\" WHERE rowid BETWEEN :from AND :to OR :from IS NULL;\n\
+             -- durable-schema: batch over items limit 500\n\
+             INSERT INTO log SELECT 'slice', 1 - :from + :to WHERE :to IS NOT NULL;",
+        ]);
+        assert!(findings.is_empty(), "{findings:#?}");
+        assert_eq!(repetitions, [1, 6]);
+        assert_eq!(log, vec![("slice".to_owned(), 500); 5]);
+    }
+
+    #[test]
+    fn a_range_batch_needs_a_table_with_rowids_and_its_two_parameters() {
+        let (findings, repetitions, _) = batches(&[
+            ITEMS,
+            "CREATE VIEW recent AS SELECT * FROM items;\n\
+             CREATE TABLE kv (k TEXT PRIMARY KEY, v) WITHOUT ROWID;\n\
+             CREATE TABLE odd (rowid INTEGER, v);\n\
+             -- durable-schema: batch over missing limit 10\n\
+             UPDATE items SET w = 1 WHERE id BETWEEN :from AND :to;\n\
+             -- durable-schema: batch over recent limit 10\n\
+             UPDATE items SET w = 1 WHERE id BETWEEN :from AND :to;\n\
+             -- durable-schema: batch over kv limit 10\n\
+             UPDATE items SET w = 1 WHERE id BETWEEN :from AND :to;\n\
+             -- durable-schema: batch over odd limit 10\n\
+             UPDATE items SET w = 1 WHERE id BETWEEN :from AND :to;\n\
+             -- durable-schema: batch over items limit 10\n\
+             UPDATE items SET w = 1 WHERE id BETWEEN :to AND :from;\n\
+             -- durable-schema: batch over items limit 10\n\
+             UPDATE items SET w = 1 WHERE id = ?;\n\
+             -- durable-schema: batch over items limit 10\n\
+             UPDATE items SET w = 1 WHERE id BETWEEN :from AND :to AND v > :min;\n\
+             -- durable-schema: batch\n\
+             UPDATE items SET w = 1 WHERE id IN (SELECT id FROM items WHERE w IS NULL AND id > :from LIMIT 10);\n\
+             -- durable-schema: batch over items limit 10\n\
+             CREATE TABLE t3 AS SELECT :from AS a, :to AS b;",
+        ]);
+        let got: Vec<_> = findings
+            .iter()
+            .map(|f| (f.diagnostic.position, f.diagnostic.message.as_str()))
+            .collect();
+        assert_eq!(
+            got[..got.len().min(8)],
+            [
+                (Some((4, 31)), "the batch's table `missing` does not exist at this point of the chain"),
+                (Some((6, 31)), "the batch's table `recent` is a view, not a table with rowids"),
+                (Some((8, 31)), "the batch's table `kv` is a `WITHOUT ROWID` table, which has no rowids to slice"),
+                (Some((10, 31)), "the batch's table `odd` has a column named `rowid`, which hides the rowids the slices follow"),
+                (Some((13, 1)), "a range batch takes the parameters `:from` and `:to`, in that order, found `:to`, `:from`"),
+                (Some((15, 1)), "a range batch takes the parameters `:from` and `:to`, in that order, found `?1`"),
+                (Some((17, 1)), "a range batch takes the parameters `:from` and `:to`, in that order, found `:from`, `:to`, `:min`"),
+                (Some((19, 1)), "a plain batch takes no parameters, found `:from`"),
+            ],
+            "{findings:#?}"
+        );
+        // The last, bound and DML-checked, is no data statement.
+        assert_eq!(findings.len(), 9, "{findings:#?}");
+        assert!(findings[8]
+            .diagnostic
+            .message
+            .starts_with("a batch must be an `INSERT`"));
+        assert!(repetitions.is_empty(), "{repetitions:?}");
+    }
+
+    #[test]
+    fn a_range_batch_that_feeds_its_own_slices_is_refused() {
+        let (findings, _, _) = batches(&[
+            ITEMS,
+            "-- durable-schema: batch over items limit 1000\n\
+             INSERT INTO items (v) SELECT v FROM items WHERE id BETWEEN :from AND :to;",
+        ]);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let d = &findings[0].diagnostic;
+        assert!(
+            d.message
+                .starts_with("the range batch still finds full slices of `items` after"),
+            "{}",
+            d.message
+        );
+        assert_eq!(d.position, Some((2, 1)));
+        assert_eq!(d.help.as_deref(), Some(advice::BATCH_OVER_ENDLESS));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::hooks::{AuthAction, AuthContext};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::compat::RowWrite;
 use durable_schema_workerd::ClockedConnection;
@@ -682,10 +682,10 @@ impl Replayer {
     /// (which rewrites every row). Through triggers too. `None` for the
     /// rest, e.g. `ALTER TABLE … ADD COLUMN` or a new table's rows.
     ///
-    /// With the words, whether the statement's work is one a batch can
-    /// split: an update, a delete or a copy of existing rows (not an index
-    /// build or a `DROP COLUMN`, which SQLite does in one go).
-    pub(crate) fn cost(&self, sql: &str) -> Option<(String, bool)> {
+    /// With the words, the table whose rows a batch could split the work
+    /// by, when it can: an update, a delete or a copy of existing rows (not
+    /// an index build or a `DROP COLUMN`, which SQLite does in one go).
+    pub(crate) fn cost(&self, sql: &str) -> Option<(String, Option<String>)> {
         // SQLite reports a `DROP TABLE` as a delete of its rows, but frees
         // the pages without reading them.
         if super::textual::drops_table(sql) {
@@ -701,25 +701,25 @@ impl Replayer {
                 .map(|(_, t)| t.as_str())
         };
         if let Some(t) = first(Touch::Indexes) {
-            return Some((format!("builds an index over every row of `{t}`"), false));
+            return Some((format!("builds an index over every row of `{t}`"), None));
         }
         if let Some(t) = first(Touch::Updates) {
-            return Some((format!("rewrites the rows of `{t}` it matches"), true));
+            let what = format!("rewrites the rows of `{t}` it matches");
+            return Some((what, Some(t.to_owned())));
         }
         if let Some(t) = first(Touch::Deletes) {
-            return Some((format!("deletes the rows of `{t}` it matches"), true));
+            let what = format!("deletes the rows of `{t}` it matches");
+            return Some((what, Some(t.to_owned())));
         }
         if state.writes_rows || state.creates_table {
             if let Some(t) = first(Touch::Reads) {
-                return Some((format!("copies or reads the rows of `{t}`"), true));
+                let what = format!("copies or reads the rows of `{t}`");
+                return Some((what, Some(t.to_owned())));
             }
         }
         if let Some(t) = first(Touch::Alters) {
             if super::textual::drops_column(sql) {
-                return Some((
-                    format!("rewrites every row of `{t}` (`DROP COLUMN`)"),
-                    false,
-                ));
+                return Some((format!("rewrites every row of `{t}` (`DROP COLUMN`)"), None));
             }
         }
         None
@@ -742,8 +742,72 @@ impl Replayer {
         sql: &str,
         judge_drop: impl FnMut(&str) -> Option<Denial>,
     ) -> Result<Vec<String>, Failure> {
+        self.run_bound(sql, &[], judge_drop)
+    }
+
+    /// [`run`](Self::run) with `params` bound to the statement's
+    /// parameters 1, 2, … (a range batch's slice bounds; NULL for `None`).
+    pub(crate) fn run_bound(
+        &self,
+        sql: &str,
+        params: &[Option<i64>],
+        judge_drop: impl FnMut(&str) -> Option<Denial>,
+    ) -> Result<Vec<String>, Failure> {
         self.progress.store(0, Ordering::Relaxed);
-        self.run_on_budget(sql, judge_drop)
+        self.run_on_budget(sql, params, judge_drop)
+    }
+
+    /// The names of the parameters of `sql`, by index (`None` for a `?`),
+    /// or `None` when it does not prepare (running it reports why).
+    pub(crate) fn parameters(&self, sql: &str) -> Option<Vec<Option<String>>> {
+        let stmt = self.conn.prepare(sql).ok()?;
+        Some(
+            (1..=stmt.parameter_count())
+                .map(|i| stmt.parameter_name(i).map(str::to_owned))
+                .collect(),
+        )
+    }
+
+    /// What table `name` is right now, for a range batch: `None` when
+    /// nothing of that name exists, else its type (`table`, `view`,
+    /// `virtual`, …), whether it is `WITHOUT ROWID`, and whether it has a
+    /// column named `rowid` (which hides the rowid).
+    pub(crate) fn table_shape(&self, name: &str) -> rusqlite::Result<Option<(String, bool, bool)>> {
+        self.read(|conn| {
+            let found: Option<(String, bool)> = conn
+                .query_row(
+                    "SELECT type, wr FROM pragma_table_list(?1) WHERE schema = 'main'",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)),
+                )
+                .optional()?;
+            let Some((kind, without_rowid)) = found else {
+                return Ok(None);
+            };
+            let rowid_column: bool = conn.query_row(
+                "SELECT count(*) > 0 FROM pragma_table_xinfo(?1) WHERE name = 'rowid' COLLATE NOCASE",
+                [name],
+                |r| r.get(0),
+            )?;
+            Ok(Some((kind, without_rowid, rowid_column)))
+        })
+    }
+
+    /// The next slice of a range batch over `table`, as the executor reads
+    /// it (the runtime's `tracking::slice`, the one text): first and last
+    /// rowid and row count, at most `limit` rows after `cursor`.
+    pub(crate) fn slice(
+        &self,
+        table: &str,
+        limit: u32,
+        cursor: Option<i64>,
+    ) -> rusqlite::Result<(Option<i64>, Option<i64>, u64)> {
+        let sql = durable_schema_runtime::tracking::slice(table, limit, cursor.is_some());
+        self.read(|conn| {
+            conn.query_row(&sql, rusqlite::params_from_iter(cursor), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+            })
+        })
     }
 
     /// Whether the statement just run is a data statement: SQLite's
@@ -770,6 +834,12 @@ impl Replayer {
     /// batch share the budget of one statement, so a batch that never ends
     /// cannot hold a build for 10,000 statements' worth of steps.
     pub(crate) fn repeat(&self, sql: &str) -> Result<u64, Failure> {
+        self.repeat_bound(sql, &[])
+    }
+
+    /// [`repeat`](Self::repeat) with `params` bound, as
+    /// [`run_bound`](Self::run_bound) binds them: one slice of a range batch.
+    pub(crate) fn repeat_bound(&self, sql: &str, params: &[Option<i64>]) -> Result<u64, Failure> {
         let savepoint = |sql: &str| {
             self.trusted(sql).map_err(|error| Failure {
                 error,
@@ -777,7 +847,7 @@ impl Replayer {
             })
         };
         savepoint("SAVEPOINT durable_schema_batch")?;
-        self.run_on_budget(sql, |_| None)?;
+        self.run_on_budget(sql, params, |_| None)?;
         let changed = self.changes();
         // SQLite may have rolled the whole transaction back (`RAISE(ROLLBACK)`
         // in a trigger), savepoint and all.
@@ -791,6 +861,7 @@ impl Replayer {
     fn run_on_budget(
         &self,
         sql: &str,
+        params: &[Option<i64>],
         mut judge_drop: impl FnMut(&str) -> Option<Denial>,
     ) -> Result<Vec<String>, Failure> {
         self.rules.take_denial();
@@ -823,6 +894,9 @@ impl Replayer {
                         None,
                     ));
                 }
+            }
+            for (i, value) in params.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, value)?;
             }
             let mut rows = stmt.raw_query();
             while rows.next()?.is_some() {}

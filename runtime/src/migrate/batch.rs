@@ -14,6 +14,20 @@
 //!    row, its foreign-key checks and the started record's move, in the
 //!    last transaction: the migration is applied when that one commits.
 //!
+//! **Range batches.** A statement marked `-- durable-schema: batch over
+//! <table> limit <n>` ([`Statement::batch_over`]) is repeated on slices of
+//! the table's rowids instead: before each repetition one query outside the
+//! transaction reads the next slice ([`tracking::slice`]: at most `n`
+//! rowids past the cursor, their first, last and count), and the
+//! repetition's transaction runs the statement bound to the first and last
+//! (`:from`, `:to`), then stores the last as the cursor with the counts
+//! ([`tracking::sliced`]). A slice of fewer than `n` rows is the last: the
+//! same transaction moves past the batch. So the batch ends by the cursor,
+//! not by a repetition that changed nothing, and each repetition reads its
+//! own rows only, where a plain batch's `IN (SELECT … LIMIT n)` walks past
+//! the rows done before on every repetition. An empty slice runs nothing
+//! and commits the move alone.
+//!
 //! **Progress.** Each phase records in its own transaction where the
 //! migration stands: the failure record's row (`<table>_failure`, owned by
 //! [`tracking`]) gets the migration's chain value, the index of its first
@@ -26,7 +40,9 @@
 //! resumes after the last committed phase: a committed phase never runs
 //! again. The row is the started record's, because progress *is* the state
 //! of a run that has not finished; a table written before these columns
-//! existed gets them on the first run that applies a batch.
+//! existed gets them on the first run that applies a batch, and one written
+//! by the release before range batches (no `cursor`) gets that column on
+//! the run that resumes its progress, which it reads by position.
 //!
 //! **Other code.** Progress belongs to a migration text, not to a deploy:
 //! it is resumed by any code whose migration at that version has the same
@@ -84,6 +100,13 @@ pub(crate) struct Progress {
     pub(super) rows: u64,
     /// Runs that started on the current phase without ending it.
     pub(super) unfinished: u32,
+    /// The last rowid a range batch's committed slices reached (`None`
+    /// before its first slice, and for a plain batch).
+    pub(super) cursor: Option<i64>,
+    /// Whether the row has the `cursor` column: not when the release
+    /// before range batches wrote it (half-way through a plain batch), and
+    /// this run then adds it before the first phase it commits.
+    pub(super) cursor_column: bool,
 }
 
 /// How a batched migration's run ended.
@@ -183,7 +206,10 @@ impl Executor<'_> {
         let Some(row) = rows.rows().first() else {
             return Ok(None);
         };
-        self.progress_in(m, std::array::from_fn(|i| row.get(i)))
+        // `cursor` by position in the row's `*`, after the eight named
+        // columns: a table without it still answers.
+        let cursor = row.get(8 + tracking::CURSOR_POSITION);
+        self.progress_in(m, std::array::from_fn(|i| row.get(i)), cursor)
     }
 
     /// The progress in a row of [`tracking::read_failure`] (its `*` part),
@@ -198,15 +224,18 @@ impl Executor<'_> {
         self.progress_in(
             m,
             [at(1), at(3), at(0), at(12), at(13), at(14), at(15), at(16)],
+            at(6 + tracking::CURSOR_POSITION),
         )
     }
 
     /// `version, attempts, chain, progress_chain, statement, repetitions,
-    /// changed, unfinished` as progress for `m`.
+    /// changed, unfinished` as progress for `m`, with `cursor` (`None`: the
+    /// row has no such column).
     fn progress_in(
         &self,
         m: &'static Migration,
         row: [Option<&Value>; 8],
+        cursor: Option<&Value>,
     ) -> Result<Option<Progress>, MigrateError> {
         let int = |i: usize| row[i].and_then(Value::as_i64).unwrap_or(0);
         let Some(progress_chain) = text_of(row[3]) else {
@@ -233,6 +262,8 @@ impl Executor<'_> {
             repetitions: u64::try_from(int(5)).unwrap_or(0),
             rows: u64::try_from(int(6)).unwrap_or(0),
             unfinished: u32::try_from(int(7)).unwrap_or(0),
+            cursor: cursor.and_then(Value::as_i64),
+            cursor_column: cursor.is_some(),
         }))
     }
 
@@ -283,10 +314,15 @@ impl Executor<'_> {
     ) -> Result<Phased, MigrateError> {
         let statements: Vec<Statement> = m.statements().iter().collect();
         let table = self.table();
-        let mut upgrade = if progress.is_none() {
-            self.progress_table()?
-        } else {
-            Vec::new()
+        let mut upgrade = match &progress {
+            None => self.progress_table()?,
+            // Progress of the release before range batches: the one column
+            // it lacks, in the first transaction this run commits (a later
+            // batch's start, or a range batch's slice, writes it).
+            Some(p) if !p.cursor_column => {
+                vec![Step::new(tracking::upgrade_failure(table, "cursor"))]
+            }
+            Some(_) => Vec::new(),
         };
         let Ends {
             mut first,
@@ -353,12 +389,55 @@ impl Executor<'_> {
                 // The batch comes first: its start joins its first
                 // repetition's transaction.
             }
-            // One repetition, counted by `changes()` right after it.
-            tx.push(Role::Statement(b), Step::new(statements[b].sql()));
-            tx.push(
-                Role::Progress,
-                Step::with_params(tracking::repeated(table), vec![Value::from((b + 1) as i64)]),
-            );
+            match statements[b].batch_over() {
+                // One repetition, counted by `changes()` right after it.
+                None => {
+                    tx.push(Role::Statement(b), Step::new(statements[b].sql()));
+                    tx.push(
+                        Role::Progress,
+                        Step::with_params(
+                            tracking::repeated(table),
+                            vec![Value::from((b + 1) as i64)],
+                        ),
+                    );
+                }
+                // One slice: its bounds read before the transaction (a
+                // read needs none), the statement bound with them, and the
+                // cursor committed with it, so a kill never loses a
+                // committed slice nor runs one twice. A short slice is the
+                // last: the batch ends by the cursor, not by a slice whose
+                // rows the statement's own filter skipped.
+                Some((over, limit)) => {
+                    let cursor = progress.as_ref().and_then(|p| p.cursor);
+                    let slice = self.slice(m, b, over, limit, cursor)?;
+                    report.rows_read += slice.read;
+                    if slice.rows > 0 {
+                        tx.push(
+                            Role::Statement(b),
+                            Step::with_params(
+                                statements[b].sql(),
+                                vec![Value::from(slice.first), Value::from(slice.last)],
+                            ),
+                        );
+                    }
+                    tx.push(
+                        Role::Progress,
+                        Step::with_params(
+                            tracking::sliced(table),
+                            vec![
+                                Value::from((b + 1) as i64),
+                                if slice.rows > 0 {
+                                    Value::from(slice.last)
+                                } else {
+                                    Value::Null
+                                },
+                                Value::from(i64::from(slice.rows < u64::from(limit))),
+                                Value::from(i64::from(slice.rows > 0)),
+                            ],
+                        ),
+                    );
+                }
+            }
             // After the progress step, which reads `changes()` of the
             // repetition: the checks change no row.
             super::apply::foreign_key_steps(m, &mut tx);
@@ -395,6 +474,39 @@ impl Executor<'_> {
         }
     }
 
+    /// The next slice of the range batch at index `b` of `m` over `table`,
+    /// after `cursor` (none: from the first row), at most `limit` rows.
+    fn slice(
+        &self,
+        m: &'static Migration,
+        b: usize,
+        table: &str,
+        limit: u32,
+        cursor: Option<i64>,
+    ) -> Result<Slice, MigrateError> {
+        let sql = tracking::slice(table, limit, cursor.is_some());
+        let params: Vec<Value> = cursor.map(Value::from).into_iter().collect();
+        let rows = self.backend.query(&sql, &params).map_err(|e| {
+            let s = m.statements().get(b);
+            MigrateError::Statement {
+                version: m.version(),
+                file: m.name(),
+                statement: b + 1,
+                line: s.map_or(0, |s| s.line()),
+                column: s.map_or(0, |s| s.column()),
+                message: format!("reading the next slice of \"{table}\": {}", e.message()),
+            }
+        })?;
+        let row = rows.rows().first();
+        let int = |i: usize| row.and_then(|r| r.get(i)).and_then(Value::as_i64);
+        Ok(Slice {
+            first: int(0).unwrap_or(0),
+            last: int(1).unwrap_or(0),
+            rows: int(2).and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+            read: rows.rows_read(),
+        })
+    }
+
     /// The step that counts a run resuming `progress` in the started
     /// record's transaction: one more run started on its phase.
     pub(super) fn resume_step(&self, progress: &Progress) -> Step {
@@ -405,6 +517,18 @@ impl Executor<'_> {
             ))],
         )
     }
+}
+
+/// One slice of a range batch: what [`tracking::slice`] reads.
+struct Slice {
+    /// Its first rowid (`:from`).
+    first: i64,
+    /// Its last rowid (`:to`), the cursor once it commits.
+    last: i64,
+    /// Its rows: fewer than the limit on the last slice.
+    rows: u64,
+    /// The rows the backend read for it.
+    read: u64,
 }
 
 /// The ends of a batched migration's last transaction.
@@ -427,6 +551,8 @@ impl Progress {
             repetitions: 0,
             rows: 0,
             unfinished: 1,
+            cursor: None,
+            cursor_column: true,
         }
     }
 }

@@ -25,4 +25,5 @@ mod drizzle;
 mod faults;
 mod fleet;
 mod migrate;
+mod range;
 mod replace;

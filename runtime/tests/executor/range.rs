@@ -1,0 +1,377 @@
+//! Range batches at run time (issue 21's speed goal): a statement marked
+//! `-- durable-schema: batch over <table> limit <n>` runs on slices of at
+//! most `n` rows in rowid order, read before each repetition's
+//! transaction; the statement is bound to the slice's first and last rowid
+//! (`:from`, `:to`) and the cursor commits with it, so the batch ends by the
+//! cursor (not by a slice that changed nothing), a kill never re-does a
+//! committed slice, and progress written by the release before range
+//! batches (no `cursor` column) still resumes.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::common::*;
+use durable_schema_runtime::backend::{Backend, BackendError, Rows, Step, TxError, Value};
+use durable_schema_runtime::{MigrateError, Schema};
+use rusqlite::Connection;
+
+/// 2,500 items, each with `v`.
+const CREATE: &str = "CREATE TABLE items (id INTEGER PRIMARY KEY, v INTEGER NOT NULL);\n\
+     WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2500)\n\
+     INSERT INTO items (id, v) SELECT x, x FROM c;\n";
+
+/// A backfill as a range batch of `limit` rows a slice, with `filter`
+/// added to the statement's `WHERE`. `w` accumulates, so a slice run twice
+/// leaves `w = 4 * v`.
+fn backfill(limit: u32, filter: &str) -> String {
+    format!(
+        "ALTER TABLE items ADD COLUMN w INTEGER;\n\
+         -- durable-schema: batch over items limit {limit}\n\
+         UPDATE items SET w = coalesce(w, 0) + v * 2 WHERE id BETWEEN :from AND :to{filter};\n\
+         CREATE INDEX items_w ON items (w);\n"
+    )
+}
+
+fn range_schema(limit: u32, filter: &str) -> Schema {
+    schema(&[
+        ("0001_items.sql", CREATE),
+        ("0002_backfill.sql", &backfill(limit, filter)),
+    ])
+}
+
+/// A database at version 1 (2,500 items), in memory.
+fn at_v1(schema: &Schema) -> Connection {
+    let conn = Connection::open_in_memory().unwrap();
+    prefix(schema, 1).migrate(&conn).unwrap();
+    conn
+}
+
+fn version(conn: &Connection) -> i64 {
+    conn.query_row("SELECT max(version) FROM migrations", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Items whose `w` is not what one run of the backfill gives (`v * 2` where
+/// `filter_keeps`, NULL elsewhere).
+fn wrong(conn: &Connection, filter_keeps: &str) -> i64 {
+    conn.query_row(
+        &format!(
+            "SELECT count(*) FROM items WHERE w IS NOT (CASE WHEN {filter_keeps} THEN v * 2 END)"
+        ),
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// `(statement, repetitions, changed, cursor)` of the progress row.
+fn progress(conn: &Connection) -> Option<(i64, i64, i64, Option<i64>)> {
+    conn.query_row(
+        "SELECT statement, repetitions, changed, cursor FROM migrations_failure \
+         WHERE progress_chain IS NOT NULL",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
+    .ok()
+}
+
+/// A transaction's statements with their parameters.
+type Recorded = Vec<(String, Vec<Value>)>;
+
+/// Records the slice queries and each transaction's statements with their
+/// parameters; panics (a kill) at the transaction numbered `kill_at`.
+struct Recorder<'c> {
+    conn: &'c Connection,
+    slices: RefCell<Vec<Vec<Value>>>,
+    transactions: RefCell<Vec<Recorded>>,
+    kill_at: Cell<Option<usize>>,
+}
+
+impl<'c> Recorder<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        Self {
+            conn,
+            slices: RefCell::default(),
+            transactions: RefCell::default(),
+            kill_at: Cell::new(None),
+        }
+    }
+
+    /// The bounds each run of the batch statement was bound to.
+    fn bounds(&self) -> Vec<(i64, i64)> {
+        self.transactions
+            .borrow()
+            .iter()
+            .flatten()
+            .filter(|(sql, _)| sql.starts_with("UPDATE items"))
+            .map(|(_, p)| (p[0].as_i64().unwrap(), p[1].as_i64().unwrap()))
+            .collect()
+    }
+}
+
+impl Backend for Recorder<'_> {
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
+        if sql.starts_with("SELECT min(rowid), max(rowid), count(*)") {
+            self.slices.borrow_mut().push(params.to_vec());
+        }
+        Backend::query(self.conn, sql, params)
+    }
+
+    fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
+        let n = self.transactions.borrow().len() + 1;
+        if self.kill_at.get() == Some(n) {
+            panic!("killed before transaction {n}");
+        }
+        let recorded = steps
+            .iter()
+            .map(|s| (s.sql().to_owned(), s.params().to_vec()))
+            .collect();
+        self.transactions.borrow_mut().push(recorded);
+        Backend::transaction(self.conn, steps)
+    }
+}
+
+/// 2,500 rows, 1,000 a slice: three slices bound to their rowid bounds,
+/// the short third one ends the batch in its own transaction; each slice
+/// query reads only its own rows. A multiple of the limit takes one more,
+/// empty, slice that runs nothing.
+#[test]
+fn slices_bind_their_bounds_and_a_short_slice_ends_the_batch() {
+    let schema = range_schema(1000, "");
+    let conn = at_v1(&schema);
+    let rec = Recorder::new(&conn);
+    schema.migrate(&rec).unwrap();
+    assert_eq!(wrong(&conn, "1"), 0);
+    assert_eq!(version(&conn), 2);
+    assert_eq!(progress(&conn), None, "progress ends with the migration");
+    assert_eq!(rec.bounds(), [(1, 1000), (1001, 2000), (2001, 2500)]);
+    // No lower bound on the first slice, then the committed cursor.
+    assert_eq!(
+        *rec.slices.borrow(),
+        [
+            vec![],
+            vec![Value::from(1000i64)],
+            vec![Value::from(2000i64)]
+        ]
+    );
+    // The statements before the batch commit first, then one transaction
+    // a slice, then the rest with the tracking row.
+    let statements: Vec<Vec<String>> = rec
+        .transactions
+        .borrow()
+        .iter()
+        .map(|tx| {
+            tx.iter()
+                .filter(|(sql, _)| !sql.contains("migrations"))
+                .map(|(sql, _)| sql.split(' ').take(2).collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+        })
+        .filter(|tx| !tx.is_empty())
+        .collect();
+    assert_eq!(
+        statements,
+        [
+            ["ALTER TABLE"],
+            ["UPDATE items"],
+            ["UPDATE items"],
+            ["UPDATE items"],
+            ["CREATE INDEX"],
+        ]
+    );
+
+    // 2,500 rows by 500: five full slices and an empty one.
+    let schema = range_schema(500, "");
+    let conn = at_v1(&schema);
+    let rec = Recorder::new(&conn);
+    schema.migrate(&rec).unwrap();
+    assert_eq!(wrong(&conn, "1"), 0);
+    assert_eq!(rec.bounds().len(), 5);
+    assert_eq!(rec.slices.borrow().len(), 6);
+    assert_eq!(
+        rec.slices.borrow().last(),
+        Some(&vec![Value::from(2500i64)])
+    );
+}
+
+/// The statement's own filter may skip a whole slice: the batch goes on,
+/// since the cursor, not a slice that changed nothing, ends it (a plain
+/// batch would stop there).
+#[test]
+fn a_slice_that_changes_nothing_does_not_end_the_batch() {
+    let schema = range_schema(1000, " AND id > 1000").__with_budget_ms(0);
+    let conn = at_v1(&schema);
+    // One slice per wake: the first changes no row and the batch goes on.
+    let wake = schema.wake(&conn);
+    assert!(
+        matches!(
+            wake.error(),
+            Some(MigrateError::InProgress {
+                repetitions: 1,
+                rows: 0,
+                ..
+            })
+        ),
+        "{:?}",
+        wake.error()
+    );
+    assert_eq!(progress(&conn), Some((1, 1, 0, Some(1000))));
+    let mut wakes = 1;
+    while schema.wake(&conn).error().is_some() {
+        wakes += 1;
+        assert!(wakes < 10, "no end in sight");
+    }
+    assert_eq!(version(&conn), 2);
+    assert_eq!(wrong(&conn, "id > 1000"), 0);
+}
+
+/// A kill at any transaction of the run loses no committed slice and
+/// never runs one twice: `w` accumulates, so a slice run again would show.
+/// Before the next run, the cursor is exactly the rows done.
+#[test]
+fn a_kill_never_reruns_a_committed_slice() {
+    let schema = range_schema(1000, "");
+    let mut mid_batch = 0;
+    // Transaction 1 is the started record; 2 the statements before the
+    // batch; 3 to 5 the slices; 6 the rest.
+    for kill_at in 2..=6 {
+        let conn = at_v1(&schema);
+        let rec = Recorder::new(&conn);
+        rec.kill_at.set(Some(kill_at));
+        let outcome = catch_unwind(AssertUnwindSafe(|| schema.wake(&rec)));
+        assert!(
+            outcome.is_err(),
+            "the run ended before transaction {kill_at}"
+        );
+        if let Some((_, repetitions, changed, cursor)) = progress(&conn) {
+            let done: i64 = conn
+                .query_row("SELECT count(*) FROM items WHERE w IS NOT NULL", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(cursor.unwrap_or(0), done, "kill at {kill_at}");
+            assert_eq!(changed, done);
+            mid_batch += usize::from(repetitions > 0);
+            let wake = schema.wake(&conn);
+            assert!(
+                wake.error().is_none(),
+                "kill at {kill_at}: {:?}",
+                wake.error()
+            );
+        } else {
+            // Killed before any phase committed: interrupted at once, like
+            // any migration; `migrate` runs it.
+            let wake = schema.wake(&conn);
+            assert!(
+                matches!(wake.error(), Some(MigrateError::Interrupted { .. })),
+                "kill at {kill_at}: {:?}",
+                wake.error()
+            );
+            schema.migrate(&conn).unwrap();
+        }
+        assert_eq!(version(&conn), 2);
+        assert_eq!(wrong(&conn, "1"), 0, "kill at {kill_at}");
+    }
+    assert_eq!(mid_batch, 3, "kills after a slice committed");
+}
+
+/// Progress written by the release before range batches (a failure table
+/// without `cursor`), half-way through a plain batch: the run reads it,
+/// adds the column and completes, here with a range batch after the plain
+/// one in the same migration (its start writes the cursor).
+#[test]
+fn progress_without_the_cursor_column_resumes() {
+    let plain_then_range = "ALTER TABLE items ADD COLUMN w INTEGER;\n\
+         -- durable-schema: batch\n\
+         UPDATE items SET w = v * 2 WHERE id IN (SELECT id FROM items WHERE w IS NULL LIMIT 1000);\n\
+         ALTER TABLE items ADD COLUMN x INTEGER;\n\
+         -- durable-schema: batch over items limit 700\n\
+         UPDATE items SET x = v WHERE id BETWEEN :from AND :to;\n";
+    let plain = "ALTER TABLE items ADD COLUMN w INTEGER;\n\
+         -- durable-schema: batch\n\
+         UPDATE items SET w = v * 2 WHERE id IN (SELECT id FROM items WHERE w IS NULL LIMIT 1000);\n\
+         ALTER TABLE items ADD COLUMN x INTEGER;\n\
+         UPDATE items SET x = v;\n";
+    for text in [plain_then_range, plain] {
+        let files = [("0001_items.sql", CREATE), ("0002_backfill.sql", text)];
+        let stopping = schema(&files).__with_budget_ms(0);
+        let conn = at_v1(&stopping);
+        let wake = stopping.wake(&conn);
+        assert!(
+            matches!(
+                wake.error(),
+                Some(MigrateError::InProgress { repetitions: 1, .. })
+            ),
+            "{:?}",
+            wake.error()
+        );
+        // As the previous release left it.
+        conn.execute_batch("ALTER TABLE migrations_failure DROP COLUMN cursor")
+            .unwrap();
+        let status = stopping.status(&conn).unwrap();
+        assert!(status.in_progress().is_some(), "{status}");
+        let wake = schema(&files).wake(&conn);
+        assert!(wake.error().is_none(), "{:?}", wake.error());
+        assert_eq!(version(&conn), 2);
+        let wrong: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM items WHERE w IS NOT v * 2 OR x IS NOT v",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(wrong, 0);
+        let cursor: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('migrations_failure') WHERE name = 'cursor'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(cursor, 1, "the run added the column");
+    }
+}
+
+/// The slice query reads its slice and nothing before it: past a cursor
+/// near the end, the 500 rows of the last slice take fewer of SQLite's
+/// virtual-machine steps than the 1,000 of the first, where a query that
+/// walked from the start (a plain batch's `IN (SELECT … LIMIT n)` past the
+/// rows done) would take more. And its plan is a search on the rowid.
+#[test]
+fn the_slice_query_reads_only_its_slice() {
+    use durable_schema_runtime::tracking;
+    use rusqlite::StatementStatus;
+    let conn = at_v1(&range_schema(1000, ""));
+    let steps = |cursor: Option<i64>| {
+        let sql = tracking::slice("items", 1000, cursor.is_some());
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let rows: (i64, i64, i64) = stmt
+            .query_row(rusqlite::params_from_iter(cursor), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        (rows, stmt.get_status(StatementStatus::VmStep))
+    };
+    let (first, first_steps) = steps(None);
+    let (last, last_steps) = steps(Some(2000));
+    assert_eq!(first, (1, 1000, 1000));
+    assert_eq!(last, (2001, 2500, 500));
+    assert!(
+        last_steps < first_steps,
+        "{last_steps} steps for the last 500 rows, {first_steps} for the first 1000"
+    );
+    let plan: Vec<String> = conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            tracking::slice("items", 1000, true)
+        ))
+        .unwrap()
+        .query_map([2000], |r| r.get(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|d| d.contains("SEARCH items USING INTEGER PRIMARY KEY (rowid>?)")),
+        "{plan:?}"
+    );
+}
