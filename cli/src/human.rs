@@ -195,14 +195,23 @@ pub(crate) fn change_json(m: &PlannedMigration, c: &Change, locked: bool) -> Str
 pub(crate) fn statements_json(m: &PlannedMigration) -> Vec<String> {
     let mut out: Vec<(u32, u32, String)> = Vec::new();
     for s in m.statements.iter().filter(|s| s.batch) {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "kind": "batch",
             "file": m.source.display_path,
             "line": s.line,
             "column": s.column,
-            "message": "repeated until it changes no row, one transaction per repetition",
+            "message": format!("{}, one transaction per repetition", m.batch_note(s)),
             "statement": s.sql(&m.source.text),
         });
+        if let Some(over) = &s.over {
+            v["over"] = m
+                .source
+                .text
+                .get(over.table_start..over.table_end)
+                .unwrap_or_default()
+                .into();
+            v["limit"] = over.limit.into();
+        }
         out.push((s.line, s.column, v.to_string()));
     }
     for hint in &m.cost_hints {

@@ -378,10 +378,7 @@ fn batches(plan: &Plan) -> String {
         1 => "1 batch statement".to_owned(),
         n => format!("{n} batch statements"),
     };
-    let mut out = format!(
-        "{what}, each repeated until it changes no row, one transaction per repetition \
-         (see docs/batches.md):\n"
-    );
+    let mut out = format!("{what}, one transaction per repetition (see docs/batches.md):\n");
     for at in batches {
         out.push_str(&format!("  {at}\n"));
     }

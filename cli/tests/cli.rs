@@ -195,15 +195,22 @@ fn check_lists_the_batch_statements() {
          UPDATE items SET w = v * 2 WHERE id IN (SELECT id FROM items WHERE w IS NULL LIMIT 2);\n\
          DELETE FROM items WHERE v > 2;\n",
     );
+    s.write(
+        "migrations/0003_range.sql",
+        "-- durable-schema: batch over items limit 1000\n\
+         UPDATE items SET w = v WHERE id BETWEEN :from AND :to;\n",
+    );
     let r = s.run(&["check", "--dir", "migrations"]);
     assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{}", r.stdout);
     assert!(
         r.stdout.ends_with(
-            "2 statements work through the rows an object already holds (slow on a large object; see docs/failures.md):\n  \
+            "3 statements work through the rows an object already holds (slow on a large object; see docs/failures.md):\n  \
              migrations/0002_backfill.sql:3:1 rewrites the rows of `items` it matches, as a batch (a transaction per repetition)\n  \
-             migrations/0002_backfill.sql:4:1 deletes the rows of `items` it matches; on a large object, make it a batch, e.g. `-- durable-schema: batch over items limit 10000` (docs/batches.md)\n\
-             1 batch statement, each repeated until it changes no row, one transaction per repetition (see docs/batches.md):\n  \
-             migrations/0002_backfill.sql:3:1\n"
+             migrations/0002_backfill.sql:4:1 deletes the rows of `items` it matches; on a large object, make it a batch, e.g. `-- durable-schema: batch over items limit 10000` (docs/batches.md)\n  \
+             migrations/0003_range.sql:2:1 rewrites the rows of `items` it matches, as a batch (a transaction per repetition)\n\
+             2 batch statements, one transaction per repetition (see docs/batches.md):\n  \
+             migrations/0002_backfill.sql:3:1 repeated until it changes no row\n  \
+             migrations/0003_range.sql:2:1 over `items`, 1000 rows a slice\n"
         ),
         "{}",
         r.stdout
@@ -235,6 +242,27 @@ fn check_lists_the_batch_statements() {
     assert_eq!(
         (&lines[1]["batch"], &lines[2]["batch"]),
         (&true.into(), &false.into())
+    );
+    assert_eq!(
+        lines[0]["message"],
+        "repeated until it changes no row, one transaction per repetition"
+    );
+    assert_eq!(lines[0].get("over"), None);
+    let range: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["file"] == "migrations/0003_range.sql" && v["kind"] == "batch")
+        .collect();
+    assert_eq!(
+        (&range[0]["over"], &range[0]["limit"], &range[0]["message"]),
+        (
+            &"items".into(),
+            &1000.into(),
+            &"over `items`, 1000 rows a slice, one transaction per repetition".into()
+        ),
+        "{}",
+        json.stdout
     );
     assert_eq!(lines[2]["message"], "deletes the rows of `items` it matches; on a large object, make it a batch, e.g. `-- durable-schema: batch over items limit 10000` (docs/batches.md)");
 }

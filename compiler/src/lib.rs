@@ -267,15 +267,40 @@ impl PlannedMigration {
     }
 
     /// Its batch statements (those the line [`BATCH_DIRECTIVE`] or
-    /// [`BATCH_OVER_DIRECTIVE`] precedes),
-    /// each as `path:line:column`: the executor repeats each, one
-    /// transaction per repetition, until it changes no row.
+    /// [`BATCH_OVER_DIRECTIVE`] precedes), each as `path:line:column` and
+    /// how the executor repeats it, one transaction per repetition
+    /// ([`batch_note`](Self::batch_note)).
     pub fn batches(&self) -> Vec<String> {
         self.statements
             .iter()
             .filter(|s| s.batch)
-            .map(|s| format!("{}:{}:{}", self.source.display_path, s.line, s.column))
+            .map(|s| {
+                format!(
+                    "{}:{}:{} {}",
+                    self.source.display_path,
+                    s.line,
+                    s.column,
+                    self.batch_note(s)
+                )
+            })
             .collect()
+    }
+
+    /// How the executor repeats the batch statement `s` of this migration:
+    /// `repeated until it changes no row`, or for a range batch `over
+    /// `items`, 1000 rows a slice`.
+    pub fn batch_note(&self, s: &PlannedStatement) -> String {
+        match &s.over {
+            Some(over) => format!(
+                "over `{}`, {} rows a slice",
+                self.source
+                    .text
+                    .get(over.table_start..over.table_end)
+                    .unwrap_or_default(),
+                over.limit
+            ),
+            None => "repeated until it changes no row".to_owned(),
+        }
     }
 }
 

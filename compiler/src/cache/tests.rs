@@ -1124,7 +1124,10 @@ fn batch_marks_survive_the_cache_and_reach_the_runtime() {
     let resumed = resumed.unwrap();
     assert_eq!(REPLAYED.with(std::cell::Cell::get) - before, 1);
     assert_eq!(marks(&resumed)[..2], marks(&miss)[..]);
-    assert_eq!(resumed.migrations[1].batches(), ["m/0002_backfill.sql:3:1"]);
+    assert_eq!(
+        resumed.migrations[1].batches(),
+        ["m/0002_backfill.sql:3:1 repeated until it changes no row"]
+    );
 
     let schema = crate::runtime_schema(&resumed, "migrations").unwrap();
     let runtime: Vec<Vec<bool>> = schema
