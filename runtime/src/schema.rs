@@ -700,7 +700,8 @@ impl Schema {
     }
 
     /// Milliseconds of batch repetitions one [`Schema::wake`] runs before it
-    /// stops between two repetitions, leaving the rest for the next run
+    /// stops between two repetitions (or after a batch's last one), leaving
+    /// the rest for the next run
     /// (`budget_ms = N` in the attribute; 10000 by default, well under
     /// workerd's 30-second `blockConcurrencyWhile` gate).
     pub const fn budget_ms(&self) -> u32 {

@@ -63,8 +63,9 @@
 //! before the first phase committed is interrupted at once, like any
 //! migration's.
 //!
-//! **Budget.** [`Schema::wake`] stops between two repetitions once
-//! [`Schema::budget_ms`] is spent (at least one repetition per run), with
+//! **Budget.** [`Schema::wake`] stops between two repetitions, or after a
+//! batch's last one before what follows it, once [`Schema::budget_ms`] is
+//! spent (at least one repetition per run), with
 //! [`MigrateError::InProgress`]; the migration and the ones after it stay
 //! pending. Natively the clock is `std::time::Instant`. On a Durable Object
 //! time does not advance during synchronous code, so the worker glue pauses
@@ -451,12 +452,12 @@ impl Executor<'_> {
                 message: "the progress row is missing".to_owned(),
             })?;
             report.rows_read += 1;
-            let batch_done = now.statement != b;
             let error = in_progress(m, &now);
             progress = Some(now);
-            if batch_done {
-                continue;
-            }
+            // Also after the batch's last repetition: what follows it (the
+            // rest of the migration, a `CREATE INDEX` over the rows the batch
+            // wrote) may be long, and deserves a slice of its own once the
+            // budget is spent, not the end of this one.
             if self.pace.stepwise {
                 self.pace.paused.set(Some(m.version()));
                 self.pace.mid_batch.set(true);
@@ -653,8 +654,9 @@ mod tests {
         };
         assert!(wake.error().is_none(), "{:?}", wake.error());
         // Repetitions 2 (2 rows) and 3 (1 row) continue the batch; 4
-        // changes none and ends it.
-        assert_eq!(mid, 2);
+        // changes none and ends it, and pauses too: the index after it
+        // may take a slice of its own.
+        assert_eq!(mid, 3);
         let done: i64 = conn
             .query_row("SELECT count(*) FROM t WHERE w = id", [], |r| r.get(0))
             .unwrap();

@@ -58,8 +58,9 @@ pub(super) struct Pace {
     /// Set when the run stopped before the migration of this version (or
     /// between two phases of it, when it has batched statements).
     pub(super) paused: Cell<Option<u32>>,
-    /// Set when the run paused between two repetitions of a batch: where
-    /// the host may end its slice ([`Schema::wake_stop`]).
+    /// Set when the run paused between two repetitions of a batch, or
+    /// right after its last one: where the host may end its slice
+    /// ([`Schema::wake_stop`]).
     pub(super) mid_batch: Cell<bool>,
 }
 
@@ -96,8 +97,8 @@ pub(crate) enum WakeStep {
 pub(crate) struct Resume {
     pub(super) version: u32,
     so_far: Report,
-    /// Paused between two repetitions of a batch: the host may end its
-    /// slice here, with [`Schema::wake_stop`].
+    /// Paused between two repetitions of a batch, or right after its last
+    /// one: the host may end its slice here, with [`Schema::wake_stop`].
     pub(crate) mid_batch: bool,
 }
 
