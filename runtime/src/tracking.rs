@@ -447,13 +447,16 @@ pub fn record_progress(table: &str) -> String {
 /// transaction: counts it with the rows it changed, SQLite's `changes()` of
 /// the batch statement that ran just before (the statement's own rows, not
 /// the index entries or trigger rows a storage engine counts), and moves
-/// `statement` to `?1` when it changed none (the batch is done).
+/// `statement` to `?1` when it changed none (the batch is done; when `?2`
+/// says the statement at `?1` is a batch too, the counts restart: they are
+/// that batch's from then on).
 pub fn repeated(table: &str) -> String {
     sql(
         &failure_table(table),
         &[
             "UPDATE ",
-            " SET repetitions = repetitions + 1, changed = changed + changes(), \
+            " SET repetitions = CASE WHEN changes() = 0 AND ?2 THEN 0 ELSE repetitions + 1 END, \
+             changed = CASE WHEN changes() = 0 AND ?2 THEN 0 ELSE changed + changes() END, \
              statement = CASE WHEN changes() = 0 THEN ?1 ELSE statement END, unfinished = 1 \
              WHERE id = 1",
         ],
@@ -466,15 +469,19 @@ pub fn repeated(table: &str) -> String {
 /// `changes()` would then be an older statement's), stores the cursor `?2`
 /// (the slice's last rowid; unchanged when NULL), and moves `statement` to
 /// `?1` when `?3` is 1: the slice had fewer rows than the limit, so the
-/// batch is done in this same transaction.
+/// batch is done in this same transaction. Done, the cursor is cleared (a
+/// range batch right after starts from its table's first row) and, when
+/// `?5` says the statement at `?1` is a batch too, so are the counts: they
+/// are that batch's from then on.
 pub fn sliced(table: &str) -> String {
     sql(
         &failure_table(table),
         &[
             "UPDATE ",
-            " SET repetitions = repetitions + 1, \
-             changed = changed + CASE WHEN ?4 THEN changes() ELSE 0 END, \
-             cursor = coalesce(?2, cursor), \
+            " SET repetitions = CASE WHEN ?3 AND ?5 THEN 0 ELSE repetitions + 1 END, \
+             changed = CASE WHEN ?3 AND ?5 THEN 0 \
+             ELSE changed + CASE WHEN ?4 THEN changes() ELSE 0 END END, \
+             cursor = CASE WHEN ?3 THEN NULL ELSE coalesce(?2, cursor) END, \
              statement = CASE WHEN ?3 THEN ?1 ELSE statement END, unfinished = 1 WHERE id = 1",
         ],
     )

@@ -390,6 +390,9 @@ impl Executor<'_> {
                 // The batch comes first: its start joins its first
                 // repetition's transaction.
             }
+            // Whether the statement after this batch is a batch too: the
+            // move there restarts the counts (each batch shows its own).
+            let next_is_batch = i64::from(statements.get(b + 1).is_some_and(|s| s.is_batch()));
             match statements[b].batch_over() {
                 // One repetition, counted by `changes()` right after it.
                 None => {
@@ -398,7 +401,7 @@ impl Executor<'_> {
                         Role::Progress,
                         Step::with_params(
                             tracking::repeated(table),
-                            vec![Value::from((b + 1) as i64)],
+                            vec![Value::from((b + 1) as i64), Value::from(next_is_batch)],
                         ),
                     );
                 }
@@ -434,6 +437,7 @@ impl Executor<'_> {
                                 },
                                 Value::from(i64::from(slice.rows < u64::from(limit))),
                                 Value::from(i64::from(slice.rows > 0)),
+                                Value::from(next_is_batch),
                             ],
                         ),
                     );

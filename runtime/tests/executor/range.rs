@@ -242,13 +242,19 @@ fn a_kill_never_reruns_a_committed_slice() {
             outcome.is_err(),
             "the run ended before transaction {kill_at}"
         );
-        if let Some((_, repetitions, changed, cursor)) = progress(&conn) {
+        if let Some((statement, repetitions, changed, cursor)) = progress(&conn) {
             let done: i64 = conn
                 .query_row("SELECT count(*) FROM items WHERE w IS NOT NULL", [], |r| {
                     r.get(0)
                 })
                 .unwrap();
-            assert_eq!(cursor.unwrap_or(0), done, "kill at {kill_at}");
+            if statement > 1 {
+                // Past the batch (statement 1): every row, and the cursor
+                // cleared with the move.
+                assert_eq!((cursor, done), (None, 2500), "kill at {kill_at}");
+            } else {
+                assert_eq!(cursor.unwrap_or(0), done, "kill at {kill_at}");
+            }
             assert_eq!(changed, done);
             mid_batch += usize::from(repetitions > 0);
             let wake = schema.wake(&conn);
@@ -373,5 +379,67 @@ fn the_slice_query_reads_only_its_slice() {
         plan.iter()
             .any(|d| d.contains("SEARCH items USING INTEGER PRIMARY KEY (rowid>?)")),
         "{plan:?}"
+    );
+}
+
+/// Two batches in a row: the second starts from its own first row (the
+/// first one's cursor is cleared when it ends) and shows its own counts
+/// (they restart when the first ends), for a range batch and a plain one
+/// after a range batch.
+#[test]
+fn adjacent_batches_start_afresh() {
+    let second = "ALTER TABLE items ADD COLUMN w INTEGER;\n\
+         ALTER TABLE items ADD COLUMN z INTEGER;\n\
+         ALTER TABLE items ADD COLUMN y INTEGER;\n\
+         -- durable-schema: batch over items limit 1000\n\
+         UPDATE items SET w = v * 2 WHERE id BETWEEN :from AND :to;\n\
+         -- durable-schema: batch over items limit 1000\n\
+         UPDATE items SET z = v WHERE id BETWEEN :from AND :to;\n\
+         -- durable-schema: batch\n\
+         UPDATE items SET y = 1 WHERE id IN (SELECT id FROM items WHERE y IS NULL LIMIT 1000);\n";
+    let schema =
+        schema(&[("0001_items.sql", CREATE), ("0002_two.sql", second)]).__with_budget_ms(0);
+    let conn = at_v1(&schema);
+    let mut seen = Vec::new();
+    loop {
+        let wake = schema.wake(&conn);
+        match wake.error() {
+            Some(MigrateError::InProgress {
+                statement,
+                repetitions,
+                rows,
+                ..
+            }) => seen.push((*statement, *repetitions, *rows)),
+            None => break,
+            other => panic!("{other:?}"),
+        }
+        assert!(seen.len() < 20, "{seen:?}");
+    }
+    assert_eq!(version(&conn), 2);
+    let missed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM items WHERE w IS NOT v * 2 OR z IS NOT v OR y IS NOT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(missed, 0, "every batch visits every row");
+    // Each wake stops after one repetition. The first batch's third slice
+    // is short and ends it: the stop there names the second batch, with
+    // nothing done yet; likewise the second's end names the plain batch.
+    assert_eq!(
+        seen,
+        [
+            (4, 1, 1000),
+            (4, 2, 2000),
+            (5, 0, 0),
+            (5, 1, 1000),
+            (5, 2, 2000),
+            (6, 0, 0),
+            (6, 1, 1000),
+            (6, 2, 2000),
+            (6, 3, 2500),
+            (6, 4, 2500),
+        ]
     );
 }
