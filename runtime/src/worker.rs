@@ -63,12 +63,10 @@
 //! ```
 
 use std::cell::RefCell;
-use std::panic::AssertUnwindSafe;
-use std::rc::Rc;
 
 use ::worker::{SqlStorage, SqlStorageValue, State, Storage};
 use js_sys::{Function, Reflect};
-use wasm_bindgen::closure::Closure;
+use wasm_bindgen::closure::ScopedClosure;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::__private::MigrateTarget;
@@ -195,8 +193,7 @@ impl Backend for DurableObjectSql {
 
     fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
         let raw: &JsValue = self.storage.as_raw().as_ref();
-        // Looked up before the callback exists: a `once_into_js` closure
-        // that is never called is never freed.
+        // Looked up first: without it there is no transaction to run.
         let transaction_sync = Reflect::get(raw, &JsValue::from_str("transactionSync"))
             .ok()
             .and_then(|f| f.dyn_into::<Function>().ok())
@@ -207,42 +204,44 @@ impl Backend for DurableObjectSql {
                 ))
             })?;
 
-        // The callback must be 'static, hence owned steps and a shared slot
-        // for the failing step's index and message.
-        let failed: Rc<RefCell<Option<TxError>>> = Rc::default();
-        let slot = Rc::clone(&failed);
-        let written = Rc::new(std::cell::Cell::new(0u64));
-        let counter = Rc::clone(&written);
-        let sql = self.sql.clone();
-        // AssertUnwindSafe: DO builds abort on panic; with unwinding, a
-        // panic here leaves nothing half-updated on the Rust side (the slot
-        // is written last) and workerd rolls the transaction back.
-        let callback = Closure::once_into_js(AssertUnwindSafe(move || -> Result<(), JsValue> {
+        // A borrowed closure: `transactionSync` calls it before it returns
+        // and keeps no reference, so the steps, the slot for the failing
+        // step and the counter stay on this stack (no `'static` copies, no
+        // reference counts), and dropping the closure invalidates it.
+        let mut failed: Option<TxError> = None;
+        let mut written = 0u64;
+        let sql = &self.sql;
+        let mut body = || -> Result<(), JsValue> {
             for (i, step) in steps.iter().enumerate() {
-                let failure = match run(&sql, step) {
+                let failure = match run(sql, step) {
                     Ok((None, n)) => {
-                        counter.set(counter.get().saturating_add(n));
+                        written = written.saturating_add(n);
                         continue;
                     }
                     Ok((Some(row), _)) => TxError::with_row(i, row),
                     Err(e) => TxError::at_step(i, e),
                 };
                 let thrown = JsValue::from_str(failure.error().message());
-                *slot.borrow_mut() = Some(failure);
+                failed = Some(failure);
                 // Throwing out of the callback rolls the transaction back.
                 return Err(thrown);
             }
             Ok(())
-        }));
-
-        match transaction_sync.call1(raw, &callback) {
-            Ok(_) => Ok(written.get()),
-            Err(thrown) => {
-                let failed = failed.borrow_mut().take();
-                Err(failed.unwrap_or_else(|| {
-                    TxError::outside_steps(BackendError::new(sqlite_message(&js_message(&thrown))))
-                }))
-            }
+        };
+        // Assert unwind safe: DO builds abort on panic; with unwinding, a
+        // panic here leaves nothing half-updated on the Rust side (the slot
+        // is written last) and workerd rolls the transaction back.
+        let callback =
+            ScopedClosure::<dyn FnMut() -> Result<(), JsValue>>::borrow_mut_assert_unwind_safe(
+                &mut body,
+            );
+        let called = transaction_sync.call1(raw, callback.as_js_value());
+        drop(callback);
+        match called {
+            Ok(_) => Ok(written),
+            Err(thrown) => Err(failed.unwrap_or_else(|| {
+                TxError::outside_steps(BackendError::new(sqlite_message(&js_message(&thrown))))
+            })),
         }
     }
 }
