@@ -62,11 +62,13 @@
 //! }
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
 
 use ::worker::{SqlStorage, SqlStorageValue, State, Storage};
 use js_sys::{Function, Reflect};
-use wasm_bindgen::closure::ScopedClosure;
+use wasm_bindgen::closure::{Closure, ScopedClosure};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::__private::MigrateTarget;
@@ -333,15 +335,42 @@ async fn wake_durably(id: String, storage: Storage, schema: Schema) -> bool {
 /// closes at this call (not when the future is first polled), so the
 /// constructor hook can call it and return; the future says whether a
 /// batch goes on.
+///
+/// workerd's `blockConcurrencyWhile` is called directly, not through
+/// `State::block_concurrency_while`: that wrapper nests the run's future in
+/// three more generic layers (its own future, a result slot, the promise
+/// glue), and each copy of the glue carries the whole nested type in its
+/// name: about 10 KB of every Worker's wasm. Here the glue is generic over
+/// one short closure, and the result comes back through a `Cell`.
 fn slice(state: &State, schema: Schema) -> impl std::future::Future<Output = bool> + 'static {
     let (id, storage) = (state.id().to_string(), state.storage());
-    let gate = state.block_concurrency_while(async move {
-        // Never an Err: resetting the object would discard the run's
-        // earlier migrations and re-run the failing one on every request.
-        // The outcome is remembered for `sql` instead.
-        Ok::<bool, ::worker::Error>(wake_durably(id, storage, schema).await)
+    let more = Rc::new(Cell::new(false));
+    let slot = Rc::clone(&more);
+    // Called by `blockConcurrencyWhile` at once; the run starts inside the
+    // gate, as a task of the promise the gate waits for. Never rejected:
+    // resetting the object would discard the run's earlier migrations and
+    // re-run the failing one on every request. The outcome is remembered
+    // for `sql` instead. AssertUnwindSafe: DO builds abort on panic.
+    let callback = Closure::once_into_js(move || {
+        ::worker::wasm_bindgen_futures::future_to_promise(AssertUnwindSafe(async move {
+            slot.set(wake_durably(id, storage, schema).await);
+            Ok(JsValue::UNDEFINED)
+        }))
     });
-    async move { matches!(gate.await, Ok(true)) }
+    let gate = state
+        .as_raw()
+        .block_concurrency_while(callback.unchecked_ref());
+    async move {
+        match gate {
+            Ok(promise) => {
+                ::worker::wasm_bindgen_futures::JsFuture::from(promise)
+                    .await
+                    .is_ok()
+                    && more.get()
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 /// Runs `first` (a slice already gating the object, or the outcome of a
