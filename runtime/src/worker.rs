@@ -373,17 +373,23 @@ fn slice(state: &State, schema: Schema) -> impl std::future::Future<Output = boo
     }
 }
 
-/// Runs `first` (a slice already gating the object, or the outcome of a
-/// synchronous run), then, while a batch goes on, the next slices without a
+/// Runs a first slice when `gate_now` (it closes the gate before this
+/// returns; without it, a synchronous run just left a batch going on), then, while a batch goes on, the next slices without a
 /// new request: after each, a zero-delay timer lets the events queued
 /// behind the gate in (they get [`MigrateError::InProgress`] from [`sql`]),
 /// then the next slice closes the gate again. Runs in the object's
 /// background; an evicted object resumes in its next constructor.
-fn slices(state: &State, schema: Schema, first: impl std::future::Future<Output = bool> + 'static) {
+fn slices(state: &State, schema: Schema, gate_now: bool) {
+    // Closed here, synchronously; one concrete future type either way (a
+    // generic `first` was one copy of the task per caller).
+    let first = gate_now.then(|| slice(state, schema));
     // `DurableObjectState` is not `Clone`; its JavaScript object is.
     let raw: JsValue = AsRef::<JsValue>::as_ref(state.as_raw()).clone();
     ::worker::wasm_bindgen_futures::spawn_local(async move {
-        let mut more = first.await;
+        let mut more = match first {
+            Some(gate) => gate.await,
+            None => true,
+        };
         while more {
             ::worker::Delay::from(std::time::Duration::from_millis(0)).await;
             let state = State::from(
@@ -494,7 +500,7 @@ pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
                     o.retry_at_ms = js_sys::Date::now() + f64::from(schema.retry_after()) * 1000.0;
                 }
             });
-            slices(state, schema, slice(state, schema));
+            slices(state, schema, true);
             match last {
                 Some(e) => Err(e),
                 None => Ok(state.storage().sql()),
@@ -506,7 +512,7 @@ pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
             None => Ok(state.storage().sql()),
             Some(e) => {
                 if matches!(e, MigrateError::InProgress { .. }) {
-                    slices(state, *schema, async { true });
+                    slices(state, *schema, false);
                 }
                 Err(e)
             }
@@ -566,6 +572,6 @@ impl MigrateTarget for State {
         // The gate closes at this call, and the constructor cannot await:
         // the migration runs before any event is delivered, and a batch
         // that needs more than one budget goes on in later slices.
-        slices(self, schema, slice(self, schema));
+        slices(self, schema, true);
     }
 }
