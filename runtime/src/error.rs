@@ -17,7 +17,7 @@ use crate::report::Mismatch;
 ///
 /// The `Display` text is one lowercase line: what happened, naming the file
 /// and the database's message where there is one, then what to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MigrateError {
     /// A statement of a pending migration failed; that migration was rolled
@@ -219,6 +219,159 @@ pub enum MigrateError {
         /// The database's message.
         message: String,
     },
+}
+
+// Not derived: the derived `clone` is inlined into each caller, and a
+// Worker clones an error in several places (the kept outcome, the report's
+// copy, `sql`'s answer): one out-of-line copy instead of three.
+impl Clone for MigrateError {
+    #[inline(never)]
+    fn clone(&self) -> Self {
+        match self {
+            Self::Statement {
+                version,
+                file,
+                statement,
+                line,
+                column,
+                message,
+            } => Self::Statement {
+                version: *version,
+                file,
+                statement: *statement,
+                line: *line,
+                column: *column,
+                message: message.clone(),
+            },
+            Self::ForeignKey {
+                version,
+                file,
+                table,
+                rowid,
+                parent,
+            } => Self::ForeignKey {
+                version: *version,
+                file,
+                table: table.clone(),
+                rowid: *rowid,
+                parent: parent.clone(),
+            },
+            Self::Deferred {
+                version,
+                error,
+                attempts,
+                retry_in_secs,
+            } => Self::Deferred {
+                version: *version,
+                error: error.clone(),
+                attempts: *attempts,
+                retry_in_secs: *retry_in_secs,
+            },
+            Self::Interrupted {
+                version,
+                file,
+                started_at,
+            } => Self::Interrupted {
+                version: *version,
+                file,
+                started_at: started_at.clone(),
+            },
+            Self::InProgress {
+                version,
+                file,
+                statement,
+                line,
+                column,
+                repetitions,
+                rows,
+            } => Self::InProgress {
+                version: *version,
+                file,
+                statement: *statement,
+                line: *line,
+                column: *column,
+                repetitions: *repetitions,
+                rows: *rows,
+            },
+            Self::EmptyHistory { table, user_table } => Self::EmptyHistory {
+                table,
+                user_table: user_table.clone(),
+            },
+            Self::AdoptionMismatch { table, mismatches } => Self::AdoptionMismatch {
+                table,
+                mismatches: mismatches.clone(),
+            },
+            Self::LedgerMismatch {
+                table,
+                unmatched,
+                missing,
+            } => Self::LedgerMismatch {
+                table,
+                unmatched: unmatched.clone(),
+                missing: missing.clone(),
+            },
+            Self::Edited {
+                version,
+                file,
+                table,
+            } => Self::Edited {
+                version: *version,
+                file,
+                table,
+            },
+            Self::Ahead { db, code } => Self::Ahead {
+                db: *db,
+                code: *code,
+            },
+            Self::Incompatible {
+                db,
+                code,
+                version,
+                migration,
+                findings,
+            } => Self::Incompatible {
+                db: *db,
+                code: *code,
+                version: *version,
+                migration: migration.clone(),
+                findings: findings.clone(),
+            },
+            Self::Concurrent {
+                version,
+                file,
+                table,
+            } => Self::Concurrent {
+                version: *version,
+                file,
+                table,
+            },
+            Self::ForeignTable { table, columns } => Self::ForeignTable {
+                table,
+                columns: columns.clone(),
+            },
+            Self::Gap { table, missing } => Self::Gap {
+                table,
+                missing: *missing,
+            },
+            Self::UnknownVersion {
+                table,
+                version,
+                code,
+            } => Self::UnknownVersion {
+                table,
+                version: *version,
+                code: *code,
+            },
+            Self::InvalidRecord { table, detail } => Self::InvalidRecord {
+                table,
+                detail: detail.clone(),
+            },
+            Self::Backend { context, message } => Self::Backend {
+                context: context.clone(),
+                message: message.clone(),
+            },
+        }
+    }
 }
 
 impl fmt::Display for MigrateError {
@@ -559,6 +712,118 @@ impl MigrateError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One value of every variant, each field set to something distinct.
+    fn every_variant() -> Vec<MigrateError> {
+        vec![
+            MigrateError::Statement {
+                version: 3,
+                file: "0003_x.sql",
+                statement: 2,
+                line: 4,
+                column: 12,
+                message: "no such table: t".into(),
+            },
+            MigrateError::ForeignKey {
+                version: 2,
+                file: "0002_y.sql",
+                table: "a".into(),
+                rowid: Some(-7),
+                parent: "b".into(),
+            },
+            MigrateError::Deferred {
+                version: 5,
+                error: "e".into(),
+                attempts: 4,
+                retry_in_secs: 30,
+            },
+            MigrateError::Interrupted {
+                version: 6,
+                file: "0006_z.sql",
+                started_at: "2026-12-07 05:00:00".into(),
+            },
+            MigrateError::InProgress {
+                version: 7,
+                file: "0007_b.sql",
+                statement: 1,
+                line: 2,
+                column: 3,
+                repetitions: 4,
+                rows: 5,
+            },
+            MigrateError::EmptyHistory {
+                table: "migrations",
+                user_table: "users".into(),
+            },
+            MigrateError::AdoptionMismatch {
+                table: "migrations",
+                mismatches: vec![Mismatch {
+                    version: 1,
+                    recorded: "init".into(),
+                    expected: "0001_a.sql",
+                }],
+            },
+            MigrateError::LedgerMismatch {
+                table: "__drizzle_migrations",
+                unmatched: vec![-1, 17],
+                missing: vec![2, 3],
+            },
+            MigrateError::Edited {
+                version: 8,
+                file: "0008_c.sql",
+                table: "migrations",
+            },
+            MigrateError::Ahead { db: 9, code: 4 },
+            MigrateError::Incompatible {
+                db: 10,
+                code: 3,
+                version: 5,
+                migration: "0005_d.sql".into(),
+                findings: "drops column \"x\"".into(),
+            },
+            MigrateError::Concurrent {
+                version: 11,
+                file: "0011_e.sql",
+                table: "migrations",
+            },
+            MigrateError::ForeignTable {
+                table: "migrations",
+                columns: vec!["id".into(), "name".into()],
+            },
+            MigrateError::Gap {
+                table: "migrations",
+                missing: 12,
+            },
+            MigrateError::UnknownVersion {
+                table: "migrations",
+                version: 13,
+                code: 2,
+            },
+            MigrateError::InvalidRecord {
+                table: "migrations",
+                detail: "version 0".into(),
+            },
+            MigrateError::Backend {
+                context: "reading table \"migrations\"".into(),
+                message: "disk I/O error".into(),
+            },
+        ]
+    }
+
+    /// `Clone` is written by hand (one out-of-line copy in a Worker): every
+    /// variant, every field comes through.
+    #[test]
+    fn clone_keeps_every_variant_and_field() {
+        let all = every_variant();
+        let kinds: std::collections::BTreeSet<&str> = all.iter().map(MigrateError::kind).collect();
+        assert_eq!(kinds.len(), all.len(), "one value per variant");
+        assert_eq!(all.len(), 17, "a new variant belongs in every_variant()");
+        for e in &all {
+            let copy = e.clone();
+            assert_eq!(&copy, e);
+            assert_eq!(format!("{copy:?}"), format!("{e:?}"));
+        }
+    }
 
     /// The JSON of each variant with fields, as the log line carries it.
     #[test]
