@@ -460,16 +460,22 @@ impl fmt::Display for MigrateError {
                 missing,
             } => {
                 write!(f, "table \"{table}\" does not match the code's journal (")?;
-                let unmatched: Vec<String> = unmatched.iter().map(|w| format!("created_at {w}")).collect();
-                let missing: Vec<String> = missing.iter().map(|v| format!("version {v}")).collect();
-                if !unmatched.is_empty() {
-                    write!(f, "entries matching no journal `when`: {}", unmatched.join(", "))?;
+                // Written piece by piece: no list of strings to join.
+                for (i, w) in unmatched.iter().enumerate() {
+                    f.write_str(if i == 0 {
+                        "entries matching no journal `when`: created_at "
+                    } else {
+                        ", created_at "
+                    })?;
+                    write!(f, "{w}")?;
                 }
-                if !missing.is_empty() {
-                    if !unmatched.is_empty() {
-                        f.write_str("; ")?;
-                    }
-                    write!(f, "skipped by drizzle: {}", missing.join(", "))?;
+                for (i, v) in missing.iter().enumerate() {
+                    f.write_str(match (i, unmatched.is_empty()) {
+                        (0, true) => "skipped by drizzle: version ",
+                        (0, false) => "; skipped by drizzle: version ",
+                        _ => ", version ",
+                    })?;
+                    write!(f, "{v}")?;
                 }
                 f.write_str("); nothing was written: add the missing migrations in a new file, or restore the journal the objects were migrated with")
             }
@@ -510,15 +516,21 @@ impl fmt::Display for MigrateError {
                  migrator during this run; nothing of it was applied here: run again"
             ),
             MigrateError::ForeignTable { table, columns } => {
-                let columns = if columns.is_empty() {
-                    "none: not a table".to_owned()
-                } else {
-                    columns.join(", ")
-                };
                 write!(
                     f,
-                    "table \"{table}\" is not a migration tracking table (columns: {columns}); \
-                     it was left untouched: choose another name with `table = \"...\"`"
+                    "table \"{table}\" is not a migration tracking table (columns: "
+                )?;
+                if columns.is_empty() {
+                    f.write_str("none: not a table")?;
+                }
+                for (i, c) in columns.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(c)?;
+                }
+                f.write_str(
+                    "); it was left untouched: choose another name with `table = \"...\"`",
                 )
             }
             MigrateError::Gap { table, missing } => write!(
@@ -808,6 +820,51 @@ mod tests {
                 message: "disk I/O error".into(),
             },
         ]
+    }
+
+    /// The lists in `Display` (written piece by piece, no `join`): as
+    /// before, separators only between items.
+    #[test]
+    fn display_writes_lists_between_separators() {
+        let ledger = |unmatched: Vec<i64>, missing: Vec<u32>| {
+            MigrateError::LedgerMismatch {
+                table: "__drizzle_migrations",
+                unmatched,
+                missing,
+            }
+            .to_string()
+        };
+        let tail = "); nothing was written: add the missing migrations in a new file, or restore the journal the objects were migrated with";
+        assert_eq!(
+            ledger(vec![-1, 17], vec![2, 3]),
+            format!("table \"__drizzle_migrations\" does not match the code's journal (entries matching no journal `when`: created_at -1, created_at 17; skipped by drizzle: version 2, version 3{tail}")
+        );
+        assert_eq!(
+            ledger(vec![], vec![4]),
+            format!("table \"__drizzle_migrations\" does not match the code's journal (skipped by drizzle: version 4{tail}")
+        );
+        assert_eq!(
+            ledger(vec![5], vec![]),
+            format!("table \"__drizzle_migrations\" does not match the code's journal (entries matching no journal `when`: created_at 5{tail}")
+        );
+        let foreign = |columns: &[&str]| {
+            MigrateError::ForeignTable {
+                table: "migrations",
+                columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            }
+            .to_string()
+        };
+        let tail = "); it was left untouched: choose another name with `table = \"...\"`";
+        assert_eq!(
+            foreign(&["id", "name"]),
+            format!(
+                "table \"migrations\" is not a migration tracking table (columns: id, name{tail}"
+            )
+        );
+        assert_eq!(
+            foreign(&[]),
+            format!("table \"migrations\" is not a migration tracking table (columns: none: not a table{tail}")
+        );
     }
 
     /// `Clone` is written by hand (one out-of-line copy in a Worker): every
