@@ -299,7 +299,14 @@ impl Stopped {
     /// For `map_err`: the error of a step that found the database at
     /// `version` after reading `rows_read` rows, and changed nothing.
     fn at(version: u32, rows_read: u64) -> impl Fn(MigrateError) -> Stopped + Copy {
-        move |error| Stopped::new(error, Report::unchanged(version, rows_read))
+        move |error| Stopped::unchanged(error, version, rows_read)
+    }
+
+    /// See [`Stopped::at`]. Out of line: the early steps stop in many
+    /// places, and each inlined copy built the whole report there.
+    #[inline(never)]
+    fn unchanged(error: MigrateError, version: u32, rows_read: u64) -> Self {
+        Stopped::new(error, Report::unchanged(version, rows_read))
     }
 
     /// The same stop, counting `rows` read by the steps before the one that
