@@ -339,6 +339,8 @@ struct Start {
 impl Start {
     /// The database at `version` in a tracking table of the executor's
     /// shape, after reading `rows_read` rows.
+    // Out of line, like `Stopped::unchanged`: called from many steps.
+    #[inline(never)]
     fn at(version: u32, rows_read: u64) -> Self {
         Self::new(Report::unchanged(version, rows_read), None)
     }
