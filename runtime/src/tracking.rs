@@ -396,7 +396,6 @@ pub const PROGRESS_COLUMNS: [&str; 5] = [
     "unfinished",
 ];
 
-
 /// Upgrading a failure table written before [`PROGRESS_COLUMNS`]: the
 /// statement adding `column` (one of them).
 pub fn upgrade_failure(table: &str, column: &str) -> String {

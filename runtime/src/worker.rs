@@ -315,20 +315,34 @@ async fn wake_durably(id: String, storage: Storage, schema: Schema) -> bool {
                          a reset during it will not be reported as interrupted"
                     );
                 }
-                let spent = js_sys::Date::now() - started >= f64::from(schema.budget_ms());
-                step = if spent && try_stop && resume.mid_batch {
-                    try_stop = false;
-                    schema.wake_stop(&db, resume)
-                } else {
-                    try_stop = true;
-                    schema.wake_step(&db, Some(resume))
-                };
+                step = next_step(&schema, &db, resume, started, &mut try_stop);
             }
         }
     };
     let in_progress = matches!(wake.error(), Some(MigrateError::InProgress { .. }));
     remember(id, &schema, wake, started);
     in_progress
+}
+
+/// [`wake_durably`]'s step after a pause was made durable: the next
+/// migration, or the end of the slice once the budget is spent mid-batch.
+/// Synchronous and out of line, so the run's future only awaits.
+#[inline(never)]
+fn next_step(
+    schema: &Schema,
+    db: &DurableObjectSql,
+    resume: crate::migrate::Resume,
+    started: f64,
+    try_stop: &mut bool,
+) -> WakeStep {
+    let spent = js_sys::Date::now() - started >= f64::from(schema.budget_ms());
+    if spent && *try_stop && resume.mid_batch {
+        *try_stop = false;
+        schema.wake_stop(db, resume)
+    } else {
+        *try_stop = true;
+        schema.wake_step(db, Some(resume))
+    }
 }
 
 /// One slice: [`wake_durably`] under `blockConcurrencyWhile`. The gate

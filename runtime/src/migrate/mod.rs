@@ -41,7 +41,7 @@ mod started;
 mod transaction;
 
 #[cfg(any(target_arch = "wasm32", feature = "worker"))]
-pub(crate) use started::WakeStep;
+pub(crate) use started::{Resume, WakeStep};
 
 use transaction::Batch;
 
