@@ -210,17 +210,13 @@ pub fn breaking_after(table: &str) -> String {
 /// [`CLASS_COLUMNS`] existed: the statements that add them, before its
 /// rows are classified with [`classify_row`].
 pub fn upgrade(table: &str) -> [String; 3] {
-    CLASS_COLUMNS.map(|column| {
-        let kind = if column == "breaks_below" {
-            "INTEGER"
-        } else {
-            "TEXT"
-        };
-        sql(
-            table,
-            &["ALTER TABLE ", &format!(" ADD COLUMN {column} {kind}")],
-        )
-    })
+    // Spelled out, not `CLASS_COLUMNS.map(..)` with a `format!` per column:
+    // literals, and no closure instantiation in every Worker.
+    [
+        sql(table, &["ALTER TABLE ", " ADD COLUMN class TEXT"]),
+        sql(table, &["ALTER TABLE ", " ADD COLUMN findings TEXT"]),
+        sql(table, &["ALTER TABLE ", " ADD COLUMN breaks_below INTEGER"]),
+    ]
 }
 
 /// Classifies the row of version `?4` when it records checksum `?5`: `?1`
@@ -695,6 +691,24 @@ fn has_columns(found: &[String], expected: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `upgrade` spells the class columns out: the same columns, in order,
+    /// `breaks_below` an integer and the others text.
+    #[test]
+    fn upgrade_adds_the_class_columns_in_order() {
+        let statements = upgrade("t");
+        for (sql, column) in statements.iter().zip(CLASS_COLUMNS) {
+            let kind = if column == "breaks_below" {
+                "INTEGER"
+            } else {
+                "TEXT"
+            };
+            assert_eq!(
+                *sql,
+                format!("ALTER TABLE \"t\" ADD COLUMN {column} {kind}")
+            );
+        }
+    }
 
     fn columns(names: &[&str], pk: &str) -> Vec<(String, bool)> {
         names.iter().map(|n| (n.to_string(), *n == pk)).collect()
