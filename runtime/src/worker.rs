@@ -490,35 +490,35 @@ fn remember(id: String, schema: &Schema, wake: Wake, started: f64) -> Option<Mig
 /// slices finish the migration, no request needs to.
 pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
     let id = state.id().to_string();
+    // The kept outcome: `Some(None)` when the schema is current, else its
+    // error and whether a retry is due. A due retry's deadline is pushed
+    // here, in the same look-up: retried once per `retry_after`, not once
+    // per request until the gate closes. (Only the error is cloned, never
+    // the whole `Wake`: a `Report` clone is code every Worker would carry.)
     let known = OUTCOMES.with(|outcomes| {
-        outcome(&outcomes.borrow(), &id).map(|o| match o.wake.error() {
-            None => Ok(()),
-            Some(e) if js_sys::Date::now() < o.retry_at_ms => Err(Some(e.clone())),
-            Some(_) => Err(None),
-        })
+        let mut outcomes = outcomes.borrow_mut();
+        let (_, o) = outcomes.iter_mut().find(|(k, _)| *k == id)?;
+        let Some(error) = o.wake.error() else {
+            return Some(None);
+        };
+        let error = error.clone();
+        let now = js_sys::Date::now();
+        let due = now >= o.retry_at_ms;
+        if due {
+            o.retry_at_ms = now + f64::from(schema.retry_after()) * 1000.0;
+        }
+        Some(Some((error, due)))
     });
     match known {
-        Some(Ok(())) => Ok(state.storage().sql()),
-        Some(Err(Some(e))) => Err(e),
+        Some(None) => Ok(state.storage().sql()),
+        Some(Some((e, false))) => Err(e),
         // A retry is due: it runs under `blockConcurrencyWhile`, where its
         // started record can be made durable first (a retry killed by the
         // time limit is then reported, not retried on every wake-up). This
         // request gets the last outcome; the next ones wait for the retry's.
-        Some(Err(None)) => {
-            let last = last_wake(state).and_then(|w| w.error().cloned());
-            let schema = *schema;
-            // Retried once per `retry_after`, not once per request until
-            // the gate closes: push the in-memory deadline first.
-            OUTCOMES.with(|outcomes| {
-                if let Some((_, o)) = outcomes.borrow_mut().iter_mut().find(|(k, _)| *k == id) {
-                    o.retry_at_ms = js_sys::Date::now() + f64::from(schema.retry_after()) * 1000.0;
-                }
-            });
-            slices(state, schema, true);
-            match last {
-                Some(e) => Err(e),
-                None => Ok(state.storage().sql()),
-            }
+        Some(Some((last, true))) => {
+            slices(state, *schema, true);
+            Err(last)
         }
         // Not migrated in this isolate yet (no constructor hook ran).
         // Synchronous, so no other event of this object runs in between.
