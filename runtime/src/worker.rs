@@ -9,8 +9,9 @@
 //!   makes workerd roll that migration back (a savepoint inside the object's
 //!   implicit transaction).
 //! - The constructor hook (`Self::migrate(&state)` in the generated code)
-//!   runs [`Schema::wake`] under `State::block_concurrency_while`, so no event
-//!   reaches the object before the run is over. It never fails the
+//!   runs [`Schema::wake`] under workerd's `blockConcurrencyWhile` (called
+//!   directly, not through `State::block_concurrency_while`: the same gate,
+//!   less wasm), so no event reaches the object before the run is over. It never fails the
 //!   constructor: a failed migration does not reset the object (which would
 //!   discard the run's earlier migrations and retry on every request).
 //!   Instead the object stays reachable, schema-dependent code asks [`sql`]
