@@ -11,9 +11,10 @@
 //! - The constructor hook (`Self::migrate(&state)` in the generated code)
 //!   runs [`Schema::wake`] under workerd's `blockConcurrencyWhile` (called
 //!   directly, not through `State::block_concurrency_while`: the same gate,
-//!   less wasm), so no event reaches the object before the run is over. It never fails the
-//!   constructor: a failed migration does not reset the object (which would
-//!   discard the run's earlier migrations and retry on every request).
+//!   less wasm), so no event reaches the object before the run is over. It
+//!   never fails the constructor: a failed migration does not reset the
+//!   object (which would discard the run's earlier migrations and retry on
+//!   every request).
 //!   Instead the object stays reachable, schema-dependent code asks [`sql`]
 //!   and gets the typed [`MigrateError`] until the schema is current, and
 //!   the next attempt waits for `retry_after` seconds or a new deploy.
@@ -389,11 +390,12 @@ fn slice(state: &State, schema: Schema) -> impl std::future::Future<Output = boo
 }
 
 /// Runs a first slice when `gate_now` (it closes the gate before this
-/// returns; without it, a synchronous run just left a batch going on), then, while a batch goes on, the next slices without a
-/// new request: after each, a zero-delay timer lets the events queued
-/// behind the gate in (they get [`MigrateError::InProgress`] from [`sql`]),
-/// then the next slice closes the gate again. Runs in the object's
-/// background; an evicted object resumes in its next constructor.
+/// returns; without it, a synchronous run just left a batch going on),
+/// then, while a batch goes on, the next slices without a new request:
+/// after each, a zero-delay timer lets the events queued behind the gate in
+/// (they get [`MigrateError::InProgress`] from [`sql`]), then the next
+/// slice closes the gate again. Runs in the object's background; an evicted
+/// object resumes in its next constructor.
 fn slices(state: &State, schema: Schema, gate_now: bool) {
     // Closed here, synchronously; one concrete future type either way (a
     // generic `first` was one copy of the task per caller).
