@@ -268,6 +268,18 @@ thread_local! {
     static OUTCOMES: RefCell<Vec<(String, Outcome)>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The object's id as text (`ctx.id.toString()`): the key of its kept
+/// outcome and the `object` of its log line. Read through workerd's
+/// binding, not `state.id().to_string()`, which formats it through
+/// `Display` (code every Worker would carry for the same text).
+fn object_id(state: &State) -> String {
+    state
+        .as_raw()
+        .id()
+        .and_then(|id| id.to_string())
+        .unwrap_or_default()
+}
+
 /// The outcome kept for object `id`.
 fn outcome<'a>(outcomes: &'a [(String, Outcome)], id: &str) -> Option<&'a Outcome> {
     outcomes.iter().find(|(k, _)| k == id).map(|(_, o)| o)
@@ -359,7 +371,7 @@ fn next_step(
 /// name: about 10 KB of every Worker's wasm. Here the glue is generic over
 /// one short closure, and the result comes back through a `Cell`.
 fn slice(state: &State, schema: Schema) -> impl std::future::Future<Output = bool> + 'static {
-    let (id, storage) = (state.id().to_string(), state.storage());
+    let (id, storage) = (object_id(state), state.storage());
     let more = Rc::new(Cell::new(false));
     let slot = Rc::clone(&more);
     // Called by `blockConcurrencyWhile` at once; the run starts inside the
@@ -511,7 +523,7 @@ fn remember(id: String, schema: &Schema, wake: Wake, started: f64) -> Option<Mig
 /// [`MigrateError::InProgress`] (map it to a 503 too): the object's own
 /// slices finish the migration, no request needs to.
 pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
-    let id = state.id().to_string();
+    let id = object_id(state);
     // The kept outcome: `Some(None)` when the schema is current, else its
     // error and whether a retry is due. A due retry's deadline is pushed
     // here, in the same look-up: retried once per `retry_after`, not once
@@ -587,7 +599,7 @@ pub fn checked(
 /// The last run of the constructor hook (or of [`sql`]) for this object in
 /// this isolate: its report and error. For debug routes.
 pub fn last_wake(state: &State) -> Option<Wake> {
-    let id = state.id().to_string();
+    let id = object_id(state);
     OUTCOMES.with(|outcomes| outcome(&outcomes.borrow(), &id).map(|o| o.wake.clone()))
 }
 
