@@ -321,13 +321,22 @@ async fn wake_durably(id: String, storage: Storage, schema: Schema) -> bool {
         match step {
             WakeStep::Done(wake) => break wake,
             WakeStep::Paused(resume) => {
-                if let Err(e) = db.storage.sync().await {
+                // workerd's `sync()` called directly (as `Storage::sync`
+                // does), and the warning pushed, not formatted.
+                let synced = match db.storage.as_raw().sync() {
+                    Ok(promise) => ::worker::wasm_bindgen_futures::JsFuture::from(promise)
+                        .await
+                        .map(drop),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = synced {
                     // The migration still runs, unguarded: refusing it would
                     // not make the storage any healthier.
-                    ::worker::console_warn!(
-                        "durable-schema: storage.sync() failed before a migration ({e}); \
-                         a reset during it will not be reported as interrupted"
-                    );
+                    let mut text =
+                        String::from("durable-schema: storage.sync() failed before a migration (");
+                    text.push_str(&::worker::Error::from(e).to_string());
+                    text.push_str("); a reset during it will not be reported as interrupted");
+                    ::worker::web_sys::console::warn_1(&JsValue::from_str(&text));
                 }
                 step = next_step(&schema, &db, resume, started, &mut try_stop);
             }
