@@ -501,7 +501,10 @@ fn remember(id: String, schema: &Schema, wake: Wake, started: f64) -> Option<Mig
         wake,
         retry_at_ms: now + wait_ms,
     };
-    OUTCOMES.with(|outcomes| {
+    // `try_with`, not `with`: a wasm instance keeps its thread-locals for
+    // its whole life, and `with` would carry a panic path and its message
+    // into every Worker. (Without them nothing is kept: `sql` runs again.)
+    let _ = OUTCOMES.try_with(|outcomes| {
         let mut outcomes = outcomes.borrow_mut();
         if let Some(slot) = outcomes.iter_mut().find(|(k, _)| *k == id) {
             slot.1 = outcome;
@@ -538,7 +541,7 @@ pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
     // here, in the same look-up: retried once per `retry_after`, not once
     // per request until the gate closes. (Only the error is cloned, never
     // the whole `Wake`: a `Report` clone is code every Worker would carry.)
-    let known = OUTCOMES.with(|outcomes| {
+    let known = OUTCOMES.try_with(|outcomes| {
         let mut outcomes = outcomes.borrow_mut();
         let (_, o) = outcomes.iter_mut().find(|(k, _)| *k == id)?;
         let Some(error) = o.wake.error() else {
@@ -552,7 +555,7 @@ pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
         }
         Some(Some((error, due)))
     });
-    match known {
+    match known.ok().flatten() {
         Some(None) => Ok(state.storage().sql()),
         Some(Some((e, false))) => Err(e),
         // A retry is due: it runs under `blockConcurrencyWhile`, where its
@@ -609,7 +612,10 @@ pub fn checked(
 /// this isolate: its report and error. For debug routes.
 pub fn last_wake(state: &State) -> Option<Wake> {
     let id = object_id(state);
-    OUTCOMES.with(|outcomes| outcome(&outcomes.borrow(), &id).map(|o| o.wake.clone()))
+    OUTCOMES
+        .try_with(|outcomes| outcome(&outcomes.borrow(), &id).map(|o| o.wake.clone()))
+        .ok()
+        .flatten()
 }
 
 /// The applied/pending view of this object's database, for a `/schema`
