@@ -118,7 +118,7 @@ pub mod __private {
     ///
     /// Every [`Backend`] (so `rusqlite::Connection` and test wrappers) returns
     /// `Result<Report, MigrateError>`. On wasm32, `worker::State` returns `()`:
-    /// it runs [`Schema::wake`] under `block_concurrency_while` and never
+    /// it runs [`Schema::wake`] under `blockConcurrencyWhile` and never
     /// fails the constructor (see [`worker`](crate::worker)).
     pub trait MigrateTarget {
         /// What the hook returns for this target.

@@ -123,7 +123,22 @@ fn sql(table: &str, parts: &[&str]) -> String {
 
 /// The timestamp the executor records, computed by SQLite (so the runtime
 /// needs no clock): UTC ISO 8601 with milliseconds.
-const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
+///
+/// A macro, so the statements that embed it are literals (`concat!`), not
+/// `format!` calls: each call site was formatting code in every Worker.
+macro_rules! now {
+    () => {
+        "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+    };
+}
+
+/// The column definitions of [`PROGRESS_COLUMNS`], in order.
+macro_rules! progress_defs {
+    () => {
+        "progress_chain TEXT, statement INTEGER, repetitions INTEGER, \
+         changed INTEGER, unfinished INTEGER, cursor INTEGER"
+    };
+}
 
 /// `CREATE TABLE` of a fresh tracking table.
 pub fn create_table(table: &str) -> String {
@@ -131,8 +146,10 @@ pub fn create_table(table: &str) -> String {
         table,
         &[
             "CREATE TABLE ",
-            &format!(
-                " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT ({NOW}), \
+            concat!(
+                " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (",
+                now!(),
+                "), \
                  description TEXT NOT NULL, checksum TEXT, chain TEXT, \
                  class TEXT, findings TEXT, breaks_below INTEGER)"
             ),
@@ -161,10 +178,8 @@ pub fn insert(table: &str) -> String {
         table,
         &[
             "INSERT INTO ",
-            &format!(
-                " (version, applied_at, description, checksum, chain, class, findings, breaks_below) \
-                 VALUES (?1, {NOW}, ?2, ?3, ?4, ?5, ?6, ?7)"
-            ),
+            concat!(" (version, applied_at, description, checksum, chain, class, findings, breaks_below) \
+                 VALUES (?1, ", now!(), ", ?2, ?3, ?4, ?5, ?6, ?7)"),
         ],
     )
 }
@@ -195,17 +210,13 @@ pub fn breaking_after(table: &str) -> String {
 /// [`CLASS_COLUMNS`] existed: the statements that add them, before its
 /// rows are classified with [`classify_row`].
 pub fn upgrade(table: &str) -> [String; 3] {
-    CLASS_COLUMNS.map(|column| {
-        let kind = if column == "breaks_below" {
-            "INTEGER"
-        } else {
-            "TEXT"
-        };
-        sql(
-            table,
-            &["ALTER TABLE ", &format!(" ADD COLUMN {column} {kind}")],
-        )
-    })
+    // Spelled out, not `CLASS_COLUMNS.map(..)` with a `format!` per column:
+    // literals, and no closure instantiation in every Worker.
+    [
+        sql(table, &["ALTER TABLE ", " ADD COLUMN class TEXT"]),
+        sql(table, &["ALTER TABLE ", " ADD COLUMN findings TEXT"]),
+        sql(table, &["ALTER TABLE ", " ADD COLUMN breaks_below INTEGER"]),
+    ]
 }
 
 /// Classifies the row of version `?4` when it records checksum `?5`: `?1`
@@ -331,7 +342,11 @@ pub fn fill_row(table: &str) -> String {
 /// version, the error, when, how often). Old code ignores it; migrations may
 /// not touch it, like the tracking table.
 pub fn failure_table(table: &str) -> String {
-    format!("{table}_failure")
+    // Pushed, not `format!`ed: it is built for each statement on the table.
+    let mut name = String::with_capacity(table.len() + 8);
+    name.push_str(table);
+    name.push_str("_failure");
+    name
 }
 
 /// Whether `name` is one of the tables durable-schema owns next to user
@@ -347,10 +362,14 @@ pub fn create_failure_table(table: &str) -> String {
         &failure_table(table),
         &[
             "CREATE TABLE IF NOT EXISTS ",
-            &format!(
+            concat!(
                 " (id INTEGER PRIMARY KEY CHECK (id = 1), chain TEXT NOT NULL, \
                  version INTEGER NOT NULL, error TEXT NOT NULL, attempts INTEGER NOT NULL, \
-                 attempted_at TEXT NOT NULL DEFAULT ({NOW}), {PROGRESS_DEFS})"
+                 attempted_at TEXT NOT NULL DEFAULT (",
+                now!(),
+                "), ",
+                progress_defs!(),
+                ")"
             ),
         ],
     )
@@ -375,10 +394,6 @@ pub const PROGRESS_COLUMNS: [&str; 6] = [
     "unfinished",
     "cursor",
 ];
-
-/// The column definitions of [`PROGRESS_COLUMNS`], in order.
-const PROGRESS_DEFS: &str = "progress_chain TEXT, statement INTEGER, repetitions INTEGER, \
-     changed INTEGER, unfinished INTEGER, cursor INTEGER";
 
 /// The 0-based position of `cursor` among the failure table's columns (its
 /// `*`): the last of [`PROGRESS_COLUMNS`], after the six columns of the
@@ -431,10 +446,11 @@ pub fn record_progress(table: &str) -> String {
         &failure_table(table),
         &[
             "INSERT INTO ",
-            &format!(
+            concat!(
                 " (id, chain, version, error, attempts, attempted_at, progress_chain, statement, \
-                 repetitions, changed, unfinished, cursor) \
-                 VALUES (1, ?1, ?2, ?3, 0, {NOW}, ?4, ?5, 0, 0, 1, NULL) \
+                 repetitions, changed, unfinished, cursor) VALUES (1, ?1, ?2, ?3, 0, ",
+                now!(),
+                ", ?4, ?5, 0, 0, 1, NULL) \
                  ON CONFLICT (id) DO UPDATE SET version = excluded.version, \
                  progress_chain = excluded.progress_chain, statement = excluded.statement, \
                  repetitions = 0, changed = 0, unfinished = 1, cursor = NULL"
@@ -588,9 +604,11 @@ pub fn record_failure(table: &str) -> String {
         &failure_table(table),
         &[
             "INSERT INTO ",
-            &format!(
+            concat!(
                 " (id, chain, version, error, attempts, attempted_at) \
-                 VALUES (1, ?1, ?2, ?3, 1, {NOW}) ON CONFLICT (id) DO UPDATE SET \
+                 VALUES (1, ?1, ?2, ?3, 1, ",
+                now!(),
+                ") ON CONFLICT (id) DO UPDATE SET \
                  attempts = CASE WHEN chain = excluded.chain \
                  THEN abs(attempts) + (attempts > 0) ELSE 1 END, \
                  chain = excluded.chain, version = excluded.version, error = excluded.error, \
@@ -611,13 +629,11 @@ pub fn record_start(table: &str) -> String {
         &failure_table(table),
         &[
             "INSERT INTO ",
-            &format!(
-                " (id, chain, version, error, attempts, attempted_at) \
-                 VALUES (1, ?1, ?2, ?3, -1, {NOW}) ON CONFLICT (id) DO UPDATE SET \
+            concat!(" (id, chain, version, error, attempts, attempted_at) \
+                 VALUES (1, ?1, ?2, ?3, -1, ", now!(), ") ON CONFLICT (id) DO UPDATE SET \
                  attempts = CASE WHEN chain = excluded.chain THEN -(abs(attempts) + 1) ELSE -1 END, \
                  chain = excluded.chain, version = excluded.version, error = excluded.error, \
-                 attempted_at = excluded.attempted_at"
-            ),
+                 attempted_at = excluded.attempted_at"),
         ],
     )
 }
@@ -629,7 +645,11 @@ pub fn advance_start(table: &str) -> String {
         &failure_table(table),
         &[
             "UPDATE ",
-            &format!(" SET version = ?1, error = ?2, attempted_at = {NOW} WHERE id = 1"),
+            concat!(
+                " SET version = ?1, error = ?2, attempted_at = ",
+                now!(),
+                " WHERE id = 1"
+            ),
         ],
     )
 }
@@ -733,6 +753,24 @@ fn has_columns(found: &[String], expected: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `upgrade` spells the class columns out: the same columns, in order,
+    /// `breaks_below` an integer and the others text.
+    #[test]
+    fn upgrade_adds_the_class_columns_in_order() {
+        let statements = upgrade("t");
+        for (sql, column) in statements.iter().zip(CLASS_COLUMNS) {
+            let kind = if column == "breaks_below" {
+                "INTEGER"
+            } else {
+                "TEXT"
+            };
+            assert_eq!(
+                *sql,
+                format!("ALTER TABLE \"t\" ADD COLUMN {column} {kind}")
+            );
+        }
+    }
 
     fn columns(names: &[&str], pk: &str) -> Vec<(String, bool)> {
         names.iter().map(|n| (n.to_string(), *n == pk)).collect()

@@ -9,10 +9,12 @@
 //!   makes workerd roll that migration back (a savepoint inside the object's
 //!   implicit transaction).
 //! - The constructor hook (`Self::migrate(&state)` in the generated code)
-//!   runs [`Schema::wake`] under `State::block_concurrency_while`, so no event
-//!   reaches the object before the run is over. It never fails the
-//!   constructor: a failed migration does not reset the object (which would
-//!   discard the run's earlier migrations and retry on every request).
+//!   runs [`Schema::wake`] under workerd's `blockConcurrencyWhile` (called
+//!   directly, not through `State::block_concurrency_while`: the same gate,
+//!   less wasm), so no event reaches the object before the run is over. It
+//!   never fails the constructor: a failed migration does not reset the
+//!   object (which would discard the run's earlier migrations and retry on
+//!   every request).
 //!   Instead the object stays reachable, schema-dependent code asks [`sql`]
 //!   and gets the typed [`MigrateError`] until the schema is current, and
 //!   the next attempt waits for `retry_after` seconds or a new deploy.
@@ -62,13 +64,13 @@
 //! }
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 
 use ::worker::{SqlStorage, SqlStorageValue, State, Storage};
 use js_sys::{Function, Reflect};
-use wasm_bindgen::closure::Closure;
+use wasm_bindgen::closure::{Closure, ScopedClosure};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::__private::MigrateTarget;
@@ -195,8 +197,7 @@ impl Backend for DurableObjectSql {
 
     fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
         let raw: &JsValue = self.storage.as_raw().as_ref();
-        // Looked up before the callback exists: a `once_into_js` closure
-        // that is never called is never freed.
+        // Looked up first: without it there is no transaction to run.
         let transaction_sync = Reflect::get(raw, &JsValue::from_str("transactionSync"))
             .ok()
             .and_then(|f| f.dyn_into::<Function>().ok())
@@ -207,42 +208,44 @@ impl Backend for DurableObjectSql {
                 ))
             })?;
 
-        // The callback must be 'static, hence owned steps and a shared slot
-        // for the failing step's index and message.
-        let failed: Rc<RefCell<Option<TxError>>> = Rc::default();
-        let slot = Rc::clone(&failed);
-        let written = Rc::new(std::cell::Cell::new(0u64));
-        let counter = Rc::clone(&written);
-        let sql = self.sql.clone();
-        // AssertUnwindSafe: DO builds abort on panic; with unwinding, a
-        // panic here leaves nothing half-updated on the Rust side (the slot
-        // is written last) and workerd rolls the transaction back.
-        let callback = Closure::once_into_js(AssertUnwindSafe(move || -> Result<(), JsValue> {
+        // A borrowed closure: `transactionSync` calls it before it returns
+        // and keeps no reference, so the steps, the slot for the failing
+        // step and the counter stay on this stack (no `'static` copies, no
+        // reference counts), and dropping the closure invalidates it.
+        let mut failed: Option<TxError> = None;
+        let mut written = 0u64;
+        let sql = &self.sql;
+        let mut body = || -> Result<(), JsValue> {
             for (i, step) in steps.iter().enumerate() {
-                let failure = match run(&sql, step) {
+                let failure = match run(sql, step) {
                     Ok((None, n)) => {
-                        counter.set(counter.get().saturating_add(n));
+                        written = written.saturating_add(n);
                         continue;
                     }
                     Ok((Some(row), _)) => TxError::with_row(i, row),
                     Err(e) => TxError::at_step(i, e),
                 };
                 let thrown = JsValue::from_str(failure.error().message());
-                *slot.borrow_mut() = Some(failure);
+                failed = Some(failure);
                 // Throwing out of the callback rolls the transaction back.
                 return Err(thrown);
             }
             Ok(())
-        }));
-
-        match transaction_sync.call1(raw, &callback) {
-            Ok(_) => Ok(written.get()),
-            Err(thrown) => {
-                let failed = failed.borrow_mut().take();
-                Err(failed.unwrap_or_else(|| {
-                    TxError::outside_steps(BackendError::new(sqlite_message(&js_message(&thrown))))
-                }))
-            }
+        };
+        // Assert unwind safe: DO builds abort on panic; with unwinding, a
+        // panic here leaves nothing half-updated on the Rust side (the slot
+        // is written last) and workerd rolls the transaction back.
+        let callback =
+            ScopedClosure::<dyn FnMut() -> Result<(), JsValue>>::borrow_mut_assert_unwind_safe(
+                &mut body,
+            );
+        let called = transaction_sync.call1(raw, callback.as_js_value());
+        drop(callback);
+        match called {
+            Ok(_) => Ok(written),
+            Err(thrown) => Err(failed.unwrap_or_else(|| {
+                TxError::outside_steps(BackendError::new(sqlite_message(&js_message(&thrown))))
+            })),
         }
     }
 }
@@ -263,6 +266,18 @@ thread_local! {
     /// at most [`MAX_OBJECTS`] ids (nearly always one), and a hash map with
     /// its hasher costs every Worker several KB of wasm.
     static OUTCOMES: RefCell<Vec<(String, Outcome)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The object's id as text (`ctx.id.toString()`): the key of its kept
+/// outcome and the `object` of its log line. Read through workerd's
+/// binding, not `state.id().to_string()`, which formats it through
+/// `Display` (code every Worker would carry for the same text).
+fn object_id(state: &State) -> String {
+    state
+        .as_raw()
+        .id()
+        .and_then(|id| id.to_string())
+        .unwrap_or_default()
 }
 
 /// The outcome kept for object `id`.
@@ -306,22 +321,24 @@ async fn wake_durably(id: String, storage: Storage, schema: Schema) -> bool {
         match step {
             WakeStep::Done(wake) => break wake,
             WakeStep::Paused(resume) => {
-                if let Err(e) = db.storage.sync().await {
+                // workerd's `sync()` called directly (as `Storage::sync`
+                // does), and the warning pushed, not formatted.
+                let synced = match db.storage.as_raw().sync() {
+                    Ok(promise) => ::worker::wasm_bindgen_futures::JsFuture::from(promise)
+                        .await
+                        .map(drop),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = synced {
                     // The migration still runs, unguarded: refusing it would
                     // not make the storage any healthier.
-                    ::worker::console_warn!(
-                        "durable-schema: storage.sync() failed before a migration ({e}); \
-                         a reset during it will not be reported as interrupted"
-                    );
+                    let mut text =
+                        String::from("durable-schema: storage.sync() failed before a migration (");
+                    text.push_str(&::worker::Error::from(e).to_string());
+                    text.push_str("); a reset during it will not be reported as interrupted");
+                    ::worker::web_sys::console::warn_1(&JsValue::from_str(&text));
                 }
-                let spent = js_sys::Date::now() - started >= f64::from(schema.budget_ms());
-                step = if spent && try_stop && resume.mid_batch {
-                    try_stop = false;
-                    schema.wake_stop(&db, resume)
-                } else {
-                    try_stop = true;
-                    schema.wake_step(&db, Some(resume))
-                };
+                step = next_step(&schema, &db, resume, started, &mut try_stop);
             }
         }
     };
@@ -330,34 +347,89 @@ async fn wake_durably(id: String, storage: Storage, schema: Schema) -> bool {
     in_progress
 }
 
+/// [`wake_durably`]'s step after a pause was made durable: the next
+/// migration, or the end of the slice once the budget is spent mid-batch.
+/// Synchronous and out of line, so the run's future only awaits.
+#[inline(never)]
+fn next_step(
+    schema: &Schema,
+    db: &DurableObjectSql,
+    resume: crate::migrate::Resume,
+    started: f64,
+    try_stop: &mut bool,
+) -> WakeStep {
+    let spent = js_sys::Date::now() - started >= f64::from(schema.budget_ms());
+    if spent && *try_stop && resume.mid_batch {
+        *try_stop = false;
+        schema.wake_stop(db, resume)
+    } else {
+        *try_stop = true;
+        schema.wake_step(db, Some(resume))
+    }
+}
+
 /// One slice: [`wake_durably`] under `blockConcurrencyWhile`. The gate
 /// closes at this call (not when the future is first polled), so the
 /// constructor hook can call it and return; the future says whether a
 /// batch goes on.
+///
+/// workerd's `blockConcurrencyWhile` is called directly, not through
+/// `State::block_concurrency_while`: that wrapper nests the run's future in
+/// three more generic layers (its own future, a result slot, the promise
+/// glue), and each copy of the glue carries the whole nested type in its
+/// name: about 10 KB of every Worker's wasm. Here the glue is generic over
+/// one short closure, and the result comes back through a `Cell`.
 fn slice(state: &State, schema: Schema) -> impl std::future::Future<Output = bool> + 'static {
-    let (id, storage) = (state.id().to_string(), state.storage());
-    let gate = state.block_concurrency_while(async move {
-        // Never an Err: resetting the object would discard the run's
-        // earlier migrations and re-run the failing one on every request.
-        // The outcome is remembered for `sql` instead.
-        Ok::<bool, ::worker::Error>(wake_durably(id, storage, schema).await)
+    let (id, storage) = (object_id(state), state.storage());
+    let more = Rc::new(Cell::new(false));
+    let slot = Rc::clone(&more);
+    // Called by `blockConcurrencyWhile` at once; the run starts inside the
+    // gate, as a task of the promise the gate waits for. Never rejected:
+    // resetting the object would discard the run's earlier migrations and
+    // re-run the failing one on every request. The outcome is remembered
+    // for `sql` instead. AssertUnwindSafe: DO builds abort on panic.
+    let callback = Closure::once_into_js(move || {
+        ::worker::wasm_bindgen_futures::future_to_promise(AssertUnwindSafe(async move {
+            slot.set(wake_durably(id, storage, schema).await);
+            Ok(JsValue::UNDEFINED)
+        }))
     });
-    async move { matches!(gate.await, Ok(true)) }
+    let gate = state
+        .as_raw()
+        .block_concurrency_while(callback.unchecked_ref());
+    async move {
+        match gate {
+            Ok(promise) => {
+                ::worker::wasm_bindgen_futures::JsFuture::from(promise)
+                    .await
+                    .is_ok()
+                    && more.get()
+            }
+            Err(_) => false,
+        }
+    }
 }
 
-/// Runs `first` (a slice already gating the object, or the outcome of a
-/// synchronous run), then, while a batch goes on, the next slices without a
-/// new request: after each, a zero-delay timer lets the events queued
-/// behind the gate in (they get [`MigrateError::InProgress`] from [`sql`]),
-/// then the next slice closes the gate again. Runs in the object's
-/// background; an evicted object resumes in its next constructor.
-fn slices(state: &State, schema: Schema, first: impl std::future::Future<Output = bool> + 'static) {
+/// Runs a first slice when `gate_now` (it closes the gate before this
+/// returns; without it, a synchronous run just left a batch going on),
+/// then, while a batch goes on, the next slices without a new request:
+/// after each, a zero-delay timer lets the events queued behind the gate in
+/// (they get [`MigrateError::InProgress`] from [`sql`]), then the next
+/// slice closes the gate again. Runs in the object's background; an evicted
+/// object resumes in its next constructor.
+fn slices(state: &State, schema: Schema, gate_now: bool) {
+    // Closed here, synchronously; one concrete future type either way (a
+    // generic `first` was one copy of the task per caller).
+    let first = gate_now.then(|| slice(state, schema));
     // `DurableObjectState` is not `Clone`; its JavaScript object is.
     let raw: JsValue = AsRef::<JsValue>::as_ref(state.as_raw()).clone();
     ::worker::wasm_bindgen_futures::spawn_local(async move {
-        let mut more = first.await;
+        let mut more = match first {
+            Some(gate) => gate.await,
+            None => true,
+        };
         while more {
-            ::worker::Delay::from(std::time::Duration::from_millis(0)).await;
+            next_turn().await;
             let state = State::from(
                 raw.clone()
                     .unchecked_into::<::worker::worker_sys::DurableObjectState>(),
@@ -365,6 +437,25 @@ fn slices(state: &State, schema: Schema, first: impl std::future::Future<Output 
             more = slice(&state, schema).await;
         }
     });
+}
+
+/// Resolves on a later turn of the event loop: a zero-delay `setTimeout`
+/// (a task, not a microtask: the events queued behind the gate get in
+/// first). workerd's timer called directly, not through `worker::Delay`,
+/// whose waker closure and timer bindings were code in every Worker.
+async fn next_turn() {
+    let global = js_sys::global();
+    let set_timeout = Reflect::get(&global, &JsValue::from_str("setTimeout"))
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok());
+    // Always there in workerd; without it the next slice starts at once.
+    let Some(set_timeout) = set_timeout else {
+        return;
+    };
+    let timer = js_sys::Promise::new(&mut |resolve, _reject| {
+        let _ = set_timeout.call2(&global, &resolve, &JsValue::from(0));
+    });
+    let _ = ::worker::wasm_bindgen_futures::JsFuture::from(timer).await;
 }
 
 /// Logs a run that ended (it started at `started`, ms since the epoch),
@@ -410,7 +501,10 @@ fn remember(id: String, schema: &Schema, wake: Wake, started: f64) -> Option<Mig
         wake,
         retry_at_ms: now + wait_ms,
     };
-    OUTCOMES.with(|outcomes| {
+    // `try_with`, not `with`: a wasm instance keeps its thread-locals for
+    // its whole life, and `with` would carry a panic path and its message
+    // into every Worker. (Without them nothing is kept: `sql` runs again.)
+    let _ = OUTCOMES.try_with(|outcomes| {
         let mut outcomes = outcomes.borrow_mut();
         if let Some(slot) = outcomes.iter_mut().find(|(k, _)| *k == id) {
             slot.1 = outcome;
@@ -441,36 +535,36 @@ fn remember(id: String, schema: &Schema, wake: Wake, started: f64) -> Option<Mig
 /// [`MigrateError::InProgress`] (map it to a 503 too): the object's own
 /// slices finish the migration, no request needs to.
 pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
-    let id = state.id().to_string();
-    let known = OUTCOMES.with(|outcomes| {
-        outcome(&outcomes.borrow(), &id).map(|o| match o.wake.error() {
-            None => Ok(()),
-            Some(e) if js_sys::Date::now() < o.retry_at_ms => Err(Some(e.clone())),
-            Some(_) => Err(None),
-        })
+    let id = object_id(state);
+    // The kept outcome: `Some(None)` when the schema is current, else its
+    // error and whether a retry is due. A due retry's deadline is pushed
+    // here, in the same look-up: retried once per `retry_after`, not once
+    // per request until the gate closes. (Only the error is cloned, never
+    // the whole `Wake`: a `Report` clone is code every Worker would carry.)
+    let known = OUTCOMES.try_with(|outcomes| {
+        let mut outcomes = outcomes.borrow_mut();
+        let (_, o) = outcomes.iter_mut().find(|(k, _)| *k == id)?;
+        let Some(error) = o.wake.error() else {
+            return Some(None);
+        };
+        let error = error.clone();
+        let now = js_sys::Date::now();
+        let due = now >= o.retry_at_ms;
+        if due {
+            o.retry_at_ms = now + f64::from(schema.retry_after()) * 1000.0;
+        }
+        Some(Some((error, due)))
     });
-    match known {
-        Some(Ok(())) => Ok(state.storage().sql()),
-        Some(Err(Some(e))) => Err(e),
+    match known.ok().flatten() {
+        Some(None) => Ok(state.storage().sql()),
+        Some(Some((e, false))) => Err(e),
         // A retry is due: it runs under `blockConcurrencyWhile`, where its
         // started record can be made durable first (a retry killed by the
         // time limit is then reported, not retried on every wake-up). This
         // request gets the last outcome; the next ones wait for the retry's.
-        Some(Err(None)) => {
-            let last = last_wake(state).and_then(|w| w.error().cloned());
-            let schema = *schema;
-            // Retried once per `retry_after`, not once per request until
-            // the gate closes: push the in-memory deadline first.
-            OUTCOMES.with(|outcomes| {
-                if let Some((_, o)) = outcomes.borrow_mut().iter_mut().find(|(k, _)| *k == id) {
-                    o.retry_at_ms = js_sys::Date::now() + f64::from(schema.retry_after()) * 1000.0;
-                }
-            });
-            slices(state, schema, slice(state, schema));
-            match last {
-                Some(e) => Err(e),
-                None => Ok(state.storage().sql()),
-            }
+        Some(Some((last, true))) => {
+            slices(state, *schema, true);
+            Err(last)
         }
         // Not migrated in this isolate yet (no constructor hook ran).
         // Synchronous, so no other event of this object runs in between.
@@ -478,7 +572,7 @@ pub fn sql(state: &State, schema: &Schema) -> Result<SqlStorage, MigrateError> {
             None => Ok(state.storage().sql()),
             Some(e) => {
                 if matches!(e, MigrateError::InProgress { .. }) {
-                    slices(state, *schema, async { true });
+                    slices(state, *schema, false);
                 }
                 Err(e)
             }
@@ -517,8 +611,11 @@ pub fn checked(
 /// The last run of the constructor hook (or of [`sql`]) for this object in
 /// this isolate: its report and error. For debug routes.
 pub fn last_wake(state: &State) -> Option<Wake> {
-    let id = state.id().to_string();
-    OUTCOMES.with(|outcomes| outcome(&outcomes.borrow(), &id).map(|o| o.wake.clone()))
+    let id = object_id(state);
+    OUTCOMES
+        .try_with(|outcomes| outcome(&outcomes.borrow(), &id).map(|o| o.wake.clone()))
+        .ok()
+        .flatten()
 }
 
 /// The applied/pending view of this object's database, for a `/schema`
@@ -538,6 +635,6 @@ impl MigrateTarget for State {
         // The gate closes at this call, and the constructor cannot await:
         // the migration runs before any event is delivered, and a batch
         // that needs more than one budget goes on in later slices.
-        slices(self, schema, slice(self, schema));
+        slices(self, schema, true);
     }
 }

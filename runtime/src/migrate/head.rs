@@ -114,15 +114,17 @@ impl Executor<'_> {
     /// The error for a database at `db` whose migration `version` breaks
     /// this code: its description and findings, from its tracking row.
     fn incompatible(&self, db: u32, version: u32) -> MigrateError {
-        let row = match self.query(
+        let rows = match self.query(
             &tracking::breaking_row(self.table()),
             &[Value::from(version)],
         ) {
-            Ok(rows) => rows.rows().first().cloned(),
+            Ok(rows) => rows,
             Err(e) => return e,
         };
+        // Read in place: no copy of the row.
         let column = |i: usize| {
-            row.as_ref()
+            rows.rows()
+                .first()
                 .and_then(|r| text_of(r.get(i)))
                 .unwrap_or_default()
                 .to_owned()

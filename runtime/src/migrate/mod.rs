@@ -41,7 +41,7 @@ mod started;
 mod transaction;
 
 #[cfg(any(target_arch = "wasm32", feature = "worker"))]
-pub(crate) use started::WakeStep;
+pub(crate) use started::{Resume, WakeStep};
 
 use transaction::Batch;
 
@@ -299,7 +299,14 @@ impl Stopped {
     /// For `map_err`: the error of a step that found the database at
     /// `version` after reading `rows_read` rows, and changed nothing.
     fn at(version: u32, rows_read: u64) -> impl Fn(MigrateError) -> Stopped + Copy {
-        move |error| Stopped::new(error, Report::unchanged(version, rows_read))
+        move |error| Stopped::unchanged(error, version, rows_read)
+    }
+
+    /// See [`Stopped::at`]. Out of line: the early steps stop in many
+    /// places, and each inlined copy built the whole report there.
+    #[inline(never)]
+    fn unchanged(error: MigrateError, version: u32, rows_read: u64) -> Self {
+        Stopped::new(error, Report::unchanged(version, rows_read))
     }
 
     /// The same stop, counting `rows` read by the steps before the one that
@@ -332,6 +339,8 @@ struct Start {
 impl Start {
     /// The database at `version` in a tracking table of the executor's
     /// shape, after reading `rows_read` rows.
+    // Out of line, like `Stopped::unchanged`: called from many steps.
+    #[inline(never)]
     fn at(version: u32, rows_read: u64) -> Self {
         Self::new(Report::unchanged(version, rows_read), None)
     }
