@@ -54,8 +54,9 @@ impl Statement {
         self.batch
     }
 
-    /// For a range batch (the directive line `-- durable-schema: batch over
-    /// <table> limit <n>` precedes it), the table whose rowids it walks and
+    /// For a range batch (the directive line
+    /// `-- durable-schema: batch over <table> limit <n>` precedes it), the
+    /// table whose rowids it walks and
     /// the most rows of one slice: the executor binds each slice's first
     /// and last rowid to `:from` and `:to` and keeps its cursor in the
     /// progress row. `None` for any other statement, a plain batch included.

@@ -14,8 +14,9 @@
 //!    row, its foreign-key checks and the started record's move, in the
 //!    last transaction: the migration is applied when that one commits.
 //!
-//! **Range batches.** A statement marked `-- durable-schema: batch over
-//! <table> limit <n>` ([`Statement::batch_over`]) is repeated on slices of
+//! **Range batches.** A statement marked
+//! `-- durable-schema: batch over <table> limit <n>`
+//! ([`Statement::batch_over`]) is repeated on slices of
 //! the table's rowids instead: before each repetition one query outside the
 //! transaction reads the next slice ([`tracking::slice`]: at most `n`
 //! rowids past the cursor, their first, last and count), and the
