@@ -235,9 +235,18 @@ pub(crate) struct Shape {
     uniques: Vec<Vec<String>>,
     /// Its `CHECK` clauses, whitespace-normalized and lowercased.
     checks: Vec<String>,
-    /// Its foreign keys, each `from columns -> parent(parent columns)`,
-    /// lowercased.
-    foreign_keys: Vec<String>,
+    /// Its foreign keys, sorted.
+    foreign_keys: Vec<ForeignKey>,
+}
+
+/// One foreign key of a table, lowercased: its columns, the parent table
+/// and the parent's columns (empty: the parent's primary key), each list
+/// comma-separated.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct ForeignKey {
+    from: String,
+    parent: String,
+    to: String,
 }
 
 impl Shape {
@@ -369,13 +378,11 @@ fn shape(conn: &rusqlite::Connection, o: &Object) -> rusqlite::Result<Shape> {
         )?;
         foreign_keys = stmt
             .query_map([&o.name], |r| {
-                Ok(format!(
-                    "{} -> {}({})",
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(2)?
-                )
-                .to_ascii_lowercase())
+                Ok(ForeignKey {
+                    from: r.get::<_, String>(1)?.to_ascii_lowercase(),
+                    parent: r.get::<_, String>(0)?.to_ascii_lowercase(),
+                    to: r.get::<_, String>(2)?.to_ascii_lowercase(),
+                })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         foreign_keys.sort();
@@ -557,27 +564,43 @@ pub(crate) fn diff(
         .into_iter()
         .filter(|t| before.get(&t.name).is_none())
         .collect();
-    let mut renamed_to: Vec<String> = Vec::new();
+    // The tables gone that reappear under a new name with the same
+    // columns: renames, found first, because a rename rewrites the
+    // `REFERENCES` of the tables that point at it (SQLite does), which is
+    // no new foreign key of theirs.
+    let names = |s: &Shape| {
+        let mut n: Vec<String> = s
+            .columns
+            .iter()
+            .map(|c| c.name.to_ascii_lowercase())
+            .collect();
+        n.sort();
+        n
+    };
+    let mut renames: Vec<(String, Object)> = Vec::new();
+    for old in tables(before, "table") {
+        if after.get(&old.name).is_some() {
+            continue;
+        }
+        let old_names = names(&shape_of(shapes, &old));
+        let target = new_tables.iter().find(|t| {
+            !renames.iter().any(|(_, r)| r.name == t.name)
+                && names(&shape_of(shapes, t)) == old_names
+        });
+        if let Some(t) = target {
+            renames.push((old.name.to_ascii_lowercase(), t.clone()));
+        }
+    }
+    let renamed_to: Vec<String> = renames.iter().map(|(_, t)| t.name.clone()).collect();
     for old in tables(before, "table") {
         let old_shape = shape_of(shapes, &old);
         match after.get(&old.name) {
             None => {
-                // The same columns under a new name: a rename.
-                let names = |s: &Shape| {
-                    let mut n: Vec<String> = s
-                        .columns
-                        .iter()
-                        .map(|c| c.name.to_ascii_lowercase())
-                        .collect();
-                    n.sort();
-                    n
-                };
-                let target = new_tables.iter().find(|t| {
-                    !renamed_to.contains(&t.name)
-                        && names(&shape_of(shapes, t)) == names(&old_shape)
-                });
+                let target = renames
+                    .iter()
+                    .find(|(o, _)| o.eq_ignore_ascii_case(&old.name))
+                    .map(|(_, t)| t);
                 if let Some(t) = target {
-                    renamed_to.push(t.name.clone());
                     push(
                         ChangeKind::TableRenamed,
                         old.name.clone(),
@@ -595,7 +618,13 @@ pub(crate) fn diff(
                 }
             }
             Some(new) if new.sql != old.sql => {
-                table_changes(&old, &old_shape, &shape_of(shapes, new), &mut push);
+                let renamed = |parent: &str| {
+                    renames
+                        .iter()
+                        .find(|(o, _)| o == parent)
+                        .map_or(parent.to_owned(), |(_, t)| t.name.to_ascii_lowercase())
+                };
+                table_changes(&old, &old_shape, &shape_of(shapes, new), renamed, &mut push);
             }
             Some(_) => {}
         }
@@ -693,10 +722,13 @@ pub(crate) fn diff(
 }
 
 /// The changes of a table whose definition changed from `old` to `new`.
+/// `renamed` maps a table's old name (lowercase) to its name after the
+/// migration.
 fn table_changes(
     table: &Object,
     old: &Shape,
     new: &Shape,
+    renamed: impl Fn(&str) -> String,
     push: &mut impl FnMut(ChangeKind, String, Option<String>, &[&str]),
 ) {
     let t = &table.name;
@@ -769,11 +801,16 @@ fn table_changes(
     ) {
         push(ChangeKind::ColumnsMoved, t.clone(), None, &[t]);
     }
-    if new
+    // The keys before, with their parents as the migration renamed them.
+    let kept: Vec<ForeignKey> = old
         .foreign_keys
         .iter()
-        .any(|k| !old.foreign_keys.contains(k))
-    {
+        .map(|k| ForeignKey {
+            parent: renamed(&k.parent),
+            ..k.clone()
+        })
+        .collect();
+    if new.foreign_keys.iter().any(|k| !kept.contains(k)) {
         push(ChangeKind::ForeignKeyAdded, t.clone(), None, &[t]);
     }
     if new.checks.iter().any(|c| !old.checks.contains(c)) {
@@ -1013,6 +1050,13 @@ mod tests {
             "id, body, room",
         );
         assert_eq!(codes(&[rooms, with_key, &same_key]), Vec::<String>::new());
+        // A parent renamed: SQLite rewrites the child's `REFERENCES`,
+        // which is no new key of the child's.
+        let renamed_parent = "ALTER TABLE rooms RENAME TO halls;";
+        assert_eq!(
+            last(&[rooms, with_key, renamed_parent]),
+            [("BC102".to_owned(), "rooms".to_owned())]
+        );
     }
 
     #[test]
