@@ -713,13 +713,7 @@ impl Driver<'_, '_> {
                     let message = format!(
                         "the batch still changes rows after {repetitions} repetitions, when the replay's step budget ran out"
                     );
-                    let diagnostic = self.at(index, sql, line, col, message);
-                    self.push(index, diagnostic.help(advice::BATCH_ENDLESS), None);
-                    if !self.replayer.in_transaction() {
-                        self.mode = Mode::Degraded;
-                        return Next::Stop;
-                    }
-                    return Next::Go;
+                    return self.out_of_steps(index, stmt, message, advice::BATCH_ENDLESS);
                 }
                 Err(failure) => return self.failed(index, stmt, failure),
             }
@@ -884,19 +878,34 @@ impl Driver<'_, '_> {
                     let message = format!(
                         "the range batch still finds full slices of `{name}` after {repetitions} repetitions, when the replay's step budget ran out"
                     );
-                    let diagnostic = self.at(index, sql, line, col, message);
-                    self.push(index, diagnostic.help(advice::BATCH_OVER_ENDLESS), None);
-                    if !self.replayer.in_transaction() {
-                        self.mode = Mode::Degraded;
-                        return Next::Stop;
-                    }
-                    return Next::Go;
+                    return self.out_of_steps(index, stmt, message, advice::BATCH_OVER_ENDLESS);
                 }
                 Err(failure) => return self.failed(index, stmt, failure),
             }
         }
         #[cfg(test)]
         BATCH_REPETITIONS.with(|r| r.borrow_mut().push(repetitions));
+        Next::Go
+    }
+
+    /// Refuses the batch `stmt` of migration `index` whose repetition ran
+    /// out of the replay's step budget, with `message` and `help`. An
+    /// interrupted statement may have rolled the whole transaction back:
+    /// then the replay cannot go on from there.
+    fn out_of_steps(
+        &mut self,
+        index: usize,
+        stmt: &PlannedStatement,
+        message: String,
+        help: &'static str,
+    ) -> Next {
+        let sql = stmt.sql(self.scripts[index].text);
+        let diagnostic = self.at(index, sql, stmt.line, stmt.column, message);
+        self.push(index, diagnostic.help(help), None);
+        if !self.replayer.in_transaction() {
+            self.mode = Mode::Degraded;
+            return Next::Stop;
+        }
         Next::Go
     }
 
