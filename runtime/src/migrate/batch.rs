@@ -493,15 +493,8 @@ impl Executor<'_> {
         let sql = tracking::slice(table, limit, cursor.is_some());
         let params: Vec<Value> = cursor.map(Value::from).into_iter().collect();
         let rows = self.backend.query(&sql, &params).map_err(|e| {
-            let s = m.statements().get(b);
-            MigrateError::Statement {
-                version: m.version(),
-                file: m.name(),
-                statement: b + 1,
-                line: s.map_or(0, |s| s.line()),
-                column: s.map_or(0, |s| s.column()),
-                message: format!("reading the next slice of \"{table}\": {}", e.message()),
-            }
+            let message = format!("reading the next slice of \"{table}\": {}", e.message());
+            super::transaction::statement_error(m, b, message)
         })?;
         let row = rows.rows().first();
         let int = |i: usize| row.and_then(|r| r.get(i)).and_then(Value::as_i64);

@@ -74,15 +74,7 @@ impl Executor<'_> {
         let table = self.table();
         let context = match (e.step().and_then(|i| roles.get(i)), m) {
             (Some(Role::Statement(index)), Some(m)) => {
-                let s = m.statements().get(*index);
-                return MigrateError::Statement {
-                    version: m.version(),
-                    file: m.name(),
-                    statement: index + 1,
-                    line: s.map_or(0, |s| s.line()),
-                    column: s.map_or(0, |s| s.column()),
-                    message,
-                };
+                return statement_error(m, *index, message);
             }
             // A row of `PRAGMA foreign_key_check`: table, rowid, parent, fkid.
             (Some(Role::ForeignKeyCheck), Some(m)) if e.row().is_some() => {
@@ -167,4 +159,18 @@ pub(super) fn class_values(m: &Migration, breaks_below: u32) -> [Value; 3] {
         findings,
         Value::from(breaks_below),
     ]
+}
+
+/// [`MigrateError::Statement`] for statement `index` (0-based) of `m`,
+/// with its position in the file.
+pub(super) fn statement_error(m: &Migration, index: usize, message: String) -> MigrateError {
+    let s = m.statements().get(index);
+    MigrateError::Statement {
+        version: m.version(),
+        file: m.name(),
+        statement: index + 1,
+        line: s.map_or(0, |s| s.line()),
+        column: s.map_or(0, |s| s.column()),
+        message,
+    }
 }

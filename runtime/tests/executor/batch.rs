@@ -37,18 +37,6 @@ fn backfill_schema() -> Schema {
     schema(&files())
 }
 
-/// A database at version 1 (2,500 items), in memory.
-fn at_v1(schema: &Schema) -> Connection {
-    let conn = Connection::open_in_memory().unwrap();
-    prefix(schema, 1).migrate(&conn).unwrap();
-    conn
-}
-
-fn version(conn: &Connection) -> i64 {
-    conn.query_row("SELECT max(version) FROM migrations", [], |r| r.get(0))
-        .unwrap()
-}
-
 /// Whether the backfill is complete and right.
 fn backfilled(conn: &Connection) -> bool {
     let wrong: i64 = conn

@@ -23,6 +23,19 @@ fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
 }
 
+/// An in-memory database at version 1 of `schema` (its first migration).
+pub(crate) fn at_v1(schema: &Schema) -> Connection {
+    let conn = Connection::open_in_memory().unwrap();
+    prefix(schema, 1).migrate(&conn).unwrap();
+    conn
+}
+
+/// The highest version in the tracking table `migrations`.
+pub(crate) fn version(conn: &Connection) -> i64 {
+    conn.query_row("SELECT max(version) FROM migrations", [], |r| r.get(0))
+        .unwrap()
+}
+
 /// The statements of a migration's normalized `text` as the macro embeds
 /// them (located by the compiler's splitter), leaked.
 pub(crate) fn statements(text: &str) -> &'static str {

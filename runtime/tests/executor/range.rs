@@ -39,18 +39,6 @@ fn range_schema(limit: u32, filter: &str) -> Schema {
     ])
 }
 
-/// A database at version 1 (2,500 items), in memory.
-fn at_v1(schema: &Schema) -> Connection {
-    let conn = Connection::open_in_memory().unwrap();
-    prefix(schema, 1).migrate(&conn).unwrap();
-    conn
-}
-
-fn version(conn: &Connection) -> i64 {
-    conn.query_row("SELECT max(version) FROM migrations", [], |r| r.get(0))
-        .unwrap()
-}
-
 /// Items whose `w` is not what one run of the backfill gives (`v * 2` where
 /// `filter_keeps`, NULL elsewhere).
 fn wrong(conn: &Connection, filter_keeps: &str) -> i64 {
