@@ -204,12 +204,7 @@ pub(crate) fn statements_json(m: &PlannedMigration) -> Vec<String> {
             "statement": s.sql(&m.source.text),
         });
         if let Some(over) = &s.over {
-            v["over"] = m
-                .source
-                .text
-                .get(over.table_start..over.table_end)
-                .unwrap_or_default()
-                .into();
+            v["over"] = over.table(&m.source.text).into();
             v["limit"] = over.limit.into();
         }
         out.push((s.line, s.column, v.to_string()));

@@ -293,10 +293,7 @@ impl PlannedMigration {
         match &s.over {
             Some(over) => format!(
                 "over `{}`, {} rows a slice",
-                self.source
-                    .text
-                    .get(over.table_start..over.table_end)
-                    .unwrap_or_default(),
+                over.table(&self.source.text),
                 over.limit
             ),
             None => "repeated until it changes no row".to_owned(),

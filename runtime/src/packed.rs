@@ -75,6 +75,15 @@ pub struct Over {
     pub table_end: usize,
 }
 
+impl Over {
+    /// The table's name in `text`, the migration text these offsets are
+    /// of (empty when they do not fit it).
+    pub fn table<'t>(&self, text: &'t str) -> &'t str {
+        text.get(self.table_start..self.table_end)
+            .unwrap_or_default()
+    }
+}
+
 /// One migration's metadata, as the compiler holds it, for [`encode`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry<'a> {

@@ -165,7 +165,7 @@ impl Iterator for StatementIter {
         let (line, column, batch) = (span.line, span.column, span.batch);
         let (over_table, over_limit) = span
             .over
-            .and_then(|o| Some((self.text.get(o.table_start..o.table_end)?, o.limit)))
+            .map(|o| (o.table(self.text), o.limit))
             .unwrap_or(("", 0));
         Some(Statement {
             sql,

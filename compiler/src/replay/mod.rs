@@ -412,8 +412,6 @@ fn directive_name(table: &str) -> String {
 /// A range batch's slice as the replay read it (see `tracking::slice`).
 #[derive(Clone, Copy)]
 struct Slice {
-    /// Where the table's name lies in the migration's text.
-    table_name: (usize, usize),
     /// Its first rowid (`:from`), `None` when it is empty.
     first: Option<i64>,
     /// Its last rowid (`:to`).
@@ -769,10 +767,7 @@ impl Driver<'_, '_> {
         }
         let mut first = None;
         if let Some(over) = stmt.over {
-            let name = source
-                .text
-                .get(over.table_start..over.table_end)
-                .unwrap_or_default();
+            let name = over.table(source.text);
             let (tline, tcol) = line_col(source.text, over.table_start);
             let refuse = |message: String, help: &'static str| {
                 Diagnostic::at(source.display_path, tline, tcol, message).help(help)
@@ -798,7 +793,6 @@ impl Driver<'_, '_> {
                     match self.replayer.slice(name, over.limit, None) {
                         Ok((first_id, last, rows)) => {
                             first = Some(Slice {
-                                table_name: (over.table_start, over.table_end),
                                 first: first_id,
                                 last,
                                 rows,
@@ -843,9 +837,7 @@ impl Driver<'_, '_> {
         let text = self.scripts[index].text;
         let sql = stmt.sql(text);
         let (line, col) = (stmt.line, stmt.column);
-        let name = text
-            .get(first.table_name.0..first.table_name.1)
-            .unwrap_or_default();
+        let name = over.table(text);
         let mut repetitions: u32 = 1;
         let (mut rows, mut cursor) = (first.rows, first.last);
         while rows >= u64::from(over.limit) {
