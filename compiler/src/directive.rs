@@ -67,7 +67,7 @@ fn is_batch_line(line: &str) -> bool {
 /// The slicing a range batch line (trimmed, starting at byte `start` of the
 /// text) asks for, or its problem as a 1-based column and a message with its
 /// help. A plain batch line asks for none.
-fn slicing(line: &str, start: usize) -> Result<Option<Over>, (u32, String, &'static str)> {
+fn slicing(line: &str, start: usize) -> Slicing {
     let Some(rest) = line.strip_prefix(BATCH_OVER_DIRECTIVE) else {
         return Ok(None);
     };
