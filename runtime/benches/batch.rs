@@ -210,18 +210,18 @@ fn main() {
                     let mut cursor: Option<i64> = None;
                     loop {
                         let sql = tracking::slice(table, limit, cursor.is_some());
-                        let (from, to, n): (Option<i64>, Option<i64>, i64) = plain
+                        let (from, to, full): (Option<i64>, Option<i64>, bool) = plain
                             .query_row(&sql, rusqlite::params_from_iter(cursor), |r| {
                                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                             })
                             .unwrap();
-                        if n > 0 {
+                        if from.is_some() {
                             plain.execute_batch("BEGIN").unwrap();
                             plain.execute(s.sql(), [from, to]).unwrap();
                             plain.execute_batch("COMMIT").unwrap();
                             cursor = to;
                         }
-                        if n < i64::from(limit) {
+                        if !full {
                             break;
                         }
                     }

@@ -504,19 +504,31 @@ pub fn sliced(table: &str) -> String {
 }
 
 /// The next slice of a range batch over `table` (see
-/// [`Statement::batch_over`](crate::Statement::batch_over)): its first and
-/// last rowid and its row count, at most `limit` rows in rowid order, after
-/// the cursor `?1` when `after` (not on the first slice). One query on the
-/// rowid b-tree, which reads the slice's rows and nothing before them: the
-/// executor binds the bounds to the statement's `:from` and `:to`, and the
-/// compile-time replay slices the same way with the same text.
+/// [`Statement::batch_over`](crate::Statement::batch_over)): the next
+/// `limit` rows in rowid order, after the cursor `?1` when `after` (not on
+/// the first slice). One row of three values: the slice's first rowid (NULL
+/// when no row is left), its last (the `limit`-th rowid, or the table's
+/// greatest when fewer are left) and 1 when it is full (`limit` rows, so
+/// more may follow; 0 on the last slice). The executor binds the bounds to
+/// the statement's `:from` and `:to`, and the compile-time replay slices
+/// the same way with the same text.
+///
+/// Searches on the rowid b-tree, never reading a row before the cursor,
+/// and only skips over the slice's rows (`OFFSET`) rather than aggregating
+/// them: the `min`/`max`/`count(*)` of a `LIMIT` subquery it replaced cost
+/// about 30% of the backfill itself (benches/RESULTS.md, "Range batches").
 pub fn slice(table: &str, limit: u32, after: bool) -> String {
     let filter = if after { " WHERE rowid > ?1" } else { "" };
     sql(
         table,
         &[
-            "SELECT min(rowid), max(rowid), count(*) FROM (SELECT rowid FROM ",
-            &format!("{filter} ORDER BY rowid LIMIT {limit})"),
+            "SELECT (SELECT rowid FROM ",
+            &format!("{filter} ORDER BY rowid LIMIT 1), coalesce(nth, (SELECT max(rowid) FROM "),
+            ")), nth IS NOT NULL FROM (SELECT (SELECT rowid FROM ",
+            &format!(
+                "{filter} ORDER BY rowid LIMIT 1 OFFSET {}) AS nth)",
+                limit.saturating_sub(1)
+            ),
         ],
     )
 }

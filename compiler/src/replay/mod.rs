@@ -416,8 +416,8 @@ struct Slice {
     first: Option<i64>,
     /// Its last rowid (`:to`).
     last: Option<i64>,
-    /// Its rows.
-    rows: u64,
+    /// Whether it holds the limit's rows, so more may follow.
+    full: bool,
 }
 
 /// Whether the rest of a migration's statements run.
@@ -537,7 +537,7 @@ impl Driver<'_, '_> {
         let replayer = self.replayer;
         // An empty first slice: the executor does not run the statement,
         // so the replay checks it and undoes what it did.
-        let undo = first_slice.is_some_and(|s| s.rows == 0)
+        let undo = first_slice.is_some_and(|s| s.first.is_none())
             && replayer
                 .trusted("SAVEPOINT durable_schema_empty_slice")
                 .is_ok();
@@ -791,11 +791,11 @@ impl Driver<'_, '_> {
                 )),
                 Ok(Some(_)) if problems.is_empty() => {
                     match self.replayer.slice(name, over.limit, None) {
-                        Ok((first_id, last, rows)) => {
+                        Ok((first_id, last, full)) => {
                             first = Some(Slice {
                                 first: first_id,
                                 last,
-                                rows,
+                                full,
                             })
                         }
                         Err(e) => problems.push(refuse(
@@ -839,8 +839,8 @@ impl Driver<'_, '_> {
         let (line, col) = (stmt.line, stmt.column);
         let name = over.table(text);
         let mut repetitions: u32 = 1;
-        let (mut rows, mut cursor) = (first.rows, first.last);
-        while rows >= u64::from(over.limit) {
+        let (mut full, mut cursor) = (first.full, first.last);
+        while full {
             if repetitions >= MAX_BATCH_REPETITIONS {
                 let message = format!(
                     "the range batch still finds full slices of `{name}` after {MAX_BATCH_REPETITIONS} repetitions on the replay's data"
@@ -849,7 +849,7 @@ impl Driver<'_, '_> {
                 self.push(index, diagnostic.help(advice::BATCH_OVER_ENDLESS), None);
                 return Next::Go;
             }
-            let (from, to, n) = match self.replayer.slice(name, over.limit, cursor) {
+            let (from, to, more) = match self.replayer.slice(name, over.limit, cursor) {
                 Ok(slice) => slice,
                 Err(e) => {
                     let message = format!("reading the next slice of `{name}` failed: {e}");
@@ -859,8 +859,8 @@ impl Driver<'_, '_> {
                 }
             };
             repetitions += 1;
-            rows = n;
-            if n == 0 {
+            full = more;
+            if from.is_none() {
                 break;
             }
             cursor = to;

@@ -794,18 +794,19 @@ impl Replayer {
     }
 
     /// The next slice of a range batch over `table`, as the executor reads
-    /// it (the runtime's `tracking::slice`, the one text): first and last
-    /// rowid and row count, at most `limit` rows after `cursor`.
+    /// it (the runtime's `tracking::slice`, the one text): the first and
+    /// last rowid of the next `limit` rows after `cursor` (`None` when no
+    /// row is left), and whether all `limit` were there.
     pub(crate) fn slice(
         &self,
         table: &str,
         limit: u32,
         cursor: Option<i64>,
-    ) -> rusqlite::Result<(Option<i64>, Option<i64>, u64)> {
+    ) -> rusqlite::Result<(Option<i64>, Option<i64>, bool)> {
         let sql = durable_schema_runtime::tracking::slice(table, limit, cursor.is_some());
         self.read(|conn| {
             conn.query_row(&sql, rusqlite::params_from_iter(cursor), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? == 1))
             })
         })
     }

@@ -18,8 +18,9 @@
 //! `-- durable-schema: batch over <table> limit <n>`
 //! ([`Statement::batch_over`]) is repeated on slices of
 //! the table's rowids instead: before each repetition one query outside the
-//! transaction reads the next slice ([`tracking::slice`]: at most `n`
-//! rowids past the cursor, their first, last and count), and the
+//! transaction reads the next slice ([`tracking::slice`]: the next `n`
+//! rows past the cursor, their first and last rowid, and whether all `n`
+//! were there), and the
 //! repetition's transaction runs the statement bound to the first and last
 //! (`:from`, `:to`), then stores the last as the cursor with the counts
 //! ([`tracking::sliced`]). A slice of fewer than `n` rows is the last: the
@@ -416,12 +417,12 @@ impl Executor<'_> {
                     let cursor = progress.as_ref().and_then(|p| p.cursor);
                     let slice = self.slice(m, b, over, limit, cursor)?;
                     report.rows_read += slice.read;
-                    if slice.rows > 0 {
+                    if let Some((first, last)) = slice.bounds {
                         tx.push(
                             Role::Statement(b),
                             Step::with_params(
                                 statements[b].sql(),
-                                vec![Value::from(slice.first), Value::from(slice.last)],
+                                vec![Value::from(first), Value::from(last)],
                             ),
                         );
                     }
@@ -431,13 +432,11 @@ impl Executor<'_> {
                             tracking::sliced(table),
                             vec![
                                 Value::from((b + 1) as i64),
-                                if slice.rows > 0 {
-                                    Value::from(slice.last)
-                                } else {
-                                    Value::Null
-                                },
-                                Value::from(i64::from(slice.rows < u64::from(limit))),
-                                Value::from(i64::from(slice.rows > 0)),
+                                slice
+                                    .bounds
+                                    .map_or(Value::Null, |(_, last)| Value::from(last)),
+                                Value::from(i64::from(!slice.full)),
+                                Value::from(i64::from(slice.bounds.is_some())),
                                 Value::from(next_is_batch),
                             ],
                         ),
@@ -499,9 +498,8 @@ impl Executor<'_> {
         let row = rows.rows().first();
         let int = |i: usize| row.and_then(|r| r.get(i)).and_then(Value::as_i64);
         Ok(Slice {
-            first: int(0).unwrap_or(0),
-            last: int(1).unwrap_or(0),
-            rows: int(2).and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+            bounds: int(0).zip(int(1)),
+            full: int(2) == Some(1),
             read: rows.rows_read(),
         })
     }
@@ -520,12 +518,12 @@ impl Executor<'_> {
 
 /// One slice of a range batch: what [`tracking::slice`] reads.
 struct Slice {
-    /// Its first rowid (`:from`).
-    first: i64,
-    /// Its last rowid (`:to`), the cursor once it commits.
-    last: i64,
-    /// Its rows: fewer than the limit on the last slice.
-    rows: u64,
+    /// Its first and last rowid (`:from` and `:to`; the last, the cursor
+    /// once it commits), `None` when no row is left.
+    bounds: Option<(i64, i64)>,
+    /// Whether it holds the limit's rows, so more may follow: not on the
+    /// last slice.
+    full: bool,
     /// The rows the backend read for it.
     read: u64,
 }
