@@ -345,6 +345,18 @@ impl Executor<'_> {
                 Role::Expected,
                 expected(table, m.version(), chain, progress.as_ref()),
             );
+            // And when the run expects no progress: the other migrator may
+            // have applied the whole migration, clearing it. Only over a
+            // tracking table that exists (no preamble creates it).
+            if progress.is_none() && first.steps.is_empty() {
+                tx.push(
+                    Role::Expected,
+                    Step::check_with_params(
+                        tracking::applied(table),
+                        vec![Value::from(m.version())],
+                    ),
+                );
+            }
             let Some(b) = (at..statements.len()).find(|&i| statements[i].is_batch()) else {
                 // The last phase: the rest with the tracking row and the
                 // checks; the migration is applied when it commits.

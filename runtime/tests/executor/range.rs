@@ -441,3 +441,73 @@ fn adjacent_batches_start_afresh() {
         ]
     );
 }
+
+/// Another migrator (a second process on the same file) that applies the
+/// whole migration between this run's reading of its progress and its next
+/// slice: that slice's transaction fails as `concurrent`, before its rows
+/// are run a second time (the other migrator cleared the progress with the
+/// migration, so comparing the progress alone found nothing to differ).
+#[test]
+fn a_migration_another_migrator_completed_meanwhile_is_concurrent() {
+    let schema = range_schema(1000, "");
+    // Applies the whole chain before the first slice's transaction.
+    struct Meddling<'c> {
+        conn: &'c Connection,
+        schema: &'c Schema,
+        meddle: Cell<bool>,
+    }
+    impl Backend for Meddling<'_> {
+        fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
+            Backend::query(self.conn, sql, params)
+        }
+        fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
+            if steps.iter().any(|s| s.sql().starts_with("UPDATE items")) && self.meddle.get() {
+                self.meddle.set(false);
+                self.schema.migrate(self.conn).unwrap();
+            }
+            Backend::transaction(self.conn, steps)
+        }
+    }
+    // The batch first in its migration: its first slice's transaction is
+    // the migration's first, where the run expects no progress.
+    let first = crate::common::schema(&[
+        ("0001_items.sql", CREATE),
+        ("0002_w.sql", "ALTER TABLE items ADD COLUMN w INTEGER;\n"),
+        (
+            "0003_backfill.sql",
+            "-- durable-schema: batch over items limit 1000\n\
+             UPDATE items SET w = coalesce(w, 0) + v * 2 WHERE id BETWEEN :from AND :to;\n",
+        ),
+    ]);
+    for (schema, from_start) in [(&schema, true), (&schema, false), (&first, true)] {
+        let conn = at_v1(schema);
+        let head = if std::ptr::eq(schema, &first) {
+            // At version 2: the column is there, the batch pending.
+            prefix(schema, 2).migrate(&conn).unwrap();
+            3
+        } else {
+            2
+        };
+        if !from_start {
+            // Half-way: the first slice committed by an earlier run.
+            let wake = schema.__with_budget_ms(0).wake(&conn);
+            assert!(
+                matches!(wake.error(), Some(MigrateError::InProgress { .. })),
+                "{:?}",
+                wake.error()
+            );
+        }
+        let meddling = Meddling {
+            conn: &conn,
+            schema,
+            meddle: Cell::new(true),
+        };
+        let err = schema.migrate(&meddling).unwrap_err();
+        assert!(
+            matches!(err, MigrateError::Concurrent { version, .. } if i64::from(version) == head),
+            "{err:?}"
+        );
+        assert_eq!(version(&conn), head);
+        assert_eq!(wrong(&conn, "1"), 0, "a slice ran twice");
+    }
+}
