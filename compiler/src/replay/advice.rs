@@ -67,7 +67,7 @@ pub(crate) const TRIGGER_RESERVED: &str =
 /// A referenced table dropped while its references are checked at once.
 pub(crate) fn defer(table: &str) -> String {
     format!(
-        "start the migration with `PRAGMA defer_foreign_keys = ON` and have `{table}` back with its rows by commit; see {REBUILD_GUIDE}"
+        "start the migration (or, with batches, the part after its last batch) with `PRAGMA defer_foreign_keys = ON` and have `{table}` back with its rows by commit; see {REBUILD_GUIDE}"
     )
 }
 

@@ -526,6 +526,7 @@ impl Driver<'_, '_> {
         // A batch's parameters and a range batch's table, checked before it
         // runs; a range batch's first execution is bound to its first slice.
         let first_slice = if stmt.batch {
+            self.end_phase();
             match self.batch_start(index, stmt) {
                 Ok(first) => first,
                 Err(()) => return Next::Go,
@@ -719,6 +720,18 @@ impl Driver<'_, '_> {
         #[cfg(test)]
         BATCH_REPETITIONS.with(|r| r.borrow_mut().push(repetitions));
         Next::Go
+    }
+
+    /// Where the executor commits the phase before a batch: `PRAGMA
+    /// defer_foreign_keys` ends there (the commit, or the executor's
+    /// `DEFER_OFF`, switches it off), so the statements after it are judged
+    /// with the keys checked at once, as they run (a referenced table
+    /// dropped after the batch fails at its `DROP` on an object with child
+    /// rows, whatever a pragma before the batch asked).
+    fn end_phase(&self) {
+        if self.mode == Mode::Normal && self.replayer.in_transaction() {
+            let _ = self.replayer.trusted("PRAGMA defer_foreign_keys = OFF");
+        }
     }
 
     /// Checks the batch `stmt` of migration `index` before it runs: a plain
@@ -1438,6 +1451,39 @@ mod tests {
             "CREATE INDEX items_w ON items (w);\n{BATCH}DROP INDEX items_w;\nALTER TABLE items DROP COLUMN w;\n"
         );
         let (findings, _, _) = batches(&[ITEMS, &index_first]);
+        assert_eq!(findings, [], "{findings:#?}");
+    }
+
+    /// `PRAGMA defer_foreign_keys = ON` lasts until its phase commits: a
+    /// parent table rebuilt after a batch runs in the migration's last
+    /// transaction with the keys checked at once, where the `DROP` fails on
+    /// any object with child rows. The replay ends the deferral where the
+    /// executor commits a phase, so it judges that drop as the executor
+    /// runs it; the same rebuild after a pragma of its own passes.
+    #[test]
+    fn deferral_ends_with_the_phase_before_a_batch() {
+        const PARENT: &str = "CREATE TABLE p (id INTEGER PRIMARY KEY);\n\
+             CREATE TABLE c (id INTEGER PRIMARY KEY, p INTEGER REFERENCES p (id));\n";
+        const BATCH: &str = "-- durable-schema: batch\n\
+             UPDATE items SET w = 1 WHERE id IN (SELECT id FROM items WHERE w IS NULL LIMIT 1000);\n";
+        const REBUILD: &str = "CREATE TABLE p_tmp AS SELECT * FROM p;\n\
+             DROP TABLE p;\n\
+             CREATE TABLE p (id INTEGER PRIMARY KEY, x TEXT);\n\
+             INSERT INTO p (id) SELECT id FROM p_tmp;\n\
+             DROP TABLE p_tmp;\n";
+        let across = format!("PRAGMA defer_foreign_keys = ON;\n{BATCH}{REBUILD}");
+        let (findings, repetitions, _) = batches(&[ITEMS, PARENT, &across]);
+        assert_eq!(repetitions, [4], "the batch still ran");
+        let rules: Vec<_> = findings.iter().map(|f| (f.migration, f.rule)).collect();
+        assert_eq!(rules, [(2, Some(Rule::ReferencedDrop))], "{findings:#?}");
+        assert_eq!(
+            findings[0].diagnostic.position,
+            Some((5, 1)),
+            "{findings:#?}"
+        );
+        // The pragma in the same phase as the rebuild: deferred there.
+        let after = format!("{BATCH}PRAGMA defer_foreign_keys = ON;\n{REBUILD}");
+        let (findings, _, _) = batches(&[ITEMS, PARENT, &after]);
         assert_eq!(findings, [], "{findings:#?}");
     }
 
