@@ -409,6 +409,17 @@ fn directive_name(table: &str) -> String {
     }
 }
 
+/// A statement's parameters as a finding lists them: `:name`, or `?n` for
+/// a nameless one.
+fn shown_parameters(names: &[Option<String>]) -> String {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("`{}`", n.clone().unwrap_or_else(|| format!("?{}", i + 1))))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A range batch's slice as the replay read it (see `tracking::slice`).
 #[derive(Clone, Copy)]
 struct Slice {
@@ -532,6 +543,16 @@ impl Driver<'_, '_> {
                 Err(()) => return Next::Go,
             }
         } else {
+            // Run with nothing bound: each parameter is NULL (a range batch
+            // whose directive line is mistyped would change no row).
+            if let Some(names) = self.replayer.parameters(sql).filter(|n| !n.is_empty()) {
+                let message = format!(
+                    "a statement outside a range batch takes no parameters, found {}",
+                    shown_parameters(&names)
+                );
+                let diagnostic = self.at(index, sql, line, col, message);
+                self.push(index, diagnostic.help(advice::STATEMENT_PARAMETERS), None);
+            }
             None
         };
         let params = first_slice.map_or_else(Vec::new, |s| vec![s.first, s.last]);
@@ -746,16 +767,7 @@ impl Driver<'_, '_> {
         let (line, col) = (stmt.line, stmt.column);
         let mut problems: Vec<Diagnostic> = Vec::new();
         if let Some(names) = self.replayer.parameters(sql) {
-            let shown = |names: &[Option<String>]| {
-                names
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| {
-                        format!("`{}`", n.clone().unwrap_or_else(|| format!("?{}", i + 1)))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let shown = shown_parameters;
             let wanted = [Some(":from".to_owned()), Some(":to".to_owned())];
             if stmt.over.is_none() && !names.is_empty() {
                 let message = format!("a plain batch takes no parameters, found {}", shown(&names));
@@ -1484,6 +1496,40 @@ mod tests {
         // The pragma in the same phase as the rebuild: deferred there.
         let after = format!("{BATCH}PRAGMA defer_foreign_keys = ON;\n{REBUILD}");
         let (findings, _, _) = batches(&[ITEMS, PARENT, &after]);
+        assert_eq!(findings, [], "{findings:#?}");
+    }
+
+    /// A statement outside a range batch runs with nothing bound (NULL for
+    /// each parameter): a range batch whose directive line is mistyped, so
+    /// it is a plain comment, would run once over no rows and the migration
+    /// would be recorded as applied. Refused where the parameter is.
+    #[test]
+    fn a_statement_outside_a_range_batch_takes_no_parameters() {
+        for (text, found) in [
+            (
+                "-- durable-schema: batch  over items limit 1000\n\
+                 UPDATE items SET w = v * 2 WHERE id BETWEEN :from AND :to;\n",
+                "`:from`, `:to`",
+            ),
+            ("UPDATE items SET w = ?;\n", "`?1`"),
+        ] {
+            let (findings, repetitions, _) = batches(&[ITEMS, text]);
+            assert!(repetitions.is_empty(), "{text}");
+            assert_eq!(findings.len(), 1, "{text}: {findings:#?}");
+            let d = &findings[0].diagnostic;
+            assert_eq!(
+                d.message,
+                format!("a statement outside a range batch takes no parameters, found {found}")
+            );
+            assert_eq!(d.file.as_deref(), Some("m/0002_x.sql"));
+            let line = text.lines().count() as u32;
+            assert_eq!(d.position.map(|(l, _)| l), Some(line), "{text}");
+        }
+        // In a string or a comment, `?` and `:name` are no parameters.
+        let (findings, _, _) = batches(&[
+            ITEMS,
+            "INSERT INTO log VALUES ('what? :from', 1); -- :to ?\n",
+        ]);
         assert_eq!(findings, [], "{findings:#?}");
     }
 
