@@ -511,3 +511,57 @@ fn a_migration_another_migrator_completed_meanwhile_is_concurrent() {
         assert_eq!(wrong(&conn, "1"), 0, "a slice ran twice");
     }
 }
+
+/// A Durable Object hands integers to Rust as JavaScript numbers: beyond
+/// ±(2^53 − 1) a rowid arrives inexact (the worker backend reads it as
+/// text). A slice whose bounds are such a rowid cannot be bound exactly,
+/// so the batch fails there, naming the statement, instead of reading it
+/// as an empty slice (the batch ended, the rows from there on never
+/// visited, the migration recorded as applied).
+#[test]
+fn a_slice_beyond_the_exact_integers_of_javascript_fails() {
+    /// Integers as workerd and workers-rs deliver them.
+    struct JsNumbers<'c>(&'c Connection);
+    impl Backend for JsNumbers<'_> {
+        fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
+            let rows = Backend::query(self.0, sql, params)?;
+            let read = rows.rows_read();
+            let exact = |v: &Value| match v {
+                Value::Integer(i) if i.unsigned_abs() > (1u64 << 53) - 1 => {
+                    Value::Text(format!("{:e}", *i as f64))
+                }
+                other => other.clone(),
+            };
+            let rows = rows
+                .rows()
+                .iter()
+                .map(|r| r.iter().map(exact).collect())
+                .collect();
+            Ok(Rows::new(rows, read))
+        }
+        fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
+            Backend::transaction(self.0, steps)
+        }
+    }
+    let schema = range_schema(1000, "");
+    let conn = at_v1(&schema);
+    // Snowflake-like ids past the first 2,500.
+    conn.execute_batch(
+        "INSERT INTO items (id, v) SELECT (1 << 60) + id, id FROM items WHERE id <= 10",
+    )
+    .unwrap();
+    let err = schema.migrate(&JsNumbers(&conn)).unwrap_err();
+    assert!(
+        matches!(&err, MigrateError::Statement { version: 2, statement: 2, message, .. }
+            if message.contains("2^53")),
+        "{err:?}"
+    );
+    assert_eq!(version(&conn), 1, "not recorded as applied");
+    // The slices before the inexact one stay done; none was skipped.
+    let done: i64 = conn
+        .query_row("SELECT count(*) FROM items WHERE w IS NOT NULL", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(done, 2000);
+}
