@@ -534,18 +534,31 @@ pub fn slice(table: &str, limit: u32, after: bool) -> String {
 }
 
 /// The check that opens each transaction of a batched migration: a row
-/// when progress of version `?4` is recorded and is not `?1` (chain), `?2`
-/// (statement), `?3` (repetitions), all NULL for none: another migrator
-/// committed a phase meanwhile.
+/// when the progress recorded for version `?4` is not `?1` (chain), `?2`
+/// (statement), `?3` (repetitions): another migrator committed a phase
+/// meanwhile. With `?1` NULL (the run expects no progress), a row when
+/// there is any; otherwise also when there is none, since the migrator
+/// that applied the whole migration cleared it with its last phase.
 pub fn progress_differs(table: &str) -> String {
+    let failure = failure_table(table);
     sql(
-        &failure_table(table),
+        &failure,
         &[
-            "SELECT 1 FROM ",
-            " WHERE id = 1 AND version = ?4 AND progress_chain IS NOT NULL \
-             AND (progress_chain IS NOT ?1 OR statement IS NOT ?2 OR repetitions IS NOT ?3)",
+            "SELECT 1 WHERE CASE WHEN ?1 IS NULL THEN EXISTS (SELECT 1 FROM ",
+            " WHERE id = 1 AND version = ?4 AND progress_chain IS NOT NULL) \
+             ELSE NOT EXISTS (SELECT 1 FROM ",
+            " WHERE id = 1 AND version = ?4 AND progress_chain = ?1 AND statement IS ?2 \
+             AND repetitions IS ?3) END",
         ],
     )
+}
+
+/// The check that opens each transaction of a batched migration over an
+/// existing tracking table: a row when version `?1` is recorded, i.e.
+/// another migrator applied the whole migration since this run read its
+/// progress (none then: the run starts it).
+pub fn applied(table: &str) -> String {
+    sql(table, &["SELECT 1 FROM ", " WHERE version = ?1"])
 }
 
 /// Sets `unfinished` to `?1`: 0 when a run stops cleanly between two

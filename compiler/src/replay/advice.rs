@@ -25,6 +25,10 @@ pub(crate) const BATCH_NOT_DML: &str =
 pub(crate) const BATCH_PARAMETERS: &str =
     "write the values into the statement, or use `-- durable-schema: batch over <table> limit <n>`, whose slices bind `:from` and `:to`";
 
+/// A statement outside a range batch with parameters, which run as NULL.
+pub(crate) const STATEMENT_PARAMETERS: &str =
+    "write the values into the statement; for a range batch, put the line `-- durable-schema: batch over <table> limit <n>` exactly before it";
+
 /// A range batch whose parameters are not `:from` then `:to`.
 pub(crate) const BATCH_OVER_PARAMETERS: &str =
     "bound the statement by its slice with `:from` first and `:to` second, e.g. `WHERE id BETWEEN :from AND :to`, and no other parameter";
@@ -67,7 +71,7 @@ pub(crate) const TRIGGER_RESERVED: &str =
 /// A referenced table dropped while its references are checked at once.
 pub(crate) fn defer(table: &str) -> String {
     format!(
-        "start the migration with `PRAGMA defer_foreign_keys = ON` and have `{table}` back with its rows by commit; see {REBUILD_GUIDE}"
+        "start the migration (or, with batches, the part after its last batch) with `PRAGMA defer_foreign_keys = ON` and have `{table}` back with its rows by commit; see {REBUILD_GUIDE}"
     )
 }
 

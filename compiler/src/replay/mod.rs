@@ -409,6 +409,17 @@ fn directive_name(table: &str) -> String {
     }
 }
 
+/// A statement's parameters as a finding lists them: `:name`, or `?n` for
+/// a nameless one.
+fn shown_parameters(names: &[Option<String>]) -> String {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("`{}`", n.clone().unwrap_or_else(|| format!("?{}", i + 1))))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A range batch's slice as the replay read it (see `tracking::slice`).
 #[derive(Clone, Copy)]
 struct Slice {
@@ -526,11 +537,22 @@ impl Driver<'_, '_> {
         // A batch's parameters and a range batch's table, checked before it
         // runs; a range batch's first execution is bound to its first slice.
         let first_slice = if stmt.batch {
+            self.end_phase();
             match self.batch_start(index, stmt) {
                 Ok(first) => first,
                 Err(()) => return Next::Go,
             }
         } else {
+            // Run with nothing bound: each parameter is NULL (a range batch
+            // whose directive line is mistyped would change no row).
+            if let Some(names) = self.replayer.parameters(sql).filter(|n| !n.is_empty()) {
+                let message = format!(
+                    "a statement outside a range batch takes no parameters, found {}",
+                    shown_parameters(&names)
+                );
+                let diagnostic = self.at(index, sql, line, col, message);
+                self.push(index, diagnostic.help(advice::STATEMENT_PARAMETERS), None);
+            }
             None
         };
         let params = first_slice.map_or_else(Vec::new, |s| vec![s.first, s.last]);
@@ -721,6 +743,18 @@ impl Driver<'_, '_> {
         Next::Go
     }
 
+    /// Where the executor commits the phase before a batch: `PRAGMA
+    /// defer_foreign_keys` ends there (the commit, or the executor's
+    /// `DEFER_OFF`, switches it off), so the statements after it are judged
+    /// with the keys checked at once, as they run (a referenced table
+    /// dropped after the batch fails at its `DROP` on an object with child
+    /// rows, whatever a pragma before the batch asked).
+    fn end_phase(&self) {
+        if self.mode == Mode::Normal && self.replayer.in_transaction() {
+            let _ = self.replayer.trusted("PRAGMA defer_foreign_keys = OFF");
+        }
+    }
+
     /// Checks the batch `stmt` of migration `index` before it runs: a plain
     /// batch has no parameters; a range batch has exactly `:from` and
     /// `:to`, in that order, and walks an ordinary rowid table that exists
@@ -733,16 +767,7 @@ impl Driver<'_, '_> {
         let (line, col) = (stmt.line, stmt.column);
         let mut problems: Vec<Diagnostic> = Vec::new();
         if let Some(names) = self.replayer.parameters(sql) {
-            let shown = |names: &[Option<String>]| {
-                names
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| {
-                        format!("`{}`", n.clone().unwrap_or_else(|| format!("?{}", i + 1)))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let shown = shown_parameters;
             let wanted = [Some(":from".to_owned()), Some(":to".to_owned())];
             if stmt.over.is_none() && !names.is_empty() {
                 let message = format!("a plain batch takes no parameters, found {}", shown(&names));
@@ -1438,6 +1463,73 @@ mod tests {
             "CREATE INDEX items_w ON items (w);\n{BATCH}DROP INDEX items_w;\nALTER TABLE items DROP COLUMN w;\n"
         );
         let (findings, _, _) = batches(&[ITEMS, &index_first]);
+        assert_eq!(findings, [], "{findings:#?}");
+    }
+
+    /// `PRAGMA defer_foreign_keys = ON` lasts until its phase commits: a
+    /// parent table rebuilt after a batch runs in the migration's last
+    /// transaction with the keys checked at once, where the `DROP` fails on
+    /// any object with child rows. The replay ends the deferral where the
+    /// executor commits a phase, so it judges that drop as the executor
+    /// runs it; the same rebuild after a pragma of its own passes.
+    #[test]
+    fn deferral_ends_with_the_phase_before_a_batch() {
+        const PARENT: &str = "CREATE TABLE p (id INTEGER PRIMARY KEY);\n\
+             CREATE TABLE c (id INTEGER PRIMARY KEY, p INTEGER REFERENCES p (id));\n";
+        const BATCH: &str = "-- durable-schema: batch\n\
+             UPDATE items SET w = 1 WHERE id IN (SELECT id FROM items WHERE w IS NULL LIMIT 1000);\n";
+        const REBUILD: &str = "CREATE TABLE p_tmp AS SELECT * FROM p;\n\
+             DROP TABLE p;\n\
+             CREATE TABLE p (id INTEGER PRIMARY KEY, x TEXT);\n\
+             INSERT INTO p (id) SELECT id FROM p_tmp;\n\
+             DROP TABLE p_tmp;\n";
+        let across = format!("PRAGMA defer_foreign_keys = ON;\n{BATCH}{REBUILD}");
+        let (findings, repetitions, _) = batches(&[ITEMS, PARENT, &across]);
+        assert_eq!(repetitions, [4], "the batch still ran");
+        let rules: Vec<_> = findings.iter().map(|f| (f.migration, f.rule)).collect();
+        assert_eq!(rules, [(2, Some(Rule::ReferencedDrop))], "{findings:#?}");
+        assert_eq!(
+            findings[0].diagnostic.position,
+            Some((5, 1)),
+            "{findings:#?}"
+        );
+        // The pragma in the same phase as the rebuild: deferred there.
+        let after = format!("{BATCH}PRAGMA defer_foreign_keys = ON;\n{REBUILD}");
+        let (findings, _, _) = batches(&[ITEMS, PARENT, &after]);
+        assert_eq!(findings, [], "{findings:#?}");
+    }
+
+    /// A statement outside a range batch runs with nothing bound (NULL for
+    /// each parameter): a range batch whose directive line is mistyped, so
+    /// it is a plain comment, would run once over no rows and the migration
+    /// would be recorded as applied. Refused where the parameter is.
+    #[test]
+    fn a_statement_outside_a_range_batch_takes_no_parameters() {
+        for (text, found) in [
+            (
+                "-- durable-schema: batch  over items limit 1000\n\
+                 UPDATE items SET w = v * 2 WHERE id BETWEEN :from AND :to;\n",
+                "`:from`, `:to`",
+            ),
+            ("UPDATE items SET w = ?;\n", "`?1`"),
+        ] {
+            let (findings, repetitions, _) = batches(&[ITEMS, text]);
+            assert!(repetitions.is_empty(), "{text}");
+            assert_eq!(findings.len(), 1, "{text}: {findings:#?}");
+            let d = &findings[0].diagnostic;
+            assert_eq!(
+                d.message,
+                format!("a statement outside a range batch takes no parameters, found {found}")
+            );
+            assert_eq!(d.file.as_deref(), Some("m/0002_x.sql"));
+            let line = text.lines().count() as u32;
+            assert_eq!(d.position.map(|(l, _)| l), Some(line), "{text}");
+        }
+        // In a string or a comment, `?` and `:name` are no parameters.
+        let (findings, _, _) = batches(&[
+            ITEMS,
+            "INSERT INTO log VALUES ('what? :from', 1); -- :to ?\n",
+        ]);
         assert_eq!(findings, [], "{findings:#?}");
     }
 

@@ -345,6 +345,18 @@ impl Executor<'_> {
                 Role::Expected,
                 expected(table, m.version(), chain, progress.as_ref()),
             );
+            // And when the run expects no progress: the other migrator may
+            // have applied the whole migration, clearing it. Only over a
+            // tracking table that exists (no preamble creates it).
+            if progress.is_none() && first.steps.is_empty() {
+                tx.push(
+                    Role::Expected,
+                    Step::check_with_params(
+                        tracking::applied(table),
+                        vec![Value::from(m.version())],
+                    ),
+                );
+            }
             let Some(b) = (at..statements.len()).find(|&i| statements[i].is_batch()) else {
                 // The last phase: the rest with the tracking row and the
                 // checks; the migration is applied when it commits.
@@ -497,6 +509,22 @@ impl Executor<'_> {
         })?;
         let row = rows.rows().first();
         let int = |i: usize| row.and_then(|r| r.get(i)).and_then(Value::as_i64);
+        // A bound that is there but no integer: a Durable Object passes
+        // integers as JavaScript numbers, so a rowid beyond ±(2^53 − 1)
+        // arrives inexact (as text). Read as no row, it would end the batch
+        // with the rest of the table never visited; it cannot be bound
+        // exactly either, so the batch stops here.
+        let inexact = |i: usize| {
+            row.and_then(|r| r.get(i))
+                .is_some_and(|v| !matches!(v, Value::Null | Value::Integer(_)))
+        };
+        if inexact(0) || inexact(1) {
+            let message = format!(
+                "the next slice of \"{table}\" reaches a rowid beyond ±2^53, which a Durable \
+                 Object cannot pass exactly: use a plain batch over this table"
+            );
+            return Err(super::transaction::statement_error(m, b, message));
+        }
         Ok(Slice {
             bounds: int(0).zip(int(1)),
             full: int(2) == Some(1),

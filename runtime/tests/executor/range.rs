@@ -441,3 +441,127 @@ fn adjacent_batches_start_afresh() {
         ]
     );
 }
+
+/// Another migrator (a second process on the same file) that applies the
+/// whole migration between this run's reading of its progress and its next
+/// slice: that slice's transaction fails as `concurrent`, before its rows
+/// are run a second time (the other migrator cleared the progress with the
+/// migration, so comparing the progress alone found nothing to differ).
+#[test]
+fn a_migration_another_migrator_completed_meanwhile_is_concurrent() {
+    let schema = range_schema(1000, "");
+    // Applies the whole chain before the first slice's transaction.
+    struct Meddling<'c> {
+        conn: &'c Connection,
+        schema: &'c Schema,
+        meddle: Cell<bool>,
+    }
+    impl Backend for Meddling<'_> {
+        fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
+            Backend::query(self.conn, sql, params)
+        }
+        fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
+            if steps.iter().any(|s| s.sql().starts_with("UPDATE items")) && self.meddle.get() {
+                self.meddle.set(false);
+                self.schema.migrate(self.conn).unwrap();
+            }
+            Backend::transaction(self.conn, steps)
+        }
+    }
+    // The batch first in its migration: its first slice's transaction is
+    // the migration's first, where the run expects no progress.
+    let first = crate::common::schema(&[
+        ("0001_items.sql", CREATE),
+        ("0002_w.sql", "ALTER TABLE items ADD COLUMN w INTEGER;\n"),
+        (
+            "0003_backfill.sql",
+            "-- durable-schema: batch over items limit 1000\n\
+             UPDATE items SET w = coalesce(w, 0) + v * 2 WHERE id BETWEEN :from AND :to;\n",
+        ),
+    ]);
+    for (schema, from_start) in [(&schema, true), (&schema, false), (&first, true)] {
+        let conn = at_v1(schema);
+        let head = if std::ptr::eq(schema, &first) {
+            // At version 2: the column is there, the batch pending.
+            prefix(schema, 2).migrate(&conn).unwrap();
+            3
+        } else {
+            2
+        };
+        if !from_start {
+            // Half-way: the first slice committed by an earlier run.
+            let wake = schema.__with_budget_ms(0).wake(&conn);
+            assert!(
+                matches!(wake.error(), Some(MigrateError::InProgress { .. })),
+                "{:?}",
+                wake.error()
+            );
+        }
+        let meddling = Meddling {
+            conn: &conn,
+            schema,
+            meddle: Cell::new(true),
+        };
+        let err = schema.migrate(&meddling).unwrap_err();
+        assert!(
+            matches!(err, MigrateError::Concurrent { version, .. } if i64::from(version) == head),
+            "{err:?}"
+        );
+        assert_eq!(version(&conn), head);
+        assert_eq!(wrong(&conn, "1"), 0, "a slice ran twice");
+    }
+}
+
+/// A Durable Object hands integers to Rust as JavaScript numbers: beyond
+/// ±(2^53 − 1) a rowid arrives inexact (the worker backend reads it as
+/// text). A slice whose bounds are such a rowid cannot be bound exactly,
+/// so the batch fails there, naming the statement, instead of reading it
+/// as an empty slice (the batch ended, the rows from there on never
+/// visited, the migration recorded as applied).
+#[test]
+fn a_slice_beyond_the_exact_integers_of_javascript_fails() {
+    /// Integers as workerd and workers-rs deliver them.
+    struct JsNumbers<'c>(&'c Connection);
+    impl Backend for JsNumbers<'_> {
+        fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, BackendError> {
+            let rows = Backend::query(self.0, sql, params)?;
+            let read = rows.rows_read();
+            let exact = |v: &Value| match v {
+                Value::Integer(i) if i.unsigned_abs() > (1u64 << 53) - 1 => {
+                    Value::Text(format!("{:e}", *i as f64))
+                }
+                other => other.clone(),
+            };
+            let rows = rows
+                .rows()
+                .iter()
+                .map(|r| r.iter().map(exact).collect())
+                .collect();
+            Ok(Rows::new(rows, read))
+        }
+        fn transaction(&self, steps: Vec<Step>) -> Result<u64, TxError> {
+            Backend::transaction(self.0, steps)
+        }
+    }
+    let schema = range_schema(1000, "");
+    let conn = at_v1(&schema);
+    // Snowflake-like ids past the first 2,500.
+    conn.execute_batch(
+        "INSERT INTO items (id, v) SELECT (1 << 60) + id, id FROM items WHERE id <= 10",
+    )
+    .unwrap();
+    let err = schema.migrate(&JsNumbers(&conn)).unwrap_err();
+    assert!(
+        matches!(&err, MigrateError::Statement { version: 2, statement: 2, message, .. }
+            if message.contains("2^53")),
+        "{err:?}"
+    );
+    assert_eq!(version(&conn), 1, "not recorded as applied");
+    // The slices before the inexact one stay done; none was skipped.
+    let done: i64 = conn
+        .query_row("SELECT count(*) FROM items WHERE w IS NOT NULL", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(done, 2000);
+}
