@@ -243,15 +243,59 @@ pub(crate) fn mark_batches(text: &str, statements: &mut [PlannedStatement]) {
     }
 }
 
+/// Whether a line (without trailing whitespace) looks like a directive
+/// without being one: a comment line that starts, past any indentation and
+/// spaces, with `durable-schema` (in any case, or `durable_schema`) and a
+/// colon, yet is none of the exact directives. Such a line is an ordinary
+/// comment to SQLite: a mistyped `batch` would run a batch's statement once
+/// and record the migration as applied with most rows left undone, so the
+/// prefix is reserved for directives and a near miss is an error.
+fn near_miss(line: &str) -> bool {
+    if line == BREAKING_DIRECTIVE || is_batch_line(line) {
+        return false;
+    }
+    let Some(rest) = line.trim_start().strip_prefix("--") else {
+        return false;
+    };
+    let rest = rest.trim_start();
+    let name = "durable-schema";
+    rest.get(..name.len()).is_some_and(|head| {
+        head.eq_ignore_ascii_case(name) || head.eq_ignore_ascii_case("durable_schema")
+    }) && rest[name.len()..].trim_start().starts_with(':')
+}
+
+/// The lines of `text` that look like a directive without being one (see
+/// [`near_miss`]), outside `statements` (a line within a statement is part
+/// of its text, e.g. of a string).
+fn near_misses(text: &str, statements: &[PlannedStatement]) -> Vec<Problem> {
+    lines_where(text, near_miss)
+        .filter(|&(start, end, _, _)| !statements.iter().any(|s| s.start < end && s.end > start))
+        .map(|(_, _, line, trimmed)| {
+            let indent = trimmed.len() - trimmed.trim_start().len();
+            Problem {
+                line,
+                column: u32::try_from(indent).unwrap_or(u32::MAX).saturating_add(1),
+                message: format!(
+                    "`{}` is not a directive line: directives are exactly `{BREAKING_DIRECTIVE}`, `{BATCH_DIRECTIVE}` or `{BATCH_OVER_DIRECTIVE} <table> limit <n>`",
+                    trimmed.trim_start()
+                ),
+                help: "write the directive exactly, lowercase and unindented on a line of its own, or reword the comment so it does not start with `durable-schema:`",
+            }
+        })
+        .collect()
+}
+
 /// Every misplaced batch directive of `text` (split into `statements`): one
 /// followed by no statement, one inside a statement, and a second one
-/// before the same statement.
+/// before the same statement; and every line that looks like a directive
+/// without being one.
 pub(crate) fn batch_problems(text: &str, statements: &[PlannedStatement]) -> Vec<Problem> {
+    let mut problems = near_misses(text, statements);
     if !text.contains(BATCH_DIRECTIVE) {
-        return Vec::new();
+        return problems;
     }
     let mut marked: Vec<usize> = Vec::new();
-    batch_lines(text, statements)
+    let misplaced = batch_lines(text, statements)
         .filter_map(|(line, target, slicing)| match (target, slicing) {
             (_, Err((column, message, help))) => Some(Problem {
                 line,
@@ -293,8 +337,10 @@ pub(crate) fn batch_problems(text: &str, statements: &[PlannedStatement]) -> Vec
                     help: "put the directive on a line of its own before the statement, not within it",
                 })
             }
-        })
-        .collect()
+        });
+    problems.extend(misplaced);
+    problems.sort_by_key(|p| p.line);
+    problems
 }
 
 #[cfg(test)]
@@ -329,18 +375,45 @@ mod tests {
 
     #[test]
     fn only_the_exact_line_is_a_directive() {
-        for near in [
-            "-- durable-schema: Batch",
-            "  -- durable-schema: batch",
-            "--durable-schema: batch",
-            "-- durable-schema: batch please",
+        // Near misses mark nothing and are each an error at their line,
+        // since the statement would otherwise run once, unrepeated.
+        for (near, column) in [
+            ("-- durable-schema: Batch", 1),
+            ("  -- durable-schema: batch", 3),
+            ("--durable-schema: batch", 1),
+            ("-- durable-schema: batch please", 1),
+            ("-- durable-schema:batch", 1),
+            ("-- Durable_Schema : batch", 1),
+            ("-- durable-schema: breaking changes", 1),
+        ] {
+            let text = format!("CREATE TABLE t (v);\n{near}\nDELETE FROM t;\n");
+            assert!(!batches(&text).contains(&true), "{near}");
+            let found = batch_problems(&text, &spans(&text));
+            assert_eq!(found.len(), 1, "{near}: {found:?}");
+            assert_eq!((found[0].line, found[0].column), (2, column), "{near}");
+            assert!(
+                found[0]
+                    .message
+                    .starts_with(&format!("`{}` is not a directive line", near.trim_start())),
+                "{}",
+                found[0].message
+            );
+        }
+        // Not a comment line of its own, or another tool's words: no
+        // directive and no problem.
+        for other in [
             "/* -- durable-schema: batch */",
             "SELECT 1; -- durable-schema: batch",
+            "-- durable-schema manages this file",
+            "-- see durable-schema: docs/batches.md",
         ] {
-            let text = format!("{near}\nDELETE FROM t;\n");
-            assert!(!batches(&text).contains(&true), "{near}");
-            assert!(problems(&text).is_empty(), "{near}");
+            let text = format!("{other}\nDELETE FROM t;\n");
+            assert!(!batches(&text).contains(&true), "{other}");
+            assert!(problems(&text).is_empty(), "{other}");
         }
+        // Within a statement (a string's lines): its text, not a comment.
+        let text = "INSERT INTO t (v) VALUES ('\n-- durable-schema: Batch\n');\n";
+        assert!(problems(text).is_empty());
     }
 
     #[test]
@@ -470,10 +543,12 @@ mod tests {
             // Marks nothing: the error is the directive's only outcome.
             assert_eq!(batches(&text), [false], "{line}");
         }
-        // Not a range directive at all: another word after `batch`.
+        // Not a range directive at all: another word after `batch`, so a
+        // near miss.
         let text = "-- durable-schema: batch overall\nDELETE FROM t;\n";
         assert_eq!(batches(text), [false]);
-        assert!(problems(text).is_empty());
+        assert_eq!(problems(text).len(), 1);
+        assert!(problems(text)[0].1.contains("is not a directive line"));
         // Either form counts as the statement's directive.
         let text =
             "-- durable-schema: batch\n-- durable-schema: batch over t limit 5\nDELETE FROM t;\n";

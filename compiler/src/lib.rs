@@ -925,9 +925,16 @@ mod tests {
         let plan = acknowledgement("ack-directive", acknowledged, Some(1)).unwrap();
         assert_eq!(plan.migrations[1].class(), Class::Breaking);
         assert!(plan.migrations[1].acknowledged());
-        // The directive's exact text only.
+        // The directive's exact text only: a near miss acknowledges
+        // nothing and is an error of its own, even without a lock.
         let near = b"-- durable-schema: Breaking\nALTER TABLE users DROP COLUMN name;\n";
-        assert!(acknowledgement("ack-near", near, Some(1)).is_err());
+        let errors = acknowledgement("ack-near", near, None).unwrap_err();
+        assert!(
+            errors[0]
+                .message
+                .starts_with("`-- durable-schema: Breaking` is not a directive line"),
+            "{errors:#?}"
+        );
         let additive = b"ALTER TABLE users ADD COLUMN email TEXT;\n";
         let plan = acknowledgement("ack-additive", additive, Some(1)).unwrap();
         assert_eq!(plan.migrations[1].class(), Class::Additive);
