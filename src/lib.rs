@@ -76,7 +76,8 @@
 /// the code is an error instead of being tolerated during a rollback),
 /// `retry_after = 60` (seconds before the hook runs a migration again that
 /// failed with the same code), `budget_ms = 10000` (milliseconds of batch
-/// repetitions one wake runs; not 0), `baseline = false` (new objects run
+/// repetitions one wake runs; from 1 to 29999, under workerd's 30-second
+/// gate), `baseline = false` (new objects run
 /// every migration instead of the [`Baseline`]). What is checked: the
 /// repository's `docs/checks.md`.
 pub use durable_schema_macros::durable_schema;

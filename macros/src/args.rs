@@ -106,6 +106,13 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
                     n.span(),
                     "`budget_ms = 0` leaves no time for a batch to advance; give milliseconds per wake, e.g. `budget_ms = 10000`",
                 )),
+                // workerd resets an object whose `blockConcurrencyWhile`
+                // callback runs about 30 s: a budget that long never stops
+                // a run before the reset it exists to avoid.
+                Ok(ms) if ms >= 30_000 => push(syn::Error::new(
+                    n.span(),
+                    format!("`budget_ms = {ms}` reaches workerd's 30-second gate, which resets the object before the budget stops the run; keep it well under, e.g. `budget_ms = 10000`"),
+                )),
                 Ok(n) => budget_ms = Some(n),
                 Err(_) => push(syn::Error::new(
                     n.span(),
