@@ -1117,7 +1117,11 @@ mod tests {
              CREATE INDEX items_w ON items (w);\n\
              INSERT INTO log (x) SELECT v FROM items;\n\
              INSERT INTO log (x) VALUES (1);\n\
-             CREATE INDEX log_x ON log (x);",
+             CREATE INDEX log_x ON log (x);\n\
+             ALTER TABLE items ADD COLUMN k INTEGER CHECK (k IS NULL OR k > 0);\n\
+             ALTER TABLE items ADD COLUMN g INTEGER AS (v * 2) NOT NULL;\n\
+             ALTER TABLE items ADD COLUMN d TEXT NOT NULL DEFAULT 'check';\n\
+             ALTER TABLE log ADD COLUMN z INTEGER CHECK (z > 0);",
             "CREATE TABLE items_new (id INTEGER PRIMARY KEY, v INTEGER NOT NULL);\n\
              INSERT INTO items_new (id, v) SELECT id, coalesce(v, 0) FROM items;\n\
              DROP TABLE items;\n\
@@ -1138,6 +1142,10 @@ mod tests {
                 format!("m/0002_x.sql:4:1 deletes the rows of `items` it matches{remedy}"),
                 "m/0002_x.sql:5:1 builds an index over every row of `items`".to_owned(),
                 format!("m/0002_x.sql:6:1 copies or reads the rows of `items`{remedy}"),
+                "m/0002_x.sql:9:1 checks every row of `items` against the new column's constraint"
+                    .to_owned(),
+                "m/0002_x.sql:10:1 checks every row of `items` against the new column's constraint"
+                    .to_owned(),
             ]
         );
         assert_eq!(

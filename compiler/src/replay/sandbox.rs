@@ -679,8 +679,10 @@ impl Replayer {
     /// see. An `UPDATE` or `DELETE` of such a table, an insert (or a
     /// `CREATE TABLE … AS SELECT`) reading one (the copy of a table
     /// rebuild), a `CREATE INDEX` on one, an `ALTER TABLE … DROP COLUMN`
-    /// (which rewrites every row). Through triggers too. `None` for the
-    /// rest, e.g. `ALTER TABLE … ADD COLUMN` or a new table's rows.
+    /// (which rewrites every row), an `ADD COLUMN` with a `CHECK` or a
+    /// generated `NOT NULL` column (tested on every row). Through triggers
+    /// too. `None` for the rest, e.g. a plain `ADD COLUMN` or a new table's
+    /// rows.
     ///
     /// With the words, the table whose rows a batch could split the work
     /// by, when it can: an update, a delete or a copy of existing rows (not
@@ -720,6 +722,12 @@ impl Replayer {
         if let Some(t) = first(Touch::Alters) {
             if super::textual::drops_column(sql) {
                 return Some((format!("rewrites every row of `{t}` (`DROP COLUMN`)"), None));
+            }
+            if super::textual::adds_checked_column(sql) {
+                return Some((
+                    format!("checks every row of `{t}` against the new column's constraint"),
+                    None,
+                ));
             }
         }
         None

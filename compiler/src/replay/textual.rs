@@ -27,6 +27,26 @@ pub(crate) fn drops_column(sql: &str) -> bool {
         && (2..words.len()).any(|i| word_is(&words, i, "drop"))
 }
 
+/// Whether a statement is `ALTER TABLE … ADD [COLUMN] …` with a constraint
+/// SQLite tests against every existing row (since 3.37): a `CHECK`, or
+/// `NOT NULL` on a generated column. A plain `ADD COLUMN` only changes the
+/// schema.
+pub(crate) fn adds_checked_column(sql: &str) -> bool {
+    let words = words(sql);
+    if !(word_is(&words, 0, "alter") && word_is(&words, 1, "table")) {
+        return false;
+    }
+    let Some(add) = (2..words.len()).find(|&i| word_is(&words, i, "add")) else {
+        return false;
+    };
+    let after = add + 1..words.len();
+    let has = |k: &str| after.clone().any(|i| word_is(&words, i, k));
+    let not_null = after
+        .clone()
+        .any(|i| word_is(&words, i, "not") && word_is(&words, i + 1, "null"));
+    has("check") || not_null && (has("as") || has("generated"))
+}
+
 /// The first word of a statement, upper case (`CREATE`, `SELECT`, `WITH`),
 /// to name what kind of statement it is in a message.
 pub(crate) fn first_word(sql: &str) -> String {
