@@ -74,6 +74,12 @@ pub enum ChangeKind {
     /// `BC114`: an existing table got a new foreign key: writes older code
     /// makes can fail its check.
     ForeignKeyAdded,
+    /// `BC115`: a unique index or constraint (or primary key) of an
+    /// existing table was dropped, and nothing else makes those columns
+    /// unique: older code's upserts naming them (`ON CONFLICT (email)`) no
+    /// longer prepare, and its `INSERT OR REPLACE` adds rows instead of
+    /// replacing them.
+    UniqueDropped,
     /// `DS101`: a table and its rows were dropped.
     TableData,
     /// `DS102`: a column and its values were dropped.
@@ -86,7 +92,7 @@ pub enum ChangeKind {
 
 impl ChangeKind {
     /// Every kind, in code order.
-    pub const ALL: [ChangeKind; 23] = [
+    pub const ALL: [ChangeKind; 24] = [
         Self::TableAdded,
         Self::ColumnAdded,
         Self::IndexAdded,
@@ -106,6 +112,7 @@ impl ChangeKind {
         Self::ColumnsMoved,
         Self::DefaultRemoved,
         Self::ForeignKeyAdded,
+        Self::UniqueDropped,
         Self::TableData,
         Self::ColumnData,
         Self::RowsDeleted,
@@ -134,6 +141,7 @@ impl ChangeKind {
             Self::ColumnsMoved => "BC112",
             Self::DefaultRemoved => "BC113",
             Self::ForeignKeyAdded => "BC114",
+            Self::UniqueDropped => "BC115",
             Self::TableData => "DS101",
             Self::ColumnData => "DS102",
             Self::RowsDeleted => "DS103",
@@ -193,6 +201,9 @@ impl Change {
             ChangeKind::ColumnsMoved => format!("columns of table `{o}` moved"),
             ChangeKind::DefaultRemoved => format!("NOT NULL column `{o}` lost its default"),
             ChangeKind::ForeignKeyAdded => format!("table `{o}` got a new foreign key"),
+            ChangeKind::UniqueDropped => {
+                format!("unique index or constraint on table `{o}` dropped")
+            }
             ChangeKind::TableData => format!("rows of table `{o}` dropped"),
             ChangeKind::ColumnData => format!("values of column `{o}` dropped"),
             ChangeKind::RowsDeleted => format!("rows of `{o}` deleted"),
@@ -231,8 +242,6 @@ struct Column {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Shape {
     columns: Vec<Column>,
-    /// Column sets of its unique constraints (not the primary key).
-    uniques: Vec<Vec<String>>,
     /// Its `CHECK` clauses, whitespace-normalized and lowercased.
     checks: Vec<String>,
     /// Its foreign keys, sorted.
@@ -276,6 +285,12 @@ pub(crate) type Shapes = HashMap<String, Shape>;
 pub(crate) struct Snapshot {
     /// By lowercase name.
     objects: BTreeMap<String, Object>,
+    /// Each table's sets of columns something makes unique (its primary
+    /// key, unique constraints and unique indexes; lowercase and sorted, a
+    /// partial index's set marked), by lowercase table name. Read on every
+    /// snapshot: a `CREATE INDEX` leaves the table's `CREATE` text, by which
+    /// [`Shapes`] are kept, as it was.
+    uniques: BTreeMap<String, Vec<Vec<String>>>,
 }
 
 impl Snapshot {
@@ -310,10 +325,19 @@ impl Snapshot {
                     }
                     objects.insert(o.name.to_ascii_lowercase(), o);
                 }
-                Ok(objects)
+                let uniques = unique_sets(conn, &objects)?;
+                Ok((objects, uniques))
             })
             .unwrap_or_default();
-        Snapshot { objects }
+        let (objects, uniques) = objects;
+        Snapshot { objects, uniques }
+    }
+
+    /// The sets of columns something makes unique in table `name`.
+    fn unique_sets(&self, name: &str) -> &[Vec<String>] {
+        self.uniques
+            .get(&name.to_ascii_lowercase())
+            .map_or(&[], Vec::as_slice)
     }
 
     fn get(&self, name: &str) -> Option<&Object> {
@@ -324,6 +348,63 @@ impl Snapshot {
     fn has_table(&self, name: &str) -> bool {
         self.get(name).is_some_and(|o| o.kind == "table")
     }
+}
+
+/// [`Snapshot::uniques`] of the tables among `objects`: two statements
+/// whatever the schema's size.
+fn unique_sets(
+    conn: &rusqlite::Connection,
+    objects: &BTreeMap<String, Object>,
+) -> rusqlite::Result<BTreeMap<String, Vec<Vec<String>>>> {
+    // (table, index) → its columns in order; the primary key of a rowid
+    // table (`id INTEGER PRIMARY KEY`) has no index, so it is read apart.
+    let mut sets: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT m.name, l.name, l.partial, coalesce(i.name, '') \
+         FROM main.sqlite_schema AS m, pragma_index_list(m.name) AS l, pragma_index_info(l.name) AS i \
+         WHERE m.type = 'table' AND l.\"unique\" ORDER BY m.name, l.name, i.seqno",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, bool>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (table, index, partial, column) = row?;
+        let set = sets.entry((table.to_ascii_lowercase(), index)).or_default();
+        if partial && set.is_empty() {
+            // Unique only where its `WHERE` holds: not the same as the
+            // full set, which an `ON CONFLICT` without that `WHERE` needs.
+            set.push("\0partial".to_owned());
+        }
+        set.push(column.to_ascii_lowercase());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT m.name, p.name FROM main.sqlite_schema AS m, pragma_table_info(m.name) AS p \
+         WHERE m.type = 'table' AND p.pk > 0 ORDER BY m.name, p.pk",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (table, column) = row?;
+        sets.entry((table.to_ascii_lowercase(), "\0pk".to_owned()))
+            .or_default()
+            .push(column.to_ascii_lowercase());
+    }
+    let mut out: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+    for ((table, _), mut set) in sets {
+        if objects.get(&table).is_none_or(|o| o.kind != "table") {
+            continue;
+        }
+        set.sort();
+        let list = out.entry(table).or_default();
+        if !list.contains(&set) {
+            list.push(set);
+        }
+    }
+    Ok(out)
 }
 
 /// The shape of `o`'s definition.
@@ -348,26 +429,6 @@ fn shape(conn: &rusqlite::Connection, o: &Object) -> rusqlite::Result<Shape> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut uniques = Vec::new();
-    if o.kind == "table" {
-        let mut stmt = conn.prepare(
-            "SELECT l.name FROM pragma_index_list(?1) AS l WHERE l.\"unique\" AND l.origin = 'u'",
-        )?;
-        let names = stmt
-            .query_map([&o.name], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        for index in names {
-            let mut stmt = conn.prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")?;
-            let cols = stmt
-                .query_map([&index], |r| r.get::<_, Option<String>>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            uniques.push(
-                cols.into_iter()
-                    .map(|c| c.unwrap_or_default().to_ascii_lowercase())
-                    .collect(),
-            );
-        }
-    }
     let mut foreign_keys = Vec::new();
     if o.kind == "table" {
         // One row per column of each key (`id`), in `seq` order; a key
@@ -389,7 +450,6 @@ fn shape(conn: &rusqlite::Connection, o: &Object) -> rusqlite::Result<Shape> {
     }
     Ok(Shape {
         columns,
-        uniques,
         foreign_keys,
         checks: if o.kind == "table" {
             checks(&o.sql)
@@ -634,13 +694,18 @@ pub(crate) fn diff(
             push(ChangeKind::TableAdded, t.name.clone(), None, &[&t.name]);
         }
     }
+    let mut unique_added: Vec<String> = Vec::new();
     for index in after.objects.values().filter(|o| o.kind == "index") {
         if before.get(&index.name).is_some_and(|o| o.sql == index.sql) {
             continue;
         }
         let unique = normalize(&index.sql).starts_with("create unique index");
         let existing = before.has_table(&index.table);
-        let kind = if unique && existing {
+        // Columns the table already kept unique (under another index, a
+        // constraint, its primary key) refuse no write they did not before.
+        let new_set = |s: &Vec<String>| !before.unique_sets(&index.table).contains(s);
+        let gained = after.unique_sets(&index.table).iter().any(new_set);
+        let kind = if unique && existing && gained {
             ChangeKind::UniqueAdded
         } else {
             ChangeKind::IndexAdded
@@ -650,7 +715,38 @@ pub(crate) fn diff(
         } else {
             index.name.clone()
         };
+        if kind == ChangeKind::UniqueAdded {
+            unique_added.push(index.table.to_ascii_lowercase());
+        }
         push(kind, object, None, &[&index.name]);
+    }
+    // Uniqueness by table, whatever carries it (a constraint of a rebuilt
+    // table, a primary key, an index): columns made unique refuse writes
+    // older code makes; columns no longer unique break its upserts.
+    for old in tables(before, "table") {
+        let name = old.name.to_ascii_lowercase();
+        if !after.has_table(&name) {
+            // Dropped or renamed: that finding says it all.
+            continue;
+        }
+        let was = before.unique_sets(&name);
+        let now = after.unique_sets(&name);
+        if now.iter().any(|s| !was.contains(s)) && !unique_added.contains(&name) {
+            push(
+                ChangeKind::UniqueAdded,
+                old.name.clone(),
+                None,
+                &[&old.name],
+            );
+        }
+        if was.iter().any(|s| !now.contains(s)) {
+            push(
+                ChangeKind::UniqueDropped,
+                old.name.clone(),
+                None,
+                &[&old.name],
+            );
+        }
     }
     for view in before.objects.values().filter(|o| o.kind == "view") {
         match after.get(&view.name) {
@@ -815,9 +911,6 @@ fn table_changes(
     }
     if new.checks.iter().any(|c| !old.checks.contains(c)) {
         push(ChangeKind::CheckAdded, t.clone(), None, &[t]);
-    }
-    if new.uniques.iter().any(|u| !old.uniques.contains(u)) {
-        push(ChangeKind::UniqueAdded, t.clone(), None, &[t]);
     }
 }
 
@@ -1093,6 +1186,38 @@ mod tests {
         assert_eq!(
             codes(&[MESSAGES, "CREATE TRIGGER no_empty BEFORE INSERT ON messages WHEN new.body = '' BEGIN SELECT RAISE(ABORT, 'empty'); END;"]),
             ["BC110"]
+        );
+    }
+
+    /// What older code's upserts (`ON CONFLICT (email)`) and inserts rely
+    /// on: a unique index or constraint dropped (a rebuild that forgets to
+    /// create it again), a primary key put on an existing column; and the
+    /// same uniqueness kept under another index, which changes nothing.
+    #[test]
+    fn uniqueness_lost_gained_or_kept_under_another_name() {
+        let users = "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, name TEXT);\nCREATE UNIQUE INDEX users_email ON users (email);";
+        assert_eq!(
+            last(&[users, "DROP INDEX users_email;"]),
+            [("BC115".to_owned(), "users".to_owned())]
+        );
+        let forgot = "CREATE TABLE new_u (id INTEGER PRIMARY KEY, email TEXT, name TEXT);\nINSERT INTO new_u SELECT * FROM users;\nDROP TABLE users;\nALTER TABLE new_u RENAME TO users;";
+        assert_eq!(codes(&[users, forgot]), ["BC115"]);
+        let recreated = format!("{forgot}\nCREATE UNIQUE INDEX users_email ON users (email);");
+        assert_eq!(codes(&[users, &recreated]), Vec::<String>::new());
+        let renamed = "DROP INDEX users_email;\nCREATE UNIQUE INDEX by_email ON users (email);";
+        assert_eq!(codes(&[users, renamed]), ["AD103"]);
+        let constraint =
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT);";
+        let no_constraint = "CREATE TABLE new_u (id INTEGER PRIMARY KEY, email TEXT, name TEXT);\nINSERT INTO new_u SELECT * FROM users;\nDROP TABLE users;\nALTER TABLE new_u RENAME TO users;";
+        assert_eq!(codes(&[constraint, no_constraint]), ["BC115"]);
+        let as_index =
+            format!("{no_constraint}\nCREATE UNIQUE INDEX users_email ON users (email);");
+        assert_eq!(codes(&[constraint, &as_index]), ["AD103"]);
+        let plain = "CREATE TABLE users (id INTEGER, email TEXT, name TEXT);";
+        let keyed = "CREATE TABLE new_u (id INTEGER, email TEXT PRIMARY KEY, name TEXT);\nINSERT INTO new_u SELECT * FROM users;\nDROP TABLE users;\nALTER TABLE new_u RENAME TO users;";
+        assert_eq!(
+            last(&[plain, keyed]),
+            [("BC108".to_owned(), "users".to_owned())]
         );
     }
 

@@ -41,8 +41,9 @@
 //!   query reads or writes that column;
 //! - `BC106` `NOT NULL` added, `BC111` required column added, `BC113` a
 //!   `NOT NULL` column's default removed, `BC107` `CHECK` added, `BC108`
-//!   unique index added, `BC114` foreign key added: the query writes that
-//!   table;
+//!   unique index added, `BC114` foreign key added, `BC115` unique index
+//!   or constraint dropped (an upsert's `ON CONFLICT` target, an `INSERT
+//!   OR REPLACE`): the query writes that table;
 //! - `BC109` view changed: the query uses that view;
 //! - `BC110` trigger changed: the query fires that trigger, or writes the
 //!   table the finding names (`(on `t`)`, which newer builds record; a
@@ -317,7 +318,7 @@ pub fn breaks(finding: &str, uses: Option<Uses<'_>>) -> bool {
         "BC103" | "BC104" | "BC105" => tables()
             .any(|e| column_of(e).is_some_and(|c| e.columns.iter().any(|used| same(used, &c)))),
         "BC106" | "BC111" | "BC113" => written().any(|e| column_of(e).is_some()),
-        "BC107" | "BC108" | "BC114" => written().any(|e| same(&e.name, object)),
+        "BC107" | "BC108" | "BC114" | "BC115" => written().any(|e| same(&e.name, object)),
         "BC110" => {
             entries
                 .iter()
@@ -429,6 +430,14 @@ mod tests {
         ));
         assert!(judged("BC114 table `rooms` got a new foreign key"));
         assert!(!judged("BC114 table `messages` got a new foreign key"));
+        // Columns no longer unique break upserts and `INSERT OR REPLACE`:
+        // writes only.
+        assert!(judged(
+            "BC115 unique index or constraint on table `rooms` dropped"
+        ));
+        assert!(!judged(
+            "BC115 unique index or constraint on table `messages` dropped"
+        ));
     }
 
     #[test]
