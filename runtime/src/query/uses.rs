@@ -24,8 +24,9 @@
 //! `\`, `;`, `:` and `,` inside them are escaped with `\`. Columns are the
 //! ones read or written (an `INSERT`'s listed columns; every column without
 //! a list). Entries and columns are sorted, so the string is the same on
-//! every build. An entry of a kind this runtime does not know makes the
-//! whole string unknown: every breaking finding then breaks the query (a
+//! every build. An entry of a kind this runtime does not know, or one not
+//! in the format (an empty name or column, a second `:`, a trigger with
+//! columns), makes the whole string unknown: every breaking finding then breaks the query (a
 //! newer macro never makes older judgements looser).
 //!
 //! # Rules ([`breaks`])
@@ -85,7 +86,7 @@ impl<'a> Uses<'a> {
     }
 
     /// The entries, or `None` when the text holds a kind this runtime does
-    /// not know.
+    /// not know, or is not in the format.
     fn entries(&self) -> Option<Vec<Entry>> {
         let mut out = Vec::new();
         for raw in split_escaped(self.0, b';') {
@@ -98,10 +99,19 @@ impl<'a> Uses<'a> {
             }
             let mut parts = split_escaped(&raw[1..], b':');
             let name = unescape(parts.next().unwrap_or_default());
-            let columns = parts
+            let columns: Vec<String> = parts
                 .next()
                 .map(|c| split_escaped(c, b',').map(unescape).collect())
                 .unwrap_or_default();
+            // Not in the format: unknown, so judged conservatively rather
+            // than read as using less than it does.
+            if name.is_empty()
+                || parts.next().is_some()
+                || columns.iter().any(String::is_empty)
+                || (kind == b't' && !columns.is_empty())
+            {
+                return None;
+            }
             out.push(Entry {
                 kind,
                 name,
@@ -500,6 +510,25 @@ mod tests {
         }
         // No table at all (`SELECT 1`): nothing breaks it.
         assert!(!breaks("BC101 table `users` dropped", Some(Uses::new(""))));
+    }
+
+    /// A string that is not in the format (hand-made, or from a macro of
+    /// another format) is unknown uses, never "uses less than it says".
+    #[test]
+    fn malformed_uses_are_unknown() {
+        let finding = "BC103 column `messages.body` dropped";
+        for text in [
+            "rmessages:id:body",
+            "r:body",
+            "rmessages:",
+            "rmessages:id,,x",
+            "tmessages_audit:body",
+            "rmessages:id;r",
+        ] {
+            assert!(breaks(finding, Some(Uses::new(text))), "{text}");
+        }
+        // Well-formed, it is judged by what it says.
+        assert!(!breaks(finding, Some(Uses::new("rmessages:id;ta"))));
     }
 
     #[test]
