@@ -906,8 +906,23 @@ fn table_changes(
             ..k.clone()
         })
         .collect();
-    if new.foreign_keys.iter().any(|k| !kept.contains(k)) {
-        push(ChangeKind::ForeignKeyAdded, t.clone(), None, &[t]);
+    // One finding per parent, named: older code deleting or re-keying the
+    // parent's rows breaks as well as older code writing this table.
+    let mut parents: Vec<&str> = new
+        .foreign_keys
+        .iter()
+        .filter(|k| !kept.contains(k))
+        .map(|k| k.parent.as_str())
+        .collect();
+    parents.sort_unstable();
+    parents.dedup();
+    for parent in parents {
+        push(
+            ChangeKind::ForeignKeyAdded,
+            t.clone(),
+            Some(format!("to `{parent}`")),
+            &[t],
+        );
     }
     if new.checks.iter().any(|c| !old.checks.contains(c)) {
         push(ChangeKind::CheckAdded, t.clone(), None, &[t]);
@@ -1135,6 +1150,14 @@ mod tests {
         assert_eq!(
             last(&[MESSAGES, rooms, &referenced]),
             [("BC114".to_owned(), "messages".to_owned())]
+        );
+        // The parent is named: older code deleting its rows breaks too.
+        let outcome = with_sources(&[MESSAGES, rooms, &referenced], |s| {
+            crate::replay::replay_outcome(s, "migrations")
+        });
+        assert_eq!(
+            outcome.changes.last().unwrap()[0].summary(),
+            "BC114 table `messages` got a new foreign key (to `rooms`)"
         );
         // The same key again, written otherwise: nothing new.
         let with_key = "CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT, room TEXT REFERENCES rooms (name));";

@@ -44,7 +44,9 @@
 //!   `NOT NULL` column's default removed, `BC107` `CHECK` added, `BC108`
 //!   unique index added, `BC114` foreign key added, `BC115` unique index
 //!   or constraint dropped (an upsert's `ON CONFLICT` target, an `INSERT
-//!   OR REPLACE`): the query writes that table;
+//!   OR REPLACE`): the query writes that table (for `BC114` also: writes
+//!   the parent table the finding names, `(to `p`)`, whose rows a child
+//!   may now reference);
 //! - `BC109` view changed: the query uses that view;
 //! - `BC110` trigger changed: the query fires that trigger, or writes the
 //!   table the finding names (`(on `t`)`, which newer builds record; a
@@ -328,7 +330,16 @@ pub fn breaks(finding: &str, uses: Option<Uses<'_>>) -> bool {
         "BC103" | "BC104" | "BC105" => tables()
             .any(|e| column_of(e).is_some_and(|c| e.columns.iter().any(|used| same(used, &c)))),
         "BC106" | "BC111" | "BC113" => written().any(|e| column_of(e).is_some()),
-        "BC107" | "BC108" | "BC114" | "BC115" => written().any(|e| same(&e.name, object)),
+        "BC107" | "BC108" | "BC115" => written().any(|e| same(&e.name, object)),
+        // Its parent (`(to `p`)`, which newer builds record): a parent row
+        // a child now references can no longer be deleted or re-keyed.
+        "BC114" => {
+            let parent = finding
+                .rfind("(to `")
+                .map(|i| &finding[i + 5..])
+                .and_then(|rest| rest.strip_suffix("`)"));
+            written().any(|e| same(&e.name, object) || parent.is_some_and(|p| same(&e.name, p)))
+        }
         "BC110" => {
             entries
                 .iter()
@@ -440,6 +451,14 @@ mod tests {
         ));
         assert!(judged("BC114 table `rooms` got a new foreign key"));
         assert!(!judged("BC114 table `messages` got a new foreign key"));
+        // Deleting or re-keying a parent row a child now references fails:
+        // the parent's writers break too (`rooms` is written).
+        assert!(judged(
+            "BC114 table `messages` got a new foreign key (to `rooms`)"
+        ));
+        assert!(!judged(
+            "BC114 table `messages` got a new foreign key (to `users`)"
+        ));
         // Columns no longer unique break upserts and `INSERT OR REPLACE`:
         // writes only.
         assert!(judged(
