@@ -321,7 +321,15 @@ impl Snapshot {
                         continue;
                     }
                     if matches!(o.kind.as_str(), "table" | "view") && !shapes.contains_key(&o.sql) {
-                        shapes.insert(o.sql.clone(), shape(conn, &o)?);
+                        // A view over a table that does not exist (yet)
+                        // has no columns SQLite can tell: no shape until a
+                        // later snapshot can read it, while the rest of the
+                        // schema is still read (an error here emptied the
+                        // whole snapshot, and the next migration's changes
+                        // read as additions).
+                        if let Ok(found) = shape(conn, &o) {
+                            shapes.insert(o.sql.clone(), found);
+                        }
                     }
                     objects.insert(o.name.to_ascii_lowercase(), o);
                 }
@@ -1241,6 +1249,41 @@ mod tests {
         assert_eq!(
             last(&[plain, keyed]),
             [("BC108".to_owned(), "users".to_owned())]
+        );
+    }
+
+    /// A view SQLite cannot describe (over a table that does not exist)
+    /// is one object without a shape, not a schema without objects: the
+    /// snapshot was read as empty, the migration after it saw every table
+    /// as new, and its dropped column was classified additive.
+    #[test]
+    fn a_view_without_a_shape_does_not_hide_the_schema() {
+        let first =
+            "CREATE TABLE t (id INTEGER, extra TEXT);\nCREATE TABLE u (id INTEGER, body TEXT);";
+        let view = "ALTER TABLE u DROP COLUMN body;\nCREATE VIEW w AS SELECT x FROM later;";
+        assert_eq!(codes(&[first, view]), ["BC103", "DS102", "AD104"]);
+        assert_eq!(
+            last(&[
+                first,
+                view,
+                "DROP VIEW w;\nALTER TABLE t DROP COLUMN extra;"
+            ]),
+            [
+                ("BC103".to_owned(), "t.extra".to_owned()),
+                ("DS102".to_owned(), "t.extra".to_owned()),
+                ("BC109".to_owned(), "w".to_owned())
+            ]
+        );
+        // Once its table exists, the view's columns are read: losing one
+        // is breaking.
+        assert_eq!(
+            codes(&[
+                first,
+                view,
+                "CREATE TABLE later (x INTEGER, y INTEGER);",
+                "DROP VIEW w;\nCREATE VIEW w AS SELECT y FROM later;"
+            ]),
+            ["BC109"]
         );
     }
 
