@@ -702,6 +702,30 @@ pub(crate) fn diff(
             push(ChangeKind::TableAdded, t.name.clone(), None, &[&t.name]);
         }
     }
+    // Each table's unique column sets before the migration, with a column
+    // it renamed under its new name (SQLite renames it in the indexes too).
+    let was_unique = |table: &str| -> Vec<Vec<String>> {
+        let rename = before.get(table).zip(after.get(table)).and_then(|(o, n)| {
+            let (old, new) = (shape_of(shapes, o), shape_of(shapes, n));
+            column_rename(&old, &new)
+                .map(|(r, a)| (r.name.to_ascii_lowercase(), a.name.to_ascii_lowercase()))
+        });
+        before
+            .unique_sets(table)
+            .iter()
+            .map(|set| {
+                let mut set: Vec<String> = set
+                    .iter()
+                    .map(|c| match &rename {
+                        Some((from, to)) if c == from => to.clone(),
+                        _ => c.clone(),
+                    })
+                    .collect();
+                set.sort();
+                set
+            })
+            .collect()
+    };
     let mut unique_added: Vec<String> = Vec::new();
     for index in after.objects.values().filter(|o| o.kind == "index") {
         if before.get(&index.name).is_some_and(|o| o.sql == index.sql) {
@@ -711,8 +735,11 @@ pub(crate) fn diff(
         let existing = before.has_table(&index.table);
         // Columns the table already kept unique (under another index, a
         // constraint, its primary key) refuse no write they did not before.
-        let new_set = |s: &Vec<String>| !before.unique_sets(&index.table).contains(s);
-        let gained = after.unique_sets(&index.table).iter().any(new_set);
+        let was = was_unique(&index.table);
+        let gained = after
+            .unique_sets(&index.table)
+            .iter()
+            .any(|s| !was.contains(s));
         let kind = if unique && existing && gained {
             ChangeKind::UniqueAdded
         } else {
@@ -737,7 +764,7 @@ pub(crate) fn diff(
             // Dropped or renamed: that finding says it all.
             continue;
         }
-        let was = before.unique_sets(&name);
+        let was = was_unique(&name);
         let now = after.unique_sets(&name);
         if now.iter().any(|s| !was.contains(s)) && !unique_added.contains(&name) {
             push(
@@ -846,11 +873,7 @@ fn table_changes(
         .iter()
         .filter(|c| old.column(&c.name).is_none())
         .collect();
-    // One column gone and one of the same type come: a rename.
-    let rename = match (removed.as_slice(), added.as_slice()) {
-        ([r], [a]) if r.decl_type == a.decl_type => Some((*r, *a)),
-        _ => None,
-    };
+    let rename = column_rename(old, new);
     if let Some((r, a)) = rename {
         push(
             ChangeKind::ColumnRenamed,
@@ -934,6 +957,25 @@ fn table_changes(
     }
     if new.checks.iter().any(|c| !old.checks.contains(c)) {
         push(ChangeKind::CheckAdded, t.clone(), None, &[t]);
+    }
+}
+
+/// The column renamed from `old` to `new`: one column gone and one of the
+/// same type come.
+fn column_rename<'a>(old: &'a Shape, new: &'a Shape) -> Option<(&'a Column, &'a Column)> {
+    let removed: Vec<&Column> = old
+        .columns
+        .iter()
+        .filter(|c| new.column(&c.name).is_none())
+        .collect();
+    let added: Vec<&Column> = new
+        .columns
+        .iter()
+        .filter(|c| old.column(&c.name).is_none())
+        .collect();
+    match (removed.as_slice(), added.as_slice()) {
+        ([r], [a]) if r.decl_type == a.decl_type => Some((*r, *a)),
+        _ => None,
     }
 }
 
@@ -1249,6 +1291,12 @@ mod tests {
         assert_eq!(
             last(&[plain, keyed]),
             [("BC108".to_owned(), "users".to_owned())]
+        );
+        // A renamed column keeps its uniqueness (SQLite rewrites the
+        // index, which reads as added): no BC108 or BC115 beside the rename.
+        assert_eq!(
+            codes(&[users, "ALTER TABLE users RENAME COLUMN email TO mail;"]),
+            ["BC104", "AD103"]
         );
     }
 
