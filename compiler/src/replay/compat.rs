@@ -929,10 +929,23 @@ fn table_changes(
         push(ChangeKind::ColumnsMoved, t.clone(), None, &[t]);
     }
     // The keys before, with their parents as the migration renamed them.
+    // A column renamed here is renamed in this table's keys and checks too
+    // (SQLite rewrites them): the same constraints under the new name.
+    let lower = rename.map(|(r, a)| (r.name.to_ascii_lowercase(), a.name.to_ascii_lowercase()));
+    let in_new_names = |text: &str| match &lower {
+        Some((from, to)) => rename_word(text, from, to),
+        None => text.to_owned(),
+    };
     let kept: Vec<ForeignKey> = old
         .foreign_keys
         .iter()
         .map(|k| ForeignKey {
+            from: k
+                .from
+                .split(',')
+                .map(&in_new_names)
+                .collect::<Vec<_>>()
+                .join(","),
             parent: renamed(&k.parent),
             ..k.clone()
         })
@@ -955,9 +968,34 @@ fn table_changes(
             &[t],
         );
     }
-    if new.checks.iter().any(|c| !old.checks.contains(c)) {
+    let unquoted = |c: &str| c.replace('"', "");
+    let old_checks: Vec<String> = old
+        .checks
+        .iter()
+        .map(|c| unquoted(&in_new_names(c)))
+        .collect();
+    if new
+        .checks
+        .iter()
+        .any(|c| !old_checks.contains(&unquoted(c)))
+    {
         push(ChangeKind::CheckAdded, t.clone(), None, &[t]);
     }
+}
+
+/// `text` (lowercase) with each whole-word `from` replaced by `to`.
+fn rename_word(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (i, _) in text.match_indices(from) {
+        if i >= last && is_word_at(text, i, from) {
+            out.push_str(&text[last..i]);
+            out.push_str(to);
+            last = i + from.len();
+        }
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 /// The column renamed from `old` to `new`: one column gone and one of the
@@ -1332,6 +1370,30 @@ mod tests {
                 "DROP VIEW w;\nCREATE VIEW w AS SELECT y FROM later;"
             ]),
             ["BC109"]
+        );
+    }
+
+    /// A renamed column's `CHECK` and foreign key are the same constraint
+    /// under the new name (SQLite rewrites them): nothing beside BC104.
+    #[test]
+    fn a_renamed_column_keeps_its_check_and_foreign_key() {
+        let rooms = "CREATE TABLE rooms (name TEXT PRIMARY KEY);";
+        let people = "CREATE TABLE people (id INTEGER PRIMARY KEY, age INTEGER CHECK (age > 0), room TEXT REFERENCES rooms (name));";
+        assert_eq!(
+            codes(&[
+                rooms,
+                people,
+                "ALTER TABLE people RENAME COLUMN age TO years;"
+            ]),
+            ["BC104"]
+        );
+        assert_eq!(
+            codes(&[
+                rooms,
+                people,
+                "ALTER TABLE people RENAME COLUMN room TO hall;"
+            ]),
+            ["BC104"]
         );
     }
 
