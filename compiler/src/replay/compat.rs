@@ -660,6 +660,21 @@ pub(crate) fn diff(
         }
     }
     let renamed_to: Vec<String> = renames.iter().map(|(_, t)| t.name.clone()).collect();
+    // The column each table kept under its name renamed (lowercase table,
+    // old and new column): a child's key to it follows the rename.
+    let column_renames: Vec<(String, String, String)> = tables(before, "table")
+        .iter()
+        .filter_map(|old| {
+            let new = after.get(&old.name).filter(|n| n.sql != old.sql)?;
+            let (o, n) = (shape_of(shapes, old), shape_of(shapes, new));
+            let (r, a) = column_rename(&o, &n)?;
+            Some((
+                old.name.to_ascii_lowercase(),
+                r.name.to_ascii_lowercase(),
+                a.name.to_ascii_lowercase(),
+            ))
+        })
+        .collect();
     for old in tables(before, "table") {
         let old_shape = shape_of(shapes, &old);
         match after.get(&old.name) {
@@ -692,7 +707,14 @@ pub(crate) fn diff(
                         .find(|(o, _)| o == parent)
                         .map_or(parent.to_owned(), |(_, t)| t.name.to_ascii_lowercase())
                 };
-                table_changes(&old, &old_shape, &shape_of(shapes, new), renamed, &mut push);
+                table_changes(
+                    &old,
+                    &old_shape,
+                    &shape_of(shapes, new),
+                    renamed,
+                    &column_renames,
+                    &mut push,
+                );
             }
             Some(_) => {}
         }
@@ -854,12 +876,14 @@ pub(crate) fn diff(
 
 /// The changes of a table whose definition changed from `old` to `new`.
 /// `renamed` maps a table's old name (lowercase) to its name after the
-/// migration.
+/// migration; `column_renames` lists the columns renamed in place (table,
+/// old and new name, lowercase).
 fn table_changes(
     table: &Object,
     old: &Shape,
     new: &Shape,
     renamed: impl Fn(&str) -> String,
+    column_renames: &[(String, String, String)],
     push: &mut impl FnMut(ChangeKind, String, Option<String>, &[&str]),
 ) {
     let t = &table.name;
@@ -946,8 +970,18 @@ fn table_changes(
                 .map(&in_new_names)
                 .collect::<Vec<_>>()
                 .join(","),
+            to: k
+                .to
+                .split(',')
+                .map(|c| {
+                    column_renames
+                        .iter()
+                        .find(|(t, from, _)| *t == k.parent && from == c)
+                        .map_or(c.to_owned(), |(_, _, to)| to.clone())
+                })
+                .collect::<Vec<_>>()
+                .join(","),
             parent: renamed(&k.parent),
-            ..k.clone()
         })
         .collect();
     // One finding per parent, named: older code deleting or re-keying the
@@ -1394,6 +1428,15 @@ mod tests {
                 "ALTER TABLE people RENAME COLUMN room TO hall;"
             ]),
             ["BC104"]
+        );
+        // The parent's column renamed: the child's key follows it.
+        assert_eq!(
+            last(&[
+                rooms,
+                people,
+                "ALTER TABLE rooms RENAME COLUMN name TO title;"
+            ]),
+            [("BC104".to_owned(), "rooms.name".to_owned())]
         );
     }
 
