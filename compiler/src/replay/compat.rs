@@ -651,10 +651,33 @@ pub(crate) fn diff(
             continue;
         }
         let old_names = names(&shape_of(shapes, &old));
-        let target = new_tables.iter().find(|t| {
-            !renames.iter().any(|(_, r)| r.name == t.name)
-                && names(&shape_of(shapes, t)) == old_names
-        });
+        let candidates: Vec<&Object> = new_tables
+            .iter()
+            .filter(|t| {
+                !renames.iter().any(|(_, r)| r.name == t.name)
+                    && names(&shape_of(shapes, t)) == old_names
+            })
+            .collect();
+        // The one a statement renamed it to, else the one SQLite rewrote
+        // (the same definition after its name): a new table of the same
+        // columns beside it is not the rename.
+        let renamed_by_statement = |t: &Object| {
+            statements.ran.iter().any(|s| {
+                let sql = s.sql(statements.text);
+                mentions(sql, "rename") && mentions(sql, &old.name) && mentions(sql, &t.name)
+            })
+        };
+        let body = |sql: &str| sql.find('(').map(|i| sql[i..].to_owned());
+        let target = candidates
+            .iter()
+            .find(|t| renamed_by_statement(t))
+            .or_else(|| {
+                candidates
+                    .iter()
+                    .find(|t| body(&t.sql).is_some() && body(&t.sql) == body(&old.sql))
+            })
+            .or(candidates.first())
+            .copied();
         if let Some(t) = target {
             renames.push((old.name.to_ascii_lowercase(), t.clone()));
         }
@@ -1437,6 +1460,37 @@ mod tests {
                 "ALTER TABLE rooms RENAME COLUMN name TO title;"
             ]),
             [("BC104".to_owned(), "rooms.name".to_owned())]
+        );
+    }
+
+    /// A table renamed beside a new table of the same columns: the rename
+    /// is the one whose definition SQLite rewrote, not the first by name.
+    #[test]
+    fn a_rename_beside_a_lookalike_table() {
+        let rooms = "CREATE TABLE rooms (name TEXT PRIMARY KEY);";
+        let people =
+            "CREATE TABLE people (id INTEGER PRIMARY KEY, room TEXT REFERENCES rooms (name));";
+        let outcome = with_sources(
+            &[
+                rooms,
+                people,
+                "CREATE TABLE archive (name TEXT PRIMARY KEY);\nALTER TABLE rooms RENAME TO halls;",
+            ],
+            |s| crate::replay::replay_outcome(s, "migrations"),
+        );
+        let summaries: Vec<String> = outcome
+            .changes
+            .last()
+            .unwrap()
+            .iter()
+            .map(Change::summary)
+            .collect();
+        assert_eq!(
+            summaries,
+            [
+                "BC102 table `rooms` renamed (to `halls`)",
+                "AD101 table `archive` added"
+            ]
         );
     }
 
