@@ -819,7 +819,17 @@ pub(crate) fn diff(
                 &[&old.name],
             );
         }
-        if was.iter().any(|s| !now.contains(s)) {
+        // A set with a column the migration dropped: that drop (BC103)
+        // breaks what named it, and a write leaving it out never met it.
+        let kept_shape = after.get(&name).map(|n| shape_of(shapes, n));
+        let all_kept = |s: &Vec<String>| {
+            s.iter().all(|c| {
+                c.is_empty()
+                    || c.starts_with('\0')
+                    || kept_shape.as_ref().is_some_and(|k| k.column(c).is_some())
+            })
+        };
+        if was.iter().any(|s| !now.contains(s) && all_kept(s)) {
             push(
                 ChangeKind::UniqueDropped,
                 old.name.clone(),
@@ -1386,6 +1396,15 @@ mod tests {
         assert_eq!(
             last(&[plain, keyed]),
             [("BC108".to_owned(), "users".to_owned())]
+        );
+        // Its column dropped: the drop breaks what used it, and nothing
+        // else relied on the index.
+        assert_eq!(
+            codes(&[
+                users,
+                "DROP INDEX users_email;\nALTER TABLE users DROP COLUMN email;"
+            ]),
+            ["BC103", "DS102"]
         );
         // A renamed column keeps its uniqueness (SQLite rewrites the
         // index, which reads as added): no BC108 or BC115 beside the rename.
