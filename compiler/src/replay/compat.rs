@@ -683,6 +683,12 @@ pub(crate) fn diff(
         }
     }
     let renamed_to: Vec<String> = renames.iter().map(|(_, t)| t.name.clone()).collect();
+    // The tables this migration creates (not renames), lowercase.
+    let created: Vec<String> = new_tables
+        .iter()
+        .filter(|t| !renamed_to.contains(&t.name))
+        .map(|t| t.name.to_ascii_lowercase())
+        .collect();
     // The column each table kept under its name renamed (lowercase table,
     // old and new column): a child's key to it follows the rename.
     let column_renames: Vec<(String, String, String)> = tables(before, "table")
@@ -736,6 +742,7 @@ pub(crate) fn diff(
                     &shape_of(shapes, new),
                     renamed,
                     &column_renames,
+                    &created,
                     &mut push,
                 );
             }
@@ -910,13 +917,15 @@ pub(crate) fn diff(
 /// The changes of a table whose definition changed from `old` to `new`.
 /// `renamed` maps a table's old name (lowercase) to its name after the
 /// migration; `column_renames` lists the columns renamed in place (table,
-/// old and new name, lowercase).
+/// old and new name, lowercase); `created` the tables the migration
+/// creates (lowercase).
 fn table_changes(
     table: &Object,
     old: &Shape,
     new: &Shape,
     renamed: impl Fn(&str) -> String,
     column_renames: &[(String, String, String)],
+    created: &[String],
     push: &mut impl FnMut(ChangeKind, String, Option<String>, &[&str]),
 ) {
     let t = &table.name;
@@ -1019,10 +1028,23 @@ fn table_changes(
         .collect();
     // One finding per parent, named: older code deleting or re-keying the
     // parent's rows breaks as well as older code writing this table.
+    // A key from columns this migration adds without a default (older
+    // inserts leave them NULL, which passes; older updates do not set
+    // them) to a table it creates (which older code does not write): no
+    // write of older code can fail it.
+    let new_column = |c: &str| {
+        added.iter().any(|a| {
+            a.name.eq_ignore_ascii_case(c)
+                && !a.has_default
+                && rename.is_none_or(|(_, to)| !to.name.eq_ignore_ascii_case(c))
+        })
+    };
+    let unreachable =
+        |k: &ForeignKey| created.contains(&k.parent) && k.from.split(',').all(new_column);
     let mut parents: Vec<&str> = new
         .foreign_keys
         .iter()
-        .filter(|k| !kept.contains(k))
+        .filter(|k| !kept.contains(k) && !unreachable(k))
         .map(|k| k.parent.as_str())
         .collect();
     parents.sort_unstable();
@@ -1479,6 +1501,30 @@ mod tests {
                 "ALTER TABLE rooms RENAME COLUMN name TO title;"
             ]),
             [("BC104".to_owned(), "rooms.name".to_owned())]
+        );
+    }
+
+    /// A new column referencing a new table: older code writes neither the
+    /// column (NULL passes the check) nor the parent, so nothing it does
+    /// can fail the key. Referencing an existing parent, the parent's
+    /// older writers can.
+    #[test]
+    fn a_new_column_referencing_a_new_table_is_additive() {
+        assert_eq!(
+            codes(&[
+                MESSAGES,
+                "CREATE TABLE authors (id INTEGER PRIMARY KEY);\nALTER TABLE messages ADD COLUMN author_id INTEGER REFERENCES authors (id);"
+            ]),
+            ["AD102", "AD101"]
+        );
+        let rooms = "CREATE TABLE rooms (id INTEGER PRIMARY KEY);";
+        assert_eq!(
+            codes(&[
+                MESSAGES,
+                rooms,
+                "ALTER TABLE messages ADD COLUMN room_id INTEGER REFERENCES rooms (id);"
+            ]),
+            ["AD102", "BC114"]
         );
     }
 
