@@ -244,3 +244,41 @@ fn checked_refuses_what_wake_refuses_except_a_breaking_newer_migration() {
         }
     });
 }
+
+/// A newer row left unclassified (written by a durable-schema before
+/// classes, and upgraded in place by code that did not know its version)
+/// cannot be judged: once a classified newer row makes the database
+/// incompatible, every query is judged against it conservatively, instead
+/// of being let through to a column it may have dropped.
+#[test]
+fn an_unclassified_newer_row_is_judged_conservatively() {
+    on_both(|db| {
+        migrated_to_v2(db);
+        let table = V1::SCHEMA.table();
+        db.execute(
+            &format!(
+                "UPDATE \"{table}\" SET class = NULL, findings = NULL, breaks_below = NULL \
+                 WHERE version = 2"
+            ),
+            &[],
+        )
+        .unwrap();
+        db.execute(
+            &format!(
+                "INSERT INTO \"{table}\" (version, applied_at, description, checksum, chain, \
+                 class, findings, breaks_below) VALUES (3, '', 'drop_other', 'x', 'y', \
+                 'breaking', 'BC101 table `other` dropped', 3)"
+            ),
+            &[],
+        )
+        .unwrap();
+        let checked = V1::SCHEMA.checked(db).unwrap();
+        db.reset();
+        let read = query!(V1, "SELECT id, reactions FROM messages ORDER BY id")
+            .fetch_all(&checked)
+            .unwrap_err();
+        assert_eq!(read.kind(), QueryErrorKind::Incompatible, "{read}");
+        assert!(read.to_string().contains("version 2"), "{read}");
+        assert_eq!(db.counted().0, 0, "a refused query reached the database");
+    });
+}

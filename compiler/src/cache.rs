@@ -104,7 +104,7 @@ use crate::{
 
 /// The entry layout and checks version: bump it when the payload's layout
 /// or any check changes, so older entries are never trusted.
-pub(crate) const FORMAT: u32 = 15;
+pub(crate) const FORMAT: u32 = 16;
 
 /// The first word of an entry's header.
 const MAGIC: &str = "durable-schema-cache";

@@ -195,13 +195,16 @@ pub fn breaking_row(table: &str) -> String {
 
 /// Code at version `?1` over a database a newer breaking migration is
 /// recorded in: the code's own row (its chain, which must match) and every
-/// newer row classified `breaking` (description and findings), in order.
+/// newer row classified `breaking` or not classified at all (written
+/// before classes, left so by code that did not know its version), with
+/// description, findings and class, in order.
 pub fn breaking_after(table: &str) -> String {
     sql(
         table,
         &[
-            "SELECT version, description, findings, chain FROM ",
-            " WHERE version = ?1 OR (version > ?1 AND class = 'breaking') ORDER BY version",
+            "SELECT version, description, findings, chain, class FROM ",
+            " WHERE version = ?1 OR (version > ?1 AND (class = 'breaking' OR class IS NULL)) \
+             ORDER BY version",
         ],
     )
 }

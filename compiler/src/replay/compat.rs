@@ -74,6 +74,12 @@ pub enum ChangeKind {
     /// `BC114`: an existing table got a new foreign key: writes older code
     /// makes can fail its check.
     ForeignKeyAdded,
+    /// `BC115`: a unique index or constraint (or primary key) of an
+    /// existing table was dropped, and nothing else makes those columns
+    /// unique: older code's upserts naming them (`ON CONFLICT (email)`) no
+    /// longer prepare, and its `INSERT OR REPLACE` adds rows instead of
+    /// replacing them.
+    UniqueDropped,
     /// `DS101`: a table and its rows were dropped.
     TableData,
     /// `DS102`: a column and its values were dropped.
@@ -86,7 +92,7 @@ pub enum ChangeKind {
 
 impl ChangeKind {
     /// Every kind, in code order.
-    pub const ALL: [ChangeKind; 23] = [
+    pub const ALL: [ChangeKind; 24] = [
         Self::TableAdded,
         Self::ColumnAdded,
         Self::IndexAdded,
@@ -106,6 +112,7 @@ impl ChangeKind {
         Self::ColumnsMoved,
         Self::DefaultRemoved,
         Self::ForeignKeyAdded,
+        Self::UniqueDropped,
         Self::TableData,
         Self::ColumnData,
         Self::RowsDeleted,
@@ -134,6 +141,7 @@ impl ChangeKind {
             Self::ColumnsMoved => "BC112",
             Self::DefaultRemoved => "BC113",
             Self::ForeignKeyAdded => "BC114",
+            Self::UniqueDropped => "BC115",
             Self::TableData => "DS101",
             Self::ColumnData => "DS102",
             Self::RowsDeleted => "DS103",
@@ -193,6 +201,9 @@ impl Change {
             ChangeKind::ColumnsMoved => format!("columns of table `{o}` moved"),
             ChangeKind::DefaultRemoved => format!("NOT NULL column `{o}` lost its default"),
             ChangeKind::ForeignKeyAdded => format!("table `{o}` got a new foreign key"),
+            ChangeKind::UniqueDropped => {
+                format!("unique index or constraint on table `{o}` dropped")
+            }
             ChangeKind::TableData => format!("rows of table `{o}` dropped"),
             ChangeKind::ColumnData => format!("values of column `{o}` dropped"),
             ChangeKind::RowsDeleted => format!("rows of `{o}` deleted"),
@@ -231,8 +242,6 @@ struct Column {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Shape {
     columns: Vec<Column>,
-    /// Column sets of its unique constraints (not the primary key).
-    uniques: Vec<Vec<String>>,
     /// Its `CHECK` clauses, whitespace-normalized and lowercased.
     checks: Vec<String>,
     /// Its foreign keys, sorted.
@@ -276,6 +285,12 @@ pub(crate) type Shapes = HashMap<String, Shape>;
 pub(crate) struct Snapshot {
     /// By lowercase name.
     objects: BTreeMap<String, Object>,
+    /// Each table's sets of columns something makes unique (its primary
+    /// key, unique constraints and unique indexes; lowercase and sorted, a
+    /// partial index's set marked), by lowercase table name. Read on every
+    /// snapshot: a `CREATE INDEX` leaves the table's `CREATE` text, by which
+    /// [`Shapes`] are kept, as it was.
+    uniques: BTreeMap<String, Vec<Vec<String>>>,
 }
 
 impl Snapshot {
@@ -306,14 +321,31 @@ impl Snapshot {
                         continue;
                     }
                     if matches!(o.kind.as_str(), "table" | "view") && !shapes.contains_key(&o.sql) {
-                        shapes.insert(o.sql.clone(), shape(conn, &o)?);
+                        // A view over a table that does not exist (yet)
+                        // has no columns SQLite can tell: no shape until a
+                        // later snapshot can read it, while the rest of the
+                        // schema is still read (an error here emptied the
+                        // whole snapshot, and the next migration's changes
+                        // read as additions).
+                        if let Ok(found) = shape(conn, &o) {
+                            shapes.insert(o.sql.clone(), found);
+                        }
                     }
                     objects.insert(o.name.to_ascii_lowercase(), o);
                 }
-                Ok(objects)
+                let uniques = unique_sets(conn, &objects)?;
+                Ok((objects, uniques))
             })
             .unwrap_or_default();
-        Snapshot { objects }
+        let (objects, uniques) = objects;
+        Snapshot { objects, uniques }
+    }
+
+    /// The sets of columns something makes unique in table `name`.
+    fn unique_sets(&self, name: &str) -> &[Vec<String>] {
+        self.uniques
+            .get(&name.to_ascii_lowercase())
+            .map_or(&[], Vec::as_slice)
     }
 
     fn get(&self, name: &str) -> Option<&Object> {
@@ -324,6 +356,63 @@ impl Snapshot {
     fn has_table(&self, name: &str) -> bool {
         self.get(name).is_some_and(|o| o.kind == "table")
     }
+}
+
+/// [`Snapshot::uniques`] of the tables among `objects`: two statements
+/// whatever the schema's size.
+fn unique_sets(
+    conn: &rusqlite::Connection,
+    objects: &BTreeMap<String, Object>,
+) -> rusqlite::Result<BTreeMap<String, Vec<Vec<String>>>> {
+    // (table, index) → its columns in order; the primary key of a rowid
+    // table (`id INTEGER PRIMARY KEY`) has no index, so it is read apart.
+    let mut sets: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT m.name, l.name, l.partial, coalesce(i.name, '') \
+         FROM main.sqlite_schema AS m, pragma_index_list(m.name) AS l, pragma_index_info(l.name) AS i \
+         WHERE m.type = 'table' AND l.\"unique\" ORDER BY m.name, l.name, i.seqno",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, bool>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (table, index, partial, column) = row?;
+        let set = sets.entry((table.to_ascii_lowercase(), index)).or_default();
+        if partial && set.is_empty() {
+            // Unique only where its `WHERE` holds: not the same as the
+            // full set, which an `ON CONFLICT` without that `WHERE` needs.
+            set.push("\0partial".to_owned());
+        }
+        set.push(column.to_ascii_lowercase());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT m.name, p.name FROM main.sqlite_schema AS m, pragma_table_info(m.name) AS p \
+         WHERE m.type = 'table' AND p.pk > 0 ORDER BY m.name, p.pk",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (table, column) = row?;
+        sets.entry((table.to_ascii_lowercase(), "\0pk".to_owned()))
+            .or_default()
+            .push(column.to_ascii_lowercase());
+    }
+    let mut out: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+    for ((table, _), mut set) in sets {
+        if objects.get(&table).is_none_or(|o| o.kind != "table") {
+            continue;
+        }
+        set.sort();
+        let list = out.entry(table).or_default();
+        if !list.contains(&set) {
+            list.push(set);
+        }
+    }
+    Ok(out)
 }
 
 /// The shape of `o`'s definition.
@@ -348,26 +437,6 @@ fn shape(conn: &rusqlite::Connection, o: &Object) -> rusqlite::Result<Shape> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut uniques = Vec::new();
-    if o.kind == "table" {
-        let mut stmt = conn.prepare(
-            "SELECT l.name FROM pragma_index_list(?1) AS l WHERE l.\"unique\" AND l.origin = 'u'",
-        )?;
-        let names = stmt
-            .query_map([&o.name], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        for index in names {
-            let mut stmt = conn.prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")?;
-            let cols = stmt
-                .query_map([&index], |r| r.get::<_, Option<String>>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            uniques.push(
-                cols.into_iter()
-                    .map(|c| c.unwrap_or_default().to_ascii_lowercase())
-                    .collect(),
-            );
-        }
-    }
     let mut foreign_keys = Vec::new();
     if o.kind == "table" {
         // One row per column of each key (`id`), in `seq` order; a key
@@ -389,7 +458,6 @@ fn shape(conn: &rusqlite::Connection, o: &Object) -> rusqlite::Result<Shape> {
     }
     Ok(Shape {
         columns,
-        uniques,
         foreign_keys,
         checks: if o.kind == "table" {
             checks(&o.sql)
@@ -583,15 +651,59 @@ pub(crate) fn diff(
             continue;
         }
         let old_names = names(&shape_of(shapes, &old));
-        let target = new_tables.iter().find(|t| {
-            !renames.iter().any(|(_, r)| r.name == t.name)
-                && names(&shape_of(shapes, t)) == old_names
-        });
+        let candidates: Vec<&Object> = new_tables
+            .iter()
+            .filter(|t| {
+                !renames.iter().any(|(_, r)| r.name == t.name)
+                    && names(&shape_of(shapes, t)) == old_names
+            })
+            .collect();
+        // The one a statement renamed it to, else the one SQLite rewrote
+        // (the same definition after its name): a new table of the same
+        // columns beside it is not the rename.
+        let renamed_by_statement = |t: &Object| {
+            statements.ran.iter().any(|s| {
+                let sql = s.sql(statements.text);
+                mentions(sql, "rename") && mentions(sql, &old.name) && mentions(sql, &t.name)
+            })
+        };
+        let body = |sql: &str| sql.find('(').map(|i| sql[i..].to_owned());
+        let target = candidates
+            .iter()
+            .find(|t| renamed_by_statement(t))
+            .or_else(|| {
+                candidates
+                    .iter()
+                    .find(|t| body(&t.sql).is_some() && body(&t.sql) == body(&old.sql))
+            })
+            .or(candidates.first())
+            .copied();
         if let Some(t) = target {
             renames.push((old.name.to_ascii_lowercase(), t.clone()));
         }
     }
     let renamed_to: Vec<String> = renames.iter().map(|(_, t)| t.name.clone()).collect();
+    // The tables this migration creates (not renames), lowercase.
+    let created: Vec<String> = new_tables
+        .iter()
+        .filter(|t| !renamed_to.contains(&t.name))
+        .map(|t| t.name.to_ascii_lowercase())
+        .collect();
+    // The column each table kept under its name renamed (lowercase table,
+    // old and new column): a child's key to it follows the rename.
+    let column_renames: Vec<(String, String, String)> = tables(before, "table")
+        .iter()
+        .filter_map(|old| {
+            let new = after.get(&old.name).filter(|n| n.sql != old.sql)?;
+            let (o, n) = (shape_of(shapes, old), shape_of(shapes, new));
+            let (r, a) = column_rename(&o, &n)?;
+            Some((
+                old.name.to_ascii_lowercase(),
+                r.name.to_ascii_lowercase(),
+                a.name.to_ascii_lowercase(),
+            ))
+        })
+        .collect();
     for old in tables(before, "table") {
         let old_shape = shape_of(shapes, &old);
         match after.get(&old.name) {
@@ -624,7 +736,15 @@ pub(crate) fn diff(
                         .find(|(o, _)| o == parent)
                         .map_or(parent.to_owned(), |(_, t)| t.name.to_ascii_lowercase())
                 };
-                table_changes(&old, &old_shape, &shape_of(shapes, new), renamed, &mut push);
+                table_changes(
+                    &old,
+                    &old_shape,
+                    &shape_of(shapes, new),
+                    renamed,
+                    &column_renames,
+                    &created,
+                    &mut push,
+                );
             }
             Some(_) => {}
         }
@@ -634,13 +754,45 @@ pub(crate) fn diff(
             push(ChangeKind::TableAdded, t.name.clone(), None, &[&t.name]);
         }
     }
+    // Each table's unique column sets before the migration, with a column
+    // it renamed under its new name (SQLite renames it in the indexes too).
+    let was_unique = |table: &str| -> Vec<Vec<String>> {
+        let rename = before.get(table).zip(after.get(table)).and_then(|(o, n)| {
+            let (old, new) = (shape_of(shapes, o), shape_of(shapes, n));
+            column_rename(&old, &new)
+                .map(|(r, a)| (r.name.to_ascii_lowercase(), a.name.to_ascii_lowercase()))
+        });
+        before
+            .unique_sets(table)
+            .iter()
+            .map(|set| {
+                let mut set: Vec<String> = set
+                    .iter()
+                    .map(|c| match &rename {
+                        Some((from, to)) if c == from => to.clone(),
+                        _ => c.clone(),
+                    })
+                    .collect();
+                set.sort();
+                set
+            })
+            .collect()
+    };
+    let mut unique_added: Vec<String> = Vec::new();
     for index in after.objects.values().filter(|o| o.kind == "index") {
         if before.get(&index.name).is_some_and(|o| o.sql == index.sql) {
             continue;
         }
         let unique = normalize(&index.sql).starts_with("create unique index");
         let existing = before.has_table(&index.table);
-        let kind = if unique && existing {
+        // Columns the table already kept unique (under another index, a
+        // constraint, its primary key) refuse no write they did not before.
+        let was = was_unique(&index.table);
+        let gained = after
+            .unique_sets(&index.table)
+            .iter()
+            .any(|s| !was.contains(s));
+        let kind = if unique && existing && gained {
             ChangeKind::UniqueAdded
         } else {
             ChangeKind::IndexAdded
@@ -650,7 +802,48 @@ pub(crate) fn diff(
         } else {
             index.name.clone()
         };
+        if kind == ChangeKind::UniqueAdded {
+            unique_added.push(index.table.to_ascii_lowercase());
+        }
         push(kind, object, None, &[&index.name]);
+    }
+    // Uniqueness by table, whatever carries it (a constraint of a rebuilt
+    // table, a primary key, an index): columns made unique refuse writes
+    // older code makes; columns no longer unique break its upserts.
+    for old in tables(before, "table") {
+        let name = old.name.to_ascii_lowercase();
+        if !after.has_table(&name) {
+            // Dropped or renamed: that finding says it all.
+            continue;
+        }
+        let was = was_unique(&name);
+        let now = after.unique_sets(&name);
+        if now.iter().any(|s| !was.contains(s)) && !unique_added.contains(&name) {
+            push(
+                ChangeKind::UniqueAdded,
+                old.name.clone(),
+                None,
+                &[&old.name],
+            );
+        }
+        // A set with a column the migration dropped: that drop (BC103)
+        // breaks what named it, and a write leaving it out never met it.
+        let kept_shape = after.get(&name).map(|n| shape_of(shapes, n));
+        let all_kept = |s: &Vec<String>| {
+            s.iter().all(|c| {
+                c.is_empty()
+                    || c.starts_with('\0')
+                    || kept_shape.as_ref().is_some_and(|k| k.column(c).is_some())
+            })
+        };
+        if was.iter().any(|s| !now.contains(s) && all_kept(s)) {
+            push(
+                ChangeKind::UniqueDropped,
+                old.name.clone(),
+                None,
+                &[&old.name],
+            );
+        }
     }
     for view in before.objects.values().filter(|o| o.kind == "view") {
         match after.get(&view.name) {
@@ -723,12 +916,16 @@ pub(crate) fn diff(
 
 /// The changes of a table whose definition changed from `old` to `new`.
 /// `renamed` maps a table's old name (lowercase) to its name after the
-/// migration.
+/// migration; `column_renames` lists the columns renamed in place (table,
+/// old and new name, lowercase); `created` the tables the migration
+/// creates (lowercase).
 fn table_changes(
     table: &Object,
     old: &Shape,
     new: &Shape,
     renamed: impl Fn(&str) -> String,
+    column_renames: &[(String, String, String)],
+    created: &[String],
     push: &mut impl FnMut(ChangeKind, String, Option<String>, &[&str]),
 ) {
     let t = &table.name;
@@ -742,11 +939,7 @@ fn table_changes(
         .iter()
         .filter(|c| old.column(&c.name).is_none())
         .collect();
-    // One column gone and one of the same type come: a rename.
-    let rename = match (removed.as_slice(), added.as_slice()) {
-        ([r], [a]) if r.decl_type == a.decl_type => Some((*r, *a)),
-        _ => None,
-    };
+    let rename = column_rename(old, new);
     if let Some((r, a)) = rename {
         push(
             ChangeKind::ColumnRenamed,
@@ -802,22 +995,114 @@ fn table_changes(
         push(ChangeKind::ColumnsMoved, t.clone(), None, &[t]);
     }
     // The keys before, with their parents as the migration renamed them.
+    // A column renamed here is renamed in this table's keys and checks too
+    // (SQLite rewrites them): the same constraints under the new name.
+    let lower = rename.map(|(r, a)| (r.name.to_ascii_lowercase(), a.name.to_ascii_lowercase()));
+    let in_new_names = |text: &str| match &lower {
+        Some((from, to)) => rename_word(text, from, to),
+        None => text.to_owned(),
+    };
     let kept: Vec<ForeignKey> = old
         .foreign_keys
         .iter()
         .map(|k| ForeignKey {
+            from: k
+                .from
+                .split(',')
+                .map(&in_new_names)
+                .collect::<Vec<_>>()
+                .join(","),
+            to: k
+                .to
+                .split(',')
+                .map(|c| {
+                    column_renames
+                        .iter()
+                        .find(|(t, from, _)| *t == k.parent && from == c)
+                        .map_or(c.to_owned(), |(_, _, to)| to.clone())
+                })
+                .collect::<Vec<_>>()
+                .join(","),
             parent: renamed(&k.parent),
-            ..k.clone()
         })
         .collect();
-    if new.foreign_keys.iter().any(|k| !kept.contains(k)) {
-        push(ChangeKind::ForeignKeyAdded, t.clone(), None, &[t]);
+    // One finding per parent, named: older code deleting or re-keying the
+    // parent's rows breaks as well as older code writing this table.
+    // A key from columns this migration adds without a default (older
+    // inserts leave them NULL, which passes; older updates do not set
+    // them) to a table it creates (which older code does not write): no
+    // write of older code can fail it.
+    let new_column = |c: &str| {
+        added.iter().any(|a| {
+            a.name.eq_ignore_ascii_case(c)
+                && !a.has_default
+                && rename.is_none_or(|(_, to)| !to.name.eq_ignore_ascii_case(c))
+        })
+    };
+    let unreachable =
+        |k: &ForeignKey| created.contains(&k.parent) && k.from.split(',').all(new_column);
+    let mut parents: Vec<&str> = new
+        .foreign_keys
+        .iter()
+        .filter(|k| !kept.contains(k) && !unreachable(k))
+        .map(|k| k.parent.as_str())
+        .collect();
+    parents.sort_unstable();
+    parents.dedup();
+    for parent in parents {
+        push(
+            ChangeKind::ForeignKeyAdded,
+            t.clone(),
+            Some(format!("to `{parent}`")),
+            &[t],
+        );
     }
-    if new.checks.iter().any(|c| !old.checks.contains(c)) {
+    let unquoted = |c: &str| c.replace('"', "");
+    let old_checks: Vec<String> = old
+        .checks
+        .iter()
+        .map(|c| unquoted(&in_new_names(c)))
+        .collect();
+    if new
+        .checks
+        .iter()
+        .any(|c| !old_checks.contains(&unquoted(c)))
+    {
         push(ChangeKind::CheckAdded, t.clone(), None, &[t]);
     }
-    if new.uniques.iter().any(|u| !old.uniques.contains(u)) {
-        push(ChangeKind::UniqueAdded, t.clone(), None, &[t]);
+}
+
+/// `text` (lowercase) with each whole-word `from` replaced by `to`.
+fn rename_word(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (i, _) in text.match_indices(from) {
+        if i >= last && is_word_at(text, i, from) {
+            out.push_str(&text[last..i]);
+            out.push_str(to);
+            last = i + from.len();
+        }
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// The column renamed from `old` to `new`: one column gone and one of the
+/// same type come.
+fn column_rename<'a>(old: &'a Shape, new: &'a Shape) -> Option<(&'a Column, &'a Column)> {
+    let removed: Vec<&Column> = old
+        .columns
+        .iter()
+        .filter(|c| new.column(&c.name).is_none())
+        .collect();
+    let added: Vec<&Column> = new
+        .columns
+        .iter()
+        .filter(|c| old.column(&c.name).is_none())
+        .collect();
+    match (removed.as_slice(), added.as_slice()) {
+        ([r], [a]) if r.decl_type == a.decl_type => Some((*r, *a)),
+        _ => None,
     }
 }
 
@@ -1043,6 +1328,14 @@ mod tests {
             last(&[MESSAGES, rooms, &referenced]),
             [("BC114".to_owned(), "messages".to_owned())]
         );
+        // The parent is named: older code deleting its rows breaks too.
+        let outcome = with_sources(&[MESSAGES, rooms, &referenced], |s| {
+            crate::replay::replay_outcome(s, "migrations")
+        });
+        assert_eq!(
+            outcome.changes.last().unwrap()[0].summary(),
+            "BC114 table `messages` got a new foreign key (to `rooms`)"
+        );
         // The same key again, written otherwise: nothing new.
         let with_key = "CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT, room TEXT REFERENCES rooms (name));";
         let same_key = rebuild(
@@ -1093,6 +1386,176 @@ mod tests {
         assert_eq!(
             codes(&[MESSAGES, "CREATE TRIGGER no_empty BEFORE INSERT ON messages WHEN new.body = '' BEGIN SELECT RAISE(ABORT, 'empty'); END;"]),
             ["BC110"]
+        );
+    }
+
+    /// What older code's upserts (`ON CONFLICT (email)`) and inserts rely
+    /// on: a unique index or constraint dropped (a rebuild that forgets to
+    /// create it again), a primary key put on an existing column; and the
+    /// same uniqueness kept under another index, which changes nothing.
+    #[test]
+    fn uniqueness_lost_gained_or_kept_under_another_name() {
+        let users = "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, name TEXT);\nCREATE UNIQUE INDEX users_email ON users (email);";
+        assert_eq!(
+            last(&[users, "DROP INDEX users_email;"]),
+            [("BC115".to_owned(), "users".to_owned())]
+        );
+        let forgot = "CREATE TABLE new_u (id INTEGER PRIMARY KEY, email TEXT, name TEXT);\nINSERT INTO new_u SELECT * FROM users;\nDROP TABLE users;\nALTER TABLE new_u RENAME TO users;";
+        assert_eq!(codes(&[users, forgot]), ["BC115"]);
+        let recreated = format!("{forgot}\nCREATE UNIQUE INDEX users_email ON users (email);");
+        assert_eq!(codes(&[users, &recreated]), Vec::<String>::new());
+        let renamed = "DROP INDEX users_email;\nCREATE UNIQUE INDEX by_email ON users (email);";
+        assert_eq!(codes(&[users, renamed]), ["AD103"]);
+        let constraint =
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT);";
+        let no_constraint = "CREATE TABLE new_u (id INTEGER PRIMARY KEY, email TEXT, name TEXT);\nINSERT INTO new_u SELECT * FROM users;\nDROP TABLE users;\nALTER TABLE new_u RENAME TO users;";
+        assert_eq!(codes(&[constraint, no_constraint]), ["BC115"]);
+        let as_index =
+            format!("{no_constraint}\nCREATE UNIQUE INDEX users_email ON users (email);");
+        assert_eq!(codes(&[constraint, &as_index]), ["AD103"]);
+        let plain = "CREATE TABLE users (id INTEGER, email TEXT, name TEXT);";
+        let keyed = "CREATE TABLE new_u (id INTEGER, email TEXT PRIMARY KEY, name TEXT);\nINSERT INTO new_u SELECT * FROM users;\nDROP TABLE users;\nALTER TABLE new_u RENAME TO users;";
+        assert_eq!(
+            last(&[plain, keyed]),
+            [("BC108".to_owned(), "users".to_owned())]
+        );
+        // Its column dropped: the drop breaks what used it, and nothing
+        // else relied on the index.
+        assert_eq!(
+            codes(&[
+                users,
+                "DROP INDEX users_email;\nALTER TABLE users DROP COLUMN email;"
+            ]),
+            ["BC103", "DS102"]
+        );
+        // A renamed column keeps its uniqueness (SQLite rewrites the
+        // index, which reads as added): no BC108 or BC115 beside the rename.
+        assert_eq!(
+            codes(&[users, "ALTER TABLE users RENAME COLUMN email TO mail;"]),
+            ["BC104", "AD103"]
+        );
+    }
+
+    /// A view SQLite cannot describe (over a table that does not exist)
+    /// is one object without a shape, not a schema without objects: the
+    /// snapshot was read as empty, the migration after it saw every table
+    /// as new, and its dropped column was classified additive.
+    #[test]
+    fn a_view_without_a_shape_does_not_hide_the_schema() {
+        let first =
+            "CREATE TABLE t (id INTEGER, extra TEXT);\nCREATE TABLE u (id INTEGER, body TEXT);";
+        let view = "ALTER TABLE u DROP COLUMN body;\nCREATE VIEW w AS SELECT x FROM later;";
+        assert_eq!(codes(&[first, view]), ["BC103", "DS102", "AD104"]);
+        assert_eq!(
+            last(&[
+                first,
+                view,
+                "DROP VIEW w;\nALTER TABLE t DROP COLUMN extra;"
+            ]),
+            [
+                ("BC103".to_owned(), "t.extra".to_owned()),
+                ("DS102".to_owned(), "t.extra".to_owned()),
+                ("BC109".to_owned(), "w".to_owned())
+            ]
+        );
+        // Once its table exists, the view's columns are read: losing one
+        // is breaking.
+        assert_eq!(
+            codes(&[
+                first,
+                view,
+                "CREATE TABLE later (x INTEGER, y INTEGER);",
+                "DROP VIEW w;\nCREATE VIEW w AS SELECT y FROM later;"
+            ]),
+            ["BC109"]
+        );
+    }
+
+    /// A renamed column's `CHECK` and foreign key are the same constraint
+    /// under the new name (SQLite rewrites them): nothing beside BC104.
+    #[test]
+    fn a_renamed_column_keeps_its_check_and_foreign_key() {
+        let rooms = "CREATE TABLE rooms (name TEXT PRIMARY KEY);";
+        let people = "CREATE TABLE people (id INTEGER PRIMARY KEY, age INTEGER CHECK (age > 0), room TEXT REFERENCES rooms (name));";
+        assert_eq!(
+            codes(&[
+                rooms,
+                people,
+                "ALTER TABLE people RENAME COLUMN age TO years;"
+            ]),
+            ["BC104"]
+        );
+        assert_eq!(
+            codes(&[
+                rooms,
+                people,
+                "ALTER TABLE people RENAME COLUMN room TO hall;"
+            ]),
+            ["BC104"]
+        );
+        // The parent's column renamed: the child's key follows it.
+        assert_eq!(
+            last(&[
+                rooms,
+                people,
+                "ALTER TABLE rooms RENAME COLUMN name TO title;"
+            ]),
+            [("BC104".to_owned(), "rooms.name".to_owned())]
+        );
+    }
+
+    /// A new column referencing a new table: older code writes neither the
+    /// column (NULL passes the check) nor the parent, so nothing it does
+    /// can fail the key. Referencing an existing parent, the parent's
+    /// older writers can.
+    #[test]
+    fn a_new_column_referencing_a_new_table_is_additive() {
+        assert_eq!(
+            codes(&[
+                MESSAGES,
+                "CREATE TABLE authors (id INTEGER PRIMARY KEY);\nALTER TABLE messages ADD COLUMN author_id INTEGER REFERENCES authors (id);"
+            ]),
+            ["AD102", "AD101"]
+        );
+        let rooms = "CREATE TABLE rooms (id INTEGER PRIMARY KEY);";
+        assert_eq!(
+            codes(&[
+                MESSAGES,
+                rooms,
+                "ALTER TABLE messages ADD COLUMN room_id INTEGER REFERENCES rooms (id);"
+            ]),
+            ["AD102", "BC114"]
+        );
+    }
+
+    /// A table renamed beside a new table of the same columns: the rename
+    /// is the one whose definition SQLite rewrote, not the first by name.
+    #[test]
+    fn a_rename_beside_a_lookalike_table() {
+        let rooms = "CREATE TABLE rooms (name TEXT PRIMARY KEY);";
+        let people =
+            "CREATE TABLE people (id INTEGER PRIMARY KEY, room TEXT REFERENCES rooms (name));";
+        let outcome = with_sources(
+            &[
+                rooms,
+                people,
+                "CREATE TABLE archive (name TEXT PRIMARY KEY);\nALTER TABLE rooms RENAME TO halls;",
+            ],
+            |s| crate::replay::replay_outcome(s, "migrations"),
+        );
+        let summaries: Vec<String> = outcome
+            .changes
+            .last()
+            .unwrap()
+            .iter()
+            .map(Change::summary)
+            .collect();
+        assert_eq!(
+            summaries,
+            [
+                "BC102 table `rooms` renamed (to `halls`)",
+                "AD101 table `archive` added"
+            ]
         );
     }
 

@@ -158,6 +158,10 @@ impl<E: Executor> Executor for Checked<E> {
     }
 }
 
+/// The findings judged for a newer row recorded without its class: no code,
+/// so [`breaks`] breaks every query with it.
+const UNCLASSIFIED: &str = "its class is not recorded (applied before durable-schema classified migrations), so it may break anything";
+
 /// The newer breaking migrations recorded in the database behind
 /// `backend`, for code of `schema`, once the schema check said one breaks
 /// the code ([`MigrateError::Incompatible`]): one statement, which also
@@ -196,10 +200,16 @@ pub(crate) fn breaking_after<B: Backend + ?Sized>(
                 .zip(text_of(row.get(3)))
                 .is_some_and(|(m, chain)| m.accepts_chain(chain));
         } else {
+            // A row without its class may break anything: its findings
+            // are unknown, and a text without a code breaks every query.
+            let findings = match text_of(row.get(4)) {
+                Some(_) => text(2),
+                None => UNCLASSIFIED.to_owned(),
+            };
             out.push(Breaking {
                 version,
                 migration: text(1),
-                findings: text(2),
+                findings,
             });
         }
     }

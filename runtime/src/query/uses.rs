@@ -24,8 +24,9 @@
 //! `\`, `;`, `:` and `,` inside them are escaped with `\`. Columns are the
 //! ones read or written (an `INSERT`'s listed columns; every column without
 //! a list). Entries and columns are sorted, so the string is the same on
-//! every build. An entry of a kind this runtime does not know makes the
-//! whole string unknown: every breaking finding then breaks the query (a
+//! every build. An entry of a kind this runtime does not know, or one not
+//! in the format (an empty name or column, a second `:`, a trigger with
+//! columns), makes the whole string unknown: every breaking finding then breaks the query (a
 //! newer macro never makes older judgements looser).
 //!
 //! # Rules ([`breaks`])
@@ -41,8 +42,11 @@
 //!   query reads or writes that column;
 //! - `BC106` `NOT NULL` added, `BC111` required column added, `BC113` a
 //!   `NOT NULL` column's default removed, `BC107` `CHECK` added, `BC108`
-//!   unique index added, `BC114` foreign key added: the query writes that
-//!   table;
+//!   unique index added, `BC114` foreign key added, `BC115` unique index
+//!   or constraint dropped (an upsert's `ON CONFLICT` target, an `INSERT
+//!   OR REPLACE`): the query writes that table (for `BC114` also: writes
+//!   the parent table the finding names, `(to `p`)`, whose rows a child
+//!   may now reference);
 //! - `BC109` view changed: the query uses that view;
 //! - `BC110` trigger changed: the query fires that trigger, or writes the
 //!   table the finding names (`(on `t`)`, which newer builds record; a
@@ -84,7 +88,7 @@ impl<'a> Uses<'a> {
     }
 
     /// The entries, or `None` when the text holds a kind this runtime does
-    /// not know.
+    /// not know, or is not in the format.
     fn entries(&self) -> Option<Vec<Entry>> {
         let mut out = Vec::new();
         for raw in split_escaped(self.0, b';') {
@@ -97,10 +101,19 @@ impl<'a> Uses<'a> {
             }
             let mut parts = split_escaped(&raw[1..], b':');
             let name = unescape(parts.next().unwrap_or_default());
-            let columns = parts
+            let columns: Vec<String> = parts
                 .next()
                 .map(|c| split_escaped(c, b',').map(unescape).collect())
                 .unwrap_or_default();
+            // Not in the format: unknown, so judged conservatively rather
+            // than read as using less than it does.
+            if name.is_empty()
+                || parts.next().is_some()
+                || columns.iter().any(String::is_empty)
+                || (kind == b't' && !columns.is_empty())
+            {
+                return None;
+            }
             out.push(Entry {
                 kind,
                 name,
@@ -317,7 +330,16 @@ pub fn breaks(finding: &str, uses: Option<Uses<'_>>) -> bool {
         "BC103" | "BC104" | "BC105" => tables()
             .any(|e| column_of(e).is_some_and(|c| e.columns.iter().any(|used| same(used, &c)))),
         "BC106" | "BC111" | "BC113" => written().any(|e| column_of(e).is_some()),
-        "BC107" | "BC108" | "BC114" => written().any(|e| same(&e.name, object)),
+        "BC107" | "BC108" | "BC115" => written().any(|e| same(&e.name, object)),
+        // Its parent (`(to `p`)`, which newer builds record): a parent row
+        // a child now references can no longer be deleted or re-keyed.
+        "BC114" => {
+            let parent = finding
+                .rfind("(to `")
+                .map(|i| &finding[i + 5..])
+                .and_then(|rest| rest.strip_suffix("`)"));
+            written().any(|e| same(&e.name, object) || parent.is_some_and(|p| same(&e.name, p)))
+        }
         "BC110" => {
             entries
                 .iter()
@@ -429,6 +451,22 @@ mod tests {
         ));
         assert!(judged("BC114 table `rooms` got a new foreign key"));
         assert!(!judged("BC114 table `messages` got a new foreign key"));
+        // Deleting or re-keying a parent row a child now references fails:
+        // the parent's writers break too (`rooms` is written).
+        assert!(judged(
+            "BC114 table `messages` got a new foreign key (to `rooms`)"
+        ));
+        assert!(!judged(
+            "BC114 table `messages` got a new foreign key (to `users`)"
+        ));
+        // Columns no longer unique break upserts and `INSERT OR REPLACE`:
+        // writes only.
+        assert!(judged(
+            "BC115 unique index or constraint on table `rooms` dropped"
+        ));
+        assert!(!judged(
+            "BC115 unique index or constraint on table `messages` dropped"
+        ));
     }
 
     #[test]
@@ -491,6 +529,25 @@ mod tests {
         }
         // No table at all (`SELECT 1`): nothing breaks it.
         assert!(!breaks("BC101 table `users` dropped", Some(Uses::new(""))));
+    }
+
+    /// A string that is not in the format (hand-made, or from a macro of
+    /// another format) is unknown uses, never "uses less than it says".
+    #[test]
+    fn malformed_uses_are_unknown() {
+        let finding = "BC103 column `messages.body` dropped";
+        for text in [
+            "rmessages:id:body",
+            "r:body",
+            "rmessages:",
+            "rmessages:id,,x",
+            "tmessages_audit:body",
+            "rmessages:id;r",
+        ] {
+            assert!(breaks(finding, Some(Uses::new(text))), "{text}");
+        }
+        // Well-formed, it is judged by what it says.
+        assert!(!breaks(finding, Some(Uses::new("rmessages:id;ta"))));
     }
 
     #[test]
