@@ -757,11 +757,10 @@ pub(crate) fn diff(
     // Each table's unique column sets before the migration, with a column
     // it renamed under its new name (SQLite renames it in the indexes too).
     let was_unique = |table: &str| -> Vec<Vec<String>> {
-        let rename = before.get(table).zip(after.get(table)).and_then(|(o, n)| {
-            let (old, new) = (shape_of(shapes, o), shape_of(shapes, n));
-            column_rename(&old, &new)
-                .map(|(r, a)| (r.name.to_ascii_lowercase(), a.name.to_ascii_lowercase()))
-        });
+        let rename = column_renames
+            .iter()
+            .find(|(t, _, _)| t.eq_ignore_ascii_case(table))
+            .map(|(_, from, to)| (from.clone(), to.clone()));
         before
             .unique_sets(table)
             .iter()
@@ -929,17 +928,8 @@ fn table_changes(
     push: &mut impl FnMut(ChangeKind, String, Option<String>, &[&str]),
 ) {
     let t = &table.name;
-    let removed: Vec<&Column> = old
-        .columns
-        .iter()
-        .filter(|c| new.column(&c.name).is_none())
-        .collect();
-    let added: Vec<&Column> = new
-        .columns
-        .iter()
-        .filter(|c| old.column(&c.name).is_none())
-        .collect();
-    let rename = column_rename(old, new);
+    let (removed, added) = column_delta(old, new);
+    let rename = single_rename(&removed, &added);
     if let Some((r, a)) = rename {
         push(
             ChangeKind::ColumnRenamed,
@@ -1087,23 +1077,37 @@ fn rename_word(text: &str, from: &str, to: &str) -> String {
     out
 }
 
-/// The column renamed from `old` to `new`: one column gone and one of the
-/// same type come.
-fn column_rename<'a>(old: &'a Shape, new: &'a Shape) -> Option<(&'a Column, &'a Column)> {
-    let removed: Vec<&Column> = old
+/// The columns of `old` gone from `new`, and those of `new` not in `old`.
+fn column_delta<'a>(old: &'a Shape, new: &'a Shape) -> (Vec<&'a Column>, Vec<&'a Column>) {
+    let removed = old
         .columns
         .iter()
         .filter(|c| new.column(&c.name).is_none())
         .collect();
-    let added: Vec<&Column> = new
+    let added = new
         .columns
         .iter()
         .filter(|c| old.column(&c.name).is_none())
         .collect();
-    match (removed.as_slice(), added.as_slice()) {
+    (removed, added)
+}
+
+/// The rename `removed` and `added` (a [`column_delta`]) amount to: one
+/// column gone and one of the same type come.
+fn single_rename<'a>(
+    removed: &[&'a Column],
+    added: &[&'a Column],
+) -> Option<(&'a Column, &'a Column)> {
+    match (removed, added) {
         ([r], [a]) if r.decl_type == a.decl_type => Some((*r, *a)),
         _ => None,
     }
+}
+
+/// The column renamed from `old` to `new` (see [`single_rename`]).
+fn column_rename<'a>(old: &'a Shape, new: &'a Shape) -> Option<(&'a Column, &'a Column)> {
+    let (removed, added) = column_delta(old, new);
+    single_rename(&removed, &added)
 }
 
 /// Whether the columns `old` and `new` share (a renamed column, `rename`
