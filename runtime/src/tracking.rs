@@ -235,7 +235,9 @@ pub fn classify_row(table: &str) -> String {
     )
 }
 
-/// The chain value recorded for version `?1`.
+/// The chain value recorded for version `?1`: a row exactly when that
+/// version is recorded (also the check that a batched migration's phase is
+/// not committed over a migration another migrator applied meanwhile).
 pub fn chain_at(table: &str) -> String {
     sql(table, &["SELECT chain FROM ", " WHERE version = ?1"])
 }
@@ -543,9 +545,8 @@ pub fn slice(table: &str, limit: u32, after: bool) -> String {
 /// there is any; otherwise also when there is none, since the migrator
 /// that applied the whole migration cleared it with its last phase.
 pub fn progress_differs(table: &str) -> String {
-    let failure = failure_table(table);
     sql(
-        &failure,
+        &failure_table(table),
         &[
             "SELECT 1 WHERE CASE WHEN ?1 IS NULL THEN EXISTS (SELECT 1 FROM ",
             " WHERE id = 1 AND version = ?4 AND progress_chain IS NOT NULL) \
@@ -554,14 +555,6 @@ pub fn progress_differs(table: &str) -> String {
              AND repetitions IS ?3) END",
         ],
     )
-}
-
-/// The check that opens each transaction of a batched migration over an
-/// existing tracking table: a row when version `?1` is recorded, i.e.
-/// another migrator applied the whole migration since this run read its
-/// progress (none then: the run starts it).
-pub fn applied(table: &str) -> String {
-    sql(table, &["SELECT 1 FROM ", " WHERE version = ?1"])
 }
 
 /// Sets `unfinished` to `?1`: 0 when a run stops cleanly between two

@@ -346,13 +346,14 @@ impl Executor<'_> {
                 expected(table, m.version(), chain, progress.as_ref()),
             );
             // And when the run expects no progress: the other migrator may
-            // have applied the whole migration, clearing it. Only over a
-            // tracking table that exists (no preamble creates it).
+            // have applied the whole migration, clearing it (its tracking
+            // row is then there). Only over a tracking table that exists
+            // (no preamble creates it).
             if progress.is_none() && first.steps.is_empty() {
                 tx.push(
                     Role::Expected,
                     Step::check_with_params(
-                        tracking::applied(table),
+                        tracking::chain_at(table),
                         vec![Value::from(m.version())],
                     ),
                 );
