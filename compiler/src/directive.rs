@@ -6,7 +6,8 @@
 //! A directive is a line of its own whose text, without trailing
 //! whitespace, is exactly the directive: no indentation, no other words, the
 //! same case. It is an SQL comment, so SQLite and the checksum see it as
-//! any other comment.
+//! any other comment. A comment line that starts with `durable-schema:` but
+//! is none of them is a problem ([`directive_problems`]), not a comment.
 
 use crate::split::PlannedStatement;
 use durable_schema_runtime::packed::Over;
@@ -209,20 +210,29 @@ fn batch_lines<'a>(
     statements: &'a [PlannedStatement],
 ) -> impl Iterator<Item = (u32, Target, Slicing)> + 'a {
     lines_where(text, is_batch_line).map(move |(start, end, line, trimmed)| {
-        let target = match statements.iter().position(|s| s.end > start) {
-            Some(i) if statements[i].start < end => Target::Inside(i),
-            Some(i) => Target::Statement(i),
-            None => Target::Nothing,
-        };
-        (line, target, slicing(trimmed, start))
+        (
+            line,
+            target(statements, start, end),
+            slicing(trimmed, start),
+        )
     })
+}
+
+/// What the line at bytes `start..end` of a text split into `statements`
+/// (in order) stands before, or in.
+fn target(statements: &[PlannedStatement], start: usize, end: usize) -> Target {
+    match statements.iter().position(|s| s.end > start) {
+        Some(i) if statements[i].start < end => Target::Inside(i),
+        Some(i) => Target::Statement(i),
+        None => Target::Nothing,
+    }
 }
 
 /// Sets [`PlannedStatement::batch`] (and [`PlannedStatement::over`] for a
 /// range batch) on each statement of `statements` (the spans of `text`)
 /// that a batch directive line precedes. A directive that marks nothing,
 /// lies inside a statement, repeats another one's or is malformed marks
-/// nothing more: [`batch_problems`] reports it.
+/// nothing more: [`directive_problems`] reports it.
 pub(crate) fn mark_batches(text: &str, statements: &mut [PlannedStatement]) {
     if !text.contains(BATCH_DIRECTIVE) {
         return;
@@ -269,7 +279,7 @@ fn near_miss(line: &str) -> bool {
 /// of its text, e.g. of a string).
 fn near_misses(text: &str, statements: &[PlannedStatement]) -> Vec<Problem> {
     lines_where(text, near_miss)
-        .filter(|&(start, end, _, _)| !statements.iter().any(|s| s.start < end && s.end > start))
+        .filter(|&(start, end, _, _)| !matches!(target(statements, start, end), Target::Inside(_)))
         .map(|(_, _, line, trimmed)| {
             let indent = trimmed.len() - trimmed.trim_start().len();
             Problem {
@@ -289,7 +299,7 @@ fn near_misses(text: &str, statements: &[PlannedStatement]) -> Vec<Problem> {
 /// followed by no statement, one inside a statement, and a second one
 /// before the same statement; and every line that looks like a directive
 /// without being one.
-pub(crate) fn batch_problems(text: &str, statements: &[PlannedStatement]) -> Vec<Problem> {
+pub(crate) fn directive_problems(text: &str, statements: &[PlannedStatement]) -> Vec<Problem> {
     let mut problems = near_misses(text, statements);
     if !text.contains(BATCH_DIRECTIVE) {
         return problems;
@@ -353,7 +363,7 @@ mod tests {
     }
 
     fn problems(text: &str) -> Vec<(u32, String)> {
-        batch_problems(text, &spans(text))
+        directive_problems(text, &spans(text))
             .into_iter()
             .map(|p| (p.line, p.message))
             .collect()
@@ -388,7 +398,7 @@ mod tests {
         ] {
             let text = format!("CREATE TABLE t (v);\n{near}\nDELETE FROM t;\n");
             assert!(!batches(&text).contains(&true), "{near}");
-            let found = batch_problems(&text, &spans(&text));
+            let found = directive_problems(&text, &spans(&text));
             assert_eq!(found.len(), 1, "{near}: {found:?}");
             assert_eq!((found[0].line, found[0].column), (2, column), "{near}");
             assert!(
@@ -531,7 +541,7 @@ mod tests {
         ];
         for (line, column, message) in cases {
             let text = format!("{line}\nDELETE FROM items WHERE id BETWEEN :from AND :to;\n");
-            let found = batch_problems(&text, &spans(&text));
+            let found = directive_problems(&text, &spans(&text));
             assert_eq!(
                 found
                     .iter()

@@ -333,7 +333,7 @@ fn run_as(replayer: &Replayer, scripts: &[Script<'_>], tracking: &str, pass: Pas
             driver.push(index, diagnostic, None);
             break;
         }
-        for problem in crate::directive::batch_problems(script.text, script.statements) {
+        for problem in crate::directive::directive_problems(script.text, script.statements) {
             let diagnostic = Diagnostic::at(
                 script.display_path,
                 problem.line,
@@ -545,7 +545,14 @@ impl Driver<'_, '_> {
         } else {
             // Run with nothing bound: each parameter is NULL (a range batch
             // whose directive line is mistyped would change no row).
-            if let Some(names) = self.replayer.parameters(sql).filter(|n| !n.is_empty()) {
+            // Every parameter starts with one of `?:@$`: a statement with
+            // none of them needs no second prepare beside its run's.
+            let maybe = sql.contains(['?', ':', '@', '$']);
+            if let Some(names) = maybe
+                .then(|| self.replayer.parameters(sql))
+                .flatten()
+                .filter(|n| !n.is_empty())
+            {
                 let message = format!(
                     "a statement outside a range batch takes no parameters, found {}",
                     shown_parameters(&names)
@@ -767,10 +774,12 @@ impl Driver<'_, '_> {
         let (line, col) = (stmt.line, stmt.column);
         let mut problems: Vec<Diagnostic> = Vec::new();
         if let Some(names) = self.replayer.parameters(sql) {
-            let shown = shown_parameters;
             let wanted = [Some(":from".to_owned()), Some(":to".to_owned())];
             if stmt.over.is_none() && !names.is_empty() {
-                let message = format!("a plain batch takes no parameters, found {}", shown(&names));
+                let message = format!(
+                    "a plain batch takes no parameters, found {}",
+                    shown_parameters(&names)
+                );
                 problems.push(
                     self.at(index, sql, line, col, message)
                         .help(advice::BATCH_PARAMETERS),
@@ -779,7 +788,7 @@ impl Driver<'_, '_> {
                 let found = if names.is_empty() {
                     "none".to_owned()
                 } else {
-                    shown(&names)
+                    shown_parameters(&names)
                 };
                 let message = format!(
                     "a range batch takes the parameters `:from` and `:to`, in that order, found {found}"
